@@ -1,0 +1,79 @@
+/* Migration plan files: a JSON plan (name, source and destination server,
+ * accounts file) and its accounts CSV (RFC 4180).
+ *
+ * Loading is all or nothing: any error in the plan or in any CSV line fails the
+ * load and nothing is returned, so an operator never imports half a tenant.
+ * Errors name the file and the JSON path or the CSV line and column; up to
+ * PLAN_MAX_ERRORS are collected, one per line of the err buffer, ordered by CSV
+ * line.  Passwords are never copied into an error text.
+ *
+ * Plan JSON keys (unknown keys are rejected, to catch typos):
+ *   name         string, required
+ *   source, destination   objects, required, keys:
+ *     host           string, required
+ *     port           integer 1..65535; default 993 with tls "implicit", else 143
+ *     tls            "implicit" (default), "starttls" or "none"
+ *     ca_file        string or null (null: system CAs)
+ *     auth           "login", "plain" (default) or "xoauth2"
+ *     master_user    string or null: authorization identity for PLAIN admin login
+ *     master_password  string or null; only with master_user
+ *     max_connections  integer 1..1000, default 10
+ *     prefix         string, default ""
+ *     exclude        array of folder names (non-empty, no comma), default []
+ *   accounts     string or null: CSV path, relative to the plan file's directory
+ *
+ * Accounts CSV: a header row is required; names are case-insensitive and
+ * trimmed; a UTF-8 BOM, CRLF or LF line ends, quoted fields with "" escapes and
+ * embedded commas or line breaks are accepted; blank lines are skipped.
+ *   source_login       (src_login, source_user, user)   required
+ *   source_password    (src_password, password)         required
+ *   destination_login  (dst_login, destination_user)    optional, default source_login
+ *   destination_password (dst_password)                 optional
+ *   priority           integer 1..9, default 5, lower runs first
+ * Logins are trimmed of surrounding blanks and must hold no control character;
+ * passwords are kept byte for byte.  Two rows whose source logins differ only in
+ * case are duplicates (IMAP servers treat them as the same mailbox). */
+#ifndef MAILSHIFT_PLAN_H
+#define MAILSHIFT_PLAN_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+#define PLAN_MAX_ERRORS 50
+#define PLAN_PRIORITY_DEFAULT 5
+
+struct plan_account {
+	char *src_login;
+	char *src_password;
+	char *dst_login;    /* source login when the CSV gives none */
+	char *dst_password; /* NULL when the CSV gives none */
+	int priority;       /* 1..9, lower runs first */
+	int line;           /* CSV line where the record starts, for messages */
+};
+
+/* Every string is owned by the plan (strdup) and freed by plan_destroy. */
+struct plan {
+	char *name;
+	struct store_server src, dst;
+	char *src_master_password; /* NULL unless src.master_user has one */
+	char *dst_master_password;
+	char *accounts_path; /* resolved CSV path, NULL if the plan names none */
+	struct plan_account *accounts;
+	size_t naccounts;
+};
+
+/* Parses the plan file at path and, if it names one, its accounts CSV.  On
+ * success *plan_r is a new plan (free with plan_destroy); on failure *plan_r is
+ * NULL and err holds one line per error. */
+int plan_load(const char *path, struct plan **plan_r, char *err, size_t errlen);
+
+/* Parses csv_path and replaces plan's accounts with its rows (any previous
+ * accounts are wiped).  On failure plan has no accounts and err holds one line
+ * per error.  Used by plan_load; exposed for tests and for re-importing. */
+int plan_accounts_parse(const char *csv_path, struct plan *plan, char *err, size_t errlen);
+
+/* Wipes the passwords and frees everything; accepts NULL, sets *plan to NULL. */
+void plan_destroy(struct plan **plan);
+
+#endif

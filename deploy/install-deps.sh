@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the Debian packages mailshift builds and tests with. Idempotent; run as root.
+# Debian's postgresql and dovecot packages start system services; tests never use them.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  librdkafka-dev libetpan-dev libssl-dev libpq-dev
+  libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev
+  libsasl2-modules libcmocka-dev
+  postgresql dovecot-imapd dovecot-core isync
+  python3 openssl ca-certificates procps
+)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [[ $status == installed ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if ((EUID != 0)); then
+  echo "install-deps: must run as root to install: ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+apt-get update
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,284 @@
+/* FETCH and STORE through libetpan's parser.  Bodies point into libetpan's
+ * result, which the batch keeps alive until imap_batch_free. */
+#include "imap-private.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Largest UID set text we build for one command. */
+#define UIDSET_MAX 65536
+
+void imap_batch_free(struct imap_batch *batch)
+{
+	if (batch->priv != NULL)
+		mailimap_fetch_list_free(batch->priv);
+	free(batch->msgs);
+	memset(batch, 0, sizeof(*batch));
+}
+
+static void flag_append(char *buf, size_t buflen, const char *flag)
+{
+	size_t len = strlen(buf);
+
+	snprintf(buf + len, buflen - len, "%s%s", len > 0 ? " " : "", flag);
+}
+
+static void flags_format(struct mailimap_msg_att_dynamic *dyn, char *buf, size_t buflen)
+{
+	buf[0] = '\0';
+	if (dyn == NULL || dyn->att_list == NULL)
+		return;
+	for (clistiter *it = clist_begin(dyn->att_list); it != NULL; it = clist_next(it)) {
+		struct mailimap_flag_fetch *ff = clist_content(it);
+		struct mailimap_flag *f;
+
+		/* \Recent is session state the server sets itself (RFC 3501 2.3.2). */
+		if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER || ff->fl_flag == NULL)
+			continue;
+		f = ff->fl_flag;
+		switch (f->fl_type) {
+		case MAILIMAP_FLAG_ANSWERED:
+			flag_append(buf, buflen, "\\Answered");
+			break;
+		case MAILIMAP_FLAG_FLAGGED:
+			flag_append(buf, buflen, "\\Flagged");
+			break;
+		case MAILIMAP_FLAG_DELETED:
+			flag_append(buf, buflen, "\\Deleted");
+			break;
+		case MAILIMAP_FLAG_SEEN:
+			flag_append(buf, buflen, "\\Seen");
+			break;
+		case MAILIMAP_FLAG_DRAFT:
+			flag_append(buf, buflen, "\\Draft");
+			break;
+		case MAILIMAP_FLAG_KEYWORD:
+			flag_append(buf, buflen, f->fl_data.fl_keyword);
+			break;
+		case MAILIMAP_FLAG_EXTENSION: {
+			char ext[128];
+			snprintf(ext, sizeof(ext), "\\%s", f->fl_data.fl_extension);
+			flag_append(buf, buflen, ext);
+			break;
+		}
+		}
+	}
+}
+
+static void date_format(const struct mailimap_date_time *dt, char *buf, size_t buflen)
+{
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	int zone = dt->dt_zone < 0 ? -dt->dt_zone : dt->dt_zone;
+	int month = dt->dt_month >= 1 && dt->dt_month <= 12 ? dt->dt_month : 1;
+
+	/* RFC 3501 date-time: "dd-Mon-yyyy hh:mm:ss +zzzz"; libetpan keeps the
+	 * zone as the signed decimal number hhmm. */
+	snprintf(buf, buflen, "%02d-%s-%04d %02d:%02d:%02d %c%04d", dt->dt_day, months[month - 1],
+		 dt->dt_year, dt->dt_hour, dt->dt_min, dt->dt_sec, dt->dt_zone < 0 ? '-' : '+',
+		 zone % 10000);
+}
+
+static void msg_from_att(struct mailimap_msg_att *att, struct imap_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (clistiter *it = clist_begin(att->att_list); it != NULL; it = clist_next(it)) {
+		struct mailimap_msg_att_item *item = clist_content(it);
+
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC) {
+			flags_format(item->att_data.att_dyn, m->flags, sizeof(m->flags));
+			continue;
+		}
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_EXTENSION) {
+			struct mailimap_extension_data *ext = item->att_data.att_extension_data;
+			if (ext != NULL && ext->ext_extension == &mailimap_extension_condstore &&
+			    ext->ext_type == MAILIMAP_CONDSTORE_TYPE_FETCH_DATA) {
+				struct mailimap_condstore_fetch_mod_resp *r = ext->ext_data;
+				m->modseq = r->cs_modseq_value;
+			}
+			continue;
+		}
+		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+			continue;
+		struct mailimap_msg_att_static *st = item->att_data.att_static;
+		switch (st->att_type) {
+		case MAILIMAP_MSG_ATT_UID:
+			m->uid = st->att_data.att_uid;
+			break;
+		case MAILIMAP_MSG_ATT_RFC822_SIZE:
+			m->size = st->att_data.att_rfc822_size;
+			break;
+		case MAILIMAP_MSG_ATT_INTERNALDATE:
+			date_format(st->att_data.att_internal_date, m->internaldate,
+				    sizeof(m->internaldate));
+			break;
+		case MAILIMAP_MSG_ATT_BODY_SECTION:
+			m->body = st->att_data.att_body_section->sec_body_part;
+			m->body_len = st->att_data.att_body_section->sec_length;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Collects the result into a batch, keeping only UIDs in [first, last] (a
+ * "n:*" range also returns the last message when n is past it). */
+static int batch_from_result(clist *result, uint32_t first, uint32_t last,
+			     struct imap_batch *batch_r, char *err, size_t errlen)
+{
+	struct imap_batch b;
+	size_t n = 0;
+
+	memset(&b, 0, sizeof(b));
+	b.msgs = calloc(clist_count(result) + 1, sizeof(*b.msgs));
+	if (b.msgs == NULL) {
+		mailimap_fetch_list_free(result);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (clistiter *it = clist_begin(result); it != NULL; it = clist_next(it)) {
+		struct imap_msg *m = &b.msgs[n];
+		msg_from_att(clist_content(it), m);
+		if (m->uid == 0 || m->uid < first || m->uid > last)
+			continue;
+		b.bytes += m->body_len;
+		n++;
+	}
+	b.count = n;
+	b.priv = result;
+	*batch_r = b;
+	return 0;
+}
+
+static int uid_fetch(struct imap_session *s, struct mailimap_set *set,
+		     struct mailimap_fetch_type *ft, uint64_t changedsince, clist **result_r,
+		     char *err, size_t errlen)
+{
+	int r;
+
+	if (changedsince != 0)
+		r = mailimap_uid_fetch_changedsince(s->imap, set, ft, changedsince, result_r);
+	else
+		r = mailimap_uid_fetch(s->imap, set, ft, result_r);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_server_error(s, r, "UID FETCH", err, errlen);
+		return imap_result(s, r);
+	}
+	return 0;
+}
+
+int imap_fetch_sizes(struct imap_session *s, uint32_t first, uint32_t last,
+		     struct imap_batch *batch_r, char *err, size_t errlen)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	clist *result = NULL;
+	int ret;
+
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
+	ret = uid_fetch(s, mailimap_set_new_interval(first, last), ft, 0, &result, err, errlen);
+	if (ret < 0)
+		return ret;
+	return batch_from_result(result, first, last, batch_r, err, errlen);
+}
+
+int imap_fetch_flags(struct imap_session *s, uint32_t first, uint32_t last,
+		     uint64_t changedsince, struct imap_batch *batch_r, char *err, size_t errlen)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	clist *result = NULL;
+	int ret;
+
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
+	ret = uid_fetch(s, mailimap_set_new_interval(first, last), ft, changedsince, &result, err,
+			errlen);
+	if (ret < 0)
+		return ret;
+	return batch_from_result(result, first, last, batch_r, err, errlen);
+}
+
+static struct mailimap_set *set_from_uids(const uint32_t *uids, size_t count)
+{
+	struct mailimap_set *set = mailimap_set_new_empty();
+	size_t i = 0;
+
+	while (set != NULL && i < count) {
+		size_t j = i;
+		while (j + 1 < count && uids[j + 1] == uids[j] + 1)
+			j++;
+		mailimap_set_add_interval(set, uids[i], uids[j]);
+		i = j + 1;
+	}
+	return set;
+}
+
+int imap_fetch_bodies(struct imap_session *s, const uint32_t *uids, size_t count,
+		      struct imap_batch *batch_r, char *err, size_t errlen)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	clist *result = NULL;
+	int ret;
+
+	if (count == 0) {
+		mailimap_fetch_type_free(ft);
+		memset(batch_r, 0, sizeof(*batch_r));
+		return 0;
+	}
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_internaldate());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
+	/* BODY.PEEK: reading must never set \Seen on the source (RFC 3501 6.4.5). */
+	mailimap_fetch_type_new_fetch_att_list_add(
+		ft, mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
+	ret = uid_fetch(s, set_from_uids(uids, count), ft, 0, &result, err, errlen);
+	if (ret < 0)
+		return ret;
+	return batch_from_result(result, uids[0], uids[count - 1], batch_r, err, errlen);
+}
+
+int imap_store_flags(struct imap_session *s, const uint32_t *uids, size_t count,
+		     const char *flags, char *err, size_t errlen)
+{
+	struct mailimap_flag_list *list = mailimap_flag_list_new_empty();
+	struct mailimap_store_att_flags *att;
+	struct mailimap_set *set;
+	char buf[512], *save = NULL, *word;
+	int r;
+
+	snprintf(buf, sizeof(buf), "%s", flags);
+	for (word = strtok_r(buf, " ", &save); word != NULL; word = strtok_r(NULL, " ", &save)) {
+		struct mailimap_flag *f;
+		if (strcasecmp(word, "\\Seen") == 0)
+			f = mailimap_flag_new_seen();
+		else if (strcasecmp(word, "\\Answered") == 0)
+			f = mailimap_flag_new_answered();
+		else if (strcasecmp(word, "\\Flagged") == 0)
+			f = mailimap_flag_new_flagged();
+		else if (strcasecmp(word, "\\Deleted") == 0)
+			f = mailimap_flag_new_deleted();
+		else if (strcasecmp(word, "\\Draft") == 0)
+			f = mailimap_flag_new_draft();
+		else if (word[0] == '\\')
+			f = mailimap_flag_new_flag_extension(strdup(word + 1));
+		else
+			f = mailimap_flag_new_flag_keyword(strdup(word));
+		mailimap_flag_list_add(list, f);
+	}
+	att = mailimap_store_att_flags_new_set_flags_silent(list);
+	set = set_from_uids(uids, count);
+	r = mailimap_uid_store(s->imap, set, att);
+	mailimap_set_free(set);
+	mailimap_store_att_flags_free(att);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_server_error(s, r, "UID STORE", err, errlen);
+		return imap_result(s, r);
+	}
+	return 0;
+}

@@ -1,0 +1,37 @@
+/* Session internals shared by the files of lib/imap. */
+#ifndef MAILSHIFT_IMAP_PRIVATE_H
+#define MAILSHIFT_IMAP_PRIVATE_H
+
+#include "imap.h"
+
+#include <libetpan/libetpan.h>
+
+/* Session states; every change goes through imap_session_set_state. */
+enum imap_session_state {
+	IMAP_SESSION_CONNECTING,    /* TCP connect under way */
+	IMAP_SESSION_TLS,	    /* TLS handshake (implicit or after STARTTLS) */
+	IMAP_SESSION_GREETED,	    /* greeting read, not authenticated */
+	IMAP_SESSION_AUTHENTICATED, /* logged in; folder commands allowed */
+	IMAP_SESSION_CLOSED,
+};
+
+struct imap_session {
+	mailimap *imap;
+	char host[256];
+	int port;
+	enum imap_session_state state;
+	bool broken;	      /* the stream failed: only close is left */
+	char caps[4096];      /* " CAP1 CAP2 ... " for word search */
+	uint64_t appendlimit; /* 0 = none advertised */
+	unsigned int raw_tag; /* tags of commands written directly: "M<n>" */
+};
+
+void imap_session_set_state(struct imap_session *s, enum imap_session_state state);
+void imap_server_error(struct imap_session *s, int r, const char *what, char *err, size_t errlen);
+/* Maps a libetpan result to 0, IMAP_ENET or IMAP_ENO. */
+int imap_result(struct imap_session *s, int r);
+
+int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64,
+			  bool sasl_ir, char *err, size_t errlen);
+
+#endif

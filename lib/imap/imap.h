@@ -1,0 +1,147 @@
+/* IMAP sessions over libetpan: connection (TLS through OpenSSL), authentication,
+ * capabilities, folders, metadata and body fetches, flag stores and the
+ * pipelined append path.
+ *
+ * A session is used by one thread at a time.  Every function returns 0 on
+ * success and a negative value on failure with a message in err; IMAP_ENET
+ * means the connection is no longer usable (reset, timeout, BYE): the caller
+ * reconnects and resumes from its checkpoint.  Server replies quoted in err are
+ * the server's own words; secrets never appear in err. */
+#ifndef MAILSHIFT_IMAP_H
+#define MAILSHIFT_IMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define IMAP_ENET (-2)	/* connection lost */
+#define IMAP_EAUTH (-3) /* credentials refused */
+#define IMAP_ENO (-4)	/* the server answered NO/BAD to this command */
+
+enum imap_tls_mode { IMAP_TLS_IMPLICIT, IMAP_TLS_STARTTLS, IMAP_TLS_NONE };
+enum imap_auth_mech { IMAP_AUTH_LOGIN, IMAP_AUTH_PLAIN, IMAP_AUTH_XOAUTH2 };
+
+struct imap_endpoint {
+	const char *host;
+	int port;
+	enum imap_tls_mode tls;
+	const char *ca_file; /* NULL: the system store */
+	bool tls_verify;     /* false only when the operator asked for it */
+	enum imap_auth_mech auth;
+	const char *user;      /* the mailbox owner (authorization identity) */
+	const char *auth_user; /* admin/master user to authenticate as, or NULL */
+	const char *secret;    /* password (of auth_user if set) or OAuth2 token */
+	int timeout_s;
+};
+
+int imap_tls_mode_parse(const char *s, enum imap_tls_mode *mode_r);
+int imap_auth_mech_parse(const char *s, enum imap_auth_mech *mech_r);
+
+struct imap_session;
+
+int imap_session_open(const struct imap_endpoint *ep, struct imap_session **session_r, char *err,
+		      size_t errlen);
+void imap_session_close(struct imap_session **session);
+
+/* Capability test, case-insensitive, exact word ("MULTIAPPEND", "LITERAL+"). */
+bool imap_session_has_cap(const struct imap_session *session, const char *cap);
+/* APPENDLIMIT advertised by the server (RFC 7889), 0 if none. */
+uint64_t imap_session_appendlimit(const struct imap_session *session);
+
+/* Folder attributes from LIST (special-use per RFC 6154). */
+enum imap_folder_flag {
+	IMAP_FOLDER_NOSELECT = 1 << 0,
+	IMAP_FOLDER_SENT = 1 << 1,
+	IMAP_FOLDER_DRAFTS = 1 << 2,
+	IMAP_FOLDER_TRASH = 1 << 3,
+	IMAP_FOLDER_JUNK = 1 << 4,
+	IMAP_FOLDER_ARCHIVE = 1 << 5,
+	IMAP_FOLDER_ALL = 1 << 6,
+	IMAP_FOLDER_FLAGGED = 1 << 7,
+};
+#define IMAP_FOLDER_SPECIAL_MASK                                                             \
+	(IMAP_FOLDER_SENT | IMAP_FOLDER_DRAFTS | IMAP_FOLDER_TRASH | IMAP_FOLDER_JUNK |       \
+	 IMAP_FOLDER_ARCHIVE | IMAP_FOLDER_ALL | IMAP_FOLDER_FLAGGED)
+
+struct imap_folder {
+	char *name; /* as the server spells it: modified UTF-7 (RFC 3501 5.1.3) */
+	char delimiter;
+	unsigned int flags;
+};
+
+/* LIST "" "<prefix>*" with special-use attributes. Free with imap_folders_free. */
+int imap_folders_list(struct imap_session *session, const char *prefix,
+		      struct imap_folder **folders_r, size_t *count_r, char *err, size_t errlen);
+void imap_folders_free(struct imap_folder **folders, size_t count);
+
+/* CREATE (parents implied by the server) and SUBSCRIBE; an existing folder is fine. */
+int imap_folder_create(struct imap_session *session, const char *name, char *err, size_t errlen);
+
+struct imap_status {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t messages;
+	uint64_t highestmodseq; /* 0 when the server has no CONDSTORE */
+};
+/* STATUS: does not select, never changes anything. */
+int imap_folder_status(struct imap_session *session, const char *name, struct imap_status *st_r,
+		       char *err, size_t errlen);
+/* EXAMINE (read-only) or SELECT, with CONDSTORE when the server has it. */
+int imap_folder_open(struct imap_session *session, const char *name, bool read_only,
+		     struct imap_status *st_r, char *err, size_t errlen);
+
+/* One fetched message.  Bytes are owned by the batch that holds it. */
+struct imap_msg {
+	uint32_t uid;
+	uint32_t size;
+	char flags[256];	/* space separated, \Recent removed */
+	char internaldate[40];	/* "dd-Mon-yyyy hh:mm:ss +zzzz" */
+	const char *body;	/* NULL if not fetched */
+	size_t body_len;
+	uint64_t modseq;
+};
+
+/* A set of fetched messages; owns their bytes. */
+struct imap_batch {
+	struct imap_msg *msgs;
+	size_t count;
+	size_t bytes;
+	void *priv; /* libetpan result kept alive for the bodies */
+};
+void imap_batch_free(struct imap_batch *batch);
+
+/* UID FETCH first:last (UID RFC822.SIZE): the UIDs and sizes in the selected
+ * folder (only UIDs within the range, ascending). */
+int imap_fetch_sizes(struct imap_session *session, uint32_t first, uint32_t last,
+		     struct imap_batch *batch_r, char *err, size_t errlen);
+/* UID FETCH <uids> (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]): never sets \Seen. */
+int imap_fetch_bodies(struct imap_session *session, const uint32_t *uids, size_t count,
+		      struct imap_batch *batch_r, char *err, size_t errlen);
+/* UID FETCH first:last (UID FLAGS) [CHANGEDSINCE modseq] (RFC 7162) when changedsince != 0. */
+int imap_fetch_flags(struct imap_session *session, uint32_t first, uint32_t last,
+		     uint64_t changedsince, struct imap_batch *batch_r, char *err, size_t errlen);
+
+/* UID STORE <uids> FLAGS.SILENT (<flags>) in the selected folder. */
+int imap_store_flags(struct imap_session *session, const uint32_t *uids, size_t count,
+		     const char *flags, char *err, size_t errlen);
+
+/* Result of appending one message. */
+struct imap_append_result {
+	uint32_t dst_uid;   /* from APPENDUID (RFC 4315), 0 if unknown or failed */
+	char error[256];    /* server's words when refused, "" when stored */
+};
+
+/* Appends the messages to the folder, keeping flags and INTERNALDATE: one
+ * MULTIAPPEND command (RFC 3502) when offered, else APPENDs pipelined with
+ * LITERAL+ (RFC 7888), else one by one.  A message the server refuses gets its
+ * error in results[i] and the rest go on; the return value is negative only when
+ * the session broke (some messages may then have been stored: the caller
+ * re-matches from its intent). */
+int imap_append_batch(struct imap_session *session, const char *folder,
+		      const struct imap_msg *msgs, size_t count,
+		      struct imap_append_result *results, char *err, size_t errlen);
+
+/* Formats ascending UIDs as an IMAP sequence set ("1:5,7") into buf. */
+int imap_uidset_format(const uint32_t *uids, size_t count, char *buf, size_t buflen);
+
+#endif

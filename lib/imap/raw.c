@@ -1,0 +1,397 @@
+/* Commands written straight onto libetpan's stream and read back line by line:
+ * SASL exchanges and the append hot path (pipelined APPEND with LITERAL+,
+ * MULTIAPPEND).  The replies to these commands are simple lines (no literals):
+ * untagged data, continuations and the tagged completion. */
+#include "imap-private.h"
+
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Upper bound of a server reply line we accept on this path. */
+#define RAW_LINE_MAX 65536
+
+static int raw_write(struct imap_session *s, const void *buf, size_t len)
+{
+	if (mailstream_write(s->imap->imap_stream, buf, len) != (ssize_t)len) {
+		s->broken = true;
+		return IMAP_ENET;
+	}
+	return 0;
+}
+
+static int raw_printf(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int raw_printf(struct imap_session *s, const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -1;
+	return raw_write(s, buf, (size_t)n);
+}
+
+static int raw_flush(struct imap_session *s)
+{
+	if (mailstream_flush(s->imap->imap_stream) < 0) {
+		s->broken = true;
+		return IMAP_ENET;
+	}
+	return 0;
+}
+
+/* Reads one reply line without its CRLF into line; IMAP_ENET on EOF/timeout. */
+static int raw_read_line(struct imap_session *s, MMAPString *line)
+{
+	mmap_string_truncate(line, 0);
+	if (mailstream_read_line_remove_eol(s->imap->imap_stream, line) == NULL ||
+	    line->len > RAW_LINE_MAX) {
+		s->broken = true;
+		return IMAP_ENET;
+	}
+	if (strncasecmp(line->str, "* BYE", 5) == 0) {
+		log_warn("imap %s:%d said: %s", s->host, s->port, line->str);
+		s->broken = true;
+		return IMAP_ENET;
+	}
+	return 0;
+}
+
+/* Copies "OK/NO/BAD text" of a tagged line after the tag. */
+static const char *tagged_rest(const char *line)
+{
+	const char *sp = strchr(line, ' ');
+
+	return sp != NULL ? sp + 1 : "";
+}
+
+int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64,
+			  bool sasl_ir, char *err, size_t errlen)
+{
+	MMAPString *line = mmap_string_new("");
+	char tag[32];
+	bool sent = sasl_ir;
+	int ret;
+
+	if (line == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(tag, sizeof(tag), "M%u ", ++s->raw_tag);
+	ret = raw_printf(s, "%sAUTHENTICATE %s", tag, mech);
+	if (ret == 0 && sasl_ir)
+		ret = raw_printf(s, " %s", b64[0] != '\0' ? b64 : "=");
+	if (ret == 0)
+		ret = raw_write(s, "\r\n", 2);
+	if (ret == 0)
+		ret = raw_flush(s);
+	while (ret == 0) {
+		ret = raw_read_line(s, line);
+		if (ret < 0)
+			break;
+		if (line->str[0] == '+') {
+			/* First continuation: the credentials; a later one is an
+			 * error challenge (XOAUTH2): answer empty to get the NO. */
+			if (!sent)
+				ret = raw_printf(s, "%s\r\n", b64);
+			else
+				ret = raw_write(s, "\r\n", 2);
+			sent = true;
+			if (ret == 0)
+				ret = raw_flush(s);
+			continue;
+		}
+		if (strncmp(line->str, tag, strlen(tag)) != 0)
+			continue; /* untagged, e.g. CAPABILITY */
+		if (strncasecmp(line->str + strlen(tag), "OK", 2) == 0)
+			break;
+		snprintf(err, errlen, "AUTHENTICATE %s refused by %s:%d: %s", mech, s->host,
+			 s->port, tagged_rest(line->str + strlen(tag) - 1));
+		ret = IMAP_EAUTH;
+	}
+	if (ret == IMAP_ENET)
+		snprintf(err, errlen, "AUTHENTICATE %s: connection to %s:%d lost", mech, s->host,
+			 s->port);
+	mmap_string_free(line);
+	return ret;
+}
+
+int imap_uidset_format(const uint32_t *uids, size_t count, char *buf, size_t buflen)
+{
+	size_t len = 0, i = 0;
+	int n;
+
+	buf[0] = '\0';
+	while (i < count) {
+		size_t j = i;
+		while (j + 1 < count && uids[j + 1] == uids[j] + 1)
+			j++;
+		if (j > i)
+			n = snprintf(buf + len, buflen - len, "%s%" PRIu32 ":%" PRIu32,
+				     len > 0 ? "," : "", uids[i], uids[j]);
+		else
+			n = snprintf(buf + len, buflen - len, "%s%" PRIu32, len > 0 ? "," : "",
+				     uids[i]);
+		if (n < 0 || (size_t)n >= buflen - len)
+			return -1;
+		len += (size_t)n;
+		i = j + 1;
+	}
+	return 0;
+}
+
+/* Parses the UIDs of "[APPENDUID <validity> <uid-set>]" in order into uids
+ * (at most max); returns how many, or 0 when the code is absent. */
+static size_t appenduid_parse(const char *text, uint32_t *uids, size_t max)
+{
+	const char *p = strcasestr(text, "[APPENDUID ");
+	size_t n = 0;
+	char *end;
+
+	if (p == NULL)
+		return 0;
+	p += 11;
+	strtoul(p, &end, 10);
+	if (end == p || *end != ' ')
+		return 0;
+	p = end + 1;
+	while (n < max) {
+		unsigned long a = strtoul(p, &end, 10), b;
+		if (end == p)
+			return 0;
+		b = a;
+		p = end;
+		if (*p == ':') {
+			p++;
+			b = strtoul(p, &end, 10);
+			if (end == p)
+				return 0;
+			p = end;
+		}
+		for (unsigned long u = a; u <= b && n < max; u++)
+			uids[n++] = (uint32_t)u;
+		if (*p != ',')
+			break;
+		p++;
+	}
+	return n;
+}
+
+static int write_quoted(struct imap_session *s, const char *str)
+{
+	char buf[1024];
+	size_t n = 0;
+
+	buf[n++] = '"';
+	for (const char *p = str; *p != '\0' && n < sizeof(buf) - 3; p++) {
+		if (*p == '"' || *p == '\\')
+			buf[n++] = '\\';
+		buf[n++] = *p;
+	}
+	buf[n++] = '"';
+	return raw_write(s, buf, n);
+}
+
+/* Writes " (flags) "date" {n[+]}\r\n", waits for the continuation without
+ * LITERAL+, then the bytes.  *refused_r is set to the tagged line if the server
+ * answered instead of continuing. */
+static int write_message(struct imap_session *s, const struct imap_msg *m, bool literal_plus,
+			 MMAPString *line, const char *tag, bool *refused_r)
+{
+	int ret;
+
+	ret = raw_printf(s, " (%s) \"%s\" {%zu%s}\r\n", m->flags, m->internaldate, m->body_len,
+			 literal_plus ? "+" : "");
+	if (ret == 0 && !literal_plus) {
+		ret = raw_flush(s);
+		while (ret == 0) {
+			ret = raw_read_line(s, line);
+			if (ret < 0 || line->str[0] == '+')
+				break;
+			if (strncmp(line->str, tag, strlen(tag)) == 0) {
+				*refused_r = true;
+				return 0;
+			}
+		}
+	}
+	if (ret == 0)
+		ret = raw_write(s, m->body, m->body_len);
+	return ret;
+}
+
+/* Reads lines until the tagged completion of tag; leaves it in line. */
+static int read_tagged(struct imap_session *s, const char *tag, MMAPString *line)
+{
+	int ret;
+
+	for (;;) {
+		ret = raw_read_line(s, line);
+		if (ret < 0)
+			return ret;
+		if (strncmp(line->str, tag, strlen(tag)) == 0)
+			return 0;
+	}
+}
+
+static bool tagged_ok(const char *line, const char *tag)
+{
+	return strncasecmp(line + strlen(tag), "OK", 2) == 0;
+}
+
+static void set_refused(struct imap_append_result *res, struct imap_session *s,
+			const char *line, const char *tag)
+{
+	snprintf(res->error, sizeof(res->error), "APPEND refused by %s:%d: %s", s->host, s->port,
+		 line + strlen(tag));
+}
+
+/* One MULTIAPPEND command for msgs[idx[0..n)]; 1 if the server refused it. */
+static int append_multi(struct imap_session *s, const char *folder, const struct imap_msg *msgs,
+			const size_t *idx, size_t n, bool literal_plus,
+			struct imap_append_result *results, MMAPString *line)
+{
+	uint32_t *uids = calloc(n, sizeof(*uids));
+	bool refused = false;
+	char tag[32];
+	size_t got;
+	int ret;
+
+	if (uids == NULL)
+		return -1;
+	snprintf(tag, sizeof(tag), "M%u ", ++s->raw_tag);
+	ret = raw_printf(s, "%sAPPEND ", tag);
+	if (ret == 0)
+		ret = write_quoted(s, folder);
+	for (size_t i = 0; i < n && ret == 0 && !refused; i++)
+		ret = write_message(s, &msgs[idx[i]], literal_plus, line, tag, &refused);
+	if (ret == 0 && !refused) {
+		ret = raw_write(s, "\r\n", 2);
+		if (ret == 0)
+			ret = raw_flush(s);
+		if (ret == 0)
+			ret = read_tagged(s, tag, line);
+	}
+	if (ret == 0 && (refused || !tagged_ok(line->str, tag))) {
+		log_info("MULTIAPPEND of %zu messages refused (%s); appending one by one", n,
+			 line->str + strlen(tag));
+		ret = 1;
+	} else if (ret == 0) {
+		got = appenduid_parse(line->str, uids, n);
+		for (size_t i = 0; i < n; i++)
+			results[idx[i]].dst_uid = got == n ? uids[i] : 0;
+	}
+	free(uids);
+	return ret;
+}
+
+/* APPENDs pipelined with LITERAL+ (all written, then all completions read),
+ * or one at a time with continuations. */
+static int append_each(struct imap_session *s, const char *folder, const struct imap_msg *msgs,
+		       const size_t *idx, size_t n, bool literal_plus,
+		       struct imap_append_result *results, MMAPString *line)
+{
+	unsigned int first_tag = s->raw_tag + 1;
+	char tag[32];
+	int ret = 0;
+
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		bool refused = false;
+		snprintf(tag, sizeof(tag), "M%u ", ++s->raw_tag);
+		ret = raw_printf(s, "%sAPPEND ", tag);
+		if (ret == 0)
+			ret = write_quoted(s, folder);
+		if (ret == 0)
+			ret = write_message(s, &msgs[idx[i]], literal_plus, line, tag, &refused);
+		if (ret == 0 && refused) {
+			set_refused(&results[idx[i]], s, line->str, tag);
+			continue;
+		}
+		if (ret == 0)
+			ret = raw_write(s, "\r\n", 2);
+		if (ret == 0 && !literal_plus) {
+			ret = raw_flush(s);
+			if (ret == 0)
+				ret = read_tagged(s, tag, line);
+			if (ret == 0 && !tagged_ok(line->str, tag))
+				set_refused(&results[idx[i]], s, line->str, tag);
+			else if (ret == 0)
+				appenduid_parse(line->str, &results[idx[i]].dst_uid, 1);
+		}
+	}
+	if (ret < 0 || !literal_plus)
+		return ret;
+	ret = raw_flush(s);
+	/* Completions come back in command order (RFC 3501 5.5 does not promise
+	 * it, so match them by tag). */
+	for (size_t done = 0; done < n && ret == 0;) {
+		unsigned long t;
+		char *end;
+		ret = raw_read_line(s, line);
+		if (ret < 0 || line->str[0] != 'M')
+			continue;
+		t = strtoul(line->str + 1, &end, 10);
+		if (*end != ' ' || t < first_tag || t >= first_tag + n)
+			continue;
+		snprintf(tag, sizeof(tag), "M%lu ", t);
+		if (!tagged_ok(line->str, tag))
+			set_refused(&results[idx[t - first_tag]], s, line->str, tag);
+		else
+			appenduid_parse(line->str, &results[idx[t - first_tag]].dst_uid, 1);
+		done++;
+	}
+	return ret;
+}
+
+int imap_append_batch(struct imap_session *s, const char *folder, const struct imap_msg *msgs,
+		      size_t count, struct imap_append_result *results, char *err, size_t errlen)
+{
+	bool literal_plus = imap_session_has_cap(s, "LITERAL+");
+	MMAPString *line = mmap_string_new("");
+	size_t *idx = calloc(count + 1, sizeof(*idx));
+	size_t n = 0;
+	int ret = 0;
+
+	if (line == NULL || idx == NULL) {
+		snprintf(err, errlen, "out of memory");
+		ret = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < count; i++) {
+		memset(&results[i], 0, sizeof(results[i]));
+		if (s->appendlimit > 0 && msgs[i].body_len > s->appendlimit)
+			snprintf(results[i].error, sizeof(results[i].error),
+				 "message of %zu bytes is larger than the APPENDLIMIT of %s:%d"
+				 " (%" PRIu64 " bytes)",
+				 msgs[i].body_len, s->host, s->port, s->appendlimit);
+		else if (msgs[i].body_len == 0)
+			snprintf(results[i].error, sizeof(results[i].error),
+				 "empty message: nothing to append");
+		else
+			idx[n++] = i;
+	}
+	if (n == 0)
+		goto out;
+	if (n > 1 && imap_session_has_cap(s, "MULTIAPPEND")) {
+		ret = append_multi(s, folder, msgs, idx, n, literal_plus, results, line);
+		if (ret <= 0)
+			goto out;
+	}
+	ret = append_each(s, folder, msgs, idx, n, literal_plus, results, line);
+out:
+	if (ret < 0)
+		snprintf(err, errlen, "APPEND to %s:%d: connection lost", s->host, s->port);
+	if (line != NULL)
+		mmap_string_free(line);
+	free(idx);
+	return ret < 0 ? IMAP_ENET : 0;
+}

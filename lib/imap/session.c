@@ -1,0 +1,539 @@
+/* Session setup and folder commands.  libetpan parses the replies; the few
+ * commands it cannot send the way we need (SASL PLAIN with an authorization
+ * identity and SASL-IR, pipelined appends) are written on its stream directly
+ * and read back line by line (see raw.c). */
+#include "imap-private.h"
+
+#include "log.h"
+#include "tls.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+int imap_tls_mode_parse(const char *s, enum imap_tls_mode *mode_r)
+{
+	if (strcmp(s, "implicit") == 0)
+		*mode_r = IMAP_TLS_IMPLICIT;
+	else if (strcmp(s, "starttls") == 0)
+		*mode_r = IMAP_TLS_STARTTLS;
+	else if (strcmp(s, "none") == 0)
+		*mode_r = IMAP_TLS_NONE;
+	else
+		return -1;
+	return 0;
+}
+
+int imap_auth_mech_parse(const char *s, enum imap_auth_mech *mech_r)
+{
+	if (strcmp(s, "login") == 0)
+		*mech_r = IMAP_AUTH_LOGIN;
+	else if (strcmp(s, "plain") == 0)
+		*mech_r = IMAP_AUTH_PLAIN;
+	else if (strcmp(s, "xoauth2") == 0)
+		*mech_r = IMAP_AUTH_XOAUTH2;
+	else
+		return -1;
+	return 0;
+}
+
+static const char *const state_names[] = {"connecting", "tls", "greeted", "authenticated",
+					  "closed"};
+
+void imap_session_set_state(struct imap_session *s, enum imap_session_state state)
+{
+	if (s->state == state)
+		return;
+	log_debug("imap %s:%d %s -> %s", s->host, s->port, state_names[s->state],
+		  state_names[state]);
+	s->state = state;
+}
+
+/* Copies the server's last response text (never our command) into err. */
+void imap_server_error(struct imap_session *s, int r, const char *what, char *err, size_t errlen)
+{
+	const char *text = s->imap->imap_response;
+
+	if (r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_PARSE) {
+		snprintf(err, errlen, "%s: connection to %s:%d lost", what, s->host, s->port);
+		s->broken = true;
+		return;
+	}
+	snprintf(err, errlen, "%s: %s:%d answered: %s", what, s->host, s->port,
+		 text != NULL && text[0] != '\0' ? text : "NO/BAD without text");
+}
+
+int imap_result(struct imap_session *s, int r)
+{
+	if (r == MAILIMAP_NO_ERROR || r == MAILIMAP_NO_ERROR_AUTHENTICATED ||
+	    r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED)
+		return 0;
+	if (r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_PARSE ||
+	    r == MAILIMAP_ERROR_CONNECTION_REFUSED || s->broken) {
+		s->broken = true;
+		return IMAP_ENET;
+	}
+	return IMAP_ENO;
+}
+
+static int tcp_connect(const char *host, int port, int timeout_s, int *fd_r, char *err,
+		       size_t errlen)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	struct timeval tv = {.tv_sec = timeout_s, .tv_usec = 0};
+	char portstr[16];
+	int fd = -1, r, saved = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	r = getaddrinfo(host, portstr, &hints, &res);
+	if (r != 0) {
+		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(r));
+		return IMAP_ENET;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		/* Blocking socket with send/receive timeouts: a stalled server fails
+		 * the read instead of hanging the worker. */
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot connect to %s:%d: %s", host, port, strerror(saved));
+		return IMAP_ENET;
+	}
+	*fd_r = fd;
+	return 0;
+}
+
+static int capabilities_load(struct imap_session *s, char *err, size_t errlen)
+{
+	struct mailimap_capability_data *caps = NULL;
+	clistiter *it;
+	size_t len = 1;
+	int r;
+
+	r = mailimap_capability(s->imap, &caps);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_server_error(s, r, "CAPABILITY", err, errlen);
+		return imap_result(s, r);
+	}
+	s->caps[0] = ' ';
+	s->caps[1] = '\0';
+	for (it = clist_begin(caps->cap_list); it != NULL; it = clist_next(it)) {
+		struct mailimap_capability *cap = clist_content(it);
+		char word[128];
+		int n;
+
+		if (cap->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE)
+			n = snprintf(word, sizeof(word), "AUTH=%s ", cap->cap_data.cap_auth_type);
+		else
+			n = snprintf(word, sizeof(word), "%s ", cap->cap_data.cap_name);
+		if (n < 0 || (size_t)n >= sizeof(word) || len + (size_t)n >= sizeof(s->caps))
+			continue;
+		memcpy(s->caps + len, word, (size_t)n + 1);
+		len += (size_t)n;
+		if (strncasecmp(word, "APPENDLIMIT=", 12) == 0)
+			s->appendlimit = strtoull(word + 12, NULL, 10);
+	}
+	mailimap_capability_data_free(caps);
+	return 0;
+}
+
+bool imap_session_has_cap(const struct imap_session *s, const char *cap)
+{
+	char word[128];
+	int n = snprintf(word, sizeof(word), " %s ", cap);
+
+	if (n < 0 || (size_t)n >= sizeof(word))
+		return false;
+	return strcasestr(s->caps, word) != NULL;
+}
+
+uint64_t imap_session_appendlimit(const struct imap_session *s)
+{
+	return s->appendlimit;
+}
+
+/* SASL PLAIN (RFC 4616) with an optional authorization identity, sent with
+ * SASL-IR (RFC 4959) when offered, else after the continuation. */
+static int auth_plain(struct imap_session *s, const struct imap_endpoint *ep, char *err,
+		      size_t errlen)
+{
+	const char *authz = ep->auth_user != NULL ? ep->user : "";
+	const char *authc = ep->auth_user != NULL ? ep->auth_user : ep->user;
+	size_t lz = strlen(authz), lc = strlen(authc), lp = strlen(ep->secret);
+	size_t rawlen = lz + 1 + lc + 1 + lp;
+	unsigned char *raw = malloc(rawlen + 1);
+	char *b64 = malloc(4 * ((rawlen + 2) / 3) + 1);
+	int ret = -1;
+
+	if (raw == NULL || b64 == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	memcpy(raw, authz, lz);
+	raw[lz] = '\0';
+	memcpy(raw + lz + 1, authc, lc);
+	raw[lz + 1 + lc] = '\0';
+	memcpy(raw + lz + 2 + lc, ep->secret, lp);
+	EVP_EncodeBlock((unsigned char *)b64, raw, (int)rawlen);
+	ret = imap_raw_authenticate(s, "PLAIN", b64, imap_session_has_cap(s, "SASL-IR"), err,
+				    errlen);
+out:
+	if (raw != NULL)
+		OPENSSL_cleanse(raw, rawlen);
+	if (b64 != NULL)
+		OPENSSL_cleanse(b64, strlen(b64));
+	free(raw);
+	free(b64);
+	return ret;
+}
+
+/* XOAUTH2: "user=<user>^Aauth=Bearer <token>^A^A" base64 encoded. */
+static int auth_xoauth2(struct imap_session *s, const struct imap_endpoint *ep, char *err,
+			size_t errlen)
+{
+	size_t rawlen = strlen(ep->user) + strlen(ep->secret) + 32;
+	char *raw = malloc(rawlen);
+	char *b64 = malloc(4 * ((rawlen + 2) / 3) + 1);
+	int n, ret = -1;
+
+	if (raw == NULL || b64 == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	n = snprintf(raw, rawlen, "user=%s\001auth=Bearer %s\001\001", ep->user, ep->secret);
+	EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)raw, n);
+	ret = imap_raw_authenticate(s, "XOAUTH2", b64, imap_session_has_cap(s, "SASL-IR"), err,
+				    errlen);
+out:
+	if (raw != NULL)
+		OPENSSL_cleanse(raw, rawlen);
+	if (b64 != NULL)
+		OPENSSL_cleanse(b64, strlen(b64));
+	free(raw);
+	free(b64);
+	return ret;
+}
+
+static int authenticate(struct imap_session *s, const struct imap_endpoint *ep, char *err,
+			size_t errlen)
+{
+	int r, ret;
+
+	switch (ep->auth) {
+	case IMAP_AUTH_LOGIN:
+		if (ep->auth_user != NULL) {
+			snprintf(err, errlen, "a master/admin user needs auth=plain");
+			return -1;
+		}
+		r = mailimap_login(s->imap, ep->user, ep->secret);
+		if (r != MAILIMAP_NO_ERROR) {
+			imap_server_error(s, r, "LOGIN refused", err, errlen);
+			ret = imap_result(s, r);
+			return ret == IMAP_ENO ? IMAP_EAUTH : ret;
+		}
+		return 0;
+	case IMAP_AUTH_PLAIN:
+		return auth_plain(s, ep, err, errlen);
+	case IMAP_AUTH_XOAUTH2:
+		return auth_xoauth2(s, ep, err, errlen);
+	}
+	return -1;
+}
+
+int imap_session_open(const struct imap_endpoint *ep, struct imap_session **session_r, char *err,
+		      size_t errlen)
+{
+	struct imap_session *s;
+	mailstream_low *low = NULL;
+	mailstream *stream = NULL;
+	int fd = -1, r, ret;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(s->host, sizeof(s->host), "%s", ep->host);
+	s->port = ep->port;
+	s->state = IMAP_SESSION_CONNECTING;
+	ret = tcp_connect(ep->host, ep->port, ep->timeout_s > 0 ? ep->timeout_s : 60, &fd, err,
+			  errlen);
+	if (ret < 0)
+		goto fail;
+	if (ep->tls == IMAP_TLS_IMPLICIT) {
+		imap_session_set_state(s, IMAP_SESSION_TLS);
+		ret = imap_tls_wrap(fd, ep->host, ep->ca_file, ep->tls_verify, &low, err, errlen);
+		if (ret < 0)
+			goto fail;
+		fd = -1; /* owned by low */
+		stream = mailstream_new(low, 65536);
+	} else {
+		stream = mailstream_socket_open(fd);
+		if (stream != NULL)
+			fd = -1;
+	}
+	if (stream == NULL) {
+		snprintf(err, errlen, "out of memory");
+		ret = -1;
+		goto fail;
+	}
+	s->imap = mailimap_new(0, NULL);
+	if (s->imap == NULL) {
+		mailstream_close(stream);
+		snprintf(err, errlen, "out of memory");
+		ret = -1;
+		goto fail;
+	}
+	mailimap_set_timeout(s->imap, ep->timeout_s > 0 ? ep->timeout_s : 60);
+	/* mailimap_connect takes the stream, also on failure. */
+	r = mailimap_connect(s->imap, stream);
+	stream = NULL;
+	if (imap_result(s, r) < 0) {
+		imap_server_error(s, r, "greeting", err, errlen);
+		ret = IMAP_ENET;
+		goto fail;
+	}
+	imap_session_set_state(s, IMAP_SESSION_GREETED);
+	if (ep->tls == IMAP_TLS_STARTTLS) {
+		mailstream_low *plain;
+		r = mailimap_starttls(s->imap);
+		if (r != MAILIMAP_NO_ERROR) {
+			imap_server_error(s, r, "STARTTLS", err, errlen);
+			ret = -1;
+			goto fail;
+		}
+		imap_session_set_state(s, IMAP_SESSION_TLS);
+		plain = mailstream_get_low(s->imap->imap_stream);
+		ret = imap_tls_wrap(mailstream_low_get_fd(plain), ep->host, ep->ca_file,
+				    ep->tls_verify, &low, err, errlen);
+		if (ret < 0)
+			goto fail;
+		/* The socket low only frees its state here; the fd lives on in low. */
+		mailstream_low_free(plain);
+		mailstream_set_low(s->imap->imap_stream, low);
+		imap_session_set_state(s, IMAP_SESSION_GREETED);
+	}
+	ret = capabilities_load(s, err, errlen);
+	if (ret < 0)
+		goto fail;
+	/* COMPRESS is never negotiated: Debian's libetpan breaks the stream with it. */
+	ret = authenticate(s, ep, err, errlen);
+	if (ret < 0)
+		goto fail;
+	s->imap->imap_state = MAILIMAP_STATE_AUTHENTICATED;
+	imap_session_set_state(s, IMAP_SESSION_AUTHENTICATED);
+	ret = capabilities_load(s, err, errlen);
+	if (ret < 0)
+		goto fail;
+	*session_r = s;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	imap_session_close(&s);
+	return ret < 0 ? ret : -1;
+}
+
+void imap_session_close(struct imap_session **session)
+{
+	struct imap_session *s = *session;
+
+	if (s == NULL)
+		return;
+	if (s->imap != NULL) {
+		if (!s->broken && s->state == IMAP_SESSION_AUTHENTICATED)
+			mailimap_logout(s->imap);
+		mailimap_free(s->imap);
+	}
+	free(s);
+	*session = NULL;
+}
+
+static unsigned int special_use_flag(const char *attr)
+{
+	static const struct {
+		const char *name;
+		unsigned int flag;
+	} map[] = {
+		{"Sent", IMAP_FOLDER_SENT},	{"Drafts", IMAP_FOLDER_DRAFTS},
+		{"Trash", IMAP_FOLDER_TRASH},	{"Junk", IMAP_FOLDER_JUNK},
+		{"Archive", IMAP_FOLDER_ARCHIVE}, {"All", IMAP_FOLDER_ALL},
+		{"Flagged", IMAP_FOLDER_FLAGGED}, {"Noselect", IMAP_FOLDER_NOSELECT},
+		{"NonExistent", IMAP_FOLDER_NOSELECT},
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcasecmp(attr, map[i].name) == 0)
+			return map[i].flag;
+	return 0;
+}
+
+void imap_folders_free(struct imap_folder **folders, size_t count)
+{
+	if (*folders == NULL)
+		return;
+	for (size_t i = 0; i < count; i++)
+		free((*folders)[i].name);
+	free(*folders);
+	*folders = NULL;
+}
+
+int imap_folders_list(struct imap_session *s, const char *prefix, struct imap_folder **folders_r,
+		      size_t *count_r, char *err, size_t errlen)
+{
+	clist *list = NULL;
+	struct imap_folder *folders = NULL;
+	char pattern[512];
+	size_t n = 0;
+	clistiter *it;
+	int r;
+
+	snprintf(pattern, sizeof(pattern), "%s*", prefix != NULL ? prefix : "");
+	r = mailimap_list(s->imap, "", pattern, &list);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_server_error(s, r, "LIST", err, errlen);
+		return imap_result(s, r);
+	}
+	folders = calloc(clist_count(list) + 1, sizeof(*folders));
+	if (folders == NULL) {
+		mailimap_list_result_free(list);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (it = clist_begin(list); it != NULL; it = clist_next(it)) {
+		struct mailimap_mailbox_list *mb = clist_content(it);
+		struct imap_folder *f = &folders[n];
+
+		f->name = strdup(mb->mb_name);
+		if (f->name == NULL)
+			continue;
+		f->delimiter = mb->mb_delimiter;
+		if (mb->mb_flag != NULL) {
+			if (mb->mb_flag->mbf_type == MAILIMAP_MBX_LIST_FLAGS_SFLAG &&
+			    mb->mb_flag->mbf_sflag == MAILIMAP_MBX_LIST_SFLAG_NOSELECT)
+				f->flags |= IMAP_FOLDER_NOSELECT;
+			for (clistiter *o = clist_begin(mb->mb_flag->mbf_oflags); o != NULL;
+			     o = clist_next(o)) {
+				struct mailimap_mbx_list_oflag *of = clist_content(o);
+				if (of->of_type == MAILIMAP_MBX_LIST_OFLAG_FLAG_EXT)
+					f->flags |= special_use_flag(of->of_flag_ext);
+			}
+		}
+		n++;
+	}
+	mailimap_list_result_free(list);
+	*folders_r = folders;
+	*count_r = n;
+	return 0;
+}
+
+int imap_folder_create(struct imap_session *s, const char *name, char *err, size_t errlen)
+{
+	int r = mailimap_create(s->imap, name);
+
+	if (r != MAILIMAP_NO_ERROR) {
+		const char *text = s->imap->imap_response;
+		/* RFC 5530 ALREADYEXISTS, or Dovecot's wording without the code. */
+		if (imap_result(s, r) == IMAP_ENET ||
+		    text == NULL || strcasestr(text, "exists") == NULL) {
+			imap_server_error(s, r, "CREATE", err, errlen);
+			return imap_result(s, r);
+		}
+	}
+	r = mailimap_subscribe(s->imap, name);
+	if (r != MAILIMAP_NO_ERROR && imap_result(s, r) == IMAP_ENET) {
+		imap_server_error(s, r, "SUBSCRIBE", err, errlen);
+		return IMAP_ENET;
+	}
+	return 0;
+}
+
+int imap_folder_status(struct imap_session *s, const char *name, struct imap_status *st_r,
+		       char *err, size_t errlen)
+{
+	struct mailimap_status_att_list *atts = mailimap_status_att_list_new_empty();
+	struct mailimap_mailbox_data_status *status = NULL;
+	bool condstore = imap_session_has_cap(s, "CONDSTORE");
+	int r;
+
+	mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_UIDVALIDITY);
+	mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_UIDNEXT);
+	mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_MESSAGES);
+	if (condstore)
+		mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_HIGHESTMODSEQ);
+	r = mailimap_status(s->imap, name, atts, &status);
+	mailimap_status_att_list_free(atts);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_server_error(s, r, "STATUS", err, errlen);
+		return imap_result(s, r);
+	}
+	memset(st_r, 0, sizeof(*st_r));
+	for (clistiter *it = clist_begin(status->st_info_list); it != NULL; it = clist_next(it)) {
+		struct mailimap_status_info *info = clist_content(it);
+		switch (info->st_att) {
+		case MAILIMAP_STATUS_ATT_UIDVALIDITY:
+			st_r->uidvalidity = info->st_value;
+			break;
+		case MAILIMAP_STATUS_ATT_UIDNEXT:
+			st_r->uidnext = info->st_value;
+			break;
+		case MAILIMAP_STATUS_ATT_MESSAGES:
+			st_r->messages = info->st_value;
+			break;
+		case MAILIMAP_STATUS_ATT_HIGHESTMODSEQ:
+			if (info->st_ext_data != NULL) {
+				struct mailimap_condstore_status_info *cs =
+					info->st_ext_data->ext_data;
+				st_r->highestmodseq = cs->cs_highestmodseq_value;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	mailimap_mailbox_data_status_free(status);
+	return 0;
+}
+
+int imap_folder_open(struct imap_session *s, const char *name, bool read_only,
+		     struct imap_status *st_r, char *err, size_t errlen)
+{
+	uint64_t modseq = 0;
+	int r;
+
+	if (imap_session_has_cap(s, "CONDSTORE"))
+		r = read_only ? mailimap_examine_condstore(s->imap, name, &modseq)
+			      : mailimap_select_condstore(s->imap, name, &modseq);
+	else
+		r = read_only ? mailimap_examine(s->imap, name) : mailimap_select(s->imap, name);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_server_error(s, r, read_only ? "EXAMINE" : "SELECT", err, errlen);
+		return imap_result(s, r);
+	}
+	memset(st_r, 0, sizeof(*st_r));
+	st_r->uidvalidity = s->imap->imap_selection_info->sel_uidvalidity;
+	st_r->uidnext = s->imap->imap_selection_info->sel_uidnext;
+	st_r->messages = s->imap->imap_selection_info->sel_exists;
+	st_r->highestmodseq = modseq;
+	return 0;
+}

@@ -1,0 +1,362 @@
+/* coordinator/plan: plan JSON and accounts CSV parsing, and their error texts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+
+#define ERRLEN 8192
+
+struct fixture {
+	char dir[64];
+};
+
+static struct fixture fx;
+
+static int setup(void **state)
+{
+	(void)state;
+	(void)snprintf(fx.dir, sizeof(fx.dir), "/tmp/test_plan.XXXXXX");
+	assert_non_null(mkdtemp(fx.dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+/* Writes content to dir/name; returns the path in a static buffer per slot. */
+static const char *write_file(int slot, const char *name, const char *content)
+{
+	static char paths[2][256];
+	FILE *fp;
+	int n = snprintf(paths[slot], sizeof(paths[slot]), "%s/%s", fx.dir, name);
+
+	assert_true(n > 0 && (size_t)n < sizeof(paths[slot]));
+	fp = fopen(paths[slot], "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(content, 1, strlen(content), fp), strlen(content));
+	assert_int_equal(fclose(fp), 0);
+	return paths[slot];
+}
+
+/* Expected message with the temp dir substituted for every "@". */
+static const char *expect(const char *fmt)
+{
+	static char buf[ERRLEN];
+	size_t used = 0;
+	const char *p;
+
+	for (p = fmt; *p != '\0'; p++) {
+		const char *piece = *p == '@' ? fx.dir : p;
+		size_t len = *p == '@' ? strlen(fx.dir) : 1;
+
+		assert_true(used + len < sizeof(buf));
+		memcpy(buf + used, piece, len);
+		used += len;
+	}
+	buf[used] = '\0';
+	return buf;
+}
+
+static const char good_plan[] =
+    "{ \"name\": \"acme\",\n"
+    "  \"source\": {\"host\": \"127.0.0.1\", \"port\": 14301, \"tls\": \"none\", "
+    "\"ca_file\": null, \"auth\": \"login\", \"master_user\": \"admin\", "
+    "\"master_password\": \"AdminPW\", \"max_connections\": 7, \"prefix\": \"INBOX.\", "
+    "\"exclude\": [\"Trash\", \"Spam Folder\"]},\n"
+    "  \"destination\": {\"host\": \"imap.example\", \"ca_file\": \"/x/ca.pem\"},\n"
+    "  \"accounts\": \"accounts.csv\" }\n";
+
+/* BOM, header aliases in odd case with blanks, CRLF, quoted fields with "" and
+ * an embedded comma and line break, a blank line, no final line end. */
+static const char good_csv[] =
+    "\xef\xbb\xbf Source_Login , Password ,dst_login,DST_PASSWORD, priority\r\n"
+    "alice@a.example,\"pa,ss\"\"1\",,,\r\n"
+    " bob@a.example ,\"line1\r\nline2\",bob@b.example,\"d,pw\",1\r\n"
+    "\r\n"
+    "carol@a.example,c ,,,9";
+
+static void test_good_plan(void **state)
+{
+	struct plan *plan = NULL;
+	char err[ERRLEN] = "";
+	const struct plan_account *a;
+
+	(void)state;
+	write_file(1, "accounts.csv", good_csv);
+	assert_int_equal(plan_load(write_file(0, "plan.json", good_plan), &plan, err, sizeof(err)),
+	                 0);
+	assert_string_equal(err, "");
+	assert_non_null(plan);
+	assert_string_equal(plan->name, "acme");
+
+	assert_string_equal(plan->src.host, "127.0.0.1");
+	assert_int_equal(plan->src.port, 14301);
+	assert_string_equal(plan->src.tls, "none");
+	assert_null(plan->src.ca_file);
+	assert_string_equal(plan->src.auth, "login");
+	assert_string_equal(plan->src.master_user, "admin");
+	assert_string_equal(plan->src_master_password, "AdminPW");
+	assert_int_equal(plan->src.max_connections, 7);
+	assert_string_equal(plan->src.prefix, "INBOX.");
+	assert_string_equal(plan->src.exclude, "Trash,Spam Folder");
+
+	/* Defaults. */
+	assert_string_equal(plan->dst.host, "imap.example");
+	assert_int_equal(plan->dst.port, 993);
+	assert_string_equal(plan->dst.tls, "implicit");
+	assert_string_equal(plan->dst.ca_file, "/x/ca.pem");
+	assert_string_equal(plan->dst.auth, "plain");
+	assert_null(plan->dst.master_user);
+	assert_null(plan->dst_master_password);
+	assert_int_equal(plan->dst.max_connections, 10);
+	assert_string_equal(plan->dst.prefix, "");
+	assert_string_equal(plan->dst.exclude, "");
+
+	assert_string_equal(plan->accounts_path, expect("@/accounts.csv"));
+	assert_int_equal(plan->naccounts, 3);
+	a = &plan->accounts[0];
+	assert_string_equal(a->src_login, "alice@a.example");
+	assert_string_equal(a->src_password, "pa,ss\"1");
+	assert_string_equal(a->dst_login, "alice@a.example");
+	assert_null(a->dst_password);
+	assert_int_equal(a->priority, 5);
+	assert_int_equal(a->line, 2);
+	a = &plan->accounts[1];
+	assert_string_equal(a->src_login, "bob@a.example");
+	assert_string_equal(a->src_password, "line1\r\nline2");
+	assert_string_equal(a->dst_login, "bob@b.example");
+	assert_string_equal(a->dst_password, "d,pw");
+	assert_int_equal(a->priority, 1);
+	assert_int_equal(a->line, 3);
+	a = &plan->accounts[2];
+	assert_string_equal(a->src_login, "carol@a.example");
+	assert_string_equal(a->src_password, "c "); /* passwords are not trimmed */
+	assert_int_equal(a->priority, 9);
+	assert_int_equal(a->line, 6);
+
+	plan_destroy(&plan);
+	assert_null(plan);
+	plan_destroy(&plan);
+}
+
+static void test_port_default_starttls(void **state)
+{
+	struct plan *plan = NULL;
+	char err[ERRLEN] = "";
+
+	(void)state;
+	assert_int_equal(
+	    plan_load(write_file(0, "p.json",
+	                         "{\"name\":\"n\",\"source\":{\"host\":\"s\",\"tls\":\"starttls\"},"
+	                         "\"destination\":{\"host\":\"d\",\"tls\":\"none\"}}"),
+	              &plan, err, sizeof(err)),
+	    0);
+	assert_int_equal(plan->src.port, 143);
+	assert_int_equal(plan->dst.port, 143);
+	assert_null(plan->accounts_path);
+	assert_int_equal(plan->naccounts, 0);
+	plan_destroy(&plan);
+}
+
+/* Loads a CSV into a plan and checks the exact error text and that nothing was
+ * imported, and that no password appears in the text. */
+static void check_csv_error(const char *csv, const char *expected_fmt)
+{
+	struct plan plan = {0};
+	char err[ERRLEN] = "";
+	const char *path = write_file(1, "bad.csv", csv);
+
+	assert_int_equal(plan_accounts_parse(path, &plan, err, sizeof(err)), -1);
+	assert_string_equal(err, expect(expected_fmt));
+	assert_null(plan.accounts);
+	assert_int_equal(plan.naccounts, 0);
+	assert_null(strstr(err, "S3cret"));
+}
+
+static void test_csv_each_error(void **state)
+{
+	(void)state;
+	check_csv_error("source_login,source_password,priority\n"
+	                "alice,S3cret1,\n"
+	                "bob,,1\n",
+	                "@/bad.csv:3: column 2 (source_password): empty");
+	check_csv_error("source_login,source_password\n"
+	                "  ,S3cret1\n",
+	                "@/bad.csv:2: column 1 (source_login): empty");
+	check_csv_error("user,password\n"
+	                "alice,S3cret1\n"
+	                "bob,S3cret2,extra\n",
+	                "@/bad.csv:3: has 3 fields, the header has 2");
+	check_csv_error("source_login,source_password,priority\n"
+	                "alice,S3cret1,high\n",
+	                "@/bad.csv:2: column 3 (priority): must be an integer 1..9");
+	check_csv_error("source_login,source_password,priority\r\n"
+	                "alice,S3cret1,10\r\n",
+	                "@/bad.csv:2: column 3 (priority): must be an integer 1..9");
+	check_csv_error("source_login,source_password\n"
+	                "alice@x,S3cret1\n"
+	                "bob@x,S3cret2\n"
+	                "ALICE@x,S3cret3\n",
+	                "@/bad.csv:4: column 1 (source_login): duplicate of line 2");
+	check_csv_error("source_login,source_password\n"
+	                "alice,S3cret1\n"
+	                "bob,\"S3cret2\n"
+	                "carol,S3cret3\n",
+	                "@/bad.csv:3: column 2 (source_password): unterminated quote");
+	check_csv_error("source_login,source_password\n"
+	                "alice,\"S3cret1\"x\n",
+	                "@/bad.csv:2: column 2 (source_password): text after the closing quote");
+	check_csv_error("source_login,source_password\n"
+	                "alice,S3c\"ret1\n",
+	                "@/bad.csv:2: column 2 (source_password): quote inside an unquoted field "
+	                "(quote the whole field and double the quote)");
+	check_csv_error("source_login,source_password,Prio\n"
+	                "alice,S3cret1,1\n",
+	                "@/bad.csv:1: column 3 (Prio): unknown column");
+	check_csv_error("source_login,priority\n", "@/bad.csv:1: missing column source_password");
+	check_csv_error("user,source_login,password\n",
+	                "@/bad.csv:1: column 2 (source_login): same column as column 1 (user)");
+	check_csv_error("alice,S3cret1\n",
+	                "@/bad.csv:1: no header row: the first line must name the columns "
+	                "(source_login, source_password, destination_login, "
+	                "destination_password, priority)");
+	check_csv_error("", "@/bad.csv: empty file: a header row is required");
+	check_csv_error("\xff\xfes\0", "@/bad.csv: file is UTF-16; save it as UTF-8");
+}
+
+/* All errors of a file are reported at once, in line order. */
+static void test_csv_all_errors(void **state)
+{
+	(void)state;
+	check_csv_error("source_login,source_password,priority\n"
+	                "alice,S3cret1,\n"
+	                "bob,,\n"
+	                "\"carol\n"
+	                "x\",S3cret3,0\n"
+	                "alice,S3cret4,2\n"
+	                "dave,S3cret5\n"
+	                "erin,S3cret6,3\n",
+	                "@/bad.csv:3: column 2 (source_password): empty\n"
+	                "@/bad.csv:4: column 1 (source_login): contains a control character\n"
+	                "@/bad.csv:4: column 3 (priority): must be an integer 1..9\n"
+	                "@/bad.csv:6: column 1 (source_login): duplicate of line 2\n"
+	                "@/bad.csv:7: has 2 fields, the header has 3");
+}
+
+static void test_csv_error_cap(void **state)
+{
+	char csv[8192] = "source_login,source_password\n";
+	struct plan plan = {0};
+	char err[ERRLEN] = "";
+	size_t used = strlen(csv);
+	const char *path, *last;
+	int i, n, lines = 0;
+
+	(void)state;
+	for (i = 0; i < 60; i++) {
+		n = snprintf(csv + used, sizeof(csv) - used, "user%d,\n", i);
+		assert_true(n > 0 && (size_t)n < sizeof(csv) - used);
+		used += (size_t)n;
+	}
+	path = write_file(1, "cap.csv", csv);
+	assert_int_equal(plan_accounts_parse(path, &plan, err, sizeof(err)), -1);
+	for (i = 0; err[i] != '\0'; i++)
+		lines += err[i] == '\n';
+	assert_int_equal(lines, PLAN_MAX_ERRORS);
+	last = strrchr(err, '\n') + 1;
+	assert_string_equal(last, "... and 1 more errors");
+	assert_null(plan.accounts);
+}
+
+static void check_plan_error(const char *json, const char *expected_fmt)
+{
+	struct plan *plan = (struct plan *)&plan;
+	char err[ERRLEN] = "";
+
+	assert_int_equal(plan_load(write_file(0, "plan.json", json), &plan, err, sizeof(err)), -1);
+	assert_null(plan);
+	assert_string_equal(err, expect(expected_fmt));
+	assert_null(strstr(err, "S3cret"));
+}
+
+#define SRC_OK "\"source\":{\"host\":\"s\"}"
+#define DST_OK "\"destination\":{\"host\":\"d\"}"
+
+static void test_plan_errors(void **state)
+{
+	struct plan *plan = NULL;
+	char err[ERRLEN] = "";
+
+	(void)state;
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"port\":70000}," DST_OK "}",
+	                 "@/plan.json: source.port: must be an integer 1..65535");
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"port\":\"143\"}," DST_OK "}",
+	                 "@/plan.json: source.port: must be an integer 1..65535");
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"port\":143.0}," DST_OK "}",
+	                 "@/plan.json: source.port: must be an integer 1..65535");
+	check_plan_error("{\"name\":\"n\"," SRC_OK ",\"destination\":{\"hots\":\"d\"}}",
+	                 "@/plan.json: destination.hots: unknown key\n"
+	                 "@/plan.json: destination.host: missing");
+	check_plan_error("{\"name\":\"n\"," SRC_OK "," DST_OK ",\"acounts\":\"a.csv\"}",
+	                 "@/plan.json: acounts: unknown key");
+	check_plan_error("{\"name\":\"n\"," SRC_OK
+	                 ",\"destination\":{\"host\":\"d\",\"tls\":\"ssl\"}}",
+	                 "@/plan.json: destination.tls: must be one of implicit|starttls|none");
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"auth\":\"cram\","
+	                 "\"max_connections\":0,\"exclude\":[\"Trash\",\"a,b\"],"
+	                 "\"master_password\":\"S3cret\"}," DST_OK "}",
+	                 "@/plan.json: source.auth: must be one of login|plain|xoauth2\n"
+	                 "@/plan.json: source.master_password: given without master_user\n"
+	                 "@/plan.json: source.max_connections: must be an integer 1..1000\n"
+	                 "@/plan.json: source.exclude[1]: must be a non-empty folder name without "
+	                 "commas");
+	check_plan_error("{\"name\":\"n\"," SRC_OK "}", "@/plan.json: destination: missing");
+	check_plan_error("[1]", "@/plan.json: the plan must be a JSON object");
+
+	/* Syntax error: jansson's line and column. */
+	assert_int_equal(plan_load(write_file(0, "plan.json",
+	                                      "{\"name\": \"n\",\n"
+	                                      " " SRC_OK ",\n"
+	                                      " " DST_OK "\n"
+	                                      " \"accounts\": \"a.csv\"}\n"),
+	                           &plan, err, sizeof(err)),
+	                 -1);
+	assert_null(plan);
+	assert_string_equal(err, expect("@/plan.json:4:11: '}' expected near '\"accounts\"'"));
+
+	/* A missing file. */
+	assert_int_equal(plan_load(expect("@/none.json"), &plan, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, expect("@/none.json")));
+	assert_non_null(strstr(err, "No such file or directory"));
+
+	/* A CSV error fails the whole plan. */
+	write_file(1, "accounts.csv", "source_login,source_password\nalice,\n");
+	check_plan_error("{\"name\":\"n\"," SRC_OK "," DST_OK ",\"accounts\":\"accounts.csv\"}",
+	                 "@/accounts.csv:2: column 2 (source_password): empty");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_good_plan),      cmocka_unit_test(test_port_default_starttls),
+	    cmocka_unit_test(test_csv_each_error), cmocka_unit_test(test_csv_all_errors),
+	    cmocka_unit_test(test_csv_error_cap),  cmocka_unit_test(test_plan_errors),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,409 @@
+/* mailshift-worker: takes jobs from Kafka, leases the account in PostgreSQL and
+ * runs its pass.  Holds no state of its own: kill it at any moment and another
+ * worker resumes from the last checkpoint.
+ *
+ * The main thread only polls Kafka (so the consumer group never times out
+ * during long copies) and hands each leased account to an account thread; it
+ * pauses the partitions while every account slot is busy. */
+#include "log.h"
+#include "queue.h"
+#include "secret.h"
+#include "store.h"
+#include "sync.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+struct worker {
+	struct sync_config sync;
+	char id[128];
+	struct queue_producer *producer;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int running; /* account threads alive */
+	int capacity;
+};
+
+struct account_job {
+	struct worker *w;
+	struct queue_job job;
+	struct store *st;
+	struct store_account acct;
+	int64_t epoch;
+};
+
+static void event_send(struct worker *w, const struct account_job *aj, int kind,
+		       const struct sync_stats *stats, const char *detail)
+{
+	struct queue_event ev = {
+		.migration_id = aj->acct.migration_id,
+		.account_id = aj->acct.id,
+		.pass = aj->job.pass,
+		.kind = kind,
+		.folder = "",
+		.messages = stats != NULL ? stats->messages : 0,
+		.bytes = stats != NULL ? stats->bytes : 0,
+		.errors = stats != NULL ? stats->errors : 0,
+		.worker = w->id,
+		.detail = detail != NULL ? detail : "",
+		.at_ms = (int64_t)time(NULL) * 1000,
+	};
+	char err[256];
+
+	if (w->producer != NULL && queue_event_publish(w->producer, &ev, err, sizeof(err)) < 0)
+		log_warn("event not published: %s", err);
+}
+
+static void *account_thread(void *arg)
+{
+	struct account_job *aj = arg;
+	struct worker *w = aj->w;
+	struct sync_stats stats = {0};
+	enum sync_outcome outcome;
+	const char *state = "failed", *error;
+	char err[768], reason[1024];
+	struct timespec t0, t1;
+	double secs;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	log_info("account %" PRId64 " (%s): pass %d started", aj->acct.id, aj->acct.src_login,
+		 aj->job.pass);
+	event_send(w, aj, QUEUE_EVENT_ACCOUNT_STARTED, NULL, NULL);
+	err[0] = '\0';
+	outcome = sync_account(&w->sync, aj->st, &aj->acct, aj->epoch, &stats, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	switch (outcome) {
+	case SYNC_DONE:
+		state = "synced";
+		snprintf(reason, sizeof(reason),
+			 "pass %d: %" PRIu64 " messages (%" PRIu64 " bytes) copied, %" PRIu64
+			 " flag updates, %" PRIu64 " message errors, %.2f s",
+			 aj->job.pass, stats.messages, stats.bytes, stats.flags_updated,
+			 stats.errors, secs);
+		break;
+	case SYNC_AUTH_FAILED:
+		state = "auth_failed";
+		snprintf(reason, sizeof(reason), "%s", err);
+		break;
+	case SYNC_STOPPED:
+		state = "queued";
+		snprintf(reason, sizeof(reason), "worker %s stopping; checkpointed", w->id);
+		break;
+	case SYNC_LEASE_LOST:
+		state = NULL;
+		break;
+	case SYNC_FAILED:
+		state = "failed";
+		snprintf(reason, sizeof(reason), "%s", err);
+		break;
+	}
+	if (state != NULL) {
+		if (store_lease_release(aj->st, aj->acct.id, aj->epoch, state, reason, &error) < 0)
+			log_warn("account %" PRId64 ": lease release: %s", aj->acct.id, error);
+		log_info("account %" PRId64 " (%s): %s: %s", aj->acct.id, aj->acct.src_login, state,
+			 reason);
+	} else {
+		log_warn("account %" PRId64 ": %s; stopped without writing", aj->acct.id, err);
+	}
+	event_send(w, aj, outcome == SYNC_DONE ? QUEUE_EVENT_ACCOUNT_DONE : QUEUE_EVENT_ACCOUNT_FAILED,
+		   &stats, state);
+	store_account_clear(&aj->acct);
+	store_close(&aj->st);
+	free(aj);
+	pthread_mutex_lock(&w->lock);
+	w->running--;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Takes the lease and starts the account thread.  Returns 0 when the job was
+ * handled (started or dropped), <0 when the store could not be reached. */
+static int job_start(struct worker *w, const struct queue_job *job)
+{
+	struct account_job *aj = calloc(1, sizeof(*aj));
+	const char *error;
+	pthread_t tid;
+	int ret;
+
+	if (aj == NULL)
+		return -1;
+	aj->w = w;
+	aj->job = *job;
+	if (store_open(w->sync.db_conninfo, &aj->st, &error) < 0) {
+		log_error("%s", error);
+		free(aj);
+		return -1;
+	}
+	ret = store_lease_take(aj->st, job->account_id, job->pass, w->id, w->sync.lease_ttl_s,
+			       &aj->epoch, &aj->acct, &error);
+	if (ret != 0) {
+		if (ret > 0)
+			log_info("job for account %" PRId64 " pass %d dropped: leased elsewhere or"
+				 " nothing to do",
+				 job->account_id, job->pass);
+		else
+			log_error("account %" PRId64 ": lease: %s", job->account_id, error);
+		store_close(&aj->st);
+		free(aj);
+		return ret > 0 ? 0 : -1;
+	}
+	pthread_mutex_lock(&w->lock);
+	w->running++;
+	pthread_mutex_unlock(&w->lock);
+	if (pthread_create(&tid, NULL, account_thread, aj) != 0) {
+		store_lease_release(aj->st, aj->acct.id, aj->epoch, "queued", "no thread", &error);
+		store_account_clear(&aj->acct);
+		store_close(&aj->st);
+		free(aj);
+		pthread_mutex_lock(&w->lock);
+		w->running--;
+		pthread_mutex_unlock(&w->lock);
+		return -1;
+	}
+	pthread_detach(tid);
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: mailshift-worker [options]\n"
+		"  --db CONNINFO          PostgreSQL (env MAILSHIFT_DB)\n"
+		"  --brokers LIST         Kafka bootstrap servers (env MAILSHIFT_BROKERS)\n"
+		"  --brokers-file PATH    file holding the bootstrap list (env MAILSHIFT_BROKERS_FILE)\n"
+		"  --key-file PATH        secret key file (env MAILSHIFT_KEY_FILE, or\n"
+		"                         MAILSHIFT_SECRET_KEY holding the key)\n"
+		"  --ca-file PATH         extra CA certificates for every IMAP server\n"
+		"  --accounts N           accounts copied at once (default 4)\n"
+		"  --folders N            parallel folders per account (default 2)\n"
+		"  --batch-count N        messages per append batch (default 200)\n"
+		"  --batch-mb N           megabytes per batch (default 8)\n"
+		"  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"
+		"  --id NAME              worker id (default host-pid)\n");
+}
+
+static int parse_int(const char *s, const char *what, long min, long max, long *v_r)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max) {
+		fprintf(stderr, "mailshift-worker: %s: must be an integer %ld..%ld\n", what, min,
+			max);
+		return -1;
+	}
+	*v_r = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"db", required_argument, NULL, 'd'},
+		{"brokers", required_argument, NULL, 'b'},
+		{"brokers-file", required_argument, NULL, 'B'},
+		{"key-file", required_argument, NULL, 'k'},
+		{"ca-file", required_argument, NULL, 'c'},
+		{"accounts", required_argument, NULL, 'a'},
+		{"folders", required_argument, NULL, 'f'},
+		{"batch-count", required_argument, NULL, 'n'},
+		{"batch-mb", required_argument, NULL, 'm'},
+		{"exit-when-idle", required_argument, NULL, 'x'},
+		{"id", required_argument, NULL, 'i'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *db = getenv("MAILSHIFT_DB"), *brokers_file = getenv("MAILSHIFT_BROKERS_FILE");
+	const char *key_file = getenv("MAILSHIFT_KEY_FILE"), *id = NULL;
+	char *brokers = getenv("MAILSHIFT_BROKERS") != NULL ? strdup(getenv("MAILSHIFT_BROKERS"))
+							   : NULL;
+	struct worker w;
+	struct secret_key *key = NULL;
+	struct queue_consumer *consumer = NULL;
+	struct store *st = NULL;
+	long idle_exit = 0, v;
+	bool paused = false;
+	time_t last_work;
+	char err[512];
+	const char *error;
+	int c, ret = 1;
+
+	memset(&w, 0, sizeof(w));
+	w.capacity = 4;
+	w.sync.folder_threads = 2;
+	w.sync.batch_count = 200;
+	w.sync.batch_bytes = 8u << 20;
+	w.sync.window = 5000;
+	w.sync.lease_ttl_s = 60;
+	w.sync.stop = &stop_requested;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			db = optarg;
+			break;
+		case 'b':
+			free(brokers);
+			brokers = strdup(optarg);
+			break;
+		case 'B':
+			brokers_file = optarg;
+			break;
+		case 'k':
+			key_file = optarg;
+			break;
+		case 'c':
+			w.sync.ca_file = optarg;
+			break;
+		case 'a':
+			if (parse_int(optarg, "--accounts", 1, 1000, &v) < 0)
+				return 2;
+			w.capacity = (int)v;
+			break;
+		case 'f':
+			if (parse_int(optarg, "--folders", 1, 64, &v) < 0)
+				return 2;
+			w.sync.folder_threads = (int)v;
+			break;
+		case 'n':
+			if (parse_int(optarg, "--batch-count", 1, 10000, &v) < 0)
+				return 2;
+			w.sync.batch_count = (size_t)v;
+			break;
+		case 'm':
+			if (parse_int(optarg, "--batch-mb", 1, 1024, &v) < 0)
+				return 2;
+			w.sync.batch_bytes = (size_t)v << 20;
+			break;
+		case 'x':
+			if (parse_int(optarg, "--exit-when-idle", 1, 86400, &idle_exit) < 0)
+				return 2;
+			break;
+		case 'i':
+			id = optarg;
+			break;
+		default:
+			usage();
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	log_init("worker");
+	if (db == NULL) {
+		log_error("no database: give --db or MAILSHIFT_DB");
+		return 2;
+	}
+	if (brokers == NULL && brokers_file != NULL &&
+	    queue_brokers_from_file(brokers_file, &brokers, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 2;
+	}
+	if (brokers == NULL) {
+		log_error("no Kafka brokers: give --brokers or --brokers-file");
+		return 2;
+	}
+	if (secret_key_load(key_file, &key, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	w.sync.key = key;
+	w.sync.db_conninfo = db;
+	if (id != NULL)
+		snprintf(w.id, sizeof(w.id), "%s", id);
+	else {
+		char host[64] = "worker";
+		gethostname(host, sizeof(host) - 1);
+		snprintf(w.id, sizeof(w.id), "%s-%ld-%ld", host, (long)getpid(), (long)time(NULL));
+	}
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	if (store_open(db, &st, &error) < 0 || store_schema_apply(st, &error) < 0) {
+		log_error("%s", error);
+		goto out;
+	}
+	store_close(&st);
+	if (queue_producer_create(brokers, &w.producer, err, sizeof(err)) < 0 ||
+	    queue_consumer_create(brokers, "mailshift-workers", w.id, &consumer, err,
+				  sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	log_info("worker %s ready: %d accounts at once, %d folders each", w.id, w.capacity,
+		 w.sync.folder_threads);
+	last_work = time(NULL);
+	while (!stop_requested) {
+		struct queue_job job;
+		struct queue_msg *msg = NULL;
+		int running;
+
+		pthread_mutex_lock(&w.lock);
+		running = w.running;
+		pthread_mutex_unlock(&w.lock);
+		if (running > 0)
+			last_work = time(NULL);
+		else if (idle_exit > 0 && time(NULL) - last_work >= idle_exit) {
+			log_info("idle for %ld s: exiting", idle_exit);
+			break;
+		}
+		if (running >= w.capacity && !paused) {
+			queue_consumer_pause(consumer);
+			paused = true;
+		} else if (running < w.capacity && paused) {
+			queue_consumer_resume(consumer);
+			paused = false;
+		}
+		ret = queue_job_poll(consumer, 200, &job, &msg, err, sizeof(err));
+		if (ret < 0) {
+			log_error("kafka: %s", err);
+			continue;
+		}
+		if (ret == 0)
+			continue;
+		last_work = time(NULL);
+		if (job.not_before_ms > (int64_t)time(NULL) * 1000)
+			sleep(1); /* the scheduler's pacing; coarse here */
+		/* Once the lease is taken ownership is in PostgreSQL: the offset
+		 * may be stored.  A store failure leaves the job to the reaper. */
+		if (job_start(&w, &job) < 0)
+			log_warn("account %" PRId64 ": job not started; the lease reaper will"
+				 " re-queue it",
+				 job.account_id);
+		queue_msg_done(consumer, &msg);
+	}
+	ret = 0;
+	/* SIGTERM: account threads checkpoint and release their leases. */
+	pthread_mutex_lock(&w.lock);
+	while (w.running > 0)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+out:
+	queue_consumer_destroy(&consumer);
+	if (w.producer != NULL) {
+		queue_producer_flush(w.producer, 5000, err, sizeof(err));
+		queue_producer_destroy(&w.producer);
+	}
+	secret_key_destroy(&key);
+	free(brokers);
+	return ret;
+}

@@ -1,0 +1,935 @@
+/* One account, one pass.
+ *
+ * Per folder (source opened read-only, bodies fetched with BODY.PEEK):
+ *   1. STATUS compares UIDVALIDITY, UIDNEXT, MESSAGES and HIGHESTMODSEQ with the
+ *      checkpoint: unchanged means nothing to do, in one round trip.
+ *   2. An open intent (a batch whose APPEND may or may not have landed) is
+ *      re-matched first: destination messages at or above the recorded UIDNEXT
+ *      are paired with the batch by content hash; only the rest is appended.
+ *   3. New UIDs above the high-water mark are copied in batches bounded by
+ *      count and bytes: intent -> APPEND -> commit (UID map runs, high water).
+ *   4. Flag changes on already copied messages: CHANGEDSINCE the checkpoint's
+ *      HIGHESTMODSEQ (RFC 7162) where the source has CONDSTORE, else a full
+ *      compare; applied with UID STORE through the UID map.
+ * A changed source UIDVALIDITY clears the map and re-matches the whole folder
+ * by content before anything is appended, so nothing is copied twice.
+ *
+ * Identity is the SHA-256 of the message bytes: the copy never changes a byte,
+ * so an exact match is always possible and no header is ever added. */
+#include "sync.h"
+
+#include "imap.h"
+#include "log.h"
+#include "names.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HASH_LEN 32
+
+/* A destination message known by content, for re-matching. */
+struct dst_entry {
+	unsigned char hash[HASH_LEN];
+	uint32_t uid;
+	bool used;
+};
+
+struct dst_index {
+	struct dst_entry *entries;
+	size_t count;
+};
+
+/* Shared by the folder threads of one account. */
+struct account_run {
+	const struct sync_config *cfg;
+	const struct store_account *acct;
+	int64_t epoch;
+	struct imap_endpoint src_ep, dst_ep;
+	char *src_secret, *dst_secret;
+	struct imap_folder *src_folders, *dst_folders;
+	size_t nsrc, ndst;
+	struct imap_names_side src_side, dst_side;
+	char **dst_names; /* per source folder, NULL when skipped */
+
+	pthread_mutex_t lock;
+	size_t next_folder;
+	enum sync_outcome outcome;
+	char error[512];
+	struct sync_stats stats;
+	time_t lease_renewed;
+};
+
+/* One folder thread's connections. */
+struct folder_ctx {
+	struct account_run *run;
+	struct store *st;
+	struct imap_session *src, *dst;
+	char err[512];
+};
+
+/* Message identity: SHA-256 of the bytes with every CR left out, so that a
+ * destination which normalises line endings on storage (bare LF or bare CR to
+ * CRLF, or CRLF to LF) still matches its copy. */
+static void hash_bytes(const char *data, size_t len, unsigned char out[HASH_LEN])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int n = HASH_LEN;
+	size_t start = 0;
+
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] != '\r')
+			continue;
+		if (i > start)
+			EVP_DigestUpdate(ctx, data + start, i - start);
+		start = i + 1;
+	}
+	if (len > start)
+		EVP_DigestUpdate(ctx, data + start, len - start);
+	EVP_DigestFinal_ex(ctx, out, &n);
+	EVP_MD_CTX_free(ctx);
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct dst_entry *x = a, *y = b;
+	int c = memcmp(x->hash, y->hash, HASH_LEN);
+
+	if (c != 0)
+		return c;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* Takes an unused destination message with this hash; 0 if none. */
+static uint32_t dst_index_take(struct dst_index *idx, const unsigned char hash[HASH_LEN])
+{
+	size_t lo = 0, hi = idx->count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (memcmp(idx->entries[mid].hash, hash, HASH_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < idx->count && memcmp(idx->entries[lo].hash, hash, HASH_LEN) == 0; lo++) {
+		if (!idx->entries[lo].used) {
+			idx->entries[lo].used = true;
+			return idx->entries[lo].uid;
+		}
+	}
+	return 0;
+}
+
+static void dst_index_free(struct dst_index *idx)
+{
+	free(idx->entries);
+	memset(idx, 0, sizeof(*idx));
+}
+
+static void run_fail(struct account_run *run, enum sync_outcome outcome, const char *error)
+{
+	pthread_mutex_lock(&run->lock);
+	/* The first failure wins; a lost lease overrides everything. */
+	if (run->outcome == SYNC_DONE || outcome == SYNC_LEASE_LOST) {
+		run->outcome = outcome;
+		snprintf(run->error, sizeof(run->error), "%s", error);
+	}
+	pthread_mutex_unlock(&run->lock);
+}
+
+static bool run_should_stop(struct account_run *run)
+{
+	bool stop;
+
+	pthread_mutex_lock(&run->lock);
+	stop = run->outcome == SYNC_LEASE_LOST || run->outcome == SYNC_AUTH_FAILED;
+	pthread_mutex_unlock(&run->lock);
+	return stop || *run->cfg->stop;
+}
+
+/* Renews the lease at most every ttl/4 seconds; any thread may call it. */
+static int lease_keepalive(struct folder_ctx *fc)
+{
+	struct account_run *run = fc->run;
+	const char *error;
+	time_t now = time(NULL);
+	bool due;
+	int ret;
+
+	pthread_mutex_lock(&run->lock);
+	due = now - run->lease_renewed >= run->cfg->lease_ttl_s / 4;
+	if (due)
+		run->lease_renewed = now;
+	pthread_mutex_unlock(&run->lock);
+	if (!due)
+		return 0;
+	ret = store_lease_renew(fc->st, run->acct->id, run->epoch, run->cfg->lease_ttl_s, &error);
+	if (ret == STORE_LEASE_LOST)
+		run_fail(run, SYNC_LEASE_LOST, error);
+	return ret;
+}
+
+/* Maps a store result to an outcome recorded in the run; returns ret. */
+static int store_check(struct folder_ctx *fc, int ret, const char *error)
+{
+	if (ret == STORE_LEASE_LOST)
+		run_fail(fc->run, SYNC_LEASE_LOST, error);
+	else if (ret < 0)
+		snprintf(fc->err, sizeof(fc->err), "%s", error);
+	return ret;
+}
+
+/* Builds an index of the destination folder's messages with UID >= from, by
+ * content; the folder is examined (read-only) on the destination session. */
+static int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t from,
+			   struct dst_index *idx_r)
+{
+	const struct sync_config *cfg = fc->run->cfg;
+	struct imap_status st;
+	struct dst_index idx = {0};
+	size_t cap = 0;
+	int ret;
+
+	ret = imap_folder_open(fc->dst, dst_name, true, &st, fc->err, sizeof(fc->err));
+	if (ret < 0)
+		return ret;
+	for (uint32_t lo = from; lo < st.uidnext; lo += cfg->window) {
+		uint32_t hi = lo + cfg->window - 1 < st.uidnext - 1 ? lo + cfg->window - 1
+								     : st.uidnext - 1;
+		struct imap_batch sizes;
+		size_t i = 0;
+
+		ret = imap_fetch_sizes(fc->dst, lo, hi, &sizes, fc->err, sizeof(fc->err));
+		if (ret < 0)
+			goto fail;
+		while (i < sizes.count && ret == 0) {
+			uint32_t uids[512];
+			size_t n = 0, bytes = 0;
+			struct imap_batch bodies;
+
+			while (i < sizes.count && n < 512 &&
+			       (n == 0 || bytes + sizes.msgs[i].size <= cfg->batch_bytes)) {
+				bytes += sizes.msgs[i].size;
+				uids[n++] = sizes.msgs[i++].uid;
+			}
+			ret = imap_fetch_bodies(fc->dst, uids, n, &bodies, fc->err,
+						sizeof(fc->err));
+			if (ret < 0)
+				break;
+			if (idx.count + bodies.count > cap) {
+				size_t ncap = (cap + bodies.count) * 2;
+				struct dst_entry *e = realloc(idx.entries, ncap * sizeof(*e));
+				if (e == NULL) {
+					imap_batch_free(&bodies);
+					ret = -1;
+					break;
+				}
+				idx.entries = e;
+				cap = ncap;
+			}
+			for (size_t k = 0; k < bodies.count; k++) {
+				struct dst_entry *e = &idx.entries[idx.count++];
+				hash_bytes(bodies.msgs[k].body, bodies.msgs[k].body_len, e->hash);
+				e->uid = bodies.msgs[k].uid;
+				e->used = false;
+			}
+			imap_batch_free(&bodies);
+		}
+		imap_batch_free(&sizes);
+		if (ret < 0)
+			goto fail;
+	}
+	if (idx.count > 0)
+		qsort(idx.entries, idx.count, sizeof(*idx.entries), entry_cmp);
+	*idx_r = idx;
+	return 0;
+fail:
+	dst_index_free(&idx);
+	return ret;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+	const struct store_uidpair *x = a, *y = b;
+
+	return x->src < y->src ? -1 : x->src > y->src;
+}
+
+/* Copies one batch of source UIDs (ascending).  With idx, messages found in
+ * the destination by content are mapped instead of appended.  With
+ * keep_intent, the folder's open intent already covers this batch (recovery)
+ * and is not rewritten: its UIDNEXT stays the lower bound for a later
+ * re-match. */
+static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint32_t *uids,
+		      size_t count, struct dst_index *idx, bool keep_intent)
+{
+	struct account_run *run = fc->run;
+	struct imap_batch bodies = {0};
+	struct imap_msg *to_append = NULL;
+	struct imap_append_result *results = NULL;
+	struct store_uidpair *pairs = NULL;
+	struct store_msg_error *errors = NULL;
+	uint32_t *append_uids = NULL;
+	size_t nappend = 0, npairs = 0, nerrors = 0;
+	uint64_t bytes = 0;
+	const char *error;
+	int ret;
+
+	ret = imap_fetch_bodies(fc->src, uids, count, &bodies, fc->err, sizeof(fc->err));
+	if (ret < 0)
+		return ret;
+	to_append = calloc(bodies.count + 1, sizeof(*to_append));
+	results = calloc(bodies.count + 1, sizeof(*results));
+	pairs = calloc(bodies.count + 1, sizeof(*pairs));
+	errors = calloc(bodies.count + 1, sizeof(*errors));
+	append_uids = calloc(bodies.count + 1, sizeof(*append_uids));
+	if (to_append == NULL || results == NULL || pairs == NULL || errors == NULL ||
+	    append_uids == NULL) {
+		snprintf(fc->err, sizeof(fc->err), "out of memory");
+		ret = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < bodies.count; i++) {
+		const struct imap_msg *m = &bodies.msgs[i];
+		uint32_t dst_uid = 0;
+
+		if (idx != NULL) {
+			unsigned char h[HASH_LEN];
+			hash_bytes(m->body, m->body_len, h);
+			dst_uid = dst_index_take(idx, h);
+		}
+		if (dst_uid != 0) {
+			pairs[npairs].src = m->uid;
+			pairs[npairs++].dst = dst_uid;
+			continue;
+		}
+		append_uids[nappend] = m->uid;
+		to_append[nappend++] = *m;
+	}
+	if (nappend > 0) {
+		if (!keep_intent) {
+			struct imap_status dst_st;
+			ret = imap_folder_status(fc->dst, cp->dst_name, &dst_st, fc->err,
+						 sizeof(fc->err));
+			if (ret < 0)
+				goto out;
+			ret = store_intent_begin(fc->st, run->acct->id, run->epoch, cp->id,
+						 dst_st.uidnext, append_uids, nappend, &error);
+			if (store_check(fc, ret, error) < 0)
+				goto out;
+		}
+		ret = imap_append_batch(fc->dst, cp->dst_name, to_append, nappend, results,
+					fc->err, sizeof(fc->err));
+		if (ret < 0)
+			goto out;
+		for (size_t i = 0; i < nappend; i++) {
+			if (results[i].error[0] != '\0') {
+				log_warn("account %" PRId64 " folder %s uid %" PRIu32 ": %s",
+					 run->acct->id, cp->src_name, to_append[i].uid,
+					 results[i].error);
+				errors[nerrors].src_uid = to_append[i].uid;
+				errors[nerrors++].error = results[i].error;
+				continue;
+			}
+			bytes += to_append[i].body_len;
+			/* Without UIDPLUS the destination UID is unknown: the message
+			 * is copied but its flags cannot be followed later. */
+			if (results[i].dst_uid != 0) {
+				pairs[npairs].src = to_append[i].uid;
+				pairs[npairs++].dst = results[i].dst_uid;
+			}
+		}
+	}
+	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
+	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
+				 nerrors, uids[count - 1], bytes, &error);
+	if (store_check(fc, ret, error) < 0)
+		goto out;
+	cp->high_water = uids[count - 1];
+	pthread_mutex_lock(&run->lock);
+	run->stats.messages += npairs;
+	run->stats.bytes += bytes;
+	run->stats.errors += nerrors;
+	pthread_mutex_unlock(&run->lock);
+out:
+	imap_batch_free(&bodies);
+	free(to_append);
+	free(results);
+	free(pairs);
+	free(errors);
+	free(append_uids);
+	return ret;
+}
+
+/* Re-matches the open intent of the folder: its batch may have been stored in
+ * part or in full before the process or the connection died. */
+static int recover_intent(struct folder_ctx *fc, struct store_folder *cp)
+{
+	struct dst_index idx = {0};
+	int ret;
+
+	log_info("account %" PRId64 " folder %s: re-matching an interrupted batch of %zu"
+		 " messages from destination UID %" PRIu32,
+		 fc->run->acct->id, cp->src_name, cp->intent_count, cp->intent_dst_uidnext);
+	ret = dst_index_build(fc, cp->dst_name, cp->intent_dst_uidnext, &idx);
+	if (ret == 0)
+		ret = copy_batch(fc, cp, cp->intent_uids, cp->intent_count, &idx, true);
+	dst_index_free(&idx);
+	return ret;
+}
+
+/* Copies source UIDs (high_water, last] in windows and byte-bounded batches. */
+static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last,
+		    struct dst_index *idx)
+{
+	const struct sync_config *cfg = fc->run->cfg;
+	uint32_t *uids = calloc(cfg->batch_count, sizeof(*uids));
+	int ret = 0;
+
+	if (uids == NULL)
+		return -1;
+	while (cp->high_water < last && ret == 0) {
+		uint32_t lo = cp->high_water + 1;
+		uint32_t hi = last - lo >= cfg->window ? lo + cfg->window - 1 : last;
+		struct imap_batch sizes;
+		size_t i = 0;
+
+		ret = imap_fetch_sizes(fc->src, lo, hi, &sizes, fc->err, sizeof(fc->err));
+		if (ret < 0)
+			break;
+		while (i < sizes.count && ret == 0) {
+			size_t n = 0, bytes = 0;
+
+			if (run_should_stop(fc->run)) {
+				ret = 1;
+				break;
+			}
+			while (i < sizes.count && n < cfg->batch_count &&
+			       (n == 0 || bytes + sizes.msgs[i].size <= cfg->batch_bytes)) {
+				bytes += sizes.msgs[i].size;
+				uids[n++] = sizes.msgs[i++].uid;
+			}
+			ret = copy_batch(fc, cp, uids, n, idx, false);
+			if (ret == 0)
+				ret = lease_keepalive(fc);
+		}
+		imap_batch_free(&sizes);
+		/* An empty window (expunged UIDs) still moves the high water. */
+		if (ret == 0 && cp->high_water < hi) {
+			const char *error;
+			ret = store_check(fc,
+					  store_batch_commit(fc->st, fc->run->acct->id,
+							     fc->run->epoch, cp->id, NULL, 0, NULL,
+							     0, hi, 0, &error),
+					  error);
+			if (ret == 0)
+				cp->high_water = hi;
+		}
+	}
+	free(uids);
+	return ret;
+}
+
+struct flag_update {
+	uint32_t dst;
+	const char *flags;
+};
+
+static int flag_update_cmp(const void *a, const void *b)
+{
+	const struct flag_update *x = a, *y = b;
+	int c = strcmp(x->flags, y->flags);
+
+	return c != 0 ? c : (x->dst < y->dst ? -1 : x->dst > y->dst);
+}
+
+/* Applies updates with one UID STORE per distinct flag set. */
+static int flags_apply(struct folder_ctx *fc, struct flag_update *ups, size_t n)
+{
+	uint32_t *uids = calloc(n + 1, sizeof(*uids));
+	size_t i = 0;
+	int ret = 0;
+
+	if (uids == NULL)
+		return -1;
+	qsort(ups, n, sizeof(*ups), flag_update_cmp);
+	while (i < n && ret == 0) {
+		size_t k = 0, j = i;
+		while (j < n && strcmp(ups[j].flags, ups[i].flags) == 0)
+			uids[k++] = ups[j++].dst;
+		ret = imap_store_flags(fc->dst, uids, k, ups[i].flags, fc->err, sizeof(fc->err));
+		i = j;
+	}
+	free(uids);
+	return ret;
+}
+
+/* Sorted set of flag words, for comparing two flag lists. */
+static void flags_normalize(const char *in, char *out, size_t outlen)
+{
+	char words[64][64];
+	size_t n = 0, len = 0;
+	const char *p = in;
+
+	while (*p != '\0' && n < 64) {
+		size_t w = strcspn(p, " ");
+		if (w > 0 && w < 64) {
+			memcpy(words[n], p, w);
+			words[n++][w] = '\0';
+		}
+		p += w;
+		while (*p == ' ')
+			p++;
+	}
+	qsort(words, n, sizeof(words[0]), (int (*)(const void *, const void *))strcasecmp);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(out + len, outlen > len ? outlen - len : 0, "%s%s",
+					i > 0 ? " " : "", words[i]);
+}
+
+/* Carries flag changes of already copied messages (UIDs <= upto) to the
+ * destination.  changedsince != 0: only what changed since that modseq;
+ * else every message is compared with its destination copy. */
+static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto,
+		      uint64_t changedsince)
+{
+	const struct sync_config *cfg = fc->run->cfg;
+	struct imap_status dst_st;
+	bool dst_open = false;
+	int ret = 0;
+
+	for (uint32_t lo = 1; lo <= upto && ret == 0; lo += cfg->window) {
+		uint32_t hi = upto - lo >= cfg->window ? lo + cfg->window - 1 : upto;
+		struct imap_batch src = {0}, dst = {0};
+		uint32_t *src_uids = NULL, *dst_uids = NULL;
+		struct flag_update *ups = NULL;
+		size_t nups = 0;
+		const char *error;
+
+		ret = imap_fetch_flags(fc->src, lo, hi, changedsince, &src, fc->err,
+				       sizeof(fc->err));
+		if (ret < 0 || src.count == 0)
+			goto next;
+		src_uids = calloc(src.count, sizeof(*src_uids));
+		dst_uids = calloc(src.count, sizeof(*dst_uids));
+		ups = calloc(src.count, sizeof(*ups));
+		if (src_uids == NULL || dst_uids == NULL || ups == NULL) {
+			ret = -1;
+			goto next;
+		}
+		for (size_t i = 0; i < src.count; i++)
+			src_uids[i] = src.msgs[i].uid;
+		ret = store_check(fc,
+				  store_uidmap_lookup(fc->st, cp->id, src_uids, src.count, dst_uids,
+						      &error),
+				  error);
+		if (ret < 0)
+			goto next;
+		if (!dst_open) {
+			ret = imap_folder_open(fc->dst, cp->dst_name, false, &dst_st, fc->err,
+					       sizeof(fc->err));
+			if (ret < 0)
+				goto next;
+			dst_open = true;
+		}
+		if (changedsince == 0) {
+			/* Full compare: the destination flags of the mapped range. */
+			uint32_t dlo = UINT32_MAX, dhi = 0;
+			for (size_t i = 0; i < src.count; i++) {
+				if (dst_uids[i] == 0)
+					continue;
+				dlo = dst_uids[i] < dlo ? dst_uids[i] : dlo;
+				dhi = dst_uids[i] > dhi ? dst_uids[i] : dhi;
+			}
+			if (dhi > 0) {
+				ret = imap_fetch_flags(fc->dst, dlo, dhi, 0, &dst, fc->err,
+						       sizeof(fc->err));
+				if (ret < 0)
+					goto next;
+			}
+		}
+		for (size_t i = 0; i < src.count; i++) {
+			if (dst_uids[i] == 0)
+				continue;
+			if (changedsince == 0) {
+				char a[512], b[512];
+				size_t k;
+				for (k = 0; k < dst.count && dst.msgs[k].uid != dst_uids[i]; k++)
+					;
+				if (k == dst.count)
+					continue; /* gone from the destination */
+				flags_normalize(src.msgs[i].flags, a, sizeof(a));
+				flags_normalize(dst.msgs[k].flags, b, sizeof(b));
+				if (strcmp(a, b) == 0)
+					continue;
+			}
+			ups[nups].dst = dst_uids[i];
+			ups[nups++].flags = src.msgs[i].flags;
+		}
+		if (nups > 0)
+			ret = flags_apply(fc, ups, nups);
+		if (ret == 0) {
+			pthread_mutex_lock(&fc->run->lock);
+			fc->run->stats.flags_updated += nups;
+			pthread_mutex_unlock(&fc->run->lock);
+		}
+	next:
+		imap_batch_free(&src);
+		imap_batch_free(&dst);
+		free(src_uids);
+		free(dst_uids);
+		free(ups);
+	}
+	return ret;
+}
+
+static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
+		       const char *dst_name)
+{
+	struct account_run *run = fc->run;
+	struct store_folder cp = {0};
+	struct imap_status st, opened, dst_st;
+	struct dst_index idx = {0};
+	uint32_t copied_before;
+	const char *error;
+	int ret;
+
+	ret = imap_folder_status(fc->src, folder->name, &st, fc->err, sizeof(fc->err));
+	if (ret < 0)
+		return ret;
+	ret = store_check(fc,
+			  store_folder_get(fc->st, run->acct->id, run->epoch, folder->name,
+					   dst_name, &cp, &error),
+			  error);
+	if (ret < 0)
+		return ret;
+	if (cp.src_uidvalidity != st.uidvalidity) {
+		bool rematch = cp.src_uidvalidity != 0;
+		ret = imap_folder_status(fc->dst, dst_name, &dst_st, fc->err, sizeof(fc->err));
+		if (ret < 0)
+			goto out;
+		if (rematch)
+			log_warn("account %" PRId64 " folder %s: source UIDVALIDITY changed"
+				 " (%" PRIu32 " -> %" PRIu32 "): re-matching by content",
+				 run->acct->id, folder->name, cp.src_uidvalidity, st.uidvalidity);
+		ret = store_check(fc,
+				  store_folder_reset(fc->st, run->acct->id, run->epoch, cp.id,
+						     st.uidvalidity, dst_st.uidvalidity, rematch,
+						     &error),
+				  error);
+		if (ret < 0)
+			goto out;
+		cp.src_uidvalidity = st.uidvalidity;
+		cp.high_water = 0;
+		cp.highest_modseq = 0;
+		cp.src_uidnext = 0;
+		cp.intent_dst_uidnext = 0;
+		cp.rematch = rematch;
+	}
+	if (!cp.rematch && cp.intent_dst_uidnext == 0 && cp.src_uidnext == st.uidnext &&
+	    cp.src_messages == st.messages && st.highestmodseq != 0 &&
+	    cp.highest_modseq == st.highestmodseq) {
+		log_debug("account %" PRId64 " folder %s unchanged", run->acct->id, folder->name);
+		goto out;
+	}
+	ret = imap_folder_open(fc->src, folder->name, true, &opened, fc->err, sizeof(fc->err));
+	if (ret < 0)
+		goto out;
+	if (opened.uidvalidity != st.uidvalidity) {
+		snprintf(fc->err, sizeof(fc->err), "folder %s: UIDVALIDITY changed during the pass",
+			 folder->name);
+		ret = -1;
+		goto out;
+	}
+	copied_before = cp.high_water;
+	if (cp.intent_dst_uidnext != 0) {
+		ret = recover_intent(fc, &cp);
+		if (ret != 0)
+			goto out;
+	}
+	if (cp.rematch) {
+		ret = dst_index_build(fc, cp.dst_name, 1, &idx);
+		if (ret < 0)
+			goto out;
+	}
+	if (st.uidnext > 1) {
+		ret = copy_new(fc, &cp, st.uidnext - 1, cp.rematch ? &idx : NULL);
+		if (ret != 0)
+			goto out;
+	}
+	if (copied_before > 0 && !cp.rematch) {
+		uint64_t since = st.highestmodseq != 0 ? cp.highest_modseq : 0;
+		ret = sync_flags(fc, &cp, copied_before, since);
+		if (ret != 0)
+			goto out;
+	}
+	ret = store_check(fc,
+			  store_folder_synced(fc->st, run->acct->id, run->epoch, cp.id, st.uidnext,
+					      st.messages, st.highestmodseq, &error),
+			  error);
+	if (ret == 0) {
+		pthread_mutex_lock(&run->lock);
+		run->stats.folders++;
+		pthread_mutex_unlock(&run->lock);
+	}
+out:
+	dst_index_free(&idx);
+	store_folder_clear(&cp);
+	return ret;
+}
+
+static int sessions_open(struct folder_ctx *fc)
+{
+	struct account_run *run = fc->run;
+	int ret;
+
+	ret = imap_session_open(&run->src_ep, &fc->src, fc->err, sizeof(fc->err));
+	if (ret == IMAP_EAUTH) {
+		run_fail(run, SYNC_AUTH_FAILED, fc->err);
+		return ret;
+	}
+	if (ret < 0)
+		return ret;
+	ret = imap_session_open(&run->dst_ep, &fc->dst, fc->err, sizeof(fc->err));
+	if (ret == IMAP_EAUTH)
+		run_fail(run, SYNC_AUTH_FAILED, fc->err);
+	return ret;
+}
+
+static void sessions_close(struct folder_ctx *fc)
+{
+	imap_session_close(&fc->src);
+	imap_session_close(&fc->dst);
+}
+
+/* Number of attempts per folder when the connection drops (reset, timeout,
+ * BYE): each attempt reconnects and resumes from the checkpoint, re-matching
+ * the open intent first. */
+#define FOLDER_ATTEMPTS 4
+
+static void *folder_thread(void *arg)
+{
+	struct folder_ctx *fc = arg;
+	struct account_run *run = fc->run;
+	const char *error;
+
+	if (fc->st == NULL &&
+	    store_open(run->cfg->db_conninfo, &fc->st, &error) < 0) {
+		run_fail(run, SYNC_FAILED, error);
+		return NULL;
+	}
+	for (;;) {
+		size_t i;
+		int ret = -1;
+
+		pthread_mutex_lock(&run->lock);
+		i = run->next_folder++;
+		pthread_mutex_unlock(&run->lock);
+		if (i >= run->nsrc || run_should_stop(run))
+			break;
+		if (run->dst_names[i] == NULL)
+			continue;
+		for (int attempt = 0; attempt < FOLDER_ATTEMPTS; attempt++) {
+			if (fc->src == NULL || fc->dst == NULL) {
+				sessions_close(fc);
+				ret = sessions_open(fc);
+				if (ret == IMAP_EAUTH)
+					return NULL;
+				if (ret < 0)
+					continue;
+			}
+			ret = sync_folder(fc, &run->src_folders[i], run->dst_names[i]);
+			if (ret != IMAP_ENET)
+				break;
+			log_warn("account %" PRId64 " folder %s: %s; reconnecting", run->acct->id,
+				 run->src_folders[i].name, fc->err);
+			sessions_close(fc);
+		}
+		if (ret == 1 || run_should_stop(run))
+			break;
+		if (ret < 0) {
+			char msg[768];
+			snprintf(msg, sizeof(msg), "folder %s: %s", run->src_folders[i].name,
+				 fc->err);
+			run_fail(run, SYNC_FAILED, msg);
+		}
+	}
+	return NULL;
+}
+
+static int endpoint_setup(struct imap_endpoint *ep, const struct store_server *srv,
+			  const char *login, const char *secret, const char *ca_file, char *err,
+			  size_t errlen)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->host = srv->host;
+	ep->port = srv->port;
+	if (imap_tls_mode_parse(srv->tls, &ep->tls) < 0 ||
+	    imap_auth_mech_parse(srv->auth, &ep->auth) < 0) {
+		snprintf(err, errlen, "server %s: bad tls or auth setting", srv->host);
+		return -1;
+	}
+	ep->ca_file = srv->ca_file != NULL ? srv->ca_file : ca_file;
+	ep->tls_verify = true;
+	ep->user = login;
+	ep->auth_user = srv->master_user;
+	ep->secret = secret;
+	ep->timeout_s = 60;
+	return 0;
+}
+
+static int secret_open(const struct sync_config *cfg, const char *role, const char *login,
+		       const unsigned char *blob, size_t len, char **plain_r, char *err,
+		       size_t errlen)
+{
+	char aad[512];
+
+	snprintf(aad, sizeof(aad), "%s:%s", role, login);
+	return secret_decrypt(cfg->key, aad, blob, len, plain_r, NULL, err, errlen);
+}
+
+/* Lists and maps folders, creating missing destination folders. */
+static int folders_prepare(struct folder_ctx *fc)
+{
+	struct account_run *run = fc->run;
+	const struct store_account *acct = run->acct;
+	int ret;
+
+	ret = imap_folders_list(fc->src, acct->src.prefix, &run->src_folders, &run->nsrc, fc->err,
+				sizeof(fc->err));
+	if (ret == 0)
+		ret = imap_folders_list(fc->dst, acct->dst.prefix, &run->dst_folders, &run->ndst,
+					fc->err, sizeof(fc->err));
+	if (ret < 0)
+		return ret;
+	run->src_side.delimiter = run->nsrc > 0 ? run->src_folders[0].delimiter : '/';
+	run->src_side.prefix = acct->src.prefix;
+	run->dst_side.delimiter = run->ndst > 0 ? run->dst_folders[0].delimiter : '/';
+	run->dst_side.prefix = acct->dst.prefix;
+	run->dst_names = calloc(run->nsrc + 1, sizeof(*run->dst_names));
+	if (run->dst_names == NULL)
+		return -1;
+	for (size_t i = 0; i < run->nsrc; i++) {
+		const struct imap_folder *f = &run->src_folders[i];
+		char name[1024];
+		bool exists = false;
+
+		if ((f->flags & IMAP_FOLDER_NOSELECT) != 0 ||
+		    imap_name_excluded(f->name, f->delimiter, acct->src.exclude))
+			continue;
+		if (imap_name_map(f, &run->src_side, run->dst_folders, run->ndst, &run->dst_side,
+				  name, sizeof(name)) < 0) {
+			snprintf(fc->err, sizeof(fc->err), "folder %s: name too long", f->name);
+			return -1;
+		}
+		for (size_t k = 0; k < run->ndst; k++)
+			exists |= strcmp(run->dst_folders[k].name, name) == 0;
+		if (!exists) {
+			ret = imap_folder_create(fc->dst, name, fc->err, sizeof(fc->err));
+			if (ret < 0)
+				return ret;
+		}
+		run->dst_names[i] = strdup(name);
+		if (run->dst_names[i] == NULL)
+			return -1;
+		log_debug("account %" PRId64 ": folder %s -> %s", acct->id, f->name, name);
+	}
+	return 0;
+}
+
+enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
+			       const struct store_account *acct, int64_t epoch,
+			       struct sync_stats *stats_r, char *err, size_t errlen)
+{
+	struct account_run run;
+	struct folder_ctx *fcs = NULL;
+	pthread_t *threads = NULL;
+	int nthreads = 1, started = 0, ret;
+
+	memset(&run, 0, sizeof(run));
+	pthread_mutex_init(&run.lock, NULL);
+	run.cfg = cfg;
+	run.acct = acct;
+	run.epoch = epoch;
+	run.outcome = SYNC_DONE;
+	run.lease_renewed = time(NULL);
+	if (secret_open(cfg, "src", acct->src_login, acct->src_secret, acct->src_secret_len,
+			&run.src_secret, err, errlen) < 0 ||
+	    secret_open(cfg, "dst", acct->dst_login, acct->dst_secret, acct->dst_secret_len,
+			&run.dst_secret, err, errlen) < 0 ||
+	    endpoint_setup(&run.src_ep, &acct->src, acct->src_login, run.src_secret, cfg->ca_file,
+			   err, errlen) < 0 ||
+	    endpoint_setup(&run.dst_ep, &acct->dst, acct->dst_login, run.dst_secret, cfg->ca_file,
+			   err, errlen) < 0) {
+		run.outcome = SYNC_FAILED;
+		goto out;
+	}
+	/* Folder threads: within both servers' connection budgets. */
+	nthreads = cfg->folder_threads;
+	if (acct->src.max_connections > 0 && nthreads > acct->src.max_connections)
+		nthreads = acct->src.max_connections;
+	if (acct->dst.max_connections > 0 && nthreads > acct->dst.max_connections)
+		nthreads = acct->dst.max_connections;
+	if (nthreads < 1)
+		nthreads = 1;
+	fcs = calloc((size_t)nthreads, sizeof(*fcs));
+	threads = calloc((size_t)nthreads, sizeof(*threads));
+	if (fcs == NULL || threads == NULL) {
+		snprintf(err, errlen, "out of memory");
+		run.outcome = SYNC_FAILED;
+		goto out;
+	}
+	for (int i = 0; i < nthreads; i++)
+		fcs[i].run = &run;
+	fcs[0].st = st;
+	ret = sessions_open(&fcs[0]);
+	if (ret == 0)
+		ret = folders_prepare(&fcs[0]);
+	if (ret < 0) {
+		if (run.outcome == SYNC_DONE)
+			run_fail(&run, SYNC_FAILED, fcs[0].err);
+		goto join;
+	}
+	for (int i = 1; i < nthreads && (size_t)i < run.nsrc; i++) {
+		if (pthread_create(&threads[i], NULL, folder_thread, &fcs[i]) != 0)
+			break;
+		started = i;
+	}
+	folder_thread(&fcs[0]);
+join:
+	for (int i = 1; i <= started; i++)
+		pthread_join(threads[i], NULL);
+	for (int i = 0; i < nthreads; i++) {
+		sessions_close(&fcs[i]);
+		if (i > 0)
+			store_close(&fcs[i].st);
+	}
+	if (run.outcome == SYNC_DONE && *cfg->stop)
+		run.outcome = SYNC_STOPPED;
+	if (run.outcome != SYNC_DONE)
+		snprintf(err, errlen, "%s", run.error[0] != '\0' ? run.error : "stopped");
+out:
+	if (run.src_secret != NULL)
+		secret_free(&run.src_secret);
+	if (run.dst_secret != NULL)
+		secret_free(&run.dst_secret);
+	imap_folders_free(&run.src_folders, run.nsrc);
+	imap_folders_free(&run.dst_folders, run.ndst);
+	if (run.dst_names != NULL)
+		for (size_t i = 0; i < run.nsrc; i++)
+			free(run.dst_names[i]);
+	free(run.dst_names);
+	free(fcs);
+	free(threads);
+	pthread_mutex_destroy(&run.lock);
+	*stats_r = run.stats;
+	return run.outcome;
+}

@@ -1,0 +1,46 @@
+/* Copy of one account for one pass: folders discovered and mapped, then each
+ * folder synced incrementally with the crash-safe batch protocol of DESIGN.md
+ * ("Copy algorithm").  Runs in the calling thread plus up to `folder_threads`
+ * helper threads, each with its own IMAP sessions and store connection. */
+#ifndef MAILSHIFT_SYNC_H
+#define MAILSHIFT_SYNC_H
+
+#include "secret.h"
+#include "store.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sync_config {
+	const char *db_conninfo;
+	const struct secret_key *key;
+	int folder_threads;	/* parallel folders per account (within max_connections) */
+	size_t batch_count;	/* messages per APPEND batch */
+	size_t batch_bytes;	/* bytes per batch (bounds the memory of a folder thread) */
+	uint32_t window;	/* UIDs per metadata window */
+	int lease_ttl_s;
+	const char *ca_file;	/* extra CA file for every server, or NULL */
+	volatile sig_atomic_t *stop; /* set by SIGTERM: checkpoint and return */
+};
+
+/* Result of an account run. */
+enum sync_outcome {
+	SYNC_DONE,	  /* every folder synced (message errors are recorded) */
+	SYNC_AUTH_FAILED, /* credentials refused: account state auth_failed */
+	SYNC_FAILED,	  /* could not finish; error says why */
+	SYNC_LEASE_LOST,  /* another worker owns the account now: write nothing more */
+	SYNC_STOPPED,	  /* asked to stop; progress is checkpointed */
+};
+
+struct sync_stats {
+	uint64_t messages, bytes, errors, flags_updated, folders;
+};
+
+/* Runs the pass of an account whose lease (epoch) the caller holds. st is the
+ * caller's store connection (used by this thread). */
+enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
+			       const struct store_account *acct, int64_t epoch,
+			       struct sync_stats *stats_r, char *err, size_t errlen);
+
+#endif
