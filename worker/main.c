@@ -197,6 +197,7 @@ static void usage(void)
 		"  --batch-count N        messages per append batch (default 200)\n"
 		"  --batch-mb N           megabytes per batch (default 8)\n"
 		"  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"
+		"  --lease-ttl SECS       account lease lifetime, renewed while copying (default 60)\n"
 		"  --id NAME              worker id (default host-pid)\n");
 }
 
@@ -230,6 +231,7 @@ int main(int argc, char **argv)
 		{"batch-mb", required_argument, NULL, 'm'},
 		{"exit-when-idle", required_argument, NULL, 'x'},
 		{"id", required_argument, NULL, 'i'},
+		{"lease-ttl", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -300,6 +302,11 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			id = optarg;
+			break;
+		case 'l':
+			if (parse_int(optarg, "--lease-ttl", 2, 3600, &v) < 0)
+				return 2;
+			w.sync.lease_ttl_s = (int)v;
 			break;
 		default:
 			usage();

@@ -277,7 +277,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	struct store_uidpair *pairs = NULL;
 	struct store_msg_error *errors = NULL;
 	uint32_t *append_uids = NULL;
-	size_t nappend = 0, npairs = 0, nerrors = 0;
+	size_t nappend = 0, npairs = 0, nerrors = 0, appended = 0;
 	uint64_t bytes = 0;
 	const char *error;
 	int ret;
@@ -339,6 +339,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 				continue;
 			}
 			bytes += to_append[i].body_len;
+			appended++;
 			/* Without UIDPLUS the destination UID is unknown: the message
 			 * is copied but its flags cannot be followed later. */
 			if (results[i].dst_uid != 0) {
@@ -349,12 +350,12 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	}
 	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
 	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
-				 nerrors, uids[count - 1], bytes, &error);
+				 nerrors, uids[count - 1], appended, bytes, &error);
 	if (store_check(fc, ret, error) < 0)
 		goto out;
 	cp->high_water = uids[count - 1];
 	pthread_mutex_lock(&run->lock);
-	run->stats.messages += npairs;
+	run->stats.messages += appended;
 	run->stats.bytes += bytes;
 	run->stats.errors += nerrors;
 	pthread_mutex_unlock(&run->lock);
@@ -427,7 +428,7 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 			ret = store_check(fc,
 					  store_batch_commit(fc->st, fc->run->acct->id,
 							     fc->run->epoch, cp->id, NULL, 0, NULL,
-							     0, hi, 0, &error),
+							     0, hi, 0, 0, &error),
 					  error);
 			if (ret == 0)
 				cp->high_water = hi;

@@ -65,6 +65,7 @@ struct queue_consumer {
 	 * than the poll (and the rebalance callback, which runs inside it). */
 	pthread_mutex_t lock;
 	bool paused;
+	int assigned; /* partitions held since the last rebalance */
 	struct queue_msg *head, *tail;
 };
 
@@ -499,20 +500,24 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		if (rerr != RD_KAFKA_RESP_ERR_NO_ERROR)
 			log_error("queue: %s: assign: %s", rd_kafka_name(rk),
 			          rd_kafka_err2str(rerr));
+		else
+			c->assigned = parts->cnt;
 		/* Pause flags are per partition: new partitions start unpaused. */
-		else if (c->paused)
+		if (rerr == RD_KAFKA_RESP_ERR_NO_ERROR && c->paused)
 			(void)rd_kafka_pause_partitions(rk, parts);
 		break;
 	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
 		log_info("queue: %s: revoked %d partition(s) of %s", rd_kafka_name(rk), parts->cnt,
 		         c->topic);
 		consumer_forget_all(c);
+		c->assigned = 0;
 		(void)rd_kafka_assign(rk, NULL);
 		break;
 	default:
 		log_warn("queue: %s: rebalance failed: %s", rd_kafka_name(rk),
 		         rd_kafka_err2str(err));
 		consumer_forget_all(c);
+		c->assigned = 0;
 		(void)rd_kafka_assign(rk, NULL);
 		break;
 	}
@@ -817,6 +822,16 @@ void queue_consumer_resume(struct queue_consumer *c)
 	if (c->paused)
 		consumer_set_paused(c, false);
 	pthread_mutex_unlock(&c->lock);
+}
+
+int queue_consumer_assigned(struct queue_consumer *c)
+{
+	int n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->assigned;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 void queue_consumer_destroy(struct queue_consumer **cp)

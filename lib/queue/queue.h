@@ -108,6 +108,10 @@ void queue_msg_done(struct queue_consumer *c, struct queue_msg **msg);
 void queue_consumer_pause(struct queue_consumer *c);
 void queue_consumer_resume(struct queue_consumer *c);
 
+/* Number of partitions assigned to this member by the last rebalance (0
+ * while joining or rebalancing); for readiness checks and tests. */
+int queue_consumer_assigned(struct queue_consumer *c);
+
 /* Leaves the group (committing stored offsets) and frees the consumer. */
 void queue_consumer_destroy(struct queue_consumer **c);
 

@@ -726,7 +726,7 @@ int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int6
 int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
 		       const struct store_uidpair *pairs, size_t npairs,
 		       const struct store_msg_error *errors, size_t nerrors, uint32_t high_water,
-		       uint64_t bytes, const char **error_r)
+		       size_t appended, uint64_t bytes, const char **error_r)
 {
 	uint32_t *src = NULL, *dst = NULL, *len = NULL;
 	char *src_arr = NULL, *dst_arr = NULL, *len_arr = NULL;
@@ -738,7 +738,7 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	snprintf(hw, sizeof(hw), "%" PRIu32, high_water);
 	snprintf(nb, sizeof(nb), "%" PRIu64, bytes);
-	snprintf(nm, sizeof(nm), "%zu", npairs);
+	snprintf(nm, sizeof(nm), "%zu", appended);
 	snprintf(ne, sizeof(ne), "%zu", nerrors);
 
 	/* Compress the pairs into runs of consecutive UIDs on both sides. */

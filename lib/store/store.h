@@ -136,11 +136,13 @@ struct store_msg_error {
 };
 
 /* Step (c): in one transaction stores the pairs as runs, records the errors,
- * sets high_water (and counters), and clears the intent. pairs sorted by src. */
+ * sets high_water, adds `appended` messages and `bytes` to the folder's copy
+ * counters (pairs found by re-matching are not copies), and clears the intent.
+ * pairs sorted by src. */
 int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
 		       const struct store_uidpair *pairs, size_t npairs,
 		       const struct store_msg_error *errors, size_t nerrors, uint32_t high_water,
-		       uint64_t bytes, const char **error_r);
+		       size_t appended, uint64_t bytes, const char **error_r);
 
 /* Records the folder as synced at this source state (UIDNEXT, EXISTS,
  * HIGHESTMODSEQ) and clears the rematch mark. */

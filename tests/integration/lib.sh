@@ -1,0 +1,116 @@
+# Shared helpers of the integration tests: a stack per run, migrations built
+# from a plan, passes run through the real broker and worker, checks by the
+# independent verifier.  Source it; it expects $repo and $work.
+
+passed=0
+failed=0
+failures=()
+
+ok() { passed=$((passed + 1)); echo "ok   - $1"; }
+not_ok() {
+  failed=$((failed + 1)); failures+=("$1")
+  echo "FAIL - $1${2:+: $2}"
+}
+# check NAME CMD...: ok when CMD succeeds.
+check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+
+B=${MAILSHIFT_BUILD:-$repo/build}
+COORD=$B/coordinator/mailshift-coordinator
+WORKER=$B/worker/mailshift-worker
+infra=$repo/tests/infra
+
+stack_start() {
+  stack=$work/stack
+  MAILSHIFT_BUILD=$B bash "$infra/stack.sh" start "$stack" >"$work/stack.log" 2>&1 ||
+    { cat "$work/stack.log"; return 1; }
+  # shellcheck disable=SC1091
+  source "$stack/env"
+  export MAILSHIFT_KEY_FILE=$work/key
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$MAILSHIFT_KEY_FILE"
+  corpus=$(bash "$infra/corpus.sh")
+}
+
+stack_stop() { [[ -n ${stack:-} ]] && bash "$infra/stack.sh" stop "$stack" >/dev/null 2>&1 || true; }
+
+sql() { psql "$MAILSHIFT_DB" -qAt -c "$1"; }
+
+# add_user SRC|DST|DST2 USER PASS
+add_user() {
+  local dir_var="${1}_DIR"
+  bash "$infra/users.sh" add "${!dir_var}" "$2" "$3"
+}
+
+# fill_corpus USER [LIMIT]: the user's source maildir from the corpus.
+fill_corpus() {
+  python3 "$infra/fill_maildir.py" --corpus "$corpus" --maildir "$SRC_DIR/mail/$1/Maildir" \
+    --layout fs ${2:+--limit "$2"} >/dev/null
+}
+
+# server_json ROLE PORT TLS [CA]
+server_json() {
+  local ca=${4:-}
+  printf '{"host": "127.0.0.1", "port": %s, "tls": "%s", %s "auth": "plain", "max_connections": 10}' \
+    "$2" "$3" "${ca:+\"ca_file\": \"$ca\",}"
+}
+
+# make_plan NAME SRCJSON DSTJSON CSVLINES...: writes $work/NAME/plan.json and prints its path.
+make_plan() {
+  local name=$1 src=$2 dst=$3; shift 3
+  mkdir -p "$work/$name"
+  printf '{"name": "%s", "source": %s, "destination": %s, "accounts": "accounts.csv"}\n' \
+    "$name" "$src" "$dst" >"$work/$name/plan.json"
+  { echo "source_login,source_password,destination_login,destination_password"
+    printf '%s\n' "$@"; } >"$work/$name/accounts.csv"
+  echo "$work/$name/plan.json"
+}
+
+import_plan() { "$COORD" import "$1" 2>>"$work/coordinator.log"; }
+
+# run_pass MIGRATION PASS: publish the pass and wait for its end (exit 0 = all synced).
+run_pass() {
+  "$COORD" pass "$1" "$2" 2>>"$work/coordinator.log" &&
+    "$COORD" wait "$1" "$2" "${PASS_TIMEOUT:-300}" 2>>"$work/coordinator.log"
+}
+
+worker_start() {
+  local log=$work/worker.$((++worker_runs)).log
+  "$WORKER" --lease-ttl "${LEASE_TTL:-60}" "$@" >"$log" 2>&1 &
+  worker_pid=$!
+  worker_log=$log
+  # The mock broker needs a consumer-group rebalance (about 5 s) before jobs flow.
+  for _ in $(seq 1 150); do
+    grep -q "assigned" "$log" && return 0
+    kill -0 "$worker_pid" 2>/dev/null || { cat "$log"; return 1; }
+    sleep 0.1
+  done
+  echo "worker did not join the consumer group" >&2
+  return 1
+}
+
+worker_stop() {
+  [[ -n ${worker_pid:-} ]] || return 0
+  kill -TERM "$worker_pid" 2>/dev/null || true
+  wait "$worker_pid" 2>/dev/null || true
+  worker_pid=
+}
+
+# verify SRCUSER:SRCPASS DSTPORT DSTUSER:DSTPASS [verify.py options]
+verify() {
+  local src=$1 port=$2 dst=$3; shift 3
+  python3 "$infra/verify.py" --src "127.0.0.1:$SRC_PORT:$src" --dst "127.0.0.1:$port:$dst" "$@"
+}
+
+state() { python3 "$infra/imapstate.py" "127.0.0.1:$1:$2"; }
+
+# dst_has_folder PORT USER PASS NAME: the server lists NAME (modified UTF-7).
+dst_has_folder() {
+  python3 - "$@" <<'PY'
+import imaplib, sys
+port, user, pw, name = sys.argv[1:]
+c = imaplib.IMAP4("127.0.0.1", int(port))
+c.login(user, pw)
+typ, data = c.list()
+sys.exit(0 if any(line.decode().endswith(' "%s"' % name) or line.decode().endswith(" " + name)
+                  for line in data) else 1)
+PY
+}

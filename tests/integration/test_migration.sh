@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# End-to-end tests of the copy engine against real servers started here: two
+# Dovecot destinations (with and without MULTIAPPEND, '.' and '/' delimiters),
+# a Dovecot source filled from the SpamAssassin corpus, PostgreSQL and the
+# Kafka-protocol broker.  Every result is checked by tests/infra/verify.py,
+# which reads both servers over IMAP on its own: per folder the multiset of
+# (message hash, flags, internal date): 0 missing, 0 duplicated, 0 changed.
+#
+# Prints "N passed, N failed" last; exit status 1 if anything failed.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+work=$(mktemp -d /tmp/mailshift-it.XXXXXX)
+chmod 755 "$work"
+export MAILSHIFT_PORT_BASE=${MAILSHIFT_PORT_BASE:-18300}
+worker_runs=0
+# shellcheck source=lib.sh
+source "$repo/tests/integration/lib.sh"
+odd=$repo/tests/integration/oddcases.py
+
+cleanup() {
+  worker_stop
+  stack_stop
+  [[ -n ${KEEP_WORK:-} ]] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+stack_start || { echo "0 passed, 1 failed"; exit 1; }
+echo "# stack up in $work (ports from $MAILSHIFT_PORT_BASE)"
+
+# --- the corpus account: pass 1, no-op pass, delta pass --------------------
+add_user SRC alice alicepw
+add_user DST alice dstpw
+fill_corpus alice
+state "$SRC_PORT" alice:alicepw >"$work/src-before.json"
+
+plan=$(make_plan corpus "$(server_json src "$SRC_PORT" starttls "$MAILSHIFT_CA_FILE")" \
+  "$(server_json dst "$DST_TLS_PORT" implicit "$MAILSHIFT_CA_FILE")" "alice,alicepw,alice,dstpw")
+m_corpus=$(import_plan "$plan")
+worker_start || { echo "0 passed, 1 failed"; exit 1; }
+
+check "pass 1 of the corpus account (STARTTLS source, TLS destination) ends synced" \
+  run_pass "$m_corpus" 1
+check "corpus copied exactly: 6,046 messages, flags and internal dates (MULTIAPPEND destination)" \
+  verify alice:alicepw "$DST_PORT" alice:dstpw --account corpus-pass1
+
+state "$SRC_PORT" alice:alicepw >"$work/src-after1.json"
+state "$DST_PORT" alice:dstpw >"$work/dst-after1.json"
+check "pass 2 with nothing new ends synced" run_pass "$m_corpus" 2
+state "$SRC_PORT" alice:alicepw >"$work/src-after2.json"
+state "$DST_PORT" alice:dstpw >"$work/dst-after2.json"
+check "no-op pass touches nothing on the destination (flags, UIDs, HIGHESTMODSEQ unchanged)" \
+  cmp -s "$work/dst-after1.json" "$work/dst-after2.json"
+check "the source is unchanged by two passes (flags and modseqs before = after)" \
+  cmp -s "$work/src-before.json" "$work/src-after2.json"
+copied=$(sql "SELECT sum(copied_messages) FROM folders f JOIN accounts a ON a.id = f.account_id
+              WHERE a.migration_id = $m_corpus")
+check "no-op pass copied nothing (6046 messages copied in all, got $copied)" test "$copied" = 6046
+
+python3 "$infra/mutate.py" "127.0.0.1:$SRC_PORT:alice:alicepw" append INBOX 200 \
+  --corpus "$corpus" --seed 11 >/dev/null
+python3 "$infra/mutate.py" "127.0.0.1:$SRC_PORT:alice:alicepw" flags INBOX 500 --seed 11 >/dev/null
+check "delta pass after 200 new messages and 500 flag changes ends synced" run_pass "$m_corpus" 3
+check "delta pass: destination exact again (new messages and flag changes arrived)" \
+  verify alice:alicepw "$DST_PORT" alice:dstpw --account corpus-delta
+copied=$(sql "SELECT sum(copied_messages) FROM folders f JOIN accounts a ON a.id = f.account_id
+              WHERE a.migration_id = $m_corpus")
+check "delta pass copied exactly the 200 new messages (6246 in all, got $copied)" \
+  test "$copied" = 6246
+
+# --- UIDVALIDITY change on the source between passes ------------------------
+doveadm -c "$SRC_CONF" mailbox update -u alice --uid-validity 4242 Archive/2002
+python3 "$infra/mutate.py" "127.0.0.1:$SRC_PORT:alice:alicepw" append Archive/2002 5 \
+  --corpus "$corpus" --seed 12 >/dev/null
+check "pass after a source UIDVALIDITY change ends synced" run_pass "$m_corpus" 4
+check "UIDVALIDITY change: re-matched by content, no duplicates, nothing lost" \
+  verify alice:alicepw "$DST_PORT" alice:dstpw --account uidvalidity
+copied=$(sql "SELECT copied_messages FROM folders f JOIN accounts a ON a.id = f.account_id
+              WHERE a.migration_id = $m_corpus AND f.src_name = 'Archive/2002'")
+check "UIDVALIDITY change: only the 5 new messages appended (1192 + 5 copied, got $copied)" \
+  test "$copied" = 1197
+
+# --- destination without MULTIAPPEND, '/' delimiter -------------------------
+add_user DST2 alice2 dst2pw
+plan=$(make_plan nomulti "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "alice,alicepw,alice2,dst2pw")
+m_nomulti=$(import_plan "$plan")
+check "destination without MULTIAPPEND does not advertise it" \
+  bash -c "python3 -c \"import imaplib; c=imaplib.IMAP4('127.0.0.1', $DST2_PORT); c.login('alice2','dst2pw'); \
+    import sys; sys.exit('MULTIAPPEND' in c.capabilities)\""
+check "pass 1 to the destination without MULTIAPPEND ends synced" run_pass "$m_nomulti" 1
+check "copied exactly through pipelined LITERAL+ APPENDs" \
+  verify alice:alicepw "$DST2_PORT" alice2:dst2pw --account nomulti
+
+# --- odd folder names and odd messages, both destinations -------------------
+add_user SRC odd oddpw
+add_user DST odd oddpw
+add_user DST2 odd oddpw
+python3 "$odd" "127.0.0.1:$SRC_PORT:odd:oddpw" folders >/dev/null
+python3 "$odd" "127.0.0.1:$SRC_PORT:odd:oddpw" messages INBOX >/dev/null
+plan=$(make_plan odd1 "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST_PORT" none)" \
+  "odd,oddpw,odd,oddpw")
+m_odd1=$(import_plan "$plan")
+plan=$(make_plan odd2 "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "odd,oddpw,odd,oddpw")
+m_odd2=$(import_plan "$plan")
+run_odd() { run_pass "$m_odd1" 1 && run_pass "$m_odd2" 1; }
+check "odd folder names and messages: both passes end synced" run_odd
+check "non-ASCII, '&', spaces, deep nesting to a '.' destination: exact" \
+  verify odd:oddpw "$DST_PORT" odd:oddpw --account odd-dot
+check "same to a '/' destination: exact" verify odd:oddpw "$DST2_PORT" odd:oddpw --account odd-slash
+check "'Café/Ünïcode' arrived as 'Café.Ünïcode' (modified UTF-7 kept)" \
+  dst_has_folder "$DST_PORT" odd oddpw 'Caf&AOk-.&ANw-n&AO8-code'
+
+# --- a message larger than the destination accepts --------------------------
+add_user SRC big bigpw
+add_user DST big bigpw
+python3 "$odd" "127.0.0.1:$SRC_PORT:big:bigpw" big 6 >/dev/null
+plan=$(make_plan big "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST_PORT" none)" \
+  "big,bigpw,big,bigpw")
+m_big=$(import_plan "$plan")
+check "an account with one oversized message still ends synced" run_pass "$m_big" 1
+verify big:bigpw "$DST_PORT" big:bigpw --account big >"$work/big.out" 2>&1
+check "only the oversized message is missing ($(head -1 "$work/big.out"))" \
+  grep -q "3 messages compared: 1 missing, 0 duplicated, 0 changed" "$work/big.out"
+err=$(sql "SELECT src_uid || ': ' || error FROM message_errors e JOIN accounts a ON a.id = e.account_id
+           WHERE a.migration_id = $m_big")
+check "the refusal is recorded with the server's words ($err)" \
+  grep -q "^2: .*Mail size is larger than the maximum size" <<<"$err"
+
+# --- wrong password: that account only --------------------------------------
+add_user SRC good goodpw
+add_user DST good goodpw
+fill_corpus good 300
+plan=$(make_plan auth "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST_PORT" none)" \
+  "good,goodpw,good,goodpw" "odd,WRONG-PASSWORD,odd,oddpw")
+m_auth=$(import_plan "$plan")
+PASS_TIMEOUT=120 run_pass "$m_auth" 1 >"$work/auth.out" 2>&1
+check "wrong password: that account is auth_failed with the server's answer" \
+  test "$(sql "SELECT state || ' ' || (last_error LIKE '%Authentication failed%')
+                FROM accounts WHERE migration_id = $m_auth AND src_login = 'odd'")" = "auth_failed true"
+check "wrong password: the other account is synced and exact" \
+  verify good:goodpw "$DST_PORT" good:goodpw --account good
+check "the password appears in no log" \
+  bash -c "! grep -rq WRONG-PASSWORD $work/*.log $work/auth.out"
+
+# --- TLS: a self-signed server certificate is refused without its CA --------
+plan=$(make_plan tls "$(server_json src "$SRC_TLS_PORT" implicit)" "$(server_json dst "$DST_PORT" none)" \
+  "good,goodpw,good,goodpw")
+m_tls=$(import_plan "$plan")
+PASS_TIMEOUT=60 run_pass "$m_tls" 1 >/dev/null 2>&1
+check "self-signed certificate refused without its CA file" \
+  test "$(sql "SELECT state || ' ' || (last_error LIKE '%certificate%refused%')
+                FROM accounts WHERE migration_id = $m_tls")" = "failed true"
+worker_stop
+
+# --- crash safety: SIGKILL at random moments during pass 1 ------------------
+add_user SRC crash crashpw
+add_user DST2 crash crashpw
+fill_corpus crash
+plan=$(make_plan crash "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "crash,crashpw,crash,crashpw")
+m_crash=$(import_plan "$plan")
+"$COORD" pass "$m_crash" 1 2>>"$work/coordinator.log"
+kills=0
+for round in $(seq 1 30); do
+  LEASE_TTL=2 worker_start --batch-count 50 || break
+  # Kill at a random moment after the account started.
+  for _ in $(seq 1 100); do grep -q "pass 1 started" "$worker_log" && break; sleep 0.05; done
+  sleep "0.$((RANDOM % 9))$((RANDOM % 10))"
+  if kill -KILL "$worker_pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  wait "$worker_pid" 2>/dev/null
+  worker_pid=
+  done_pass=$(sql "SELECT pass_done FROM accounts WHERE migration_id = $m_crash")
+  [[ $done_pass == 1 ]] && break
+  [[ $kills -ge 10 ]] && break
+  sleep 2.2 # the dead worker's lease expires; the re-published job is taken again
+  "$COORD" pass "$m_crash" 1 2>>"$work/coordinator.log"
+done
+LEASE_TTL=2 worker_start
+sleep 2.2
+"$COORD" pass "$m_crash" 1 2>>"$work/coordinator.log"
+"$COORD" wait "$m_crash" 1 300 >/dev/null 2>>"$work/coordinator.log"
+worker_stop
+check "crash safety: worker killed with SIGKILL $kills times (at least 10)" test "$kills" -ge 10
+check "crash safety: after the kills the copy is exact (0 missing, 0 duplicated)" \
+  verify crash:crashpw "$DST2_PORT" crash:crashpw --account crash
+
+echo
+if [[ $failed -gt 0 ]]; then
+  printf 'failed: %s\n' "${failures[@]}"
+  KEEP_WORK=1
+  echo "# work directory kept: $work"
+fi
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
