@@ -29,7 +29,7 @@ def message(n, extra_headers=b"", body=None, msgid=True, eol=b"\r\n"):
 
 def append(conn, folder, data, flags="", date='"01-Jul-2002 10:00:00 +0200"'):
     tag = conn._new_tag()
-    conn.send(b"%s APPEND %s (%s) %s {%d+}\r\n" % (tag, imaptool.quote(imaptool.utf7_encode(folder)).encode(),
+    conn.send(b"%s APPEND %s (%s) %s {%d+}\r\n" % (tag, imaptool.quote(folder).encode(),
                                                    flags.encode(), date.encode(), len(data)))
     conn.send(data + b"\r\n")
     while True:
@@ -46,7 +46,7 @@ def main():
     what = sys.argv[2]
     if what == "folders":
         for i, name in enumerate(ODD_FOLDERS):
-            conn.create(imaptool.quote(imaptool.utf7_encode(name)))
+            conn.create(imaptool.quote(name))
             for k in range(3):
                 append(conn, name, message(100 * i + k), flags="\\Seen" if k == 0 else "$Work")
         print("created %d folders with 3 messages each" % len(ODD_FOLDERS))
