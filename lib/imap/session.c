@@ -172,6 +172,25 @@ uint64_t imap_session_appendlimit(const struct imap_session *s)
 	return s->appendlimit;
 }
 
+/* Sends a SASL initial response (base64 of raw) and wipes the encoding. */
+static int auth_sasl(struct imap_session *s, const char *mech, const unsigned char *raw,
+		     size_t rawlen, char *err, size_t errlen)
+{
+	size_t b64len = 4 * ((rawlen + 2) / 3) + 1;
+	char *b64 = malloc(b64len);
+	int ret;
+
+	if (b64 == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, raw, (int)rawlen);
+	ret = imap_raw_authenticate(s, mech, b64, imap_session_has_cap(s, "SASL-IR"), err, errlen);
+	OPENSSL_cleanse(b64, b64len);
+	free(b64);
+	return ret;
+}
+
 /* SASL PLAIN (RFC 4616) with an optional authorization identity, sent with
  * SASL-IR (RFC 4959) when offered, else after the continuation. */
 static int auth_plain(struct imap_session *s, const struct imap_endpoint *ep, char *err,
@@ -182,55 +201,39 @@ static int auth_plain(struct imap_session *s, const struct imap_endpoint *ep, ch
 	size_t lz = strlen(authz), lc = strlen(authc), lp = strlen(ep->secret);
 	size_t rawlen = lz + 1 + lc + 1 + lp;
 	unsigned char *raw = malloc(rawlen + 1);
-	char *b64 = malloc(4 * ((rawlen + 2) / 3) + 1);
-	int ret = -1;
+	int ret;
 
-	if (raw == NULL || b64 == NULL) {
+	if (raw == NULL) {
 		snprintf(err, errlen, "out of memory");
-		goto out;
+		return -1;
 	}
 	memcpy(raw, authz, lz);
 	raw[lz] = '\0';
 	memcpy(raw + lz + 1, authc, lc);
 	raw[lz + 1 + lc] = '\0';
 	memcpy(raw + lz + 2 + lc, ep->secret, lp);
-	EVP_EncodeBlock((unsigned char *)b64, raw, (int)rawlen);
-	ret = imap_raw_authenticate(s, "PLAIN", b64, imap_session_has_cap(s, "SASL-IR"), err,
-				    errlen);
-out:
-	if (raw != NULL)
-		OPENSSL_cleanse(raw, rawlen);
-	if (b64 != NULL)
-		OPENSSL_cleanse(b64, strlen(b64));
+	ret = auth_sasl(s, "PLAIN", raw, rawlen, err, errlen);
+	OPENSSL_cleanse(raw, rawlen);
 	free(raw);
-	free(b64);
 	return ret;
 }
 
-/* XOAUTH2: "user=<user>^Aauth=Bearer <token>^A^A" base64 encoded. */
+/* XOAUTH2: "user=<user>^Aauth=Bearer <token>^A^A". */
 static int auth_xoauth2(struct imap_session *s, const struct imap_endpoint *ep, char *err,
 			size_t errlen)
 {
 	size_t rawlen = strlen(ep->user) + strlen(ep->secret) + 32;
 	char *raw = malloc(rawlen);
-	char *b64 = malloc(4 * ((rawlen + 2) / 3) + 1);
-	int n, ret = -1;
+	int n, ret;
 
-	if (raw == NULL || b64 == NULL) {
+	if (raw == NULL) {
 		snprintf(err, errlen, "out of memory");
-		goto out;
+		return -1;
 	}
 	n = snprintf(raw, rawlen, "user=%s\001auth=Bearer %s\001\001", ep->user, ep->secret);
-	EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)raw, n);
-	ret = imap_raw_authenticate(s, "XOAUTH2", b64, imap_session_has_cap(s, "SASL-IR"), err,
-				    errlen);
-out:
-	if (raw != NULL)
-		OPENSSL_cleanse(raw, rawlen);
-	if (b64 != NULL)
-		OPENSSL_cleanse(b64, strlen(b64));
+	ret = auth_sasl(s, "XOAUTH2", (const unsigned char *)raw, (size_t)n, err, errlen);
+	OPENSSL_cleanse(raw, rawlen);
 	free(raw);
-	free(b64);
 	return ret;
 }
 

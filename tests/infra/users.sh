@@ -17,8 +17,14 @@ fi
 
 file=$dir/users
 touch "$file"
+old_mtime=$(stat -c %Y "$file")
 tmp=$(mktemp "$file.XXXXXX")
 awk -F: -v u="$user" '$1 != u' "$file" >"$tmp"
 printf '%s:{PLAIN}%s::::::\n' "$user" "$pass" >>"$tmp"
 chmod 600 "$tmp"
 mv "$tmp" "$file"
+# Dovecot rereads a passwd-file when its mtime (in whole seconds) changes: two
+# edits within one second would leave the second unseen, so every edit moves
+# the mtime forward by at least a second.
+now=$(date +%s)
+touch -d "@$(( now > old_mtime ? now : old_mtime + 1 ))" "$file"

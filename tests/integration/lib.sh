@@ -35,9 +35,21 @@ stack_stop() { [[ -n ${stack:-} ]] && bash "$infra/stack.sh" stop "$stack" >/dev
 sql() { psql "$MAILSHIFT_DB" -qAt -c "$1"; }
 
 # add_user SRC|DST|DST2 USER PASS
+# Waits until the server accepts the login: Dovecot rereads its passwd-file
+# lazily, so a user added a moment ago may not be known yet.
 add_user() {
-  local dir_var="${1}_DIR"
+  local dir_var="${1}_DIR" port_var="${1}_PORT"
   bash "$infra/users.sh" add "${!dir_var}" "$2" "$3"
+  python3 - "${!port_var}" "$2" "$3" <<'PY'
+import imaplib, sys, time
+for _ in range(50):
+    try:
+        imaplib.IMAP4("127.0.0.1", int(sys.argv[1])).login(sys.argv[2], sys.argv[3])
+        sys.exit(0)
+    except imaplib.IMAP4.error:
+        time.sleep(0.2)
+sys.exit("user %s not accepted by the server" % sys.argv[2])
+PY
 }
 
 # fill_corpus USER [LIMIT]: the user's source maildir from the corpus.
