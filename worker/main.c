@@ -367,7 +367,9 @@ int main(int argc, char **argv)
 		pthread_mutex_lock(&w.lock);
 		running = w.running;
 		pthread_mutex_unlock(&w.lock);
-		if (running > 0)
+		/* Idle time counts from the group assignment (the first join takes
+		 * seconds), never while accounts run. */
+		if (running > 0 || queue_consumer_assigned(consumer) == 0)
 			last_work = time(NULL);
 		else if (idle_exit > 0 && time(NULL) - last_work >= idle_exit) {
 			log_info("idle for %ld s: exiting", idle_exit);

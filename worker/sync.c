@@ -314,6 +314,17 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 		to_append[nappend++] = *m;
 	}
 	if (nappend > 0) {
+		/* Appending to the selected folder lets the server keep it open:
+		 * Dovecot otherwise opens and syncs the folder for every APPEND,
+		 * which grows with the folder's size. */
+		const char *sel = imap_session_selected(fc->dst);
+		if (sel == NULL || strcmp(sel, cp->dst_name) != 0) {
+			struct imap_status sel_st;
+			ret = imap_folder_open(fc->dst, cp->dst_name, false, &sel_st, fc->err,
+					       sizeof(fc->err));
+			if (ret < 0)
+				goto out;
+		}
 		if (!keep_intent) {
 			struct imap_status dst_st;
 			ret = imap_folder_status(fc->dst, cp->dst_name, &dst_st, fc->err,
@@ -472,6 +483,26 @@ static int flags_apply(struct folder_ctx *fc, struct flag_update *ups, size_t n)
 	return ret;
 }
 
+/* The message with this UID in a batch fetched in UID order, or NULL. */
+static const struct imap_msg *batch_find(const struct imap_batch *batch, uint32_t uid)
+{
+	size_t lo = 0, hi = batch->count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (batch->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < batch->count && batch->msgs[lo].uid == uid ? &batch->msgs[lo] : NULL;
+}
+
+static int word_cmp(const void *a, const void *b)
+{
+	return strcasecmp(a, b);
+}
+
 /* Sorted set of flag words, for comparing two flag lists. */
 static void flags_normalize(const char *in, char *out, size_t outlen)
 {
@@ -489,7 +520,7 @@ static void flags_normalize(const char *in, char *out, size_t outlen)
 		while (*p == ' ')
 			p++;
 	}
-	qsort(words, n, sizeof(words[0]), (int (*)(const void *, const void *))strcasecmp);
+	qsort(words, n, sizeof(words[0]), word_cmp);
 	out[0] = '\0';
 	for (size_t i = 0; i < n; i++)
 		len += (size_t)snprintf(out + len, outlen > len ? outlen - len : 0, "%s%s",
@@ -562,13 +593,11 @@ static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t u
 				continue;
 			if (changedsince == 0) {
 				char a[512], b[512];
-				size_t k;
-				for (k = 0; k < dst.count && dst.msgs[k].uid != dst_uids[i]; k++)
-					;
-				if (k == dst.count)
+				const struct imap_msg *d = batch_find(&dst, dst_uids[i]);
+				if (d == NULL)
 					continue; /* gone from the destination */
 				flags_normalize(src.msgs[i].flags, a, sizeof(a));
-				flags_normalize(dst.msgs[k].flags, b, sizeof(b));
+				flags_normalize(d->flags, b, sizeof(b));
 				if (strcmp(a, b) == 0)
 					continue;
 			}

@@ -24,6 +24,7 @@ struct imap_session {
 	char caps[4096];      /* " CAP1 CAP2 ... " for word search */
 	uint64_t appendlimit; /* 0 = none advertised */
 	unsigned int raw_tag; /* tags of commands written directly: "M<n>" */
+	char selected[1024];  /* folder selected read-write, "" if none */
 };
 
 void imap_session_set_state(struct imap_session *s, enum imap_session_state state);

@@ -90,6 +90,9 @@ int imap_folder_status(struct imap_session *session, const char *name, struct im
 int imap_folder_open(struct imap_session *session, const char *name, bool read_only,
 		     struct imap_status *st_r, char *err, size_t errlen);
 
+/* The folder selected read-write by imap_folder_open, or NULL. */
+const char *imap_session_selected(const struct imap_session *session);
+
 /* One fetched message.  Bytes are owned by the batch that holds it. */
 struct imap_msg {
 	uint32_t uid;

@@ -503,14 +503,16 @@ int imap_folder_status(struct imap_session *s, const char *name, struct imap_sta
 		case MAILIMAP_STATUS_ATT_MESSAGES:
 			st_r->messages = info->st_value;
 			break;
-		case MAILIMAP_STATUS_ATT_HIGHESTMODSEQ:
-			if (info->st_ext_data != NULL) {
+		default:
+			/* libetpan reports HIGHESTMODSEQ (RFC 7162 3.1.2) as
+			 * condstore extension data, whatever st_att says. */
+			if (info->st_ext_data != NULL &&
+			    info->st_ext_data->ext_extension == &mailimap_extension_condstore &&
+			    info->st_ext_data->ext_type == MAILIMAP_CONDSTORE_TYPE_STATUS_INFO) {
 				struct mailimap_condstore_status_info *cs =
 					info->st_ext_data->ext_data;
 				st_r->highestmodseq = cs->cs_highestmodseq_value;
 			}
-			break;
-		default:
 			break;
 		}
 	}
@@ -524,6 +526,7 @@ int imap_folder_open(struct imap_session *s, const char *name, bool read_only,
 	uint64_t modseq = 0;
 	int r;
 
+	s->selected[0] = '\0';
 	if (imap_session_has_cap(s, "CONDSTORE"))
 		r = read_only ? mailimap_examine_condstore(s->imap, name, &modseq)
 			      : mailimap_select_condstore(s->imap, name, &modseq);
@@ -538,5 +541,12 @@ int imap_folder_open(struct imap_session *s, const char *name, bool read_only,
 	st_r->uidnext = s->imap->imap_selection_info->sel_uidnext;
 	st_r->messages = s->imap->imap_selection_info->sel_exists;
 	st_r->highestmodseq = modseq;
+	if (!read_only)
+		snprintf(s->selected, sizeof(s->selected), "%s", name);
 	return 0;
+}
+
+const char *imap_session_selected(const struct imap_session *s)
+{
+	return s->selected[0] != '\0' ? s->selected : NULL;
 }
