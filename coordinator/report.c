@@ -61,7 +61,7 @@ int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 		}
 		if (t.ended == t.total || time(NULL) >= deadline)
 			break;
-		usleep(200 * 1000);
+		usleep(50 * 1000);
 	}
 	report_status(st, migration_id);
 	if (t.ended < t.total)

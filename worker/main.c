@@ -382,7 +382,7 @@ int main(int argc, char **argv)
 			queue_consumer_resume(consumer);
 			paused = false;
 		}
-		ret = queue_job_poll(consumer, 200, &job, &msg, err, sizeof(err));
+		ret = queue_job_poll(consumer, 100, &job, &msg, err, sizeof(err));
 		if (ret < 0) {
 			log_error("kafka: %s", err);
 			continue;

@@ -202,6 +202,14 @@ static rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *k
 			goto fail;
 		}
 	}
+	/* MAILSHIFT_KAFKA_DEBUG: librdkafka debug contexts ("fetch,cgrp"), for
+	 * operators chasing latency or rebalances. */
+	if (getenv("MAILSHIFT_KAFKA_DEBUG") != NULL &&
+	    rd_kafka_conf_set(conf, "debug", getenv("MAILSHIFT_KAFKA_DEBUG"), errstr,
+			      sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+		snprintf(err, errlen, "MAILSHIFT_KAFKA_DEBUG: %s", errstr);
+		goto fail;
+	}
 	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
 	rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
 	return conf;
@@ -226,6 +234,22 @@ static void producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* Asks for a topic's metadata now.  Without it the first message to a topic
+ * the handle has not seen waits for librdkafka's one-second scan of unknown
+ * topics.  A broker that does not answer in time is not an error here: the
+ * produce path retries on its own. */
+static void topic_metadata_warm(rd_kafka_t *rk, const char *name)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, name, NULL);
+	const struct rd_kafka_metadata *md = NULL;
+
+	if (rkt == NULL)
+		return;
+	if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+}
+
 int queue_producer_create(const char *brokers, struct queue_producer **producer_r, char *err,
                           size_t errlen)
 {
@@ -236,7 +260,7 @@ int queue_producer_create(const char *brokers, struct queue_producer **producer_
 		"client.id", "mailshift",
 		"acks", "all",
 		"enable.idempotence", "false",
-		"linger.ms", "5",
+		"linger.ms", "1",
 		NULL,
 	};
 	/* clang-format on */
@@ -268,6 +292,8 @@ int queue_producer_create(const char *brokers, struct queue_producer **producer_
 		goto out;
 	}
 	conf = NULL; /* owned by p->rk */
+	topic_metadata_warm(p->rk, p->jobs_topic);
+	topic_metadata_warm(p->rk, p->events_topic);
 	*producer_r = p;
 	p = NULL;
 	ret = 0;
@@ -542,6 +568,10 @@ static int consumer_create(const char *brokers, const char *group, const char *c
 		"session.timeout.ms", "6000",
 		"heartbeat.interval.ms", "1000",
 		"max.poll.interval.ms", "300000",
+		/* Jobs are tiny and rare: hand them over at once rather than
+		 * waiting up to the default 500 ms for a fuller fetch. */
+		"fetch.wait.max.ms", "50",
+		"fetch.error.backoff.ms", "50",
 		NULL,
 	};
 	/* clang-format on */
