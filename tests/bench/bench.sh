@@ -11,11 +11,11 @@
 #                   the source, no MULTIAPPEND: one APPEND per message)
 #   mailshift>dst   one mailshift worker, destination dst (Maildir++ '.'
 #                   delimiter, special-use names differ, MULTIAPPEND offered)
-#   mbsync          isync's mbsync, IMAP store to IMAP store, into dst2
+#   mbsync          isync's mbsync, IMAP store to IMAP store, into dst
 #   doveadm         'doveadm backup -R' with the imapc backend (Dovecot's
-#                   documented migration path) into dst2; note it writes the
-#                   destination maildir directly (it runs with dst2's config on
-#                   the destination host), it does not go through dst2's IMAP
+#                   documented migration path) into dst; note it writes the
+#                   destination maildir directly (it runs with dst's config on
+#                   the destination host), it does not go through dst's IMAP
 #
 # For each tool it measures:
 #   pass 1      a full copy into an empty account (seconds, messages/s, MB/s
@@ -131,13 +131,15 @@ EOF
 
 # Results: R[tool.metric].
 declare -A R
-tools=(ms_dst2 ms_dst mbsync doveadm)
-declare -A TITLE=([ms_dst2]="mailshift>dst2" [ms_dst]="mailshift>dst" [mbsync]="mbsync>dst2" [doveadm]="doveadm>dst2")
+tools=(ms_dst mbsync doveadm ms_dst2)
+declare -A TITLE=([ms_dst2]="mailshift>dst2" [ms_dst]="mailshift>dst" [mbsync]="mbsync>dst" [doveadm]="doveadm>dst")
+declare -A VMAP=()
 
 # check TOOL STAGE DST_ACCOUNT: run verify.py, record exact/NOT and its summary.
 check() {
   local tool=$1 stage=$2 dst=$3 out rc=0
-  out=$(python3 "$infra/verify.py" --src "$SRC_ACCOUNT" --dst "$dst" --account "$tool" 2>"$work/verify-$tool-$stage.err") || rc=$?
+  # shellcheck disable=SC2086
+  out=$(python3 "$infra/verify.py" --src "$SRC_ACCOUNT" --dst "$dst" --account "$tool" ${VMAP[$tool]:-} 2>"$work/verify-$tool-$stage.err") || rc=$?
   echo "$out" >>"$work/verify-$tool-$stage.err"
   R[$tool.${stage}_exact]=$([[ $rc == 0 ]] && echo yes || echo "NO(rc=$rc)")
   R[$tool.${stage}_detail]=${out#*compared: }
@@ -255,8 +257,11 @@ delta_mailshift() { # TOOL
 # --- mbsync -----------------------------------------------------------------------
 # Far = source, Near = destination; 'Sync Pull' propagates new messages and
 # flag changes far -> near only; CopyArrivalDate keeps INTERNALDATE.
-bash "$infra/users.sh" add "$DST2_DIR" mbs pw
-DSTACC[mbsync]=127.0.0.1:$DST2_PORT:mbs:pw
+bash "$infra/users.sh" add "$DST_DIR" mbs pw
+DSTACC[mbsync]=127.0.0.1:$DST_PORT:mbs:pw
+# mbsync and doveadm keep folder names; they do not map Junk to the
+# destination's special-use folder (Spam) as mailshift does.
+VMAP[mbsync]="--map Junk=Junk"
 mkdir -p "$work/mbsync/state"
 cat >"$work/mbsync/mbsyncrc" <<EOF
 IMAPAccount src
@@ -269,7 +274,7 @@ AuthMechs LOGIN
 
 IMAPAccount dst
 Host 127.0.0.1
-Port $DST2_PORT
+Port $DST_PORT
 User mbs
 Pass pw
 SSLType None
@@ -303,12 +308,15 @@ mbsync_run() { # prints seconds
 }
 
 # --- doveadm backup (imapc) ----------------------------------------------------
-# Run with dst2's configuration: the imapc settings point at the source, and
+# Run with dst's configuration: the imapc settings point at the source, and
 # -R makes the imapc: side the master and the user's local mailbox the copy.
-bash "$infra/users.sh" add "$DST2_DIR" dove pw
-DSTACC[doveadm]=127.0.0.1:$DST2_PORT:dove:pw
+bash "$infra/users.sh" add "$DST_DIR" dove pw
+DSTACC[doveadm]=127.0.0.1:$DST_PORT:dove:pw
+VMAP[doveadm]="--map Junk=Junk"
 mkdir -p "$work/doveadm"
-doveadm_cmd=(doveadm -c "$DST2_CONF"
+# dsync wants one hierarchy separator on both sides: dst's namespace is told
+# to show '/' like the source (the maildir keeps its '.' on disk).
+doveadm_cmd=(doveadm -c "$DST_CONF" -o "namespace/inbox/separator=/"
   -o imapc_host=127.0.0.1 -o "imapc_port=$SRC_PORT" -o imapc_ssl=no
   -o imapc_user=alice -o imapc_password=alicepw
   -o "imapc_features=rfc822.size fetch-headers" -o mail_prefetch_count=20

@@ -35,7 +35,14 @@ DETAILS_PER_FOLDER = 5
 def read_folder(conn, name):
     """{sha256: [(flags tuple, epoch, uid)]} of a folder's messages."""
     messages = collections.defaultdict(list)
-    count = imaptool.examine(conn, name)
+    try:
+        count = imaptool.examine(conn, name)
+    except imaplib.IMAP4.error as e:
+        # A listed parent that holds no mailbox of its own (a Maildir++
+        # hierarchy shown with another separator) has no messages.
+        if "doesn't exist" not in str(e):
+            raise
+        return messages
     for meta, body in imaptool.fetch_chunks(conn, count, "(UID FLAGS INTERNALDATE BODY.PEEK[])"):
         flags, date, uid = (imaptool.FLAGS_RE.search(meta), imaptool.DATE_RE.search(meta),
                             imaptool.UID_RE.search(meta))
