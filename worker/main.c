@@ -390,8 +390,6 @@ int main(int argc, char **argv)
 		if (ret == 0)
 			continue;
 		last_work = time(NULL);
-		if (job.not_before_ms > (int64_t)time(NULL) * 1000)
-			sleep(1); /* the scheduler's pacing; coarse here */
 		/* Once the lease is taken ownership is in PostgreSQL: the offset
 		 * may be stored.  A store failure leaves the job to the reaper. */
 		if (job_start(&w, &job) < 0)

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "names.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -30,8 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HASH_LEN 32
+/* Partial fetch size for messages spooled through a file. */
+#define SPOOL_CHUNK (1024 * 1024)
 
 /* A destination message known by content, for re-matching. */
 struct dst_entry {
@@ -94,6 +98,81 @@ static void hash_bytes(const char *data, size_t len, unsigned char out[HASH_LEN]
 		EVP_DigestUpdate(ctx, data + start, len - start);
 	EVP_DigestFinal_ex(ctx, out, &n);
 	EVP_MD_CTX_free(ctx);
+}
+
+/* Hash of a fetched message, in memory or spooled. */
+static int hash_msg(const struct imap_msg *m, unsigned char out[HASH_LEN])
+{
+	EVP_MD_CTX *ctx;
+	unsigned int n = HASH_LEN;
+	char buf[65536];
+	int ret = 0;
+
+	if (!m->spooled) {
+		hash_bytes(m->body, m->body_len, out);
+		return 0;
+	}
+	ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (size_t off = 0; off < m->body_len;) {
+		size_t want = m->body_len - off < sizeof(buf) ? m->body_len - off : sizeof(buf);
+		ssize_t got = pread(m->body_fd, buf, want, (off_t)off);
+		size_t start = 0;
+		if (got <= 0) {
+			ret = -1;
+			break;
+		}
+		for (ssize_t i = 0; i < got; i++) {
+			if (buf[i] != '\r')
+				continue;
+			if ((size_t)i > start)
+				EVP_DigestUpdate(ctx, buf + start, (size_t)i - start);
+			start = (size_t)i + 1;
+		}
+		if ((size_t)got > start)
+			EVP_DigestUpdate(ctx, buf + start, (size_t)got - start);
+		off += (size_t)got;
+	}
+	EVP_DigestFinal_ex(ctx, out, &n);
+	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+/* Fetches the bodies of a batch.  With spool, the batch is one message too
+ * large for the batch byte limit: it goes through a temporary file in
+ * bounded chunks instead of memory (*spool_r holds the file; close it). */
+static int fetch_batch(struct folder_ctx *fc, struct imap_session *session, const uint32_t *uids,
+		       size_t count, bool spool, struct imap_batch *batch_r, FILE **spool_r)
+{
+	struct imap_batch b = {0};
+	FILE *f;
+	int ret;
+
+	*spool_r = NULL;
+	if (!spool)
+		return imap_fetch_bodies(session, uids, count, batch_r, fc->err, sizeof(fc->err));
+	f = tmpfile();
+	b.msgs = calloc(1, sizeof(*b.msgs));
+	if (f == NULL || b.msgs == NULL) {
+		snprintf(fc->err, sizeof(fc->err), "cannot create a spool file: %s",
+			 strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		free(b.msgs);
+		return -1;
+	}
+	ret = imap_fetch_body_to_file(session, uids[0], fileno(f), SPOOL_CHUNK, &b.msgs[0],
+				      fc->err, sizeof(fc->err));
+	if (ret < 0) {
+		fclose(f);
+		free(b.msgs);
+		return ret;
+	}
+	b.count = ret == 0 ? 1 : 0; /* 1: the message is gone */
+	b.bytes = b.count > 0 ? b.msgs[0].body_len : 0;
+	*batch_r = b;
+	*spool_r = f;
+	return 0;
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -214,13 +293,15 @@ static int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t
 			size_t n = 0, bytes = 0;
 			struct imap_batch bodies;
 
-			while (i < sizes.count && n < 512 &&
+			bool spool = sizes.msgs[i].size > cfg->batch_bytes;
+			FILE *spool_file = NULL;
+
+			while (i < sizes.count && n < 512 && !(n > 0 && spool) &&
 			       (n == 0 || bytes + sizes.msgs[i].size <= cfg->batch_bytes)) {
 				bytes += sizes.msgs[i].size;
 				uids[n++] = sizes.msgs[i++].uid;
 			}
-			ret = imap_fetch_bodies(fc->dst, uids, n, &bodies, fc->err,
-						sizeof(fc->err));
+			ret = fetch_batch(fc, fc->dst, uids, n, spool, &bodies, &spool_file);
 			if (ret < 0)
 				break;
 			if (idx.count + bodies.count > cap) {
@@ -234,13 +315,15 @@ static int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t
 				idx.entries = e;
 				cap = ncap;
 			}
-			for (size_t k = 0; k < bodies.count; k++) {
+			for (size_t k = 0; k < bodies.count && ret == 0; k++) {
 				struct dst_entry *e = &idx.entries[idx.count++];
-				hash_bytes(bodies.msgs[k].body, bodies.msgs[k].body_len, e->hash);
+				ret = hash_msg(&bodies.msgs[k], e->hash);
 				e->uid = bodies.msgs[k].uid;
 				e->used = false;
 			}
 			imap_batch_free(&bodies);
+			if (spool_file != NULL)
+				fclose(spool_file);
 		}
 		imap_batch_free(&sizes);
 		if (ret < 0)
@@ -268,7 +351,7 @@ static int pair_cmp(const void *a, const void *b)
  * and is not rewritten: its UIDNEXT stays the lower bound for a later
  * re-match. */
 static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint32_t *uids,
-		      size_t count, struct dst_index *idx, bool keep_intent)
+		      size_t count, bool spool, struct dst_index *idx, bool keep_intent)
 {
 	struct account_run *run = fc->run;
 	struct imap_batch bodies = {0};
@@ -279,10 +362,11 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	uint32_t *append_uids = NULL;
 	size_t nappend = 0, npairs = 0, nerrors = 0, appended = 0;
 	uint64_t bytes = 0;
+	FILE *spool_file = NULL;
 	const char *error;
 	int ret;
 
-	ret = imap_fetch_bodies(fc->src, uids, count, &bodies, fc->err, sizeof(fc->err));
+	ret = fetch_batch(fc, fc->src, uids, count, spool, &bodies, &spool_file);
 	if (ret < 0)
 		return ret;
 	to_append = calloc(bodies.count + 1, sizeof(*to_append));
@@ -302,7 +386,11 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 
 		if (idx != NULL) {
 			unsigned char h[HASH_LEN];
-			hash_bytes(m->body, m->body_len, h);
+			if (hash_msg(m, h) < 0) {
+				snprintf(fc->err, sizeof(fc->err), "spool file read failed");
+				ret = -1;
+				goto out;
+			}
 			dst_uid = dst_index_take(idx, h);
 		}
 		if (dst_uid != 0) {
@@ -372,6 +460,8 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	pthread_mutex_unlock(&run->lock);
 out:
 	imap_batch_free(&bodies);
+	if (spool_file != NULL)
+		fclose(spool_file);
 	free(to_append);
 	free(results);
 	free(pairs);
@@ -392,7 +482,9 @@ static int recover_intent(struct folder_ctx *fc, struct store_folder *cp)
 		 fc->run->acct->id, cp->src_name, cp->intent_count, cp->intent_dst_uidnext);
 	ret = dst_index_build(fc, cp->dst_name, cp->intent_dst_uidnext, &idx);
 	if (ret == 0)
-		ret = copy_batch(fc, cp, cp->intent_uids, cp->intent_count, &idx, true);
+		/* A batch of one may be a message too large to hold: spool it. */
+		ret = copy_batch(fc, cp, cp->intent_uids, cp->intent_count,
+				 cp->intent_count == 1, &idx, true);
 	dst_index_free(&idx);
 	return ret;
 }
@@ -423,12 +515,15 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 				ret = 1;
 				break;
 			}
-			while (i < sizes.count && n < cfg->batch_count &&
+			/* A message over the batch byte limit travels alone, spooled. */
+			bool spool = sizes.msgs[i].size > cfg->batch_bytes;
+
+			while (i < sizes.count && n < cfg->batch_count && !(n > 0 && spool) &&
 			       (n == 0 || bytes + sizes.msgs[i].size <= cfg->batch_bytes)) {
 				bytes += sizes.msgs[i].size;
 				uids[n++] = sizes.msgs[i++].uid;
 			}
-			ret = copy_batch(fc, cp, uids, n, idx, false);
+			ret = copy_batch(fc, cp, uids, n, spool, idx, false);
 			if (ret == 0)
 				ret = lease_keepalive(fc);
 		}

@@ -2,8 +2,10 @@
  * result, which the batch keeps alive until imap_batch_free. */
 #include "imap-private.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,5 +282,83 @@ int imap_store_flags(struct imap_session *s, const uint32_t *uids, size_t count,
 		imap_server_error(s, r, "UID STORE", err, errlen);
 		return imap_result(s, r);
 	}
+	return 0;
+}
+
+/* Writes all of buf to fd at offset. */
+static int pwrite_all(int fd, const char *buf, size_t len, off_t offset)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(fd, buf, len, offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+		offset += n;
+	}
+	return 0;
+}
+
+int imap_fetch_body_to_file(struct imap_session *s, uint32_t uid, int fd, size_t chunk,
+			    struct imap_msg *msg_r, char *err, size_t errlen)
+{
+	struct imap_msg meta;
+	size_t offset = 0;
+	bool have_meta = false;
+	int ret;
+
+	if (ftruncate(fd, 0) < 0) {
+		snprintf(err, errlen, "spool file: %s", strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+		struct imap_batch part;
+		clist *result = NULL;
+
+		mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+		if (!have_meta) {
+			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
+			mailimap_fetch_type_new_fetch_att_list_add(
+				ft, mailimap_fetch_att_new_internaldate());
+			mailimap_fetch_type_new_fetch_att_list_add(
+				ft, mailimap_fetch_att_new_rfc822_size());
+		}
+		mailimap_fetch_type_new_fetch_att_list_add(
+			ft, mailimap_fetch_att_new_body_peek_section_partial(
+				    mailimap_section_new(NULL), (uint32_t)offset, (uint32_t)chunk));
+		ret = uid_fetch(s, mailimap_set_new_single(uid), ft, 0, &result, err, errlen);
+		if (ret < 0)
+			return ret;
+		ret = batch_from_result(result, uid, uid, &part, err, errlen);
+		if (ret < 0)
+			return ret;
+		if (part.count == 0) {
+			imap_batch_free(&part);
+			return 1;
+		}
+		if (!have_meta) {
+			meta = part.msgs[0];
+			have_meta = true;
+		}
+		if (part.msgs[0].body_len > 0 &&
+		    pwrite_all(fd, part.msgs[0].body, part.msgs[0].body_len, (off_t)offset) < 0) {
+			snprintf(err, errlen, "spool file: %s", strerror(errno));
+			imap_batch_free(&part);
+			return -1;
+		}
+		offset += part.msgs[0].body_len;
+		ret = part.msgs[0].body_len < chunk;
+		imap_batch_free(&part);
+		if (ret)
+			break;
+	}
+	meta.body = NULL;
+	meta.body_len = offset;
+	meta.spooled = true;
+	meta.body_fd = fd;
+	*msg_r = meta;
 	return 0;
 }

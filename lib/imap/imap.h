@@ -99,9 +99,11 @@ struct imap_msg {
 	uint32_t size;
 	char flags[256];	/* space separated, \Recent removed */
 	char internaldate[40];	/* "dd-Mon-yyyy hh:mm:ss +zzzz" */
-	const char *body;	/* NULL if not fetched */
+	const char *body;	/* NULL if not fetched or spooled */
 	size_t body_len;
 	uint64_t modseq;
+	bool spooled;		/* bytes are in body_fd (from offset 0), not in body */
+	int body_fd;
 };
 
 /* A set of fetched messages; owns their bytes. */
@@ -120,6 +122,13 @@ int imap_fetch_sizes(struct imap_session *session, uint32_t first, uint32_t last
 /* UID FETCH <uids> (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]): never sets \Seen. */
 int imap_fetch_bodies(struct imap_session *session, const uint32_t *uids, size_t count,
 		      struct imap_batch *batch_r, char *err, size_t errlen);
+/* Fetches one message (flags, INTERNALDATE and bytes) into the open file fd
+ * with partial fetches of `chunk` bytes (BODY.PEEK[]<origin.octets>, RFC 3501
+ * 6.4.5), so memory stays bounded whatever the message's size.  On success
+ * msg_r is spooled from fd with body_len bytes.  Returns 1 when the message is
+ * gone (expunged). */
+int imap_fetch_body_to_file(struct imap_session *session, uint32_t uid, int fd, size_t chunk,
+			    struct imap_msg *msg_r, char *err, size_t errlen);
 /* UID FETCH first:last (UID FLAGS) [CHANGEDSINCE modseq] (RFC 7162) when changedsince != 0. */
 int imap_fetch_flags(struct imap_session *session, uint32_t first, uint32_t last,
 		     uint64_t changedsince, struct imap_batch *batch_r, char *err, size_t errlen);

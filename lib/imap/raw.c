@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* Upper bound of a server reply line we accept on this path. */
 #define RAW_LINE_MAX 65536
@@ -224,8 +225,21 @@ static int write_message(struct imap_session *s, const struct imap_msg *m, bool 
 			}
 		}
 	}
-	if (ret == 0)
+	if (ret == 0 && !m->spooled)
 		ret = raw_write(s, m->body, m->body_len);
+	for (size_t off = 0; ret == 0 && m->spooled && off < m->body_len;) {
+		char buf[65536];
+		size_t want = m->body_len - off < sizeof(buf) ? m->body_len - off : sizeof(buf);
+		ssize_t n = pread(m->body_fd, buf, want, (off_t)off);
+		if (n <= 0) {
+			/* Our own spool file came up short: the literal cannot be
+			 * completed, so the session is unusable. */
+			s->broken = true;
+			return IMAP_ENET;
+		}
+		ret = raw_write(s, buf, (size_t)n);
+		off += (size_t)n;
+	}
 	return ret;
 }
 
