@@ -92,6 +92,38 @@ check "pass 1 to the destination without MULTIAPPEND ends synced" run_pass "$m_n
 check "copied exactly through pipelined LITERAL+ APPENDs" \
   verify alice:alicepw "$DST2_PORT" alice2:dst2pw --account nomulti
 
+# --- destination connections dropped in the middle of batches ---------------
+add_user DST2 kick kickpw
+plan=$(make_plan kick "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "alice,alicepw,kick,kickpw")
+m_kick=$(import_plan "$plan")
+"$COORD" pass "$m_kick" 1 2>>"$work/coordinator.log"
+kicked=0
+for delay in 1.5 1.5; do
+  sleep "$delay"
+  # doveadm kick closes the user's IMAP connections at once, APPENDs in flight.
+  out=$(doveadm -c "$DST2_CONF" kick kick 2>&1) && [[ $out == *kick* ]] && kicked=$((kicked + 1))
+done
+"$COORD" wait "$m_kick" 1 300 >/dev/null 2>>"$work/coordinator.log"
+check "destination connections dropped $kicked times during pass 1; the pass still ends synced" \
+  test "$(sql "SELECT pass_done FROM accounts WHERE migration_id = $m_kick")" = 1
+check "after reconnecting, interrupted batches were re-matched: copy exact, no duplicates" \
+  verify alice:alicepw "$DST2_PORT" kick:kickpw --account kick
+check "the worker saw the drops and reconnected" grep -q "reconnecting" "$worker_log"
+
+# --- excluded folders --------------------------------------------------------
+add_user DST2 excl exclpw
+plan=$(make_plan excl "{\"host\": \"127.0.0.1\", \"port\": $SRC_PORT, \"tls\": \"none\",
+  \"auth\": \"plain\", \"exclude\": [\"Junk\", \"Archive\"]}" "$(server_json dst "$DST2_PORT" none)" \
+  "alice,alicepw,excl,exclpw")
+m_excl=$(import_plan "$plan")
+check "pass with excluded folders (Junk, and Archive with its children) ends synced" \
+  run_pass "$m_excl" 1
+check "the other folders are exact" verify alice:alicepw "$DST2_PORT" excl:exclpw --account excl \
+  --exclude Junk --exclude Archive/2002
+excluded_absent() { ! dst_has_folder "$DST2_PORT" excl exclpw Junk && ! dst_has_folder "$DST2_PORT" excl exclpw Archive/2002; }
+check "excluded folders were neither created nor copied" excluded_absent
+
 # --- odd folder names and odd messages, both destinations -------------------
 add_user SRC odd oddpw
 add_user DST odd oddpw
