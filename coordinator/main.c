@@ -7,16 +7,26 @@
 #include "plan.h"
 #include "queue.h"
 #include "report.h"
+#include "scheduler.h"
 #include "secret.h"
 #include "store.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
 
 struct options {
 	const char *db;
@@ -146,6 +156,10 @@ static int cmd_pass(struct store *st, const struct options *o, int64_t mid, int 
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
+	if (count > 0 && store_jobs_published(st, ids, count, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		goto out;
+	}
 	log_info("migration %" PRId64 ": pass %d queued for %zu accounts", mid, pass, count);
 	ret = 0;
 out:
@@ -163,6 +177,9 @@ static void usage(void)
 		"  pass MIGRATION N          run pass N (1 = bulk, 2.. = delta) for every account\n"
 		"  wait MIGRATION N [SECS]   wait until pass N ended for every account\n"
 		"  status MIGRATION          per-account state, counts and last error\n"
+		"  run                       the scheduler daemon: re-queues accounts whose lease\n"
+		"                            expired and publishes the jobs owed (one active\n"
+		"                            coordinator at a time, the others stand by)\n"
 		"options:\n"
 		"  --db CONNINFO          PostgreSQL (env MAILSHIFT_DB)\n"
 		"  --brokers LIST         Kafka bootstrap servers (env MAILSHIFT_BROKERS)\n"
@@ -248,6 +265,22 @@ int main(int argc, char **argv)
 		    (argc - optind == 4 && parse_id(argv[optind + 3], "seconds", &secs) < 0))
 			goto out;
 		ret = report_wait(st, mid, (int)pass, (int)secs);
+	} else if (strcmp(cmd, "run") == 0 && argc - optind == 1) {
+		struct scheduler_config sc = {
+			.db_conninfo = o.db,
+			.brokers = o.brokers,
+			.interval_ms = 500,
+			.republish_s = 300,
+			.stop = &stop_requested,
+		};
+		if (o.brokers == NULL) {
+			fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
+			goto out;
+		}
+		signal(SIGTERM, on_signal);
+		signal(SIGINT, on_signal);
+		store_close(&st); /* the scheduler keeps its own connection */
+		ret = scheduler_run(&sc) < 0 ? 1 : 0;
 	} else if (strcmp(cmd, "status") == 0 && argc - optind == 2) {
 		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
 			goto out;

@@ -64,6 +64,11 @@ static const char *const migrations[] = {
 	"  src_uid bigint NOT NULL, error text NOT NULL,"
 	"  at timestamptz NOT NULL DEFAULT now(),"
 	"  UNIQUE (folder_id, src_uid));",
+	/* 2: the scheduler's bookkeeping: when the account's job was last
+	 * published (NULL: a job is owed) */
+	"ALTER TABLE accounts ADD COLUMN published_at timestamptz;"
+	"CREATE INDEX accounts_due ON accounts (priority, id) WHERE state = 'queued';"
+	"CREATE INDEX accounts_leased ON accounts (lease_expires) WHERE state = 'running';",
 };
 
 size_t schema_count(void)

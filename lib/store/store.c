@@ -16,6 +16,8 @@
 
 /* Advisory lock key taken while applying schema migrations ("mshift"). */
 #define SCHEMA_LOCK_KEY 0x6d7368696674LL
+/* Advisory lock key of the active scheduler ("mshsch"). */
+#define SCHEDULER_LOCK_KEY 0x6d7368736368LL
 
 struct store {
 	PGconn *conn;
@@ -258,7 +260,8 @@ int store_pass_start(struct store *st, int64_t migration_id, int pass, int64_t *
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
 	snprintf(p, sizeof(p), "%d", pass);
 	if (exec_params(st,
-			"WITH q AS (UPDATE accounts SET pass = $2, state = 'queued', updated_at = now()"
+			"WITH q AS (UPDATE accounts SET pass = $2, state = 'queued', updated_at = now(),"
+			" published_at = NULL"
 			" WHERE migration_id = $1 AND state NOT IN ('cancelled', 'auth_failed')"
 			" AND pass_done < $2 RETURNING id, priority, state)"
 			" SELECT id FROM q ORDER BY priority, id",
@@ -549,6 +552,7 @@ int store_lease_release(struct store *st, int64_t account_id, int64_t epoch, con
 	    exec_params(st,
 			"UPDATE accounts SET state = $3, lease_owner = NULL, lease_expires = NULL,"
 			" pass_done = CASE WHEN $3 = 'synced' THEN pass ELSE pass_done END,"
+			" published_at = CASE WHEN $3 = 'queued' THEN NULL ELSE published_at END,"
 			" last_error = CASE WHEN $3 IN ('failed', 'auth_failed') THEN $4"
 			"  WHEN $3 = 'synced' THEN NULL ELSE last_error END,"
 			" updated_at = now() WHERE id = $1 AND lease_epoch = $2",
@@ -917,4 +921,95 @@ int store_migration_status(struct store *st, int64_t migration_id, store_status_
 	}
 	PQclear(res);
 	return 0;
+}
+
+int store_schedule_step(struct store *st, size_t limit, int republish_s, size_t *reaped_r,
+			struct store_job **jobs_r, size_t *count_r, const char **error_r)
+{
+	char lim[32], rep[16];
+	const char *params[2] = {lim, rep};
+	PGresult *res = NULL;
+	struct store_job *jobs;
+	int n;
+
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	snprintf(rep, sizeof(rep), "%d", republish_s);
+	if (exec_params(st,
+			"WITH reaped AS (UPDATE accounts SET state = 'queued', lease_owner = NULL,"
+			"  lease_expires = NULL, published_at = NULL, updated_at = now()"
+			"  WHERE state = 'running' AND lease_expires < now()"
+			"  RETURNING id, lease_owner),"
+			" logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
+			"  SELECT id, 'running', 'queued', 'lease expired: worker gone or frozen'"
+			"  FROM reaped)"
+			" SELECT count(*) FROM reaped",
+			0, NULL, &res, error_r) < 0)
+		return -1;
+	*reaped_r = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	res = NULL;
+	if (exec_params(st,
+			"UPDATE accounts a SET published_at = now() FROM (SELECT id FROM accounts"
+			"  WHERE state = 'queued' AND (published_at IS NULL OR published_at < now()"
+			"  - make_interval(secs => $2::int)) ORDER BY priority, id LIMIT $1"
+			"  FOR UPDATE SKIP LOCKED) due WHERE a.id = due.id"
+			" RETURNING a.id, a.migration_id, a.pass, a.priority",
+			2, params, &res, error_r) < 0)
+		return -1;
+	n = PQntuples(res);
+	jobs = calloc(n > 0 ? n : 1, sizeof(*jobs));
+	if (jobs == NULL) {
+		PQclear(res);
+		*error_r = "out of memory";
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		jobs[i].account_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		jobs[i].migration_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		jobs[i].pass = (int)strtol(PQgetvalue(res, i, 2), NULL, 10);
+	}
+	PQclear(res);
+	*jobs_r = jobs;
+	*count_r = (size_t)n;
+	return 0;
+}
+
+int store_jobs_published(struct store *st, const int64_t *account_ids, size_t count,
+			 const char **error_r)
+{
+	size_t cap = 3 + count * 21, len = 0;
+	char *arr = malloc(cap);
+	const char *params[1];
+	int ret;
+
+	if (arr == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
+	arr[len++] = '{';
+	for (size_t i = 0; i < count; i++)
+		len += (size_t)snprintf(arr + len, cap - len, "%s%" PRId64, i > 0 ? "," : "",
+					account_ids[i]);
+	arr[len++] = '}';
+	arr[len] = '\0';
+	params[0] = arr;
+	ret = exec_params(st, "UPDATE accounts SET published_at = now() WHERE id = ANY($1::bigint[])",
+			  1, params, NULL, error_r);
+	free(arr);
+	return ret;
+}
+
+int store_scheduler_lock(struct store *st, const char **error_r)
+{
+	char key[32];
+	const char *params[1] = {key};
+	PGresult *res = NULL;
+	int taken;
+
+	snprintf(key, sizeof(key), "%lld", (long long)SCHEDULER_LOCK_KEY);
+	if (exec_params(st, "SELECT pg_try_advisory_lock($1::bigint)", 1, params, &res, error_r) < 0)
+		return -1;
+	taken = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return taken;
 }

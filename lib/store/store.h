@@ -163,6 +163,30 @@ int store_uidmap_clear(struct store *st, int64_t account_id, int64_t epoch, int6
 int store_account_error(struct store *st, int64_t account_id, int64_t epoch, const char *error,
 			const char **error_r);
 
+/* A job the scheduler owes to the queue. */
+struct store_job {
+	int64_t migration_id, account_id;
+	int pass;
+};
+
+/* The scheduler's step, for the active coordinator only:
+ *  1. accounts whose lease expired (a worker died or froze) go back to
+ *     "queued", with the reason in the state log (*reaped_r counts them);
+ *  2. up to `limit` queued accounts that are owed a job (never published, or
+ *     published more than `republish_s` seconds ago and still not taken), in
+ *     priority order, are marked published and returned (caller frees *jobs_r).
+ * A job published twice is harmless: the lease takes it once. */
+int store_schedule_step(struct store *st, size_t limit, int republish_s, size_t *reaped_r,
+			struct store_job **jobs_r, size_t *count_r, const char **error_r);
+/* Marks jobs as published (the `pass` command publishes them itself). */
+int store_jobs_published(struct store *st, const int64_t *account_ids, size_t count,
+			 const char **error_r);
+
+/* Tries to become the active scheduler: a session-level advisory lock held as
+ * long as this connection lives.  Returns 1 if taken, 0 if another
+ * coordinator holds it. */
+int store_scheduler_lock(struct store *st, const char **error_r);
+
 /* One account's progress, for status and reports (strings valid during the
  * callback only). */
 struct store_account_status {

@@ -19,6 +19,7 @@ source "$repo/tests/integration/lib.sh"
 odd=$repo/tests/integration/oddcases.py
 
 cleanup() {
+  [[ -n ${scheduler_pid:-} ]] && kill -TERM "$scheduler_pid" 2>/dev/null
   worker_stop
   stack_stop
   [[ -n ${KEEP_WORK:-} ]] || rm -rf "$work"
@@ -225,6 +226,10 @@ check "64 MB message copied exactly" verify huge:hugepw "$DST2_PORT" huge:hugepw
 check "worker peak memory while copying it: ${hwm} kB (bound 32 MB)" test "${hwm:-999999}" -lt 32768
 
 # --- crash safety: SIGKILL at random moments during pass 1 ------------------
+# The scheduler daemon re-queues an account whose lease expired and publishes
+# its job again; nothing is re-published by hand.
+"$COORD" run >"$work/scheduler.log" 2>&1 &
+scheduler_pid=$!
 add_user SRC crash crashpw
 add_user DST2 crash crashpw
 fill_corpus crash
@@ -236,25 +241,48 @@ kills=0
 for round in $(seq 1 30); do
   LEASE_TTL=2 worker_start --batch-count 50 || break
   # Kill at a random moment after the account started.
-  for _ in $(seq 1 100); do grep -q "pass 1 started" "$worker_log" && break; sleep 0.05; done
+  for _ in $(seq 1 200); do grep -q "pass 1 started" "$worker_log" && break; sleep 0.05; done
   sleep "0.$((RANDOM % 9))$((RANDOM % 10))"
   if kill -KILL "$worker_pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$worker_pid" 2>/dev/null
   worker_pid=
-  done_pass=$(sql "SELECT pass_done FROM accounts WHERE migration_id = $m_crash")
-  [[ $done_pass == 1 ]] && break
+  [[ $(sql "SELECT pass_done FROM accounts WHERE migration_id = $m_crash") == 1 ]] && break
   [[ $kills -ge 10 ]] && break
-  sleep 2.2 # the dead worker's lease expires; the re-published job is taken again
-  "$COORD" pass "$m_crash" 1 2>>"$work/coordinator.log"
 done
 LEASE_TTL=2 worker_start
-sleep 2.2
-"$COORD" pass "$m_crash" 1 2>>"$work/coordinator.log"
 "$COORD" wait "$m_crash" 1 300 >/dev/null 2>>"$work/coordinator.log"
 worker_stop
 check "crash safety: worker killed with SIGKILL $kills times (at least 10)" test "$kills" -ge 10
+check "crash safety: the scheduler re-queued the dead worker's account" \
+  grep -q "re-queued after their lease expired" "$work/scheduler.log"
 check "crash safety: after the kills the copy is exact (0 missing, 0 duplicated)" \
   verify crash:crashpw "$DST2_PORT" crash:crashpw --account crash
+
+# --- SIGTERM: checkpoint and release within 10 s ------------------------------
+add_user DST2 term termpw
+plan=$(make_plan term "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "crash,crashpw,term,termpw")
+m_term=$(import_plan "$plan")
+"$COORD" pass "$m_term" 1 2>>"$work/coordinator.log"
+worker_start
+for _ in $(seq 1 200); do grep -q "pass 1 started" "$worker_log" && break; sleep 0.05; done
+sleep 1
+t0=$(date +%s%N)
+kill -TERM "$worker_pid"
+wait "$worker_pid"
+term_rc=$?
+worker_pid=
+term_ms=$((($(date +%s%N) - t0) / 1000000))
+state=$(sql "SELECT state || ' ' || coalesce(lease_owner, 'none') FROM accounts WHERE migration_id = $m_term")
+check "SIGTERM: worker exited ($term_rc) in ${term_ms} ms (bound 10 s)" test "$term_ms" -lt 10000 -a "$term_rc" = 0
+check "SIGTERM: the account was checkpointed and released ($state)" test "$state" = "queued none"
+worker_start
+"$COORD" wait "$m_term" 1 300 >/dev/null 2>>"$work/coordinator.log"
+worker_stop
+check "SIGTERM: the next worker finished from the checkpoint; copy exact" \
+  verify crash:crashpw "$DST2_PORT" term:termpw --account term
+kill -TERM "$scheduler_pid" 2>/dev/null
+wait "$scheduler_pid" 2>/dev/null
 
 echo
 if [[ $failed -gt 0 ]]; then
