@@ -66,7 +66,9 @@ struct account_run {
 	enum sync_outcome outcome;
 	char error[512];
 	struct sync_stats stats;
-	time_t lease_renewed;
+	int64_t lease_deadline_ms; /* monotonic: no destination write after it */
+	bool finished;		   /* tells the heartbeat thread to stop */
+	pthread_cond_t wake;
 };
 
 /* One folder thread's connections. */
@@ -233,26 +235,72 @@ static bool run_should_stop(struct account_run *run)
 	return stop || *run->cfg->stop;
 }
 
-/* Renews the lease at most every ttl/4 seconds; any thread may call it. */
-static int lease_keepalive(struct folder_ctx *fc)
+static int64_t monotonic_ms(void)
 {
-	struct account_run *run = fc->run;
-	const char *error;
-	time_t now = time(NULL);
-	bool due;
-	int ret;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The write guard of every destination session: false once the lease may
+ * have expired, as far as this process can tell.  The deadline is set from the
+ * local clock read *before* each renewal, minus a quarter of the TTL, so it is
+ * always earlier than the expiry PostgreSQL recorded. */
+static bool lease_may_write(void *context)
+{
+	struct account_run *run = context;
+	bool ok;
 
 	pthread_mutex_lock(&run->lock);
-	due = now - run->lease_renewed >= run->cfg->lease_ttl_s / 4;
-	if (due)
-		run->lease_renewed = now;
+	ok = monotonic_ms() < run->lease_deadline_ms && run->outcome != SYNC_LEASE_LOST;
 	pthread_mutex_unlock(&run->lock);
-	if (!due)
-		return 0;
-	ret = store_lease_renew(fc->st, run->acct->id, run->epoch, run->cfg->lease_ttl_s, &error);
-	if (ret == STORE_LEASE_LOST)
-		run_fail(run, SYNC_LEASE_LOST, error);
-	return ret;
+	return ok;
+}
+
+/* Heartbeat: renews the lease every TTL/4 on its own connection, whatever the
+ * folder threads are doing (a long APPEND of a huge message included). */
+static void *heartbeat_thread(void *arg)
+{
+	struct account_run *run = arg;
+	int64_t ttl_ms = (int64_t)run->cfg->lease_ttl_s * 1000;
+	struct store *st = NULL;
+	const char *error;
+
+	pthread_mutex_lock(&run->lock);
+	while (!run->finished) {
+		struct timespec until;
+		int64_t t;
+		int ret;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (long)(ttl_ms / 4 % 1000) * 1000000L;
+		until.tv_sec += ttl_ms / 4 / 1000 + until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&run->wake, &run->lock, &until);
+		if (run->finished)
+			break;
+		pthread_mutex_unlock(&run->lock);
+		t = monotonic_ms();
+		ret = st != NULL || store_open(run->cfg->db_conninfo, &st, &error) == 0
+			      ? store_lease_renew(st, run->acct->id, run->epoch,
+						  run->cfg->lease_ttl_s, &error)
+			      : -1;
+		if (ret == STORE_LEASE_LOST)
+			run_fail(run, SYNC_LEASE_LOST, error);
+		else if (ret < 0) {
+			/* PostgreSQL unreachable: the deadline runs out and writes stop;
+			 * reconnect and try again at the next beat. */
+			log_warn("account %" PRId64 ": lease renewal: %s", run->acct->id, error);
+			store_close(&st);
+		}
+		pthread_mutex_lock(&run->lock);
+		if (ret == 0)
+			run->lease_deadline_ms = t + ttl_ms - ttl_ms / 4;
+	}
+	pthread_mutex_unlock(&run->lock);
+	store_close(&st);
+	return NULL;
 }
 
 /* Maps a store result to an outcome recorded in the run; returns ret. */
@@ -524,8 +572,6 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 				uids[n++] = sizes.msgs[i++].uid;
 			}
 			ret = copy_batch(fc, cp, uids, n, spool, idx, false);
-			if (ret == 0)
-				ret = lease_keepalive(fc);
 		}
 		imap_batch_free(&sizes);
 		/* An empty window (expunged UIDs) still moves the high water. */
@@ -826,6 +872,8 @@ static int sessions_open(struct folder_ctx *fc)
 	ret = imap_session_open(&run->dst_ep, &fc->dst, fc->err, sizeof(fc->err));
 	if (ret == IMAP_EAUTH)
 		run_fail(run, SYNC_AUTH_FAILED, fc->err);
+	if (ret == 0)
+		imap_session_set_write_guard(fc->dst, lease_may_write, run);
 	return ret;
 }
 
@@ -862,7 +910,7 @@ static void *folder_thread(void *arg)
 			break;
 		if (run->dst_names[i] == NULL)
 			continue;
-		for (int attempt = 0; attempt < FOLDER_ATTEMPTS; attempt++) {
+		for (int attempt = 0; attempt < FOLDER_ATTEMPTS && !run_should_stop(run); attempt++) {
 			if (fc->src == NULL || fc->dst == NULL) {
 				sessions_close(fc);
 				ret = sessions_open(fc);
@@ -872,7 +920,8 @@ static void *folder_thread(void *arg)
 					continue;
 			}
 			ret = sync_folder(fc, &run->src_folders[i], run->dst_names[i]);
-			if (ret != IMAP_ENET)
+			/* STORE_LEASE_LOST has IMAP_ENET's value: the run says which. */
+			if (ret != IMAP_ENET || run_should_stop(run))
 				break;
 			log_warn("account %" PRId64 " folder %s: %s; reconnecting", run->acct->id,
 				 run->src_folders[i].name, fc->err);
@@ -976,7 +1025,8 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 {
 	struct account_run run;
 	struct folder_ctx *fcs = NULL;
-	pthread_t *threads = NULL;
+	pthread_t *threads = NULL, heartbeat;
+	bool heartbeat_started = false;
 	int nthreads = 1, started = 0, ret;
 
 	memset(&run, 0, sizeof(run));
@@ -985,7 +1035,9 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	run.acct = acct;
 	run.epoch = epoch;
 	run.outcome = SYNC_DONE;
-	run.lease_renewed = time(NULL);
+	/* The lease was taken just before this call. */
+	run.lease_deadline_ms = monotonic_ms() + (int64_t)cfg->lease_ttl_s * 1000 * 3 / 4;
+	pthread_cond_init(&run.wake, NULL);
 	if (secret_open(cfg, "src", acct->src_login, acct->src_secret, acct->src_secret_len,
 			&run.src_secret, err, errlen) < 0 ||
 	    secret_open(cfg, "dst", acct->dst_login, acct->dst_secret, acct->dst_secret_len,
@@ -1015,6 +1067,12 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	for (int i = 0; i < nthreads; i++)
 		fcs[i].run = &run;
 	fcs[0].st = st;
+	if (pthread_create(&heartbeat, NULL, heartbeat_thread, &run) != 0) {
+		snprintf(err, errlen, "cannot start the lease heartbeat");
+		run.outcome = SYNC_FAILED;
+		goto out;
+	}
+	heartbeat_started = true;
 	ret = sessions_open(&fcs[0]);
 	if (ret == 0)
 		ret = folders_prepare(&fcs[0]);
@@ -1037,6 +1095,12 @@ join:
 		if (i > 0)
 			store_close(&fcs[i].st);
 	}
+	pthread_mutex_lock(&run.lock);
+	run.finished = true;
+	pthread_cond_signal(&run.wake);
+	pthread_mutex_unlock(&run.lock);
+	pthread_join(heartbeat, NULL);
+	heartbeat_started = false;
 	if (run.outcome == SYNC_DONE && *cfg->stop)
 		run.outcome = SYNC_STOPPED;
 	if (run.outcome != SYNC_DONE)
@@ -1054,6 +1118,14 @@ out:
 	free(run.dst_names);
 	free(fcs);
 	free(threads);
+	if (heartbeat_started) {
+		pthread_mutex_lock(&run.lock);
+		run.finished = true;
+		pthread_cond_signal(&run.wake);
+		pthread_mutex_unlock(&run.lock);
+		pthread_join(heartbeat, NULL);
+	}
+	pthread_cond_destroy(&run.wake);
 	pthread_mutex_destroy(&run.lock);
 	*stats_r = run.stats;
 	return run.outcome;

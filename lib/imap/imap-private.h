@@ -25,6 +25,8 @@ struct imap_session {
 	uint64_t appendlimit; /* 0 = none advertised */
 	unsigned int raw_tag; /* tags of commands written directly: "M<n>" */
 	char selected[1024];  /* folder selected read-write, "" if none */
+	bool (*may_write)(void *context); /* see imap_session_set_write_guard */
+	void *may_write_context;
 };
 
 void imap_session_set_state(struct imap_session *s, enum imap_session_state state);

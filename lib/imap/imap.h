@@ -43,6 +43,14 @@ int imap_session_open(const struct imap_endpoint *ep, struct imap_session **sess
 		      size_t errlen);
 void imap_session_close(struct imap_session **session);
 
+/* Installs a guard asked before every byte this library writes on the append
+ * path: when it returns false the write is refused, the session is marked
+ * broken and the command fails with IMAP_ENET.  The worker uses it to never
+ * send a message once its lease may have passed to another worker (a process
+ * frozen past its lease must not append when it wakes up). */
+void imap_session_set_write_guard(struct imap_session *session, bool (*may_write)(void *context),
+				  void *context);
+
 /* Capability test, case-insensitive, exact word ("MULTIAPPEND", "LITERAL+"). */
 bool imap_session_has_cap(const struct imap_session *session, const char *cap);
 /* APPENDLIMIT advertised by the server (RFC 7889), 0 if none. */

@@ -17,8 +17,21 @@
 /* Upper bound of a server reply line we accept on this path. */
 #define RAW_LINE_MAX 65536
 
+/* The write guard refused: nothing more may be sent on this session. */
+static bool raw_guard_refuses(struct imap_session *s)
+{
+	if (s->may_write == NULL || s->may_write(s->may_write_context))
+		return false;
+	log_warn("imap %s:%d: write refused by the guard (lease deadline passed); closing",
+		 s->host, s->port);
+	s->broken = true;
+	return true;
+}
+
 static int raw_write(struct imap_session *s, const void *buf, size_t len)
 {
+	if (raw_guard_refuses(s))
+		return IMAP_ENET;
 	if (mailstream_write(s->imap->imap_stream, buf, len) != (ssize_t)len) {
 		s->broken = true;
 		return IMAP_ENET;
@@ -44,6 +57,8 @@ static int raw_printf(struct imap_session *s, const char *fmt, ...)
 
 static int raw_flush(struct imap_session *s)
 {
+	if (raw_guard_refuses(s))
+		return IMAP_ENET;
 	if (mailstream_flush(s->imap->imap_stream) < 0) {
 		s->broken = true;
 		return IMAP_ENET;

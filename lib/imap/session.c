@@ -167,6 +167,13 @@ bool imap_session_has_cap(const struct imap_session *s, const char *cap)
 	return strcasestr(s->caps, word) != NULL;
 }
 
+void imap_session_set_write_guard(struct imap_session *s, bool (*may_write)(void *context),
+				  void *context)
+{
+	s->may_write = may_write;
+	s->may_write_context = context;
+}
+
 uint64_t imap_session_appendlimit(const struct imap_session *s)
 {
 	return s->appendlimit;

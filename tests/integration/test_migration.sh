@@ -281,6 +281,33 @@ worker_start
 worker_stop
 check "SIGTERM: the next worker finished from the checkpoint; copy exact" \
   verify crash:crashpw "$DST2_PORT" term:termpw --account term
+# --- a worker frozen (SIGSTOP) past its lease, then resumed ------------------
+add_user DST2 frozen frozenpw
+plan=$(make_plan frozen "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "crash,crashpw,frozen,frozenpw")
+m_frozen=$(import_plan "$plan")
+"$COORD" pass "$m_frozen" 1 2>>"$work/coordinator.log"
+LEASE_TTL=3 worker_start --batch-count 50
+frozen_pid=$worker_pid frozen_log=$worker_log
+for _ in $(seq 1 200); do grep -q "pass 1 started" "$frozen_log" && break; sleep 0.05; done
+sleep "0.$((RANDOM % 9))"
+kill -STOP "$frozen_pid"
+# A second worker gets the account once the lease expired and the scheduler
+# re-published it (after the frozen member left the consumer group).
+LEASE_TTL=3 worker_start
+"$COORD" wait "$m_frozen" 1 300 >/dev/null 2>>"$work/coordinator.log"
+kill -CONT "$frozen_pid"
+sleep 3
+kill -TERM "$frozen_pid" 2>/dev/null
+wait "$frozen_pid" 2>/dev/null
+worker_stop
+check "frozen worker: the account was finished by another worker" \
+  test "$(sql "SELECT pass_done FROM accounts WHERE migration_id = $m_frozen")" = 1
+check "frozen worker: on waking it found its lease gone and stopped without writing" \
+  grep -q "stopped without writing" "$frozen_log"
+check "frozen worker: copy exact, nothing written twice" \
+  verify crash:crashpw "$DST2_PORT" frozen:frozenpw --account frozen
+
 kill -TERM "$scheduler_pid" 2>/dev/null
 wait "$scheduler_pid" 2>/dev/null
 
