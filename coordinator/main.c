@@ -64,14 +64,16 @@ static int encrypt_secret(const struct secret_key *key, const char *role, const 
 	return 0;
 }
 
-/* import PLAN: one transaction per account; all accounts were validated first. */
+/* import PLAN: the plan and every account in one transaction, after the whole
+ * file was validated: a bad line or a database error imports nothing. */
 static int cmd_import(struct store *st, const struct options *o, const char *path)
 {
+	struct store_new_account *rows = NULL;
 	struct secret_key *key = NULL;
 	struct plan *plan = NULL;
-	int64_t mid, aid;
 	const char *error;
 	char err[8192];
+	int64_t mid;
 	int ret = 1;
 
 	if (plan_load(path, &plan, err, sizeof(err)) < 0) {
@@ -82,12 +84,14 @@ static int cmd_import(struct store *st, const struct options *o, const char *pat
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
-	if (store_migration_create(st, plan->name, &plan->src, &plan->dst, &mid, &error) < 0) {
-		fprintf(stderr, "%s\n", error);
+	rows = calloc(plan->naccounts + 1, sizeof(*rows));
+	if (rows == NULL) {
+		fprintf(stderr, "out of memory\n");
 		goto out;
 	}
 	for (size_t i = 0; i < plan->naccounts; i++) {
 		const struct plan_account *a = &plan->accounts[i];
+		struct store_new_account *r = &rows[i];
 		/* With a master user, the secret is the master's password. */
 		const char *src_pw = plan->src_master_password != NULL ? plan->src_master_password
 								       : a->src_password;
@@ -95,29 +99,36 @@ static int cmd_import(struct store *st, const struct options *o, const char *pat
 						: a->dst_password != NULL ? a->dst_password
 									  : a->src_password;
 		unsigned char *s = NULL, *d = NULL;
-		size_t slen = 0, dlen = 0;
-		int r;
 
-		if (encrypt_secret(key, "src", a->src_login, src_pw, &s, &slen) < 0 ||
-		    encrypt_secret(key, "dst", a->dst_login, dst_pw, &d, &dlen) < 0) {
+		if (encrypt_secret(key, "src", a->src_login, src_pw, &s, &r->src_secret_len) < 0 ||
+		    encrypt_secret(key, "dst", a->dst_login, dst_pw, &d, &r->dst_secret_len) < 0) {
 			free(s);
 			goto out;
 		}
-		r = store_account_add(st, mid, a->src_login, s, slen, a->dst_login, d, dlen,
-				      a->priority, &aid, &error);
-		free(s);
-		free(d);
-		if (r < 0) {
-			fprintf(stderr, "%s:%d: account %s: %s\n", plan->accounts_path, a->line,
-				a->src_login, error);
-			goto out;
-		}
+		r->src_secret = s;
+		r->dst_secret = d;
+		r->src_login = a->src_login;
+		r->dst_login = a->dst_login;
+		r->priority = a->priority;
+		r->line = a->line;
+	}
+	if (store_migration_import(st, plan->name, &plan->src, &plan->dst, rows, plan->naccounts,
+				   &mid, &error) < 0) {
+		fprintf(stderr, "%s: %s (nothing imported)\n", path, error);
+		goto out;
 	}
 	printf("%" PRId64 "\n", mid);
 	log_info("migration %" PRId64 " (%s): %zu accounts imported", mid, plan->name,
 		 plan->naccounts);
 	ret = 0;
 out:
+	if (rows != NULL) {
+		for (size_t i = 0; i < plan->naccounts; i++) {
+			free((void *)rows[i].src_secret);
+			free((void *)rows[i].dst_secret);
+		}
+		free(rows);
+	}
 	plan_destroy(&plan);
 	secret_key_destroy(&key);
 	return ret;

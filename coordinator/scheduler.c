@@ -39,7 +39,8 @@ static int step(struct store *st, struct queue_producer *producer, int republish
 		return -1;
 	}
 	if (reaped > 0)
-		log_info("scheduler: %zu accounts re-queued after their lease expired", reaped);
+		log_info("scheduler: %zu accounts re-queued (lease expired, or a retry is due)",
+			 reaped);
 	for (size_t i = 0; i < count; i++) {
 		struct queue_job job = {.migration_id = jobs[i].migration_id,
 					.account_id = jobs[i].account_id,

@@ -24,6 +24,9 @@
 
 static volatile sig_atomic_t stop_requested;
 
+/* Lease attempts, a second apart, when PostgreSQL does not answer. */
+#define LEASE_TAKE_ATTEMPTS 15
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -147,23 +150,32 @@ static int job_start(struct worker *w, const struct queue_job *job)
 		return -1;
 	aj->w = w;
 	aj->job = *job;
-	if (store_open(w->sync.db_conninfo, &aj->st, &error) < 0) {
-		log_error("%s", error);
-		free(aj);
-		return -1;
-	}
-	ret = store_lease_take(aj->st, job->account_id, job->pass, w->id, w->sync.lease_ttl_s,
-			       &aj->epoch, &aj->acct, &error);
-	if (ret != 0) {
-		if (ret > 0)
-			log_info("job for account %" PRId64 " pass %d dropped: leased elsewhere or"
-				 " nothing to do",
-				 job->account_id, job->pass);
-		else
+	/* PostgreSQL may be restarting: retry for a while before leaving the job
+	 * to the scheduler, which only re-publishes it much later. */
+	for (int attempt = 0;; attempt++) {
+		ret = store_open(w->sync.db_conninfo, &aj->st, &error);
+		if (ret == 0) {
+			ret = store_lease_take(aj->st, job->account_id, job->pass, w->id,
+					       w->sync.lease_ttl_s, &aj->epoch, &aj->acct, &error);
+			if (ret >= 0)
+				break;
+			store_close(&aj->st);
+		}
+		if (attempt >= LEASE_TAKE_ATTEMPTS || stop_requested) {
 			log_error("account %" PRId64 ": lease: %s", job->account_id, error);
+			free(aj);
+			return -1;
+		}
+		log_warn("account %" PRId64 ": lease: %s; retrying", job->account_id, error);
+		sleep(1);
+	}
+	if (ret > 0) {
+		log_info("job for account %" PRId64 " pass %d dropped: leased elsewhere or"
+			 " nothing to do",
+			 job->account_id, job->pass);
 		store_close(&aj->st);
 		free(aj);
-		return ret > 0 ? 0 : -1;
+		return 0;
 	}
 	pthread_mutex_lock(&w->lock);
 	w->running++;

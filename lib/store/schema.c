@@ -69,6 +69,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE accounts ADD COLUMN published_at timestamptz;"
 	"CREATE INDEX accounts_due ON accounts (priority, id) WHERE state = 'queued';"
 	"CREATE INDEX accounts_leased ON accounts (lease_expires) WHERE state = 'running';",
+	/* 3: retries of failed accounts with backoff, up to an error budget */
+	"ALTER TABLE accounts ADD COLUMN attempts int NOT NULL DEFAULT 0;"
+	"ALTER TABLE accounts ADD COLUMN error_budget int NOT NULL DEFAULT 5;"
+	"ALTER TABLE accounts ADD COLUMN retry_at timestamptz;",
 };
 
 size_t schema_count(void)

@@ -195,8 +195,36 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 			   11, all, NULL, error_r);
 }
 
-int store_migration_create(struct store *st, const char *name, const struct store_server *src,
-			   const struct store_server *dst, int64_t *id_r, const char **error_r)
+static int account_insert(struct store *st, const char *migration_id,
+			  const struct store_new_account *a, const char **error_r)
+{
+	char prio[16];
+	const char *values[6] = {migration_id,			 a->src_login,
+				 (const char *)a->src_secret, a->dst_login,
+				 (const char *)a->dst_secret, prio};
+	int lengths[6] = {0, 0, (int)a->src_secret_len, 0, (int)a->dst_secret_len, 0};
+	int formats[6] = {0, 0, 1, 0, 1, 0};
+	PGresult *res;
+
+	snprintf(prio, sizeof(prio), "%d", a->priority);
+	res = PQexecParams(st->conn,
+			   "INSERT INTO accounts (migration_id, src_login, src_secret, dst_login,"
+			   " dst_secret, priority) VALUES ($1, $2, $3, $4, $5, $6)",
+			   6, NULL, values, lengths, formats, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		char what[512];
+		snprintf(what, sizeof(what), "line %d: account %s", a->line, a->src_login);
+		fail(st, error_r, what, res);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+int store_migration_import(struct store *st, const char *name, const struct store_server *src,
+			   const struct store_server *dst, const struct store_new_account *accounts,
+			   size_t count, int64_t *id_r, const char **error_r)
 {
 	const char *params[1] = {name};
 	PGresult *res = NULL;
@@ -211,6 +239,9 @@ int store_migration_create(struct store *st, const char *name, const struct stor
 	if (server_insert(st, id, "source", src, error_r) < 0 ||
 	    server_insert(st, id, "destination", dst, error_r) < 0)
 		goto fail;
+	for (size_t i = 0; i < count; i++)
+		if (account_insert(st, id, &accounts[i], error_r) < 0)
+			goto fail;
 	*id_r = strtoll(id, NULL, 10);
 	PQclear(res);
 	return exec_simple(st, "COMMIT", error_r);
@@ -218,34 +249,6 @@ fail:
 	PQclear(res);
 	rollback(st);
 	return -1;
-}
-
-int store_account_add(struct store *st, int64_t migration_id, const char *src_login,
-		      const unsigned char *src_secret, size_t src_secret_len, const char *dst_login,
-		      const unsigned char *dst_secret, size_t dst_secret_len, int priority,
-		      int64_t *id_r, const char **error_r)
-{
-	char mid[32], prio[16];
-	const char *values[6] = {mid,		      src_login, (const char *)src_secret, dst_login,
-				 (const char *)dst_secret, prio};
-	int lengths[6] = {0, 0, (int)src_secret_len, 0, (int)dst_secret_len, 0};
-	int formats[6] = {0, 0, 1, 0, 1, 0};
-	PGresult *res;
-
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	snprintf(prio, sizeof(prio), "%d", priority);
-	res = PQexecParams(st->conn,
-			   "INSERT INTO accounts (migration_id, src_login, src_secret, dst_login,"
-			   " dst_secret, priority) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-			   6, NULL, values, lengths, formats, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fail(st, error_r, "account insert", res);
-		PQclear(res);
-		return -1;
-	}
-	*id_r = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return 0;
 }
 
 int store_pass_start(struct store *st, int64_t migration_id, int pass, int64_t **ids_r,
@@ -553,6 +556,11 @@ int store_lease_release(struct store *st, int64_t account_id, int64_t epoch, con
 			"UPDATE accounts SET state = $3, lease_owner = NULL, lease_expires = NULL,"
 			" pass_done = CASE WHEN $3 = 'synced' THEN pass ELSE pass_done END,"
 			" published_at = CASE WHEN $3 = 'queued' THEN NULL ELSE published_at END,"
+			/* Failed: retried after 10 s, 20 s, 40 s ... (at most 10 min). */
+			" attempts = CASE WHEN $3 = 'failed' THEN attempts + 1"
+			"  WHEN $3 = 'synced' THEN 0 ELSE attempts END,"
+			" retry_at = CASE WHEN $3 = 'failed' THEN now() + make_interval(secs =>"
+			"  least(600, 10 * power(2, attempts))) ELSE NULL END,"
 			" last_error = CASE WHEN $3 IN ('failed', 'auth_failed') THEN $4"
 			"  WHEN $3 = 'synced' THEN NULL ELSE last_error END,"
 			" updated_at = now() WHERE id = $1 AND lease_epoch = $2",
@@ -942,7 +950,12 @@ int store_schedule_step(struct store *st, size_t limit, int republish_s, size_t 
 			" logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
 			"  SELECT id, 'running', 'queued', 'lease expired: worker gone or frozen'"
 			"  FROM reaped)"
-			" SELECT count(*) FROM reaped",
+			" , retried AS (UPDATE accounts SET state = 'queued', published_at = NULL,"
+			"  updated_at = now() WHERE state = 'failed' AND attempts < error_budget"
+			"  AND retry_at <= now() RETURNING id, attempts),"
+			" retry_logged AS (INSERT INTO account_log (account_id, from_state, to_state,"
+			"  reason) SELECT id, 'failed', 'queued', 'retry ' || attempts FROM retried)"
+			" SELECT (SELECT count(*) FROM reaped) + (SELECT count(*) FROM retried)",
 			0, NULL, &res, error_r) < 0)
 		return -1;
 	*reaped_r = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);

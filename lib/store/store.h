@@ -40,16 +40,21 @@ struct store_server {
 };
 void store_server_clear(struct store_server *srv);
 
-/* Creates a migration with its source and destination server and returns its id.
- * The master-user secret, if any, is given encrypted. */
-int store_migration_create(struct store *st, const char *name, const struct store_server *src,
-			   const struct store_server *dst, int64_t *id_r, const char **error_r);
+/* An account to import, secrets already encrypted by lib/secret. */
+struct store_new_account {
+	const char *src_login, *dst_login;
+	const unsigned char *src_secret, *dst_secret;
+	size_t src_secret_len, dst_secret_len;
+	int priority;
+	int line; /* where it came from, for error texts */
+};
 
-/* Inserts an account (secrets already encrypted by lib/secret). */
-int store_account_add(struct store *st, int64_t migration_id, const char *src_login,
-		      const unsigned char *src_secret, size_t src_secret_len, const char *dst_login,
-		      const unsigned char *dst_secret, size_t dst_secret_len, int priority,
-		      int64_t *id_r, const char **error_r);
+/* Creates a migration with its source and destination server and all its
+ * accounts in one transaction: on any failure nothing is stored, and the error
+ * names the account (and its line) that failed. */
+int store_migration_import(struct store *st, const char *name, const struct store_server *src,
+			   const struct store_server *dst, const struct store_new_account *accounts,
+			   size_t count, int64_t *id_r, const char **error_r);
 
 /* Marks the accounts of a migration queued for pass `pass` and returns their ids
  * in priority order (caller frees *ids_r). */
@@ -170,8 +175,9 @@ struct store_job {
 };
 
 /* The scheduler's step, for the active coordinator only:
- *  1. accounts whose lease expired (a worker died or froze) go back to
- *     "queued", with the reason in the state log (*reaped_r counts them);
+ *  1. accounts whose lease expired (a worker died or froze), and failed
+ *     accounts whose retry time came while their error budget lasts, go back
+ *     to "queued", with the reason in the state log (*reaped_r counts them);
  *  2. up to `limit` queued accounts that are owed a job (never published, or
  *     published more than `republish_s` seconds ago and still not taken), in
  *     priority order, are marked published and returned (caller frees *jobs_r).

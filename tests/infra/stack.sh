@@ -13,7 +13,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-usage() { echo "usage: stack.sh start|stop DIR (absolute)" >&2; exit 2; }
+usage() { echo "usage: stack.sh start|stop|pg-restart DIR (absolute)" >&2; exit 2; }
 die() { echo "stack.sh: $*" >&2; exit 1; }
 
 # Print the tail of a component's log and fail.
@@ -94,6 +94,14 @@ stop_pg() {
     rm -rf "$pgdir"
     rm -f "$DIR/pg.dir"
   fi
+}
+
+# pg-restart: a fast restart of PostgreSQL, for failover tests.
+restart_pg() {
+  local pgdir
+  pgdir=$(cat "$DIR/pg.dir")
+  runuser -u postgres -- "$(pg_bindir)/pg_ctl" -D "$pgdir/data" -m fast -w -t 30 restart \
+    >/dev/null 2>&1 || fail_with_log "PostgreSQL restart" "$pgdir/postgres.log"
 }
 
 # --- Dovecot -----------------------------------------------------------------
@@ -413,5 +421,6 @@ BASE=${MAILSHIFT_PORT_BASE:-14300}
 case $1 in
   start) do_start ;;
   stop) do_stop ;;
+  pg-restart) restart_pg ;;
   *) usage ;;
 esac

@@ -254,7 +254,7 @@ LEASE_TTL=2 worker_start
 worker_stop
 check "crash safety: worker killed with SIGKILL $kills times (at least 10)" test "$kills" -ge 10
 check "crash safety: the scheduler re-queued the dead worker's account" \
-  grep -q "re-queued after their lease expired" "$work/scheduler.log"
+  grep -q "re-queued (lease expired" "$work/scheduler.log"
 check "crash safety: after the kills the copy is exact (0 missing, 0 duplicated)" \
   verify crash:crashpw "$DST2_PORT" crash:crashpw --account crash
 
@@ -307,6 +307,47 @@ check "frozen worker: on waking it found its lease gone and stopped without writ
   grep -q "stopped without writing" "$frozen_log"
 check "frozen worker: copy exact, nothing written twice" \
   verify crash:crashpw "$DST2_PORT" frozen:frozenpw --account frozen
+
+# --- PostgreSQL restarted mid-run ----------------------------------------------
+add_user DST2 pgr pgrpw
+plan=$(make_plan pgr "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "crash,crashpw,pgr,pgrpw")
+m_pgr=$(import_plan "$plan")
+"$COORD" pass "$m_pgr" 1 2>>"$work/coordinator.log"
+LEASE_TTL=3 worker_start --batch-count 50
+for _ in $(seq 1 200); do grep -q "pass 1 started" "$worker_log" && break; sleep 0.05; done
+sleep 1
+check "PostgreSQL restarted in the middle of the copy" \
+  bash "$infra/stack.sh" pg-restart "$stack"
+"$COORD" wait "$m_pgr" 1 300 >/dev/null 2>>"$work/coordinator.log"
+worker_stop
+check "after the PostgreSQL restart the migration completed" \
+  test "$(sql "SELECT pass_done FROM accounts WHERE migration_id = $m_pgr")" = 1
+check "after the PostgreSQL restart: copy exact" \
+  verify crash:crashpw "$DST2_PORT" pgr:pgrpw --account pgr
+
+# --- the Kafka broker down for 10 s -----------------------------------------------
+add_user DST2 kdown kdownpw
+plan=$(make_plan kdown "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "crash,crashpw,kdown,kdownpw")
+m_kdown=$(import_plan "$plan")
+worker_start
+# Every broker down (the mock cluster's fault injection) before the jobs are
+# published: publishing waits, the worker's consumer loses the group, and all
+# of it resumes when the brokers come back.
+kill -USR1 "$(cat "$stack/broker.pid")"
+"$COORD" pass "$m_kdown" 1 2>>"$work/coordinator.log" &
+pass_pid=$!
+sleep 10
+kill -USR2 "$(cat "$stack/broker.pid")"
+wait "$pass_pid"
+pass_rc=$?
+"$COORD" wait "$m_kdown" 1 300 >/dev/null 2>>"$work/coordinator.log"
+worker_stop
+check "broker down 10 s: the pass was published once it came back (exit $pass_rc)" test "$pass_rc" = 0
+check "broker down 10 s: the migration completed" \
+  test "$(sql "SELECT pass_done FROM accounts WHERE migration_id = $m_kdown")" = 1
+check "broker down 10 s: copy exact" verify crash:crashpw "$DST2_PORT" kdown:kdownpw --account kdown
 
 kill -TERM "$scheduler_pid" 2>/dev/null
 wait "$scheduler_pid" 2>/dev/null
