@@ -8,6 +8,7 @@
 #include "queue.h"
 #include "report.h"
 #include "scheduler.h"
+#include "verifier.h"
 #include "secret.h"
 #include "store.h"
 
@@ -185,7 +186,10 @@ static void usage(void)
 		"usage: mailshift-coordinator [options] COMMAND\n"
 		"commands:\n"
 		"  import PLAN.json          store a migration and its accounts; prints its id\n"
-		"  pass MIGRATION N          run pass N (1 = bulk, 2.. = delta) for every account\n"
+		"  verify MIGRATION          check every account's source and destination login\n"
+		"                            (verified, auth_failed or verify_failed)\n"
+		"  pass MIGRATION N          run pass N (1 = bulk, 2.. = delta) for every verified\n"
+		"                            account\n"
 		"  wait MIGRATION N [SECS]   wait until pass N ended for every account\n"
 		"  status MIGRATION          per-account state, counts and last error\n"
 		"  run                       the scheduler daemon: re-queues accounts whose lease\n"
@@ -276,6 +280,18 @@ int main(int argc, char **argv)
 		    (argc - optind == 4 && parse_id(argv[optind + 3], "seconds", &secs) < 0))
 			goto out;
 		ret = report_wait(st, mid, (int)pass, (int)secs);
+	} else if (strcmp(cmd, "verify") == 0 && argc - optind == 2) {
+		struct secret_key *key = NULL;
+		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
+			goto out;
+		if (secret_key_load(o.key_file, &key, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s\n", err);
+			ret = 1;
+			goto out;
+		}
+		/* Logins at once: within Dovecot's default per-user-and-IP limit. */
+		ret = verifier_run(o.db, key, mid, 8) == 0 ? 0 : 1;
+		secret_key_destroy(&key);
 	} else if (strcmp(cmd, "run") == 0 && argc - optind == 1) {
 		struct scheduler_config sc = {
 			.db_conninfo = o.db,

@@ -25,6 +25,8 @@ static void count_row(const struct store_account_status *r, void *context)
 {
 	struct tally *t = context;
 
+	if (r->pass < t->pass)
+		return; /* not scheduled for this pass (unverified, refused, cancelled) */
 	t->total++;
 	if (r->pass_done >= t->pass) {
 		t->synced++;

@@ -64,6 +64,9 @@ coord=build/coordinator/mailshift-coordinator
 migration=$("$coord" import "$dir/plan.json")
 echo "migration $migration: $(($(wc -l <"$dir/accounts.csv") - 1)) accounts"
 
+step "verifying every account's source and destination login"
+"$coord" verify "$migration"
+
 step "starting a worker and running pass 1"
 build/worker/mailshift-worker >"$dir/worker.log" 2>&1 &
 worker=$!

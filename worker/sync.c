@@ -18,6 +18,7 @@
  * so an exact match is always possible and no header is ever added. */
 #include "sync.h"
 
+#include "account.h"
 #include "imap.h"
 #include "log.h"
 #include "names.h"
@@ -54,8 +55,7 @@ struct account_run {
 	const struct sync_config *cfg;
 	const struct store_account *acct;
 	int64_t epoch;
-	struct imap_endpoint src_ep, dst_ep;
-	char *src_secret, *dst_secret;
+	struct account_creds creds;
 	struct imap_folder *src_folders, *dst_folders;
 	size_t nsrc, ndst;
 	struct imap_names_side src_side, dst_side;
@@ -862,14 +862,14 @@ static int sessions_open(struct folder_ctx *fc)
 	struct account_run *run = fc->run;
 	int ret;
 
-	ret = imap_session_open(&run->src_ep, &fc->src, fc->err, sizeof(fc->err));
+	ret = imap_session_open(&run->creds.src, &fc->src, fc->err, sizeof(fc->err));
 	if (ret == IMAP_EAUTH) {
 		run_fail(run, SYNC_AUTH_FAILED, fc->err);
 		return ret;
 	}
 	if (ret < 0)
 		return ret;
-	ret = imap_session_open(&run->dst_ep, &fc->dst, fc->err, sizeof(fc->err));
+	ret = imap_session_open(&run->creds.dst, &fc->dst, fc->err, sizeof(fc->err));
 	if (ret == IMAP_EAUTH)
 		run_fail(run, SYNC_AUTH_FAILED, fc->err);
 	if (ret == 0)
@@ -937,37 +937,6 @@ static void *folder_thread(void *arg)
 		}
 	}
 	return NULL;
-}
-
-static int endpoint_setup(struct imap_endpoint *ep, const struct store_server *srv,
-			  const char *login, const char *secret, const char *ca_file, char *err,
-			  size_t errlen)
-{
-	memset(ep, 0, sizeof(*ep));
-	ep->host = srv->host;
-	ep->port = srv->port;
-	if (imap_tls_mode_parse(srv->tls, &ep->tls) < 0 ||
-	    imap_auth_mech_parse(srv->auth, &ep->auth) < 0) {
-		snprintf(err, errlen, "server %s: bad tls or auth setting", srv->host);
-		return -1;
-	}
-	ep->ca_file = srv->ca_file != NULL ? srv->ca_file : ca_file;
-	ep->tls_verify = true;
-	ep->user = login;
-	ep->auth_user = srv->master_user;
-	ep->secret = secret;
-	ep->timeout_s = 60;
-	return 0;
-}
-
-static int secret_open(const struct sync_config *cfg, const char *role, const char *login,
-		       const unsigned char *blob, size_t len, char **plain_r, char *err,
-		       size_t errlen)
-{
-	char aad[512];
-
-	snprintf(aad, sizeof(aad), "%s:%s", role, login);
-	return secret_decrypt(cfg->key, aad, blob, len, plain_r, NULL, err, errlen);
 }
 
 /* Lists and maps folders, creating missing destination folders. */
@@ -1038,14 +1007,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	/* The lease was taken just before this call. */
 	run.lease_deadline_ms = monotonic_ms() + (int64_t)cfg->lease_ttl_s * 1000 * 3 / 4;
 	pthread_cond_init(&run.wake, NULL);
-	if (secret_open(cfg, "src", acct->src_login, acct->src_secret, acct->src_secret_len,
-			&run.src_secret, err, errlen) < 0 ||
-	    secret_open(cfg, "dst", acct->dst_login, acct->dst_secret, acct->dst_secret_len,
-			&run.dst_secret, err, errlen) < 0 ||
-	    endpoint_setup(&run.src_ep, &acct->src, acct->src_login, run.src_secret, cfg->ca_file,
-			   err, errlen) < 0 ||
-	    endpoint_setup(&run.dst_ep, &acct->dst, acct->dst_login, run.dst_secret, cfg->ca_file,
-			   err, errlen) < 0) {
+	if (account_creds_open(acct, cfg->key, cfg->ca_file, &run.creds, err, errlen) < 0) {
 		run.outcome = SYNC_FAILED;
 		goto out;
 	}
@@ -1106,10 +1068,7 @@ join:
 	if (run.outcome != SYNC_DONE)
 		snprintf(err, errlen, "%s", run.error[0] != '\0' ? run.error : "stopped");
 out:
-	if (run.src_secret != NULL)
-		secret_free(&run.src_secret);
-	if (run.dst_secret != NULL)
-		secret_free(&run.dst_secret);
+	account_creds_close(&run.creds);
 	imap_folders_free(&run.src_folders, run.nsrc);
 	imap_folders_free(&run.dst_folders, run.ndst);
 	if (run.dst_names != NULL)

@@ -265,7 +265,8 @@ int store_pass_start(struct store *st, int64_t migration_id, int pass, int64_t *
 	if (exec_params(st,
 			"WITH q AS (UPDATE accounts SET pass = $2, state = 'queued', updated_at = now(),"
 			" published_at = NULL"
-			" WHERE migration_id = $1 AND state NOT IN ('cancelled', 'auth_failed')"
+			" WHERE migration_id = $1"
+			" AND state NOT IN ('new', 'cancelled', 'auth_failed', 'verify_failed')"
 			" AND pass_done < $2 RETURNING id, priority, state)"
 			" SELECT id FROM q ORDER BY priority, id",
 			2, params, &res, error_r) < 0)
@@ -1025,4 +1026,62 @@ int store_scheduler_lock(struct store *st, const char **error_r)
 	taken = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
 	return taken;
+}
+
+int store_account_get(struct store *st, int64_t account_id, struct store_account *acct_r,
+		      const char **error_r)
+{
+	memset(acct_r, 0, sizeof(*acct_r));
+	if (account_load(st, account_id, acct_r, error_r) < 0) {
+		store_account_clear(acct_r);
+		return -1;
+	}
+	return 0;
+}
+
+int store_migration_accounts(struct store *st, int64_t migration_id, int64_t **ids_r,
+			     size_t *count_r, const char **error_r)
+{
+	char mid[32];
+	const char *params[1] = {mid};
+	PGresult *res = NULL;
+	int64_t *ids;
+	int n;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	if (exec_params(st, "SELECT id FROM accounts WHERE migration_id = $1 ORDER BY id", 1,
+			params, &res, error_r) < 0)
+		return -1;
+	n = PQntuples(res);
+	ids = calloc(n > 0 ? n : 1, sizeof(*ids));
+	if (ids == NULL) {
+		PQclear(res);
+		*error_r = "out of memory";
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+	PQclear(res);
+	*ids_r = ids;
+	*count_r = (size_t)n;
+	return 0;
+}
+
+int store_account_verified(struct store *st, int64_t account_id, const char *state,
+			   const char *reason, const char **error_r)
+{
+	char aid[32];
+	const char *params[3] = {aid, state, reason != NULL ? reason : ""};
+
+	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	return exec_params(st,
+			   "WITH old AS (SELECT id, state FROM accounts WHERE id = $1"
+			   "  AND state IN ('new', 'verified', 'auth_failed', 'verify_failed')"
+			   "  FOR UPDATE),"
+			   " upd AS (UPDATE accounts a SET state = $2, updated_at = now(),"
+			   "  last_error = CASE WHEN $2 = 'verified' THEN NULL ELSE $3 END"
+			   "  FROM old WHERE a.id = old.id RETURNING a.id)"
+			   " INSERT INTO account_log (account_id, from_state, to_state, reason)"
+			   " SELECT id, state, $2, 'credential check: ' || $3 FROM old",
+			   3, params, NULL, error_r);
 }

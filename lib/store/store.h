@@ -57,7 +57,9 @@ int store_migration_import(struct store *st, const char *name, const struct stor
 			   size_t count, int64_t *id_r, const char **error_r);
 
 /* Marks the accounts of a migration queued for pass `pass` and returns their ids
- * in priority order (caller frees *ids_r). */
+ * in priority order (caller frees *ids_r).  Only accounts whose credentials were
+ * verified (or that were copied before) are scheduled; new, unverified,
+ * auth_failed, verify_failed and cancelled accounts are left out. */
 int store_pass_start(struct store *st, int64_t migration_id, int pass, int64_t **ids_r,
 		     size_t *count_r, const char **error_r);
 
@@ -76,6 +78,18 @@ struct store_account {
 	struct store_server src, dst;
 };
 void store_account_clear(struct store_account *acct);
+
+/* Reads an account without taking its lease (credential verification). */
+int store_account_get(struct store *st, int64_t account_id, struct store_account *acct_r,
+		      const char **error_r);
+/* The ids of a migration's accounts, in id order (caller frees *ids_r). */
+int store_migration_accounts(struct store *st, int64_t migration_id, int64_t **ids_r,
+			     size_t *count_r, const char **error_r);
+/* Records a credential check: state "verified", "auth_failed" (credentials
+ * refused) or "verify_failed" (server unreachable, TLS refused), with the
+ * reason.  Accounts being copied or already copied keep their state. */
+int store_account_verified(struct store *st, int64_t account_id, const char *state,
+			   const char *reason, const char **error_r);
 
 /* Takes the lease of an account for `owner` for ttl_s seconds, if it is free,
  * expired or already ours, and the account's requested pass is `pass` and not

@@ -76,7 +76,14 @@ make_plan() {
   echo "$work/$name/plan.json"
 }
 
-import_plan() { "$COORD" import "$1" 2>>"$work/coordinator.log"; }
+# import_plan PLAN: imports and verifies the accounts' credentials; prints the
+# migration id.  Only verified accounts are scheduled by a pass.
+import_plan() {
+  local m
+  m=$("$COORD" import "$1" 2>>"$work/coordinator.log") || return 1
+  "$COORD" verify "$m" >>"$work/verify.log" 2>>"$work/coordinator.log"
+  echo "$m"
+}
 
 # run_pass MIGRATION PASS: publish the pass and wait for its end (exit 0 = all synced).
 run_pass() {

@@ -169,6 +169,8 @@ plan=$(make_plan auth "$(server_json src "$SRC_PORT" none)" "$(server_json dst "
   "good,goodpw,good,goodpw" "odd,WRONG-PASSWORD,odd,oddpw")
 m_auth=$(import_plan "$plan")
 PASS_TIMEOUT=120 run_pass "$m_auth" 1 >"$work/auth.out" 2>&1
+check "wrong password: the credential check found it and the pass left it out" \
+  grep -q "auth_failed .*source: AUTHENTICATE PLAIN refused.*Authentication failed" "$work/verify.log"
 check "wrong password: that account is auth_failed with the server's answer" \
   test "$(sql "SELECT state || ' ' || (last_error LIKE '%Authentication failed%')
                 FROM accounts WHERE migration_id = $m_auth AND src_login = 'odd'")" = "auth_failed true"
@@ -198,10 +200,9 @@ check "XOAUTH2: copy exact" verify good:goodpw "$DST_PORT" good3:good3pw --accou
 plan=$(make_plan tls "$(server_json src "$SRC_TLS_PORT" implicit)" "$(server_json dst "$DST_PORT" none)" \
   "good,goodpw,good,goodpw")
 m_tls=$(import_plan "$plan")
-PASS_TIMEOUT=60 run_pass "$m_tls" 1 >/dev/null 2>&1
-check "self-signed certificate refused without its CA file" \
+check "self-signed certificate refused without its CA file (found by the credential check)" \
   test "$(sql "SELECT state || ' ' || (last_error LIKE '%certificate%refused%')
-                FROM accounts WHERE migration_id = $m_tls")" = "failed true"
+                FROM accounts WHERE migration_id = $m_tls")" = "verify_failed true"
 worker_stop
 
 # --- a 64 MB message with 1 MB batches: streamed, memory stays bounded ------

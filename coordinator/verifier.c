@@ -1,0 +1,139 @@
+#include "verifier.h"
+
+#include "account.h"
+#include "imap.h"
+#include "log.h"
+#include "store.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct verify_run {
+	const char *db_conninfo;
+	const struct secret_key *key;
+	int64_t *ids;
+	size_t count;
+	pthread_mutex_t lock;
+	size_t next;
+	size_t verified, refused, unreachable, errors;
+};
+
+/* Tries one side's login; fills state/reason when it fails. */
+static bool login_ok(const struct imap_endpoint *ep, const char *side, const char **state_r,
+		     char *reason, size_t reasonlen)
+{
+	struct imap_session *s = NULL;
+	char err[512];
+	int ret = imap_session_open(ep, &s, err, sizeof(err));
+
+	imap_session_close(&s);
+	if (ret == 0)
+		return true;
+	*state_r = ret == IMAP_EAUTH ? "auth_failed" : "verify_failed";
+	snprintf(reason, reasonlen, "%s: %s", side, err);
+	return false;
+}
+
+static void verify_one(struct verify_run *run, struct store *st, int64_t id)
+{
+	struct store_account acct;
+	struct account_creds creds;
+	const char *state = "verified", *error;
+	char reason[768] = "source and destination logins accepted";
+	char err[512];
+
+	if (store_account_get(st, id, &acct, &error) < 0) {
+		log_error("account %" PRId64 ": %s", id, error);
+		pthread_mutex_lock(&run->lock);
+		run->errors++;
+		pthread_mutex_unlock(&run->lock);
+		return;
+	}
+	if (account_creds_open(&acct, run->key, NULL, &creds, err, sizeof(err)) < 0) {
+		state = "verify_failed";
+		snprintf(reason, sizeof(reason), "%s", err);
+	} else {
+		if (login_ok(&creds.src, "source", &state, reason, sizeof(reason)))
+			login_ok(&creds.dst, "destination", &state, reason, sizeof(reason));
+		account_creds_close(&creds);
+	}
+	if (store_account_verified(st, id, state, reason, &error) < 0)
+		log_error("account %" PRId64 ": %s", id, error);
+	pthread_mutex_lock(&run->lock);
+	printf("account %-4" PRId64 " %-24s %-13s %s\n", id, acct.src_login, state,
+	       strcmp(state, "verified") == 0 ? "" : reason);
+	fflush(stdout);
+	if (strcmp(state, "verified") == 0)
+		run->verified++;
+	else if (strcmp(state, "auth_failed") == 0)
+		run->refused++;
+	else
+		run->unreachable++;
+	pthread_mutex_unlock(&run->lock);
+	store_account_clear(&acct);
+}
+
+static void *verify_thread(void *arg)
+{
+	struct verify_run *run = arg;
+	struct store *st = NULL;
+	const char *error;
+
+	if (store_open(run->db_conninfo, &st, &error) < 0) {
+		log_error("%s", error);
+		return NULL;
+	}
+	for (;;) {
+		size_t i;
+		pthread_mutex_lock(&run->lock);
+		i = run->next++;
+		pthread_mutex_unlock(&run->lock);
+		if (i >= run->count)
+			break;
+		verify_one(run, st, run->ids[i]);
+	}
+	store_close(&st);
+	return NULL;
+}
+
+int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t migration_id,
+		 int parallel)
+{
+	struct verify_run run;
+	struct store *st = NULL;
+	pthread_t *threads = NULL;
+	const char *error;
+	int started = 0, ret = -1;
+
+	memset(&run, 0, sizeof(run));
+	run.db_conninfo = db_conninfo;
+	run.key = key;
+	pthread_mutex_init(&run.lock, NULL);
+	if (store_open(db_conninfo, &st, &error) < 0 ||
+	    store_migration_accounts(st, migration_id, &run.ids, &run.count, &error) < 0) {
+		log_error("%s", error);
+		goto out;
+	}
+	threads = calloc((size_t)parallel, sizeof(*threads));
+	if (threads == NULL)
+		goto out;
+	for (int i = 0; i < parallel && (size_t)i < run.count; i++) {
+		if (pthread_create(&threads[i], NULL, verify_thread, &run) != 0)
+			break;
+		started++;
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	printf("%zu verified, %zu refused, %zu unreachable\n", run.verified, run.refused,
+	       run.unreachable);
+	ret = run.verified == run.count ? 0 : 1;
+out:
+	free(threads);
+	free(run.ids);
+	store_close(&st);
+	pthread_mutex_destroy(&run.lock);
+	return ret;
+}

@@ -1,0 +1,18 @@
+/* Credential verification ("test connection"): every account's source and
+ * destination logins are tried, in parallel within the servers' connection
+ * budgets, and each account becomes verified, auth_failed (with the server's
+ * words) or verify_failed (unreachable, TLS refused). */
+#ifndef MAILSHIFT_VERIFIER_H
+#define MAILSHIFT_VERIFIER_H
+
+#include "secret.h"
+
+#include <stdint.h>
+
+/* Checks every account of the migration not yet being copied; prints one line
+ * per account.  Returns 0 when all are verified, 1 when some are not, -1 on a
+ * setup failure. */
+int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t migration_id,
+		 int parallel);
+
+#endif

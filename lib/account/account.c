@@ -1,0 +1,62 @@
+#include "account.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int endpoint_setup(struct imap_endpoint *ep, const struct store_server *srv,
+			  const char *login, const char *secret, const char *ca_file, char *err,
+			  size_t errlen)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->host = srv->host;
+	ep->port = srv->port;
+	if (imap_tls_mode_parse(srv->tls, &ep->tls) < 0 ||
+	    imap_auth_mech_parse(srv->auth, &ep->auth) < 0) {
+		snprintf(err, errlen, "server %s: bad tls or auth setting", srv->host);
+		return -1;
+	}
+	ep->ca_file = srv->ca_file != NULL ? srv->ca_file : ca_file;
+	ep->tls_verify = true;
+	ep->user = login;
+	ep->auth_user = srv->master_user;
+	ep->secret = secret;
+	ep->timeout_s = 60;
+	return 0;
+}
+
+static int secret_open(const struct secret_key *key, const char *role, const char *login,
+		       const unsigned char *blob, size_t len, char **plain_r, char *err,
+		       size_t errlen)
+{
+	char aad[512];
+
+	snprintf(aad, sizeof(aad), "%s:%s", role, login);
+	return secret_decrypt(key, aad, blob, len, plain_r, NULL, err, errlen);
+}
+
+int account_creds_open(const struct store_account *acct, const struct secret_key *key,
+		       const char *ca_file, struct account_creds *creds, char *err, size_t errlen)
+{
+	memset(creds, 0, sizeof(*creds));
+	if (secret_open(key, "src", acct->src_login, acct->src_secret, acct->src_secret_len,
+			&creds->src_secret, err, errlen) < 0 ||
+	    secret_open(key, "dst", acct->dst_login, acct->dst_secret, acct->dst_secret_len,
+			&creds->dst_secret, err, errlen) < 0 ||
+	    endpoint_setup(&creds->src, &acct->src, acct->src_login, creds->src_secret, ca_file,
+			   err, errlen) < 0 ||
+	    endpoint_setup(&creds->dst, &acct->dst, acct->dst_login, creds->dst_secret, ca_file,
+			   err, errlen) < 0) {
+		account_creds_close(creds);
+		return -1;
+	}
+	return 0;
+}
+
+void account_creds_close(struct account_creds *creds)
+{
+	if (creds->src_secret != NULL)
+		secret_free(&creds->src_secret);
+	if (creds->dst_secret != NULL)
+		secret_free(&creds->dst_secret);
+	memset(creds, 0, sizeof(*creds));
+}
