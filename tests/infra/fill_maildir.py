@@ -122,10 +122,13 @@ def main():
     ap.add_argument("--maildir", required=True)
     ap.add_argument("--layout", required=True, choices=["fs", "maildirpp"])
     ap.add_argument("--limit", type=int)
+    ap.add_argument("--offset", type=int, default=0,
+                    help="skip the first OFFSET messages (for accounts with distinct mail)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
     names = sorted(n for n in os.listdir(args.corpus) if n.endswith(".txt"))
+    names = names[args.offset:]
     if args.limit is not None:
         names = names[: args.limit]
     if not names:

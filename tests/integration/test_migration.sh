@@ -350,6 +350,43 @@ check "broker down 10 s: the migration completed" \
   test "$(sql "SELECT pass_done FROM accounts WHERE migration_id = $m_kdown")" = 1
 check "broker down 10 s: copy exact" verify crash:crashpw "$DST2_PORT" kdown:kdownpw --account kdown
 
+# --- 200 accounts of varied sizes, three workers --------------------------------
+# Users are written to the passwd-files in one go; sizes from 2 to 120 messages,
+# each account with its own slice of the corpus.
+fleet=200
+for i in $(seq 1 "$fleet"); do printf 'f%s:{PLAIN}fpw%s::::::\n' "$i" "$i"; done >"$work/fleet.users"
+cat "$work/fleet.users" >>"$SRC_DIR/users"
+cat "$work/fleet.users" >>"$DST2_DIR/users"
+touch -d "@$(($(stat -c %Y "$SRC_DIR/users") + 1))" "$SRC_DIR/users" "$DST2_DIR/users"
+add_user SRC "f$fleet" "fpw$fleet" && add_user DST2 "f$fleet" "fpw$fleet"
+for i in $(seq 1 "$fleet"); do
+  echo "f$i $(((i * 37) % 119 + 2)) $(((i * 29) % 5900))"
+done | while read -r user limit offset; do
+  python3 "$infra/fill_maildir.py" --corpus "$corpus" --maildir "$SRC_DIR/mail/$user/Maildir" \
+    --layout fs --limit "$limit" --offset "$offset" --seed "${user#f}" >/dev/null
+done
+plan=$(make_plan fleet "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  $(for i in $(seq 1 "$fleet"); do echo "f$i,fpw$i,f$i,fpw$i"; done))
+m_fleet=$(import_plan "$plan")
+check "fleet: all $fleet accounts verified" \
+  test "$(sql "SELECT count(*) FROM accounts WHERE migration_id = $m_fleet AND state = 'verified'")" = "$fleet"
+fleet_pids=()
+for w in 1 2 3; do
+  worker_start --id "fleet-$w" && fleet_pids+=("$worker_pid")
+done
+fleet_pass() { run_pass "$m_fleet" 1 >"$work/fleet.status"; }
+check "fleet: pass 1 over 3 workers ends synced for every account" fleet_pass
+for pid in "${fleet_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+worker_pid=
+workers_used=$(sql "SELECT count(DISTINCT substring(reason from 'lease taken by (fleet-[0-9])'))
+                    FROM account_log l JOIN accounts a ON a.id = l.account_id
+                    WHERE a.migration_id = $m_fleet AND reason LIKE 'lease taken by fleet-%'")
+check "fleet: the accounts were spread over the 3 workers ($workers_used used)" test "$workers_used" = 3
+seq 1 "$fleet" | xargs -P 4 -I{} python3 "$infra/verify.py" --src "127.0.0.1:$SRC_PORT:f{}:fpw{}" \
+  --dst "127.0.0.1:$DST2_PORT:f{}:fpw{}" --account "f{}" >"$work/fleet.verify" 2>&1
+exact=$(grep -c "0 missing, 0 duplicated, 0 changed" "$work/fleet.verify")
+check "fleet: every account exact by the independent check ($exact of $fleet)" test "$exact" = "$fleet"
+
 kill -TERM "$scheduler_pid" 2>/dev/null
 wait "$scheduler_pid" 2>/dev/null
 
