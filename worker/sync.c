@@ -265,7 +265,7 @@ static void *heartbeat_thread(void *arg)
 	struct account_run *run = arg;
 	int64_t ttl_ms = (int64_t)run->cfg->lease_ttl_s * 1000;
 	struct store *st = NULL;
-	const char *error;
+	const char *error = NULL;
 
 	pthread_mutex_lock(&run->lock);
 	while (!run->finished) {
@@ -303,13 +303,19 @@ static void *heartbeat_thread(void *arg)
 	return NULL;
 }
 
-/* Maps a store result to an outcome recorded in the run; returns ret. */
-static int store_check(struct folder_ctx *fc, int ret, const char *error)
+/* Maps a store result to an outcome recorded in the run; returns ret.  The
+ * message is passed by address and read here, after the store call: in
+ * store_check(fc, store_x(..., &error), &error) the arguments' order of
+ * evaluation is unspecified, so passing `error` itself could read it before the
+ * call set it. */
+static int store_check(struct folder_ctx *fc, int ret, const char *const *error)
 {
+	const char *msg = *error != NULL ? *error : "store failure";
+
 	if (ret == STORE_LEASE_LOST)
-		run_fail(fc->run, SYNC_LEASE_LOST, error);
+		run_fail(fc->run, SYNC_LEASE_LOST, msg);
 	else if (ret < 0)
-		snprintf(fc->err, sizeof(fc->err), "%s", error);
+		snprintf(fc->err, sizeof(fc->err), "%s", msg);
 	return ret;
 }
 
@@ -411,7 +417,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	size_t nappend = 0, npairs = 0, nerrors = 0, appended = 0;
 	uint64_t bytes = 0;
 	FILE *spool_file = NULL;
-	const char *error;
+	const char *error = NULL;
 	int ret;
 
 	ret = fetch_batch(fc, fc->src, uids, count, spool, &bodies, &spool_file);
@@ -469,7 +475,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 				goto out;
 			ret = store_intent_begin(fc->st, run->acct->id, run->epoch, cp->id,
 						 dst_st.uidnext, append_uids, nappend, &error);
-			if (store_check(fc, ret, error) < 0)
+			if (store_check(fc, ret, &error) < 0)
 				goto out;
 		}
 		ret = imap_append_batch(fc->dst, cp->dst_name, to_append, nappend, results,
@@ -498,7 +504,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
 	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
 				 nerrors, uids[count - 1], appended, bytes, &error);
-	if (store_check(fc, ret, error) < 0)
+	if (store_check(fc, ret, &error) < 0)
 		goto out;
 	cp->high_water = uids[count - 1];
 	pthread_mutex_lock(&run->lock);
@@ -576,12 +582,12 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 		imap_batch_free(&sizes);
 		/* An empty window (expunged UIDs) still moves the high water. */
 		if (ret == 0 && cp->high_water < hi) {
-			const char *error;
+			const char *error = NULL;
 			ret = store_check(fc,
 					  store_batch_commit(fc->st, fc->run->acct->id,
 							     fc->run->epoch, cp->id, NULL, 0, NULL,
 							     0, hi, 0, 0, &error),
-					  error);
+					  &error);
 			if (ret == 0)
 				cp->high_water = hi;
 		}
@@ -685,7 +691,7 @@ static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t u
 		uint32_t *src_uids = NULL, *dst_uids = NULL;
 		struct flag_update *ups = NULL;
 		size_t nups = 0;
-		const char *error;
+		const char *error = NULL;
 
 		ret = imap_fetch_flags(fc->src, lo, hi, changedsince, &src, fc->err,
 				       sizeof(fc->err));
@@ -703,7 +709,7 @@ static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t u
 		ret = store_check(fc,
 				  store_uidmap_lookup(fc->st, cp->id, src_uids, src.count, dst_uids,
 						      &error),
-				  error);
+				  &error);
 		if (ret < 0)
 			goto next;
 		if (!dst_open) {
@@ -770,7 +776,7 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	struct imap_status st, opened, dst_st;
 	struct dst_index idx = {0};
 	uint32_t copied_before;
-	const char *error;
+	const char *error = NULL;
 	int ret;
 
 	ret = imap_folder_status(fc->src, folder->name, &st, fc->err, sizeof(fc->err));
@@ -779,7 +785,7 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	ret = store_check(fc,
 			  store_folder_get(fc->st, run->acct->id, run->epoch, folder->name,
 					   dst_name, &cp, &error),
-			  error);
+			  &error);
 	if (ret < 0)
 		return ret;
 	if (cp.src_uidvalidity != st.uidvalidity) {
@@ -795,7 +801,7 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 				  store_folder_reset(fc->st, run->acct->id, run->epoch, cp.id,
 						     st.uidvalidity, dst_st.uidvalidity, rematch,
 						     &error),
-				  error);
+				  &error);
 		if (ret < 0)
 			goto out;
 		cp.src_uidvalidity = st.uidvalidity;
@@ -845,7 +851,7 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	ret = store_check(fc,
 			  store_folder_synced(fc->st, run->acct->id, run->epoch, cp.id, st.uidnext,
 					      st.messages, st.highestmodseq, &error),
-			  error);
+			  &error);
 	if (ret == 0) {
 		pthread_mutex_lock(&run->lock);
 		run->stats.folders++;
@@ -892,7 +898,7 @@ static void *folder_thread(void *arg)
 {
 	struct folder_ctx *fc = arg;
 	struct account_run *run = fc->run;
-	const char *error;
+	const char *error = NULL;
 
 	if (fc->st == NULL &&
 	    store_open(run->cfg->db_conninfo, &fc->st, &error) < 0) {

@@ -251,14 +251,31 @@ fail:
 	return -1;
 }
 
+/* The first column of res as ids (caller frees *ids_r); takes res. */
+static int ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, const char **error_r)
+{
+	int n = PQntuples(res);
+	int64_t *ids = calloc(n > 0 ? n : 1, sizeof(*ids));
+
+	if (ids == NULL) {
+		PQclear(res);
+		*error_r = "out of memory";
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+	PQclear(res);
+	*ids_r = ids;
+	*count_r = (size_t)n;
+	return 0;
+}
+
 int store_pass_start(struct store *st, int64_t migration_id, int pass, int64_t **ids_r,
 		     size_t *count_r, const char **error_r)
 {
 	char mid[32], p[16];
 	const char *params[2] = {mid, p};
 	PGresult *res = NULL;
-	int64_t *ids;
-	int n;
 
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
 	snprintf(p, sizeof(p), "%d", pass);
@@ -271,19 +288,7 @@ int store_pass_start(struct store *st, int64_t migration_id, int pass, int64_t *
 			" SELECT id FROM q ORDER BY priority, id",
 			2, params, &res, error_r) < 0)
 		return -1;
-	n = PQntuples(res);
-	ids = calloc(n > 0 ? n : 1, sizeof(*ids));
-	if (ids == NULL) {
-		PQclear(res);
-		*error_r = "out of memory";
-		return -1;
-	}
-	for (int i = 0; i < n; i++)
-		ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-	PQclear(res);
-	*ids_r = ids;
-	*count_r = n;
-	return 0;
+	return ids_from_result(res, ids_r, count_r, error_r);
 }
 
 void store_account_clear(struct store_account *acct)
@@ -1045,26 +1050,12 @@ int store_migration_accounts(struct store *st, int64_t migration_id, int64_t **i
 	char mid[32];
 	const char *params[1] = {mid};
 	PGresult *res = NULL;
-	int64_t *ids;
-	int n;
 
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
 	if (exec_params(st, "SELECT id FROM accounts WHERE migration_id = $1 ORDER BY id", 1,
 			params, &res, error_r) < 0)
 		return -1;
-	n = PQntuples(res);
-	ids = calloc(n > 0 ? n : 1, sizeof(*ids));
-	if (ids == NULL) {
-		PQclear(res);
-		*error_r = "out of memory";
-		return -1;
-	}
-	for (int i = 0; i < n; i++)
-		ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-	PQclear(res);
-	*ids_r = ids;
-	*count_r = (size_t)n;
-	return 0;
+	return ids_from_result(res, ids_r, count_r, error_r);
 }
 
 int store_account_verified(struct store *st, int64_t account_id, const char *state,
