@@ -179,6 +179,48 @@ check "wrong password: the other account is synced and exact" \
 check "the password appears in no log" \
   bash -c "! grep -rq WRONG-PASSWORD $work/*.log $work/auth.out"
 
+# --- a bad CSV: every error with its line and column, nothing imported --------
+before=$(sql "SELECT (SELECT count(*) FROM migrations) || '/' || (SELECT count(*) FROM accounts)")
+plan=$(make_plan badcsv "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST_PORT" none)" \
+  "good,goodpw,good,goodpw" "odd,,odd,oddpw" "good,pw2,good9,pw" "big,bigpw,big,bigpw,x")
+printf 'source_login,source_password,destination_login,destination_password,priority\n%s\n%s\n%s\n%s\n%s\n' \
+  "good,goodpw,good,goodpw,5" "odd,,odd,oddpw,5" "GOOD,pw2,good9,pw,5" "big,bigpw,big,bigpw,high" \
+  '"unterminated,pw,x,y,1' >"$work/badcsv/accounts.csv"
+"$COORD" import "$plan" >"$work/badcsv.out" 2>&1
+badcsv_rc=$?
+after=$(sql "SELECT (SELECT count(*) FROM migrations) || '/' || (SELECT count(*) FROM accounts)")
+check "bad CSV refused (exit $badcsv_rc), database unchanged ($before -> $after)" \
+  test "$badcsv_rc" != 0 -a "$before" = "$after"
+check "bad CSV: empty password named by line and column" \
+  grep -q "accounts.csv:3: column 2 (source_password): empty" "$work/badcsv.out"
+check "bad CSV: duplicate login named with both lines" grep -q "accounts.csv:4:.*duplicate of line 2" "$work/badcsv.out"
+check "bad CSV: bad priority named" grep -q "accounts.csv:5: column 5 (priority)" "$work/badcsv.out"
+check "bad CSV: unterminated quote named" grep -qi "accounts.csv:6:.*quote" "$work/badcsv.out"
+check "bad CSV: no password in the error text" bash -c "! grep -q 'goodpw\|bigpw\|pw2' $work/badcsv.out"
+
+# --- five accounts with wrong credentials among eight ------------------------
+for i in 1 2 3 4 5 6 7 8; do printf 'w%s:{PLAIN}wpw%s::::::\n' "$i" "$i"; done >"$work/w.users"
+cat "$work/w.users" >>"$SRC_DIR/users"
+cat "$work/w.users" >>"$DST_DIR/users"
+touch -d "@$(($(stat -c %Y "$SRC_DIR/users") + 1))" "$SRC_DIR/users" "$DST_DIR/users"
+add_user SRC w8 wpw8 && add_user DST w8 wpw8
+for i in 1 2 3 4 5 6 7 8; do
+  fill_corpus "w$i" 40
+done
+plan=$(make_plan wrong5 "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST_PORT" none)" \
+  "w1,nope,w1,wpw1" "w2,wpw2,w2,nope" "w3,nope,w3,wpw3" "w4,wpw4,w4,wpw4" "w5,nope,w5,nope" \
+  "w6,wpw6,w6,wpw6" "w7,nope,w7,wpw7" "w8,wpw8,w8,wpw8")
+m_wrong5=$(import_plan "$plan")
+check "5 wrong credentials: those 5 auth_failed with the server's text" \
+  test "$(sql "SELECT count(*) FROM accounts WHERE migration_id = $m_wrong5 AND state = 'auth_failed'
+               AND last_error LIKE '%Authentication failed%'")" = 5
+check "5 wrong credentials: the other 3 migrate" run_pass "$m_wrong5" 1
+wrong5_exact() {
+  local u
+  for u in w4 w6 w8; do verify "$u:wpw${u#w}" "$DST_PORT" "$u:wpw${u#w}" --account "$u" || return 1; done
+}
+check "5 wrong credentials: the 3 good accounts exact" wrong5_exact
+
 # --- admin (master user) login and XOAUTH2 on the source --------------------
 add_user DST good2 good2pw
 add_user DST good3 good3pw
