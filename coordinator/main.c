@@ -135,32 +135,34 @@ out:
 	return ret;
 }
 
-/* pass MIGRATION N: queue the accounts and publish one job each. */
-static int cmd_pass(struct store *st, const struct options *o, int64_t mid, int pass)
+/* Publishes the jobs and marks them published. */
+static int publish_jobs(struct store *st, const struct options *o, const struct store_job *jobs,
+			size_t count)
 {
 	struct queue_producer *producer = NULL;
 	int64_t *ids = NULL;
-	size_t count = 0;
 	const char *error;
 	char err[512];
 	int ret = 1;
 
+	if (count == 0)
+		return 0;
 	if (o->brokers == NULL) {
 		fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
 		return 1;
 	}
-	if (queue_producer_create(o->brokers, &producer, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
-	if (store_pass_start(st, mid, pass, &ids, &count, &error) < 0) {
-		fprintf(stderr, "%s\n", error);
+	ids = calloc(count, sizeof(*ids));
+	if (ids == NULL || queue_producer_create(o->brokers, &producer, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", ids == NULL ? "out of memory" : err);
 		goto out;
 	}
 	for (size_t i = 0; i < count; i++) {
-		struct queue_job job = {.migration_id = mid, .account_id = ids[i], .pass = pass};
+		struct queue_job job = {.migration_id = jobs[i].migration_id,
+					.account_id = jobs[i].account_id,
+					.pass = jobs[i].pass};
+		ids[i] = jobs[i].account_id;
 		if (queue_job_publish(producer, &job, err, sizeof(err)) < 0) {
-			fprintf(stderr, "account %" PRId64 ": %s\n", ids[i], err);
+			fprintf(stderr, "account %" PRId64 ": %s\n", jobs[i].account_id, err);
 			goto out;
 		}
 	}
@@ -168,15 +170,67 @@ static int cmd_pass(struct store *st, const struct options *o, int64_t mid, int 
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
-	if (count > 0 && store_jobs_published(st, ids, count, &error) < 0) {
+	if (store_jobs_published(st, ids, count, &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		goto out;
 	}
-	log_info("migration %" PRId64 ": pass %d queued for %zu accounts", mid, pass, count);
 	ret = 0;
 out:
 	free(ids);
 	queue_producer_destroy(&producer);
+	return ret;
+}
+
+/* pass MIGRATION N: queue the accounts and publish one job each. */
+static int cmd_pass(struct store *st, const struct options *o, int64_t mid, int pass)
+{
+	struct store_job *jobs = NULL;
+	int64_t *ids = NULL;
+	size_t count = 0;
+	const char *error;
+	int ret = 1;
+
+	if (o->brokers == NULL) {
+		fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
+		return 1;
+	}
+	if (store_pass_start(st, mid, pass, &ids, &count, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return 1;
+	}
+	jobs = calloc(count + 1, sizeof(*jobs));
+	if (jobs == NULL)
+		goto out;
+	for (size_t i = 0; i < count; i++)
+		jobs[i] = (struct store_job){.migration_id = mid, .account_id = ids[i], .pass = pass};
+	ret = publish_jobs(st, o, jobs, count);
+	if (ret == 0)
+		log_info("migration %" PRId64 ": pass %d queued for %zu accounts", mid, pass,
+			 count);
+out:
+	free(jobs);
+	free(ids);
+	return ret;
+}
+
+/* pause|resume|cancel MIGRATION [ACCOUNT] */
+static int cmd_control(struct store *st, const struct options *o, const char *action,
+		       int64_t mid, int64_t account_id)
+{
+	struct store_job *jobs = NULL;
+	size_t count = 0;
+	const char *error;
+	int ret;
+
+	if (store_accounts_control(st, mid, account_id, action, &jobs, &count, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return 1;
+	}
+	ret = publish_jobs(st, o, jobs, count);
+	log_info("migration %" PRId64 ": %s done%s", mid, action,
+		 strcmp(action, "pause") == 0 ? "; running accounts stop at their next checkpoint"
+					      : "");
+	free(jobs);
 	return ret;
 }
 
@@ -192,6 +246,9 @@ static void usage(void)
 		"                            account\n"
 		"  wait MIGRATION N [SECS]   wait until pass N ended for every account\n"
 		"  status MIGRATION          per-account state, counts and last error\n"
+		"  pause MIGRATION [ACCOUNT] stop starting work; running accounts checkpoint\n"
+		"  resume MIGRATION [ACCOUNT] continue paused accounts\n"
+		"  cancel MIGRATION [ACCOUNT] stop for good\n"
 		"  run                       the scheduler daemon: re-queues accounts whose lease\n"
 		"                            expired and publishes the jobs owed (one active\n"
 		"                            coordinator at a time, the others stand by)\n"
@@ -308,6 +365,14 @@ int main(int argc, char **argv)
 		signal(SIGINT, on_signal);
 		store_close(&st); /* the scheduler keeps its own connection */
 		ret = scheduler_run(&sc) < 0 ? 1 : 0;
+	} else if ((strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 ||
+		    strcmp(cmd, "cancel") == 0) &&
+		   (argc - optind == 2 || argc - optind == 3)) {
+		int64_t account_id = 0;
+		if (parse_id(argv[optind + 1], "migration", &mid) < 0 ||
+		    (argc - optind == 3 && parse_id(argv[optind + 2], "account", &account_id) < 0))
+			goto out;
+		ret = cmd_control(st, &o, cmd, mid, account_id);
 	} else if (strcmp(cmd, "status") == 0 && argc - optind == 2) {
 		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
 			goto out;

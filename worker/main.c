@@ -106,8 +106,11 @@ static void *account_thread(void *arg)
 		snprintf(reason, sizeof(reason), "%s", err);
 		break;
 	case SYNC_STOPPED:
+		/* Stays paused or cancelled if that is why (the store keeps an
+		 * operator's state); else queued for another worker. */
 		state = "queued";
-		snprintf(reason, sizeof(reason), "worker %s stopping; checkpointed", w->id);
+		snprintf(reason, sizeof(reason), "%s; checkpointed",
+			 stop_requested ? "worker stopping" : err);
 		break;
 	case SYNC_LEASE_LOST:
 		state = NULL;

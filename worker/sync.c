@@ -230,7 +230,8 @@ static bool run_should_stop(struct account_run *run)
 	bool stop;
 
 	pthread_mutex_lock(&run->lock);
-	stop = run->outcome == SYNC_LEASE_LOST || run->outcome == SYNC_AUTH_FAILED;
+	stop = run->outcome == SYNC_LEASE_LOST || run->outcome == SYNC_AUTH_FAILED ||
+	       run->outcome == SYNC_STOPPED;
 	pthread_mutex_unlock(&run->lock);
 	return stop || *run->cfg->stop;
 }
@@ -282,12 +283,15 @@ static void *heartbeat_thread(void *arg)
 			break;
 		pthread_mutex_unlock(&run->lock);
 		t = monotonic_ms();
+		bool operator_stop = false;
 		ret = st != NULL || store_open(run->cfg->db_conninfo, &st, &error) == 0
 			      ? store_lease_renew(st, run->acct->id, run->epoch,
-						  run->cfg->lease_ttl_s, &error)
+						  run->cfg->lease_ttl_s, &operator_stop, &error)
 			      : -1;
 		if (ret == STORE_LEASE_LOST)
 			run_fail(run, SYNC_LEASE_LOST, error);
+		else if (ret == 0 && operator_stop)
+			run_fail(run, SYNC_STOPPED, "paused or cancelled by the operator");
 		else if (ret < 0) {
 			/* PostgreSQL unreachable: the deadline runs out and writes stop;
 			 * reconnect and try again at the next beat. */

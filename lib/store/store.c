@@ -517,8 +517,32 @@ static int fenced_exec(struct store *st, int64_t account_id, int64_t epoch, cons
 	return 0;
 }
 
+/* Rows of (account id, migration id, pass) as jobs (caller frees *jobs_r);
+ * takes res. */
+static int jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r,
+			    const char **error_r)
+{
+	int n = PQntuples(res);
+	struct store_job *jobs = calloc(n > 0 ? n : 1, sizeof(*jobs));
+
+	if (jobs == NULL) {
+		PQclear(res);
+		*error_r = "out of memory";
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		jobs[i].account_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		jobs[i].migration_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		jobs[i].pass = (int)strtol(PQgetvalue(res, i, 2), NULL, 10);
+	}
+	PQclear(res);
+	*jobs_r = jobs;
+	*count_r = (size_t)n;
+	return 0;
+}
+
 int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int ttl_s,
-		      const char **error_r)
+		      bool *stop_r, const char **error_r)
 {
 	char aid[32], ep[32], ttl[16];
 	const char *params[3] = {aid, ep, ttl};
@@ -530,16 +554,51 @@ int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int t
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
 	if (exec_params(st,
 			"UPDATE accounts SET lease_expires = now() + make_interval(secs => $3::int)"
-			" WHERE id = $1 AND lease_epoch = $2 AND lease_owner IS NOT NULL",
+			" WHERE id = $1 AND lease_epoch = $2 AND lease_owner IS NOT NULL"
+			" RETURNING state IN ('paused', 'cancelled')",
 			3, params, &res, error_r) < 0)
 		return -1;
-	rows = (int)strtol(PQcmdTuples(res), NULL, 10);
+	rows = PQntuples(res);
+	*stop_r = rows > 0 && PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
 	if (rows == 0) {
 		*error_r = "lease lost: another worker owns this account now";
 		return STORE_LEASE_LOST;
 	}
 	return 0;
+}
+
+int store_accounts_control(struct store *st, int64_t migration_id, int64_t account_id,
+			   const char *action, struct store_job **jobs_r, size_t *count_r,
+			   const char **error_r)
+{
+	char mid[32], aid[32];
+	const char *params[3] = {mid, aid, action};
+	PGresult *res = NULL;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	/* pause: anything not finished or refused; cancel: anything not cancelled;
+	 * resume: paused accounts go back to queued (a pass left to finish) or
+	 * synced (nothing left). */
+	if (exec_params(st,
+			"WITH target AS (SELECT id, state, pass, pass_done FROM accounts"
+			"  WHERE migration_id = $1 AND ($2::bigint = 0 OR id = $2::bigint)"
+			"  AND CASE $3 WHEN 'pause' THEN state IN ('new', 'verified', 'queued',"
+			"   'running', 'failed', 'synced')"
+			"   WHEN 'resume' THEN state = 'paused'"
+			"   WHEN 'cancel' THEN state <> 'cancelled' ELSE false END FOR UPDATE),"
+			" upd AS (UPDATE accounts a SET updated_at = now(), published_at = NULL,"
+			"  state = CASE $3 WHEN 'pause' THEN 'paused' WHEN 'cancel' THEN 'cancelled'"
+			"   ELSE CASE WHEN t.pass_done < t.pass THEN 'queued' ELSE 'synced' END END"
+			"  FROM target t WHERE a.id = t.id RETURNING a.id, a.state, t.state AS old),"
+			" logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
+			"  SELECT id, old, state, 'operator: ' || $3 FROM upd)"
+			" SELECT a.id, a.migration_id, a.pass FROM upd JOIN accounts a ON a.id = upd.id"
+			" WHERE upd.state = 'queued' ORDER BY a.priority, a.id",
+			3, params, &res, error_r) < 0)
+		return -1;
+	return jobs_from_result(res, jobs_r, count_r, error_r);
 }
 
 int store_lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,
@@ -559,7 +618,9 @@ int store_lease_release(struct store *st, int64_t account_id, int64_t epoch, con
 			" SELECT id, state, $3, $4 FROM accounts WHERE id = $1 AND lease_epoch = $2",
 			4, params, NULL, error_r) < 0 ||
 	    exec_params(st,
-			"UPDATE accounts SET state = $3, lease_owner = NULL, lease_expires = NULL,"
+			"UPDATE accounts SET lease_owner = NULL, lease_expires = NULL,"
+			/* An operator's pause or cancel outlives the worker's verdict. */
+			" state = CASE WHEN state IN ('paused', 'cancelled') THEN state ELSE $3 END,"
 			" pass_done = CASE WHEN $3 = 'synced' THEN pass ELSE pass_done END,"
 			" published_at = CASE WHEN $3 = 'queued' THEN NULL ELSE published_at END,"
 			/* Failed: retried after 10 s, 20 s, 40 s ... (at most 10 min). */
@@ -943,8 +1004,6 @@ int store_schedule_step(struct store *st, size_t limit, int republish_s, size_t 
 	char lim[32], rep[16];
 	const char *params[2] = {lim, rep};
 	PGresult *res = NULL;
-	struct store_job *jobs;
-	int n;
 
 	snprintf(lim, sizeof(lim), "%zu", limit);
 	snprintf(rep, sizeof(rep), "%d", republish_s);
@@ -975,22 +1034,7 @@ int store_schedule_step(struct store *st, size_t limit, int republish_s, size_t 
 			" RETURNING a.id, a.migration_id, a.pass, a.priority",
 			2, params, &res, error_r) < 0)
 		return -1;
-	n = PQntuples(res);
-	jobs = calloc(n > 0 ? n : 1, sizeof(*jobs));
-	if (jobs == NULL) {
-		PQclear(res);
-		*error_r = "out of memory";
-		return -1;
-	}
-	for (int i = 0; i < n; i++) {
-		jobs[i].account_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		jobs[i].migration_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-		jobs[i].pass = (int)strtol(PQgetvalue(res, i, 2), NULL, 10);
-	}
-	PQclear(res);
-	*jobs_r = jobs;
-	*count_r = (size_t)n;
-	return 0;
+	return jobs_from_result(res, jobs_r, count_r, error_r);
 }
 
 int store_jobs_published(struct store *st, const int64_t *account_ids, size_t count,

@@ -98,9 +98,22 @@ int store_account_verified(struct store *st, int64_t account_id, const char *sta
  * another live owner or there is nothing to do: the job is to be dropped. */
 int store_lease_take(struct store *st, int64_t account_id, int pass, const char *owner, int ttl_s,
 		     int64_t *epoch_r, struct store_account *acct_r, const char **error_r);
-/* Extends the lease; STORE_LEASE_LOST if it was taken over. */
+/* Extends the lease; STORE_LEASE_LOST if it was taken over.  *stop_r tells
+ * that an operator paused or cancelled the account: stop at the next
+ * checkpoint. */
 int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int ttl_s,
-		      const char **error_r);
+		      bool *stop_r, const char **error_r);
+
+struct store_job;
+
+/* Operator control of one account (account_id) or of every account of a
+ * migration (account_id 0): action "pause", "resume" or "cancel".  A running
+ * account keeps its lease until its worker notices (at its next heartbeat)
+ * and checkpoints.  Returns the jobs of the accounts that became queued again
+ * (resume), for the caller to publish (caller frees *jobs_r). */
+int store_accounts_control(struct store *st, int64_t migration_id, int64_t account_id,
+			   const char *action, struct store_job **jobs_r, size_t *count_r,
+			   const char **error_r);
 /* Releases the lease and sets the account state ("synced", "failed", "queued",
  * "auth_failed", ...) with a reason written to the state log. */
 int store_lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,

@@ -351,6 +351,40 @@ check "frozen worker: on waking it found its lease gone and stopped without writ
 check "frozen worker: copy exact, nothing written twice" \
   verify crash:crashpw "$DST2_PORT" frozen:frozenpw --account frozen
 
+# --- pause, resume, cancel ---------------------------------------------------
+add_user DST2 pz pzpw
+add_user DST2 cz czpw
+plan=$(make_plan pause "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "crash,crashpw,pz,pzpw" "good,goodpw,cz,czpw")
+m_pause=$(import_plan "$plan")
+cz_id=$(sql "SELECT id FROM accounts WHERE migration_id = $m_pause AND dst_login = 'cz'")
+pz_id=$(sql "SELECT id FROM accounts WHERE migration_id = $m_pause AND dst_login = 'pz'")
+"$COORD" cancel "$m_pause" "$cz_id" 2>>"$work/coordinator.log"
+"$COORD" pass "$m_pause" 1 2>>"$work/coordinator.log"
+LEASE_TTL=2 worker_start --batch-count 50
+for _ in $(seq 1 200); do grep -q "pass 1 started" "$worker_log" && break; sleep 0.05; done
+sleep 1
+"$COORD" pause "$m_pause" 2>>"$work/coordinator.log"
+for _ in $(seq 1 100); do
+  [[ $(sql "SELECT state || ' ' || coalesce(lease_owner, 'none') FROM accounts WHERE id = $pz_id") == "paused none" ]] && break
+  sleep 0.1
+done
+paused_state=$(sql "SELECT state || ' ' || coalesce(lease_owner, 'none') || ' ' || pass_done FROM accounts WHERE id = $pz_id")
+check "pause: the running account checkpointed and released its lease ($paused_state)" \
+  test "$paused_state" = "paused none 0"
+copied1=$(sql "SELECT coalesce(sum(copied_messages), 0) FROM folders WHERE account_id = $pz_id")
+sleep 3
+copied2=$(sql "SELECT coalesce(sum(copied_messages), 0) FROM folders WHERE account_id = $pz_id")
+check "pause: nothing is copied while paused ($copied1 then $copied2 messages)" test "$copied1" = "$copied2"
+"$COORD" resume "$m_pause" 2>>"$work/coordinator.log"
+"$COORD" wait "$m_pause" 1 300 >/dev/null 2>>"$work/coordinator.log"
+worker_stop
+check "resume: the paused account finished from its checkpoint; copy exact" \
+  verify crash:crashpw "$DST2_PORT" pz:pzpw --account pause
+check "cancel: the cancelled account stayed cancelled and was never copied" \
+  test "$(sql "SELECT state || ' ' || (SELECT count(*) FROM folders WHERE account_id = $cz_id)
+               FROM accounts WHERE id = $cz_id")" = "cancelled 0"
+
 # --- PostgreSQL restarted mid-run ----------------------------------------------
 add_user DST2 pgr pgrpw
 plan=$(make_plan pgr "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
