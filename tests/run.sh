@@ -12,12 +12,13 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 bash deploy/install-deps.sh || exit 1
+logs=$(mktemp -d /tmp/mailshift-run.XXXXXX)
 for dir in build build-asan; do
   flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
   [[ $dir == build-asan ]] && flags=(-DCMAKE_BUILD_TYPE=Debug -DMAILSHIFT_SANITIZE=ON)
   cmake -S . -B "$dir" "${flags[@]}" >/dev/null || exit 1
-  cmake --build "$dir" -j"$(nproc)" >"/tmp/mailshift-$dir.log" 2>&1 ||
-    { tail -50 "/tmp/mailshift-$dir.log"; exit 1; }
+  cmake --build "$dir" -j"$(nproc)" >"$logs/$dir.log" 2>&1 ||
+    { tail -50 "$logs/$dir.log"; exit 1; }
 done
 echo "# built build/ and build-asan/"
 
@@ -33,9 +34,9 @@ unit_total=${unit_total:-0}
 unit_failed=${unit_failed:-1}
 [[ $unit_rc -ne 0 && $unit_failed -eq 0 ]] && unit_failed=1
 
-MAILSHIFT_BUILD=$repo/build-asan bash tests/integration/test_migration.sh | tee /tmp/mailshift-it.log
+MAILSHIFT_BUILD=$repo/build-asan bash tests/integration/test_migration.sh | tee "$logs/integration.log"
 it_rc=${PIPESTATUS[0]}
-it_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' /tmp/mailshift-it.log | tail -n 1)
+it_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$logs/integration.log" | tail -n 1)
 it_passed=$(cut -d' ' -f1 <<<"${it_line:-0 passed, 1 failed}")
 it_failed=$(cut -d' ' -f3 <<<"${it_line:-0 passed, 1 failed}")
 [[ $it_rc -ne 0 && $it_failed -eq 0 ]] && it_failed=1

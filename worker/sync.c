@@ -67,6 +67,7 @@ struct account_run {
 	char error[512];
 	struct sync_stats stats;
 	int64_t lease_deadline_ms; /* monotonic: no destination write after it */
+	char slot_owner[64];	   /* holder name of this run's connection slots */
 	bool finished;		   /* tells the heartbeat thread to stop */
 	pthread_cond_t wake;
 };
@@ -75,6 +76,7 @@ struct account_run {
 struct folder_ctx {
 	struct account_run *run;
 	struct store *st;
+	int src_slot, dst_slot; /* connection budget slots held (0: none) */
 	struct imap_session *src, *dst;
 	char err[512];
 };
@@ -292,6 +294,9 @@ static void *heartbeat_thread(void *arg)
 			run_fail(run, SYNC_LEASE_LOST, error);
 		else if (ret == 0 && operator_stop)
 			run_fail(run, SYNC_STOPPED, "paused or cancelled by the operator");
+		if (ret == 0 && store_slots_renew(st, run->slot_owner, run->cfg->lease_ttl_s,
+						  &error) < 0)
+			log_warn("account %" PRId64 ": slot renewal: %s", run->acct->id, error);
 		else if (ret < 0) {
 			/* PostgreSQL unreachable: the deadline runs out and writes stop;
 			 * reconnect and try again at the next beat. */
@@ -887,6 +892,54 @@ static int sessions_open(struct folder_ctx *fc)
 	return ret;
 }
 
+/* Takes one source and one destination connection slot for this thread's
+ * sessions, unless held: 0 held, 1 the budget of a server is used up (nothing
+ * is held then), <0 store error. */
+static int slots_take(struct folder_ctx *fc)
+{
+	struct account_run *run = fc->run;
+	const char *error = NULL;
+	int ret;
+
+	if (fc->src_slot == 0) {
+		ret = store_slot_take(fc->st, run->acct->src.id, run->slot_owner,
+				      run->cfg->lease_ttl_s, &fc->src_slot, &error);
+		if (ret != 0) {
+			if (ret < 0)
+				snprintf(fc->err, sizeof(fc->err), "%s", error);
+			return ret;
+		}
+	}
+	if (fc->dst_slot == 0) {
+		ret = store_slot_take(fc->st, run->acct->dst.id, run->slot_owner,
+				      run->cfg->lease_ttl_s, &fc->dst_slot, &error);
+		if (ret != 0) {
+			if (ret < 0)
+				snprintf(fc->err, sizeof(fc->err), "%s", error);
+			store_slot_release(fc->st, run->acct->src.id, fc->src_slot,
+					   run->slot_owner, &error);
+			fc->src_slot = 0;
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void slots_release(struct folder_ctx *fc)
+{
+	const char *error = NULL;
+
+	if (fc->st == NULL)
+		return;
+	if (fc->src_slot != 0)
+		store_slot_release(fc->st, fc->run->acct->src.id, fc->src_slot,
+				   fc->run->slot_owner, &error);
+	if (fc->dst_slot != 0)
+		store_slot_release(fc->st, fc->run->acct->dst.id, fc->dst_slot,
+				   fc->run->slot_owner, &error);
+	fc->src_slot = fc->dst_slot = 0;
+}
+
 static void sessions_close(struct folder_ctx *fc)
 {
 	imap_session_close(&fc->src);
@@ -898,17 +951,34 @@ static void sessions_close(struct folder_ctx *fc)
  * the open intent first. */
 #define FOLDER_ATTEMPTS 4
 
+static void folder_thread_run(struct folder_ctx *fc);
+
+/* A folder thread: folders until none is left, then its connections and
+ * their budget slots go back at once (not when the whole account ends). */
 static void *folder_thread(void *arg)
 {
 	struct folder_ctx *fc = arg;
+
+	folder_thread_run(fc);
+	sessions_close(fc);
+	slots_release(fc);
+	return NULL;
+}
+
+static void folder_thread_run(struct folder_ctx *fc)
+{
 	struct account_run *run = fc->run;
 	const char *error = NULL;
 
 	if (fc->st == NULL &&
 	    store_open(run->cfg->db_conninfo, &fc->st, &error) < 0) {
 		run_fail(run, SYNC_FAILED, error);
-		return NULL;
+		return;
 	}
+	/* A helper thread without a slot of both servers' budgets just does not
+	 * run: the account goes on with fewer parallel folders. */
+	if (slots_take(fc) != 0)
+		return;
 	for (;;) {
 		size_t i;
 		int ret = -1;
@@ -925,7 +995,7 @@ static void *folder_thread(void *arg)
 				sessions_close(fc);
 				ret = sessions_open(fc);
 				if (ret == IMAP_EAUTH)
-					return NULL;
+					return;
 				if (ret < 0)
 					continue;
 			}
@@ -946,7 +1016,7 @@ static void *folder_thread(void *arg)
 			run_fail(run, SYNC_FAILED, msg);
 		}
 	}
-	return NULL;
+	return;
 }
 
 /* Lists and maps folders, creating missing destination folders. */
@@ -1045,7 +1115,25 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 		goto out;
 	}
 	heartbeat_started = true;
-	ret = sessions_open(&fcs[0]);
+	snprintf(run.slot_owner, sizeof(run.slot_owner), "%" PRId64 ":%" PRId64, acct->id, epoch);
+	/* The account's first connections wait for the servers' budgets. */
+	for (bool logged = false;; logged = true) {
+		ret = slots_take(&fcs[0]);
+		if (ret <= 0 || run_should_stop(&run))
+			break;
+		if (!logged)
+			log_info("account %" PRId64 ": waiting for a connection slot (%s:%d allows %d,"
+				 " %s:%d allows %d across the fleet)",
+				 acct->id, acct->src.host, acct->src.port, acct->src.max_connections,
+				 acct->dst.host, acct->dst.port, acct->dst.max_connections);
+		usleep(200 * 1000);
+	}
+	if (ret > 0) {
+		run_fail(&run, SYNC_STOPPED, "stopped while waiting for a connection slot");
+		goto join;
+	}
+	if (ret == 0)
+		ret = sessions_open(&fcs[0]);
 	if (ret == 0)
 		ret = folders_prepare(&fcs[0]);
 	if (ret < 0) {
@@ -1064,6 +1152,7 @@ join:
 		pthread_join(threads[i], NULL);
 	for (int i = 0; i < nthreads; i++) {
 		sessions_close(&fcs[i]);
+		slots_release(&fcs[i]);
 		if (i > 0)
 			store_close(&fcs[i].st);
 	}

@@ -73,6 +73,15 @@ static const char *const migrations[] = {
 	"ALTER TABLE accounts ADD COLUMN attempts int NOT NULL DEFAULT 0;"
 	"ALTER TABLE accounts ADD COLUMN error_budget int NOT NULL DEFAULT 5;"
 	"ALTER TABLE accounts ADD COLUMN retry_at timestamptz;",
+	/* 4: per-server connection budgets: one row per allowed connection, held
+	 * by an account run as an expiring lease */
+	"CREATE TABLE server_slots ("
+	"  server_id bigint NOT NULL REFERENCES servers ON DELETE CASCADE,"
+	"  slot int NOT NULL, owner text, expires timestamptz,"
+	"  PRIMARY KEY (server_id, slot));"
+	"CREATE INDEX server_slots_owner ON server_slots (owner);"
+	"INSERT INTO server_slots (server_id, slot)"
+	" SELECT id, generate_series(1, max_connections) FROM servers;",
 };
 
 size_t schema_count(void)

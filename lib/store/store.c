@@ -188,10 +188,14 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 	all[10] = srv->exclude != NULL ? srv->exclude : "";
 	if (all[9] == NULL)
 		all[9] = "";
+	/* The server's connection budget: max_connections slots. */
 	return exec_params(st,
-			   "INSERT INTO servers (migration_id, role, host, port, tls, ca_file, auth,"
-			   " master_user, max_connections, prefix, exclude)"
-			   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+			   "WITH srv AS (INSERT INTO servers (migration_id, role, host, port, tls,"
+			   " ca_file, auth, master_user, max_connections, prefix, exclude)"
+			   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+			   " RETURNING id, max_connections)"
+			   " INSERT INTO server_slots (server_id, slot)"
+			   " SELECT id, generate_series(1, max_connections) FROM srv",
 			   11, all, NULL, error_r);
 }
 
@@ -316,6 +320,7 @@ static char *dup_value(const PGresult *res, int row, int col)
 
 static void server_from_row(struct store_server *srv, const PGresult *res, int row)
 {
+	srv->id = strtoll(PQgetvalue(res, row, 10), NULL, 10);
 	srv->host = dup_value(res, row, 1);
 	srv->port = (int)strtol(PQgetvalue(res, row, 2), NULL, 10);
 	srv->tls = dup_value(res, row, 3);
@@ -384,7 +389,7 @@ static int account_load(struct store *st, int64_t account_id, struct store_accou
 	res = NULL;
 	if (exec_params(st,
 			"SELECT s.role, s.host, s.port, s.tls, s.ca_file, s.auth, s.master_user,"
-			" s.max_connections, s.prefix, s.exclude FROM servers s JOIN accounts a"
+			" s.max_connections, s.prefix, s.exclude, s.id FROM servers s JOIN accounts a"
 			" ON a.migration_id = s.migration_id WHERE a.id = $1",
 			1, params, &res, error_r) < 0)
 		return -1;
@@ -1119,4 +1124,56 @@ int store_account_verified(struct store *st, int64_t account_id, const char *sta
 			   " INSERT INTO account_log (account_id, from_state, to_state, reason)"
 			   " SELECT id, state, $2, 'credential check: ' || $3 FROM old",
 			   3, params, NULL, error_r);
+}
+
+int store_slot_take(struct store *st, int64_t server_id, const char *owner, int ttl_s,
+		    int *slot_r, const char **error_r)
+{
+	char sid[32], ttl[16];
+	const char *params[3] = {sid, owner, ttl};
+	PGresult *res = NULL;
+	int n;
+
+	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
+	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	if (exec_params(st,
+			"UPDATE server_slots s SET owner = $2,"
+			" expires = now() + make_interval(secs => $3::int)"
+			" FROM (SELECT server_id, slot FROM server_slots WHERE server_id = $1"
+			"  AND (owner IS NULL OR expires < now()) ORDER BY slot LIMIT 1"
+			"  FOR UPDATE SKIP LOCKED) free"
+			" WHERE s.server_id = free.server_id AND s.slot = free.slot RETURNING s.slot",
+			3, params, &res, error_r) < 0)
+		return -1;
+	n = PQntuples(res);
+	if (n > 0)
+		*slot_r = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return n > 0 ? 0 : 1;
+}
+
+int store_slot_release(struct store *st, int64_t server_id, int slot, const char *owner,
+		       const char **error_r)
+{
+	char sid[32], sl[16];
+	const char *params[3] = {sid, sl, owner};
+
+	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
+	snprintf(sl, sizeof(sl), "%d", slot);
+	return exec_params(st,
+			   "UPDATE server_slots SET owner = NULL, expires = NULL"
+			   " WHERE server_id = $1 AND slot = $2 AND owner = $3",
+			   3, params, NULL, error_r);
+}
+
+int store_slots_renew(struct store *st, const char *owner, int ttl_s, const char **error_r)
+{
+	char ttl[16];
+	const char *params[2] = {owner, ttl};
+
+	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	return exec_params(st,
+			   "UPDATE server_slots SET expires = now() + make_interval(secs => $2::int)"
+			   " WHERE owner = $1",
+			   2, params, NULL, error_r);
 }

@@ -28,6 +28,7 @@ int store_schema_apply(struct store *st, const char **error_r);
  * when passed in, by the struct (free with store_server_clear) when filled by
  * the store. */
 struct store_server {
+	int64_t id; /* filled by the store */
 	char *host;
 	int port;
 	char *tls;	/* "implicit", "starttls" or "none" */
@@ -219,6 +220,16 @@ int store_jobs_published(struct store *st, const int64_t *account_ids, size_t co
  * long as this connection lives.  Returns 1 if taken, 0 if another
  * coordinator holds it. */
 int store_scheduler_lock(struct store *st, const char **error_r);
+
+/* Connection budgets: a server allows max_connections slots across the whole
+ * fleet.  A slot is held as an expiring lease by `owner` (an account run) and
+ * renewed with its heartbeat; a dead or frozen holder's slot frees itself.
+ * store_slot_take returns 1 (not 0) when every slot is taken. */
+int store_slot_take(struct store *st, int64_t server_id, const char *owner, int ttl_s,
+		    int *slot_r, const char **error_r);
+int store_slot_release(struct store *st, int64_t server_id, int slot, const char *owner,
+		       const char **error_r);
+int store_slots_renew(struct store *st, const char *owner, int ttl_s, const char **error_r);
 
 /* One account's progress, for status and reports (strings valid during the
  * callback only). */

@@ -385,6 +385,42 @@ check "cancel: the cancelled account stayed cancelled and was never copied" \
   test "$(sql "SELECT state || ' ' || (SELECT count(*) FROM folders WHERE account_id = $cz_id)
                FROM accounts WHERE id = $cz_id")" = "cancelled 0"
 
+# --- a source connection budget of 3, three workers that want more --------------
+for i in 1 2 3 4 5 6; do printf 'b%s:{PLAIN}bpw%s::::::\n' "$i" "$i"; done >"$work/b.users"
+cat "$work/b.users" >>"$SRC_DIR/users"
+cat "$work/b.users" >>"$DST2_DIR/users"
+touch -d "@$(($(stat -c %Y "$SRC_DIR/users") + 1))" "$SRC_DIR/users" "$DST2_DIR/users"
+add_user SRC b6 bpw6 && add_user DST2 b6 bpw6
+for i in 1 2 3 4 5 6; do
+  python3 "$infra/fill_maildir.py" --corpus "$corpus" --maildir "$SRC_DIR/mail/b$i/Maildir" \
+    --layout fs --limit 600 --offset $((i * 700)) --seed "$i" >/dev/null
+done
+plan=$(make_plan budget "{\"host\": \"127.0.0.1\", \"port\": $SRC_PORT, \"tls\": \"none\",
+  \"auth\": \"plain\", \"max_connections\": 3}" "$(server_json dst "$DST2_PORT" none)" \
+  $(for i in 1 2 3 4 5 6; do echo "b$i,bpw$i,b$i,bpw$i"; done))
+m_budget=$(import_plan "$plan")
+budget_pids=()
+for w in 1 2 3; do
+  worker_start --id "budget-$w" --accounts 4 --folders 2 && budget_pids+=("$worker_pid")
+done
+# Count the source's IMAP connections of that user on the server side.
+( while :; do doveadm -c "$SRC_CONF" who -1 2>/dev/null | grep -c '^b[1-6] ' ; sleep 0.1; done ) \
+  >"$work/budget.samples" &
+sampler=$!
+budget_pass() { run_pass "$m_budget" 1 >"$work/budget.status"; }
+check "budget: 6 accounts through a source budget of 3 end synced" budget_pass
+kill "$sampler"; wait "$sampler" 2>/dev/null
+for pid in "${budget_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+worker_pid=
+peak=$(sort -n "$work/budget.samples" | tail -n 1)
+check "budget: at most 3 source connections at any time, counted by Dovecot (peak $peak)" \
+  test "${peak:-99}" -le 3 -a "${peak:-0}" -ge 2
+budget_exact() {
+  local i
+  for i in 1 2 3 4 5 6; do verify "b$i:bpw$i" "$DST2_PORT" "b$i:bpw$i" --account "b$i" || return 1; done
+}
+check "budget: all 6 accounts exact" budget_exact
+
 # --- PostgreSQL restarted mid-run ----------------------------------------------
 add_user DST2 pgr pgrpw
 plan=$(make_plan pgr "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
