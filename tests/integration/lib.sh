@@ -52,6 +52,21 @@ sys.exit("user %s not accepted by the server" % sys.argv[2])
 PY
 }
 
+# add_users PREFIX N SIDE...: users PREFIX1..PREFIXN with passwords
+# PREFIXpw1..PREFIXpwN on each side (SRC, DST, DST2), written in one go (one
+# passwd-file reread instead of N), then waits until the last one logs in.
+add_users() {
+  local prefix=$1 n=$2 side dir_var i
+  shift 2
+  for side in "$@"; do
+    dir_var="${side}_DIR"
+    for i in $(seq 1 "$n"); do printf '%s%s:{PLAIN}%spw%s::::::\n' "$prefix" "$i" "$prefix" "$i"; done \
+      >>"${!dir_var}/users"
+    touch -d "@$(($(stat -c %Y "${!dir_var}/users") + 1))" "${!dir_var}/users"
+    add_user "$side" "$prefix$n" "${prefix}pw$n"
+  done
+}
+
 # fill_corpus USER [LIMIT]: the user's source maildir from the corpus.
 fill_corpus() {
   python3 "$infra/fill_maildir.py" --corpus "$corpus" --maildir "$SRC_DIR/mail/$1/Maildir" \

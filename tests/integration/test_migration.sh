@@ -199,11 +199,7 @@ check "bad CSV: unterminated quote named" grep -qi "accounts.csv:6:.*quote" "$wo
 check "bad CSV: no password in the error text" bash -c "! grep -q 'goodpw\|bigpw\|pw2' $work/badcsv.out"
 
 # --- five accounts with wrong credentials among eight ------------------------
-for i in 1 2 3 4 5 6 7 8; do printf 'w%s:{PLAIN}wpw%s::::::\n' "$i" "$i"; done >"$work/w.users"
-cat "$work/w.users" >>"$SRC_DIR/users"
-cat "$work/w.users" >>"$DST_DIR/users"
-touch -d "@$(($(stat -c %Y "$SRC_DIR/users") + 1))" "$SRC_DIR/users" "$DST_DIR/users"
-add_user SRC w8 wpw8 && add_user DST w8 wpw8
+add_users w 8 SRC DST
 for i in 1 2 3 4 5 6 7 8; do
   fill_corpus "w$i" 40
 done
@@ -386,11 +382,7 @@ check "cancel: the cancelled account stayed cancelled and was never copied" \
                FROM accounts WHERE id = $cz_id")" = "cancelled 0"
 
 # --- a source connection budget of 3, three workers that want more --------------
-for i in 1 2 3 4 5 6; do printf 'b%s:{PLAIN}bpw%s::::::\n' "$i" "$i"; done >"$work/b.users"
-cat "$work/b.users" >>"$SRC_DIR/users"
-cat "$work/b.users" >>"$DST2_DIR/users"
-touch -d "@$(($(stat -c %Y "$SRC_DIR/users") + 1))" "$SRC_DIR/users" "$DST2_DIR/users"
-add_user SRC b6 bpw6 && add_user DST2 b6 bpw6
+add_users b 6 SRC DST2
 for i in 1 2 3 4 5 6; do
   python3 "$infra/fill_maildir.py" --corpus "$corpus" --maildir "$SRC_DIR/mail/b$i/Maildir" \
     --layout fs --limit 600 --offset $((i * 700)) --seed "$i" >/dev/null
@@ -466,11 +458,7 @@ check "broker down 10 s: copy exact" verify crash:crashpw "$DST2_PORT" kdown:kdo
 # Users are written to the passwd-files in one go; sizes from 2 to 120 messages,
 # each account with its own slice of the corpus.
 fleet=200
-for i in $(seq 1 "$fleet"); do printf 'f%s:{PLAIN}fpw%s::::::\n' "$i" "$i"; done >"$work/fleet.users"
-cat "$work/fleet.users" >>"$SRC_DIR/users"
-cat "$work/fleet.users" >>"$DST2_DIR/users"
-touch -d "@$(($(stat -c %Y "$SRC_DIR/users") + 1))" "$SRC_DIR/users" "$DST2_DIR/users"
-add_user SRC "f$fleet" "fpw$fleet" && add_user DST2 "f$fleet" "fpw$fleet"
+add_users f "$fleet" SRC DST2
 for i in $(seq 1 "$fleet"); do
   echo "f$i $(((i * 37) % 119 + 2)) $(((i * 29) % 5900))"
 done | while read -r user limit offset; do
