@@ -174,7 +174,11 @@ ms_import() {
  "destination": {"host": "127.0.0.1", "port": $port, "tls": "none", "auth": "plain", "max_connections": 10},
  "accounts": "accounts.csv"}
 EOF
-  (cd "$d" && "$coord" import plan.json 2>>"$d/coordinator.log")
+  local m
+  m=$(cd "$d" && "$coord" import plan.json 2>>"$d/coordinator.log") || return 1
+  # A pass schedules verified accounts only.
+  "$coord" verify "$m" >>"$d/verify.log" 2>>"$d/coordinator.log" || return 1
+  echo "$m"
 }
 
 # ms_worker_start TOOL: start one worker and wait until it has its partitions.
