@@ -13,6 +13,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <signal.h>
 #include <inttypes.h>
@@ -20,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Seconds after which a job published but not taken is published again. */
+#define REPUBLISH_S 300
 
 static volatile sig_atomic_t stop_requested;
 
@@ -94,8 +98,8 @@ static int cmd_import(struct store *st, const struct options *o, const char *pat
 		const struct plan_account *a = &plan->accounts[i];
 		struct store_new_account *r = &rows[i];
 		/* With a master user, the secret is the master's password. */
-		const char *src_pw = plan->src_master_password != NULL ? plan->src_master_password
-								       : a->src_password;
+		const char *src_master = plan->src_master_passwords[a->source];
+		const char *src_pw = src_master != NULL ? src_master : a->src_password;
 		const char *dst_pw = plan->dst_master_password != NULL ? plan->dst_master_password
 						: a->dst_password != NULL ? a->dst_password
 									  : a->src_password;
@@ -111,10 +115,11 @@ static int cmd_import(struct store *st, const struct options *o, const char *pat
 		r->src_login = a->src_login;
 		r->dst_login = a->dst_login;
 		r->priority = a->priority;
+		r->source = a->source;
 		r->line = a->line;
 	}
-	if (store_migration_import(st, plan->name, &plan->src, &plan->dst, rows, plan->naccounts,
-				   &mid, &error) < 0) {
+	if (store_migration_import(st, plan->name, plan->srcs, plan->nsrcs, &plan->dst, rows,
+				   plan->naccounts, &mid, &error) < 0) {
 		fprintf(stderr, "%s: %s (nothing imported)\n", path, error);
 		goto out;
 	}
@@ -135,32 +140,24 @@ out:
 	return ret;
 }
 
-/* Publishes the jobs and marks them published. */
-static int publish_jobs(struct store *st, const struct options *o, const struct store_job *jobs,
-			size_t count)
+/* Publishes the jobs (already marked published in the store: a job lost
+ * here is published again by the scheduler after its republish time). */
+static int publish_jobs(const struct options *o, const struct store_job *jobs, size_t count)
 {
 	struct queue_producer *producer = NULL;
-	int64_t *ids = NULL;
-	const char *error;
 	char err[512];
 	int ret = 1;
 
 	if (count == 0)
 		return 0;
-	if (o->brokers == NULL) {
-		fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
+	if (queue_producer_create(o->brokers, &producer, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
 		return 1;
-	}
-	ids = calloc(count, sizeof(*ids));
-	if (ids == NULL || queue_producer_create(o->brokers, &producer, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", ids == NULL ? "out of memory" : err);
-		goto out;
 	}
 	for (size_t i = 0; i < count; i++) {
 		struct queue_job job = {.migration_id = jobs[i].migration_id,
 					.account_id = jobs[i].account_id,
 					.pass = jobs[i].pass};
-		ids[i] = jobs[i].account_id;
 		if (queue_job_publish(producer, &job, err, sizeof(err)) < 0) {
 			fprintf(stderr, "account %" PRId64 ": %s\n", jobs[i].account_id, err);
 			goto out;
@@ -170,46 +167,76 @@ static int publish_jobs(struct store *st, const struct options *o, const struct 
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
-	if (store_jobs_published(st, ids, count, &error) < 0) {
-		fprintf(stderr, "%s\n", error);
-		goto out;
-	}
 	ret = 0;
 out:
-	free(ids);
 	queue_producer_destroy(&producer);
 	return ret;
 }
 
-/* pass MIGRATION N: queue the accounts and publish one job each. */
-static int cmd_pass(struct store *st, const struct options *o, int64_t mid, int pass)
+/* Publishes what the budgets allow now; the scheduler publishes the rest as
+ * accounts finish.  *published_r counts the jobs. */
+static int publish_due(struct store *st, const struct options *o, int64_t mid,
+		       size_t *published_r)
 {
 	struct store_job *jobs = NULL;
-	int64_t *ids = NULL;
 	size_t count = 0;
 	const char *error;
-	int ret = 1;
+	int ret;
+
+	if (store_publish_due(st, mid, 100000, REPUBLISH_S, &jobs, &count, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return 1;
+	}
+	ret = publish_jobs(o, jobs, count);
+	free(jobs);
+	if (published_r != NULL)
+		*published_r = count;
+	return ret;
+}
+
+/* Resolves account arguments (source logins or ids); caller frees *ids_r. */
+static int resolve_accounts(struct store *st, int64_t mid, char **names, int n, int64_t **ids_r)
+{
+	int64_t *ids = calloc((size_t)n + 1, sizeof(*ids));
+	const char *error;
+
+	if (ids == NULL)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (store_account_find(st, mid, names[i], &ids[i], &error) < 0) {
+			fprintf(stderr, "%s\n", error);
+			free(ids);
+			return -1;
+		}
+	}
+	*ids_r = ids;
+	return 0;
+}
+
+/* pass MIGRATION N [ACCOUNT...]: queue pass N (all accounts, or those named)
+ * and publish the jobs the connection budgets allow now. */
+static int cmd_pass(struct store *st, const struct options *o, int64_t mid, int pass,
+		    const char *kind, const int64_t *ids, size_t nids)
+{
+	size_t queued = 0, published = 0;
+	const char *error;
+	int ret;
 
 	if (o->brokers == NULL) {
 		fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
 		return 1;
 	}
-	if (store_pass_start(st, mid, pass, &ids, &count, &error) < 0) {
+	if (store_pass_start(st, mid, pass, kind, ids, nids, &queued, &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
-	jobs = calloc(count + 1, sizeof(*jobs));
-	if (jobs == NULL)
-		goto out;
-	for (size_t i = 0; i < count; i++)
-		jobs[i] = (struct store_job){.migration_id = mid, .account_id = ids[i], .pass = pass};
-	ret = publish_jobs(st, o, jobs, count);
+	ret = publish_due(st, o, mid, &published);
 	if (ret == 0)
-		log_info("migration %" PRId64 ": pass %d queued for %zu accounts", mid, pass,
-			 count);
-out:
-	free(jobs);
-	free(ids);
+		log_info("migration %" PRId64 ": pass %d (%s) queued for %zu accounts; %zu jobs"
+			 " published now, the scheduler publishes the rest within the"
+			 " connection budgets",
+			 mid, pass, kind, queued, published);
+	printf("pass %d\n", pass);
 	return ret;
 }
 
@@ -220,18 +247,204 @@ static int cmd_control(struct store *st, const struct options *o, const char *ac
 	struct store_job *jobs = NULL;
 	size_t count = 0;
 	const char *error;
-	int ret;
+	int ret = 0;
 
 	if (store_accounts_control(st, mid, account_id, action, &jobs, &count, &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
-	ret = publish_jobs(st, o, jobs, count);
+	free(jobs);
+	if (count > 0 && o->brokers != NULL)
+		ret = publish_due(st, o, mid, NULL);
 	log_info("migration %" PRId64 ": %s done%s", mid, action,
 		 strcmp(action, "pause") == 0 ? "; running accounts stop at their next checkpoint"
 					      : "");
-	free(jobs);
 	return ret;
+}
+
+/* After new or repaired credentials: verify those accounts and let the
+ * verified ones join the migration's current pass. */
+static int verify_and_join(struct store *st, const struct options *o, int64_t mid,
+			   const int64_t *ids, size_t n)
+{
+	struct secret_key *key = NULL;
+	const char *error;
+	char err[512];
+	size_t queued = 0;
+	int last = 0, ret;
+
+	if (secret_key_load(o->key_file, &key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	ret = verifier_run(o->db, key, mid, ids, n, 8) < 0 ? 1 : 0;
+	secret_key_destroy(&key);
+	if (store_pass_last(st, mid, &last, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return 1;
+	}
+	if (last > 0) {
+		if (store_pass_start(st, mid, last, last == 1 ? "bulk" : "delta", ids, n, &queued,
+				     &error) < 0) {
+			fprintf(stderr, "%s\n", error);
+			return 1;
+		}
+		if (queued > 0 && o->brokers != NULL)
+			ret |= publish_due(st, o, mid, NULL);
+		printf("%zu accounts joined pass %d\n", queued, last);
+	}
+	return ret;
+}
+
+/* add MIGRATION CSV: more accounts for a migration, possibly running. */
+static int cmd_add(struct store *st, const struct options *o, int64_t mid, const char *csv)
+{
+	struct store_new_account *rows = NULL;
+	struct secret_key *key = NULL;
+	struct plan *plan = calloc(1, sizeof(*plan));
+	int64_t *ids = NULL;
+	const char *error;
+	char err[8192];
+	int ret = 1;
+
+	if (plan == NULL)
+		return 1;
+	/* The CSV names source profiles: the migration's. */
+	if (store_migration_sources(st, mid, &plan->srcs, &plan->nsrcs, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		goto out;
+	}
+	if (plan->nsrcs == 0) {
+		fprintf(stderr, "no migration %" PRId64 "\n", mid);
+		goto out;
+	}
+	if (plan_accounts_parse(csv, plan, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		goto out;
+	}
+	if (secret_key_load(o->key_file, &key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		goto out;
+	}
+	rows = calloc(plan->naccounts + 1, sizeof(*rows));
+	ids = calloc(plan->naccounts + 1, sizeof(*ids));
+	if (rows == NULL || ids == NULL)
+		goto out;
+	for (size_t i = 0; i < plan->naccounts; i++) {
+		const struct plan_account *a = &plan->accounts[i];
+		const char *dst_pw = a->dst_password != NULL ? a->dst_password : a->src_password;
+		unsigned char *s = NULL, *d = NULL;
+
+		if (plan->srcs[a->source].master_user != NULL) {
+			fprintf(stderr, "%s:%d: source profile %s logs in as a master user: its"
+					" accounts are added with the plan\n",
+				csv, a->line, plan->srcs[a->source].name);
+			goto out;
+		}
+		if (encrypt_secret(key, "src", a->src_login, a->src_password, &s,
+				   &rows[i].src_secret_len) < 0 ||
+		    encrypt_secret(key, "dst", a->dst_login, dst_pw, &d, &rows[i].dst_secret_len) <
+			    0) {
+			free(s);
+			goto out;
+		}
+		rows[i] = (struct store_new_account){
+			.src_login = a->src_login, .dst_login = a->dst_login,
+			.src_secret = s, .src_secret_len = rows[i].src_secret_len,
+			.dst_secret = d, .dst_secret_len = rows[i].dst_secret_len,
+			.priority = a->priority, .source = a->source, .line = a->line};
+	}
+	if (store_accounts_add(st, mid, rows, plan->naccounts, &error) < 0) {
+		fprintf(stderr, "%s: %s (nothing added)\n", csv, error);
+		goto out;
+	}
+	for (size_t i = 0; i < plan->naccounts; i++) {
+		if (store_account_find(st, mid, plan->accounts[i].src_login, &ids[i], &error) < 0) {
+			fprintf(stderr, "%s\n", error);
+			goto out;
+		}
+	}
+	log_info("migration %" PRId64 ": %zu accounts added", mid, plan->naccounts);
+	ret = verify_and_join(st, o, mid, ids, plan->naccounts);
+out:
+	if (rows != NULL) {
+		for (size_t i = 0; i < plan->naccounts; i++) {
+			free((void *)rows[i].src_secret);
+			free((void *)rows[i].dst_secret);
+		}
+	}
+	free(rows);
+	free(ids);
+	plan_destroy(&plan);
+	secret_key_destroy(&key);
+	return ret;
+}
+
+/* passwd MIGRATION ACCOUNT source|destination: the new password from stdin
+ * (never from the command line, which other users can see). */
+static int cmd_passwd(struct store *st, const struct options *o, int64_t mid, const char *which,
+		      const char *side)
+{
+	struct store_account acct;
+	struct secret_key *key = NULL;
+	unsigned char *secret = NULL;
+	size_t secret_len = 0;
+	int64_t id;
+	const char *error;
+	char pw[4096], err[512];
+	size_t len;
+	int ret = 1;
+
+	if (strcmp(side, "source") != 0 && strcmp(side, "destination") != 0) {
+		fprintf(stderr, "passwd: the side is source or destination, not %s\n", side);
+		return 2;
+	}
+	if (store_account_find(st, mid, which, &id, &error) < 0 ||
+	    store_account_get(st, id, &acct, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return 1;
+	}
+	if (fgets(pw, sizeof(pw), stdin) == NULL || (len = strcspn(pw, "\r\n")) == 0) {
+		fprintf(stderr, "passwd: give the new password on standard input\n");
+		goto out;
+	}
+	pw[len] = '\0';
+	if (secret_key_load(o->key_file, &key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		goto out;
+	}
+	if (encrypt_secret(key, strcmp(side, "source") == 0 ? "src" : "dst",
+			   strcmp(side, "source") == 0 ? acct.src_login : acct.dst_login, pw,
+			   &secret, &secret_len) < 0)
+		goto out;
+	if (store_account_secret(st, id, side, secret, secret_len, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		goto out;
+	}
+	log_info("account %" PRId64 " (%s): %s password updated", id, acct.src_login, side);
+	ret = verify_and_join(st, o, mid, &id, 1);
+out:
+	explicit_bzero(pw, sizeof(pw));
+	free(secret);
+	secret_key_destroy(&key);
+	store_account_clear(&acct);
+	return ret;
+}
+
+static int cmd_remove(struct store *st, int64_t mid, const char *which)
+{
+	const char *error;
+	int64_t id;
+
+	if (store_account_find(st, mid, which, &id, &error) < 0 ||
+	    store_account_remove(st, id, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return 1;
+	}
+	log_info("migration %" PRId64 ": account %" PRId64 " (%s) removed; what was copied"
+		 " stays on the destination",
+		 mid, id, which);
+	return 0;
 }
 
 static void usage(void)
@@ -242,10 +455,19 @@ static void usage(void)
 		"  import PLAN.json          store a migration and its accounts; prints its id\n"
 		"  verify MIGRATION          check every account's source and destination login\n"
 		"                            (verified, auth_failed or verify_failed)\n"
-		"  pass MIGRATION N          run pass N (1 = bulk, 2.. = delta) for every verified\n"
-		"                            account\n"
+		"  start MIGRATION           pass 1 (the bulk copy) for every verified account\n"
+		"  delta MIGRATION [--final] [ACCOUNT...]\n"
+		"                            the next pass, for every account or those named;\n"
+		"                            --final marks the pass after the MX switch\n"
+		"  pass MIGRATION N [ACCOUNT...]  run pass N (1 = bulk, 2.. = delta)\n"
 		"  wait MIGRATION N [SECS]   wait until pass N ended for every account\n"
-		"  status MIGRATION          per-account state, counts and last error\n"
+		"  passes MIGRATION [N]      each pass's kind, counts and timings; with N, per\n"
+		"                            account\n"
+		"  status MIGRATION [ACCOUNT]  per-account state, counts and last error\n"
+		"  add MIGRATION CSV         more accounts (same columns as the plan's CSV); they\n"
+		"                            are verified and join the current pass\n"
+		"  passwd MIGRATION ACCOUNT source|destination   new password from stdin\n"
+		"  remove MIGRATION ACCOUNT  forget an account (its copied mail stays)\n"
 		"  pause MIGRATION [ACCOUNT] stop starting work; running accounts checkpoint\n"
 		"  resume MIGRATION [ACCOUNT] continue paused accounts\n"
 		"  cancel MIGRATION [ACCOUNT] stop for good\n"
@@ -324,12 +546,64 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "import") == 0 && argc - optind == 2) {
 		ret = cmd_import(st, &o, argv[optind + 1]);
-	} else if (strcmp(cmd, "pass") == 0 && argc - optind == 3) {
-		int64_t pass;
+	} else if (strcmp(cmd, "pass") == 0 && argc - optind >= 3) {
+		int64_t pass, *ids = NULL;
+		int n = argc - optind - 3;
 		if (parse_id(argv[optind + 1], "migration", &mid) < 0 ||
-		    parse_id(argv[optind + 2], "pass", &pass) < 0 || pass > 1000)
+		    parse_id(argv[optind + 2], "pass", &pass) < 0 || pass > 100000 ||
+		    (n > 0 && resolve_accounts(st, mid, argv + optind + 3, n, &ids) < 0))
 			goto out;
-		ret = cmd_pass(st, &o, mid, (int)pass);
+		ret = cmd_pass(st, &o, mid, (int)pass, pass == 1 ? "bulk" : "delta", ids,
+			       (size_t)n);
+		free(ids);
+	} else if (strcmp(cmd, "start") == 0 && argc - optind == 2) {
+		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
+			goto out;
+		ret = cmd_pass(st, &o, mid, 1, "bulk", NULL, 0);
+	} else if (strcmp(cmd, "delta") == 0 && argc - optind >= 2) {
+		int64_t *ids = NULL;
+		int first = optind + 2, last = 0;
+		bool final = first < argc && strcmp(argv[first], "--final") == 0;
+		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
+			goto out;
+		if (final)
+			first++;
+		if ((argc > first && resolve_accounts(st, mid, argv + first, argc - first, &ids) < 0) ||
+		    store_pass_last(st, mid, &last, &error) < 0) {
+			if (ids == NULL && argc > first)
+				goto out;
+			fprintf(stderr, "%s\n", error);
+			free(ids);
+			ret = 1;
+			goto out;
+		}
+		if (last == 0) {
+			fprintf(stderr, "migration %" PRId64 ": no pass yet: run start first\n", mid);
+			free(ids);
+			ret = 1;
+			goto out;
+		}
+		ret = cmd_pass(st, &o, mid, last + 1, final ? "final" : "delta", ids,
+			       (size_t)(argc - first));
+		free(ids);
+	} else if (strcmp(cmd, "passes") == 0 && (argc - optind == 2 || argc - optind == 3)) {
+		int64_t pass = 0;
+		if (parse_id(argv[optind + 1], "migration", &mid) < 0 ||
+		    (argc - optind == 3 && parse_id(argv[optind + 2], "pass", &pass) < 0))
+			goto out;
+		ret = report_passes(st, mid, (int)pass);
+	} else if (strcmp(cmd, "add") == 0 && argc - optind == 3) {
+		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
+			goto out;
+		ret = cmd_add(st, &o, mid, argv[optind + 2]);
+	} else if (strcmp(cmd, "passwd") == 0 && argc - optind == 4) {
+		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
+			goto out;
+		ret = cmd_passwd(st, &o, mid, argv[optind + 2], argv[optind + 3]);
+	} else if (strcmp(cmd, "remove") == 0 && argc - optind == 3) {
+		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
+			goto out;
+		ret = cmd_remove(st, mid, argv[optind + 2]);
 	} else if (strcmp(cmd, "wait") == 0 && (argc - optind == 3 || argc - optind == 4)) {
 		int64_t pass, secs = 3600;
 		if (parse_id(argv[optind + 1], "migration", &mid) < 0 ||
@@ -347,14 +621,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		/* Logins at once: within Dovecot's default per-user-and-IP limit. */
-		ret = verifier_run(o.db, key, mid, 8) == 0 ? 0 : 1;
+		ret = verifier_run(o.db, key, mid, NULL, 0, 8) == 0 ? 0 : 1;
 		secret_key_destroy(&key);
 	} else if (strcmp(cmd, "run") == 0 && argc - optind == 1) {
 		struct scheduler_config sc = {
 			.db_conninfo = o.db,
 			.brokers = o.brokers,
 			.interval_ms = 500,
-			.republish_s = 300,
+			.republish_s = REPUBLISH_S,
 			.stop = &stop_requested,
 		};
 		if (o.brokers == NULL) {
@@ -369,14 +643,26 @@ int main(int argc, char **argv)
 		    strcmp(cmd, "cancel") == 0) &&
 		   (argc - optind == 2 || argc - optind == 3)) {
 		int64_t account_id = 0;
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0 ||
-		    (argc - optind == 3 && parse_id(argv[optind + 2], "account", &account_id) < 0))
-			goto out;
-		ret = cmd_control(st, &o, cmd, mid, account_id);
-	} else if (strcmp(cmd, "status") == 0 && argc - optind == 2) {
 		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
 			goto out;
-		ret = report_status(st, mid);
+		if (argc - optind == 3 &&
+		    store_account_find(st, mid, argv[optind + 2], &account_id, &error) < 0) {
+			fprintf(stderr, "%s\n", error);
+			ret = 1;
+			goto out;
+		}
+		ret = cmd_control(st, &o, cmd, mid, account_id);
+	} else if (strcmp(cmd, "status") == 0 && (argc - optind == 2 || argc - optind == 3)) {
+		int64_t account_id = 0;
+		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
+			goto out;
+		if (argc - optind == 3 &&
+		    store_account_find(st, mid, argv[optind + 2], &account_id, &error) < 0) {
+			fprintf(stderr, "%s\n", error);
+			ret = 1;
+			goto out;
+		}
+		ret = report_status(st, mid, account_id);
 	} else {
 		usage();
 	}

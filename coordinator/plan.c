@@ -135,18 +135,6 @@ static void plan_accounts_free(struct plan *plan)
 	plan->naccounts = 0;
 }
 
-static void plan_server_free(struct store_server *srv)
-{
-	free(srv->host);
-	free(srv->tls);
-	free(srv->ca_file);
-	free(srv->auth);
-	free(srv->master_user);
-	free(srv->prefix);
-	free(srv->exclude);
-	memset(srv, 0, sizeof(*srv));
-}
-
 void plan_destroy(struct plan **plan)
 {
 	struct plan *p;
@@ -156,9 +144,14 @@ void plan_destroy(struct plan **plan)
 	p = *plan;
 	plan_accounts_free(p);
 	free(p->name);
-	plan_server_free(&p->src);
-	plan_server_free(&p->dst);
-	plan_wipe_free(p->src_master_password);
+	for (size_t i = 0; i < p->nsrcs; i++) {
+		store_server_clear(&p->srcs[i]);
+		if (p->src_master_passwords != NULL)
+			plan_wipe_free(p->src_master_passwords[i]);
+	}
+	free(p->srcs);
+	free(p->src_master_passwords);
+	store_server_clear(&p->dst);
 	plan_wipe_free(p->dst_master_password);
 	free(p->accounts_path);
 	free(p);
@@ -380,6 +373,7 @@ enum plan_col {
 	COL_DST_LOGIN,
 	COL_DST_PASSWORD,
 	COL_PRIORITY,
+	COL_SOURCE,
 	COL_COUNT
 };
 
@@ -389,6 +383,7 @@ static const char *const plan_col_names[COL_COUNT][5] = {
     [COL_DST_LOGIN] = {"destination_login", "dst_login", "destination_user", NULL},
     [COL_DST_PASSWORD] = {"destination_password", "dst_password", NULL},
     [COL_PRIORITY] = {"priority", NULL},
+    [COL_SOURCE] = {"source", "source_profile", "source_server", NULL},
 };
 
 static int plan_col_lookup(const char *name)
@@ -406,6 +401,7 @@ static int plan_col_lookup(const char *name)
 
 struct plan_csv {
 	const char *path;
+	const struct plan *plan; /* its source profiles */
 	struct csv_reader reader;
 	size_t ncols;
 	char *col_names[PLAN_CSV_MAX_FIELDS]; /* header names as written, trimmed */
@@ -625,6 +621,45 @@ static void plan_csv_row(struct plan_csv *csv)
 			}
 		}
 	}
+	f = plan_csv_get(csv, COL_SOURCE);
+	{
+		size_t len = f != NULL ? f->len : 0;
+		char *name = f != NULL ? trim(f->value, &len) : NULL;
+		const struct plan *plan = csv->plan;
+		size_t i;
+
+		if (len == 0 && plan->nsrcs > 1) {
+			plan_csv_field_error(csv, line,
+			                     f != NULL ? (size_t)csv->col_of[COL_SOURCE] : 0,
+			                     "the plan has several source profiles: name one "
+			                     "in column source");
+			ok = false;
+		} else if (len > 0) {
+			for (i = 0; i < plan->nsrcs; i++) {
+				if (strcmp(plan->srcs[i].name, name) == 0)
+					break;
+			}
+			if (i == plan->nsrcs) {
+				char what[PLAN_ERROR_MAX_LEN];
+				size_t used = 0;
+
+				used += (size_t)snprintf(what, sizeof(what),
+				                         "unknown source profile \"%.64s\" (the "
+				                         "plan has:",
+				                         name);
+				for (i = 0; i < plan->nsrcs && used < sizeof(what); i++)
+					used += (size_t)snprintf(what + used, sizeof(what) - used,
+					                         " %s", plan->srcs[i].name);
+				if (used < sizeof(what))
+					(void)snprintf(what + used, sizeof(what) - used, ")");
+				plan_csv_field_error(csv, line, (size_t)csv->col_of[COL_SOURCE],
+				                     what);
+				ok = false;
+			} else {
+				acct.source = i;
+			}
+		}
+	}
 	if (!ok)
 		return;
 
@@ -702,7 +737,7 @@ static void plan_csv_check_duplicates(struct plan_csv *csv)
 static int plan_accounts_parse_into(const char *csv_path, struct plan *plan,
                                     struct plan_errors *errs)
 {
-	struct plan_csv csv = {.path = csv_path, .errs = errs};
+	struct plan_csv csv = {.path = csv_path, .plan = plan, .errs = errs};
 	struct csv_reader *r = &csv.reader;
 	bool header_ok = false, have_header = false;
 	enum csv_result res;
@@ -790,7 +825,8 @@ struct plan_json {
 	struct plan_errors *errs;
 };
 
-static const char *const plan_top_keys[] = {"name", "source", "destination", "accounts", NULL};
+static const char *const plan_top_keys[] = {"name",        "source",   "sources",
+                                             "destination", "accounts", NULL};
 static const char *const plan_server_keys[] = {"host",
                                                "port",
                                                "tls",
@@ -801,6 +837,10 @@ static const char *const plan_server_keys[] = {"host",
                                                "max_connections",
                                                "prefix",
                                                "exclude",
+                                               "max_messages_per_second",
+                                               "max_bytes_per_second",
+                                               "account_daily_bytes",
+                                               "blackout",
                                                NULL};
 static const char *const plan_tls_values[] = {"implicit", "starttls", "none", NULL};
 static const char *const plan_auth_values[] = {"login", "plain", "xoauth2", NULL};
@@ -979,21 +1019,213 @@ static int plan_json_exclude(struct plan_json *pj, json_t *obj, const char *pref
 	return 0;
 }
 
-static void plan_json_server(struct plan_json *pj, json_t *root, const char *side,
+/* A size: an integer number of bytes, or a string with a unit ("500MB",
+ * "2 GiB", "750kB"; k/M/G/T are powers of 1000, Ki/Mi/Gi/Ti of 1024). */
+static int plan_json_size(struct plan_json *pj, json_t *obj, const char *prefix, const char *key,
+                          int64_t *out_r)
+{
+	static const struct {
+		const char *unit;
+		int64_t mult;
+	} units[] = {{"", 1},
+	             {"b", 1},
+	             {"kb", 1000},
+	             {"k", 1000},
+	             {"mb", 1000000},
+	             {"m", 1000000},
+	             {"gb", 1000000000},
+	             {"g", 1000000000},
+	             {"tb", 1000000000000},
+	             {"kib", 1024},
+	             {"mib", 1048576},
+	             {"gib", 1073741824},
+	             {"tib", 1099511627776}};
+	json_t *v = json_object_get(obj, key);
+	const char *s;
+	char *end;
+	double n;
+
+	*out_r = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		*out_r = json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v)) {
+		s = json_string_value(v);
+		errno = 0;
+		n = strtod(s, &end);
+		while (*end == ' ')
+			end++;
+		if (errno == 0 && end != s && n >= 0 && n < 1e18) {
+			for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+				if (strcasecmp(end, units[i].unit) == 0) {
+					*out_r = (int64_t)(n * (double)units[i].mult);
+					return 0;
+				}
+			}
+		}
+	}
+	plan_errors_add(pj->errs, 0,
+	                "%s: %s%s: must be a number of bytes or a size like \"500MB\" or "
+	                "\"2GiB\"",
+	                pj->path, prefix, key);
+	return -1;
+}
+
+/* "HH:MM" or "HH:MM:SS", 00:00 .. 24:00, as seconds after midnight. */
+static int plan_parse_clock(const char *s, int *secs_r)
+{
+	unsigned h, m, sec = 0;
+	int n = 0;
+
+	if (sscanf(s, "%2u:%2u%n", &h, &m, &n) != 2)
+		return -1;
+	if (s[n] == ':') {
+		int n2 = 0;
+		if (sscanf(s + n + 1, "%2u%n", &sec, &n2) != 1)
+			return -1;
+		n += 1 + n2;
+	}
+	if (s[n] != '\0' || m > 59 || sec > 59 || h > 24 || (h == 24 && (m > 0 || sec > 0)))
+		return -1;
+	*secs_r = (int)(h * 3600 + m * 60 + sec);
+	return 0;
+}
+
+/* "mon".."sun", a range "mon-fri", "daily", "weekdays", "weekends" as a mask
+ * (bit 0 = Monday). */
+static int plan_parse_days(const char *s, int *mask_r)
+{
+	static const char *const names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+	int first = -1, last = -1;
+
+	if (strcasecmp(s, "daily") == 0 || strcasecmp(s, "all") == 0) {
+		*mask_r = 0x7f;
+		return 0;
+	}
+	if (strcasecmp(s, "weekdays") == 0) {
+		*mask_r = 0x1f;
+		return 0;
+	}
+	if (strcasecmp(s, "weekends") == 0) {
+		*mask_r = 0x60;
+		return 0;
+	}
+	for (int i = 0; i < 7; i++) {
+		if (strncasecmp(s, names[i], 3) == 0 && (s[3] == '\0' || s[3] == '-'))
+			first = i;
+		if (s[3] == '-' && strcasecmp(s + 4, names[i]) == 0)
+			last = i;
+	}
+	if (first < 0 || (s[3] == '-' && last < 0))
+		return -1;
+	if (last < 0)
+		last = first;
+	*mask_r = 0;
+	for (int i = first;; i = (i + 1) % 7) { /* "sat-mon" wraps */
+		*mask_r |= 1 << i;
+		if (i == last)
+			break;
+	}
+	return 0;
+}
+
+static void plan_json_blackouts(struct plan_json *pj, json_t *obj, const char *prefix,
+                                struct store_server *srv)
+{
+	static const char *const keys[] = {"days", "from", "to", "time_zone", NULL};
+	json_t *v = json_object_get(obj, "blackout"), *item;
+	size_t i;
+
+	if (v == NULL || json_is_null(v))
+		return;
+	if (!json_is_array(v)) {
+		plan_errors_add(pj->errs, 0, "%s: %sblackout: must be an array of windows",
+		                pj->path, prefix);
+		return;
+	}
+	srv->blackouts = calloc(json_array_size(v) + 1, sizeof(*srv->blackouts));
+	if (srv->blackouts == NULL) {
+		pj->errs->oom = true;
+		return;
+	}
+	json_array_foreach(v, i, item)
+	{
+		struct store_blackout *b = &srv->blackouts[srv->nblackouts];
+		char where[96];
+		json_t *days, *d;
+		const char *from, *to;
+		size_t j;
+
+		(void)snprintf(where, sizeof(where), "%sblackout[%zu].", prefix, i);
+		if (!json_is_object(item)) {
+			plan_errors_add(pj->errs, 0, "%s: %.*s: must be an object", pj->path,
+			                (int)strlen(where) - 1, where);
+			continue;
+		}
+		plan_json_unknown_keys(pj, item, where, keys);
+		b->weekdays = 0x7f;
+		days = json_object_get(item, "days");
+		if (days != NULL && !json_is_null(days)) {
+			json_t *list = json_is_string(days) ? json_pack("[O]", days) : json_incref(days);
+			int mask;
+
+			b->weekdays = 0;
+			if (list == NULL || !json_is_array(list) || json_array_size(list) == 0)
+				plan_errors_add(pj->errs, 0,
+				                "%s: %sdays: must be a day, a range like "
+				                "\"mon-fri\", \"daily\", or an array of them",
+				                pj->path, where);
+			else
+				json_array_foreach(list, j, d)
+				{
+					if (!json_is_string(d) ||
+					    plan_parse_days(json_string_value(d), &mask) < 0) {
+						plan_errors_add(pj->errs, 0,
+						                "%s: %sdays[%zu]: not a day: use mon..sun, "
+						                "a range like mon-fri, daily, weekdays or "
+						                "weekends",
+						                pj->path, where, j);
+						continue;
+					}
+					b->weekdays |= mask;
+				}
+			json_decref(list);
+		}
+		from = json_string_value(json_object_get(item, "from"));
+		to = json_string_value(json_object_get(item, "to"));
+		if (from == NULL || plan_parse_clock(from, &b->from_s) < 0)
+			plan_errors_add(pj->errs, 0, "%s: %sfrom: must be a time \"HH:MM\"",
+			                pj->path, where);
+		if (to == NULL || plan_parse_clock(to, &b->to_s) < 0)
+			plan_errors_add(pj->errs, 0, "%s: %sto: must be a time \"HH:MM\"", pj->path,
+			                where);
+		if (plan_json_string(pj, item, where, "time_zone", false, "UTC", &b->time_zone) ==
+		        0 &&
+		    b->time_zone != NULL && b->time_zone[0] == '\0')
+			plan_errors_add(pj->errs, 0, "%s: %stime_zone: empty", pj->path, where);
+		srv->nblackouts++;
+	}
+}
+
+static void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
                              struct store_server *srv, char **master_password_r)
 {
-	json_t *obj = json_object_get(root, side);
-	char prefix[32];
+	const char *what = prefix;
+	int64_t rate_messages;
 
 	if (obj == NULL || json_is_null(obj)) {
-		plan_errors_add(pj->errs, 0, "%s: %s: missing", pj->path, side);
+		plan_errors_add(pj->errs, 0, "%s: %.*s: missing", pj->path,
+		                (int)strlen(what) - 1, what);
 		return;
 	}
 	if (!json_is_object(obj)) {
-		plan_errors_add(pj->errs, 0, "%s: %s: must be an object", pj->path, side);
+		plan_errors_add(pj->errs, 0, "%s: %.*s: must be an object", pj->path,
+		                (int)strlen(what) - 1, what);
 		return;
 	}
-	(void)snprintf(prefix, sizeof(prefix), "%s.", side);
 	plan_json_unknown_keys(pj, obj, prefix, plan_server_keys);
 
 	(void)plan_json_string(pj, obj, prefix, "host", true, NULL, &srv->host);
@@ -1011,6 +1243,68 @@ static void plan_json_server(struct plan_json *pj, json_t *root, const char *sid
 	(void)plan_json_int(pj, obj, prefix, "max_connections", 1, 1000, 10, &srv->max_connections);
 	(void)plan_json_string(pj, obj, prefix, "prefix", false, "", &srv->prefix);
 	(void)plan_json_exclude(pj, obj, prefix, &srv->exclude);
+	if (plan_json_size(pj, obj, prefix, "max_messages_per_second", &rate_messages) == 0) {
+		if (rate_messages > 1000000)
+			plan_errors_add(pj->errs, 0, "%s: %smax_messages_per_second: at most 1000000",
+			                pj->path, prefix);
+		srv->rate_messages = (int)rate_messages;
+	}
+	(void)plan_json_size(pj, obj, prefix, "max_bytes_per_second", &srv->rate_bytes);
+	(void)plan_json_size(pj, obj, prefix, "account_daily_bytes", &srv->account_daily_bytes);
+	plan_json_blackouts(pj, obj, prefix, srv);
+}
+
+/* "source": {...} or "sources": {"NAME": {...}, ...}. */
+static void plan_json_sources(struct plan_json *pj, json_t *root, struct plan *plan)
+{
+	json_t *one = json_object_get(root, "source"), *many = json_object_get(root, "sources");
+	json_t *value;
+	const char *key;
+	size_t n;
+
+	if (one != NULL && many != NULL) {
+		plan_errors_add(pj->errs, 0, "%s: source and sources: give one of them", pj->path);
+		return;
+	}
+	if (many != NULL && (!json_is_object(many) || json_object_size(many) == 0)) {
+		plan_errors_add(pj->errs, 0,
+		                "%s: sources: must be an object of named source profiles",
+		                pj->path);
+		return;
+	}
+	n = many != NULL ? json_object_size(many) : 1;
+	plan->srcs = calloc(n, sizeof(*plan->srcs));
+	plan->src_master_passwords = calloc(n, sizeof(*plan->src_master_passwords));
+	if (plan->srcs == NULL || plan->src_master_passwords == NULL) {
+		pj->errs->oom = true;
+		return;
+	}
+	if (many == NULL) {
+		plan->nsrcs = 1;
+		plan->srcs[0].name = strdup("default");
+		if (plan->srcs[0].name == NULL)
+			pj->errs->oom = true;
+		plan_json_server(pj, one, "source.", &plan->srcs[0],
+		                 &plan->src_master_passwords[0]);
+		return;
+	}
+	json_object_foreach(many, key, value)
+	{
+		struct store_server *srv = &plan->srcs[plan->nsrcs];
+		char prefix[160];
+
+		(void)snprintf(prefix, sizeof(prefix), "sources.%.128s.", key);
+		srv->name = strdup(key);
+		if (srv->name == NULL)
+			pj->errs->oom = true;
+		else if (key[0] == '\0' || strchr(key, ',') != NULL || has_control(key, strlen(key)))
+			plan_errors_add(pj->errs, 0,
+			                "%s: sources: \"%.64s\": a profile name must be non-empty, "
+			                "without commas or control characters",
+			                pj->path, key);
+		plan_json_server(pj, value, prefix, srv, &plan->src_master_passwords[plan->nsrcs]);
+		plan->nsrcs++;
+	}
 }
 
 /* Resolves rel against the directory of plan_path, unless it is absolute. */
@@ -1068,8 +1362,12 @@ int plan_load(const char *path, struct plan **plan_r, char *err, size_t errlen)
 	}
 	plan_json_unknown_keys(&pj, root, "", plan_top_keys);
 	(void)plan_json_string(&pj, root, "", "name", true, NULL, &plan->name);
-	plan_json_server(&pj, root, "source", &plan->src, &plan->src_master_password);
-	plan_json_server(&pj, root, "destination", &plan->dst, &plan->dst_master_password);
+	plan_json_sources(&pj, root, plan);
+	plan_json_server(&pj, json_object_get(root, "destination"), "destination.", &plan->dst,
+	                 &plan->dst_master_password);
+	plan->dst.name = strdup("destination");
+	if (plan->dst.name == NULL)
+		errs.oom = true;
 	if (plan_json_string(&pj, root, "", "accounts", false, NULL, &accounts) == 0 &&
 	    accounts != NULL) {
 		if (accounts[0] == '\0') {

@@ -9,7 +9,11 @@
  *
  * Plan JSON keys (unknown keys are rejected, to catch typos):
  *   name         string, required
- *   source, destination   objects, required, keys:
+ *   source       object: the one source profile (named "default"), or
+ *   sources      object of named source profiles {"NAME": {...}, ...}: one of
+ *                the two is required; accounts pick theirs by the CSV column
+ *                "source" (required when there are several)
+ *   destination  object, required; source and destination objects' keys:
  *     host           string, required
  *     port           integer 1..65535; default 993 with tls "implicit", else 143
  *     tls            "implicit" (default), "starttls" or "none"
@@ -20,6 +24,15 @@
  *     max_connections  integer 1..1000, default 10
  *     prefix         string, default ""
  *     exclude        array of folder names (non-empty, no comma), default []
+ *     max_messages_per_second, max_bytes_per_second   fleet-wide rate limits
+ *                    of this server, default none; sizes are integers (bytes)
+ *                    or strings with a unit: "500MB", "2 GiB", "750kB"
+ *     account_daily_bytes   bytes each account may move per UTC day (an upload
+ *                    cap like Gmail's 500 MB/day); the rest carries over
+ *     blackout       array of windows {"days": ["mon-fri", "sun"] or "daily"
+ *                    (default), "from": "HH:MM[:SS]", "to": "HH:MM[:SS]"
+ *                    (from >= to runs over midnight, "24:00" allowed),
+ *                    "time_zone": IANA name, default "UTC"}
  *   accounts     string or null: CSV path, relative to the plan file's directory
  *
  * Accounts CSV: a header row is required; names are case-insensitive and
@@ -30,6 +43,8 @@
  *   destination_login  (dst_login, destination_user)    optional, default source_login
  *   destination_password (dst_password)                 optional
  *   priority           integer 1..9, default 5, lower runs first
+ *   source             (source_profile, source_server) name of the account's
+ *                      source profile; optional when the plan has one
  * Logins are trimmed of surrounding blanks and must hold no control character;
  * passwords are kept byte for byte.  Two rows whose source logins differ only in
  * case are duplicates (IMAP servers treat them as the same mailbox). */
@@ -49,15 +64,18 @@ struct plan_account {
 	char *dst_login;    /* source login when the CSV gives none */
 	char *dst_password; /* NULL when the CSV gives none */
 	int priority;       /* 1..9, lower runs first */
+	size_t source;      /* index of its source profile in plan->srcs */
 	int line;           /* CSV line where the record starts, for messages */
 };
 
 /* Every string is owned by the plan (strdup) and freed by plan_destroy. */
 struct plan {
 	char *name;
-	struct store_server src, dst;
-	char *src_master_password; /* NULL unless src.master_user has one */
-	char *dst_master_password;
+	struct store_server *srcs; /* source profiles, in the plan's order */
+	char **src_master_passwords; /* per profile; NULL unless it has a master user */
+	size_t nsrcs;
+	struct store_server dst;
+	char *dst_master_password; /* NULL unless dst.master_user has one */
 	char *accounts_path; /* resolved CSV path, NULL if the plan names none */
 	struct plan_account *accounts;
 	size_t naccounts;
@@ -69,8 +87,10 @@ struct plan {
 int plan_load(const char *path, struct plan **plan_r, char *err, size_t errlen);
 
 /* Parses csv_path and replaces plan's accounts with its rows (any previous
- * accounts are wiped).  On failure plan has no accounts and err holds one line
- * per error.  Used by plan_load; exposed for tests and for re-importing. */
+ * accounts are wiped); source profile names are resolved against plan->srcs
+ * (only their names are needed).  On failure plan has no accounts and err
+ * holds one line per error.  Used by plan_load, and to add accounts to a
+ * migration. */
 int plan_accounts_parse(const char *csv_path, struct plan *plan, char *err, size_t errlen);
 
 /* Wipes the passwords and frees everything; accepts NULL, sets *plan to NULL. */

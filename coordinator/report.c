@@ -11,14 +11,50 @@ struct tally {
 	int total, synced, ended;
 };
 
+/* Per-migration totals, printed after the accounts. */
+struct totals {
+	int64_t accounts, synced, running, queued, waiting, failed, refused, other;
+	int64_t messages, bytes, failed_messages, live_messages, live_bytes;
+};
+
 static void print_row(const struct store_account_status *r, void *context)
 {
-	(void)context;
+	struct totals *t = context;
+
 	printf("account %-4" PRId64 " %-24s %-11s pass %d/%d  folders %-3" PRId64
-	       " messages %-7" PRId64 " bytes %-11" PRId64 " message errors %" PRId64 "%s%s\n",
+	       " messages %-7" PRId64 " bytes %-11" PRId64 " message errors %" PRId64,
 	       r->id, r->src_login, r->state, r->pass_done, r->pass, r->folders, r->messages,
-	       r->bytes, r->failed_messages, r->last_error[0] != '\0' ? "  last error: " : "",
-	       r->last_error);
+	       r->bytes, r->failed_messages);
+	if (r->live_messages >= 0 && strcmp(r->state, "running") == 0)
+		printf("  live: %" PRId64 " messages %" PRId64 " bytes this pass",
+		       r->live_messages, r->live_bytes);
+	if (r->retry_at[0] != '\0')
+		printf("  next try %s", r->retry_at);
+	if (r->last_error[0] != '\0')
+		printf("  last error: %s", r->last_error);
+	putchar('\n');
+	t->accounts++;
+	if (strcmp(r->state, "synced") == 0)
+		t->synced++;
+	else if (strcmp(r->state, "running") == 0)
+		t->running++;
+	else if (strcmp(r->state, "queued") == 0)
+		t->queued++;
+	else if (strcmp(r->state, "waiting") == 0)
+		t->waiting++;
+	else if (strcmp(r->state, "failed") == 0)
+		t->failed++;
+	else if (strcmp(r->state, "auth_failed") == 0 || strcmp(r->state, "verify_failed") == 0)
+		t->refused++;
+	else
+		t->other++;
+	t->messages += r->messages;
+	t->bytes += r->bytes;
+	t->failed_messages += r->failed_messages;
+	if (r->live_messages > 0) {
+		t->live_messages += r->live_messages;
+		t->live_bytes += r->live_bytes;
+	}
 }
 
 static void count_row(const struct store_account_status *r, void *context)
@@ -37,11 +73,59 @@ static void count_row(const struct store_account_status *r, void *context)
 	}
 }
 
-int report_status(struct store *st, int64_t migration_id)
+int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 {
+	struct totals t = {0};
 	const char *error;
 
-	if (store_migration_status(st, migration_id, print_row, NULL, &error) < 0) {
+	if (store_migration_status(st, migration_id, account_id, print_row, &t, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return 1;
+	}
+	if (account_id == 0)
+		printf("migration %" PRId64 ": %" PRId64 " accounts: %" PRId64 " synced, %" PRId64
+		       " running, %" PRId64 " queued, %" PRId64 " waiting, %" PRId64
+		       " failed, %" PRId64 " refused, %" PRId64 " other; %" PRId64
+		       " messages, %" PRId64 " bytes copied, %" PRId64 " message errors; live"
+		       " (events, this pass): %" PRId64 " messages, %" PRId64 " bytes\n",
+		       migration_id, t.accounts, t.synced, t.running, t.queued, t.waiting, t.failed,
+		       t.refused, t.other, t.messages, t.bytes, t.failed_messages, t.live_messages,
+		       t.live_bytes);
+	return 0;
+}
+
+static void print_pass(const struct store_pass_row *r, void *context)
+{
+	(void)context;
+	printf("pass %-3d %-6s started %s  accounts %" PRId64 " (%" PRId64 " synced)  messages %" PRId64
+	       "  bytes %" PRId64 "  message errors %" PRId64,
+	       r->number, r->kind, r->started_at, r->accounts, r->synced, r->messages, r->bytes,
+	       r->failed);
+	if (r->seconds >= 0)
+		printf("  finished in %.1f s", r->seconds);
+	putchar('\n');
+}
+
+static void print_pass_account(const struct store_pass_account_row *r, void *context)
+{
+	(void)context;
+	printf("account %-4" PRId64 " %-24s %-11s runs %d  started %-20s", r->account_id,
+	       r->src_login, r->state, r->runs, r->started_at[0] != '\0' ? r->started_at : "-");
+	if (r->seconds >= 0)
+		printf("  took %.2f s", r->seconds);
+	printf("  folders %" PRId64 " messages %" PRId64 " bytes %" PRId64 " message errors %" PRId64
+	       "\n",
+	       r->folders, r->messages, r->bytes, r->failed);
+}
+
+int report_passes(struct store *st, int64_t migration_id, int pass)
+{
+	const char *error;
+	int ret = pass > 0 ? store_pass_accounts(st, migration_id, pass, print_pass_account, NULL,
+						 &error)
+			   : store_passes(st, migration_id, print_pass, NULL, &error);
+
+	if (ret < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
@@ -57,7 +141,7 @@ int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 	for (;;) {
 		memset(&t, 0, sizeof(t));
 		t.pass = pass;
-		if (store_migration_status(st, migration_id, count_row, &t, &error) < 0) {
+		if (store_migration_status(st, migration_id, 0, count_row, &t, &error) < 0) {
 			fprintf(stderr, "%s\n", error);
 			return 1;
 		}
@@ -65,7 +149,7 @@ int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 			break;
 		usleep(50 * 1000);
 	}
-	report_status(st, migration_id);
+	report_status(st, migration_id, 0);
 	if (t.ended < t.total)
 		fprintf(stderr, "timed out: %d of %d accounts still running pass %d\n",
 			t.total - t.ended, t.total, pass);

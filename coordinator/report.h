@@ -6,8 +6,11 @@
 
 #include <stdint.h>
 
-/* Prints one line per account; returns 0. */
-int report_status(struct store *st, int64_t migration_id);
+/* Prints one line per account (or only account_id if not 0) and the
+ * migration's totals; returns 0. */
+int report_status(struct store *st, int64_t migration_id, int64_t account_id);
+/* Prints the migration's passes, or with pass > 0 that pass per account. */
+int report_passes(struct store *st, int64_t migration_id, int pass);
 /* Waits until pass `pass` ended for every account scheduled for it (synced,
  * failed, auth_failed or cancelled), at most `seconds`; prints the status.
  * Returns 0 when every scheduled account is synced, 1 otherwise. */

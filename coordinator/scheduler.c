@@ -1,22 +1,29 @@
-/* Each step, as the active scheduler: re-queue accounts whose lease expired
- * (the worker died, froze or lost PostgreSQL), then publish the jobs owed, in
- * priority order.  PostgreSQL says what is owed; Kafka only carries it, so a
- * step lost half-way is repeated by the next one without harm.
- * (Connection budgets, blackout windows and retries with backoff come next.) */
+/* Each step, as the active scheduler: re-queue accounts whose lease expired,
+ * failed accounts whose retry is due and waiting accounts whose wait is over;
+ * then publish the jobs owed, in priority order, as far as the servers'
+ * connection budgets and blackout windows allow; then fold the workers'
+ * progress events into live totals.  PostgreSQL says what is owed; Kafka only
+ * carries it, so a step lost half-way is repeated by the next one without
+ * harm.  Between steps the scheduler sleeps until a pass starts or an account
+ * is released (LISTEN/NOTIFY), or the interval passes. */
 #include "scheduler.h"
 
+#include "live.h"
 #include "log.h"
 #include "queue.h"
 #include "store.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
 /* Jobs published per step at most, so one step stays short. */
 #define STEP_JOBS 1000
+/* Events folded per step at most. */
+#define STEP_EVENTS 20000
 
 static void sleep_ms(int ms)
 {
@@ -29,18 +36,20 @@ static void sleep_ms(int ms)
 static int step(struct store *st, struct queue_producer *producer, int republish_s)
 {
 	struct store_job *jobs = NULL;
-	size_t reaped = 0, count = 0;
+	size_t requeued = 0, count = 0;
 	const char *error;
 	char err[512];
 	int ret = -1;
 
-	if (store_schedule_step(st, STEP_JOBS, republish_s, &reaped, &jobs, &count, &error) < 0) {
+	if (store_schedule_step(st, &requeued, &error) < 0 ||
+	    store_publish_due(st, 0, STEP_JOBS, republish_s, &jobs, &count, &error) < 0) {
 		log_error("scheduler: %s", error);
 		return -1;
 	}
-	if (reaped > 0)
-		log_info("scheduler: %zu accounts re-queued (lease expired, or a retry is due)",
-			 reaped);
+	if (requeued > 0)
+		log_info("scheduler: %zu accounts re-queued (lease expired, or a retry or wait is"
+			 " due)",
+			 requeued);
 	for (size_t i = 0; i < count; i++) {
 		struct queue_job job = {.migration_id = jobs[i].migration_id,
 					.account_id = jobs[i].account_id,
@@ -64,18 +73,43 @@ out:
 	return ret;
 }
 
+/* Folds the events waiting on the bus into the live totals and writes the
+ * accounts that changed. */
+static int fold_events(struct store *st, struct queue_consumer *events, struct live *live)
+{
+	struct queue_event ev;
+	struct queue_msg *msg = NULL;
+	const char *error;
+	char err[512];
+	int n = 0, r;
+
+	while (n < STEP_EVENTS && (r = queue_event_poll(events, 0, &ev, &msg, err, sizeof(err))) > 0) {
+		live_fold(live, &ev);
+		queue_msg_done(events, &msg);
+		n++;
+	}
+	if (live_flush(live, st, &error) < 0) {
+		log_error("scheduler: live totals: %s", error);
+		return -1;
+	}
+	return 0;
+}
+
 int scheduler_run(const struct scheduler_config *cfg)
 {
 	struct queue_producer *producer = NULL;
+	struct queue_consumer *events = NULL;
+	struct live *live = NULL;
 	struct store *st = NULL;
 	bool active = false;
 	const char *error;
-	char err[512];
+	char err[512], client[64];
 
 	if (queue_producer_create(cfg->brokers, &producer, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return -1;
 	}
+	snprintf(client, sizeof(client), "coordinator-%ld", (long)getpid());
 	while (!*cfg->stop) {
 		if (st == NULL) {
 			if (store_open(cfg->db_conninfo, &st, &error) < 0) {
@@ -90,18 +124,47 @@ int scheduler_run(const struct scheduler_config *cfg)
 			if (r < 0) {
 				log_warn("scheduler: %s", error);
 				store_close(&st);
+			} else if (r == 1 && store_listen(st, &error) < 0) {
+				log_warn("scheduler: %s", error);
+				store_close(&st);
 			} else if (r == 1) {
 				active = true;
 				log_info("scheduler: active (this coordinator schedules)");
 			}
 		}
-		if (active && step(st, producer, cfg->republish_s) < 0) {
+		if (!active && events != NULL) {
+			queue_consumer_destroy(&events);
+			live_destroy(&live);
+		}
+		/* Only the active coordinator reads the events (the group's
+		 * partitions all go to it). */
+		if (active && events == NULL) {
+			if (queue_event_consumer_create(cfg->brokers, "mailshift-coordinator", client,
+							&events, err, sizeof(err)) < 0)
+				log_warn("scheduler: events: %s", err);
+			else
+				live = live_create();
+		}
+		if (active && (step(st, producer, cfg->republish_s) < 0 ||
+			       (events != NULL && fold_events(st, events, live) < 0))) {
 			/* A broken connection also dropped the lock: start over. */
 			store_close(&st);
 			active = false;
 		}
-		sleep_ms(cfg->interval_ms);
+		if (active && store_wait_notify(st, cfg->interval_ms, &error) < 0) {
+			log_warn("scheduler: %s", error);
+			store_close(&st);
+			active = false;
+		} else if (!active) {
+			sleep_ms(cfg->interval_ms);
+		}
 	}
+	if (events != NULL) {
+		if (st != NULL)
+			fold_events(st, events, live);
+		queue_consumer_destroy(&events);
+	}
+	live_destroy(&live);
 	store_close(&st);
 	queue_producer_flush(producer, 5000, err, sizeof(err));
 	queue_producer_destroy(&producer);

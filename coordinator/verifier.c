@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct verify_run {
 	const char *db_conninfo;
@@ -21,15 +22,27 @@ struct verify_run {
 	size_t verified, refused, unreachable, errors;
 };
 
-/* Tries one side's login; fills state/reason when it fails. */
-static bool login_ok(const struct imap_endpoint *ep, const char *side, const char **state_r,
-		     char *reason, size_t reasonlen)
+/* Tries one side's login within the server's connection budget (a slot is
+ * held for the login, so verification never exceeds max_connections even
+ * while workers copy); fills state/reason when it fails. */
+static bool login_ok(struct store *st, int64_t server_id, const struct imap_endpoint *ep,
+		     const char *side, const char **state_r, char *reason, size_t reasonlen)
 {
 	struct imap_session *s = NULL;
-	char err[512];
-	int ret = imap_session_open(ep, &s, err, sizeof(err));
+	char err[512], owner[64];
+	const char *error;
+	int ret, slot = 0, taken;
 
+	snprintf(owner, sizeof(owner), "verify-%ld-%lu", (long)getpid(),
+		 (unsigned long)pthread_self());
+	while ((taken = store_slot_take(st, server_id, owner, 60, &slot, &error)) == 1)
+		usleep(100 * 1000);
+	if (taken < 0)
+		log_warn("%s: connection budget: %s (checking anyway)", side, error);
+	ret = imap_session_open(ep, &s, err, sizeof(err));
 	imap_session_close(&s);
+	if (taken == 0 && store_slot_release(st, server_id, slot, owner, &error) < 0)
+		log_warn("%s: connection budget: %s", side, error);
 	if (ret == 0)
 		return true;
 	*state_r = ret == IMAP_EAUTH ? "auth_failed" : "verify_failed";
@@ -56,8 +69,10 @@ static void verify_one(struct verify_run *run, struct store *st, int64_t id)
 		state = "verify_failed";
 		snprintf(reason, sizeof(reason), "%s", err);
 	} else {
-		if (login_ok(&creds.src, "source", &state, reason, sizeof(reason)))
-			login_ok(&creds.dst, "destination", &state, reason, sizeof(reason));
+		if (login_ok(st, acct.src.id, &creds.src, "source", &state, reason,
+			     sizeof(reason)))
+			login_ok(st, acct.dst.id, &creds.dst, "destination", &state, reason,
+				 sizeof(reason));
 		account_creds_close(&creds);
 	}
 	if (store_account_verified(st, id, state, reason, &error) < 0)
@@ -100,7 +115,7 @@ static void *verify_thread(void *arg)
 }
 
 int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t migration_id,
-		 int parallel)
+		 const int64_t *ids, size_t count, int parallel)
 {
 	struct verify_run run;
 	struct store *st = NULL;
@@ -112,8 +127,17 @@ int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t 
 	run.db_conninfo = db_conninfo;
 	run.key = key;
 	pthread_mutex_init(&run.lock, NULL);
-	if (store_open(db_conninfo, &st, &error) < 0 ||
-	    store_migration_accounts(st, migration_id, &run.ids, &run.count, &error) < 0) {
+	if (store_open(db_conninfo, &st, &error) < 0) {
+		log_error("%s", error);
+		goto out;
+	}
+	if (ids != NULL) {
+		run.ids = calloc(count + 1, sizeof(*run.ids));
+		if (run.ids == NULL)
+			goto out;
+		memcpy(run.ids, ids, count * sizeof(*ids));
+		run.count = count;
+	} else if (store_migration_accounts(st, migration_id, &run.ids, &run.count, &error) < 0) {
 		log_error("%s", error);
 		goto out;
 	}

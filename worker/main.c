@@ -66,6 +66,32 @@ static void event_send(struct worker *w, const struct account_job *aj, int kind,
 		.worker = w->id,
 		.detail = detail != NULL ? detail : "",
 		.at_ms = (int64_t)time(NULL) * 1000,
+		.lease_epoch = aj->epoch,
+	};
+	char err[256];
+
+	if (w->producer != NULL && queue_event_publish(w->producer, &ev, err, sizeof(err)) < 0)
+		log_warn("event not published: %s", err);
+}
+
+/* After each committed batch: the run's totals so far, for the coordinator's
+ * live view. */
+static void progress_send(void *context, const struct store_account *acct, int64_t epoch,
+			  const struct sync_stats *totals, const char *folder)
+{
+	struct worker *w = context;
+	struct queue_event ev = {
+		.migration_id = acct->migration_id,
+		.account_id = acct->id,
+		.pass = acct->pass,
+		.kind = QUEUE_EVENT_PROGRESS,
+		.folder = folder,
+		.messages = totals->messages,
+		.bytes = totals->bytes,
+		.errors = totals->errors,
+		.worker = w->id,
+		.at_ms = (int64_t)time(NULL) * 1000,
+		.lease_epoch = epoch,
 	};
 	char err[256];
 
@@ -112,6 +138,11 @@ static void *account_thread(void *arg)
 		snprintf(reason, sizeof(reason), "%s; checkpointed",
 			 stop_requested ? "worker stopping" : err);
 		break;
+	case SYNC_WAITING:
+		/* Not an error: a daily cap or a throttling server. */
+		state = "waiting";
+		snprintf(reason, sizeof(reason), "%s; checkpointed", err);
+		break;
 	case SYNC_LEASE_LOST:
 		state = NULL;
 		break;
@@ -121,7 +152,11 @@ static void *account_thread(void *arg)
 		break;
 	}
 	if (state != NULL) {
-		if (store_lease_release(aj->st, aj->acct.id, aj->epoch, state, reason, &error) < 0)
+		if ((outcome == SYNC_WAITING
+			     ? store_lease_wait(aj->st, aj->acct.id, aj->epoch, stats.wait_s, reason,
+						&error)
+			     : store_lease_release(aj->st, aj->acct.id, aj->epoch, state, reason,
+						   &error)) < 0)
 			log_warn("account %" PRId64 ": lease release: %s", aj->acct.id, error);
 		log_info("account %" PRId64 " (%s): %s: %s", aj->acct.id, aj->acct.src_login, state,
 			 reason);
@@ -146,6 +181,7 @@ static int job_start(struct worker *w, const struct queue_job *job)
 {
 	struct account_job *aj = calloc(1, sizeof(*aj));
 	const char *error;
+	char why[512] = "";
 	pthread_t tid;
 	int ret;
 
@@ -162,14 +198,18 @@ static int job_start(struct worker *w, const struct queue_job *job)
 					       w->sync.lease_ttl_s, &aj->epoch, &aj->acct, &error);
 			if (ret >= 0)
 				break;
+			/* The message lives in the store being closed. */
+			snprintf(why, sizeof(why), "%s", error);
 			store_close(&aj->st);
+		} else {
+			snprintf(why, sizeof(why), "%s", error);
 		}
 		if (attempt >= LEASE_TAKE_ATTEMPTS || stop_requested) {
-			log_error("account %" PRId64 ": lease: %s", job->account_id, error);
+			log_error("account %" PRId64 ": lease: %s", job->account_id, why);
 			free(aj);
 			return -1;
 		}
-		log_warn("account %" PRId64 ": lease: %s; retrying", job->account_id, error);
+		log_warn("account %" PRId64 ": lease: %s; retrying", job->account_id, why);
 		sleep(1);
 	}
 	if (ret > 0) {
@@ -273,6 +313,8 @@ int main(int argc, char **argv)
 	w.sync.window = 5000;
 	w.sync.lease_ttl_s = 60;
 	w.sync.stop = &stop_requested;
+	w.sync.progress = progress_send;
+	w.sync.progress_context = &w;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':

@@ -70,6 +70,9 @@ struct account_run {
 	char slot_owner[64];	   /* holder name of this run's connection slots */
 	bool finished;		   /* tells the heartbeat thread to stop */
 	pthread_cond_t wake;
+	uint64_t cap;		   /* daily byte cap of the account, 0 = none */
+	uint64_t day_bytes;	   /* bytes moved today, as far as this run knows */
+	int wait_s;		   /* SYNC_WAITING: when to run again */
 };
 
 /* One folder thread's connections. */
@@ -227,13 +230,24 @@ static void run_fail(struct account_run *run, enum sync_outcome outcome, const c
 	pthread_mutex_unlock(&run->lock);
 }
 
+/* Stops the run at its next checkpoint as "waiting" (not an error): run again
+ * after wait_s seconds, or at the next UTC midnight for -1. */
+static void run_wait(struct account_run *run, int wait_s, const char *why)
+{
+	run_fail(run, SYNC_WAITING, why);
+	pthread_mutex_lock(&run->lock);
+	if (run->outcome == SYNC_WAITING && (run->wait_s == 0 || wait_s < run->wait_s))
+		run->wait_s = wait_s;
+	pthread_mutex_unlock(&run->lock);
+}
+
 static bool run_should_stop(struct account_run *run)
 {
 	bool stop;
 
 	pthread_mutex_lock(&run->lock);
 	stop = run->outcome == SYNC_LEASE_LOST || run->outcome == SYNC_AUTH_FAILED ||
-	       run->outcome == SYNC_STOPPED;
+	       run->outcome == SYNC_STOPPED || run->outcome == SYNC_WAITING;
 	pthread_mutex_unlock(&run->lock);
 	return stop || *run->cfg->stop;
 }
@@ -285,15 +299,15 @@ static void *heartbeat_thread(void *arg)
 			break;
 		pthread_mutex_unlock(&run->lock);
 		t = monotonic_ms();
-		bool operator_stop = false;
+		const char *stop_why = NULL;
 		ret = st != NULL || store_open(run->cfg->db_conninfo, &st, &error) == 0
 			      ? store_lease_renew(st, run->acct->id, run->epoch,
-						  run->cfg->lease_ttl_s, &operator_stop, &error)
+						  run->cfg->lease_ttl_s, &stop_why, &error)
 			      : -1;
 		if (ret == STORE_LEASE_LOST)
 			run_fail(run, SYNC_LEASE_LOST, error);
-		else if (ret == 0 && operator_stop)
-			run_fail(run, SYNC_STOPPED, "paused or cancelled by the operator");
+		else if (ret == 0 && stop_why != NULL)
+			run_fail(run, SYNC_STOPPED, stop_why);
 		if (ret == 0 && store_slots_renew(st, run->slot_owner, run->cfg->lease_ttl_s,
 						  &error) < 0)
 			log_warn("account %" PRId64 ": slot renewal: %s", run->acct->id, error);
@@ -520,7 +534,11 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	run->stats.messages += appended;
 	run->stats.bytes += bytes;
 	run->stats.errors += nerrors;
+	struct sync_stats totals = run->stats;
 	pthread_mutex_unlock(&run->lock);
+	if (run->cfg->progress != NULL)
+		run->cfg->progress(run->cfg->progress_context, run->acct, run->epoch, &totals,
+				   cp->src_name);
 out:
 	imap_batch_free(&bodies);
 	if (spool_file != NULL)
@@ -552,16 +570,92 @@ static int recover_intent(struct folder_ctx *fc, struct store_folder *cp)
 	return ret;
 }
 
+/* Sleeps up to secs in short steps; false when the run is to stop. */
+static bool run_sleep(struct account_run *run, double secs)
+{
+	for (double slept = 0; slept < secs; slept += 0.1) {
+		if (run_should_stop(run))
+			return false;
+		usleep(secs - slept < 0.1 ? (useconds_t)((secs - slept) * 1e6) : 100000);
+	}
+	return !run_should_stop(run);
+}
+
+/* Before a batch: the servers' fleet-wide rate limits (and any "slow down"
+ * a server asked for).  Returns 0 to go on, 1 when the run is to stop. */
+static int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes)
+{
+	struct account_run *run = fc->run;
+	const int64_t servers[2] = {run->acct->src.id, run->acct->dst.id};
+	double wait = 0;
+
+	for (int i = 0; i < 2; i++) {
+		const char *error = NULL;
+		double w = 0;
+		if (store_check(fc, store_rate_reserve(fc->st, servers[i], n, bytes, &w, &error),
+				&error) < 0)
+			return -1;
+		if (w > wait)
+			wait = w;
+	}
+	if (wait <= 0)
+		return 0;
+	pthread_mutex_lock(&run->lock);
+	run->stats.rate_wait_s += wait;
+	pthread_mutex_unlock(&run->lock);
+	return run_sleep(run, wait) ? 0 : 1;
+}
+
+/* Keeps a batch within the account's daily byte cap: drops messages from its
+ * end, and stops the run until the next UTC day when not even the first one
+ * fits (a message larger than the whole cap travels alone at the start of a
+ * day).  The bytes are counted as moved from here on. */
+static bool cap_fit(struct account_run *run, const struct imap_batch *sizes, size_t *i, size_t *n,
+		    size_t *bytes)
+{
+	bool fits;
+	char why[160];
+
+	if (run->cap == 0)
+		return true;
+	pthread_mutex_lock(&run->lock);
+	while (*n > 1 && run->day_bytes + *bytes > run->cap) {
+		(*i)--;
+		(*n)--;
+		*bytes -= sizes->msgs[*i].size;
+	}
+	fits = run->day_bytes + *bytes <= run->cap || run->day_bytes == 0;
+	if (fits)
+		run->day_bytes += *bytes;
+	pthread_mutex_unlock(&run->lock);
+	if (!fits) {
+		snprintf(why, sizeof(why),
+			 "daily cap of %" PRIu64 " bytes reached; the rest carries over to the next"
+			 " UTC day",
+			 run->cap);
+		run_wait(run, -1, why);
+	}
+	return fits;
+}
+
 /* Copies source UIDs (high_water, last] in windows and byte-bounded batches. */
 static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last,
 		    struct dst_index *idx)
 {
 	const struct sync_config *cfg = fc->run->cfg;
+	const struct store_account *acct = fc->run->acct;
 	uint32_t *uids = calloc(cfg->batch_count, sizeof(*uids));
+	size_t batch_count = cfg->batch_count;
 	int ret = 0;
 
 	if (uids == NULL)
 		return -1;
+	/* Under a message rate limit a batch is at most a second's worth, so the
+	 * limit holds over short spans too. */
+	if (acct->src.rate_messages > 0 && (size_t)acct->src.rate_messages < batch_count)
+		batch_count = (size_t)acct->src.rate_messages;
+	if (acct->dst.rate_messages > 0 && (size_t)acct->dst.rate_messages < batch_count)
+		batch_count = (size_t)acct->dst.rate_messages;
 	while (cp->high_water < last && ret == 0) {
 		uint32_t lo = cp->high_water + 1;
 		uint32_t hi = last - lo >= cfg->window ? lo + cfg->window - 1 : last;
@@ -581,12 +675,18 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 			/* A message over the batch byte limit travels alone, spooled. */
 			bool spool = sizes.msgs[i].size > cfg->batch_bytes;
 
-			while (i < sizes.count && n < cfg->batch_count && !(n > 0 && spool) &&
+			while (i < sizes.count && n < batch_count && !(n > 0 && spool) &&
 			       (n == 0 || bytes + sizes.msgs[i].size <= cfg->batch_bytes)) {
 				bytes += sizes.msgs[i].size;
 				uids[n++] = sizes.msgs[i++].uid;
 			}
-			ret = copy_batch(fc, cp, uids, n, spool, idx, false);
+			if (!cap_fit(fc->run, &sizes, &i, &n, &bytes)) {
+				ret = 1;
+				break;
+			}
+			ret = rate_gate(fc, n, bytes);
+			if (ret == 0)
+				ret = copy_batch(fc, cp, uids, n, spool, idx, false);
 		}
 		imap_batch_free(&sizes);
 		/* An empty window (expunged UIDs) still moves the high water. */
@@ -1084,6 +1184,12 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	run.acct = acct;
 	run.epoch = epoch;
 	run.outcome = SYNC_DONE;
+	/* The tighter of the two servers' daily caps, with what today moved. */
+	run.cap = (uint64_t)acct->src.account_daily_bytes;
+	if (acct->dst.account_daily_bytes > 0 &&
+	    (run.cap == 0 || (uint64_t)acct->dst.account_daily_bytes < run.cap))
+		run.cap = (uint64_t)acct->dst.account_daily_bytes;
+	run.day_bytes = acct->day_bytes > 0 ? (uint64_t)acct->day_bytes : 0;
 	/* The lease was taken just before this call. */
 	run.lease_deadline_ms = monotonic_ms() + (int64_t)cfg->lease_ttl_s * 1000 * 3 / 4;
 	pthread_cond_init(&run.wake, NULL);
@@ -1186,5 +1292,6 @@ out:
 	pthread_cond_destroy(&run.wake);
 	pthread_mutex_destroy(&run.lock);
 	*stats_r = run.stats;
+	stats_r->wait_s = run.wait_s;
 	return run.outcome;
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sync_stats;
+
 struct sync_config {
 	const char *db_conninfo;
 	const struct secret_key *key;
@@ -22,6 +24,11 @@ struct sync_config {
 	int lease_ttl_s;
 	const char *ca_file;	/* extra CA file for every server, or NULL */
 	volatile sig_atomic_t *stop; /* set by SIGTERM: checkpoint and return */
+	/* Called after each committed batch with the run's totals so far and
+	 * the folder, from any folder thread (NULL: not called). */
+	void (*progress)(void *context, const struct store_account *acct, int64_t epoch,
+			 const struct sync_stats *totals, const char *folder);
+	void *progress_context;
 };
 
 /* Result of an account run. */
@@ -31,10 +38,15 @@ enum sync_outcome {
 	SYNC_FAILED,	  /* could not finish; error says why */
 	SYNC_LEASE_LOST,  /* another worker owns the account now: write nothing more */
 	SYNC_STOPPED,	  /* asked to stop; progress is checkpointed */
+	SYNC_WAITING,	  /* a daily byte cap was reached, or a server keeps
+			   * throttling: checkpointed, run again after wait_s */
 };
 
 struct sync_stats {
 	uint64_t messages, bytes, errors, flags_updated, folders;
+	uint64_t throttled;	/* "slow down" answers waited out (not errors) */
+	double rate_wait_s;	/* time spent waiting for rate limits */
+	int wait_s;		/* SYNC_WAITING: seconds, -1 = next UTC midnight */
 };
 
 /* Runs the pass of an account whose lease (epoch) the caller holds. st is the

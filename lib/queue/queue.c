@@ -389,6 +389,7 @@ int queue_event_publish(struct queue_producer *p, const struct queue_event *ev, 
 	pe.worker = (char *)(ev->worker != NULL ? ev->worker : "");
 	pe.detail = (char *)(ev->detail != NULL ? ev->detail : "");
 	pe.at_ms = ev->at_ms;
+	pe.lease_epoch = ev->lease_epoch;
 	return producer_send(p, p->events_topic, ev->account_id, &pe.base, err, errlen);
 }
 
@@ -765,6 +766,7 @@ int queue_event_poll(struct queue_consumer *c, int timeout_ms, struct queue_even
 	ev_r->worker = pe->worker;
 	ev_r->detail = pe->detail;
 	ev_r->at_ms = pe->at_ms;
+	ev_r->lease_epoch = pe->lease_epoch;
 	return 1;
 }
 

@@ -36,6 +36,7 @@ struct queue_event {
 	const char *worker;
 	const char *detail;
 	int64_t at_ms;
+	int64_t lease_epoch; /* the reporting run; its counts are totals so far */
 };
 
 enum queue_topic { QUEUE_TOPIC_JOBS, QUEUE_TOPIC_EVENTS };

@@ -82,6 +82,78 @@ static const char *const migrations[] = {
 	"CREATE INDEX server_slots_owner ON server_slots (owner);"
 	"INSERT INTO server_slots (server_id, slot)"
 	" SELECT id, generate_series(1, max_connections) FROM servers;",
+	/* 5: several source profiles per migration; per-server rate limits and
+	 * per-account daily byte caps; blackout windows; passes as objects with
+	 * per-account and per-folder counts; live totals from workers' events */
+	"ALTER TABLE servers ADD COLUMN name text NOT NULL DEFAULT 'default';"
+	"ALTER TABLE servers DROP CONSTRAINT servers_migration_id_role_key;"
+	"ALTER TABLE servers ADD CONSTRAINT servers_profile UNIQUE (migration_id, role, name);"
+	"ALTER TABLE servers ADD COLUMN rate_messages int NOT NULL DEFAULT 0;" /* per second */
+	"ALTER TABLE servers ADD COLUMN rate_bytes bigint NOT NULL DEFAULT 0;"
+	/* Fleet-wide rate limit as a virtual clock: the time at which the server's
+	 * budget of messages and bytes is spent up to. */
+	"ALTER TABLE servers ADD COLUMN rate_next timestamptz NOT NULL DEFAULT now();"
+	"ALTER TABLE servers ADD COLUMN account_daily_bytes bigint NOT NULL DEFAULT 0;"
+	"CREATE TABLE blackouts ("
+	"  id bigserial PRIMARY KEY,"
+	"  server_id bigint NOT NULL REFERENCES servers ON DELETE CASCADE,"
+	"  weekdays int NOT NULL," /* bit 0 = Monday ... bit 6 = Sunday */
+	"  from_s int NOT NULL, to_s int NOT NULL," /* seconds of the local day */
+	"  time_zone text NOT NULL);"
+	/* Inside a window of the server now?  A window with from >= to runs over
+	 * midnight (its weekday is the day it starts); from = to is all day. */
+	"CREATE FUNCTION server_blackout(sid bigint) RETURNS boolean LANGUAGE sql STABLE AS $$"
+	" SELECT EXISTS (SELECT 1 FROM blackouts b,"
+	"  LATERAL (SELECT now() AT TIME ZONE b.time_zone AS t) l,"
+	"  LATERAL (SELECT extract(epoch FROM l.t::time) AS s,"
+	"   (b.weekdays >> (extract(isodow FROM l.t)::int - 1)) & 1 = 1 AS today,"
+	"   (b.weekdays >> (extract(isodow FROM l.t - interval '1 day')::int - 1)) & 1 = 1"
+	"    AS yesterday) d"
+	"  WHERE b.server_id = sid AND CASE WHEN b.from_s < b.to_s"
+	"   THEN d.today AND d.s >= b.from_s AND d.s < b.to_s"
+	"   ELSE (d.today AND d.s >= b.from_s) OR (d.yesterday AND d.s < b.to_s) END)"
+	" $$;"
+	"ALTER TABLE accounts ADD COLUMN src_server_id bigint REFERENCES servers;"
+	"ALTER TABLE accounts ADD COLUMN dst_server_id bigint REFERENCES servers;"
+	"UPDATE accounts a SET src_server_id = s.id FROM servers s"
+	" WHERE s.migration_id = a.migration_id AND s.role = 'source';"
+	"UPDATE accounts a SET dst_server_id = s.id FROM servers s"
+	" WHERE s.migration_id = a.migration_id AND s.role = 'destination';"
+	"ALTER TABLE accounts ALTER COLUMN src_server_id SET NOT NULL;"
+	"ALTER TABLE accounts ALTER COLUMN dst_server_id SET NOT NULL;"
+	"CREATE INDEX accounts_src_server ON accounts (src_server_id);"
+	"CREATE INDEX accounts_dst_server ON accounts (dst_server_id);"
+	/* Bytes uploaded on the account's UTC day `day` (daily caps). */
+	"ALTER TABLE accounts ADD COLUMN day date;"
+	"ALTER TABLE accounts ADD COLUMN day_bytes bigint NOT NULL DEFAULT 0;"
+	"ALTER TABLE accounts ADD COLUMN lease_pass int NOT NULL DEFAULT 0;" /* the pass leased */
+	"CREATE TABLE passes ("
+	"  migration_id bigint NOT NULL REFERENCES migrations ON DELETE CASCADE,"
+	"  number int NOT NULL,"
+	"  kind text NOT NULL CHECK (kind IN ('bulk', 'delta', 'final')),"
+	"  accounts int NOT NULL DEFAULT 0,"
+	"  started_at timestamptz NOT NULL DEFAULT now(),"
+	"  PRIMARY KEY (migration_id, number));"
+	"CREATE TABLE pass_accounts ("
+	"  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
+	"  number int NOT NULL,"
+	"  state text NOT NULL DEFAULT 'queued',"
+	"  queued_at timestamptz NOT NULL DEFAULT now(),"
+	"  started_at timestamptz, finished_at timestamptz,"
+	"  runs int NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (account_id, number));"
+	"CREATE TABLE pass_folders ("
+	"  folder_id bigint NOT NULL REFERENCES folders ON DELETE CASCADE,"
+	"  number int NOT NULL,"
+	"  messages bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0,"
+	"  failed bigint NOT NULL DEFAULT 0,"
+	"  started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz,"
+	"  PRIMARY KEY (folder_id, number));"
+	"CREATE TABLE live_totals ("
+	"  account_id bigint PRIMARY KEY REFERENCES accounts ON DELETE CASCADE,"
+	"  pass int NOT NULL, messages bigint NOT NULL, bytes bigint NOT NULL,"
+	"  errors bigint NOT NULL, worker text, folder text,"
+	"  updated_at timestamptz NOT NULL DEFAULT now());",
 };
 
 size_t schema_count(void)

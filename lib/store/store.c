@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "schema.h"
+#include "store-private.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -19,12 +20,8 @@
 /* Advisory lock key of the active scheduler ("mshsch"). */
 #define SCHEDULER_LOCK_KEY 0x6d7368736368LL
 
-struct store {
-	PGconn *conn;
-	char error[512];
-};
 
-static int fail(struct store *st, const char **error_r, const char *what, const PGresult *res)
+int store_fail(struct store *st, const char **error_r, const char *what, const PGresult *res)
 {
 	const char *msg = res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(st->conn);
 	size_t n;
@@ -38,14 +35,14 @@ static int fail(struct store *st, const char **error_r, const char *what, const 
 }
 
 /* Runs a statement with text parameters; *res_r is set only on success. */
-static int exec_params(struct store *st, const char *sql, int nparams, const char *const *values,
+int store_exec(struct store *st, const char *sql, int nparams, const char *const *values,
 		       PGresult **res_r, const char **error_r)
 {
 	PGresult *res = PQexecParams(st->conn, sql, nparams, NULL, values, NULL, NULL, 0);
 	ExecStatusType status = PQresultStatus(res);
 
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-		fail(st, error_r, "postgresql", res);
+		store_fail(st, error_r, "postgresql", res);
 		PQclear(res);
 		return -1;
 	}
@@ -57,13 +54,13 @@ static int exec_params(struct store *st, const char *sql, int nparams, const cha
 }
 
 /* Simple query protocol: allows several statements (schema migrations). */
-static int exec_simple(struct store *st, const char *sql, const char **error_r)
+int store_exec_simple(struct store *st, const char *sql, const char **error_r)
 {
 	PGresult *res = PQexec(st->conn, sql);
 	ExecStatusType status = PQresultStatus(res);
 
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-		fail(st, error_r, "postgresql", res);
+		store_fail(st, error_r, "postgresql", res);
 		PQclear(res);
 		return -1;
 	}
@@ -71,7 +68,7 @@ static int exec_simple(struct store *st, const char *sql, const char **error_r)
 	return 0;
 }
 
-static void rollback(struct store *st)
+void store_rollback(struct store *st)
 {
 	PQclear(PQexec(st->conn, "ROLLBACK"));
 }
@@ -126,16 +123,16 @@ int store_schema_apply(struct store *st, const char **error_r)
 	int ret = -1, applied;
 
 	snprintf(lock, sizeof(lock), "%lld", (long long)SCHEMA_LOCK_KEY);
-	if (exec_params(st, "SELECT pg_advisory_lock($1::bigint)", 1, lock_params, NULL, error_r) < 0)
+	if (store_exec(st, "SELECT pg_advisory_lock($1::bigint)", 1, lock_params, NULL, error_r) < 0)
 		return -1;
-	if (exec_simple(st,
+	if (store_exec_simple(st,
 			"CREATE TABLE IF NOT EXISTS schema_migrations ("
 			" version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
 			error_r) < 0)
 		goto out;
 	for (size_t i = 0; i < schema_count(); i++) {
 		snprintf(version, sizeof(version), "%zu", i + 1);
-		if (exec_params(st, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params,
+		if (store_exec(st, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params,
 				&res, error_r) < 0)
 			goto out;
 		applied = PQntuples(res) > 0;
@@ -143,13 +140,13 @@ int store_schema_apply(struct store *st, const char **error_r)
 		res = NULL;
 		if (applied)
 			continue;
-		if (exec_simple(st, "BEGIN", error_r) < 0)
+		if (store_exec_simple(st, "BEGIN", error_r) < 0)
 			goto out;
-		if (exec_simple(st, schema_sql(i), error_r) < 0 ||
-		    exec_params(st, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, params,
+		if (store_exec_simple(st, schema_sql(i), error_r) < 0 ||
+		    store_exec(st, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, params,
 				NULL, error_r) < 0 ||
-		    exec_simple(st, "COMMIT", error_r) < 0) {
-			rollback(st);
+		    store_exec_simple(st, "COMMIT", error_r) < 0) {
+			store_rollback(st);
 			goto out;
 		}
 		log_info("schema migration %zu applied", i + 1);
@@ -170,93 +167,362 @@ void store_server_clear(struct store_server *srv)
 	free(srv->master_user);
 	free(srv->prefix);
 	free(srv->exclude);
+	free(srv->name);
+	for (size_t i = 0; i < srv->nblackouts; i++)
+		free(srv->blackouts[i].time_zone);
+	free(srv->blackouts);
 	memset(srv, 0, sizeof(*srv));
 }
 
-static int server_insert(struct store *st, const char *migration_id, const char *role,
-			 const struct store_server *srv, const char **error_r)
+#define SERVER_COLUMNS                                                                       \
+	"s.id, s.host, s.port, s.tls, s.ca_file, s.auth, s.master_user, s.max_connections,"  \
+	" s.prefix, s.exclude, s.name, s.rate_messages, s.rate_bytes, s.account_daily_bytes"
+
+static char *dup_value(const PGresult *res, int row, int col)
 {
-	char port[16], maxconn[16];
-	const char *params[10] = {migration_id, role,	  srv->host,	   port,
-				  srv->tls,	srv->ca_file, srv->auth, srv->master_user,
-				  maxconn,	srv->prefix};
-	const char *all[11];
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	return strdup(PQgetvalue(res, row, col));
+}
+
+/* Fills srv from the SERVER_COLUMNS starting at column c. */
+static void server_from_row(struct store_server *srv, const PGresult *res, int row, int c)
+{
+	srv->id = strtoll(PQgetvalue(res, row, c), NULL, 10);
+	srv->host = dup_value(res, row, c + 1);
+	srv->port = (int)strtol(PQgetvalue(res, row, c + 2), NULL, 10);
+	srv->tls = dup_value(res, row, c + 3);
+	srv->ca_file = dup_value(res, row, c + 4);
+	srv->auth = dup_value(res, row, c + 5);
+	srv->master_user = dup_value(res, row, c + 6);
+	srv->max_connections = (int)strtol(PQgetvalue(res, row, c + 7), NULL, 10);
+	srv->prefix = dup_value(res, row, c + 8);
+	srv->exclude = dup_value(res, row, c + 9);
+	srv->name = dup_value(res, row, c + 10);
+	srv->rate_messages = (int)strtol(PQgetvalue(res, row, c + 11), NULL, 10);
+	srv->rate_bytes = strtoll(PQgetvalue(res, row, c + 12), NULL, 10);
+	srv->account_daily_bytes = strtoll(PQgetvalue(res, row, c + 13), NULL, 10);
+}
+
+/* Inserts a server profile with its connection budget (max_connections slots)
+ * and its blackout windows; *id_r is its id. */
+static int server_insert(struct store *st, const char *migration_id, const char *role,
+			 const struct store_server *srv, char *id_r, size_t id_len,
+			 const char **error_r)
+{
+	char port[16], maxconn[16], rm[16], rb[32], cap[32];
+	const char *params[15] = {migration_id,
+				  role,
+				  srv->host,
+				  port,
+				  srv->tls,
+				  srv->ca_file,
+				  srv->auth,
+				  srv->master_user,
+				  maxconn,
+				  srv->prefix != NULL ? srv->prefix : "",
+				  srv->exclude != NULL ? srv->exclude : "",
+				  srv->name != NULL ? srv->name : "default",
+				  rm,
+				  rb,
+				  cap};
+	PGresult *res = NULL;
 
 	snprintf(port, sizeof(port), "%d", srv->port);
 	snprintf(maxconn, sizeof(maxconn), "%d", srv->max_connections);
-	memcpy(all, params, sizeof(params));
-	all[10] = srv->exclude != NULL ? srv->exclude : "";
-	if (all[9] == NULL)
-		all[9] = "";
-	/* The server's connection budget: max_connections slots. */
-	return exec_params(st,
-			   "WITH srv AS (INSERT INTO servers (migration_id, role, host, port, tls,"
-			   " ca_file, auth, master_user, max_connections, prefix, exclude)"
-			   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-			   " RETURNING id, max_connections)"
-			   " INSERT INTO server_slots (server_id, slot)"
-			   " SELECT id, generate_series(1, max_connections) FROM srv",
-			   11, all, NULL, error_r);
-}
-
-static int account_insert(struct store *st, const char *migration_id,
-			  const struct store_new_account *a, const char **error_r)
-{
-	char prio[16];
-	const char *values[6] = {migration_id,			 a->src_login,
-				 (const char *)a->src_secret, a->dst_login,
-				 (const char *)a->dst_secret, prio};
-	int lengths[6] = {0, 0, (int)a->src_secret_len, 0, (int)a->dst_secret_len, 0};
-	int formats[6] = {0, 0, 1, 0, 1, 0};
-	PGresult *res;
-
-	snprintf(prio, sizeof(prio), "%d", a->priority);
-	res = PQexecParams(st->conn,
-			   "INSERT INTO accounts (migration_id, src_login, src_secret, dst_login,"
-			   " dst_secret, priority) VALUES ($1, $2, $3, $4, $5, $6)",
-			   6, NULL, values, lengths, formats, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		char what[512];
-		snprintf(what, sizeof(what), "line %d: account %s", a->line, a->src_login);
-		fail(st, error_r, what, res);
-		PQclear(res);
+	snprintf(rm, sizeof(rm), "%d", srv->rate_messages);
+	snprintf(rb, sizeof(rb), "%" PRId64, srv->rate_bytes);
+	snprintf(cap, sizeof(cap), "%" PRId64, srv->account_daily_bytes);
+	if (store_exec(st,
+			"WITH srv AS (INSERT INTO servers (migration_id, role, host, port, tls,"
+			" ca_file, auth, master_user, max_connections, prefix, exclude, name,"
+			" rate_messages, rate_bytes, account_daily_bytes)"
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+			" RETURNING id, max_connections),"
+			" slots AS (INSERT INTO server_slots (server_id, slot)"
+			" SELECT id, generate_series(1, max_connections) FROM srv)"
+			" SELECT id FROM srv",
+			15, params, &res, error_r) < 0)
 		return -1;
-	}
+	snprintf(id_r, id_len, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	for (size_t i = 0; i < srv->nblackouts; i++) {
+		const struct store_blackout *b = &srv->blackouts[i];
+		char days[16], from[16], to[16], what[160];
+		const char *bp[5] = {id_r, days, from, to, b->time_zone};
+
+		snprintf(days, sizeof(days), "%d", b->weekdays);
+		snprintf(from, sizeof(from), "%d", b->from_s);
+		snprintf(to, sizeof(to), "%d", b->to_s);
+		/* AT TIME ZONE refuses an unknown zone here, at import, rather than
+		 * in every scheduler step later. */
+		res = PQexecParams(st->conn,
+				   "INSERT INTO blackouts (server_id, weekdays, from_s, to_s, time_zone)"
+				   " SELECT $1, $2, $3, $4, $5 WHERE (now() AT TIME ZONE $5) IS NOT NULL",
+				   5, NULL, bp, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			snprintf(what, sizeof(what), "%s %s: blackout[%zu]", role,
+				 srv->name != NULL ? srv->name : "", i);
+			store_fail(st, error_r, what, res);
+			PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+	}
 	return 0;
 }
 
-int store_migration_import(struct store *st, const char *name, const struct store_server *src,
-			   const struct store_server *dst, const struct store_new_account *accounts,
-			   size_t count, int64_t *id_r, const char **error_r)
+/* Inserts accounts in pages of rows (unnest of arrays): one round trip per
+ * page instead of per account. */
+static int accounts_insert(struct store *st, const char *migration_id, const char *const *src_ids,
+			   const char *dst_id, const struct store_new_account *accounts, size_t count,
+			   const char **error_r)
+{
+	const size_t page = 1000;
+
+	for (size_t first = 0; first < count; first += page) {
+		size_t n = count - first < page ? count - first : page;
+		const char *values[8];
+		char *buf[6] = {NULL};
+		size_t cap[6] = {0}, len[6] = {0};
+		PGresult *res;
+		int ok = 1;
+
+		/* Text arrays: logins quoted, secrets as hex bytea, numbers. */
+		for (size_t i = first; i < first + n && ok; i++) {
+			const struct store_new_account *a = &accounts[i];
+			const char *texts[2] = {a->src_login, a->dst_login};
+			for (int k = 0; k < 6 && ok; k++) {
+				size_t need = 64 + (k < 2 ? 2 * strlen(texts[k]) + 4
+						    : k < 4 ? 2 * (k == 2 ? a->src_secret_len
+									   : a->dst_secret_len) + 8
+							    : 24);
+				if (len[k] + need > cap[k]) {
+					size_t nc = (cap[k] + need) * 2;
+					char *tmp = realloc(buf[k], nc);
+					if (tmp == NULL) {
+						ok = 0;
+						break;
+					}
+					buf[k] = tmp;
+					cap[k] = nc;
+				}
+				char *o = buf[k] + len[k];
+				*o++ = i == first ? '{' : ',';
+				if (k < 2) {
+					*o++ = '"';
+					for (const char *c = texts[k]; *c != '\0'; c++) {
+						if (*c == '"' || *c == '\\')
+							*o++ = '\\';
+						*o++ = *c;
+					}
+					*o++ = '"';
+				} else if (k < 4) {
+					const unsigned char *b = k == 2 ? a->src_secret : a->dst_secret;
+					size_t bl = k == 2 ? a->src_secret_len : a->dst_secret_len;
+					static const char hex[] = "0123456789abcdef";
+					*o++ = '"';
+					*o++ = '\\';
+					*o++ = '\\';
+					*o++ = 'x';
+					for (size_t j = 0; j < bl; j++) {
+						*o++ = hex[b[j] >> 4];
+						*o++ = hex[b[j] & 15];
+					}
+					*o++ = '"';
+				} else if (k == 4) {
+					o += sprintf(o, "%d", a->priority);
+				} else {
+					o += sprintf(o, "%s", src_ids[a->source]);
+				}
+				len[k] = (size_t)(o - buf[k]);
+			}
+		}
+		for (int k = 0; k < 6 && ok; k++) {
+			if (len[k] + 2 > cap[k]) {
+				char *tmp = realloc(buf[k], len[k] + 2);
+				if (tmp == NULL) {
+					ok = 0;
+					break;
+				}
+				buf[k] = tmp;
+			}
+			buf[k][len[k]] = '}';
+			buf[k][len[k] + 1] = '\0';
+		}
+		if (!ok) {
+			for (int k = 0; k < 6; k++)
+				free(buf[k]);
+			*error_r = "out of memory";
+			return -1;
+		}
+		values[0] = migration_id;
+		values[1] = dst_id;
+		for (int k = 0; k < 6; k++)
+			values[2 + k] = buf[k];
+		res = PQexecParams(st->conn,
+				   "INSERT INTO accounts (migration_id, dst_server_id, src_login,"
+				   " dst_login, src_secret, dst_secret, priority, src_server_id)"
+				   " SELECT $1, $2, s, d, ss, ds, p, sv FROM unnest($3::text[],"
+				   " $4::text[], $5::bytea[], $6::bytea[], $7::int[], $8::bigint[])"
+				   " AS r(s, d, ss, ds, p, sv)",
+				   8, NULL, values, NULL, NULL, 0);
+		for (int k = 0; k < 6; k++)
+			free(buf[k]);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			/* Name the account: a duplicate names its login in the detail. */
+			const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+			char what[512];
+			int line = 0;
+			for (size_t i = first; detail != NULL && i < first + n; i++) {
+				char needle[300];
+				snprintf(needle, sizeof(needle), "=(%s,", accounts[i].src_login);
+				if (strstr(detail, needle) != NULL ||
+				    (snprintf(needle, sizeof(needle), ", %s)", accounts[i].src_login),
+				     strstr(detail, needle) != NULL)) {
+					line = accounts[i].line;
+					break;
+				}
+			}
+			if (line > 0)
+				snprintf(what, sizeof(what), "line %d", line);
+			else
+				snprintf(what, sizeof(what), "accounts %zu..%zu", first + 1, first + n);
+			store_fail(st, error_r, what, res);
+			PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+	}
+	return 0;
+}
+
+int store_migration_import(struct store *st, const char *name, const struct store_server *srcs,
+			   size_t nsrcs, const struct store_server *dst,
+			   const struct store_new_account *accounts, size_t count, int64_t *id_r,
+			   const char **error_r)
 {
 	const char *params[1] = {name};
+	char (*src_ids)[32] = calloc(nsrcs + 1, sizeof(*src_ids));
+	const char **src_id_ptrs = calloc(nsrcs + 1, sizeof(*src_id_ptrs));
+	char dst_id[32];
 	PGresult *res = NULL;
 	const char *id;
 
-	if (exec_simple(st, "BEGIN", error_r) < 0)
+	if (src_ids == NULL || src_id_ptrs == NULL) {
+		free(src_ids);
+		free(src_id_ptrs);
+		*error_r = "out of memory";
 		return -1;
-	if (exec_params(st, "INSERT INTO migrations (name) VALUES ($1) RETURNING id", 1, params,
+	}
+	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+		goto fail;
+	if (store_exec(st, "INSERT INTO migrations (name) VALUES ($1) RETURNING id", 1, params,
 			&res, error_r) < 0)
 		goto fail;
 	id = PQgetvalue(res, 0, 0);
-	if (server_insert(st, id, "source", src, error_r) < 0 ||
-	    server_insert(st, id, "destination", dst, error_r) < 0)
-		goto fail;
-	for (size_t i = 0; i < count; i++)
-		if (account_insert(st, id, &accounts[i], error_r) < 0)
+	for (size_t i = 0; i < nsrcs; i++) {
+		if (server_insert(st, id, "source", &srcs[i], src_ids[i], sizeof(src_ids[i]),
+				  error_r) < 0)
 			goto fail;
+		src_id_ptrs[i] = src_ids[i];
+	}
+	if (server_insert(st, id, "destination", dst, dst_id, sizeof(dst_id), error_r) < 0 ||
+	    accounts_insert(st, id, src_id_ptrs, dst_id, accounts, count, error_r) < 0)
+		goto fail;
 	*id_r = strtoll(id, NULL, 10);
 	PQclear(res);
-	return exec_simple(st, "COMMIT", error_r);
+	free(src_ids);
+	free(src_id_ptrs);
+	return store_exec_simple(st, "COMMIT", error_r);
 fail:
 	PQclear(res);
-	rollback(st);
+	free(src_ids);
+	free(src_id_ptrs);
+	store_rollback(st);
 	return -1;
 }
 
+int store_accounts_add(struct store *st, int64_t migration_id,
+		       const struct store_new_account *accounts, size_t count,
+		       const char **error_r)
+{
+	char mid[32];
+	const char *params[1] = {mid};
+	PGresult *res = NULL;
+	const char **src_ids = NULL;
+	char dst_id[32];
+	int ret = -1;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+		return -1;
+	if (store_exec(st,
+			"SELECT id, role FROM servers WHERE migration_id = $1"
+			" ORDER BY role = 'destination', id FOR SHARE",
+			1, params, &res, error_r) < 0)
+		goto out;
+	if (PQntuples(res) < 2) {
+		*error_r = "no such migration";
+		goto out;
+	}
+	src_ids = calloc((size_t)PQntuples(res), sizeof(*src_ids));
+	if (src_ids == NULL) {
+		*error_r = "out of memory";
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(res) - 1; i++)
+		src_ids[i] = PQgetvalue(res, i, 0);
+	snprintf(dst_id, sizeof(dst_id), "%s", PQgetvalue(res, PQntuples(res) - 1, 0));
+	for (size_t i = 0; i < count; i++) {
+		if (accounts[i].source >= (size_t)PQntuples(res) - 1) {
+			*error_r = "unknown source profile";
+			goto out;
+		}
+	}
+	if (accounts_insert(st, mid, src_ids, dst_id, accounts, count, error_r) < 0)
+		goto out;
+	ret = store_exec_simple(st, "COMMIT", error_r);
+out:
+	if (ret < 0)
+		store_rollback(st);
+	free(src_ids);
+	PQclear(res);
+	return ret;
+}
+
+int store_migration_sources(struct store *st, int64_t migration_id, struct store_server **srcs_r,
+			    size_t *count_r, const char **error_r)
+{
+	char mid[32];
+	const char *params[1] = {mid};
+	PGresult *res = NULL;
+	struct store_server *srcs;
+	int n;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	if (store_exec(st,
+			"SELECT " SERVER_COLUMNS " FROM servers s WHERE migration_id = $1"
+			" AND role = 'source' ORDER BY id",
+			1, params, &res, error_r) < 0)
+		return -1;
+	n = PQntuples(res);
+	srcs = calloc((size_t)n + 1, sizeof(*srcs));
+	if (srcs == NULL) {
+		PQclear(res);
+		*error_r = "out of memory";
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		server_from_row(&srcs[i], res, i, 0);
+	PQclear(res);
+	*srcs_r = srcs;
+	*count_r = (size_t)n;
+	return 0;
+}
+
 /* The first column of res as ids (caller frees *ids_r); takes res. */
-static int ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, const char **error_r)
+int store_ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, const char **error_r)
 {
 	int n = PQntuples(res);
 	int64_t *ids = calloc(n > 0 ? n : 1, sizeof(*ids));
@@ -274,27 +540,6 @@ static int ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, cons
 	return 0;
 }
 
-int store_pass_start(struct store *st, int64_t migration_id, int pass, int64_t **ids_r,
-		     size_t *count_r, const char **error_r)
-{
-	char mid[32], p[16];
-	const char *params[2] = {mid, p};
-	PGresult *res = NULL;
-
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	snprintf(p, sizeof(p), "%d", pass);
-	if (exec_params(st,
-			"WITH q AS (UPDATE accounts SET pass = $2, state = 'queued', updated_at = now(),"
-			" published_at = NULL"
-			" WHERE migration_id = $1"
-			" AND state NOT IN ('new', 'cancelled', 'auth_failed', 'verify_failed')"
-			" AND pass_done < $2 RETURNING id, priority, state)"
-			" SELECT id FROM q ORDER BY priority, id",
-			2, params, &res, error_r) < 0)
-		return -1;
-	return ids_from_result(res, ids_r, count_r, error_r);
-}
-
 void store_account_clear(struct store_account *acct)
 {
 	free(acct->src_login);
@@ -309,27 +554,6 @@ void store_account_clear(struct store_account *acct)
 	store_server_clear(&acct->src);
 	store_server_clear(&acct->dst);
 	memset(acct, 0, sizeof(*acct));
-}
-
-static char *dup_value(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return NULL;
-	return strdup(PQgetvalue(res, row, col));
-}
-
-static void server_from_row(struct store_server *srv, const PGresult *res, int row)
-{
-	srv->id = strtoll(PQgetvalue(res, row, 10), NULL, 10);
-	srv->host = dup_value(res, row, 1);
-	srv->port = (int)strtol(PQgetvalue(res, row, 2), NULL, 10);
-	srv->tls = dup_value(res, row, 3);
-	srv->ca_file = dup_value(res, row, 4);
-	srv->auth = dup_value(res, row, 5);
-	srv->master_user = dup_value(res, row, 6);
-	srv->max_connections = (int)strtol(PQgetvalue(res, row, 7), NULL, 10);
-	srv->prefix = dup_value(res, row, 8);
-	srv->exclude = dup_value(res, row, 9);
 }
 
 static int hex_value(char c)
@@ -363,9 +587,11 @@ static int account_load(struct store *st, int64_t account_id, struct store_accou
 	const char *params[1] = {aid};
 	PGresult *res = NULL;
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	if (exec_params(st,
+	if (store_exec(st,
 			"SELECT id, migration_id, src_login, encode(src_secret, 'hex'), dst_login,"
-			" encode(dst_secret, 'hex'), state, pass FROM accounts WHERE id = $1",
+			" encode(dst_secret, 'hex'), state, pass,"
+			" CASE WHEN day = (now() AT TIME ZONE 'UTC')::date THEN day_bytes ELSE 0 END"
+			" FROM accounts WHERE id = $1",
 			1, params, &res, error_r) < 0)
 		return -1;
 	if (PQntuples(res) != 1) {
@@ -385,19 +611,20 @@ static int account_load(struct store *st, int64_t account_id, struct store_accou
 	acct->dst_login = dup_value(res, 0, 4);
 	acct->state = dup_value(res, 0, 6);
 	acct->pass = (int)strtol(PQgetvalue(res, 0, 7), NULL, 10);
+	acct->day_bytes = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
 	PQclear(res);
 	res = NULL;
-	if (exec_params(st,
-			"SELECT s.role, s.host, s.port, s.tls, s.ca_file, s.auth, s.master_user,"
-			" s.max_connections, s.prefix, s.exclude, s.id FROM servers s JOIN accounts a"
-			" ON a.migration_id = s.migration_id WHERE a.id = $1",
+	if (store_exec(st,
+			"SELECT s.id = a.src_server_id, " SERVER_COLUMNS " FROM servers s"
+			" JOIN accounts a ON s.id IN (a.src_server_id, a.dst_server_id)"
+			" WHERE a.id = $1",
 			1, params, &res, error_r) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
-		if (strcmp(PQgetvalue(res, i, 0), "source") == 0)
-			server_from_row(&acct->src, res, i);
+		if (PQgetvalue(res, i, 0)[0] == 't')
+			server_from_row(&acct->src, res, i, 1);
 		else
-			server_from_row(&acct->dst, res, i);
+			server_from_row(&acct->dst, res, i, 1);
 	}
 	PQclear(res);
 	if (acct->src.host == NULL || acct->dst.host == NULL) {
@@ -418,36 +645,56 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	snprintf(p, sizeof(p), "%d", pass);
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
-	if (exec_simple(st, "BEGIN", error_r) < 0)
+	if (store_exec_simple(st, "BEGIN", error_r) < 0)
 		return -1;
-	if (exec_params(st,
+	if (store_exec(st,
 			"WITH old AS (SELECT state FROM accounts WHERE id = $1 FOR UPDATE)"
 			" UPDATE accounts SET lease_owner = $3, lease_epoch = lease_epoch + 1,"
 			" lease_expires = now() + make_interval(secs => $4::int), state = 'running',"
-			" updated_at = now()"
+			" lease_pass = pass, updated_at = now()"
 			" WHERE id = $1 AND pass = $2::int AND pass_done < pass"
-			" AND state NOT IN ('cancelled', 'paused', 'auth_failed')"
+			" AND state NOT IN ('cancelled', 'paused', 'auth_failed', 'waiting')"
 			" AND (lease_owner IS NULL OR lease_expires < now())"
+			/* Nothing starts inside a blackout window of either server. */
+			" AND NOT server_blackout(src_server_id) AND NOT server_blackout(dst_server_id)"
 			" RETURNING lease_epoch, (SELECT state FROM old)",
 			4, params, &res, error_r) < 0)
 		goto fail;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		rollback(st);
+		/* A job that arrived inside a blackout window is owed again once
+		 * the window ends (else it would count as in flight until it is
+		 * republished). */
+		if (store_exec(st,
+				"UPDATE accounts SET published_at = NULL WHERE id = $1"
+				" AND state = 'queued' AND (server_blackout(src_server_id)"
+				" OR server_blackout(dst_server_id))",
+				1, params, NULL, error_r) < 0 ||
+		    store_exec_simple(st, "COMMIT", error_r) < 0) {
+			store_rollback(st);
+			return -1;
+		}
 		return 1;
 	}
 	epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	{
 		const char *log_params[3] = {aid, PQgetvalue(res, 0, 1), owner};
-		if (exec_params(st,
+		if (store_exec(st,
 				"INSERT INTO account_log (account_id, from_state, to_state, reason)"
 				" VALUES ($1, $2, 'running', 'lease taken by ' || $3)",
-				3, log_params, NULL, error_r) < 0)
+				3, log_params, NULL, error_r) < 0 ||
+		    store_exec(st,
+				"INSERT INTO pass_accounts (account_id, number, state, started_at, runs)"
+				" SELECT id, pass, 'running', now(), 1 FROM accounts WHERE id = $1"
+				" ON CONFLICT (account_id, number) DO UPDATE SET state = 'running',"
+				" started_at = coalesce(pass_accounts.started_at, now()),"
+				" runs = pass_accounts.runs + 1",
+				1, log_params, NULL, error_r) < 0)
 			goto fail;
 	}
 	PQclear(res);
 	res = NULL;
-	if (exec_simple(st, "COMMIT", error_r) < 0)
+	if (store_exec_simple(st, "COMMIT", error_r) < 0)
 		goto fail;
 	if (account_load(st, account_id, acct_r, error_r) < 0) {
 		store_account_clear(acct_r);
@@ -457,12 +704,12 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 	return 0;
 fail:
 	PQclear(res);
-	rollback(st);
+	store_rollback(st);
 	return -1;
 }
 
 /* Starts a transaction fenced by the lease: STORE_LEASE_LOST if the epoch moved. */
-static int fence_begin(struct store *st, int64_t account_id, int64_t epoch, const char **error_r)
+int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, const char **error_r)
 {
 	char aid[32], ep[32];
 	const char *params[2] = {aid, ep};
@@ -471,48 +718,48 @@ static int fence_begin(struct store *st, int64_t account_id, int64_t epoch, cons
 
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
-	if (exec_simple(st, "BEGIN", error_r) < 0)
+	if (store_exec_simple(st, "BEGIN", error_r) < 0)
 		return -1;
-	if (exec_params(st,
+	if (store_exec(st,
 			"SELECT 1 FROM accounts WHERE id = $1 AND lease_epoch = $2"
 			" AND lease_owner IS NOT NULL FOR SHARE",
 			2, params, &res, error_r) < 0) {
-		rollback(st);
+		store_rollback(st);
 		return -1;
 	}
 	rows = PQntuples(res);
 	PQclear(res);
 	if (rows == 0) {
-		rollback(st);
+		store_rollback(st);
 		*error_r = "lease lost: another worker owns this account now";
 		return STORE_LEASE_LOST;
 	}
 	return 0;
 }
 
-static int fence_commit(struct store *st, const char **error_r)
+int store_fence_commit(struct store *st, const char **error_r)
 {
-	if (exec_simple(st, "COMMIT", error_r) < 0) {
-		rollback(st);
+	if (store_exec_simple(st, "COMMIT", error_r) < 0) {
+		store_rollback(st);
 		return -1;
 	}
 	return 0;
 }
 
 /* Runs one fenced statement: fence, statement, commit. */
-static int fenced_exec(struct store *st, int64_t account_id, int64_t epoch, const char *sql,
+int store_fenced_exec(struct store *st, int64_t account_id, int64_t epoch, const char *sql,
 		       int nparams, const char *const *params, PGresult **res_r,
 		       const char **error_r)
 {
-	int ret = fence_begin(st, account_id, epoch, error_r);
+	int ret = store_fence_begin(st, account_id, epoch, error_r);
 
 	if (ret < 0)
 		return ret;
-	if (exec_params(st, sql, nparams, params, res_r, error_r) < 0) {
-		rollback(st);
+	if (store_exec(st, sql, nparams, params, res_r, error_r) < 0) {
+		store_rollback(st);
 		return -1;
 	}
-	if (fence_commit(st, error_r) < 0) {
+	if (store_fence_commit(st, error_r) < 0) {
 		if (res_r != NULL) {
 			PQclear(*res_r);
 			*res_r = NULL;
@@ -524,7 +771,7 @@ static int fenced_exec(struct store *st, int64_t account_id, int64_t epoch, cons
 
 /* Rows of (account id, migration id, pass) as jobs (caller frees *jobs_r);
  * takes res. */
-static int jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r,
+int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r,
 			    const char **error_r)
 {
 	int n = PQntuples(res);
@@ -547,7 +794,7 @@ static int jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *co
 }
 
 int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int ttl_s,
-		      bool *stop_r, const char **error_r)
+		      const char **stop_r, const char **error_r)
 {
 	char aid[32], ep[32], ttl[16];
 	const char *params[3] = {aid, ep, ttl};
@@ -557,14 +804,21 @@ int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int t
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
-	if (exec_params(st,
+	if (store_exec(st,
 			"UPDATE accounts SET lease_expires = now() + make_interval(secs => $3::int)"
 			" WHERE id = $1 AND lease_epoch = $2 AND lease_owner IS NOT NULL"
-			" RETURNING state IN ('paused', 'cancelled')",
+			" RETURNING CASE WHEN state IN ('paused', 'cancelled')"
+			"  THEN 'paused or cancelled by the operator'"
+			"  WHEN server_blackout(src_server_id) OR server_blackout(dst_server_id)"
+			"  THEN 'a blackout window began' END",
 			3, params, &res, error_r) < 0)
 		return -1;
 	rows = PQntuples(res);
-	*stop_r = rows > 0 && PQgetvalue(res, 0, 0)[0] == 't';
+	*stop_r = NULL;
+	if (rows > 0 && !PQgetisnull(res, 0, 0)) {
+		snprintf(st->error, sizeof(st->error), "%s", PQgetvalue(res, 0, 0));
+		*stop_r = st->error;
+	}
 	PQclear(res);
 	if (rows == 0) {
 		*error_r = "lease lost: another worker owns this account now";
@@ -586,7 +840,7 @@ int store_accounts_control(struct store *st, int64_t migration_id, int64_t accou
 	/* pause: anything not finished or refused; cancel: anything not cancelled;
 	 * resume: paused accounts go back to queued (a pass left to finish) or
 	 * synced (nothing left). */
-	if (exec_params(st,
+	if (store_exec(st,
 			"WITH target AS (SELECT id, state, pass, pass_done FROM accounts"
 			"  WHERE migration_id = $1 AND ($2::bigint = 0 OR id = $2::bigint)"
 			"  AND CASE $3 WHEN 'pause' THEN state IN ('new', 'verified', 'queued',"
@@ -603,44 +857,73 @@ int store_accounts_control(struct store *st, int64_t migration_id, int64_t accou
 			" WHERE upd.state = 'queued' ORDER BY a.priority, a.id",
 			3, params, &res, error_r) < 0)
 		return -1;
-	return jobs_from_result(res, jobs_r, count_r, error_r);
+	return store_jobs_from_result(res, jobs_r, count_r, error_r);
+}
+
+static int lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,
+			 const char *reason, int wait_s, const char **error_r)
+{
+	char aid[32], ep[32], wait[16];
+	const char *params[5] = {aid, ep, state, reason != NULL ? reason : "", wait};
+	int ret;
+
+	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
+	snprintf(wait, sizeof(wait), "%d", wait_s);
+	ret = store_fence_begin(st, account_id, epoch, error_r);
+	if (ret < 0)
+		return ret;
+	if (store_exec(st,
+			"INSERT INTO account_log (account_id, from_state, to_state, reason)"
+			" SELECT id, state, $3, $4 FROM accounts WHERE id = $1 AND lease_epoch = $2",
+			4, params, NULL, error_r) < 0 ||
+	    store_exec(st,
+			"UPDATE pass_accounts pa SET state = $3,"
+			" finished_at = CASE WHEN $3 = 'synced' THEN now() ELSE finished_at END"
+			" FROM accounts a WHERE a.id = $1 AND a.lease_epoch = $2"
+			" AND pa.account_id = a.id AND pa.number = a.lease_pass",
+			3, params, NULL, error_r) < 0 ||
+	    store_exec(st,
+			"UPDATE accounts SET lease_owner = NULL, lease_expires = NULL,"
+			/* An operator's pause or cancel outlives the worker's verdict; a
+			 * pass requested while this one ran is owed next. */
+			" state = CASE WHEN state IN ('paused', 'cancelled') THEN state"
+			"  WHEN $3 = 'synced' AND pass > lease_pass THEN 'queued' ELSE $3 END,"
+			" pass_done = CASE WHEN $3 = 'synced' THEN greatest(pass_done, lease_pass)"
+			"  ELSE pass_done END,"
+			" published_at = CASE WHEN $3 IN ('queued', 'synced') THEN NULL"
+			"  ELSE published_at END,"
+			/* Failed: retried after 10 s, 20 s, 40 s ... (at most 10 min);
+			 * waiting: after wait_s, or at the next UTC midnight for -1. */
+			" attempts = CASE WHEN $3 = 'failed' THEN attempts + 1"
+			"  WHEN $3 = 'synced' THEN 0 ELSE attempts END,"
+			" retry_at = CASE WHEN $3 = 'failed' THEN now() + make_interval(secs =>"
+			"  least(600, 10 * power(2, attempts)))"
+			"  WHEN $3 = 'waiting' AND $5::int < 0 THEN (date_trunc('day', now()"
+			"   AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC'"
+			"  WHEN $3 = 'waiting' THEN now() + make_interval(secs => $5::int)"
+			"  ELSE NULL END,"
+			" last_error = CASE WHEN $3 IN ('failed', 'auth_failed') THEN $4"
+			"  WHEN $3 = 'synced' THEN NULL ELSE last_error END,"
+			" updated_at = now() WHERE id = $1 AND lease_epoch = $2",
+			5, params, NULL, error_r) < 0 ||
+	    store_exec_simple(st, "NOTIFY mailshift_scheduler", error_r) < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	return store_fence_commit(st, error_r);
 }
 
 int store_lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,
 			const char *reason, const char **error_r)
 {
-	char aid[32], ep[32];
-	const char *params[4] = {aid, ep, state, reason != NULL ? reason : ""};
-	int ret;
+	return lease_release(st, account_id, epoch, state, reason, 0, error_r);
+}
 
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
-	ret = fence_begin(st, account_id, epoch, error_r);
-	if (ret < 0)
-		return ret;
-	if (exec_params(st,
-			"INSERT INTO account_log (account_id, from_state, to_state, reason)"
-			" SELECT id, state, $3, $4 FROM accounts WHERE id = $1 AND lease_epoch = $2",
-			4, params, NULL, error_r) < 0 ||
-	    exec_params(st,
-			"UPDATE accounts SET lease_owner = NULL, lease_expires = NULL,"
-			/* An operator's pause or cancel outlives the worker's verdict. */
-			" state = CASE WHEN state IN ('paused', 'cancelled') THEN state ELSE $3 END,"
-			" pass_done = CASE WHEN $3 = 'synced' THEN pass ELSE pass_done END,"
-			" published_at = CASE WHEN $3 = 'queued' THEN NULL ELSE published_at END,"
-			/* Failed: retried after 10 s, 20 s, 40 s ... (at most 10 min). */
-			" attempts = CASE WHEN $3 = 'failed' THEN attempts + 1"
-			"  WHEN $3 = 'synced' THEN 0 ELSE attempts END,"
-			" retry_at = CASE WHEN $3 = 'failed' THEN now() + make_interval(secs =>"
-			"  least(600, 10 * power(2, attempts))) ELSE NULL END,"
-			" last_error = CASE WHEN $3 IN ('failed', 'auth_failed') THEN $4"
-			"  WHEN $3 = 'synced' THEN NULL ELSE last_error END,"
-			" updated_at = now() WHERE id = $1 AND lease_epoch = $2",
-			4, params, NULL, error_r) < 0) {
-		rollback(st);
-		return -1;
-	}
-	return fence_commit(st, error_r);
+int store_lease_wait(struct store *st, int64_t account_id, int64_t epoch, int wait_s,
+		     const char *reason, const char **error_r)
+{
+	return lease_release(st, account_id, epoch, "waiting", reason, wait_s, error_r);
 }
 
 int store_account_error(struct store *st, int64_t account_id, int64_t epoch, const char *error,
@@ -650,7 +933,7 @@ int store_account_error(struct store *st, int64_t account_id, int64_t epoch, con
 	const char *params[2] = {aid, error};
 
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	return fenced_exec(st, account_id, epoch,
+	return store_fenced_exec(st, account_id, epoch,
 			   "UPDATE accounts SET last_error = $2, updated_at = now() WHERE id = $1",
 			   2, params, NULL, error_r);
 }
@@ -707,7 +990,7 @@ int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const 
 
 	memset(&f, 0, sizeof(f));
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	ret = fenced_exec(st, account_id, epoch,
+	ret = store_fenced_exec(st, account_id, epoch,
 			  "WITH ins AS (INSERT INTO folders (account_id, src_name, dst_name)"
 			  " VALUES ($1, $2, $3) ON CONFLICT (account_id, src_name)"
 			  " DO UPDATE SET dst_name = EXCLUDED.dst_name RETURNING *)"
@@ -751,20 +1034,20 @@ int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int6
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
 	snprintf(sv, sizeof(sv), "%" PRIu32, src_uidvalidity);
 	snprintf(dv, sizeof(dv), "%" PRIu32, dst_uidvalidity);
-	ret = fence_begin(st, account_id, epoch, error_r);
+	ret = store_fence_begin(st, account_id, epoch, error_r);
 	if (ret < 0)
 		return ret;
-	if ((rematch && exec_params(st, "DELETE FROM uid_map WHERE folder_id = $1", 1, params,
+	if ((rematch && store_exec(st, "DELETE FROM uid_map WHERE folder_id = $1", 1, params,
 				    NULL, error_r) < 0) ||
-	    exec_params(st,
+	    store_exec(st,
 			"UPDATE folders SET src_uidvalidity = $2, dst_uidvalidity = $3,"
 			" high_water = 0, highest_modseq = 0, src_uidnext = 0, src_messages = 0,"
 			" intent_dst_uidnext = 0, intent_uids = NULL, rematch = $4 WHERE id = $1",
 			4, params, NULL, error_r) < 0) {
-		rollback(st);
+		store_rollback(st);
 		return -1;
 	}
-	return fence_commit(st, error_r);
+	return store_fence_commit(st, error_r);
 }
 
 /* Formats UIDs as a PostgreSQL array literal; caller frees. */
@@ -799,7 +1082,7 @@ int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int6
 	}
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
 	snprintf(next, sizeof(next), "%" PRIu32, dst_uidnext);
-	ret = fenced_exec(st, account_id, epoch,
+	ret = store_fenced_exec(st, account_id, epoch,
 			  "UPDATE folders SET intent_dst_uidnext = $2, intent_uids = $3::bigint[]"
 			  " WHERE id = $1",
 			  3, params, NULL, error_r);
@@ -851,14 +1134,14 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 		*error_r = "out of memory";
 		goto out;
 	}
-	ret = fence_begin(st, account_id, epoch, error_r);
+	ret = store_fence_begin(st, account_id, epoch, error_r);
 	if (ret < 0)
 		goto out;
 	ret = -1;
 	{
 		const char *params[4] = {fid, src_arr, dst_arr, len_arr};
 		if (runs > 0 &&
-		    exec_params(st,
+		    store_exec(st,
 				"INSERT INTO uid_map (folder_id, src_start, dst_start, len)"
 				" SELECT $1, s, d, l FROM unnest($2::bigint[], $3::bigint[],"
 				" $4::int[]) AS r(s, d, l)"
@@ -871,7 +1154,7 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 		char uid[16];
 		const char *params[4] = {aid, fid, uid, errors[i].error};
 		snprintf(uid, sizeof(uid), "%" PRIu32, errors[i].src_uid);
-		if (exec_params(st,
+		if (store_exec(st,
 				"INSERT INTO message_errors (account_id, folder_id, src_uid, error)"
 				" VALUES ($1, $2, $3, $4) ON CONFLICT (folder_id, src_uid)"
 				" DO UPDATE SET error = EXCLUDED.error, at = now()",
@@ -880,7 +1163,7 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 	}
 	{
 		const char *params[5] = {fid, hw, nb, nm, ne};
-		if (exec_params(st,
+		if (store_exec(st,
 				"UPDATE folders SET high_water = greatest(high_water, $2::bigint),"
 				" copied_bytes = copied_bytes + $3, copied_messages = copied_messages"
 				" + $4, failed_messages = failed_messages + $5,"
@@ -888,10 +1171,28 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 				5, params, NULL, error_r) < 0)
 			goto rollback;
 	}
-	ret = fence_commit(st, error_r);
+	if (appended > 0 || nerrors > 0) {
+		const char *params[5] = {fid, aid, nb, nm, ne};
+		/* The pass's own counts, and the bytes of the account's UTC day. */
+		if (store_exec(st,
+				"INSERT INTO pass_folders (folder_id, number, messages, bytes, failed)"
+				" SELECT $1, lease_pass, $4, $3, $5 FROM accounts WHERE id = $2"
+				" ON CONFLICT (folder_id, number) DO UPDATE SET"
+				" messages = pass_folders.messages + EXCLUDED.messages,"
+				" bytes = pass_folders.bytes + EXCLUDED.bytes,"
+				" failed = pass_folders.failed + EXCLUDED.failed",
+				5, params, NULL, error_r) < 0 ||
+		    store_exec(st,
+				"UPDATE accounts SET day_bytes = CASE WHEN day = (now() AT TIME ZONE"
+				" 'UTC')::date THEN day_bytes ELSE 0 END + $2,"
+				" day = (now() AT TIME ZONE 'UTC')::date WHERE id = $1",
+				2, params + 1, NULL, error_r) < 0)
+			goto rollback;
+	}
+	ret = store_fence_commit(st, error_r);
 	goto out;
 rollback:
-	rollback(st);
+	store_rollback(st);
 out:
 	free(src);
 	free(dst);
@@ -913,9 +1214,14 @@ int store_folder_synced(struct store *st, int64_t account_id, int64_t epoch, int
 	snprintf(next, sizeof(next), "%" PRIu32, src_uidnext);
 	snprintf(msgs, sizeof(msgs), "%" PRIu32, src_messages);
 	snprintf(modseq, sizeof(modseq), "%" PRIu64, highest_modseq);
-	return fenced_exec(st, account_id, epoch,
-			   "UPDATE folders SET src_uidnext = $2, src_messages = $3,"
-			   " highest_modseq = $4, rematch = false, synced_at = now() WHERE id = $1",
+	return store_fenced_exec(st, account_id, epoch,
+			   "WITH f AS (UPDATE folders SET src_uidnext = $2, src_messages = $3,"
+			   " highest_modseq = $4, rematch = false, synced_at = now() WHERE id = $1"
+			   " RETURNING id, account_id)"
+			   " INSERT INTO pass_folders (folder_id, number, finished_at)"
+			   " SELECT f.id, a.lease_pass, now() FROM f JOIN accounts a"
+			   " ON a.id = f.account_id"
+			   " ON CONFLICT (folder_id, number) DO UPDATE SET finished_at = now()",
 			   4, params, NULL, error_r);
 }
 
@@ -935,7 +1241,7 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
 	memset(dst_uids_r, 0, count * sizeof(*dst_uids_r));
 	/* For each UID, the run with the greatest start <= UID (an index probe). */
-	if (exec_params(st,
+	if (store_exec(st,
 			"SELECT u, m.dst_start + (u - m.src_start) FROM unnest($2::bigint[]) AS u"
 			" CROSS JOIN LATERAL (SELECT src_start, dst_start, len FROM uid_map"
 			"  WHERE folder_id = $1 AND src_start <= u ORDER BY src_start DESC LIMIT 1) m"
@@ -963,25 +1269,31 @@ int store_uidmap_clear(struct store *st, int64_t account_id, int64_t epoch, int6
 	const char *params[1] = {fid};
 
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
-	return fenced_exec(st, account_id, epoch, "DELETE FROM uid_map WHERE folder_id = $1", 1,
+	return store_fenced_exec(st, account_id, epoch, "DELETE FROM uid_map WHERE folder_id = $1", 1,
 			   params, NULL, error_r);
 }
 
-int store_migration_status(struct store *st, int64_t migration_id, store_status_cb *cb,
-			   void *context, const char **error_r)
+int store_migration_status(struct store *st, int64_t migration_id, int64_t account_id,
+			   store_status_cb *cb, void *context, const char **error_r)
 {
-	char mid[32];
-	const char *params[1] = {mid};
+	char mid[32], aid[32];
+	const char *params[2] = {mid, aid};
 	PGresult *res = NULL;
 
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	if (exec_params(st,
+	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	if (store_exec(st,
 			"SELECT a.id, a.src_login, a.dst_login, a.state, coalesce(a.last_error, ''),"
 			" a.pass, a.pass_done, count(f.id), coalesce(sum(f.copied_messages), 0),"
-			" coalesce(sum(f.copied_bytes), 0), coalesce(sum(f.failed_messages), 0)"
+			" coalesce(sum(f.copied_bytes), 0), coalesce(sum(f.failed_messages), 0),"
+			" coalesce(to_char(a.retry_at AT TIME ZONE 'UTC',"
+			"  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+			" coalesce(l.messages, -1), coalesce(l.bytes, -1)"
 			" FROM accounts a LEFT JOIN folders f ON f.account_id = a.id"
-			" WHERE a.migration_id = $1 GROUP BY a.id ORDER BY a.id",
-			1, params, &res, error_r) < 0)
+			" LEFT JOIN live_totals l ON l.account_id = a.id AND l.pass = a.pass"
+			" WHERE a.migration_id = $1 AND ($2::bigint = 0 OR a.id = $2::bigint)"
+			" GROUP BY a.id, l.messages, l.bytes ORDER BY a.id",
+			2, params, &res, error_r) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct store_account_status row = {
@@ -996,50 +1308,14 @@ int store_migration_status(struct store *st, int64_t migration_id, store_status_
 			.messages = strtoll(PQgetvalue(res, i, 8), NULL, 10),
 			.bytes = strtoll(PQgetvalue(res, i, 9), NULL, 10),
 			.failed_messages = strtoll(PQgetvalue(res, i, 10), NULL, 10),
+			.retry_at = PQgetvalue(res, i, 11),
+			.live_messages = strtoll(PQgetvalue(res, i, 12), NULL, 10),
+			.live_bytes = strtoll(PQgetvalue(res, i, 13), NULL, 10),
 		};
 		cb(&row, context);
 	}
 	PQclear(res);
 	return 0;
-}
-
-int store_schedule_step(struct store *st, size_t limit, int republish_s, size_t *reaped_r,
-			struct store_job **jobs_r, size_t *count_r, const char **error_r)
-{
-	char lim[32], rep[16];
-	const char *params[2] = {lim, rep};
-	PGresult *res = NULL;
-
-	snprintf(lim, sizeof(lim), "%zu", limit);
-	snprintf(rep, sizeof(rep), "%d", republish_s);
-	if (exec_params(st,
-			"WITH reaped AS (UPDATE accounts SET state = 'queued', lease_owner = NULL,"
-			"  lease_expires = NULL, published_at = NULL, updated_at = now()"
-			"  WHERE state = 'running' AND lease_expires < now()"
-			"  RETURNING id, lease_owner),"
-			" logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
-			"  SELECT id, 'running', 'queued', 'lease expired: worker gone or frozen'"
-			"  FROM reaped)"
-			" , retried AS (UPDATE accounts SET state = 'queued', published_at = NULL,"
-			"  updated_at = now() WHERE state = 'failed' AND attempts < error_budget"
-			"  AND retry_at <= now() RETURNING id, attempts),"
-			" retry_logged AS (INSERT INTO account_log (account_id, from_state, to_state,"
-			"  reason) SELECT id, 'failed', 'queued', 'retry ' || attempts FROM retried)"
-			" SELECT (SELECT count(*) FROM reaped) + (SELECT count(*) FROM retried)",
-			0, NULL, &res, error_r) < 0)
-		return -1;
-	*reaped_r = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	res = NULL;
-	if (exec_params(st,
-			"UPDATE accounts a SET published_at = now() FROM (SELECT id FROM accounts"
-			"  WHERE state = 'queued' AND (published_at IS NULL OR published_at < now()"
-			"  - make_interval(secs => $2::int)) ORDER BY priority, id LIMIT $1"
-			"  FOR UPDATE SKIP LOCKED) due WHERE a.id = due.id"
-			" RETURNING a.id, a.migration_id, a.pass, a.priority",
-			2, params, &res, error_r) < 0)
-		return -1;
-	return jobs_from_result(res, jobs_r, count_r, error_r);
 }
 
 int store_jobs_published(struct store *st, const int64_t *account_ids, size_t count,
@@ -1061,7 +1337,7 @@ int store_jobs_published(struct store *st, const int64_t *account_ids, size_t co
 	arr[len++] = '}';
 	arr[len] = '\0';
 	params[0] = arr;
-	ret = exec_params(st, "UPDATE accounts SET published_at = now() WHERE id = ANY($1::bigint[])",
+	ret = store_exec(st, "UPDATE accounts SET published_at = now() WHERE id = ANY($1::bigint[])",
 			  1, params, NULL, error_r);
 	free(arr);
 	return ret;
@@ -1075,7 +1351,7 @@ int store_scheduler_lock(struct store *st, const char **error_r)
 	int taken;
 
 	snprintf(key, sizeof(key), "%lld", (long long)SCHEDULER_LOCK_KEY);
-	if (exec_params(st, "SELECT pg_try_advisory_lock($1::bigint)", 1, params, &res, error_r) < 0)
+	if (store_exec(st, "SELECT pg_try_advisory_lock($1::bigint)", 1, params, &res, error_r) < 0)
 		return -1;
 	taken = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
@@ -1101,10 +1377,10 @@ int store_migration_accounts(struct store *st, int64_t migration_id, int64_t **i
 	PGresult *res = NULL;
 
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	if (exec_params(st, "SELECT id FROM accounts WHERE migration_id = $1 ORDER BY id", 1,
+	if (store_exec(st, "SELECT id FROM accounts WHERE migration_id = $1 ORDER BY id", 1,
 			params, &res, error_r) < 0)
 		return -1;
-	return ids_from_result(res, ids_r, count_r, error_r);
+	return store_ids_from_result(res, ids_r, count_r, error_r);
 }
 
 int store_account_verified(struct store *st, int64_t account_id, const char *state,
@@ -1114,7 +1390,7 @@ int store_account_verified(struct store *st, int64_t account_id, const char *sta
 	const char *params[3] = {aid, state, reason != NULL ? reason : ""};
 
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	return exec_params(st,
+	return store_exec(st,
 			   "WITH old AS (SELECT id, state FROM accounts WHERE id = $1"
 			   "  AND state IN ('new', 'verified', 'auth_failed', 'verify_failed')"
 			   "  FOR UPDATE),"
@@ -1136,7 +1412,7 @@ int store_slot_take(struct store *st, int64_t server_id, const char *owner, int 
 
 	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
-	if (exec_params(st,
+	if (store_exec(st,
 			"UPDATE server_slots s SET owner = $2,"
 			" expires = now() + make_interval(secs => $3::int)"
 			" FROM (SELECT server_id, slot FROM server_slots WHERE server_id = $1"
@@ -1160,7 +1436,7 @@ int store_slot_release(struct store *st, int64_t server_id, int slot, const char
 
 	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
 	snprintf(sl, sizeof(sl), "%d", slot);
-	return exec_params(st,
+	return store_exec(st,
 			   "UPDATE server_slots SET owner = NULL, expires = NULL"
 			   " WHERE server_id = $1 AND slot = $2 AND owner = $3",
 			   3, params, NULL, error_r);
@@ -1172,7 +1448,7 @@ int store_slots_renew(struct store *st, const char *owner, int ttl_s, const char
 	const char *params[2] = {owner, ttl};
 
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
-	return exec_params(st,
+	return store_exec(st,
 			   "UPDATE server_slots SET expires = now() + make_interval(secs => $2::int)"
 			   " WHERE owner = $1",
 			   2, params, NULL, error_r);

@@ -24,11 +24,20 @@ void store_close(struct store **store);
  * several processes starting at once: serialised by an advisory lock). */
 int store_schema_apply(struct store *st, const char **error_r);
 
+/* A blackout window of a server: no account using the server starts inside
+ * it, and running ones stop at their next checkpoint. */
+struct store_blackout {
+	int weekdays;	  /* bit 0 = Monday ... bit 6 = Sunday */
+	int from_s, to_s; /* seconds after local midnight; from >= to runs over midnight */
+	char *time_zone;  /* IANA name, "UTC" */
+};
+
 /* Server settings of one side of a migration. Strings are owned by the caller
  * when passed in, by the struct (free with store_server_clear) when filled by
  * the store. */
 struct store_server {
-	int64_t id; /* filled by the store */
+	int64_t id;	/* filled by the store */
+	char *name;	/* profile name: several source profiles per migration */
 	char *host;
 	int port;
 	char *tls;	/* "implicit", "starttls" or "none" */
@@ -38,6 +47,11 @@ struct store_server {
 	int max_connections;
 	char *prefix;	/* IMAP path prefix, "" if none */
 	char *exclude;	/* comma separated folder names excluded from copy, "" if none */
+	int rate_messages;	     /* messages/s across the whole fleet, 0 = no limit */
+	int64_t rate_bytes;	     /* bytes/s across the whole fleet, 0 = no limit */
+	int64_t account_daily_bytes; /* bytes per account per UTC day, 0 = no cap */
+	struct store_blackout *blackouts;
+	size_t nblackouts;
 };
 void store_server_clear(struct store_server *srv);
 
@@ -47,22 +61,28 @@ struct store_new_account {
 	const unsigned char *src_secret, *dst_secret;
 	size_t src_secret_len, dst_secret_len;
 	int priority;
-	int line; /* where it came from, for error texts */
+	size_t source; /* index of its source profile */
+	int line;      /* where it came from, for error texts */
 };
 
-/* Creates a migration with its source and destination server and all its
+/* Creates a migration with its source profiles, its destination and all its
  * accounts in one transaction: on any failure nothing is stored, and the error
- * names the account (and its line) that failed. */
-int store_migration_import(struct store *st, const char *name, const struct store_server *src,
-			   const struct store_server *dst, const struct store_new_account *accounts,
-			   size_t count, int64_t *id_r, const char **error_r);
-
-/* Marks the accounts of a migration queued for pass `pass` and returns their ids
- * in priority order (caller frees *ids_r).  Only accounts whose credentials were
- * verified (or that were copied before) are scheduled; new, unverified,
- * auth_failed, verify_failed and cancelled accounts are left out. */
-int store_pass_start(struct store *st, int64_t migration_id, int pass, int64_t **ids_r,
-		     size_t *count_r, const char **error_r);
+ * names the account (and its line) or the server setting that failed. */
+int store_migration_import(struct store *st, const char *name, const struct store_server *srcs,
+			   size_t nsrcs, const struct store_server *dst,
+			   const struct store_new_account *accounts, size_t count, int64_t *id_r,
+			   const char **error_r);
+/* Adds accounts to an existing migration in one transaction (a duplicate of
+ * an account already there fails it all, naming the line).  Sources are
+ * indexes into the migration's source profiles as store_migration_sources
+ * lists them. */
+int store_accounts_add(struct store *st, int64_t migration_id,
+		       const struct store_new_account *accounts, size_t count,
+		       const char **error_r);
+/* The migration's source profiles (id, name and settings), in creation order;
+ * free each with store_server_clear and the array with free. */
+int store_migration_sources(struct store *st, int64_t migration_id, struct store_server **srcs_r,
+			    size_t *count_r, const char **error_r);
 
 /* Everything a worker needs to run an account. Free with store_account_clear. */
 struct store_account {
@@ -76,6 +96,7 @@ struct store_account {
 	size_t dst_secret_len;
 	char *state;
 	int pass;
+	int64_t day_bytes; /* moved on the current UTC day (daily caps) */
 	struct store_server src, dst;
 };
 void store_account_clear(struct store_account *acct);
@@ -99,11 +120,11 @@ int store_account_verified(struct store *st, int64_t account_id, const char *sta
  * another live owner or there is nothing to do: the job is to be dropped. */
 int store_lease_take(struct store *st, int64_t account_id, int pass, const char *owner, int ttl_s,
 		     int64_t *epoch_r, struct store_account *acct_r, const char **error_r);
-/* Extends the lease; STORE_LEASE_LOST if it was taken over.  *stop_r tells
- * that an operator paused or cancelled the account: stop at the next
- * checkpoint. */
+/* Extends the lease; STORE_LEASE_LOST if it was taken over.  *stop_r is
+ * NULL, or why to stop at the next checkpoint: an operator paused or
+ * cancelled the account, or a blackout window of one of its servers began. */
 int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int ttl_s,
-		      bool *stop_r, const char **error_r);
+		      const char **stop_r, const char **error_r);
 
 struct store_job;
 
@@ -116,9 +137,15 @@ int store_accounts_control(struct store *st, int64_t migration_id, int64_t accou
 			   const char *action, struct store_job **jobs_r, size_t *count_r,
 			   const char **error_r);
 /* Releases the lease and sets the account state ("synced", "failed", "queued",
- * "auth_failed", ...) with a reason written to the state log. */
+ * "auth_failed", ...) with a reason written to the state log.  An account
+ * whose next pass was requested while it ran is queued for it. */
 int store_lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,
 			const char *reason, const char **error_r);
+/* Releases the lease with the account "waiting" (not an error): the scheduler
+ * queues it again after wait_s seconds, or at the next UTC midnight for -1
+ * (a daily byte cap). */
+int store_lease_wait(struct store *st, int64_t account_id, int64_t epoch, int wait_s,
+		     const char *reason, const char **error_r);
 
 /* Checkpoint of one folder of an account, keyed by the source folder name. */
 struct store_folder {
@@ -202,16 +229,6 @@ struct store_job {
 	int pass;
 };
 
-/* The scheduler's step, for the active coordinator only:
- *  1. accounts whose lease expired (a worker died or froze), and failed
- *     accounts whose retry time came while their error budget lasts, go back
- *     to "queued", with the reason in the state log (*reaped_r counts them);
- *  2. up to `limit` queued accounts that are owed a job (never published, or
- *     published more than `republish_s` seconds ago and still not taken), in
- *     priority order, are marked published and returned (caller frees *jobs_r).
- * A job published twice is harmless: the lease takes it once. */
-int store_schedule_step(struct store *st, size_t limit, int republish_s, size_t *reaped_r,
-			struct store_job **jobs_r, size_t *count_r, const char **error_r);
 /* Marks jobs as published (the `pass` command publishes them itself). */
 int store_jobs_published(struct store *st, const int64_t *account_ids, size_t count,
 			 const char **error_r);
@@ -238,10 +255,101 @@ struct store_account_status {
 	const char *src_login, *dst_login, *state, *last_error;
 	int pass, pass_done;
 	int64_t folders, messages, bytes, failed_messages;
+	const char *retry_at;	/* when a failed or waiting account runs again, or "" */
+	int64_t live_messages;	/* this pass so far, from workers' events; -1 none yet */
+	int64_t live_bytes;
 };
 typedef void store_status_cb(const struct store_account_status *row, void *context);
-/* Calls cb for each account of the migration, in id order. */
-int store_migration_status(struct store *st, int64_t migration_id, store_status_cb *cb,
-			   void *context, const char **error_r);
+/* Calls cb for each account of the migration (or only account_id if not 0),
+ * in id order. */
+int store_migration_status(struct store *st, int64_t migration_id, int64_t account_id,
+			   store_status_cb *cb, void *context, const char **error_r);
+
+/* ---- fleet.c: passes, scheduling, rates, live totals, account management ---- */
+
+/* Starts pass `pass` (kind "bulk", "delta" or "final") for the migration's
+ * accounts, or only for account_ids when not NULL: verified accounts and
+ * those copied or tried before are queued; new, unverified, refused and
+ * cancelled ones are left out; a running account finishes its pass first and
+ * a paused one runs this pass when resumed.  The pass is recorded with a row
+ * per account for its counts and timings.  *queued_r counts the accounts. */
+int store_pass_start(struct store *st, int64_t migration_id, int pass, const char *kind,
+		     const int64_t *account_ids, size_t naccounts, size_t *queued_r,
+		     const char **error_r);
+/* The highest pass started in the migration (0: none). */
+int store_pass_last(struct store *st, int64_t migration_id, int *pass_r, const char **error_r);
+
+/* Marks up to `limit` queued accounts published (of one migration, or all for
+ * 0) and returns their jobs in priority order (caller frees *jobs_r).  Metered:
+ * a server never has more accounts in flight (running, or published and not
+ * taken within republish_s) than its max_connections, and nothing is
+ * published for an account whose source or destination is inside a blackout
+ * window.  A job published twice is harmless: the lease takes it once. */
+int store_publish_due(struct store *st, int64_t migration_id, size_t limit, int republish_s,
+		      struct store_job **jobs_r, size_t *count_r, const char **error_r);
+
+/* The scheduler's housekeeping, for the active coordinator only: accounts
+ * whose lease expired (a worker died or froze), failed accounts whose retry
+ * time came while their error budget lasts, and waiting accounts (a daily cap
+ * or a throttling server) whose time came go back to "queued", with the
+ * reason in the state log.  *requeued_r counts them. */
+int store_schedule_step(struct store *st, size_t *requeued_r, const char **error_r);
+/* Scheduler wake-ups: a pass started or an account released notifies. */
+int store_listen(struct store *st, const char **error_r);
+/* Waits up to timeout_ms for a notification: 1 if one came, 0 if not. */
+int store_wait_notify(struct store *st, int timeout_ms, const char **error_r);
+
+/* Fleet-wide rate limits: reserves a batch of messages and bytes against the
+ * server's limits; *wait_s_r is how long to wait before sending it (0: now).
+ * A server that asked to slow down has its clock moved by store_rate_penalty,
+ * which every worker then waits for. */
+int store_rate_reserve(struct store *st, int64_t server_id, size_t messages, uint64_t bytes,
+		       double *wait_s_r, const char **error_r);
+int store_rate_penalty(struct store *st, int64_t server_id, int secs, const char **error_r);
+
+/* Passes of a migration with their totals (strings valid during the
+ * callback); seconds is -1 while some account has not finished. */
+struct store_pass_row {
+	int number;
+	const char *kind, *started_at;
+	int64_t accounts, synced, messages, bytes, failed;
+	double seconds;
+};
+typedef void store_pass_cb(const struct store_pass_row *row, void *context);
+int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void *context,
+		 const char **error_r);
+/* One pass, per account: its state, runs (leases taken), start, duration
+ * (-1 unfinished) and what it copied. */
+struct store_pass_account_row {
+	int64_t account_id;
+	const char *src_login, *state, *started_at;
+	int runs;
+	double seconds;
+	int64_t folders, messages, bytes, failed;
+};
+typedef void store_pass_account_cb(const struct store_pass_account_row *row, void *context);
+int store_pass_accounts(struct store *st, int64_t migration_id, int pass,
+			store_pass_account_cb *cb, void *context, const char **error_r);
+
+/* Live totals kept by the coordinator from workers' events (an account's
+ * messages, bytes and errors so far in its current pass). */
+struct store_live {
+	int64_t account_id;
+	int pass;
+	uint64_t messages, bytes, errors;
+	const char *worker, *folder;
+};
+int store_live_update(struct store *st, const struct store_live *rows, size_t count,
+		      const char **error_r);
+
+/* An account of the migration by source login (case-insensitive) or id. */
+int store_account_find(struct store *st, int64_t migration_id, const char *which,
+		       int64_t *account_id_r, const char **error_r);
+/* Replaces the encrypted secret of side "source" or "destination"; a refused
+ * account goes back to "new", to be checked again. */
+int store_account_secret(struct store *st, int64_t account_id, const char *side,
+			 const unsigned char *secret, size_t len, const char **error_r);
+/* Removes the account with its checkpoints (its copied mail stays). */
+int store_account_remove(struct store *st, int64_t account_id, const char **error_r);
 
 #endif

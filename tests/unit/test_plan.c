@@ -104,16 +104,16 @@ static void test_good_plan(void **state)
 	assert_non_null(plan);
 	assert_string_equal(plan->name, "acme");
 
-	assert_string_equal(plan->src.host, "127.0.0.1");
-	assert_int_equal(plan->src.port, 14301);
-	assert_string_equal(plan->src.tls, "none");
-	assert_null(plan->src.ca_file);
-	assert_string_equal(plan->src.auth, "login");
-	assert_string_equal(plan->src.master_user, "admin");
-	assert_string_equal(plan->src_master_password, "AdminPW");
-	assert_int_equal(plan->src.max_connections, 7);
-	assert_string_equal(plan->src.prefix, "INBOX.");
-	assert_string_equal(plan->src.exclude, "Trash,Spam Folder");
+	assert_string_equal(plan->srcs[0].host, "127.0.0.1");
+	assert_int_equal(plan->srcs[0].port, 14301);
+	assert_string_equal(plan->srcs[0].tls, "none");
+	assert_null(plan->srcs[0].ca_file);
+	assert_string_equal(plan->srcs[0].auth, "login");
+	assert_string_equal(plan->srcs[0].master_user, "admin");
+	assert_string_equal(plan->src_master_passwords[0], "AdminPW");
+	assert_int_equal(plan->srcs[0].max_connections, 7);
+	assert_string_equal(plan->srcs[0].prefix, "INBOX.");
+	assert_string_equal(plan->srcs[0].exclude, "Trash,Spam Folder");
 
 	/* Defaults. */
 	assert_string_equal(plan->dst.host, "imap.example");
@@ -166,7 +166,7 @@ static void test_port_default_starttls(void **state)
 	                         "\"destination\":{\"host\":\"d\",\"tls\":\"none\"}}"),
 	              &plan, err, sizeof(err)),
 	    0);
-	assert_int_equal(plan->src.port, 143);
+	assert_int_equal(plan->srcs[0].port, 143);
 	assert_int_equal(plan->dst.port, 143);
 	assert_null(plan->accounts_path);
 	assert_int_equal(plan->naccounts, 0);
@@ -350,12 +350,81 @@ static void test_plan_errors(void **state)
 	                 "@/accounts.csv:2: column 2 (source_password): empty");
 }
 
+/* Several source profiles picked per account, rate limits, daily caps and
+ * blackout windows, and their errors. */
+static void test_profiles_limits_blackouts(void **state)
+{
+	struct plan *plan = NULL;
+	char err[ERRLEN] = "";
+
+	(void)state;
+	write_file(1, "accounts.csv",
+	           "source_login,source_password,Source\n"
+	           "a@x,pw,old\n"
+	           "b@x,pw, legacy \n");
+	assert_int_equal(
+	    plan_load(write_file(0, "plan.json",
+	                         "{\"name\":\"n\",\"sources\":{"
+	                         "\"old\":{\"host\":\"s1\",\"max_messages_per_second\":50,"
+	                         "\"max_bytes_per_second\":\"2 MB\","
+	                         "\"blackout\":[{\"days\":\"mon-fri\",\"from\":\"08:00\","
+	                         "\"to\":\"18:30\",\"time_zone\":\"Europe/Berlin\"},"
+	                         "{\"days\":[\"sat-sun\"],\"from\":\"22:00\",\"to\":\"06:00\"}]},"
+	                         "\"legacy\":{\"host\":\"s2\"}},"
+	                         "\"destination\":{\"host\":\"d\",\"account_daily_bytes\":\"500MB\"},"
+	                         "\"accounts\":\"accounts.csv\"}"),
+	              &plan, err, sizeof(err)),
+	    0);
+	assert_string_equal(err, "");
+	assert_int_equal(plan->nsrcs, 2);
+	assert_string_equal(plan->srcs[0].name, "old");
+	assert_string_equal(plan->srcs[1].name, "legacy");
+	assert_int_equal(plan->srcs[0].rate_messages, 50);
+	assert_int_equal(plan->srcs[0].rate_bytes, 2000000);
+	assert_int_equal(plan->srcs[1].rate_messages, 0);
+	assert_int_equal(plan->dst.account_daily_bytes, 500000000);
+	assert_int_equal(plan->srcs[0].nblackouts, 2);
+	assert_int_equal(plan->srcs[0].blackouts[0].weekdays, 0x1f);
+	assert_int_equal(plan->srcs[0].blackouts[0].from_s, 8 * 3600);
+	assert_int_equal(plan->srcs[0].blackouts[0].to_s, 18 * 3600 + 1800);
+	assert_string_equal(plan->srcs[0].blackouts[0].time_zone, "Europe/Berlin");
+	assert_int_equal(plan->srcs[0].blackouts[1].weekdays, 0x60);
+	assert_string_equal(plan->srcs[0].blackouts[1].time_zone, "UTC");
+	assert_int_equal(plan->naccounts, 2);
+	assert_int_equal(plan->accounts[0].source, 0);
+	assert_int_equal(plan->accounts[1].source, 1);
+	plan_destroy(&plan);
+
+	/* An unknown profile and a missing one, with line and column. */
+	write_file(1, "accounts.csv", "source_login,source_password,source\na@x,pw,nope\nb@x,pw,\n");
+	check_plan_error("{\"name\":\"n\",\"sources\":{\"old\":{\"host\":\"s1\"},"
+	                 "\"legacy\":{\"host\":\"s2\"}}," DST_OK ",\"accounts\":\"accounts.csv\"}",
+	                 "@/accounts.csv:2: column 3 (source): unknown source profile \"nope\" "
+	                 "(the plan has: old legacy)\n"
+	                 "@/accounts.csv:3: column 3 (source): the plan has several source "
+	                 "profiles: name one in column source");
+	check_plan_error("{\"name\":\"n\"," SRC_OK ",\"sources\":{\"a\":{\"host\":\"s\"}}," DST_OK
+	                 "}",
+	                 "@/plan.json: source and sources: give one of them");
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"max_bytes_per_second\":"
+	                 "\"fast\",\"blackout\":[{\"days\":\"someday\",\"from\":\"25:00\","
+	                 "\"to\":\"8\",\"tz\":1}]}," DST_OK "}",
+	                 "@/plan.json: source.max_bytes_per_second: must be a number of bytes or "
+	                 "a size like \"500MB\" or \"2GiB\"\n"
+	                 "@/plan.json: source.blackout[0].tz: unknown key\n"
+	                 "@/plan.json: source.blackout[0].days[0]: not a day: use mon..sun, a "
+	                 "range like mon-fri, daily, weekdays or weekends\n"
+	                 "@/plan.json: source.blackout[0].from: must be a time \"HH:MM\"\n"
+	                 "@/plan.json: source.blackout[0].to: must be a time \"HH:MM\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good_plan),      cmocka_unit_test(test_port_default_starttls),
 	    cmocka_unit_test(test_csv_each_error), cmocka_unit_test(test_csv_all_errors),
 	    cmocka_unit_test(test_csv_error_cap),  cmocka_unit_test(test_plan_errors),
+	    cmocka_unit_test(test_profiles_limits_blackouts),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

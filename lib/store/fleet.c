@@ -1,0 +1,465 @@
+/* The store's fleet side: passes as objects, the scheduler's metered
+ * publishing (connection budgets, blackout windows, priorities), fleet-wide
+ * rate limits, live totals from workers' events, and the operator's account
+ * management.  PostgreSQL decides; Kafka only carries the decisions. */
+#include "store-private.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+
+/* Advisory lock key serialising publishers ("mshpub"), so two of them never
+ * both spend the same free budget. */
+#define PUBLISH_LOCK_KEY 0x6d7368707562LL
+
+/* A PostgreSQL array literal of ids, NULL for none (caller frees). */
+static char *id_array(const int64_t *ids, size_t count)
+{
+	size_t cap = 3 + count * 21, len = 0;
+	char *arr;
+
+	if (ids == NULL)
+		return NULL;
+	arr = malloc(cap);
+	if (arr == NULL)
+		return NULL;
+	arr[len++] = '{';
+	for (size_t i = 0; i < count; i++)
+		len += (size_t)snprintf(arr + len, cap - len, "%s%" PRId64, i > 0 ? "," : "",
+					ids[i]);
+	arr[len++] = '}';
+	arr[len] = '\0';
+	return arr;
+}
+
+int store_pass_start(struct store *st, int64_t migration_id, int pass, const char *kind,
+		     const int64_t *account_ids, size_t naccounts, size_t *queued_r,
+		     const char **error_r)
+{
+	char mid[32], p[16];
+	char *ids = id_array(account_ids, naccounts);
+	const char *params[4] = {mid, p, kind, ids};
+	PGresult *res = NULL;
+	int ret = -1;
+
+	if (account_ids != NULL && ids == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	snprintf(p, sizeof(p), "%d", pass);
+	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+		goto out;
+	/* Queued: verified accounts, and those copied or tried before.  A
+	 * running account keeps running its pass and is queued again for this
+	 * one when it releases; a paused one keeps its operator's pause and
+	 * runs this pass when resumed. */
+	if (store_exec(st,
+		       "WITH p AS (INSERT INTO passes (migration_id, number, kind)"
+		       "  VALUES ($1, $2, $3) ON CONFLICT (migration_id, number)"
+		       "  DO UPDATE SET kind = EXCLUDED.kind),"
+		       " target AS (SELECT id, state FROM accounts WHERE migration_id = $1"
+		       "  AND ($4::bigint[] IS NULL OR id = ANY($4::bigint[])) AND pass_done < $2"
+		       "  AND state NOT IN ('new', 'cancelled', 'auth_failed', 'verify_failed')"
+		       "  FOR UPDATE),"
+		       " q AS (UPDATE accounts a SET pass = $2, updated_at = now(),"
+		       "  state = CASE WHEN t.state IN ('running', 'paused') THEN t.state"
+		       "   ELSE 'queued' END,"
+		       "  published_at = NULL, attempts = 0, retry_at = NULL"
+		       "  FROM target t WHERE a.id = t.id RETURNING a.id, t.state AS old, a.state),"
+		       " pa AS (INSERT INTO pass_accounts (account_id, number)"
+		       "  SELECT id, $2 FROM q ON CONFLICT (account_id, number) DO UPDATE SET"
+		       "  state = 'queued', queued_at = now(), finished_at = NULL),"
+		       " logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
+		       "  SELECT id, old, state, 'pass ' || $2 || ' (' || $3 || ') requested' FROM q)"
+		       " SELECT count(*) FROM q",
+		       4, params, &res, error_r) < 0)
+		goto fail;
+	*queued_r = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	res = NULL;
+	if (store_exec(st,
+		       "UPDATE passes SET accounts = (SELECT count(*) FROM pass_accounts pa"
+		       " JOIN accounts a ON a.id = pa.account_id WHERE a.migration_id = $1"
+		       " AND pa.number = $2) WHERE migration_id = $1 AND number = $2",
+		       2, params, NULL, error_r) < 0 ||
+	    store_exec_simple(st, "NOTIFY mailshift_scheduler", error_r) < 0 ||
+	    store_exec_simple(st, "COMMIT", error_r) < 0)
+		goto fail;
+	ret = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	free(ids);
+	return ret;
+}
+
+int store_pass_last(struct store *st, int64_t migration_id, int *pass_r, const char **error_r)
+{
+	char mid[32];
+	const char *params[1] = {mid};
+	PGresult *res = NULL;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	if (store_exec(st,
+		       "SELECT greatest((SELECT max(number) FROM passes WHERE migration_id = $1),"
+		       " (SELECT max(pass) FROM accounts WHERE migration_id = $1), 0)",
+		       1, params, &res, error_r) < 0)
+		return -1;
+	*pass_r = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+int store_publish_due(struct store *st, int64_t migration_id, size_t limit, int republish_s,
+		      struct store_job **jobs_r, size_t *count_r, const char **error_r)
+{
+	char mid[32], lim[32], rep[16], key[32];
+	const char *params[3] = {mid, lim, rep};
+	const char *lock_params[1] = {key};
+	PGresult *res = NULL;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	snprintf(rep, sizeof(rep), "%d", republish_s);
+	snprintf(key, sizeof(key), "%lld", (long long)PUBLISH_LOCK_KEY);
+	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+		return -1;
+	/* In flight on a server: accounts running, and jobs published but not
+	 * taken yet.  Each needs at least one of the server's connections, so
+	 * no more are published than its budget has room for; within that
+	 * room, the lowest priority number first. */
+	if (store_exec(st, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lock_params, NULL,
+		       error_r) < 0 ||
+	    store_exec(st,
+		       "WITH srv AS (SELECT id, max_connections, server_blackout(id) AS blackout"
+		       "  FROM servers),"
+		       " inflight AS (SELECT sid, count(*) AS n FROM (SELECT unnest(ARRAY["
+		       "  src_server_id, dst_server_id]) AS sid FROM accounts WHERE state = 'running'"
+		       "  OR (state = 'queued' AND published_at >= now()"
+		       "  - make_interval(secs => $3::int))) x GROUP BY sid),"
+		       " due AS (SELECT a.id, a.priority, a.src_server_id, a.dst_server_id,"
+		       "  row_number() OVER (PARTITION BY a.src_server_id ORDER BY a.priority, a.id)"
+		       "   AS rs,"
+		       "  row_number() OVER (PARTITION BY a.dst_server_id ORDER BY a.priority, a.id)"
+		       "   AS rd"
+		       "  FROM accounts a JOIN srv s ON s.id = a.src_server_id AND NOT s.blackout"
+		       "  JOIN srv d ON d.id = a.dst_server_id AND NOT d.blackout"
+		       "  WHERE a.state = 'queued' AND (a.published_at IS NULL OR a.published_at"
+		       "  < now() - make_interval(secs => $3::int))"
+		       "  AND ($1::bigint = 0 OR a.migration_id = $1::bigint)),"
+		       " pick AS (SELECT due.id FROM due JOIN srv s ON s.id = due.src_server_id"
+		       "  JOIN srv d ON d.id = due.dst_server_id"
+		       "  LEFT JOIN inflight fs ON fs.sid = due.src_server_id"
+		       "  LEFT JOIN inflight fd ON fd.sid = due.dst_server_id"
+		       "  WHERE due.rs <= s.max_connections - coalesce(fs.n, 0)"
+		       "  AND due.rd <= d.max_connections - coalesce(fd.n, 0)"
+		       "  ORDER BY due.priority, due.id LIMIT $2),"
+		       " upd AS (UPDATE accounts a SET published_at = now() FROM pick"
+		       "  WHERE a.id = pick.id RETURNING a.id, a.migration_id, a.pass, a.priority)"
+		       " SELECT id, migration_id, pass FROM upd ORDER BY priority, id",
+		       3, params, &res, error_r) < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	if (store_exec_simple(st, "COMMIT", error_r) < 0) {
+		PQclear(res);
+		store_rollback(st);
+		return -1;
+	}
+	return store_jobs_from_result(res, jobs_r, count_r, error_r);
+}
+
+int store_schedule_step(struct store *st, size_t *requeued_r, const char **error_r)
+{
+	PGresult *res = NULL;
+
+	if (store_exec(st,
+		       "WITH reaped AS (UPDATE accounts SET state = 'queued', lease_owner = NULL,"
+		       "  lease_expires = NULL, published_at = NULL, updated_at = now()"
+		       "  WHERE state = 'running' AND lease_expires < now()"
+		       "  RETURNING id),"
+		       " logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
+		       "  SELECT id, 'running', 'queued', 'lease expired: worker gone or frozen'"
+		       "  FROM reaped),"
+		       " retried AS (UPDATE accounts SET state = 'queued', published_at = NULL,"
+		       "  updated_at = now() WHERE state = 'failed' AND attempts < error_budget"
+		       "  AND retry_at <= now() RETURNING id, attempts),"
+		       " retry_logged AS (INSERT INTO account_log (account_id, from_state, to_state,"
+		       "  reason) SELECT id, 'failed', 'queued', 'retry ' || attempts FROM retried),"
+		       /* Waiting for a daily cap to reset or a server to stop throttling. */
+		       " woken AS (UPDATE accounts SET state = 'queued', published_at = NULL,"
+		       "  retry_at = NULL, updated_at = now() WHERE state = 'waiting'"
+		       "  AND retry_at <= now() RETURNING id),"
+		       " woken_logged AS (INSERT INTO account_log (account_id, from_state, to_state,"
+		       "  reason) SELECT id, 'waiting', 'queued', 'wait over' FROM woken)"
+		       " SELECT (SELECT count(*) FROM reaped) + (SELECT count(*) FROM retried)"
+		       "  + (SELECT count(*) FROM woken)",
+		       0, NULL, &res, error_r) < 0)
+		return -1;
+	*requeued_r = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+int store_listen(struct store *st, const char **error_r)
+{
+	return store_exec_simple(st, "LISTEN mailshift_scheduler", error_r);
+}
+
+int store_wait_notify(struct store *st, int timeout_ms, const char **error_r)
+{
+	int sock = PQsocket(st->conn), got = 0;
+	PGnotify *n;
+	fd_set fds;
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+
+	if (sock < 0)
+		return store_fail(st, error_r, "postgresql", NULL);
+	FD_ZERO(&fds);
+	FD_SET(sock, &fds);
+	if (select(sock + 1, &fds, NULL, NULL, &tv) < 0)
+		return 0; /* a signal: the caller looks at its stop flag */
+	if (!PQconsumeInput(st->conn))
+		return store_fail(st, error_r, "postgresql", NULL);
+	while ((n = PQnotifies(st->conn)) != NULL) {
+		got = 1;
+		PQfreemem(n);
+	}
+	return got;
+}
+
+int store_rate_reserve(struct store *st, int64_t server_id, size_t messages, uint64_t bytes,
+		       double *wait_s_r, const char **error_r)
+{
+	char sid[32], nm[32], nb[32];
+	const char *params[3] = {sid, nm, nb};
+	PGresult *res = NULL;
+
+	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
+	snprintf(nm, sizeof(nm), "%zu", messages);
+	snprintf(nb, sizeof(nb), "%" PRIu64, bytes);
+	/* A virtual clock per server: the batch starts when the budget spent
+	 * before it is used up, and moves the clock by its own cost.  Servers
+	 * without limits only read it (a throttled server moves it too). */
+	if (store_exec(st,
+		       "WITH s AS (SELECT id, greatest(rate_next, now()) AS start,"
+		       "  greatest(CASE WHEN rate_messages > 0 THEN $2::float8 / rate_messages"
+		       "   ELSE 0 END, CASE WHEN rate_bytes > 0 THEN $3::float8 / rate_bytes"
+		       "   ELSE 0 END) AS cost, rate_messages > 0 OR rate_bytes > 0 AS limited"
+		       "  FROM servers WHERE id = $1 FOR UPDATE),"
+		       " upd AS (UPDATE servers v SET rate_next = s.start"
+		       "  + make_interval(secs => s.cost) FROM s WHERE v.id = s.id AND s.limited)"
+		       " SELECT extract(epoch FROM s.start - now()) FROM s",
+		       3, params, &res, error_r) < 0)
+		return -1;
+	*wait_s_r = PQntuples(res) > 0 ? strtod(PQgetvalue(res, 0, 0), NULL) : 0;
+	PQclear(res);
+	return 0;
+}
+
+int store_rate_penalty(struct store *st, int64_t server_id, int secs, const char **error_r)
+{
+	char sid[32], s[16];
+	const char *params[2] = {sid, s};
+
+	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
+	snprintf(s, sizeof(s), "%d", secs);
+	return store_exec(st,
+			  "UPDATE servers SET rate_next = greatest(rate_next,"
+			  " now() + make_interval(secs => $2::int)) WHERE id = $1",
+			  2, params, NULL, error_r);
+}
+
+int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void *context,
+		 const char **error_r)
+{
+	char mid[32];
+	const char *params[1] = {mid};
+	PGresult *res = NULL;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	if (store_exec(st,
+		       "SELECT p.number, p.kind, to_char(p.started_at AT TIME ZONE 'UTC',"
+		       "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), count(pa.account_id),"
+		       " count(pa.account_id) FILTER (WHERE pa.state = 'synced'),"
+		       " coalesce((SELECT sum(f.messages) FROM pass_folders f JOIN folders fo"
+		       "  ON fo.id = f.folder_id JOIN accounts a ON a.id = fo.account_id"
+		       "  WHERE a.migration_id = p.migration_id AND f.number = p.number), 0),"
+		       " coalesce((SELECT sum(f.bytes) FROM pass_folders f JOIN folders fo"
+		       "  ON fo.id = f.folder_id JOIN accounts a ON a.id = fo.account_id"
+		       "  WHERE a.migration_id = p.migration_id AND f.number = p.number), 0),"
+		       " coalesce((SELECT sum(f.failed) FROM pass_folders f JOIN folders fo"
+		       "  ON fo.id = f.folder_id JOIN accounts a ON a.id = fo.account_id"
+		       "  WHERE a.migration_id = p.migration_id AND f.number = p.number), 0),"
+		       " CASE WHEN count(pa.account_id) > 0 AND bool_and(pa.state = 'synced')"
+		       "  THEN extract(epoch FROM max(pa.finished_at) - p.started_at) END"
+		       " FROM passes p LEFT JOIN pass_accounts pa ON pa.number = p.number"
+		       "  AND pa.account_id IN (SELECT id FROM accounts WHERE migration_id = $1)"
+		       " WHERE p.migration_id = $1 GROUP BY p.migration_id, p.number"
+		       " ORDER BY p.number",
+		       1, params, &res, error_r) < 0)
+		return -1;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct store_pass_row row = {
+			.number = (int)strtol(PQgetvalue(res, i, 0), NULL, 10),
+			.kind = PQgetvalue(res, i, 1),
+			.started_at = PQgetvalue(res, i, 2),
+			.accounts = strtoll(PQgetvalue(res, i, 3), NULL, 10),
+			.synced = strtoll(PQgetvalue(res, i, 4), NULL, 10),
+			.messages = strtoll(PQgetvalue(res, i, 5), NULL, 10),
+			.bytes = strtoll(PQgetvalue(res, i, 6), NULL, 10),
+			.failed = strtoll(PQgetvalue(res, i, 7), NULL, 10),
+			.seconds = PQgetisnull(res, i, 8) ? -1 : strtod(PQgetvalue(res, i, 8), NULL),
+		};
+		cb(&row, context);
+	}
+	PQclear(res);
+	return 0;
+}
+
+int store_pass_accounts(struct store *st, int64_t migration_id, int pass,
+			store_pass_account_cb *cb, void *context, const char **error_r)
+{
+	char mid[32], p[16];
+	const char *params[2] = {mid, p};
+	PGresult *res = NULL;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	snprintf(p, sizeof(p), "%d", pass);
+	if (store_exec(st,
+		       "SELECT a.id, a.src_login, pa.state, pa.runs,"
+		       " coalesce(to_char(pa.started_at AT TIME ZONE 'UTC',"
+		       "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+		       " coalesce(extract(epoch FROM pa.finished_at - pa.started_at), -1),"
+		       " count(f.folder_id), coalesce(sum(f.messages), 0),"
+		       " coalesce(sum(f.bytes), 0), coalesce(sum(f.failed), 0)"
+		       " FROM pass_accounts pa JOIN accounts a ON a.id = pa.account_id"
+		       " LEFT JOIN folders fo ON fo.account_id = a.id"
+		       " LEFT JOIN pass_folders f ON f.folder_id = fo.id AND f.number = pa.number"
+		       " WHERE a.migration_id = $1 AND pa.number = $2"
+		       " GROUP BY a.id, pa.account_id, pa.number ORDER BY a.id",
+		       2, params, &res, error_r) < 0)
+		return -1;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct store_pass_account_row row = {
+			.account_id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+			.src_login = PQgetvalue(res, i, 1),
+			.state = PQgetvalue(res, i, 2),
+			.runs = (int)strtol(PQgetvalue(res, i, 3), NULL, 10),
+			.started_at = PQgetvalue(res, i, 4),
+			.seconds = strtod(PQgetvalue(res, i, 5), NULL),
+			.folders = strtoll(PQgetvalue(res, i, 6), NULL, 10),
+			.messages = strtoll(PQgetvalue(res, i, 7), NULL, 10),
+			.bytes = strtoll(PQgetvalue(res, i, 8), NULL, 10),
+			.failed = strtoll(PQgetvalue(res, i, 9), NULL, 10),
+		};
+		cb(&row, context);
+	}
+	PQclear(res);
+	return 0;
+}
+
+int store_live_update(struct store *st, const struct store_live *rows, size_t count,
+		      const char **error_r)
+{
+	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		char aid[32], p[16], m[32], b[32], e[32];
+		const char *params[7] = {aid, p, m, b, e, rows[i].worker, rows[i].folder};
+
+		snprintf(aid, sizeof(aid), "%" PRId64, rows[i].account_id);
+		snprintf(p, sizeof(p), "%d", rows[i].pass);
+		snprintf(m, sizeof(m), "%" PRIu64, rows[i].messages);
+		snprintf(b, sizeof(b), "%" PRIu64, rows[i].bytes);
+		snprintf(e, sizeof(e), "%" PRIu64, rows[i].errors);
+		/* An account removed meanwhile has no row to update: skipped. */
+		if (store_exec(st,
+			       "INSERT INTO live_totals (account_id, pass, messages, bytes, errors,"
+			       " worker, folder) SELECT $1, $2, $3, $4, $5, $6, $7"
+			       " WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $1)"
+			       " ON CONFLICT (account_id) DO UPDATE SET pass = EXCLUDED.pass,"
+			       " messages = EXCLUDED.messages, bytes = EXCLUDED.bytes,"
+			       " errors = EXCLUDED.errors, worker = EXCLUDED.worker,"
+			       " folder = EXCLUDED.folder, updated_at = now()",
+			       7, params, NULL, error_r) < 0) {
+			store_rollback(st);
+			return -1;
+		}
+	}
+	return store_exec_simple(st, "COMMIT", error_r);
+}
+
+int store_account_find(struct store *st, int64_t migration_id, const char *which,
+		       int64_t *account_id_r, const char **error_r)
+{
+	char mid[32];
+	const char *params[2] = {mid, which};
+	PGresult *res = NULL;
+	int n;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	/* A source login (case-insensitive, as servers treat it) or an id. */
+	if (store_exec(st,
+		       "SELECT id FROM accounts WHERE migration_id = $1 AND (lower(src_login)"
+		       " = lower($2) OR (id::text = $2)) ORDER BY lower(src_login) = lower($2) DESC"
+		       " LIMIT 1",
+		       2, params, &res, error_r) < 0)
+		return -1;
+	n = PQntuples(res);
+	if (n == 1)
+		*account_id_r = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (n == 0) {
+		snprintf(st->error, sizeof(st->error),
+			 "migration %" PRId64 " has no account \"%.200s\"", migration_id, which);
+		*error_r = st->error;
+		return -1;
+	}
+	return 0;
+}
+
+int store_account_secret(struct store *st, int64_t account_id, const char *side,
+			 const unsigned char *secret, size_t len, const char **error_r)
+{
+	char aid[32];
+	const char *values[3] = {aid, (const char *)secret, side};
+	int lengths[3] = {0, (int)len, 0}, formats[3] = {0, 1, 0};
+	PGresult *res;
+	int ok;
+
+	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	/* A refused account needs its credentials checked again before it is
+	 * scheduled; other states carry on (the next lease reads the secret). */
+	res = PQexecParams(st->conn,
+			   "WITH old AS (SELECT id, state FROM accounts WHERE id = $1 FOR UPDATE),"
+			   " upd AS (UPDATE accounts a SET"
+			   "  src_secret = CASE WHEN $3 = 'source' THEN $2 ELSE src_secret END,"
+			   "  dst_secret = CASE WHEN $3 = 'destination' THEN $2 ELSE dst_secret END,"
+			   "  state = CASE WHEN old.state IN ('auth_failed', 'verify_failed')"
+			   "   THEN 'new' ELSE old.state END, updated_at = now()"
+			   "  FROM old WHERE a.id = old.id RETURNING a.id, a.state, old.state AS was)"
+			   " INSERT INTO account_log (account_id, from_state, to_state, reason)"
+			   " SELECT id, was, state, 'operator: ' || $3 || ' password updated' FROM upd",
+			   3, NULL, values, lengths, formats, 0);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		store_fail(st, error_r, "postgresql", res);
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+int store_account_remove(struct store *st, int64_t account_id, const char **error_r)
+{
+	char aid[32];
+	const char *params[1] = {aid};
+
+	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	/* Its checkpoints, UID map and history go with it; a worker still
+	 * running it finds its lease gone at the next write and stops. */
+	return store_exec(st, "DELETE FROM accounts WHERE id = $1", 1, params, NULL, error_r);
+}

@@ -1,0 +1,38 @@
+/* Internals shared by the store's source files (store.c: plans, leases,
+ * checkpoints; fleet.c: passes, scheduling, rates, live totals). */
+#ifndef MAILSHIFT_STORE_PRIVATE_H
+#define MAILSHIFT_STORE_PRIVATE_H
+
+#include "store.h"
+
+#include <libpq-fe.h>
+
+struct store {
+	PGconn *conn;
+	char error[512];
+};
+
+/* Records "what: server message" as the store's error; returns -1. */
+int store_fail(struct store *st, const char **error_r, const char *what, const PGresult *res);
+/* A statement with text parameters; *res_r (if not NULL) is set only on
+ * success, for the caller to PQclear. */
+int store_exec(struct store *st, const char *sql, int nparams, const char *const *values,
+	       PGresult **res_r, const char **error_r);
+/* Simple query protocol: several statements at once. */
+int store_exec_simple(struct store *st, const char *sql, const char **error_r);
+void store_rollback(struct store *st);
+/* Starts a transaction fenced by the account's lease epoch (STORE_LEASE_LOST
+ * when it moved) and commits it. */
+int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, const char **error_r);
+int store_fence_commit(struct store *st, const char **error_r);
+/* One fenced statement: fence, statement, commit. */
+int store_fenced_exec(struct store *st, int64_t account_id, int64_t epoch, const char *sql,
+		      int nparams, const char *const *params, PGresult **res_r,
+		      const char **error_r);
+/* The first column of res as ids, or rows of (account, migration, pass) as
+ * jobs (caller frees the array); both take res. */
+int store_ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, const char **error_r);
+int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r,
+			   const char **error_r);
+
+#endif
