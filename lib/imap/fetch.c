@@ -159,7 +159,7 @@ static int uid_fetch(struct imap_session *s, struct mailimap_set *set,
 		     struct mailimap_fetch_type *ft, uint64_t changedsince, clist **result_r,
 		     char *err, size_t errlen)
 {
-	int r;
+	int r, ret;
 
 	if (changedsince != 0)
 		r = mailimap_uid_fetch_changedsince(s->imap, set, ft, changedsince, result_r);
@@ -167,11 +167,16 @@ static int uid_fetch(struct imap_session *s, struct mailimap_set *set,
 		r = mailimap_uid_fetch(s->imap, set, ft, result_r);
 	mailimap_fetch_type_free(ft);
 	mailimap_set_free(set);
-	if (r != MAILIMAP_NO_ERROR) {
-		imap_server_error(s, r, "UID FETCH", err, errlen);
-		return imap_result(s, r);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_command_failed(s, r, "UID FETCH", err, errlen);
+	/* libetpan reports a NO that came with some data as success (partial
+	 * results): a throttled one must not pass for messages that are gone. */
+	ret = imap_command_throttled(s, "UID FETCH", err, errlen);
+	if (ret < 0) {
+		mailimap_fetch_list_free(*result_r);
+		*result_r = NULL;
 	}
-	return 0;
+	return ret;
 }
 
 int imap_fetch_sizes(struct imap_session *s, uint32_t first, uint32_t last,
@@ -278,10 +283,8 @@ int imap_store_flags(struct imap_session *s, const uint32_t *uids, size_t count,
 	r = mailimap_uid_store(s->imap, set, att);
 	mailimap_set_free(set);
 	mailimap_store_att_flags_free(att);
-	if (r != MAILIMAP_NO_ERROR) {
-		imap_server_error(s, r, "UID STORE", err, errlen);
-		return imap_result(s, r);
-	}
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_command_failed(s, r, "UID STORE", err, errlen);
 	return 0;
 }
 

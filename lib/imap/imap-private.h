@@ -27,12 +27,20 @@ struct imap_session {
 	char selected[1024];  /* folder selected read-write, "" if none */
 	bool (*may_write)(void *context); /* see imap_session_set_write_guard */
 	void *may_write_context;
+	int backoff_s;	      /* see imap_session_backoff_s */
+	char bye[512];	      /* the server's BYE line seen on the raw path, "" if none */
 };
 
 void imap_session_set_state(struct imap_session *s, enum imap_session_state state);
-void imap_server_error(struct imap_session *s, int r, const char *what, char *err, size_t errlen);
-/* Maps a libetpan result to 0, IMAP_ENET or IMAP_ENO. */
-int imap_result(struct imap_session *s, int r);
+/* Turns a failed libetpan call (r is not a MAILIMAP_NO_ERROR*) into
+ * IMAP_ETHROTTLED, IMAP_ENET or IMAP_ENO, with "what: ..." and the server's
+ * own words in err.  A lost stream or a BYE marks the session broken; a
+ * throttling answer sets s->backoff_s. */
+int imap_command_failed(struct imap_session *s, int r, const char *what, char *err, size_t errlen);
+/* For a command libetpan reports as done although the server answered NO
+ * (a UID FETCH that returned some data): IMAP_ETHROTTLED with err when that
+ * answer asks us to slow down, else 0. */
+int imap_command_throttled(struct imap_session *s, const char *what, char *err, size_t errlen);
 
 int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64,
 			  bool sasl_ir, char *err, size_t errlen);

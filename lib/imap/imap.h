@@ -5,8 +5,9 @@
  * A session is used by one thread at a time.  Every function returns 0 on
  * success and a negative value on failure with a message in err; IMAP_ENET
  * means the connection is no longer usable (reset, timeout, BYE): the caller
- * reconnects and resumes from its checkpoint.  Server replies quoted in err are
- * the server's own words; secrets never appear in err. */
+ * reconnects and resumes from its checkpoint.  IMAP_ETHROTTLED means the server
+ * asked us to slow down (see below).  Server replies quoted in err are the
+ * server's own words; secrets never appear in err. */
 #ifndef MAILSHIFT_IMAP_H
 #define MAILSHIFT_IMAP_H
 
@@ -17,6 +18,20 @@
 #define IMAP_ENET (-2)	/* connection lost */
 #define IMAP_EAUTH (-3) /* credentials refused */
 #define IMAP_ENO (-4)	/* the server answered NO/BAD to this command */
+/* The server asked us to slow down (rate limit, overload): a tagged NO/BAD
+ * with [THROTTLED] or [UNAVAILABLE] (RFC 5530) or Exchange's "Suggested
+ * Backoff Time", or a BYE telling of load (see throttle.h).  Not an error of
+ * the message, the folder or the account: the caller waits
+ * imap_session_backoff_s() seconds (or its own delay when that is 0) and
+ * retries the same command.  After a tagged NO the session is still usable
+ * (but a throttled SELECT/EXAMINE leaves no folder selected, RFC 3501
+ * 6.3.1); after a BYE it is not: close it and reconnect.  Returned by every
+ * function here that talks to the server: imap_session_open (no session is
+ * made), imap_folders_list, imap_folder_create, imap_folder_status,
+ * imap_folder_open, the imap_fetch_* functions, imap_store_flags, and
+ * imap_append_batch only for a BYE (a throttled message is marked in its
+ * result). */
+#define IMAP_ETHROTTLED (-5)
 
 enum imap_tls_mode { IMAP_TLS_IMPLICIT, IMAP_TLS_STARTTLS, IMAP_TLS_NONE };
 enum imap_auth_mech { IMAP_AUTH_LOGIN, IMAP_AUTH_PLAIN, IMAP_AUTH_XOAUTH2 };
@@ -39,8 +54,17 @@ int imap_auth_mech_parse(const char *s, enum imap_auth_mech *mech_r);
 
 struct imap_session;
 
+/* Connects, authenticates and loads the capabilities.  IMAP_ETHROTTLED when
+ * the greeting is a BYE telling of load or the server throttled LOGIN /
+ * AUTHENTICATE (never IMAP_EAUTH then: the credentials were not judged);
+ * no session is created, so the wait the server suggested comes through
+ * imap_session_open_backoff. */
 int imap_session_open(const struct imap_endpoint *ep, struct imap_session **session_r, char *err,
 		      size_t errlen);
+/* imap_session_open that also sets *backoff_s_r (when not NULL): the wait in
+ * seconds the server suggested when it returns IMAP_ETHROTTLED, else 0. */
+int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_session **session_r,
+			      int *backoff_s_r, char *err, size_t errlen);
 void imap_session_close(struct imap_session **session);
 
 /* Installs a guard asked before every byte this library writes on the append
@@ -50,6 +74,12 @@ void imap_session_close(struct imap_session **session);
  * frozen past its lease must not append when it wakes up). */
 void imap_session_set_write_guard(struct imap_session *session, bool (*may_write)(void *context),
 				  void *context);
+
+/* The wait in seconds the server suggested in the throttling answer behind the
+ * last IMAP_ETHROTTLED this session returned or, for imap_append_batch, the
+ * longest among the results it marked throttled; 0 if the server gave none
+ * (the caller picks its own delay).  Read it right after that return. */
+int imap_session_backoff_s(const struct imap_session *session);
 
 /* Capability test, case-insensitive, exact word ("MULTIAPPEND", "LITERAL+"). */
 bool imap_session_has_cap(const struct imap_session *session, const char *cap);
@@ -149,14 +179,23 @@ int imap_store_flags(struct imap_session *session, const uint32_t *uids, size_t 
 struct imap_append_result {
 	uint32_t dst_uid;   /* from APPENDUID (RFC 4315), 0 if unknown or failed */
 	char error[256];    /* server's words when refused, "" when stored */
+	/* Not stored because the server asked us to slow down: not a fault of
+	 * the message, append it again after imap_session_backoff_s().  error
+	 * is set as well, so a caller that ignores this sees a refusal. */
+	bool throttled;
 };
 
 /* Appends the messages to the folder, keeping flags and INTERNALDATE: one
  * MULTIAPPEND command (RFC 3502) when offered, else APPENDs pipelined with
  * LITERAL+ (RFC 7888), else one by one.  A message the server refuses gets its
- * error in results[i] and the rest go on; the return value is negative only when
- * the session broke (some messages may then have been stored: the caller
- * re-matches from its intent). */
+ * error in results[i] and the rest go on.  A throttled answer marks the result
+ * throttled instead; a throttled MULTIAPPEND marks all its messages, and one by
+ * one, the messages after a throttled one are not sent and are marked
+ * throttled too (pipelined, they were already sent and each gets its own
+ * answer); the session stays usable.  The return value is negative only when
+ * the session broke: IMAP_ETHROTTLED for a BYE telling of load, else IMAP_ENET
+ * (some messages may then have been stored: the caller re-matches from its
+ * intent). */
 int imap_append_batch(struct imap_session *session, const char *folder,
 		      const struct imap_msg *msgs, size_t count,
 		      struct imap_append_result *results, char *err, size_t errlen);

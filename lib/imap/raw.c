@@ -5,6 +5,7 @@
 #include "imap-private.h"
 
 #include "log.h"
+#include "throttle.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -66,9 +67,13 @@ static int raw_flush(struct imap_session *s)
 	return 0;
 }
 
-/* Reads one reply line without its CRLF into line; IMAP_ENET on EOF/timeout. */
+/* Reads one reply line without its CRLF into line; IMAP_ENET on EOF/timeout.
+ * A BYE breaks the session: IMAP_ETHROTTLED when it tells of load, else
+ * IMAP_ENET; its line is kept in s->bye for the error text. */
 static int raw_read_line(struct imap_session *s, MMAPString *line)
 {
+	int backoff = 0;
+
 	mmap_string_truncate(line, 0);
 	if (mailstream_read_line_remove_eol(s->imap->imap_stream, line) == NULL ||
 	    line->len > RAW_LINE_MAX) {
@@ -77,10 +82,29 @@ static int raw_read_line(struct imap_session *s, MMAPString *line)
 	}
 	if (strncasecmp(line->str, "* BYE", 5) == 0) {
 		log_warn("imap %s:%d said: %s", s->host, s->port, line->str);
+		snprintf(s->bye, sizeof(s->bye), "%s", line->str + 2);
 		s->broken = true;
+		if (imap_throttle_classify(line->str, &backoff)) {
+			s->backoff_s = backoff;
+			return IMAP_ETHROTTLED;
+		}
 		return IMAP_ENET;
 	}
 	return 0;
+}
+
+/* The error text of a session the raw path lost: the server's BYE if any. */
+static void raw_lost(struct imap_session *s, int ret, const char *what, char *err,
+		     size_t errlen)
+{
+	if (ret == IMAP_ETHROTTLED)
+		snprintf(err, errlen, "%s: %s:%d asks to slow down and closed the connection: %s",
+			 what, s->host, s->port, s->bye);
+	else if (s->bye[0] != '\0')
+		snprintf(err, errlen, "%s: %s:%d closed the connection: %s", what, s->host,
+			 s->port, s->bye);
+	else
+		snprintf(err, errlen, "%s: connection to %s:%d lost", what, s->host, s->port);
 }
 
 /* Copies "OK/NO/BAD text" of a tagged line after the tag. */
@@ -95,14 +119,15 @@ int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *
 			  bool sasl_ir, char *err, size_t errlen)
 {
 	MMAPString *line = mmap_string_new("");
-	char tag[32];
+	char tag[32], what[64];
 	bool sent = sasl_ir;
-	int ret;
+	int ret, backoff = 0;
 
 	if (line == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	snprintf(what, sizeof(what), "AUTHENTICATE %s", mech);
 	snprintf(tag, sizeof(tag), "M%u ", ++s->raw_tag);
 	ret = raw_printf(s, "%sAUTHENTICATE %s", tag, mech);
 	if (ret == 0 && sasl_ir)
@@ -131,13 +156,20 @@ int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *
 			continue; /* untagged, e.g. CAPABILITY */
 		if (strncasecmp(line->str + strlen(tag), "OK", 2) == 0)
 			break;
+		/* A throttled answer is not a verdict on the credentials. */
+		if (imap_throttle_classify(line->str, &backoff)) {
+			s->backoff_s = backoff;
+			snprintf(err, errlen, "%s: %s:%d asks to slow down: %s", what, s->host,
+				 s->port, tagged_rest(line->str + strlen(tag) - 1));
+			ret = IMAP_ETHROTTLED;
+			break;
+		}
 		snprintf(err, errlen, "AUTHENTICATE %s refused by %s:%d: %s", mech, s->host,
 			 s->port, tagged_rest(line->str + strlen(tag) - 1));
 		ret = IMAP_EAUTH;
 	}
-	if (ret == IMAP_ENET)
-		snprintf(err, errlen, "AUTHENTICATE %s: connection to %s:%d lost", mech, s->host,
-			 s->port);
+	if (ret == IMAP_ENET || (ret == IMAP_ETHROTTLED && s->broken))
+		raw_lost(s, ret, what, err, errlen);
 	mmap_string_free(line);
 	return ret;
 }
@@ -277,14 +309,32 @@ static bool tagged_ok(const char *line, const char *tag)
 	return strncasecmp(line + strlen(tag), "OK", 2) == 0;
 }
 
-static void set_refused(struct imap_append_result *res, struct imap_session *s,
+/* Records the server's refusal of one message; true (and marked throttled,
+ * s->backoff_s raised to its suggestion) when it asks us to slow down. */
+static bool set_refused(struct imap_append_result *res, struct imap_session *s,
 			const char *line, const char *tag)
 {
+	int backoff = 0;
+
 	snprintf(res->error, sizeof(res->error), "APPEND refused by %s:%d: %s", s->host, s->port,
 		 line + strlen(tag));
+	res->throttled = imap_throttle_classify(line, &backoff);
+	if (res->throttled && backoff > s->backoff_s)
+		s->backoff_s = backoff;
+	return res->throttled;
 }
 
-/* One MULTIAPPEND command for msgs[idx[0..n)]; 1 if the server refused it. */
+/* Marks a message that was not sent because the server asked us to slow down. */
+static void set_not_sent(struct imap_append_result *res, struct imap_session *s)
+{
+	snprintf(res->error, sizeof(res->error),
+		 "APPEND not sent: %s:%d asked to slow down on an earlier message", s->host,
+		 s->port);
+	res->throttled = true;
+}
+
+/* One MULTIAPPEND command for msgs[idx[0..n)]; 1 if the server refused it
+ * other than by throttling (the caller then appends one by one). */
 static int append_multi(struct imap_session *s, const char *folder, const struct imap_msg *msgs,
 			const size_t *idx, size_t n, bool literal_plus,
 			struct imap_append_result *results, MMAPString *line)
@@ -310,7 +360,14 @@ static int append_multi(struct imap_session *s, const char *folder, const struct
 		if (ret == 0)
 			ret = read_tagged(s, tag, line);
 	}
-	if (ret == 0 && (refused || !tagged_ok(line->str, tag))) {
+	if (ret == 0 && (refused || !tagged_ok(line->str, tag)) &&
+	    imap_throttle_classify(line->str, NULL)) {
+		/* MULTIAPPEND is atomic (RFC 3502): nothing was stored.
+		 * One by one would only press a server that asks for less. */
+		log_info("MULTIAPPEND of %zu messages throttled (%s)", n, line->str + strlen(tag));
+		for (size_t i = 0; i < n; i++)
+			set_refused(&results[idx[i]], s, line->str, tag);
+	} else if (ret == 0 && (refused || !tagged_ok(line->str, tag))) {
 		log_info("MULTIAPPEND of %zu messages refused (%s); appending one by one", n,
 			 line->str + strlen(tag));
 		ret = 1;
@@ -324,7 +381,7 @@ static int append_multi(struct imap_session *s, const char *folder, const struct
 }
 
 /* APPENDs pipelined with LITERAL+ (all written, then all completions read),
- * or one at a time with continuations. */
+ * or one at a time with continuations, stopping at the first throttled one. */
 static int append_each(struct imap_session *s, const char *folder, const struct imap_msg *msgs,
 		       const size_t *idx, size_t n, bool literal_plus,
 		       struct imap_append_result *results, MMAPString *line)
@@ -334,7 +391,7 @@ static int append_each(struct imap_session *s, const char *folder, const struct 
 	int ret = 0;
 
 	for (size_t i = 0; i < n && ret == 0; i++) {
-		bool refused = false;
+		bool refused = false, throttled = false;
 		snprintf(tag, sizeof(tag), "M%u ", ++s->raw_tag);
 		ret = raw_printf(s, "%sAPPEND ", tag);
 		if (ret == 0)
@@ -342,19 +399,25 @@ static int append_each(struct imap_session *s, const char *folder, const struct 
 		if (ret == 0)
 			ret = write_message(s, &msgs[idx[i]], literal_plus, line, tag, &refused);
 		if (ret == 0 && refused) {
-			set_refused(&results[idx[i]], s, line->str, tag);
-			continue;
-		}
-		if (ret == 0)
-			ret = raw_write(s, "\r\n", 2);
-		if (ret == 0 && !literal_plus) {
-			ret = raw_flush(s);
+			throttled = set_refused(&results[idx[i]], s, line->str, tag);
+		} else {
 			if (ret == 0)
-				ret = read_tagged(s, tag, line);
-			if (ret == 0 && !tagged_ok(line->str, tag))
-				set_refused(&results[idx[i]], s, line->str, tag);
-			else if (ret == 0)
-				appenduid_parse(line->str, &results[idx[i]].dst_uid, 1);
+				ret = raw_write(s, "\r\n", 2);
+			if (ret == 0 && !literal_plus) {
+				ret = raw_flush(s);
+				if (ret == 0)
+					ret = read_tagged(s, tag, line);
+				if (ret == 0 && !tagged_ok(line->str, tag))
+					throttled =
+						set_refused(&results[idx[i]], s, line->str, tag);
+				else if (ret == 0)
+					appenduid_parse(line->str, &results[idx[i]].dst_uid, 1);
+			}
+		}
+		if (throttled) {
+			for (size_t j = i + 1; j < n; j++)
+				set_not_sent(&results[idx[j]], s);
+			break;
 		}
 	}
 	if (ret < 0 || !literal_plus)
@@ -395,6 +458,7 @@ int imap_append_batch(struct imap_session *s, const char *folder, const struct i
 		ret = -1;
 		goto out;
 	}
+	s->backoff_s = 0;
 	for (size_t i = 0; i < count; i++) {
 		memset(&results[i], 0, sizeof(results[i]));
 		if (s->appendlimit > 0 && msgs[i].body_len > s->appendlimit)
@@ -417,10 +481,13 @@ int imap_append_batch(struct imap_session *s, const char *folder, const struct i
 	}
 	ret = append_each(s, folder, msgs, idx, n, literal_plus, results, line);
 out:
-	if (ret < 0)
-		snprintf(err, errlen, "APPEND to %s:%d: connection lost", s->host, s->port);
+	if (ret < 0) {
+		raw_lost(s, ret, "APPEND", err, errlen);
+		if (ret != IMAP_ETHROTTLED)
+			ret = IMAP_ENET;
+	}
 	if (line != NULL)
 		mmap_string_free(line);
 	free(idx);
-	return ret < 0 ? IMAP_ENET : 0;
+	return ret < 0 ? ret : 0;
 }

@@ -5,8 +5,10 @@
 #include "imap-private.h"
 
 #include "log.h"
+#include "throttle.h"
 #include "tls.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <openssl/evp.h>
@@ -56,31 +58,164 @@ void imap_session_set_state(struct imap_session *s, enum imap_session_state stat
 	s->state = state;
 }
 
-/* Copies the server's last response text (never our command) into err. */
-void imap_server_error(struct imap_session *s, int r, const char *what, char *err, size_t errlen)
+/* Size of a literal announced at the end of a line ("{N}", "{N+}"), -1 if none. */
+static long literal_at_end(const char *line, size_t len)
 {
-	const char *text = s->imap->imap_response;
+	size_t i;
 
-	if (r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_PARSE) {
-		snprintf(err, errlen, "%s: connection to %s:%d lost", what, s->host, s->port);
-		s->broken = true;
-		return;
-	}
-	snprintf(err, errlen, "%s: %s:%d answered: %s", what, s->host, s->port,
-		 text != NULL && text[0] != '\0' ? text : "NO/BAD without text");
+	if (len < 3 || line[len - 1] != '}')
+		return -1;
+	i = len - 1;
+	if (line[i - 1] == '+')
+		i--;
+	if (i == 0 || !isdigit((unsigned char)line[i - 1]))
+		return -1;
+	while (i > 0 && isdigit((unsigned char)line[i - 1]))
+		i--;
+	if (i == 0 || line[i - 1] != '{')
+		return -1;
+	return strtol(line + i, NULL, 10);
 }
 
-int imap_result(struct imap_session *s, int r)
+/* Copies the server's answer to the command that just failed into buf (the
+ * line without its tag: "NO [CODE] text", "BYE text"), "" if there is none.
+ * libetpan keeps the whole response as read in imap_stream_buffer (reset at
+ * each command; its imap_response has the text without the response code,
+ * and nothing when a BYE broke the response), so it is scanned here: a BYE
+ * line wins; otherwise, when the response was complete, its last line is the
+ * tagged completion, taken when it is a NO or BAD.  Literals are skipped, so
+ * message bytes are never taken for a reply.  Sets *bye_r when the answer is a
+ * BYE. */
+static void reply_copy(struct imap_session *s, bool complete, char *buf, size_t buflen, bool *bye_r)
 {
-	if (r == MAILIMAP_NO_ERROR || r == MAILIMAP_NO_ERROR_AUTHENTICATED ||
-	    r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED)
-		return 0;
-	if (r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_PARSE ||
-	    r == MAILIMAP_ERROR_CONNECTION_REFUSED || s->broken) {
+	MMAPString *in = s->imap != NULL ? s->imap->imap_stream_buffer : NULL;
+	const char *p, *end, *last = NULL, *bye = NULL;
+	size_t last_len = 0, bye_len = 0, n = 0;
+
+	buf[0] = '\0';
+	*bye_r = false;
+	if (in == NULL)
+		return;
+	p = in->str;
+	end = in->str + in->len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (size_t)((nl != NULL ? nl : end) - p);
+		long lit;
+
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (len > 0) {
+			last = p;
+			last_len = len;
+			if (len >= 5 && strncasecmp(p, "* BYE", 5) == 0 &&
+			    (len == 5 || p[5] == ' ')) {
+				bye = p;
+				bye_len = len;
+			}
+		}
+		lit = literal_at_end(p, len);
+		p = nl != NULL ? nl + 1 : end;
+		if (lit > 0)
+			p = (size_t)lit < (size_t)(end - p) ? p + lit : end;
+	}
+	if (bye != NULL) {
+		last = bye;
+		last_len = bye_len;
+		*bye_r = true;
+	} else if (!complete || last == NULL) {
+		return;
+	}
+	/* Drop the tag ("a12 ", "* "). */
+	for (size_t i = 0; i < last_len; i++) {
+		if (last[i] == ' ') {
+			last += i + 1;
+			last_len -= i + 1;
+			break;
+		}
+	}
+	if (!*bye_r && !(last_len >= 2 && strncasecmp(last, "NO", 2) == 0) &&
+	    !(last_len >= 3 && strncasecmp(last, "BAD", 3) == 0))
+		return;
+	for (size_t i = 0; i < last_len && n + 1 < buflen; i++)
+		buf[n++] = (unsigned char)last[i] < 0x20 ? '?' : last[i];
+	buf[n] = '\0';
+}
+
+int imap_command_failed(struct imap_session *s, int r, const char *what, char *err, size_t errlen)
+{
+	char reply[512];
+	bool bye, lost;
+	int backoff = 0;
+
+	/* Refused by libetpan before anything was sent: the stream buffer still
+	 * holds the previous answer, which must not be taken for this one. */
+	if (r == MAILIMAP_ERROR_BAD_STATE && !s->broken) {
+		snprintf(err, errlen, "%s: not allowed in this state of the session with %s:%d",
+			 what, s->host, s->port);
+		return IMAP_ENO;
+	}
+	if (r == MAILIMAP_ERROR_MEMORY && !s->broken) {
+		snprintf(err, errlen, "%s: out of memory", what);
+		return IMAP_ENO;
+	}
+	lost = s->broken || r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_PARSE ||
+	       r == MAILIMAP_ERROR_CONNECTION_REFUSED || r == MAILIMAP_ERROR_FATAL ||
+	       r == MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION;
+	reply_copy(s, !lost, reply, sizeof(reply), &bye);
+	if (bye)
+		lost = true;
+	if (lost)
 		s->broken = true;
+	if (reply[0] != '\0' && imap_throttle_classify(reply, &backoff)) {
+		s->backoff_s = backoff;
+		snprintf(err, errlen, "%s: %s:%d asks to slow down%s: %s", what, s->host, s->port,
+			 lost ? " and closed the connection" : "", reply);
+		return IMAP_ETHROTTLED;
+	}
+	if (bye) {
+		snprintf(err, errlen, "%s: %s:%d closed the connection: %s", what, s->host,
+			 s->port, reply);
 		return IMAP_ENET;
 	}
+	if (lost) {
+		snprintf(err, errlen, "%s: connection to %s:%d lost", what, s->host, s->port);
+		return IMAP_ENET;
+	}
+	if (reply[0] != '\0')
+		snprintf(err, errlen, "%s: %s:%d answered: %s", what, s->host, s->port, reply);
+	else
+		snprintf(err, errlen, "%s: %s:%d: failed without a NO or BAD (libetpan error %d)",
+			 what, s->host, s->port, r);
 	return IMAP_ENO;
+}
+
+int imap_command_throttled(struct imap_session *s, const char *what, char *err, size_t errlen)
+{
+	char reply[512];
+	bool bye;
+	int backoff = 0;
+
+	reply_copy(s, true, reply, sizeof(reply), &bye);
+	if (reply[0] == '\0' || !imap_throttle_classify(reply, &backoff))
+		return 0;
+	if (bye)
+		s->broken = true;
+	s->backoff_s = backoff;
+	snprintf(err, errlen, "%s: %s:%d asks to slow down%s: %s", what, s->host, s->port,
+		 bye ? " and closed the connection" : "", reply);
+	return IMAP_ETHROTTLED;
+}
+
+static bool imap_ok(int r)
+{
+	return r == MAILIMAP_NO_ERROR || r == MAILIMAP_NO_ERROR_AUTHENTICATED ||
+	       r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED;
+}
+
+int imap_session_backoff_s(const struct imap_session *s)
+{
+	return s->backoff_s;
 }
 
 static int tcp_connect(const char *host, int port, int timeout_s, int *fd_r, char *err,
@@ -131,10 +266,8 @@ static int capabilities_load(struct imap_session *s, char *err, size_t errlen)
 	int r;
 
 	r = mailimap_capability(s->imap, &caps);
-	if (r != MAILIMAP_NO_ERROR) {
-		imap_server_error(s, r, "CAPABILITY", err, errlen);
-		return imap_result(s, r);
-	}
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_command_failed(s, r, "CAPABILITY", err, errlen);
 	s->caps[0] = ' ';
 	s->caps[1] = '\0';
 	for (it = clist_begin(caps->cap_list); it != NULL; it = clist_next(it)) {
@@ -257,8 +390,9 @@ static int authenticate(struct imap_session *s, const struct imap_endpoint *ep, 
 		}
 		r = mailimap_login(s->imap, ep->user, ep->secret);
 		if (r != MAILIMAP_NO_ERROR) {
-			imap_server_error(s, r, "LOGIN refused", err, errlen);
-			ret = imap_result(s, r);
+			/* A throttled LOGIN stays IMAP_ETHROTTLED: the credentials
+			 * were not judged. */
+			ret = imap_command_failed(s, r, "LOGIN refused", err, errlen);
 			return ret == IMAP_ENO ? IMAP_EAUTH : ret;
 		}
 		return 0;
@@ -273,11 +407,19 @@ static int authenticate(struct imap_session *s, const struct imap_endpoint *ep, 
 int imap_session_open(const struct imap_endpoint *ep, struct imap_session **session_r, char *err,
 		      size_t errlen)
 {
+	return imap_session_open_backoff(ep, session_r, NULL, err, errlen);
+}
+
+int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_session **session_r,
+			      int *backoff_s_r, char *err, size_t errlen)
+{
 	struct imap_session *s;
 	mailstream_low *low = NULL;
 	mailstream *stream = NULL;
 	int fd = -1, r, ret;
 
+	if (backoff_s_r != NULL)
+		*backoff_s_r = 0;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -318,9 +460,11 @@ int imap_session_open(const struct imap_endpoint *ep, struct imap_session **sess
 	/* mailimap_connect takes the stream, also on failure. */
 	r = mailimap_connect(s->imap, stream);
 	stream = NULL;
-	if (imap_result(s, r) < 0) {
-		imap_server_error(s, r, "greeting", err, errlen);
-		ret = IMAP_ENET;
+	if (!imap_ok(r)) {
+		/* A BYE greeting: busy (IMAP_ETHROTTLED) or refusing us. */
+		ret = imap_command_failed(s, r, "greeting", err, errlen);
+		if (ret != IMAP_ETHROTTLED)
+			ret = IMAP_ENET;
 		goto fail;
 	}
 	imap_session_set_state(s, IMAP_SESSION_GREETED);
@@ -328,8 +472,9 @@ int imap_session_open(const struct imap_endpoint *ep, struct imap_session **sess
 		mailstream_low *plain;
 		r = mailimap_starttls(s->imap);
 		if (r != MAILIMAP_NO_ERROR) {
-			imap_server_error(s, r, "STARTTLS", err, errlen);
-			ret = -1;
+			ret = imap_command_failed(s, r, "STARTTLS", err, errlen);
+			if (ret == IMAP_ENO)
+				ret = -1;
 			goto fail;
 		}
 		imap_session_set_state(s, IMAP_SESSION_TLS);
@@ -360,6 +505,8 @@ int imap_session_open(const struct imap_endpoint *ep, struct imap_session **sess
 fail:
 	if (fd >= 0)
 		close(fd);
+	if (ret == IMAP_ETHROTTLED && backoff_s_r != NULL)
+		*backoff_s_r = s->backoff_s;
 	imap_session_close(&s);
 	return ret < 0 ? ret : -1;
 }
@@ -420,10 +567,8 @@ int imap_folders_list(struct imap_session *s, const char *prefix, struct imap_fo
 
 	snprintf(pattern, sizeof(pattern), "%s*", prefix != NULL ? prefix : "");
 	r = mailimap_list(s->imap, "", pattern, &list);
-	if (r != MAILIMAP_NO_ERROR) {
-		imap_server_error(s, r, "LIST", err, errlen);
-		return imap_result(s, r);
-	}
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_command_failed(s, r, "LIST", err, errlen);
 	folders = calloc(clist_count(list) + 1, sizeof(*folders));
 	if (folders == NULL) {
 		mailimap_list_result_free(list);
@@ -459,21 +604,23 @@ int imap_folders_list(struct imap_session *s, const char *prefix, struct imap_fo
 
 int imap_folder_create(struct imap_session *s, const char *name, char *err, size_t errlen)
 {
-	int r = mailimap_create(s->imap, name);
+	int r = mailimap_create(s->imap, name), ret;
 
 	if (r != MAILIMAP_NO_ERROR) {
 		const char *text = s->imap->imap_response;
+
+		ret = imap_command_failed(s, r, "CREATE", err, errlen);
 		/* RFC 5530 ALREADYEXISTS, or Dovecot's wording without the code. */
-		if (imap_result(s, r) == IMAP_ENET ||
-		    text == NULL || strcasestr(text, "exists") == NULL) {
-			imap_server_error(s, r, "CREATE", err, errlen);
-			return imap_result(s, r);
-		}
+		if (ret != IMAP_ENO || text == NULL || strcasestr(text, "exists") == NULL)
+			return ret;
 	}
 	r = mailimap_subscribe(s->imap, name);
-	if (r != MAILIMAP_NO_ERROR && imap_result(s, r) == IMAP_ENET) {
-		imap_server_error(s, r, "SUBSCRIBE", err, errlen);
-		return IMAP_ENET;
+	if (r != MAILIMAP_NO_ERROR) {
+		/* Subscribing is best effort; a throttled one is retried with the
+		 * CREATE (which accepts an existing folder). */
+		ret = imap_command_failed(s, r, "SUBSCRIBE", err, errlen);
+		if (ret == IMAP_ENET || ret == IMAP_ETHROTTLED)
+			return ret;
 	}
 	return 0;
 }
@@ -493,9 +640,12 @@ int imap_folder_status(struct imap_session *s, const char *name, struct imap_sta
 		mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_HIGHESTMODSEQ);
 	r = mailimap_status(s->imap, name, atts, &status);
 	mailimap_status_att_list_free(atts);
-	if (r != MAILIMAP_NO_ERROR) {
-		imap_server_error(s, r, "STATUS", err, errlen);
-		return imap_result(s, r);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_command_failed(s, r, "STATUS", err, errlen);
+	if (status == NULL) {
+		snprintf(err, errlen, "STATUS: %s:%d answered OK without the STATUS data", s->host,
+			 s->port);
+		return IMAP_ENO;
 	}
 	memset(st_r, 0, sizeof(*st_r));
 	for (clistiter *it = clist_begin(status->st_info_list); it != NULL; it = clist_next(it)) {
@@ -539,10 +689,8 @@ int imap_folder_open(struct imap_session *s, const char *name, bool read_only,
 			      : mailimap_select_condstore(s->imap, name, &modseq);
 	else
 		r = read_only ? mailimap_examine(s->imap, name) : mailimap_select(s->imap, name);
-	if (r != MAILIMAP_NO_ERROR) {
-		imap_server_error(s, r, read_only ? "EXAMINE" : "SELECT", err, errlen);
-		return imap_result(s, r);
-	}
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_command_failed(s, r, read_only ? "EXAMINE" : "SELECT", err, errlen);
 	memset(st_r, 0, sizeof(*st_r));
 	st_r->uidvalidity = s->imap->imap_selection_info->sel_uidvalidity;
 	st_r->uidnext = s->imap->imap_selection_info->sel_uidnext;
