@@ -277,7 +277,7 @@ static int verify_and_join(struct store *st, const struct options *o, int64_t mi
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	ret = verifier_run(o->db, key, mid, ids, n, 8) < 0 ? 1 : 0;
+	ret = verifier_run(o->db, key, mid, ids, n, 8) != 0 ? 1 : 0;
 	secret_key_destroy(&key);
 	if (store_pass_last(st, mid, &last, &error) < 0) {
 		fprintf(stderr, "%s\n", error);
@@ -380,8 +380,8 @@ out:
 	return ret;
 }
 
-/* passwd MIGRATION ACCOUNT source|destination: the new password from stdin
- * (never from the command line, which other users can see). */
+/* passwd MIGRATION ACCOUNT source|destination|both: the new password from
+ * stdin (never from the command line, which other users can see). */
 static int cmd_passwd(struct store *st, const struct options *o, int64_t mid, const char *which,
 		      const char *side)
 {
@@ -395,8 +395,9 @@ static int cmd_passwd(struct store *st, const struct options *o, int64_t mid, co
 	size_t len;
 	int ret = 1;
 
-	if (strcmp(side, "source") != 0 && strcmp(side, "destination") != 0) {
-		fprintf(stderr, "passwd: the side is source or destination, not %s\n", side);
+	if (strcmp(side, "source") != 0 && strcmp(side, "destination") != 0 &&
+	    strcmp(side, "both") != 0) {
+		fprintf(stderr, "passwd: the side is source, destination or both, not %s\n", side);
 		return 2;
 	}
 	if (store_account_find(st, mid, which, &id, &error) < 0 ||
@@ -413,15 +414,23 @@ static int cmd_passwd(struct store *st, const struct options *o, int64_t mid, co
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
-	if (encrypt_secret(key, strcmp(side, "source") == 0 ? "src" : "dst",
-			   strcmp(side, "source") == 0 ? acct.src_login : acct.dst_login, pw,
-			   &secret, &secret_len) < 0)
-		goto out;
-	if (store_account_secret(st, id, side, secret, secret_len, &error) < 0) {
-		fprintf(stderr, "%s\n", error);
-		goto out;
+	for (int i = 0; i < 2; i++) {
+		const char *s = i == 0 ? "source" : "destination";
+		if (strcmp(side, "both") != 0 && strcmp(side, s) != 0)
+			continue;
+		free(secret);
+		secret = NULL;
+		if (encrypt_secret(key, i == 0 ? "src" : "dst", i == 0 ? acct.src_login : acct.dst_login,
+				   pw, &secret, &secret_len) < 0)
+			goto out;
+		if (store_account_secret(st, id, s, secret, secret_len, &error) < 0) {
+			fprintf(stderr, "%s\n", error);
+			goto out;
+		}
 	}
-	log_info("account %" PRId64 " (%s): %s password updated", id, acct.src_login, side);
+	log_info("account %" PRId64 " (%s): %s updated", id, acct.src_login,
+		 strcmp(side, "both") == 0 ? "source and destination passwords"
+		 : strcmp(side, "source") == 0 ? "source password" : "destination password");
 	ret = verify_and_join(st, o, mid, &id, 1);
 out:
 	explicit_bzero(pw, sizeof(pw));
@@ -466,7 +475,7 @@ static void usage(void)
 		"  status MIGRATION [ACCOUNT]  per-account state, counts and last error\n"
 		"  add MIGRATION CSV         more accounts (same columns as the plan's CSV); they\n"
 		"                            are verified and join the current pass\n"
-		"  passwd MIGRATION ACCOUNT source|destination   new password from stdin\n"
+		"  passwd MIGRATION ACCOUNT source|destination|both   new password from stdin\n"
 		"  remove MIGRATION ACCOUNT  forget an account (its copied mail stays)\n"
 		"  pause MIGRATION [ACCOUNT] stop starting work; running accounts checkpoint\n"
 		"  resume MIGRATION [ACCOUNT] continue paused accounts\n"
@@ -504,7 +513,8 @@ int main(int argc, char **argv)
 
 	if (getenv("MAILSHIFT_BROKERS") != NULL)
 		o.brokers = strdup(getenv("MAILSHIFT_BROKERS"));
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	/* "+": options end at the command (its own, like delta's --final, follow). */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			o.db = optarg;

@@ -39,8 +39,16 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 		usleep(100 * 1000);
 	if (taken < 0)
 		log_warn("%s: connection budget: %s (checking anyway)", side, error);
-	ret = imap_session_open(ep, &s, err, sizeof(err));
-	imap_session_close(&s);
+	/* A server that asks to slow down is waited for, not taken as a no. */
+	for (int tries = 1;; tries++) {
+		int backoff = 0;
+		ret = imap_session_open_backoff(ep, &s, &backoff, err, sizeof(err));
+		imap_session_close(&s);
+		if (ret != IMAP_ETHROTTLED || tries == 6)
+			break;
+		log_info("%s: %s; waiting %d s", side, err, backoff > 0 ? backoff : tries);
+		sleep((unsigned)(backoff > 0 && backoff < 60 ? backoff : tries));
+	}
 	if (taken == 0 && store_slot_release(st, server_id, slot, owner, &error) < 0)
 		log_warn("%s: connection budget: %s", side, error);
 	if (ret == 0)

@@ -5,7 +5,8 @@
 #   3. unit tests (ctest) under the sanitizers;
 #   4. integration tests against real servers it starts itself (PostgreSQL,
 #      three Dovecot instances, the Kafka-protocol broker), with the sanitized
-#      worker and coordinator.
+#      worker and coordinator: the copy engine (test_migration.sh), then the
+#      coordinator and fleet (test_fleet.sh), each on its own stack.
 # Ends with one line "N passed, N failed"; exit status 0 only if all passed.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,12 +35,19 @@ unit_total=${unit_total:-0}
 unit_failed=${unit_failed:-1}
 [[ $unit_rc -ne 0 && $unit_failed -eq 0 ]] && unit_failed=1
 
-MAILSHIFT_BUILD=$repo/build-asan bash tests/integration/test_migration.sh | tee "$logs/integration.log"
-it_rc=${PIPESTATUS[0]}
-it_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$logs/integration.log" | tail -n 1)
-it_passed=$(cut -d' ' -f1 <<<"${it_line:-0 passed, 1 failed}")
-it_failed=$(cut -d' ' -f3 <<<"${it_line:-0 passed, 1 failed}")
-[[ $it_rc -ne 0 && $it_failed -eq 0 ]] && it_failed=1
+it_passed=0
+it_failed=0
+for suite in test_migration test_fleet; do
+  echo "# integration: $suite"
+  MAILSHIFT_BUILD=$repo/build-asan bash "tests/integration/$suite.sh" | tee "$logs/$suite.log"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$logs/$suite.log" | tail -n 1)
+  p=$(cut -d' ' -f1 <<<"${line:-0 passed, 1 failed}")
+  f=$(cut -d' ' -f3 <<<"${line:-0 passed, 1 failed}")
+  [[ $rc -ne 0 && $f -eq 0 ]] && f=1
+  it_passed=$((it_passed + p))
+  it_failed=$((it_failed + f))
+done
 
 passed=$((unit_total - unit_failed + it_passed))
 failed=$((unit_failed + it_failed))

@@ -123,9 +123,10 @@ static void *account_thread(void *arg)
 		state = "synced";
 		snprintf(reason, sizeof(reason),
 			 "pass %d: %" PRIu64 " messages (%" PRIu64 " bytes) copied, %" PRIu64
-			 " flag updates, %" PRIu64 " message errors, %.2f s",
+			 " flag updates, %" PRIu64 " message errors, %.2f s (%" PRIu64
+			 " slow-down answers waited out, %.1f s waited for rate limits)",
 			 aj->job.pass, stats.messages, stats.bytes, stats.flags_updated,
-			 stats.errors, secs);
+			 stats.errors, secs, stats.throttled, stats.rate_wait_s);
 		break;
 	case SYNC_AUTH_FAILED:
 		state = "auth_failed";

@@ -81,6 +81,8 @@ struct folder_ctx {
 	struct store *st;
 	int src_slot, dst_slot; /* connection budget slots held (0: none) */
 	struct imap_session *src, *dst;
+	int open_backoff_s;	/* the server's suggested wait after a throttled connect */
+	bool throttled_dst;	/* the last IMAP_ETHROTTLED came from the destination */
 	char err[512];
 };
 
@@ -505,6 +507,17 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 					fc->err, sizeof(fc->err));
 		if (ret < 0)
 			goto out;
+		/* A message the server would not take *now* is not refused: leave
+		 * the intent open; the retry re-matches what went in and appends
+		 * the rest. */
+		for (size_t i = 0; i < nappend; i++) {
+			if (results[i].throttled) {
+				snprintf(fc->err, sizeof(fc->err), "%s", results[i].error);
+				fc->throttled_dst = true;
+				ret = IMAP_ETHROTTLED;
+				goto out;
+			}
+		}
 		for (size_t i = 0; i < nappend; i++) {
 			if (results[i].error[0] != '\0') {
 				log_warn("account %" PRId64 " folder %s uid %" PRIu32 ": %s",
@@ -977,14 +990,19 @@ static int sessions_open(struct folder_ctx *fc)
 	struct account_run *run = fc->run;
 	int ret;
 
-	ret = imap_session_open(&run->creds.src, &fc->src, fc->err, sizeof(fc->err));
+	fc->open_backoff_s = 0;
+	fc->throttled_dst = false;
+	ret = imap_session_open_backoff(&run->creds.src, &fc->src, &fc->open_backoff_s, fc->err,
+					sizeof(fc->err));
 	if (ret == IMAP_EAUTH) {
 		run_fail(run, SYNC_AUTH_FAILED, fc->err);
 		return ret;
 	}
 	if (ret < 0)
 		return ret;
-	ret = imap_session_open(&run->creds.dst, &fc->dst, fc->err, sizeof(fc->err));
+	fc->throttled_dst = true;
+	ret = imap_session_open_backoff(&run->creds.dst, &fc->dst, &fc->open_backoff_s, fc->err,
+					sizeof(fc->err));
 	if (ret == IMAP_EAUTH)
 		run_fail(run, SYNC_AUTH_FAILED, fc->err);
 	if (ret == 0)
@@ -1065,6 +1083,53 @@ static void *folder_thread(void *arg)
 	return NULL;
 }
 
+/* Throttling answers a folder thread waits out before it gives the account
+ * back to the scheduler for later (waiting, not failed). */
+#define THROTTLE_MAX 20
+#define THROTTLE_REQUEUE_S 300
+
+/* After IMAP_ETHROTTLED: waits the server's suggested time (else 1, 2, 4 ...
+ * up to 60 s), and moves that server's fleet-wide rate clock by as much so
+ * that every worker slows down for it.  A session the server closed is
+ * reopened by the caller.  Returns 0 to retry, 1 when the run is to stop. */
+static int throttle_wait(struct folder_ctx *fc, int count)
+{
+	struct account_run *run = fc->run;
+	const struct store_server *srv;
+	struct imap_session *s;
+	const char *error = NULL;
+	int secs;
+
+	/* Which server: the append path says; else the one whose last answer
+	 * was a throttling one with a suggested wait. */
+	if (!fc->throttled_dst && fc->src != NULL && fc->dst != NULL &&
+	    imap_session_backoff_s(fc->src) == 0 && imap_session_backoff_s(fc->dst) > 0)
+		fc->throttled_dst = true;
+	srv = fc->throttled_dst ? &run->acct->dst : &run->acct->src;
+	s = fc->throttled_dst ? fc->dst : fc->src;
+	secs = s != NULL ? imap_session_backoff_s(s) : fc->open_backoff_s;
+
+	if (secs <= 0)
+		secs = count < 7 ? 1 << (count - 1) : 60;
+	if (secs > 600)
+		secs = 600;
+	pthread_mutex_lock(&run->lock);
+	run->stats.throttled++;
+	pthread_mutex_unlock(&run->lock);
+	if (count > THROTTLE_MAX) {
+		char why[700];
+		snprintf(why, sizeof(why), "%s:%d keeps asking to slow down (%d times): %s",
+			 srv->host, srv->port, count - 1, fc->err);
+		run_wait(run, THROTTLE_REQUEUE_S, why);
+		return 1;
+	}
+	log_info("account %" PRId64 ": %s:%d asks to slow down (%s); waiting %d s", run->acct->id,
+		 srv->host, srv->port, fc->err, secs);
+	if (store_rate_penalty(fc->st, srv->id, secs, &error) < 0)
+		log_warn("account %" PRId64 ": rate clock: %s", run->acct->id, error);
+	return run_sleep(run, secs) ? 0 : 1;
+}
+
 static void folder_thread_run(struct folder_ctx *fc)
 {
 	struct account_run *run = fc->run;
@@ -1090,16 +1155,28 @@ static void folder_thread_run(struct folder_ctx *fc)
 			break;
 		if (run->dst_names[i] == NULL)
 			continue;
-		for (int attempt = 0; attempt < FOLDER_ATTEMPTS && !run_should_stop(run); attempt++) {
+		int throttles = 0;
+		for (int attempt = 0; attempt < FOLDER_ATTEMPTS && !run_should_stop(run);) {
+			ret = 0;
 			if (fc->src == NULL || fc->dst == NULL) {
 				sessions_close(fc);
 				ret = sessions_open(fc);
 				if (ret == IMAP_EAUTH)
 					return;
-				if (ret < 0)
-					continue;
 			}
-			ret = sync_folder(fc, &run->src_folders[i], run->dst_names[i]);
+			if (ret == 0) {
+				fc->throttled_dst = false;
+				ret = sync_folder(fc, &run->src_folders[i], run->dst_names[i]);
+			}
+			if (ret == IMAP_ETHROTTLED) {
+				/* Not an error, and not an attempt: wait as asked. */
+				if (throttle_wait(fc, ++throttles) != 0)
+					break;
+				continue;
+			}
+			attempt++;
+			if (ret < 0 && (fc->src == NULL || fc->dst == NULL))
+				continue; /* could not connect: the next attempt retries */
 			/* STORE_LEASE_LOST has IMAP_ENET's value: the run says which. */
 			if (ret != IMAP_ENET || run_should_stop(run))
 				break;
@@ -1238,10 +1315,19 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 		run_fail(&run, SYNC_STOPPED, "stopped while waiting for a connection slot");
 		goto join;
 	}
-	if (ret == 0)
+	/* The first connections and the folder list, waiting out any server
+	 * that asks to slow down. */
+	for (int throttles = 1; ret == 0; throttles++) {
 		ret = sessions_open(&fcs[0]);
-	if (ret == 0)
-		ret = folders_prepare(&fcs[0]);
+		if (ret == 0)
+			ret = folders_prepare(&fcs[0]);
+		if (ret != IMAP_ETHROTTLED)
+			break;
+		sessions_close(&fcs[0]);
+		if (throttle_wait(&fcs[0], throttles) != 0)
+			goto join;
+		ret = 0;
+	}
 	if (ret < 0) {
 		if (run.outcome == SYNC_DONE)
 			run_fail(&run, SYNC_FAILED, fcs[0].err);

@@ -123,9 +123,12 @@ static const char *const migrations[] = {
 	"ALTER TABLE accounts ALTER COLUMN dst_server_id SET NOT NULL;"
 	"CREATE INDEX accounts_src_server ON accounts (src_server_id);"
 	"CREATE INDEX accounts_dst_server ON accounts (dst_server_id);"
-	/* Bytes uploaded on the account's UTC day `day` (daily caps). */
-	"ALTER TABLE accounts ADD COLUMN day date;"
-	"ALTER TABLE accounts ADD COLUMN day_bytes bigint NOT NULL DEFAULT 0;"
+	/* Bytes moved on the account's UTC day `day` (daily caps); a row of its
+	 * own, so that folder threads adding to it never lock the account row
+	 * their fenced transactions share. */
+	"CREATE TABLE account_days ("
+	"  account_id bigint PRIMARY KEY REFERENCES accounts ON DELETE CASCADE,"
+	"  day date NOT NULL, bytes bigint NOT NULL);"
 	"ALTER TABLE accounts ADD COLUMN lease_pass int NOT NULL DEFAULT 0;" /* the pass leased */
 	"CREATE TABLE passes ("
 	"  migration_id bigint NOT NULL REFERENCES migrations ON DELETE CASCADE,"

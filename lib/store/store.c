@@ -27,6 +27,10 @@ int store_fail(struct store *st, const char **error_r, const char *what, const P
 	size_t n;
 
 	snprintf(st->error, sizeof(st->error), "%s: %s", what, msg);
+	/* One line: PostgreSQL's DETAIL comes on a line of its own. */
+	for (char *p = st->error; *p != '\0'; p++)
+		if (*p == '\n')
+			*p = ' ';
 	n = strlen(st->error);
 	while (n > 0 && (st->error[n - 1] == '\n' || st->error[n - 1] == ' '))
 		st->error[--n] = '\0';
@@ -590,8 +594,9 @@ static int account_load(struct store *st, int64_t account_id, struct store_accou
 	if (store_exec(st,
 			"SELECT id, migration_id, src_login, encode(src_secret, 'hex'), dst_login,"
 			" encode(dst_secret, 'hex'), state, pass,"
-			" CASE WHEN day = (now() AT TIME ZONE 'UTC')::date THEN day_bytes ELSE 0 END"
-			" FROM accounts WHERE id = $1",
+			" coalesce((SELECT bytes FROM account_days d WHERE d.account_id = a.id"
+			"  AND d.day = (now() AT TIME ZONE 'UTC')::date), 0)"
+			" FROM accounts a WHERE id = $1",
 			1, params, &res, error_r) < 0)
 		return -1;
 	if (PQntuples(res) != 1) {
@@ -1183,9 +1188,11 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 				" failed = pass_folders.failed + EXCLUDED.failed",
 				5, params, NULL, error_r) < 0 ||
 		    store_exec(st,
-				"UPDATE accounts SET day_bytes = CASE WHEN day = (now() AT TIME ZONE"
-				" 'UTC')::date THEN day_bytes ELSE 0 END + $2,"
-				" day = (now() AT TIME ZONE 'UTC')::date WHERE id = $1",
+				"INSERT INTO account_days (account_id, day, bytes)"
+				" VALUES ($1, (now() AT TIME ZONE 'UTC')::date, $2)"
+				" ON CONFLICT (account_id) DO UPDATE SET bytes = CASE WHEN"
+				" account_days.day = EXCLUDED.day THEN account_days.bytes ELSE 0 END"
+				" + EXCLUDED.bytes, day = EXCLUDED.day",
 				2, params + 1, NULL, error_r) < 0)
 			goto rollback;
 	}
