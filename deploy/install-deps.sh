@@ -9,7 +9,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev
   libsasl2-modules libcmocka-dev
   postgresql dovecot-imapd dovecot-core isync
-  python3 openssl ca-certificates procps
+  python3 openssl ca-certificates procps time
 )
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

@@ -67,17 +67,20 @@ echo "migration $migration: $(($(wc -l <"$dir/accounts.csv") - 1)) accounts"
 step "verifying every account's source and destination login"
 "$coord" verify "$migration"
 
-step "starting a worker and running pass 1"
+step "starting the scheduler and a worker, and running pass 1 (the bulk copy)"
+"$coord" run >"$dir/scheduler.log" 2>&1 &
+scheduler=$!
 build/worker/mailshift-worker >"$dir/worker.log" 2>&1 &
 worker=$!
-trap 'kill -TERM $worker 2>/dev/null || true' EXIT
-"$coord" pass "$migration" 1
+trap 'kill -TERM $worker $scheduler 2>/dev/null || true' EXIT
 start=$(date +%s.%N)
+"$coord" start "$migration" >/dev/null
 "$coord" wait "$migration" 1 600
 end=$(date +%s.%N)
 echo "pass 1 finished $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s after it was queued (worker log: $dir/worker.log)"
-kill -TERM $worker
-wait $worker || true
+"$coord" passes "$migration"
+kill -TERM $worker $scheduler
+wait $worker $scheduler || true
 trap - EXIT
 
 step "independent verification (reads both servers over IMAP)"

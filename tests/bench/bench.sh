@@ -94,28 +94,7 @@ python3 "$infra/fill_maildir.py" --corpus "$corpus" --maildir "$SRC_DIR/mail/ali
 SRC_ACCOUNT=127.0.0.1:$SRC_PORT:alice:alicepw
 
 # Count messages and sum RFC822.SIZE over every selectable source folder.
-read -r src_msgs src_bytes < <(python3 - "$SRC_PORT" <<'EOF'
-import imaplib, re, sys
-c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
-c.login("alice", "alicepw")
-n = total = 0
-for line in c.list()[1]:
-    m = re.match(rb'\((.*?)\) (?:"."|NIL) (.*)$', line)
-    if b"\\Noselect" in m.group(1):
-        continue
-    name = m.group(2).decode()
-    name = name if name.startswith('"') else '"%s"' % name
-    typ, data = c.select(name, readonly=True)
-    if typ != "OK" or int(data[0]) == 0:
-        continue
-    for item in c.fetch("1:*", "(RFC822.SIZE)")[1]:
-        n += 1
-        total += int(re.search(rb"RFC822\.SIZE (\d+)", item).group(1))
-    c.close()
-c.logout()
-print(n, total)
-EOF
-)
+read -r src_msgs src_bytes < <(python3 "$infra/sizes.py" "$SRC_PORT" alice:alicepw)
 [[ -n ${src_bytes:-} ]] || die "could not read the source's message sizes"
 log "source: $src_msgs messages, $src_bytes bytes"
 

@@ -179,6 +179,16 @@ check "wrong password: the other account is synced and exact" \
 check "the password appears in no log" \
   bash -c "! grep -rq WRONG-PASSWORD $work/*.log $work/auth.out"
 
+# --- status of one account: by source login or by id -------------------------
+status_one() { "$COORD" status "$m_auth" "$1" 2>>"$work/coordinator.log"; }
+status_unknown_fails() { ! status_one nobody; }
+good_id=$(sql "SELECT id FROM accounts WHERE migration_id = $m_auth AND src_login = 'good'")
+check "status M LOGIN prints that account's line only (odd: auth_failed)" \
+  test "$(status_one odd | awk '{ print NR, $3, $4 }')" = "1 odd auth_failed"
+check "status M ID prints the account with that id (good: synced)" \
+  test "$(status_one "$good_id" | awk '{ print NR, $3, $4 }')" = "1 good synced"
+check "status M ACCOUNT fails for an account not in the migration" status_unknown_fails
+
 # --- a bad CSV: every error with its line and column, nothing imported --------
 before=$(sql "SELECT (SELECT count(*) FROM migrations) || '/' || (SELECT count(*) FROM accounts)")
 plan=$(make_plan badcsv "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST_PORT" none)" \
