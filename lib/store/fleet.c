@@ -405,9 +405,11 @@ int store_account_find(struct store *st, int64_t migration_id, const char *which
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
 	/* A source login (case-insensitive, as servers treat it) or an id. */
 	if (store_exec(st,
-		       "SELECT id FROM accounts WHERE migration_id = $1 AND (lower(src_login)"
-		       " = lower($2) OR (id::text = $2)) ORDER BY lower(src_login) = lower($2) DESC"
-		       " LIMIT 1",
+		       "SELECT id FROM (SELECT 1 AS k, id FROM accounts WHERE migration_id = $1"
+		       "  AND lower(src_login) = lower($2)"
+		       " UNION ALL SELECT 2, id FROM accounts WHERE migration_id = $1"
+		       "  AND id = CASE WHEN $2 ~ '^[0-9]{1,18}$' THEN $2::bigint END) x"
+		       " ORDER BY k LIMIT 1",
 		       2, params, &res, error_r) < 0)
 		return -1;
 	n = PQntuples(res);

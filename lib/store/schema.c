@@ -123,6 +123,8 @@ static const char *const migrations[] = {
 	"ALTER TABLE accounts ALTER COLUMN dst_server_id SET NOT NULL;"
 	"CREATE INDEX accounts_src_server ON accounts (src_server_id);"
 	"CREATE INDEX accounts_dst_server ON accounts (dst_server_id);"
+	/* Operators name accounts by login, in any case. */
+	"CREATE INDEX accounts_login ON accounts (migration_id, lower(src_login));"
 	/* Bytes moved on the account's UTC day `day` (daily caps); a row of its
 	 * own, so that folder threads adding to it never lock the account row
 	 * their fenced transactions share. */

@@ -1280,6 +1280,18 @@ int store_uidmap_clear(struct store *st, int64_t account_id, int64_t epoch, int6
 			   params, NULL, error_r);
 }
 
+/* Accounts with their folder totals and live totals, WHERE cond. */
+#define STATUS_SQL(cond)                                                                     \
+	"SELECT a.id, a.src_login, a.dst_login, a.state, coalesce(a.last_error, ''),"        \
+	" a.pass, a.pass_done, count(f.id), coalesce(sum(f.copied_messages), 0),"            \
+	" coalesce(sum(f.copied_bytes), 0), coalesce(sum(f.failed_messages), 0),"            \
+	" coalesce(to_char(a.retry_at AT TIME ZONE 'UTC',"                                   \
+	"  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"                                           \
+	" coalesce(l.messages, -1), coalesce(l.bytes, -1)"                                   \
+	" FROM accounts a LEFT JOIN folders f ON f.account_id = a.id"                        \
+	" LEFT JOIN live_totals l ON l.account_id = a.id AND l.pass = a.pass"                \
+	" WHERE " cond " GROUP BY a.id, l.messages, l.bytes ORDER BY a.id"
+
 int store_migration_status(struct store *st, int64_t migration_id, int64_t account_id,
 			   store_status_cb *cb, void *context, const char **error_r)
 {
@@ -1289,18 +1301,11 @@ int store_migration_status(struct store *st, int64_t migration_id, int64_t accou
 
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	/* One account: by its key, not a scan of the migration. */
 	if (store_exec(st,
-			"SELECT a.id, a.src_login, a.dst_login, a.state, coalesce(a.last_error, ''),"
-			" a.pass, a.pass_done, count(f.id), coalesce(sum(f.copied_messages), 0),"
-			" coalesce(sum(f.copied_bytes), 0), coalesce(sum(f.failed_messages), 0),"
-			" coalesce(to_char(a.retry_at AT TIME ZONE 'UTC',"
-			"  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
-			" coalesce(l.messages, -1), coalesce(l.bytes, -1)"
-			" FROM accounts a LEFT JOIN folders f ON f.account_id = a.id"
-			" LEFT JOIN live_totals l ON l.account_id = a.id AND l.pass = a.pass"
-			" WHERE a.migration_id = $1 AND ($2::bigint = 0 OR a.id = $2::bigint)"
-			" GROUP BY a.id, l.messages, l.bytes ORDER BY a.id",
-			2, params, &res, error_r) < 0)
+		       account_id != 0 ? STATUS_SQL("a.migration_id = $1 AND a.id = $2::bigint")
+				       : STATUS_SQL("a.migration_id = $1 AND $2::bigint = 0"),
+		       2, params, &res, error_r) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct store_account_status row = {
