@@ -123,6 +123,13 @@ static const char *const migrations[] = {
 	"ALTER TABLE accounts ALTER COLUMN dst_server_id SET NOT NULL;"
 	"CREATE INDEX accounts_src_server ON accounts (src_server_id);"
 	"CREATE INDEX accounts_dst_server ON accounts (dst_server_id);"
+	/* The scheduler's step: the next queued accounts of each source server
+	 * in priority order, and the jobs published but not taken yet. */
+	"DROP INDEX accounts_due;"
+	"CREATE INDEX accounts_sched ON accounts (src_server_id, priority, id)"
+	" WHERE state = 'queued';"
+	"CREATE INDEX accounts_published ON accounts (published_at) WHERE state = 'queued';"
+	"CREATE INDEX accounts_retry ON accounts (retry_at) WHERE state IN ('failed', 'waiting');"
 	/* Operators name accounts by login, in any case. */
 	"CREATE INDEX accounts_login ON accounts (migration_id, lower(src_login));"
 	/* Bytes moved on the account's UTC day `day` (daily caps); a row of its
