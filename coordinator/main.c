@@ -483,6 +483,7 @@ static void usage(void)
 		"  run                       the scheduler daemon: re-queues accounts whose lease\n"
 		"                            expired and publishes the jobs owed (one active\n"
 		"                            coordinator at a time, the others stand by)\n"
+		"  step                      one scheduler step, then exit\n"
 		"options:\n"
 		"  --db CONNINFO          PostgreSQL (env MAILSHIFT_DB)\n"
 		"  --brokers LIST         Kafka bootstrap servers (env MAILSHIFT_BROKERS)\n"
@@ -633,6 +634,15 @@ int main(int argc, char **argv)
 		/* Logins at once: within Dovecot's default per-user-and-IP limit. */
 		ret = verifier_run(o.db, key, mid, NULL, 0, 8) == 0 ? 0 : 1;
 		secret_key_destroy(&key);
+	} else if (strcmp(cmd, "step") == 0 && argc - optind == 1) {
+		struct scheduler_config sc = {
+			.db_conninfo = o.db, .brokers = o.brokers, .republish_s = REPUBLISH_S};
+		if (o.brokers == NULL) {
+			fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
+			goto out;
+		}
+		store_close(&st);
+		ret = scheduler_once(&sc) < 0 ? 1 : 0;
 	} else if (strcmp(cmd, "run") == 0 && argc - optind == 1) {
 		struct scheduler_config sc = {
 			.db_conninfo = o.db,

@@ -95,6 +95,27 @@ static int fold_events(struct store *st, struct queue_consumer *events, struct l
 	return 0;
 }
 
+int scheduler_once(const struct scheduler_config *cfg)
+{
+	struct queue_producer *producer = NULL;
+	struct store *st = NULL;
+	const char *error;
+	char err[512];
+	int ret = -1;
+
+	if (queue_producer_create(cfg->brokers, &producer, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (store_open(cfg->db_conninfo, &st, &error) < 0)
+		log_error("%s", error);
+	else
+		ret = step(st, producer, cfg->republish_s);
+	store_close(&st);
+	queue_producer_destroy(&producer);
+	return ret;
+}
+
 int scheduler_run(const struct scheduler_config *cfg)
 {
 	struct queue_producer *producer = NULL;

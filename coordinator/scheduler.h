@@ -14,6 +14,10 @@ struct scheduler_config {
 	volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
 };
 
+/* One step (re-queue, publish what the budgets allow), whether or not
+ * another coordinator is active: publishers are serialised in PostgreSQL.
+ * Returns 0, or -1 (message logged). */
+int scheduler_once(const struct scheduler_config *cfg);
 /* Runs until *stop; returns 0, or -1 on a setup failure (message logged). */
 int scheduler_run(const struct scheduler_config *cfg);
 
