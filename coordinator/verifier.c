@@ -35,8 +35,19 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 
 	snprintf(owner, sizeof(owner), "verify-%ld-%lu", (long)getpid(),
 		 (unsigned long)pthread_self());
-	while ((taken = store_slot_take(st, server_id, owner, 60, &slot, &error)) == 1)
+	/* The slot outlives the login and its waits for a throttling server. */
+	for (int waited = 0; (taken = store_slot_take(st, server_id, owner, 600, &slot, &error)) == 1;
+	     waited++) {
+		if (waited == 1200) { /* 2 minutes */
+			*state_r = "verify_failed";
+			snprintf(reason, reasonlen,
+				 "%s: no connection free within the server's budget for 2 minutes"
+				 " (copies are using it); check again later",
+				 side);
+			return false;
+		}
 		usleep(100 * 1000);
+	}
 	if (taken < 0)
 		log_warn("%s: connection budget: %s (checking anyway)", side, error);
 	/* A server that asks to slow down is waited for, not taken as a no. */

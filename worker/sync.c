@@ -72,6 +72,7 @@ struct account_run {
 	pthread_cond_t wake;
 	uint64_t cap;		   /* daily byte cap of the account, 0 = none */
 	uint64_t day_bytes;	   /* bytes moved today, as far as this run knows */
+	time_t day;		   /* today: UTC days since the epoch */
 	int wait_s;		   /* SYNC_WAITING: when to run again */
 };
 
@@ -599,13 +600,16 @@ static bool run_sleep(struct account_run *run, double secs)
 static int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes)
 {
 	struct account_run *run = fc->run;
-	const int64_t servers[2] = {run->acct->src.id, run->acct->dst.id};
+	const struct store_server *servers[2] = {&run->acct->src, &run->acct->dst};
 	double wait = 0;
 
 	for (int i = 0; i < 2; i++) {
+		const struct store_server *srv = servers[i];
+		bool limited = srv->rate_messages > 0 || srv->rate_bytes > 0;
 		const char *error = NULL;
 		double w = 0;
-		if (store_check(fc, store_rate_reserve(fc->st, servers[i], n, bytes, &w, &error),
+		if (store_check(fc,
+				store_rate_reserve(fc->st, srv->id, limited, n, bytes, &w, &error),
 				&error) < 0)
 			return -1;
 		if (w > wait)
@@ -632,6 +636,10 @@ static bool cap_fit(struct account_run *run, const struct imap_batch *sizes, siz
 	if (run->cap == 0)
 		return true;
 	pthread_mutex_lock(&run->lock);
+	if (time(NULL) / 86400 != run->day) { /* a new UTC day began during the run */
+		run->day = time(NULL) / 86400;
+		run->day_bytes = 0;
+	}
 	while (*n > 1 && run->day_bytes + *bytes > run->cap) {
 		(*i)--;
 		(*n)--;
@@ -1003,6 +1011,8 @@ static int sessions_open(struct folder_ctx *fc)
 	fc->throttled_dst = true;
 	ret = imap_session_open_backoff(&run->creds.dst, &fc->dst, &fc->open_backoff_s, fc->err,
 					sizeof(fc->err));
+	if (ret != IMAP_ETHROTTLED)
+		fc->throttled_dst = false;
 	if (ret == IMAP_EAUTH)
 		run_fail(run, SYNC_AUTH_FAILED, fc->err);
 	if (ret == 0)
@@ -1203,6 +1213,15 @@ static int folders_prepare(struct folder_ctx *fc)
 	const struct store_account *acct = run->acct;
 	int ret;
 
+	/* Again after a server asked to slow down: start from nothing. */
+	if (run->dst_names != NULL)
+		for (size_t i = 0; i < run->nsrc; i++)
+			free(run->dst_names[i]);
+	free(run->dst_names);
+	run->dst_names = NULL;
+	imap_folders_free(&run->src_folders, run->nsrc);
+	imap_folders_free(&run->dst_folders, run->ndst);
+	run->nsrc = run->ndst = 0;
 	ret = imap_folders_list(fc->src, acct->src.prefix, &run->src_folders, &run->nsrc, fc->err,
 				sizeof(fc->err));
 	if (ret == 0)
@@ -1267,6 +1286,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	    (run.cap == 0 || (uint64_t)acct->dst.account_daily_bytes < run.cap))
 		run.cap = (uint64_t)acct->dst.account_daily_bytes;
 	run.day_bytes = acct->day_bytes > 0 ? (uint64_t)acct->day_bytes : 0;
+	run.day = time(NULL) / 86400;
 	/* The lease was taken just before this call. */
 	run.lease_deadline_ms = monotonic_ms() + (int64_t)cfg->lease_ttl_s * 1000 * 3 / 4;
 	pthread_cond_init(&run.wake, NULL);
@@ -1323,10 +1343,11 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 			ret = folders_prepare(&fcs[0]);
 		if (ret != IMAP_ETHROTTLED)
 			break;
+		/* Wait first: the sessions hold the server's suggested time. */
+		ret = throttle_wait(&fcs[0], throttles);
 		sessions_close(&fcs[0]);
-		if (throttle_wait(&fcs[0], throttles) != 0)
+		if (ret != 0)
 			goto join;
-		ret = 0;
 	}
 	if (ret < 0) {
 		if (run.outcome == SYNC_DONE)

@@ -58,16 +58,17 @@ int store_pass_start(struct store *st, int64_t migration_id, int pass, const cha
 	 * runs this pass when resumed. */
 	if (store_exec(st,
 		       "WITH p AS (INSERT INTO passes (migration_id, number, kind)"
-		       "  VALUES ($1, $2, $3) ON CONFLICT (migration_id, number)"
-		       "  DO UPDATE SET kind = EXCLUDED.kind),"
+		       "  VALUES ($1, $2, $3) ON CONFLICT (migration_id, number) DO NOTHING),"
 		       " target AS (SELECT id, state FROM accounts WHERE migration_id = $1"
 		       "  AND ($4::bigint[] IS NULL OR id = ANY($4::bigint[])) AND pass_done < $2"
 		       "  AND state NOT IN ('new', 'cancelled', 'auth_failed', 'verify_failed')"
-		       "  FOR UPDATE),"
+		       "  ORDER BY id FOR UPDATE),"
+		       /* A waiting account (a daily cap) keeps waiting for its time. */
 		       " q AS (UPDATE accounts a SET pass = $2, updated_at = now(),"
-		       "  state = CASE WHEN t.state IN ('running', 'paused') THEN t.state"
+		       "  state = CASE WHEN t.state IN ('running', 'paused', 'waiting') THEN t.state"
 		       "   ELSE 'queued' END,"
-		       "  published_at = NULL, attempts = 0, retry_at = NULL"
+		       "  published_at = NULL, attempts = 0,"
+		       "  retry_at = CASE WHEN t.state = 'waiting' THEN a.retry_at END"
 		       "  FROM target t WHERE a.id = t.id RETURNING a.id, t.state AS old, a.state),"
 		       " pa AS (INSERT INTO pass_accounts (account_id, number)"
 		       "  SELECT id, $2 FROM q ON CONFLICT (account_id, number) DO UPDATE SET"
@@ -152,7 +153,7 @@ int store_publish_due(struct store *st, int64_t migration_id, size_t limit, int 
 		       "  a.priority, a.dst_server_id FROM accounts a WHERE a.src_server_id = r.id"
 		       "  AND a.state = 'queued' AND (a.published_at IS NULL OR a.published_at"
 		       "  < now() - make_interval(secs => $3::int)) ORDER BY a.priority, a.id"
-		       "  LIMIT r.room) c WHERE r.room > 0),"
+		       "  LIMIT r.room FOR UPDATE SKIP LOCKED) c WHERE r.room > 0),"
 		       /* ... of which the destinations take what they have room for. */
 		       " ranked AS (SELECT cand.*, row_number() OVER (PARTITION BY cand.dst_server_id"
 		       "  ORDER BY cand.priority, cand.id) AS rd FROM cand),"
@@ -181,7 +182,9 @@ int store_schedule_step(struct store *st, size_t *requeued_r, const char **error
 		       "WITH reaped AS (UPDATE accounts SET state = 'queued', lease_owner = NULL,"
 		       "  lease_expires = NULL, published_at = NULL, updated_at = now()"
 		       "  WHERE state = 'running' AND lease_expires < now()"
-		       "  RETURNING id),"
+		       "  RETURNING id, lease_pass),"
+		       " reaped_pass AS (UPDATE pass_accounts pa SET state = 'queued' FROM reaped r"
+		       "  WHERE pa.account_id = r.id AND pa.number = r.lease_pass),"
 		       " logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
 		       "  SELECT id, 'running', 'queued', 'lease expired: worker gone or frozen'"
 		       "  FROM reaped),"
@@ -232,8 +235,8 @@ int store_wait_notify(struct store *st, int timeout_ms, const char **error_r)
 	return got;
 }
 
-int store_rate_reserve(struct store *st, int64_t server_id, size_t messages, uint64_t bytes,
-		       double *wait_s_r, const char **error_r)
+int store_rate_reserve(struct store *st, int64_t server_id, bool limited, size_t messages,
+		       uint64_t bytes, double *wait_s_r, const char **error_r)
 {
 	char sid[32], nm[32], nb[32];
 	const char *params[3] = {sid, nm, nb};
@@ -242,15 +245,26 @@ int store_rate_reserve(struct store *st, int64_t server_id, size_t messages, uin
 	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
 	snprintf(nm, sizeof(nm), "%zu", messages);
 	snprintf(nb, sizeof(nb), "%" PRIu64, bytes);
+	/* Servers without limits only read their clock (a throttled server
+	 * moves it too), without a lock. */
+	if (!limited) {
+		if (store_exec(st,
+			       "SELECT greatest(0, extract(epoch FROM rate_next - now())) FROM servers"
+			       " WHERE id = $1",
+			       1, params, &res, error_r) < 0)
+			return -1;
+		*wait_s_r = PQntuples(res) > 0 ? strtod(PQgetvalue(res, 0, 0), NULL) : 0;
+		PQclear(res);
+		return 0;
+	}
 	/* A virtual clock per server: the batch starts when the budget spent
-	 * before it is used up, and moves the clock by its own cost.  Servers
-	 * without limits only read it (a throttled server moves it too). */
+	 * before it is used up, and moves the clock by its own cost. */
 	if (store_exec(st,
 		       "WITH s AS (SELECT id, greatest(rate_next, now()) AS start,"
 		       "  greatest(CASE WHEN rate_messages > 0 THEN $2::float8 / rate_messages"
 		       "   ELSE 0 END, CASE WHEN rate_bytes > 0 THEN $3::float8 / rate_bytes"
 		       "   ELSE 0 END) AS cost, rate_messages > 0 OR rate_bytes > 0 AS limited"
-		       "  FROM servers WHERE id = $1 FOR UPDATE),"
+		       "  FROM servers WHERE id = $1 FOR NO KEY UPDATE),"
 		       " upd AS (UPDATE servers v SET rate_next = s.start"
 		       "  + make_interval(secs => s.cost) FROM s WHERE v.id = s.id AND s.limited)"
 		       " SELECT extract(epoch FROM s.start - now()) FROM s",

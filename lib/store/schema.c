@@ -131,7 +131,10 @@ static const char *const migrations[] = {
 	"CREATE INDEX accounts_published ON accounts (published_at) WHERE state = 'queued';"
 	"CREATE INDEX accounts_retry ON accounts (retry_at) WHERE state IN ('failed', 'waiting');"
 	/* Operators name accounts by login, in any case. */
-	"CREATE INDEX accounts_login ON accounts (migration_id, lower(src_login));"
+	"CREATE UNIQUE INDEX accounts_login ON accounts (migration_id, lower(src_login));"
+	/* Removing an account deletes its history and errors by account. */
+	"CREATE INDEX account_log_account ON account_log (account_id);"
+	"CREATE INDEX message_errors_account ON message_errors (account_id);"
 	/* Bytes moved on the account's UTC day `day` (daily caps); a row of its
 	 * own, so that folder threads adding to it never lock the account row
 	 * their fenced transactions share. */

@@ -380,10 +380,10 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 			int line = 0;
 			for (size_t i = first; detail != NULL && i < first + n; i++) {
 				char needle[300];
-				snprintf(needle, sizeof(needle), "=(%s,", accounts[i].src_login);
-				if (strstr(detail, needle) != NULL ||
-				    (snprintf(needle, sizeof(needle), ", %s)", accounts[i].src_login),
-				     strstr(detail, needle) != NULL)) {
+				/* "Key (migration_id, lower(src_login))=(7, alice)": the
+				 * login as stored, in lower case for the case-blind key. */
+				snprintf(needle, sizeof(needle), ", %s)", accounts[i].src_login);
+				if (strcasestr(detail, needle) != NULL) {
 					line = accounts[i].line;
 					break;
 				}
@@ -463,7 +463,7 @@ int store_accounts_add(struct store *st, int64_t migration_id,
 		return -1;
 	if (store_exec(st,
 			"SELECT id, role FROM servers WHERE migration_id = $1"
-			" ORDER BY role = 'destination', id FOR SHARE",
+			" ORDER BY role = 'destination', id FOR KEY SHARE",
 			1, params, &res, error_r) < 0)
 		goto out;
 	if (PQntuples(res) < 2) {
@@ -849,7 +849,7 @@ int store_accounts_control(struct store *st, int64_t migration_id, int64_t accou
 			"WITH target AS (SELECT id, state, pass, pass_done FROM accounts"
 			"  WHERE migration_id = $1 AND ($2::bigint = 0 OR id = $2::bigint)"
 			"  AND CASE $3 WHEN 'pause' THEN state IN ('new', 'verified', 'queued',"
-			"   'running', 'failed', 'synced')"
+			"   'running', 'failed', 'waiting', 'synced')"
 			"   WHEN 'resume' THEN state = 'paused'"
 			"   WHEN 'cancel' THEN state <> 'cancelled' ELSE false END FOR UPDATE),"
 			" upd AS (UPDATE accounts a SET updated_at = now(), published_at = NULL,"

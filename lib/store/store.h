@@ -303,8 +303,8 @@ int store_wait_notify(struct store *st, int timeout_ms, const char **error_r);
  * server's limits; *wait_s_r is how long to wait before sending it (0: now).
  * A server that asked to slow down has its clock moved by store_rate_penalty,
  * which every worker then waits for. */
-int store_rate_reserve(struct store *st, int64_t server_id, size_t messages, uint64_t bytes,
-		       double *wait_s_r, const char **error_r);
+int store_rate_reserve(struct store *st, int64_t server_id, bool limited, size_t messages,
+		       uint64_t bytes, double *wait_s_r, const char **error_r);
 int store_rate_penalty(struct store *st, int64_t server_id, int secs, const char **error_r);
 
 /* Passes of a migration with their totals (strings valid during the

@@ -247,10 +247,10 @@ check "ops: the wrong password is refused by the credential check" \
 printf 'source_login,source_password\nop4,oppw4\nop5,oppw5\n' >"$work/ops/more.csv"
 check "ops: two accounts added to the running migration join pass 1" \
   bash -c "\"$COORD\" add $m_op \"$work/ops/more.csv\" 2>>\"$work/coordinator.log\" | grep -q '^2 accounts joined pass 1'"
-printf 'source_login,source_password\nop1,again\n' >"$work/ops/dup.csv"
+printf 'source_login,source_password\nOP1,again\n' >"$work/ops/dup.csv"
 "$COORD" add "$m_op" "$work/ops/dup.csv" >"$work/dup.out" 2>&1
 dup_rc=$?
-check "ops: adding an account already there is refused, naming the line (exit $dup_rc)" \
+check "ops: adding an account already there (in other case) is refused, naming the line (exit $dup_rc)" \
   grep -q "dup.csv: line 2: .*already exists.*(nothing added)" "$work/dup.out"
 check "ops: the repaired password is verified and the account joins the pass" \
   bash -c "echo oppw2 | \"$COORD\" passwd $m_op op2 both 2>>\"$work/coordinator.log\" | grep -q '^1 accounts joined pass 1'"
