@@ -157,7 +157,8 @@ static int publish_jobs(const struct options *o, const struct store_job *jobs, s
 	for (size_t i = 0; i < count; i++) {
 		struct queue_job job = {.migration_id = jobs[i].migration_id,
 					.account_id = jobs[i].account_id,
-					.pass = jobs[i].pass};
+					.pass = jobs[i].pass,
+					.attempt = jobs[i].attempt};
 		if (queue_job_publish(producer, &job, err, sizeof(err)) < 0) {
 			fprintf(stderr, "account %" PRId64 ": %s\n", jobs[i].account_id, err);
 			goto out;

@@ -53,7 +53,8 @@ static int step(struct store *st, struct queue_producer *producer, int republish
 	for (size_t i = 0; i < count; i++) {
 		struct queue_job job = {.migration_id = jobs[i].migration_id,
 					.account_id = jobs[i].account_id,
-					.pass = jobs[i].pass};
+					.pass = jobs[i].pass,
+					.attempt = jobs[i].attempt};
 		if (queue_job_publish(producer, &job, err, sizeof(err)) < 0) {
 			/* Marked published already: republished after republish_s. */
 			log_error("scheduler: account %" PRId64 ": %s", jobs[i].account_id, err);

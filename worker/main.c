@@ -22,6 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Seconds between a worker's beats (and at each change of its load). */
+#define BEAT_S 2
+
 static volatile sig_atomic_t stop_requested;
 
 /* Lease attempts, a second apart, when PostgreSQL does not answer. */
@@ -298,10 +301,10 @@ int main(int argc, char **argv)
 	struct worker w;
 	struct secret_key *key = NULL;
 	struct queue_consumer *consumer = NULL;
-	struct store *st = NULL;
+	struct store *st = NULL, *beat_st = NULL;
 	long idle_exit = 0, v;
-	bool paused = false;
-	time_t last_work;
+	int beat_running = -1;
+	time_t last_work, beat_at = 0;
 	char err[512];
 	const char *error;
 	int c, ret = 1;
@@ -425,6 +428,20 @@ int main(int argc, char **argv)
 		pthread_mutex_lock(&w.lock);
 		running = w.running;
 		pthread_mutex_unlock(&w.lock);
+		/* The beat: this worker's room, for the scheduler's metering. */
+		if (running != beat_running || time(NULL) - beat_at >= BEAT_S) {
+			if (beat_st == NULL && store_open(db, &beat_st, &error) < 0)
+				log_warn("beat: %s", error);
+			else if (store_worker_beat(beat_st, w.id, w.capacity, running,
+						   beat_running >= 0 && running < beat_running,
+						   &error) < 0) {
+				log_warn("beat: %s", error);
+				store_close(&beat_st);
+			} else {
+				beat_running = running;
+			}
+			beat_at = time(NULL);
+		}
 		/* Idle time counts from the group assignment (the first join takes
 		 * seconds), never while accounts run. */
 		if (running > 0 || queue_consumer_assigned(consumer) == 0)
@@ -432,13 +449,6 @@ int main(int argc, char **argv)
 		else if (idle_exit > 0 && time(NULL) - last_work >= idle_exit) {
 			log_info("idle for %ld s: exiting", idle_exit);
 			break;
-		}
-		if (running >= w.capacity && !paused) {
-			queue_consumer_pause(consumer);
-			paused = true;
-		} else if (running < w.capacity && paused) {
-			queue_consumer_resume(consumer);
-			paused = false;
 		}
 		ret = queue_job_poll(consumer, 100, &job, &msg, err, sizeof(err));
 		if (ret < 0) {
@@ -448,6 +458,21 @@ int main(int argc, char **argv)
 		if (ret == 0)
 			continue;
 		last_work = time(NULL);
+		/* Full: hand the job back rather than hold it while another
+		 * worker may be idle; it is published again, to another
+		 * partition.  Polling goes on either way, so the group never
+		 * sees this worker as gone. */
+		if (running >= w.capacity && beat_st != NULL) {
+			if (store_job_decline(beat_st, job.account_id, &error) < 0) {
+				log_warn("account %" PRId64 ": decline: %s", job.account_id, error);
+				store_close(&beat_st);
+			} else {
+				log_debug("account %" PRId64 ": declined, %d of %d running",
+					  job.account_id, running, w.capacity);
+				queue_msg_done(consumer, &msg);
+				continue;
+			}
+		}
 		/* Once the lease is taken ownership is in PostgreSQL: the offset
 		 * may be stored.  A store failure leaves the job to the reaper. */
 		if (job_start(&w, &job) < 0)
@@ -462,7 +487,10 @@ int main(int argc, char **argv)
 	while (w.running > 0)
 		pthread_cond_wait(&w.cond, &w.lock);
 	pthread_mutex_unlock(&w.lock);
+	if (beat_st != NULL && store_worker_gone(beat_st, w.id, &error) < 0)
+		log_warn("beat: %s", error);
 out:
+	store_close(&beat_st);
 	queue_consumer_destroy(&consumer);
 	if (w.producer != NULL) {
 		queue_producer_flush(w.producer, 5000, err, sizeof(err));

@@ -304,9 +304,11 @@ out:
 	return ret;
 }
 
-/* Queues one packed message keyed by the account id. */
+/* Queues one packed message keyed by the account id, and by attempt for a
+ * job (attempt >= 0): a job published again after a worker declined it goes
+ * to another partition, so most likely to another worker. */
 static int producer_send(struct queue_producer *p, const char *topic, int64_t account_id,
-                         const ProtobufCMessage *msg, char *err, size_t errlen)
+                         int32_t attempt, const ProtobufCMessage *msg, char *err, size_t errlen)
 {
 	size_t size = protobuf_c_message_get_packed_size(msg);
 	rd_kafka_resp_err_t rerr;
@@ -314,7 +316,8 @@ static int producer_send(struct queue_producer *p, const char *topic, int64_t ac
 	char key[32];
 	int n, tries, ret = -1;
 
-	n = snprintf(key, sizeof(key), "%" PRId64, account_id);
+	n = attempt > 0 ? snprintf(key, sizeof(key), "%" PRId64 "/%" PRId32, account_id, attempt)
+	                : snprintf(key, sizeof(key), "%" PRId64, account_id);
 	if (n < 0 || (size_t)n >= sizeof(key)) {
 		snprintf(err, errlen, "bad key");
 		goto out;
@@ -361,7 +364,7 @@ int queue_job_publish(struct queue_producer *p, const struct queue_job *job, cha
 	pj.pass = job->pass;
 	pj.attempt = job->attempt;
 	pj.not_before_ms = job->not_before_ms;
-	return producer_send(p, p->jobs_topic, job->account_id, &pj.base, err, errlen);
+	return producer_send(p, p->jobs_topic, job->account_id, job->attempt, &pj.base, err, errlen);
 }
 
 int queue_event_publish(struct queue_producer *p, const struct queue_event *ev, char *err,
@@ -390,7 +393,7 @@ int queue_event_publish(struct queue_producer *p, const struct queue_event *ev, 
 	pe.detail = (char *)(ev->detail != NULL ? ev->detail : "");
 	pe.at_ms = ev->at_ms;
 	pe.lease_epoch = ev->lease_epoch;
-	return producer_send(p, p->events_topic, ev->account_id, &pe.base, err, errlen);
+	return producer_send(p, p->events_topic, ev->account_id, 0, &pe.base, err, errlen);
 }
 
 int queue_producer_flush(struct queue_producer *p, int timeout_ms, char *err, size_t errlen)

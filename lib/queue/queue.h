@@ -57,7 +57,8 @@ struct queue_producer;
 
 int queue_producer_create(const char *brokers, struct queue_producer **producer_r, char *err,
                           size_t errlen);
-/* Topic jobs, key = account id (one account's jobs stay in order). */
+/* Topic jobs, key = account id and attempt (a job published again goes to
+ * another partition; the lease, not the order, decides who runs it). */
 int queue_job_publish(struct queue_producer *p, const struct queue_job *job, char *err,
                       size_t errlen);
 /* Topic events, key = account id. */

@@ -157,11 +157,20 @@ int store_publish_due(struct store *st, int64_t migration_id, size_t limit, int 
 		       /* ... of which the destinations take what they have room for. */
 		       " ranked AS (SELECT cand.*, row_number() OVER (PARTITION BY cand.dst_server_id"
 		       "  ORDER BY cand.priority, cand.id) AS rd FROM cand),"
+		       /* Room in the live workers, less the jobs already on the way
+		        * (no worker seen lately: no limit, they may be starting). */
+		       " workers_room AS (SELECT CASE WHEN count(*) = 0 THEN NULL"
+		       "  ELSE greatest(sum(greatest(capacity - running, 0)) - (SELECT count(*)"
+		       "  FROM accounts WHERE state = 'queued' AND published_at >= now()"
+		       "  - make_interval(secs => $3::int)), 0) END AS n FROM workers"
+		       "  WHERE seen_at > now() - interval '15 seconds'),"
 		       " pick AS (SELECT ranked.id FROM ranked JOIN room d ON d.id = ranked.dst_server_id"
-		       "  WHERE ranked.rd <= d.room ORDER BY ranked.priority, ranked.id LIMIT $2),"
-		       " upd AS (UPDATE accounts a SET published_at = now() FROM pick"
-		       "  WHERE a.id = pick.id RETURNING a.id, a.migration_id, a.pass, a.priority)"
-		       " SELECT id, migration_id, pass FROM upd ORDER BY priority, id",
+		       "  WHERE ranked.rd <= d.room ORDER BY ranked.priority, ranked.id"
+		       "  LIMIT least($2, (SELECT n FROM workers_room))),"
+		       " upd AS (UPDATE accounts a SET published_at = now(), publishes = publishes + 1"
+		       "  FROM pick WHERE a.id = pick.id"
+		       "  RETURNING a.id, a.migration_id, a.pass, a.priority, a.publishes)"
+		       " SELECT id, migration_id, pass, publishes FROM upd ORDER BY priority, id",
 		       3, params, &res, error_r) < 0) {
 		store_rollback(st);
 		return -1;
@@ -205,6 +214,49 @@ int store_schedule_step(struct store *st, size_t *requeued_r, const char **error
 		return -1;
 	*requeued_r = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
+	return 0;
+}
+
+int store_worker_beat(struct store *st, const char *worker, int capacity, int running,
+		      bool room_freed, const char **error_r)
+{
+	char cap[16], run[16];
+	const char *params[3] = {worker, cap, run};
+
+	snprintf(cap, sizeof(cap), "%d", capacity);
+	snprintf(run, sizeof(run), "%d", running);
+	if (store_exec(st,
+		       "INSERT INTO workers (id, capacity, running) VALUES ($1, $2, $3)"
+		       " ON CONFLICT (id) DO UPDATE SET capacity = EXCLUDED.capacity,"
+		       " running = EXCLUDED.running, seen_at = now()",
+		       3, params, NULL, error_r) < 0)
+		return -1;
+	return room_freed ? store_exec_simple(st, "NOTIFY mailshift_scheduler", error_r) : 0;
+}
+
+int store_worker_gone(struct store *st, const char *worker, const char **error_r)
+{
+	const char *params[1] = {worker};
+
+	return store_exec(st, "DELETE FROM workers WHERE id = $1", 1, params, NULL, error_r);
+}
+
+int store_job_decline(struct store *st, int64_t account_id, const char **error_r)
+{
+	char aid[32];
+	const char *params[1] = {aid};
+
+	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+		return -1;
+	if (store_exec(st,
+		       "UPDATE accounts SET published_at = NULL WHERE id = $1 AND state = 'queued'", 1,
+		       params, NULL, error_r) < 0 ||
+	    store_exec_simple(st, "NOTIFY mailshift_scheduler", error_r) < 0 ||
+	    store_exec_simple(st, "COMMIT", error_r) < 0) {
+		store_rollback(st);
+		return -1;
+	}
 	return 0;
 }
 

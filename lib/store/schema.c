@@ -164,6 +164,12 @@ static const char *const migrations[] = {
 	"  failed bigint NOT NULL DEFAULT 0,"
 	"  started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz,"
 	"  PRIMARY KEY (folder_id, number));"
+	/* Workers and their free capacity, from their beats; a job is not
+	 * published while no live worker could start it. */
+	"CREATE TABLE workers ("
+	"  id text PRIMARY KEY, capacity int NOT NULL, running int NOT NULL,"
+	"  seen_at timestamptz NOT NULL DEFAULT now());"
+	"ALTER TABLE accounts ADD COLUMN publishes int NOT NULL DEFAULT 0;"
 	"CREATE TABLE live_totals ("
 	"  account_id bigint PRIMARY KEY REFERENCES accounts ON DELETE CASCADE,"
 	"  pass int NOT NULL, messages bigint NOT NULL, bytes bigint NOT NULL,"

@@ -791,6 +791,8 @@ int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *cou
 		jobs[i].account_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		jobs[i].migration_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
 		jobs[i].pass = (int)strtol(PQgetvalue(res, i, 2), NULL, 10);
+		if (PQnfields(res) > 3)
+			jobs[i].attempt = (int)strtol(PQgetvalue(res, i, 3), NULL, 10);
 	}
 	PQclear(res);
 	*jobs_r = jobs;

@@ -227,6 +227,7 @@ int store_account_error(struct store *st, int64_t account_id, int64_t epoch, con
 struct store_job {
 	int64_t migration_id, account_id;
 	int pass;
+	int attempt; /* how many times the account's job was published */
 };
 
 /* Marks jobs as published (the `pass` command publishes them itself). */
@@ -294,6 +295,17 @@ int store_publish_due(struct store *st, int64_t migration_id, size_t limit, int 
  * or a throttling server) whose time came go back to "queued", with the
  * reason in the state log.  *requeued_r counts them. */
 int store_schedule_step(struct store *st, size_t *requeued_r, const char **error_r);
+/* A worker's beat: its capacity and the accounts it runs (seen_at = now),
+ * waking the scheduler when room_freed; gone removes it.  The scheduler publishes no more jobs than the live
+ * workers have room for (when none has beaten lately, budgets alone
+ * decide: workers may be about to start). */
+int store_worker_beat(struct store *st, const char *worker, int capacity, int running,
+		      bool room_freed, const char **error_r);
+int store_worker_gone(struct store *st, const char *worker, const char **error_r);
+/* A worker at capacity hands a job back: the account's job is owed again
+ * (published again at the scheduler's next step, to another partition). */
+int store_job_decline(struct store *st, int64_t account_id, const char **error_r);
+
 /* Scheduler wake-ups: a pass started or an account released notifies. */
 int store_listen(struct store *st, const char **error_r);
 /* Waits up to timeout_ms for a notification: 1 if one came, 0 if not. */
