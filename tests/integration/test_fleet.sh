@@ -339,6 +339,36 @@ check "events: live totals equal PostgreSQL's counters for every account of the 
 
 for pid in "${workers[@]}"; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
 
+# --- workers that take one account at a time ---------------------------------------
+# Two workers with room for one account each and six accounts: no more jobs
+# are published than they have room for, a job that reaches a full worker is
+# handed back and goes to the other one, and both work.
+add_users one 6 SRC DST2
+for i in 1 2 3 4 5 6; do fill "one$i" 150 $((4500 + i * 160)); done
+p=$(plan onebyone "" "" "source_login,source_password" \
+  $(for i in 1 2 3 4 5 6; do echo "one$i,onepw$i"; done))
+m_one=$(import_plan "$p")
+workers=()
+for w in a b; do
+  LEASE_TTL=4 worker_start --id "one-$w" --accounts 1 && workers+=("$worker_pid")
+done
+pids+=("${workers[@]}")
+worker_pid=
+( while :; do sql "SELECT count(*) FROM accounts WHERE migration_id = $m_one AND state = 'running'"
+    sleep 0.1; done ) >"$work/one.samples" 2>/dev/null &
+sampler=$!
+"$COORD" start "$m_one" >/dev/null 2>>"$work/coordinator.log"
+"$COORD" wait "$m_one" 1 180 >/dev/null 2>>"$work/coordinator.log"
+kill "$sampler"; wait "$sampler" 2>/dev/null
+peak=$(sort -n "$work/one.samples" | tail -n 1)
+used=$(sql "SELECT count(DISTINCT substring(l.reason from 'lease taken by (one-[ab])'))
+            FROM account_log l JOIN accounts a ON a.id = l.account_id
+            WHERE a.migration_id = $m_one AND l.reason LIKE 'lease taken by one-%'")
+check "one at a time: 6 accounts synced over 2 workers of capacity 1 ($used used, at most $peak running)" \
+  test "$(synced_count "$m_one")" = 6 -a "$used" = 2 -a "${peak:-9}" -le 2
+check "one at a time: all 6 exact" all_exact one1 one2 one3 one4 one5 one6
+for pid in "${workers[@]}"; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+
 echo
 if [[ $failed -gt 0 ]]; then
   printf 'failed: %s\n' "${failures[@]}"
