@@ -117,6 +117,7 @@ stop_workers() {
 
 cleanup() {
   stop_workers
+  [[ -n ${scheduler_pid:-} ]] && { kill -TERM "$scheduler_pid" 2>/dev/null; wait "$scheduler_pid" 2>/dev/null; }
   stack_stop
   if [[ ${FLEET_KEEP:-0} == 1 ]]; then
     log "work directory kept: $work"
@@ -186,6 +187,10 @@ dst_pid=$(cat "$DST_DIR/dovecot.pid")
 broker_pid=$(cat "$stack/broker.pid")
 partitions=$(sed -n 's/.* \([0-9][0-9]*\) partition(s) per topic.*/\1/p' "$stack/broker.log" | head -n 1)
 partitions=${partitions:-8}
+# The scheduler daemon publishes the jobs the workers and budgets have room
+# for as accounts finish ('pass' publishes only what there is room for now).
+"$COORD" run >"$work/scheduler.log" 2>&1 &
+scheduler_pid=$!
 
 declare -A R
 
@@ -334,6 +339,9 @@ timed() {
 part2() {
   local d=$work/plan100k m cpu0 cpu1 n runs i a login
   mkdir -p "$d"
+  # Only the commands measured here publish (no daemon alongside).
+  kill -TERM "$scheduler_pid" 2>/dev/null && wait "$scheduler_pid" 2>/dev/null
+  scheduler_pid=
   log "part 2: a $plan_accounts-account plan"
   awk -v n="$plan_accounts" 'BEGIN {
     print "source_login,source_password,destination_login,destination_password,priority"
