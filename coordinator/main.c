@@ -140,72 +140,49 @@ out:
 	return ret;
 }
 
-/* Publishes the jobs (already marked published in the store: a job lost
- * here is published again by the scheduler after its republish time). */
-static int publish_jobs(const struct options *o, const struct store_job *jobs, size_t count)
-{
-	struct queue_producer *producer = NULL;
-	char err[512];
-	int ret = 1;
-
-	if (count == 0)
-		return 0;
-	if (queue_producer_create(o->brokers, &producer, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
-	for (size_t i = 0; i < count; i++) {
-		struct queue_job job = {.migration_id = jobs[i].migration_id,
-					.account_id = jobs[i].account_id,
-					.pass = jobs[i].pass,
-					.attempt = jobs[i].attempt};
-		if (queue_job_publish(producer, &job, err, sizeof(err)) < 0) {
-			fprintf(stderr, "account %" PRId64 ": %s\n", jobs[i].account_id, err);
-			goto out;
-		}
-	}
-	if (queue_producer_flush(producer, 30000, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		goto out;
-	}
-	ret = 0;
-out:
-	queue_producer_destroy(&producer);
-	return ret;
-}
-
-/* Publishes what the budgets allow now; the scheduler publishes the rest as
- * accounts finish.  *published_r counts the jobs. */
+/* Publishes what the budgets and the workers' room allow now; the scheduler
+ * publishes the rest as accounts finish.  *published_r counts the jobs. */
 static int publish_due(struct store *st, const struct options *o, int64_t mid,
 		       size_t *published_r)
 {
-	struct store_job *jobs = NULL;
+	struct queue_producer *producer = NULL;
 	size_t count = 0;
-	const char *error;
-	int ret;
+	char err[512];
+	int ret = 1;
 
-	if (store_publish_due(st, mid, 100000, REPUBLISH_S, &jobs, &count, &error) < 0) {
-		fprintf(stderr, "%s\n", error);
-		return 1;
-	}
-	ret = publish_jobs(o, jobs, count);
-	free(jobs);
+	if (queue_producer_create(o->brokers, &producer, err, sizeof(err)) < 0 ||
+	    scheduler_publish_due(st, producer, mid, 100000, REPUBLISH_S, &count, err,
+				  sizeof(err)) < 0)
+		fprintf(stderr, "%s\n", err);
+	else
+		ret = 0;
+	queue_producer_destroy(&producer);
 	if (published_r != NULL)
 		*published_r = count;
 	return ret;
+}
+
+/* An account argument: a source login or an id; the error is printed. */
+static int account_arg(struct store *st, int64_t mid, const char *which, int64_t *id_r)
+{
+	const char *error;
+
+	if (store_account_find(st, mid, which, id_r, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return -1;
+	}
+	return 0;
 }
 
 /* Resolves account arguments (source logins or ids); caller frees *ids_r. */
 static int resolve_accounts(struct store *st, int64_t mid, char **names, int n, int64_t **ids_r)
 {
 	int64_t *ids = calloc((size_t)n + 1, sizeof(*ids));
-	const char *error;
 
 	if (ids == NULL)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		if (store_account_find(st, mid, names[i], &ids[i], &error) < 0) {
-			fprintf(stderr, "%s\n", error);
+		if (account_arg(st, mid, names[i], &ids[i]) < 0) {
 			free(ids);
 			return -1;
 		}
@@ -666,9 +643,7 @@ int main(int argc, char **argv)
 		int64_t account_id = 0;
 		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
 			goto out;
-		if (argc - optind == 3 &&
-		    store_account_find(st, mid, argv[optind + 2], &account_id, &error) < 0) {
-			fprintf(stderr, "%s\n", error);
+		if (argc - optind == 3 && account_arg(st, mid, argv[optind + 2], &account_id) < 0) {
 			ret = 1;
 			goto out;
 		}
@@ -677,9 +652,7 @@ int main(int argc, char **argv)
 		int64_t account_id = 0;
 		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
 			goto out;
-		if (argc - optind == 3 &&
-		    store_account_find(st, mid, argv[optind + 2], &account_id, &error) < 0) {
-			fprintf(stderr, "%s\n", error);
+		if (argc - optind == 3 && account_arg(st, mid, argv[optind + 2], &account_id) < 0) {
 			ret = 1;
 			goto out;
 		}

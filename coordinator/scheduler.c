@@ -32,17 +32,47 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* One step; <0 when the store or the queue failed (the caller reconnects). */
-static int step(struct store *st, struct queue_producer *producer, int republish_s)
+int scheduler_publish_due(struct store *st, struct queue_producer *producer, int64_t migration_id,
+			  size_t limit, int republish_s, size_t *count_r, char *err, size_t errlen)
 {
 	struct store_job *jobs = NULL;
+	const char *error;
+	int ret = -1;
+
+	*count_r = 0;
+	if (store_publish_due(st, migration_id, limit, republish_s, &jobs, count_r, &error) < 0) {
+		snprintf(err, errlen, "%s", error);
+		return -1;
+	}
+	for (size_t i = 0; i < *count_r; i++) {
+		struct queue_job job = {.migration_id = jobs[i].migration_id,
+					.account_id = jobs[i].account_id,
+					.pass = jobs[i].pass,
+					.attempt = jobs[i].attempt};
+		char why[400];
+		if (queue_job_publish(producer, &job, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "account %" PRId64 ": %s", jobs[i].account_id, why);
+			goto out;
+		}
+	}
+	if (*count_r > 0 && queue_producer_flush(producer, 30000, err, errlen) < 0)
+		goto out;
+	ret = 0;
+out:
+	free(jobs);
+	return ret;
+}
+
+/* One step; <0 when the store or the queue failed (the caller reconnects).
+ * Jobs marked published but lost on the way are published again after
+ * republish_s. */
+static int step(struct store *st, struct queue_producer *producer, int republish_s)
+{
 	size_t requeued = 0, count = 0;
 	const char *error;
 	char err[512];
-	int ret = -1;
 
-	if (store_schedule_step(st, &requeued, &error) < 0 ||
-	    store_publish_due(st, 0, STEP_JOBS, republish_s, &jobs, &count, &error) < 0) {
+	if (store_schedule_step(st, &requeued, &error) < 0) {
 		log_error("scheduler: %s", error);
 		return -1;
 	}
@@ -50,28 +80,14 @@ static int step(struct store *st, struct queue_producer *producer, int republish
 		log_info("scheduler: %zu accounts re-queued (lease expired, or a retry or wait is"
 			 " due)",
 			 requeued);
-	for (size_t i = 0; i < count; i++) {
-		struct queue_job job = {.migration_id = jobs[i].migration_id,
-					.account_id = jobs[i].account_id,
-					.pass = jobs[i].pass,
-					.attempt = jobs[i].attempt};
-		if (queue_job_publish(producer, &job, err, sizeof(err)) < 0) {
-			/* Marked published already: republished after republish_s. */
-			log_error("scheduler: account %" PRId64 ": %s", jobs[i].account_id, err);
-			goto out;
-		}
+	if (scheduler_publish_due(st, producer, 0, STEP_JOBS, republish_s, &count, err,
+				  sizeof(err)) < 0) {
+		log_error("scheduler: %s", err);
+		return -1;
 	}
-	if (count > 0) {
-		if (queue_producer_flush(producer, 10000, err, sizeof(err)) < 0) {
-			log_error("scheduler: %s", err);
-			goto out;
-		}
+	if (count > 0)
 		log_info("scheduler: %zu jobs published", count);
-	}
-	ret = 0;
-out:
-	free(jobs);
-	return ret;
+	return 0;
 }
 
 /* Folds the events waiting on the bus into the live totals and writes the

@@ -4,7 +4,12 @@
 #ifndef MAILSHIFT_SCHEDULER_H
 #define MAILSHIFT_SCHEDULER_H
 
+#include "queue.h"
+#include "store.h"
+
 #include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct scheduler_config {
 	const char *db_conninfo;
@@ -14,6 +19,11 @@ struct scheduler_config {
 	volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
 };
 
+/* Publishes up to `limit` jobs owed (of one migration, or all for 0) as far
+ * as the budgets and the workers' room allow, in priority order; *count_r
+ * counts them.  Returns 0, or -1 with err set. */
+int scheduler_publish_due(struct store *st, struct queue_producer *producer, int64_t migration_id,
+			  size_t limit, int republish_s, size_t *count_r, char *err, size_t errlen);
 /* One step (re-queue, publish what the budgets allow), whether or not
  * another coordinator is active: publishers are serialised in PostgreSQL.
  * Returns 0, or -1 (message logged). */
