@@ -19,6 +19,12 @@
 #define SCHEMA_LOCK_KEY 0x6d7368696674LL
 /* Advisory lock key of the active scheduler ("mshsch"). */
 #define SCHEDULER_LOCK_KEY 0x6d7368736368LL
+/* A session idle inside a transaction this long is ended by PostgreSQL.  Every
+ * transaction here runs its statements back to back, so only a frozen or
+ * partitioned process reaches it, and its row locks (a fenced checkpoint's
+ * FOR SHARE on the account) must not hold up the scheduler and the other
+ * workers for longer. */
+#define IDLE_IN_TRANSACTION_TIMEOUT "10s"
 
 
 int store_fail(struct store *st, const char **error_r, const char *what, const PGresult *res)
@@ -105,6 +111,15 @@ int store_open(const char *conninfo, struct store **store_r, const char **error_
 		return -1;
 	}
 	PQsetNoticeProcessor(st->conn, notice_ignore, NULL);
+	if (store_exec_simple(st, "SET idle_in_transaction_session_timeout = '"
+				  IDLE_IN_TRANSACTION_TIMEOUT "'",
+			      error_r) < 0) {
+		snprintf(error, sizeof(error), "%s", *error_r);
+		*error_r = error;
+		PQfinish(st->conn);
+		free(st);
+		return -1;
+	}
 	*store_r = st;
 	return 0;
 }
@@ -655,7 +670,10 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 	if (store_exec(st,
 			"WITH old AS (SELECT state FROM accounts WHERE id = $1 FOR UPDATE)"
 			" UPDATE accounts SET lease_owner = $3, lease_epoch = lease_epoch + 1,"
-			" lease_expires = now() + make_interval(secs => $4::int), state = 'running',"
+			/* From the moment the row lock is had, not from the
+			 * transaction's start: it may have waited for the lock. */
+			" lease_expires = clock_timestamp() + make_interval(secs => $4::int),"
+			" state = 'running',"
 			" lease_pass = pass, updated_at = now()"
 			" WHERE id = $1 AND pass = $2::int AND pass_done < pass"
 			" AND state NOT IN ('cancelled', 'paused', 'auth_failed', 'waiting')"
@@ -812,7 +830,8 @@ int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int t
 	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
 	if (store_exec(st,
-			"UPDATE accounts SET lease_expires = now() + make_interval(secs => $3::int)"
+			"UPDATE accounts SET lease_expires = clock_timestamp()"
+			" + make_interval(secs => $3::int)"
 			" WHERE id = $1 AND lease_epoch = $2 AND lease_owner IS NOT NULL"
 			" RETURNING CASE WHEN state IN ('paused', 'cancelled')"
 			"  THEN 'paused or cancelled by the operator'"
