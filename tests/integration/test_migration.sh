@@ -339,19 +339,36 @@ m_frozen=$(import_plan "$plan")
 LEASE_TTL=3 worker_start --batch-count 50
 frozen_pid=$worker_pid frozen_log=$worker_log
 for _ in $(seq 1 200); do grep -q "pass 1 started" "$frozen_log" && break; sleep 0.05; done
-sleep "0.$((RANDOM % 9))"
-kill -STOP "$frozen_pid"
+# Frozen in the middle of a checkpoint transaction, holding the account row's
+# share lock: PostgreSQL ends that session after 10 s idle, and the scheduler
+# skips the locked row meanwhile, so neither it nor the next worker waits for
+# the frozen one to wake.  Freezes at random moments until one lands inside.
+in_tx=0
+for _ in $(seq 1 40); do
+  kill -STOP "$frozen_pid"
+  sleep 0.2
+  if [[ $(sql "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'
+               AND datname = current_database()") -gt 0 ]]; then
+    in_tx=1
+    break
+  fi
+  kill -CONT "$frozen_pid"
+  sleep "0.0$((RANDOM % 10))"
+done
 # A second worker gets the account once the lease expired and the scheduler
 # re-published it (after the frozen member left the consumer group).
 LEASE_TTL=3 worker_start
-"$COORD" wait "$m_frozen" 1 300 >/dev/null 2>>"$work/coordinator.log"
+"$COORD" wait "$m_frozen" 1 120 >/dev/null 2>>"$work/coordinator.log"
+frozen_done=$(sql "SELECT pass_done FROM accounts WHERE migration_id = $m_frozen")
 kill -CONT "$frozen_pid"
 sleep 3
 kill -TERM "$frozen_pid" 2>/dev/null
 wait "$frozen_pid" 2>/dev/null
 worker_stop
-check "frozen worker: the account was finished by another worker" \
-  test "$(sql "SELECT pass_done FROM accounts WHERE migration_id = $m_frozen")" = 1
+check "frozen worker: frozen inside a checkpoint transaction (holding a row lock)" \
+  test "$in_tx" = 1
+check "frozen worker: the account was finished by another worker while it was frozen" \
+  test "$frozen_done" = 1
 check "frozen worker: on waking it found its lease gone and stopped without writing" \
   grep -q "stopped without writing" "$frozen_log"
 check "frozen worker: copy exact, nothing written twice" \
