@@ -10,7 +10,8 @@ that commands pass through unchanged (literals both ways included), that
 every Nth listed command gets the proxy's NO [THROTTLED] with the session
 still usable afterwards (also an APPEND whose synchronizing or LITERAL+
 literal the proxy must swallow), that every Nth connection gets the busy BYE,
-and that each fault is logged. Ends with "N passed, N failed"; exit status 0
+that hidden capabilities are gone from every capability list the server
+sends, and that each fault is logged. Ends with "N passed, N failed"; exit status 0
 only if all passed.
 """
 
@@ -176,6 +177,39 @@ def test_bye_every():
         proxy.stop()
 
 
+def test_hide_caps():
+    direct = login(int(os.environ["SRC_PORT"]))
+    proxy = ProxyProcess("--hide-caps", "condstore,QRESYNC")
+    try:
+        caps = direct.capability()[1][0].decode().upper().split()
+        check("the server itself has CONDSTORE and QRESYNC",
+              {"CONDSTORE", "QRESYNC"} <= set(caps), repr(caps))
+        raw = Raw(proxy.port)
+        greeting = raw.line()
+        check("greeting's [CAPABILITY] without them",
+              b"[CAPABILITY " in greeting and b"CONDSTORE" not in greeting.upper()
+              and b"QRESYNC" not in greeting.upper(), repr(greeting))
+        raw.send(b"a1 LOGIN %s %s\r\n" % (USER.encode(), PASSWORD.encode()))
+        reply = raw.until_tagged(b"a1")
+        check("LOGIN's [CAPABILITY] without them, the rest kept",
+              b"[CAPABILITY " in reply and b"CONDSTORE" not in reply.upper()
+              and b"IMAP4REV1" in reply.upper() and b"IDLE" in reply.upper(), repr(reply))
+        raw.send(b"a2 CAPABILITY\r\n")
+        caps = raw.line()
+        check("* CAPABILITY without them",
+              caps.startswith(b"* CAPABILITY ") and b"CONDSTORE" not in caps.upper()
+              and b"ENABLE" in caps.upper(), repr(caps))
+        raw.until_tagged(b"a2")
+        raw.send(b"a3 LOGOUT\r\n")
+        raw.close()
+        time.sleep(0.2)
+        check("hiding logged", proxy.faults() and
+              all(f == "hide CONDSTORE QRESYNC" for f in proxy.faults()), repr(proxy.faults()))
+    finally:
+        direct.logout()
+        proxy.stop()
+
+
 def main():
     for var in ("SRC_HOST", "SRC_PORT", "SRC_DIR"):
         if var not in os.environ:
@@ -185,7 +219,7 @@ def main():
     subprocess.run(["bash", os.path.join(HERE, "users.sh"), "add", os.environ["SRC_DIR"], USER,
                     PASSWORD], check=True)
     time.sleep(1.1)  # Dovecot sees a passwd-file change by its mtime, in seconds
-    for test in (test_passthrough_and_throttle, test_bye_every):
+    for test in (test_passthrough_and_throttle, test_bye_every, test_hide_caps):
         try:
             test()
         except Exception as e:  # one broken scenario must not hide the others

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """A fault-injecting IMAP proxy for tests: answers some commands itself with a
-throttling NO, and greets some connections with a busy BYE.
+throttling NO, greets some connections with a busy BYE, and can hide
+capabilities the server has (to stand for a server without them).
 
     throttle_proxy.py --port PORT --upstream PORT [--upstream-host HOST]
                       [--throttle-every N] [--commands LIST] [--backoff-ms MS]
-                      [--bye-every N] [--log FILE]
+                      [--bye-every N] [--hide-caps LIST] [--log FILE]
 
 Listens on 127.0.0.1:PORT (0: any free port) and forwards plain TCP to the
 IMAP server at HOST:PORT (default host 127.0.0.1). No TLS: point it at a
@@ -29,10 +30,17 @@ longer see the commands). Once listening it prints "listening on
 --bye-every N        every Nth new connection gets "* BYE [UNAVAILABLE] Server
                      busy, try again later" as its greeting and is closed
                      without reaching the server.
+--hide-caps LIST     comma-separated capability names, case-insensitive (e.g.
+                     "CONDSTORE,QRESYNC"), removed from every capability list
+                     the server sends: "* CAPABILITY ..." lines and
+                     "[CAPABILITY ...]" response codes (the greeting's and
+                     LOGIN's).  The server itself is unchanged, so it behaves
+                     as one without them for a client that only uses what is
+                     advertised.
 --log FILE           appends one line per injected fault: UTC time, kind
-                     ("throttle" or "bye"), then the tag and command name or
-                     the connection number (never arguments: they may hold
-                     passwords).
+                     ("throttle", "bye" or "hide"), then the tag and command
+                     name, the connection number, or the names hidden (never
+                     arguments: they may hold passwords).
 
 The proxy frames both directions by lines and literals ({N}, {N+}, ~{N} at the
 end of a line), so its own replies are only ever put between two whole server
@@ -51,12 +59,15 @@ LITERAL_RE = re.compile(rb"\{(\d+)(\+?)\}\r?\n\Z")
 LINE_MAX = 1 << 20
 CHUNK = 1 << 16
 BYE_GREETING = b"* BYE [UNAVAILABLE] Server busy, try again later\r\n"
+# "* CAPABILITY a b c" or a "[CAPABILITY a b c]" response code: group 2 is the list.
+CAPS_RE = re.compile(rb"^(\* CAPABILITY |\S+ OK \[CAPABILITY )([^\]\r\n]*)", re.IGNORECASE)
 
 
 class Proxy:
     def __init__(self, args):
         self.args = args
         self.commands = {" ".join(c.split()).upper() for c in args.commands.split(",") if c.strip()}
+        self.hidden = {c.strip().upper().encode() for c in args.hide_caps.split(",") if c.strip()}
         self.matching = 0  # commands seen whose name is in self.commands
         self.connections = 0
         self.log = open(args.log, "a", buffering=1) if args.log else None
@@ -103,6 +114,21 @@ class Proxy:
                 if w is not None:
                     w.close()
 
+    def hide_caps(self, line):
+        """The line without the hidden capability names, if it lists capabilities."""
+        if not self.hidden:
+            return line
+        m = CAPS_RE.search(line)
+        if m is None:
+            return line
+        words = m.group(2).split(b" ")
+        kept = [w for w in words if w.upper() not in self.hidden]
+        if len(kept) == len(words):
+            return line
+        self.log_fault("hide", b" ".join(sorted({w.upper() for w in words} - set(map(bytes.upper, kept))))
+                       .decode("ascii", "replace"))
+        return line[:m.start(2)] + b" ".join(kept) + line[m.end(2):]
+
     @staticmethod
     async def copy_exactly(reader, writer, n):
         while n > 0:
@@ -116,7 +142,7 @@ class Proxy:
         """Copies responses; a response line with literals is one unit."""
         try:
             while True:
-                line = await ureader.readuntil(b"\n")
+                line = self.hide_caps(await ureader.readuntil(b"\n"))
                 async with lock:
                     while True:
                         cwriter.write(line)
@@ -192,6 +218,7 @@ def main():
     p.add_argument("--commands", default="UID FETCH,FETCH,APPEND,SELECT,EXAMINE,STATUS")
     p.add_argument("--backoff-ms", type=int, default=1000, metavar="MS")
     p.add_argument("--bye-every", type=int, default=0, metavar="N")
+    p.add_argument("--hide-caps", default="", metavar="LIST")
     p.add_argument("--log", metavar="FILE")
     args = p.parse_args()
     try:
