@@ -81,6 +81,54 @@ copied=$(sql "SELECT copied_messages FROM folders f JOIN accounts a ON a.id = f.
 check "UIDVALIDITY change: only the 5 new messages appended (1192 + 5 copied, got $copied)" \
   test "$copied" = 1197
 
+# --- a source without CONDSTORE: flag changes found by a full compare -------
+# The proxy hides CONDSTORE and QRESYNC from every capability list of the real
+# source, as a server without them would: no HIGHESTMODSEQ, no CHANGEDSINCE, so
+# every pass compares the flags of all copied messages with their copies.
+add_user SRC nocs nocspw
+add_user DST2 nocs nocspw
+fill_corpus nocs 400
+python3 "$infra/throttle_proxy.py" --port 0 --upstream "$SRC_PORT" --hide-caps CONDSTORE,QRESYNC \
+  --log "$work/nocs.faults" >"$work/nocs-proxy.out" 2>&1 &
+nocs_proxy_pid=$!
+for _ in $(seq 1 50); do grep -q "^listening on" "$work/nocs-proxy.out" && break; sleep 0.1; done
+nocs_port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/nocs-proxy.out")
+plan=$(make_plan nocs "$(server_json src "${nocs_port:-0}" none)" \
+  "$(server_json dst "$DST2_PORT" none)" "nocs,nocspw,nocs,nocspw")
+m_nocs=$(import_plan "$plan")
+check "source without CONDSTORE: pass 1 ends synced" run_pass "$m_nocs" 1
+check "source without CONDSTORE: pass 1 exact" \
+  verify nocs:nocspw "$DST2_PORT" nocs:nocspw --account nocs-pass1
+state "$SRC_PORT" nocs:nocspw >"$work/nocs-before.json"
+for folder in INBOX Junk; do
+  python3 "$infra/mutate.py" "127.0.0.1:$SRC_PORT:nocs:nocspw" flags "$folder" 40 --seed 21 \
+    >/dev/null
+done
+state "$SRC_PORT" nocs:nocspw >"$work/nocs-after.json"
+# Messages whose flags really changed (adding $Work where it is already set
+# changes nothing): exactly those must be updated on the destination.
+changed=$(python3 -c 'import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+print(sum(m[0] != b[f]["messages"][u][0] for f in a for u, m in a[f]["messages"].items()))' \
+  "$work/nocs-before.json" "$work/nocs-after.json")
+python3 "$infra/mutate.py" "127.0.0.1:$SRC_PORT:nocs:nocspw" append INBOX 10 \
+  --corpus "$corpus" --seed 21 >/dev/null
+check "source without CONDSTORE: delta pass after 80 flag changes and 10 new messages ends synced" \
+  run_pass "$m_nocs" 2
+check "source without CONDSTORE: flag changes and new messages arrived, exact" \
+  verify nocs:nocspw "$DST2_PORT" nocs:nocspw --account nocs-delta
+updates=$(sql "SELECT substring(reason FROM ', ([0-9]+) flag updates') FROM account_log
+               WHERE account_id = (SELECT id FROM accounts WHERE migration_id = $m_nocs)
+               AND to_state = 'synced' ORDER BY id DESC LIMIT 1")
+modseqs=$(sql "SELECT count(*) FROM folders f JOIN accounts a ON a.id = f.account_id
+               WHERE a.migration_id = $m_nocs AND f.highest_modseq <> 0")
+check "source without CONDSTORE: never seen by the worker (hidden $(grep -c hide "$work/nocs.faults") times, $modseqs modseqs kept)" \
+  test "$(grep -c "hide CONDSTORE QRESYNC" "$work/nocs.faults")" -gt 0 -a "$modseqs" = 0
+check "source without CONDSTORE: the full compare updated the $changed changed messages only (${updates:-no} flag updates)" \
+  test "${updates:--1}" = "$changed" -a "$changed" -gt 0
+kill "$nocs_proxy_pid" 2>/dev/null
+wait "$nocs_proxy_pid" 2>/dev/null
+
 # --- destination without MULTIAPPEND, '/' delimiter -------------------------
 add_user DST2 alice2 dst2pw
 plan=$(make_plan nomulti "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
