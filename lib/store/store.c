@@ -19,12 +19,18 @@
 #define SCHEMA_LOCK_KEY 0x6d7368696674LL
 /* Advisory lock key of the active scheduler ("mshsch"). */
 #define SCHEDULER_LOCK_KEY 0x6d7368736368LL
-/* A session idle inside a transaction this long is ended by PostgreSQL.  Every
- * transaction here runs its statements back to back, so only a frozen or
- * partitioned process reaches it, and its row locks (a fenced checkpoint's
- * FOR SHARE on the account) must not hold up the scheduler and the other
- * workers for longer. */
-#define IDLE_IN_TRANSACTION_TIMEOUT "10s"
+/* Set on every session.  One idle inside a transaction for 10 s is ended by
+ * PostgreSQL: every transaction here runs its statements back to back, so only
+ * a frozen or partitioned process gets there, and its row locks (a fenced
+ * checkpoint's FOR SHARE on the account) must not hold up the scheduler and
+ * the other workers for longer.  TCP keepalives from the server's side end a
+ * session whose process is cut off within about a minute, and with it the
+ * scheduler's advisory lock, so a standby coordinator takes over (the default
+ * waits for the kernel's two hours). */
+#define SESSION_SETTINGS                                                                           \
+	"SET idle_in_transaction_session_timeout = '10s';"                                         \
+	" SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;"                         \
+	" SET tcp_keepalives_count = 3"
 
 
 int store_fail(struct store *st, const char **error_r, const char *what, const PGresult *res)
@@ -111,9 +117,7 @@ int store_open(const char *conninfo, struct store **store_r, const char **error_
 		return -1;
 	}
 	PQsetNoticeProcessor(st->conn, notice_ignore, NULL);
-	if (store_exec_simple(st, "SET idle_in_transaction_session_timeout = '"
-				  IDLE_IN_TRANSACTION_TIMEOUT "'",
-			      error_r) < 0) {
+	if (store_exec_simple(st, SESSION_SETTINGS, error_r) < 0) {
 		snprintf(error, sizeof(error), "%s", *error_r);
 		*error_r = error;
 		PQfinish(st->conn);
