@@ -67,8 +67,9 @@ static void count_row(const struct store_account_status *r, void *context)
 	if (r->pass_done >= t->pass) {
 		t->synced++;
 		t->ended++;
-	} else if (strcmp(r->state, "failed") == 0 || strcmp(r->state, "auth_failed") == 0 ||
-		   strcmp(r->state, "cancelled") == 0) {
+	} else if ((strcmp(r->state, "failed") == 0 && r->retry_at[0] == '\0') ||
+		   strcmp(r->state, "auth_failed") == 0 || strcmp(r->state, "cancelled") == 0) {
+		/* A failed account with a retry to come is not done yet. */
 		t->ended++;
 	}
 }

@@ -59,6 +59,11 @@ int scheduler_publish_due(struct store *st, struct queue_producer *producer, int
 		goto out;
 	ret = 0;
 out:
+	/* Whatever did not surely reach the bus is owed again at the next step
+	 * (should one arrive after all, the account runs once: the second job
+	 * finds its lease taken). */
+	if (ret < 0 && *count_r > 0 && store_jobs_unpublished(st, jobs, *count_r, &error) < 0)
+		log_warn("scheduler: %s", error);
 	free(jobs);
 	return ret;
 }

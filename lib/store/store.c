@@ -1310,8 +1310,8 @@ int store_uidmap_clear(struct store *st, int64_t account_id, int64_t epoch, int6
 	"SELECT a.id, a.src_login, a.dst_login, a.state, coalesce(a.last_error, ''),"        \
 	" a.pass, a.pass_done, count(f.id), coalesce(sum(f.copied_messages), 0),"            \
 	" coalesce(sum(f.copied_bytes), 0), coalesce(sum(f.failed_messages), 0),"            \
-	" coalesce(to_char(a.retry_at AT TIME ZONE 'UTC',"                                   \
-	"  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"                                           \
+	" coalesce(to_char(CASE WHEN a.state <> 'failed' OR a.attempts < a.error_budget"     \
+	"  THEN a.retry_at END AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"    \
 	" coalesce(l.messages, -1), coalesce(l.bytes, -1)"                                   \
 	" FROM accounts a LEFT JOIN folders f ON f.account_id = a.id"                        \
 	" LEFT JOIN live_totals l ON l.account_id = a.id AND l.pass = a.pass"                \
@@ -1355,8 +1355,8 @@ int store_migration_status(struct store *st, int64_t migration_id, int64_t accou
 	return 0;
 }
 
-int store_jobs_published(struct store *st, const int64_t *account_ids, size_t count,
-			 const char **error_r)
+int store_jobs_unpublished(struct store *st, const struct store_job *jobs, size_t count,
+			   const char **error_r)
 {
 	size_t cap = 3 + count * 21, len = 0;
 	char *arr = malloc(cap);
@@ -1370,12 +1370,14 @@ int store_jobs_published(struct store *st, const int64_t *account_ids, size_t co
 	arr[len++] = '{';
 	for (size_t i = 0; i < count; i++)
 		len += (size_t)snprintf(arr + len, cap - len, "%s%" PRId64, i > 0 ? "," : "",
-					account_ids[i]);
+					jobs[i].account_id);
 	arr[len++] = '}';
 	arr[len] = '\0';
 	params[0] = arr;
-	ret = store_exec(st, "UPDATE accounts SET published_at = now() WHERE id = ANY($1::bigint[])",
-			  1, params, NULL, error_r);
+	ret = store_exec(st,
+			 "UPDATE accounts SET published_at = NULL"
+			 " WHERE id = ANY($1::bigint[]) AND state = 'queued'",
+			 1, params, NULL, error_r);
 	free(arr);
 	return ret;
 }

@@ -230,9 +230,10 @@ struct store_job {
 	int attempt; /* how many times the account's job was published */
 };
 
-/* Marks jobs as published (the `pass` command publishes them itself). */
-int store_jobs_published(struct store *st, const int64_t *account_ids, size_t count,
-			 const char **error_r);
+/* Jobs that did not reach the bus: still queued, they are owed again (else
+ * they would count as in flight until republished). */
+int store_jobs_unpublished(struct store *st, const struct store_job *jobs, size_t count,
+			   const char **error_r);
 
 /* Tries to become the active scheduler: a session-level advisory lock held as
  * long as this connection lives.  Returns 1 if taken, 0 if another
@@ -256,7 +257,8 @@ struct store_account_status {
 	const char *src_login, *dst_login, *state, *last_error;
 	int pass, pass_done;
 	int64_t folders, messages, bytes, failed_messages;
-	const char *retry_at;	/* when a failed or waiting account runs again, or "" */
+	const char *retry_at;	/* when a failed or waiting account runs again, or ""
+				 * (a failed one past its error budget: never) */
 	int64_t live_messages;	/* this pass so far, from workers' events; -1 none yet */
 	int64_t live_bytes;
 };
