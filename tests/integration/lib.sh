@@ -111,13 +111,15 @@ worker_start() {
   "$WORKER" --lease-ttl "${LEASE_TTL:-60}" "$@" >"$log" 2>&1 &
   worker_pid=$!
   worker_log=$log
-  # The mock broker needs a consumer-group rebalance (about 5 s) before jobs flow.
-  for _ in $(seq 1 150); do
+  # The mock broker needs a consumer-group rebalance (about 5 s) before jobs
+  # flow, longer when a killed member's session must time out first.
+  for _ in $(seq 1 600); do
     grep -q "assigned" "$log" && return 0
     kill -0 "$worker_pid" 2>/dev/null || { cat "$log"; return 1; }
     sleep 0.1
   done
-  echo "worker did not join the consumer group" >&2
+  echo "worker did not join the consumer group within 60 s: stopped" >&2
+  worker_stop
   return 1
 }
 
