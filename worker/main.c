@@ -29,6 +29,9 @@ static volatile sig_atomic_t stop_requested;
 
 /* Lease attempts, a second apart, when PostgreSQL does not answer. */
 #define LEASE_TAKE_ATTEMPTS 15
+/* Jobs remembered for handing back; beyond that the scheduler's republish
+ * (REPUBLISH_S) brings them back. */
+#define OWED_MAX 1024
 
 static void on_signal(int sig)
 {
@@ -304,6 +307,10 @@ int main(int argc, char **argv)
 	struct store *st = NULL, *beat_st = NULL;
 	long idle_exit = 0, v;
 	int beat_running = -1;
+	/* Jobs not started because PostgreSQL was unreachable: handed back as
+	 * soon as it answers again (else they would wait for the republish). */
+	int64_t owed[OWED_MAX];
+	size_t nowed = 0;
 	time_t last_work, beat_at = 0;
 	char err[512];
 	const char *error;
@@ -442,6 +449,17 @@ int main(int argc, char **argv)
 			}
 			beat_at = time(NULL);
 		}
+		while (nowed > 0 && beat_st != NULL) {
+			if (store_job_decline(beat_st, owed[nowed - 1], &error) < 0) {
+				log_warn("account %" PRId64 ": hand back: %s", owed[nowed - 1], error);
+				store_close(&beat_st);
+				break;
+			}
+			log_info("account %" PRId64 ": job handed back (not started while PostgreSQL"
+				 " was unreachable)",
+				 owed[nowed - 1]);
+			nowed--;
+		}
 		/* Idle time counts from the group assignment (the first join takes
 		 * seconds), never while accounts run. */
 		if (running > 0 || queue_consumer_assigned(consumer) == 0)
@@ -474,11 +492,15 @@ int main(int argc, char **argv)
 			}
 		}
 		/* Once the lease is taken ownership is in PostgreSQL: the offset
-		 * may be stored.  A store failure leaves the job to the reaper. */
-		if (job_start(&w, &job) < 0)
-			log_warn("account %" PRId64 ": job not started; the lease reaper will"
-				 " re-queue it",
+		 * may be stored.  A job not started is handed back later. */
+		if (job_start(&w, &job) < 0) {
+			log_warn("account %" PRId64 ": job not started; it is handed back once"
+				 " PostgreSQL answers",
 				 job.account_id);
+			if (nowed < OWED_MAX)
+				owed[nowed++] = job.account_id;
+			store_close(&beat_st);
+		}
 		queue_msg_done(consumer, &msg);
 	}
 	ret = 0;
