@@ -104,11 +104,11 @@ check "blackout: the first account started after the window ended ($((first_star
 check "blackout: both accounts exact" all_exact bo1 bo2
 
 # --- a blackout window that begins while an account runs ------------------------
-# A source rate limit of 100 messages/s makes 1,200 messages take 12 s; the
+# A source rate limit of 100 messages/s makes 1,600 messages take 16 s; the
 # window begins 10 s after the import and lasts 10 s.  Samples: when it begins
 # (some copied), once the account is back in the queue, and 2 s before it ends.
 add_users br 1 SRC DST2
-fill br1 1200 1000
+fill br1 1600 1000
 now=$(date +%s)
 br_from=$((now + 10))
 br_to=$((br_from + 10))
@@ -131,7 +131,7 @@ sleep_until $((br_to - 2))
 in_window_2=$(copied "$m_br")
 "$COORD" wait "$m_br" 1 120 >/dev/null 2>>"$work/coordinator.log"
 check "blackout begins mid-run: the account stopped at a checkpoint (state $state_in_window; $at_window copied when the window began, $in_window_1 at the stop)" \
-  test "$state_in_window" = queued -a "$at_window" -gt 0 -a "$in_window_1" -lt 1200
+  test "$state_in_window" = queued -a "$at_window" -gt 0 -a "$in_window_1" -lt 1600
 check "blackout begins mid-run: nothing copied inside the window ($in_window_1 then $in_window_2)" \
   test "$in_window_1" = "$in_window_2"
 check "blackout begins mid-run: the state log says why" \
