@@ -375,6 +375,45 @@ check "one at a time: 6 accounts synced over 2 workers of capacity 1 ($used used
 check "one at a time: all 6 exact" all_exact one1 one2 one3 one4 one5 one6
 for pid in "${workers[@]}"; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
 
+# --- a worker cut off from PostgreSQL when its job arrives ----------------------
+# The only worker reaches PostgreSQL through a TCP gate, which is stopped: the
+# job that arrives then cannot be started (15 lease attempts, a second apart).
+# The worker remembers it and hands it back as soon as PostgreSQL answers
+# again, so the account runs then, not after the scheduler's 300 s republish.
+add_users cut 1 SRC DST2
+fill cut1 300 5600
+p=$(plan cutoff "" "" "source_login,source_password" "cut1,cutpw1")
+m_cut=$(import_plan "$p")
+pg_port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' <<<"$MAILSHIFT_DB")
+# gate PORT: starts the gate to PostgreSQL on PORT (0: any), sets gate_port.
+gate() {
+  python3 "$infra/tcp_gate.py" --port "$1" --upstream "$pg_port" >"$work/gate.out" 2>&1 &
+  gate_pid=$!
+  pids+=("$gate_pid")
+  wait_until 10 grep -q "listening on" "$work/gate.out"
+  gate_port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/gate.out")
+}
+gate 0
+MAILSHIFT_DB="host=127.0.0.1 port=$gate_port dbname=mailshift user=postgres" LEASE_TTL=4 \
+  worker_start --id cut-w
+cut_pid=$worker_pid
+pids+=("$cut_pid")
+worker_pid=
+kill -TERM "$gate_pid"; wait "$gate_pid" 2>/dev/null
+"$COORD" start "$m_cut" >/dev/null 2>>"$work/coordinator.log"
+wait_until 40 grep -q "job not started" "$worker_log"
+not_started=$?
+gate "$gate_port"
+t0=$(date +%s)
+"$COORD" wait "$m_cut" 1 120 >/dev/null 2>>"$work/coordinator.log"
+cut_s=$(($(date +%s) - t0))
+check "cut off from PostgreSQL: the job that arrived was not started, then handed back; synced $cut_s s after PostgreSQL answered again" \
+  test "$not_started" = 0 -a "$(synced_count "$m_cut")" = 1 -a "$cut_s" -lt 60 \
+  -a "$(grep -c "job handed back" "$worker_log")" -ge 1
+check "cut off from PostgreSQL: exact" all_exact cut1
+kill -TERM "$cut_pid" 2>/dev/null; wait "$cut_pid" 2>/dev/null
+kill -TERM "$gate_pid" 2>/dev/null; wait "$gate_pid" 2>/dev/null
+
 echo
 if [[ $failed -gt 0 ]]; then
   printf 'failed: %s\n' "${failures[@]}"
