@@ -340,7 +340,7 @@ part2() {
   local d=$work/plan100k m cpu0 cpu1 n runs i a login
   mkdir -p "$d"
   # Only the commands measured here publish (no daemon alongside).
-  kill -TERM "$scheduler_pid" 2>/dev/null && wait "$scheduler_pid" 2>/dev/null
+  kill -TERM "$scheduler_pid" 2>/dev/null && { wait "$scheduler_pid" 2>/dev/null || true; }
   scheduler_pid=
   log "part 2: a $plan_accounts-account plan"
   awk -v n="$plan_accounts" 'BEGIN {
