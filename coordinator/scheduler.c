@@ -62,8 +62,15 @@ out:
 	/* Whatever did not surely reach the bus is owed again at the next step
 	 * (should one arrive after all, the account runs once: the second job
 	 * finds its lease taken). */
-	if (ret < 0 && *count_r > 0 && store_jobs_unpublished(st, jobs, *count_r, &error) < 0)
-		log_warn("scheduler: %s", error);
+	if (ret < 0 && *count_r > 0) {
+		int64_t *ids = malloc(*count_r * sizeof(*ids));
+		for (size_t i = 0; ids != NULL && i < *count_r; i++)
+			ids[i] = jobs[i].account_id;
+		if (ids == NULL || store_jobs_owed(st, ids, *count_r, &error) < 0)
+			log_warn("scheduler: jobs not marked owed: %s",
+				 ids == NULL ? "out of memory" : error);
+		free(ids);
+	}
 	free(jobs);
 	return ret;
 }

@@ -449,16 +449,17 @@ int main(int argc, char **argv)
 			}
 			beat_at = time(NULL);
 		}
-		while (nowed > 0 && beat_st != NULL) {
-			if (store_job_decline(beat_st, owed[nowed - 1], &error) < 0) {
-				log_warn("account %" PRId64 ": hand back: %s", owed[nowed - 1], error);
+		if (nowed > 0 && beat_st != NULL) {
+			if (store_jobs_owed(beat_st, owed, nowed, &error) < 0) {
+				log_warn("hand back: %s", error);
 				store_close(&beat_st);
-				break;
+			} else {
+				for (size_t i = 0; i < nowed; i++)
+					log_info("account %" PRId64 ": job handed back (not started"
+						 " while PostgreSQL was unreachable)",
+						 owed[i]);
+				nowed = 0;
 			}
-			log_info("account %" PRId64 ": job handed back (not started while PostgreSQL"
-				 " was unreachable)",
-				 owed[nowed - 1]);
-			nowed--;
 		}
 		/* Idle time counts from the group assignment (the first join takes
 		 * seconds), never while accounts run. */
@@ -481,7 +482,7 @@ int main(int argc, char **argv)
 		 * partition.  Polling goes on either way, so the group never
 		 * sees this worker as gone. */
 		if (running >= w.capacity && beat_st != NULL) {
-			if (store_job_decline(beat_st, job.account_id, &error) < 0) {
+			if (store_jobs_owed(beat_st, &job.account_id, 1, &error) < 0) {
 				log_warn("account %" PRId64 ": decline: %s", job.account_id, error);
 				store_close(&beat_st);
 			} else {

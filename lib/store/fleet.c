@@ -247,23 +247,32 @@ int store_worker_gone(struct store *st, const char *worker, const char **error_r
 	return store_exec(st, "DELETE FROM workers WHERE id = $1", 1, params, NULL, error_r);
 }
 
-int store_job_decline(struct store *st, int64_t account_id, const char **error_r)
+int store_jobs_owed(struct store *st, const int64_t *account_ids, size_t count,
+		    const char **error_r)
 {
-	char aid[32];
-	const char *params[1] = {aid};
+	char *ids = id_array(account_ids, count);
+	const char *params[1] = {ids};
+	int ret = -1;
 
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+	if (ids == NULL) {
+		*error_r = "out of memory";
 		return -1;
+	}
+	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+		goto out;
 	if (store_exec(st,
-		       "UPDATE accounts SET published_at = NULL WHERE id = $1 AND state = 'queued'", 1,
-		       params, NULL, error_r) < 0 ||
+		       "UPDATE accounts SET published_at = NULL"
+		       " WHERE id = ANY($1::bigint[]) AND state = 'queued'",
+		       1, params, NULL, error_r) < 0 ||
 	    store_exec_simple(st, "NOTIFY mailshift_scheduler", error_r) < 0 ||
 	    store_exec_simple(st, "COMMIT", error_r) < 0) {
 		store_rollback(st);
-		return -1;
+		goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	free(ids);
+	return ret;
 }
 
 int store_listen(struct store *st, const char **error_r)

@@ -1355,33 +1355,6 @@ int store_migration_status(struct store *st, int64_t migration_id, int64_t accou
 	return 0;
 }
 
-int store_jobs_unpublished(struct store *st, const struct store_job *jobs, size_t count,
-			   const char **error_r)
-{
-	size_t cap = 3 + count * 21, len = 0;
-	char *arr = malloc(cap);
-	const char *params[1];
-	int ret;
-
-	if (arr == NULL) {
-		*error_r = "out of memory";
-		return -1;
-	}
-	arr[len++] = '{';
-	for (size_t i = 0; i < count; i++)
-		len += (size_t)snprintf(arr + len, cap - len, "%s%" PRId64, i > 0 ? "," : "",
-					jobs[i].account_id);
-	arr[len++] = '}';
-	arr[len] = '\0';
-	params[0] = arr;
-	ret = store_exec(st,
-			 "UPDATE accounts SET published_at = NULL"
-			 " WHERE id = ANY($1::bigint[]) AND state = 'queued'",
-			 1, params, NULL, error_r);
-	free(arr);
-	return ret;
-}
-
 int store_scheduler_lock(struct store *st, const char **error_r)
 {
 	char key[32];

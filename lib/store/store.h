@@ -230,11 +230,6 @@ struct store_job {
 	int attempt; /* how many times the account's job was published */
 };
 
-/* Jobs that did not reach the bus: still queued, they are owed again (else
- * they would count as in flight until republished). */
-int store_jobs_unpublished(struct store *st, const struct store_job *jobs, size_t count,
-			   const char **error_r);
-
 /* Tries to become the active scheduler: a session-level advisory lock held as
  * long as this connection lives.  Returns 1 if taken, 0 if another
  * coordinator holds it. */
@@ -304,9 +299,13 @@ int store_schedule_step(struct store *st, size_t *requeued_r, const char **error
 int store_worker_beat(struct store *st, const char *worker, int capacity, int running,
 		      bool room_freed, const char **error_r);
 int store_worker_gone(struct store *st, const char *worker, const char **error_r);
-/* A worker at capacity hands a job back: the account's job is owed again
- * (published again at the scheduler's next step, to another partition). */
-int store_job_decline(struct store *st, int64_t account_id, const char **error_r);
+/* Jobs handed back, still queued: owed again, published at the scheduler's
+ * next step (to another partition) instead of counting as in flight until
+ * republished.  A worker at capacity declines a job this way, a worker that
+ * could not reach PostgreSQL hands back the jobs it could not start, and the
+ * scheduler marks what did not reach Kafka. */
+int store_jobs_owed(struct store *st, const int64_t *account_ids, size_t count,
+		    const char **error_r);
 
 /* Scheduler wake-ups: a pass started or an account released notifies. */
 int store_listen(struct store *st, const char **error_r);
