@@ -32,6 +32,56 @@ stack_start() {
 
 stack_stop() { [[ -n ${stack:-} ]] && bash "$infra/stack.sh" stop "$stack" >/dev/null 2>&1 || true; }
 
+# Processes a suite starts besides the current worker (the scheduler, proxies,
+# workers kept in lists); stopped when the script exits.
+pids=()
+
+# suite_start: the stack and, as in production, the scheduler daemon (it
+# re-queues accounts whose lease expired, retries failed ones, publishes what
+# the pass commands left and folds the workers' events into live totals).  On
+# exit all of it is stopped and the work directory removed (kept with KEEP_WORK).
+suite_start() {
+  trap suite_cleanup EXIT
+  stack_start || { echo "0 passed, 1 failed"; exit 1; }
+  echo "# stack up in $work (ports from $MAILSHIFT_PORT_BASE)"
+  "$COORD" run >"$work/scheduler.log" 2>&1 &
+  pids+=($!)
+}
+
+suite_cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  worker_stop
+  stack_stop
+  [[ -n ${KEEP_WORK:-} ]] || rm -rf "$work"
+}
+
+# serve NAME CMD...: starts a helper of tests/infra that prints "listening on
+# 127.0.0.1:PORT" (throttle_proxy.py, tcp_gate.py), its output in
+# $work/NAME.out; waits up to 10 s for that line; sets served_pid and
+# served_port.  Stopped on exit with the rest.
+serve() {
+  local name=$1; shift
+  "$@" >"$work/$name.out" 2>&1 &
+  served_pid=$!
+  pids+=("$served_pid")
+  for _ in $(seq 1 100); do grep -q "^listening on" "$work/$name.out" && break; sleep 0.1; done
+  served_port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/$name.out")
+}
+
+# suite_end: the failed checks (the work directory is then kept), and
+# "N passed, N failed" last; status 0 only if all passed.
+suite_end() {
+  echo
+  if [[ $failed -gt 0 ]]; then
+    printf 'failed: %s\n' "${failures[@]}"
+    KEEP_WORK=1
+    echo "# work directory kept: $work"
+  fi
+  echo "$passed passed, $failed failed"
+  [[ $failed -eq 0 ]]
+}
+
 sql() { psql "$MAILSHIFT_DB" -qAt -c "$1"; }
 
 # add_user SRC|DST|DST2 USER PASS

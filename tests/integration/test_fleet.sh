@@ -18,22 +18,7 @@ worker_runs=0
 # shellcheck source=lib.sh
 source "$repo/tests/integration/lib.sh"
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  worker_stop
-  stack_stop
-  [[ -n ${KEEP_WORK:-} ]] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-stack_start || { echo "0 passed, 1 failed"; exit 1; }
-echo "# stack up in $work (ports from $MAILSHIFT_PORT_BASE)"
-
-# The scheduler daemon runs throughout: it publishes what the budgets and
-# windows allow, and folds the workers' events into live totals.
-"$COORD" run >"$work/scheduler.log" 2>&1 &
-pids+=($!)
+suite_start
 
 # fill USER N OFFSET: N corpus messages into the source account USER.
 fill() {
@@ -279,11 +264,9 @@ fill th1 400 4000
 # proxy NAME UPSTREAM ARGS...: starts a proxy, sets proxy_port.
 proxy() {
   local name=$1 upstream=$2; shift 2
-  python3 "$infra/throttle_proxy.py" --port 0 --upstream "$upstream" --log "$work/$name.faults" \
-    "$@" >"$work/$name.out" 2>&1 &
-  pids+=($!)
-  wait_until 10 grep -q "listening on" "$work/$name.out"
-  proxy_port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/$name.out")
+  serve "$name" python3 "$infra/throttle_proxy.py" --port 0 --upstream "$upstream" \
+    --log "$work/$name.faults" "$@"
+  proxy_port=$served_port
 }
 proxy srcproxy "$SRC_PORT" --throttle-every 6 --commands "UID FETCH,SELECT,EXAMINE,STATUS" \
   --bye-every 3
@@ -387,11 +370,8 @@ m_cut=$(import_plan "$p")
 pg_port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' <<<"$MAILSHIFT_DB")
 # gate PORT: starts the gate to PostgreSQL on PORT (0: any), sets gate_port.
 gate() {
-  python3 "$infra/tcp_gate.py" --port "$1" --upstream "$pg_port" >"$work/gate.out" 2>&1 &
-  gate_pid=$!
-  pids+=("$gate_pid")
-  wait_until 10 grep -q "listening on" "$work/gate.out"
-  gate_port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/gate.out")
+  serve gate python3 "$infra/tcp_gate.py" --port "$1" --upstream "$pg_port"
+  gate_pid=$served_pid gate_port=$served_port
 }
 gate 0
 MAILSHIFT_DB="host=127.0.0.1 port=$gate_port dbname=mailshift user=postgres" LEASE_TTL=4 \
@@ -414,11 +394,4 @@ check "cut off from PostgreSQL: exact" all_exact cut1
 kill -TERM "$cut_pid" 2>/dev/null; wait "$cut_pid" 2>/dev/null
 kill -TERM "$gate_pid" 2>/dev/null; wait "$gate_pid" 2>/dev/null
 
-echo
-if [[ $failed -gt 0 ]]; then
-  printf 'failed: %s\n' "${failures[@]}"
-  KEEP_WORK=1
-  echo "# work directory kept: $work"
-fi
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+suite_end

@@ -18,20 +18,7 @@ worker_runs=0
 source "$repo/tests/integration/lib.sh"
 odd=$repo/tests/integration/oddcases.py
 
-cleanup() {
-  [[ -n ${scheduler_pid:-} ]] && kill -TERM "$scheduler_pid" 2>/dev/null
-  worker_stop
-  stack_stop
-  [[ -n ${KEEP_WORK:-} ]] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-stack_start || { echo "0 passed, 1 failed"; exit 1; }
-echo "# stack up in $work (ports from $MAILSHIFT_PORT_BASE)"
-# The scheduler daemon, as in production: it re-queues accounts whose lease
-# expired, retries failed ones and publishes what the pass commands left.
-"$COORD" run >"$work/scheduler.log" 2>&1 &
-scheduler_pid=$!
+suite_start
 
 # --- the corpus account: pass 1, no-op pass, delta pass --------------------
 add_user SRC alice alicepw
@@ -92,11 +79,9 @@ check "UIDVALIDITY change: only the 5 new messages appended (1192 + 5 copied, go
 add_user SRC nocs nocspw
 add_user DST2 nocs nocspw
 fill_corpus nocs 400
-python3 "$infra/throttle_proxy.py" --port 0 --upstream "$SRC_PORT" --hide-caps CONDSTORE,QRESYNC \
-  --log "$work/nocs.faults" >"$work/nocs-proxy.out" 2>&1 &
-nocs_proxy_pid=$!
-for _ in $(seq 1 50); do grep -q "^listening on" "$work/nocs-proxy.out" && break; sleep 0.1; done
-nocs_port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/nocs-proxy.out")
+serve nocs-proxy python3 "$infra/throttle_proxy.py" --port 0 --upstream "$SRC_PORT" \
+  --hide-caps CONDSTORE,QRESYNC --log "$work/nocs.faults"
+nocs_proxy_pid=$served_pid nocs_port=$served_port
 plan=$(make_plan nocs "$(server_json src "${nocs_port:-0}" none)" \
   "$(server_json dst "$DST2_PORT" none)" "nocs,nocspw,nocs,nocspw")
 m_nocs=$(import_plan "$plan")
@@ -573,14 +558,4 @@ seq 1 "$fleet" | xargs -P 4 -I{} python3 "$infra/verify.py" --src "127.0.0.1:$SR
 exact=$(grep -c "0 missing, 0 duplicated, 0 changed" "$work/fleet.verify")
 check "fleet: every account exact by the independent check ($exact of $fleet)" test "$exact" = "$fleet"
 
-kill -TERM "$scheduler_pid" 2>/dev/null
-wait "$scheduler_pid" 2>/dev/null
-
-echo
-if [[ $failed -gt 0 ]]; then
-  printf 'failed: %s\n' "${failures[@]}"
-  KEEP_WORK=1
-  echo "# work directory kept: $work"
-fi
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+suite_end
