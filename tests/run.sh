@@ -5,8 +5,8 @@
 #   3. unit tests (ctest) under the sanitizers;
 #   4. integration tests against real servers it starts itself (PostgreSQL,
 #      three Dovecot instances, the Kafka-protocol broker), with the sanitized
-#      worker and coordinator: the copy engine (test_migration.sh), then the
-#      coordinator and fleet (test_fleet.sh), each on its own stack.
+#      worker and coordinator, each suite on its own stack, in two lanes run
+#      side by side (see lanes below).
 # Ends with one line "N passed, N failed"; exit status 0 only if all passed.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,18 +35,41 @@ unit_total=${unit_total:-0}
 unit_failed=${unit_failed:-1}
 [[ $unit_rc -ne 0 && $unit_failed -eq 0 ]] && unit_failed=1
 
+# Integration suites, each on its own stack (own ports, own work directory).
+# Two lanes run side by side to keep the suite's wall time down on a 2-core
+# machine; suites within a lane run one after the other.  Each suite's output
+# goes to its log and is printed whole when its lane is done.
+lanes=("test_migration" "test_fleet")
+run_lane() {
+  local suite
+  for suite in $1; do
+    MAILSHIFT_BUILD=$repo/build-asan bash "tests/integration/$suite.sh" >"$logs/$suite.log" 2>&1
+    echo $? >"$logs/$suite.rc"
+  done
+}
+# The corpus once, before the lanes: two first fetches at once would race.
+bash tests/infra/corpus.sh >/dev/null || exit 1
+lane_pids=()
+for lane in "${lanes[@]}"; do
+  run_lane "$lane" &
+  lane_pids+=($!)
+done
+wait "${lane_pids[@]}"
+
 it_passed=0
 it_failed=0
-for suite in test_migration test_fleet; do
-  echo "# integration: $suite"
-  MAILSHIFT_BUILD=$repo/build-asan bash "tests/integration/$suite.sh" | tee "$logs/$suite.log"
-  rc=${PIPESTATUS[0]}
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$logs/$suite.log" | tail -n 1)
-  p=$(cut -d' ' -f1 <<<"${line:-0 passed, 1 failed}")
-  f=$(cut -d' ' -f3 <<<"${line:-0 passed, 1 failed}")
-  [[ $rc -ne 0 && $f -eq 0 ]] && f=1
-  it_passed=$((it_passed + p))
-  it_failed=$((it_failed + f))
+for lane in "${lanes[@]}"; do
+  for suite in $lane; do
+    echo "# integration: $suite"
+    cat "$logs/$suite.log"
+    rc=$(cat "$logs/$suite.rc" 2>/dev/null || echo 1)
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$logs/$suite.log" | tail -n 1)
+    p=$(cut -d' ' -f1 <<<"${line:-0 passed, 1 failed}")
+    f=$(cut -d' ' -f3 <<<"${line:-0 passed, 1 failed}")
+    [[ $rc -ne 0 && $f -eq 0 ]] && f=1
+    it_passed=$((it_passed + p))
+    it_failed=$((it_failed + f))
+  done
 done
 
 passed=$((unit_total - unit_failed + it_passed))
