@@ -518,7 +518,8 @@ int store_account_secret(struct store *st, int64_t account_id, const char *side,
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	/* A refused account needs its credentials checked again before it is
 	 * scheduled; other states carry on (the next lease reads the secret). */
-	res = PQexecParams(st->conn,
+	st->error[0] = '\0';
+	res = store_pq_exec(st,
 			   "WITH old AS (SELECT id, state FROM accounts WHERE id = $1 FOR UPDATE),"
 			   " upd AS (UPDATE accounts a SET"
 			   "  src_secret = CASE WHEN $3 = 'source' THEN $2 ELSE src_secret END,"
@@ -528,7 +529,7 @@ int store_account_secret(struct store *st, int64_t account_id, const char *side,
 			   "  FROM old WHERE a.id = old.id RETURNING a.id, a.state, old.state AS was)"
 			   " INSERT INTO account_log (account_id, from_state, to_state, reason)"
 			   " SELECT id, was, state, 'operator: ' || $3 || ' password updated' FROM upd",
-			   3, NULL, values, lengths, formats, 0);
+			   3, values, lengths, formats);
 	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)
 		store_fail(st, error_r, "postgresql", res);
