@@ -1046,35 +1046,76 @@ int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int t
 
 int store_accounts_control(struct store *st, int64_t migration_id, int64_t account_id,
 			   const char *action, struct store_job **jobs_r, size_t *count_r,
-			   const char **error_r)
+			   size_t *changed_r, size_t *unchanged_r, const char **error_r)
 {
 	char mid[32], aid[32];
 	const char *params[3] = {mid, aid, action};
+	struct store_job *jobs;
 	PGresult *res = NULL;
+	size_t n = 0, total;
+	int rows;
 
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	/* pause: anything not finished or refused; cancel: anything not cancelled;
-	 * resume: paused accounts go back to queued (a pass left to finish) or
-	 * synced (nothing left). */
+	/* pause: anything not finished or refused.  cancel: anything not
+	 * finished: a synced or done account, a cancelled one and a failed one
+	 * with no retry left keep their state (cancel stops work, it does not
+	 * rewrite results).  resume: paused accounts go back to queued (a pass
+	 * left to finish) or synced (nothing left), and failed accounts of their
+	 * current pass are queued again with a fresh error budget. */
 	if (store_exec(st,
 			"WITH target AS (SELECT id, state, pass, pass_done FROM accounts"
 			"  WHERE migration_id = $1 AND ($2::bigint = 0 OR id = $2::bigint)"
 			"  AND CASE $3 WHEN 'pause' THEN state IN ('new', 'verified', 'queued',"
 			"   'running', 'failed', 'waiting', 'synced')"
 			"   WHEN 'resume' THEN state = 'paused'"
-			"   WHEN 'cancel' THEN state <> 'cancelled' ELSE false END FOR UPDATE),"
+			"    OR (state = 'failed' AND pass_done < pass)"
+			"   WHEN 'cancel' THEN state NOT IN ('cancelled', 'synced', 'done')"
+			"    AND NOT (state = 'failed' AND attempts >= error_budget)"
+			"   ELSE false END FOR UPDATE),"
 			" upd AS (UPDATE accounts a SET updated_at = now(), published_at = NULL,"
+			"  attempts = CASE WHEN $3 = 'resume' AND t.state = 'failed' THEN 0"
+			"   ELSE a.attempts END,"
+			"  retry_at = CASE WHEN $3 = 'resume' AND t.state = 'failed' THEN NULL"
+			"   ELSE a.retry_at END,"
 			"  state = CASE $3 WHEN 'pause' THEN 'paused' WHEN 'cancel' THEN 'cancelled'"
 			"   ELSE CASE WHEN t.pass_done < t.pass THEN 'queued' ELSE 'synced' END END"
 			"  FROM target t WHERE a.id = t.id RETURNING a.id, a.state, t.state AS old),"
 			" logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
-			"  SELECT id, old, state, 'operator: ' || $3 FROM upd)"
-			" SELECT a.id, a.migration_id, a.pass FROM upd JOIN accounts a ON a.id = upd.id"
-			" WHERE upd.state = 'queued' ORDER BY a.priority, a.id",
+			"  SELECT id, old, state, 'operator: ' || $3"
+			"   || CASE WHEN old = 'failed' THEN ' (fresh error budget)' ELSE '' END"
+			"  FROM upd),"
+			" counts AS (SELECT (SELECT count(*) FROM upd) AS changed,"
+			"  (SELECT count(*) FROM accounts WHERE migration_id = $1"
+			"   AND ($2::bigint = 0 OR id = $2::bigint)) AS total),"
+			" j AS (SELECT a.id, a.migration_id, a.pass, a.priority FROM upd"
+			"  JOIN accounts a ON a.id = upd.id WHERE upd.state = 'queued')"
+			" SELECT j.id, j.migration_id, j.pass, c.changed, c.total FROM counts c"
+			" LEFT JOIN j ON true ORDER BY j.priority, j.id",
 			3, params, &res, error_r) < 0)
 		return -1;
-	return store_jobs_from_result(res, jobs_r, count_r, error_r);
+	rows = PQntuples(res);
+	jobs = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*jobs));
+	if (jobs == NULL) {
+		PQclear(res);
+		*error_r = "out of memory";
+		return -1;
+	}
+	for (int i = 0; i < rows; i++) {
+		if (PQgetisnull(res, i, 0))
+			continue;
+		jobs[n].account_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		jobs[n].migration_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		jobs[n].pass = (int)strtol(PQgetvalue(res, i, 2), NULL, 10);
+		n++;
+	}
+	*changed_r = rows > 0 ? (size_t)strtoull(PQgetvalue(res, 0, 3), NULL, 10) : 0;
+	total = rows > 0 ? (size_t)strtoull(PQgetvalue(res, 0, 4), NULL, 10) : 0;
+	*unchanged_r = total - *changed_r;
+	PQclear(res);
+	*jobs_r = jobs;
+	*count_r = n;
+	return 0;
 }
 
 static int lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,
@@ -1651,4 +1692,52 @@ int store_slots_renew(struct store *st, const char *owner, int ttl_s, const char
 			   "UPDATE server_slots SET expires = now() + make_interval(secs => $2::int)"
 			   " WHERE owner = $1",
 			   2, params, NULL, error_r);
+}
+
+int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r,
+			char **key_id_r, const char **error_r)
+{
+	PGresult *res = NULL;
+	int ret = 1;
+
+	*check_r = NULL;
+	*key_id_r = NULL;
+	*len_r = 0;
+	if (store_exec(st, "SELECT key_id, encode(check_value, 'hex') FROM key_check", 0, NULL,
+		       &res, error_r) < 0)
+		return -1;
+	if (PQntuples(res) > 0) {
+		*key_id_r = strdup(PQgetvalue(res, 0, 0));
+		if (*key_id_r == NULL ||
+		    hex_decode(PQgetvalue(res, 0, 1), check_r, len_r) < 0) {
+			free(*key_id_r);
+			*key_id_r = NULL;
+			*error_r = "key check: out of memory or bad value";
+			ret = -1;
+		} else {
+			ret = 0;
+		}
+	}
+	PQclear(res);
+	return ret;
+}
+
+int store_key_check_put(struct store *st, const unsigned char *check, size_t len,
+			const char *key_id, const char **error_r)
+{
+	const char *values[2] = {key_id, (const char *)check};
+	int lengths[2] = {0, (int)len}, formats[2] = {0, 1};
+	PGresult *res;
+	int ok;
+
+	st->error[0] = '\0';
+	res = store_pq_exec(st,
+			    "INSERT INTO key_check (key_id, check_value) VALUES ($1, $2)"
+			    " ON CONFLICT (only_row) DO NOTHING",
+			    2, values, lengths, formats);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		store_fail(st, error_r, "postgresql", res);
+	PQclear(res);
+	return ok ? 0 : -1;
 }
