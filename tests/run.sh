@@ -6,7 +6,8 @@
 #   4. integration tests against real servers it starts itself (PostgreSQL,
 #      three Dovecot instances, the Kafka-protocol broker), with the sanitized
 #      worker and coordinator: the copy engine (test_migration.sh), then the
-#      coordinator and fleet (test_fleet.sh), each on its own stack.
+#      coordinator and fleet (test_fleet.sh), then operator safety
+#      (test_operator.sh), each on its own stack.
 # Ends with one line "N passed, N failed"; exit status 0 only if all passed.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,7 +38,7 @@ unit_failed=${unit_failed:-1}
 
 it_passed=0
 it_failed=0
-for suite in test_migration test_fleet; do
+for suite in test_migration test_fleet test_operator; do
   echo "# integration: $suite"
   MAILSHIFT_BUILD=$repo/build-asan bash "tests/integration/$suite.sh" | tee "$logs/$suite.log"
   rc=${PIPESTATUS[0]}

@@ -400,6 +400,23 @@ static void test_wipe(void **state)
 	secret_free(&plain);
 	secret_free(NULL);
 	assert_int_equal((uintptr_t)fx->key_a % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
+	/* Locked in memory: this process has locked pages now (ASan makes
+	 * mlock a no-op, so only the uninstrumented build can tell). */
+	assert_int_equal(secret_key_is_locked(fx->key_a), 1);
+#if !defined(__SANITIZE_ADDRESS__)
+	{
+		char line[256];
+		long kb = -1;
+		FILE *fp = fopen("/proc/self/status", "r");
+
+		assert_non_null(fp);
+		while (fgets(line, sizeof(line), fp) != NULL)
+			if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+				break;
+		assert_int_equal(fclose(fp), 0);
+		assert_true(kb > 0);
+	}
+#endif
 }
 
 /* secret_process_protect: no core dumps (checked in a child, which it
