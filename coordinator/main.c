@@ -541,7 +541,12 @@ static void usage(void)
 		"  --db CONNINFO          PostgreSQL (env MAILSHIFT_DB)\n"
 		"  --brokers LIST         Kafka bootstrap servers (env MAILSHIFT_BROKERS)\n"
 		"  --brokers-file PATH    file holding the bootstrap list (env MAILSHIFT_BROKERS_FILE)\n"
-		"  --key-file PATH        secret key file (env MAILSHIFT_KEY_FILE)\n");
+		"  --key-file PATH        secret key file (env MAILSHIFT_KEY_FILE), mode 0600\n"
+		"environment:\n"
+		"  MAILSHIFT_DB_TIMEOUT=SECS            PostgreSQL connect timeout (default 10)\n"
+		"  MAILSHIFT_DB_STATEMENT_TIMEOUT=SECS  PostgreSQL statement timeout (default 60;\n"
+		"                                       the client gives up 10 s later)\n"
+		"  MAILSHIFT_KEY_FILE_PERMISSIVE=1      only warn about a key file others can read\n");
 }
 
 int main(int argc, char **argv)

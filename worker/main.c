@@ -322,7 +322,10 @@ static void usage(void)
 		"  --batch-mb N           megabytes per batch (default 8)\n"
 		"  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"
 		"  --lease-ttl SECS       account lease lifetime, renewed while copying (default 60)\n"
-		"  --id NAME              worker id (default host-pid)\n");
+		"  --id NAME              worker id, unique in the fleet (default host-pid-time)\n"
+		"environment: MAILSHIFT_DB_TIMEOUT, MAILSHIFT_DB_STATEMENT_TIMEOUT (seconds: PostgreSQL\n"
+		"connect and statement bounds, default 10 and 60), MAILSHIFT_KEY_FILE_PERMISSIVE=1\n"
+		"(only warn about a key file others can read)\n");
 }
 
 static int parse_int(const char *s, const char *what, long min, long max, long *v_r)
