@@ -1134,8 +1134,8 @@ static int plan_json_size(struct plan_json *pj, json_t *obj, const char *prefix,
 		n = strtold(s, &end);
 		while (*end == ' ')
 			end++;
-		if (end == s || errno == ERANGE || isnan(n) || isinf(n) || (*s != '-' && *s != '.' &&
-		                                                          (*s < '0' || *s > '9')))
+		if (end == s || errno == ERANGE || isnan(n) || isinf(n) ||
+		    (*s != '-' && *s != '.' && (*s < '0' || *s > '9')))
 			goto fail;
 		if (n < 0) {
 			why = "must not be negative";
@@ -1160,7 +1160,8 @@ static int plan_json_size(struct plan_json *pj, json_t *obj, const char *prefix,
 	}
 fail:
 	if (why == NULL)
-		plan_errors_add(pj->errs, 0, "%s: %s%s: at most %s", pj->path, prefix, key, max_text);
+		plan_errors_add(pj->errs, 0, "%s: %s%s: at most %s", pj->path, prefix, key,
+		                max_text);
 	else
 		plan_errors_add(pj->errs, 0, "%s: %s%s: %s", pj->path, prefix, key, why);
 	return -1;

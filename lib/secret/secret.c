@@ -188,10 +188,11 @@ static int read_key_file(const char *path, unsigned char *buf, size_t *len_r, ch
 		const char *permissive = getenv(SECRET_KEY_PERMISSIVE_ENV);
 		char what[512];
 
-		(void)snprintf(what, sizeof(what),
-		               "%s: key file is readable or writable by group or others (mode %04o):"
-		               " run `chmod 600 %s`",
-		               path, (unsigned)(st.st_mode & 07777), path);
+		(void)snprintf(
+		    what, sizeof(what),
+		    "%s: key file is readable or writable by group or others (mode %04o):"
+		    " run `chmod 600 %s`",
+		    path, (unsigned)(st.st_mode & 07777), path);
 		if (permissive == NULL || strcmp(permissive, "1") != 0) {
 			secret_error(err, errlen, "%s (or set %s=1 to only warn)", what,
 			             SECRET_KEY_PERMISSIVE_ENV);

@@ -426,19 +426,29 @@ static void test_sizes_and_rates(void **state)
 	static const struct {
 		const char *key, *value, *error;
 	} bad[] = {
-	    {"max_bytes_per_second", "\"1e17TiB\"", "at most 1 PiB (1125899906842624 bytes) per second"},
-	    {"max_bytes_per_second", "\"1e300\"", "at most 1 PiB (1125899906842624 bytes) per second"},
-	    {"max_bytes_per_second", "\"1e5000\"", "must be a whole number or a size like \"500MB\" or \"2GiB\""},
-	    {"max_bytes_per_second", "9223372036854775807", "at most 1 PiB (1125899906842624 bytes) per second"},
+	    {"max_bytes_per_second", "\"1e17TiB\"",
+	     "at most 1 PiB (1125899906842624 bytes) per second"},
+	    {"max_bytes_per_second", "\"1e300\"",
+	     "at most 1 PiB (1125899906842624 bytes) per second"},
+	    {"max_bytes_per_second", "\"1e5000\"",
+	     "must be a whole number or a size like \"500MB\" or \"2GiB\""},
+	    {"max_bytes_per_second", "9223372036854775807",
+	     "at most 1 PiB (1125899906842624 bytes) per second"},
 	    {"max_bytes_per_second", "-5", "must not be negative"},
 	    {"max_bytes_per_second", "\"-5MB\"", "must not be negative"},
 	    {"max_bytes_per_second", "\"0.5\"", "must be a whole number after its unit"},
-	    {"max_bytes_per_second", "1.5", "must be a whole number (or a string with a unit, like \"1.5GB\")"},
-	    {"max_bytes_per_second", "\"nan\"", "must be a whole number or a size like \"500MB\" or \"2GiB\""},
-	    {"max_bytes_per_second", "\"inf\"", "must be a whole number or a size like \"500MB\" or \"2GiB\""},
-	    {"max_bytes_per_second", "\"5 parsecs\"", "unknown unit: use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB"},
-	    {"max_bytes_per_second", "true", "must be a whole number or a size like \"500MB\" or \"2GiB\""},
-	    {"account_daily_bytes", "\"1025TiB\"", "at most 1 PiB (1125899906842624 bytes) per day"},
+	    {"max_bytes_per_second", "1.5",
+	     "must be a whole number (or a string with a unit, like \"1.5GB\")"},
+	    {"max_bytes_per_second", "\"nan\"",
+	     "must be a whole number or a size like \"500MB\" or \"2GiB\""},
+	    {"max_bytes_per_second", "\"inf\"",
+	     "must be a whole number or a size like \"500MB\" or \"2GiB\""},
+	    {"max_bytes_per_second", "\"5 parsecs\"",
+	     "unknown unit: use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB"},
+	    {"max_bytes_per_second", "true",
+	     "must be a whole number or a size like \"500MB\" or \"2GiB\""},
+	    {"account_daily_bytes", "\"1025TiB\"",
+	     "at most 1 PiB (1125899906842624 bytes) per day"},
 	    {"account_daily_bytes", "\"-1\"", "must not be negative"},
 	    {"max_messages_per_second", "1000001", "at most 1000000 messages per second"},
 	    {"max_messages_per_second", "\"2.5\"", "must be a whole number after its unit"},
@@ -486,9 +496,10 @@ static void test_csv_utf8(void **state)
 	const char *path;
 
 	(void)state;
-	check_csv_error("source_login,source_password\nok@x,pw\nb\xe4r@x,pw\n",
-	                "@/bad.csv:3: column 1 (source_login): not valid UTF-8: byte 0xe4 at byte 2 "
-	                "of the field (save the file as UTF-8)");
+	check_csv_error(
+	    "source_login,source_password\nok@x,pw\nb\xe4r@x,pw\n",
+	    "@/bad.csv:3: column 1 (source_login): not valid UTF-8: byte 0xe4 at byte 2 "
+	    "of the field (save the file as UTF-8)");
 	/* Overlong, surrogate, truncated, beyond U+10FFFF. */
 	check_csv_error("source_login,source_password,destination_login\n"
 	                "a@x,pw,\xc0\xafx\n"

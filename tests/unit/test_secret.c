@@ -332,10 +332,11 @@ static void test_key_file_mode(void **state)
 		assert_int_equal(unsetenv(SECRET_KEY_PERMISSIVE_ENV), 0);
 		assert_int_equal(secret_key_load(path, &key, err, sizeof(err)), -1);
 		assert_null(key);
-		(void)snprintf(expected, sizeof(expected),
-		               "%s: key file is readable or writable by group or others (mode %04o):"
-		               " run `chmod 600 %s` (or set %s=1 to only warn)",
-		               path, (unsigned)mode, path, SECRET_KEY_PERMISSIVE_ENV);
+		(void)snprintf(
+		    expected, sizeof(expected),
+		    "%s: key file is readable or writable by group or others (mode %04o):"
+		    " run `chmod 600 %s` (or set %s=1 to only warn)",
+		    path, (unsigned)mode, path, SECRET_KEY_PERMISSIVE_ENV);
 		assert_string_equal(err, expected);
 		/* Only "1" relaxes it. */
 		assert_int_equal(setenv(SECRET_KEY_PERMISSIVE_ENV, "yes", 1), 0);
@@ -449,12 +450,18 @@ static void test_process_protect(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_wrong_key),
-	    cmocka_unit_test(test_tampered),        cmocka_unit_test(test_wrong_aad),
-	    cmocka_unit_test(test_unknown_version), cmocka_unit_test(test_key_file_forms),
-	    cmocka_unit_test(test_key_file_errors), cmocka_unit_test(test_generate),
-	    cmocka_unit_test(test_key_file_mode),   cmocka_unit_test(test_key_check),
-	    cmocka_unit_test(test_wipe),            cmocka_unit_test(test_process_protect),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_wrong_key),
+	    cmocka_unit_test(test_tampered),
+	    cmocka_unit_test(test_wrong_aad),
+	    cmocka_unit_test(test_unknown_version),
+	    cmocka_unit_test(test_key_file_forms),
+	    cmocka_unit_test(test_key_file_errors),
+	    cmocka_unit_test(test_generate),
+	    cmocka_unit_test(test_key_file_mode),
+	    cmocka_unit_test(test_key_check),
+	    cmocka_unit_test(test_wipe),
+	    cmocka_unit_test(test_process_protect),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
