@@ -169,6 +169,26 @@ check "wrong key: both accounts untouched (queued, no lease taken, error budget 
                JOIN accounts a ON a.id = l.account_id WHERE a.migration_id = $m_wk
                AND l.reason LIKE 'lease taken%'")" = "queued/0,queued/0 0"
 
+# The coordinator's commands that encrypt or decrypt refuse the wrong key too.
+secrets_sum() { sql "SELECT md5(string_agg(encode(src_secret, 'hex') || encode(dst_secret, 'hex'), ','
+                     ORDER BY id)) FROM accounts WHERE migration_id = $m_wk"; }
+secrets_before=$(secrets_sum)
+before=$(migrations)
+p=$(make_plan otherkey "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" "wk1,wkpw1,wk1,wkpw1")
+MAILSHIFT_KEY_FILE=$work/wrong.key run_timed other-key-import "$COORD" import "$p"
+check "wrong key: import refused (exit $rc), nothing imported" \
+  eval 'test "$rc" -ne 0 -a "$(migrations)" = "$before" && has other-key-import "cannot decrypt the database'"'"'s key check"'
+MAILSHIFT_KEY_FILE=$work/wrong.key run_timed other-key-verify "$COORD" verify "$m_wk"
+check "wrong key: verify refused (exit $rc)" \
+  eval 'test "$rc" -ne 0 && has other-key-verify "cannot decrypt the database'"'"'s key check"'
+MAILSHIFT_KEY_FILE=$work/wrong.key run_timed other-key-passwd "$COORD" passwd "$m_wk" wk1 both <<<newpw
+check "wrong key: passwd refused (exit $rc), the stored secrets unchanged" \
+  eval 'test "$rc" -ne 0 -a "$(secrets_sum)" = "$secrets_before" &&
+        has other-key-passwd "cannot decrypt the database'"'"'s key check"'
+check "wrong key: the accounts still queued with their budgets after those commands" \
+  test "$(sql "SELECT string_agg(state || '/' || attempts, ',' ORDER BY id) FROM accounts
+               WHERE migration_id = $m_wk")" = "queued/0,queued/0"
+
 # The old behaviour's damage, as it was left: an account failed with its error
 # budget spent.  resume revives it with a fresh budget.
 sql "UPDATE accounts SET state = 'failed', attempts = error_budget, retry_at = NULL,
