@@ -263,6 +263,25 @@ check "cancel of a waiting account: exit $rc, 1 cancelled, 0 finished" \
   eval 'test "$rc" = 0 && has cancel-kf "1 accounts cancelled, 0 already finished"'
 worker_stop
 
+# A worker whose PostgreSQL freezes: its beat waits at most the bound, so a
+# SIGTERM is obeyed (without the bound the beat would wait for the kernel).
+MAILSHIFT_DB=$gate_db MAILSHIFT_DB_STATEMENT_TIMEOUT=2 worker_start --id op-gated
+gated_log=$worker_log
+kill -STOP "$gate_pid"
+sleep 3
+t0=$(date +%s)
+kill -TERM "$worker_pid"
+for _ in $(seq 1 600); do kill -0 "$worker_pid" 2>/dev/null || break; sleep 0.1; done
+secs=$(($(date +%s) - t0))
+gated_alive=no
+kill -0 "$worker_pid" 2>/dev/null && gated_alive=yes
+kill -CONT "$gate_pid"
+worker_stop
+check "PostgreSQL frozen under a worker: SIGTERM obeyed within the bound ($secs s; alive after: $gated_alive)" \
+  test "$gated_alive" = no -a "$secs" -le 25
+check "PostgreSQL frozen under a worker: its log names host, port and the bound" \
+  grep -qF "PostgreSQL at 127.0.0.1:$served_port did not answer within 12 s" "$gated_log"
+
 # --- no secrets in core files of a worker aborted mid-copy ------------------------------
 # The core pattern is pointed to $work/cores while this runs (restored right
 # after) when it is writable; else its current value stands.  Checked: every
