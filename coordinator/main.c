@@ -3,6 +3,7 @@
  * one job per account for a pass, and reports progress from PostgreSQL.
  * (Scheduling with budgets and blackout windows, verification and the HTTP API
  * come with the fleet work; they take the place of the `pass` command.) */
+#include "account.h"
 #include "log.h"
 #include "plan.h"
 #include "queue.h"
@@ -85,7 +86,14 @@ static int cmd_import(struct store *st, const struct options *o, const char *pat
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	if (secret_key_load(o->key_file, &key, err, sizeof(err)) < 0) {
+	for (size_t i = 0; i < plan->nsrcs; i++)
+		if (strcmp(plan->srcs[i].tls, "none") == 0)
+			fprintf(stderr, "warning: source '%s' uses tls none: passwords travel in"
+					" clear\n",
+				plan->srcs[i].name);
+	if (strcmp(plan->dst.tls, "none") == 0)
+		fprintf(stderr, "warning: the destination uses tls none: passwords travel in clear\n");
+	if (account_key_open(st, o->key_file, true, &key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
@@ -208,6 +216,28 @@ static int cmd_pass(struct store *st, const struct options *o, int64_t mid, int 
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
+	if (queued == 0) {
+		char states[512];
+		int64_t fresh = 0, verified = 0;
+
+		if (store_migration_states(st, mid, states, sizeof(states), &fresh, &verified,
+					   &error) < 0) {
+			fprintf(stderr, "%s\n", error);
+			return 1;
+		}
+		if (fresh > 0)
+			fprintf(stderr,
+				"migration %" PRId64 ": pass %d not started: no verified accounts to"
+				" run: run `mailshift-coordinator verify %" PRId64 "` first"
+				" (accounts: %s)\n",
+				mid, pass, mid, states[0] != '\0' ? states : "none");
+		else
+			fprintf(stderr,
+				"migration %" PRId64 ": pass %d not started: no account to run"
+				" (accounts: %s)\n",
+				mid, pass, states[0] != '\0' ? states : "none");
+		return 1;
+	}
 	ret = publish_due(st, o, mid, &published);
 	if (ret == 0)
 		log_info("migration %" PRId64 ": pass %d (%s) queued for %zu accounts; %zu jobs"
@@ -223,20 +253,30 @@ static int cmd_control(struct store *st, const struct options *o, const char *ac
 		       int64_t mid, int64_t account_id)
 {
 	struct store_job *jobs = NULL;
-	size_t count = 0;
+	size_t count = 0, changed = 0, unchanged = 0;
 	const char *error;
 	int ret = 0;
 
-	if (store_accounts_control(st, mid, account_id, action, &jobs, &count, &error) < 0) {
+	if (store_accounts_control(st, mid, account_id, action, &jobs, &count, &changed,
+				   &unchanged, &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
 	free(jobs);
 	if (count > 0 && o->brokers != NULL)
 		ret = publish_due(st, o, mid, NULL);
-	log_info("migration %" PRId64 ": %s done%s", mid, action,
-		 strcmp(action, "pause") == 0 ? "; running accounts stop at their next checkpoint"
-					      : "");
+	if (strcmp(action, "cancel") == 0)
+		printf("%zu accounts cancelled, %zu already finished (synced, done, cancelled, or"
+		       " failed with no retry left) kept their state\n",
+		       changed, unchanged);
+	else if (strcmp(action, "pause") == 0)
+		printf("%zu accounts paused (running ones stop at their next checkpoint), %zu"
+		       " left as they were (already paused, finished or refused)\n",
+		       changed, unchanged);
+	else
+		printf("%zu accounts resumed (paused ones, and failed ones of their current pass"
+		       " with a fresh error budget), %zu left as they were\n",
+		       changed, unchanged);
 	return ret;
 }
 
@@ -251,7 +291,7 @@ static int verify_and_join(struct store *st, const struct options *o, int64_t mi
 	size_t queued = 0;
 	int last = 0, ret;
 
-	if (secret_key_load(o->key_file, &key, err, sizeof(err)) < 0) {
+	if (account_key_open(st, o->key_file, false, &key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
@@ -300,7 +340,7 @@ static int cmd_add(struct store *st, const struct options *o, int64_t mid, const
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
-	if (secret_key_load(o->key_file, &key, err, sizeof(err)) < 0) {
+	if (account_key_open(st, o->key_file, true, &key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
@@ -388,7 +428,7 @@ static int cmd_passwd(struct store *st, const struct options *o, int64_t mid, co
 		goto out;
 	}
 	pw[len] = '\0';
-	if (secret_key_load(o->key_file, &key, err, sizeof(err)) < 0) {
+	if (account_key_open(st, o->key_file, true, &key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
@@ -434,6 +474,40 @@ static int cmd_remove(struct store *st, int64_t mid, const char *which)
 	return 0;
 }
 
+/* Every command naming a migration (and wait or passes naming a pass) fails
+ * clearly when it does not exist, rather than reporting nothing with exit 0.
+ * Arguments that are not ids are left to the command's own parsing. */
+static int migration_args_exist(struct store *st, const char *cmd, int argc, char **argv)
+{
+	static const char *const with_migration[] = {
+		"pass", "start", "delta", "passes", "add", "passwd", "remove", "wait",
+		"verify", "pause", "resume", "cancel", "status", NULL};
+	const char *error;
+	char *end;
+	long long mid, pass = 0;
+	bool known = false;
+
+	for (size_t i = 0; with_migration[i] != NULL; i++)
+		known |= strcmp(cmd, with_migration[i]) == 0;
+	if (!known || argc < 2)
+		return 0;
+	errno = 0;
+	mid = strtoll(argv[1], &end, 10);
+	if (errno != 0 || *end != '\0' || mid < 1)
+		return 0;
+	if ((strcmp(cmd, "wait") == 0 || strcmp(cmd, "passes") == 0) && argc >= 3) {
+		errno = 0;
+		pass = strtoll(argv[2], &end, 10);
+		if (errno != 0 || *end != '\0' || pass < 1 || pass > 100000)
+			pass = 0;
+	}
+	if (store_migration_exists(st, (int64_t)mid, (int)pass, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return -1;
+	}
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -467,7 +541,12 @@ static void usage(void)
 		"  --db CONNINFO          PostgreSQL (env MAILSHIFT_DB)\n"
 		"  --brokers LIST         Kafka bootstrap servers (env MAILSHIFT_BROKERS)\n"
 		"  --brokers-file PATH    file holding the bootstrap list (env MAILSHIFT_BROKERS_FILE)\n"
-		"  --key-file PATH        secret key file (env MAILSHIFT_KEY_FILE)\n");
+		"  --key-file PATH        secret key file (env MAILSHIFT_KEY_FILE), mode 0600\n"
+		"environment:\n"
+		"  MAILSHIFT_DB_TIMEOUT=SECS            PostgreSQL connect timeout (default 10)\n"
+		"  MAILSHIFT_DB_STATEMENT_TIMEOUT=SECS  PostgreSQL statement timeout (default 60;\n"
+		"                                       the client gives up 10 s later)\n"
+		"  MAILSHIFT_KEY_FILE_PERMISSIVE=1      only warn about a key file others can read\n");
 }
 
 int main(int argc, char **argv)
@@ -515,6 +594,12 @@ int main(int argc, char **argv)
 		}
 	}
 	log_init("coordinator");
+	/* Keys and passwords pass through this process: no core file. */
+	if (secret_process_protect(err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		ret = 1;
+		goto out;
+	}
 	if (optind >= argc) {
 		usage();
 		goto out;
@@ -531,6 +616,10 @@ int main(int argc, char **argv)
 	}
 	if (store_open(o.db, &st, &error) < 0 || store_schema_apply(st, &error) < 0) {
 		fprintf(stderr, "%s\n", error);
+		ret = 1;
+		goto out;
+	}
+	if (migration_args_exist(st, cmd, argc - optind, argv + optind) < 0) {
 		ret = 1;
 		goto out;
 	}
@@ -605,7 +694,7 @@ int main(int argc, char **argv)
 		struct secret_key *key = NULL;
 		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
 			goto out;
-		if (secret_key_load(o.key_file, &key, err, sizeof(err)) < 0) {
+		if (account_key_open(st, o.key_file, false, &key, err, sizeof(err)) < 0) {
 			fprintf(stderr, "%s\n", err);
 			ret = 1;
 			goto out;

@@ -1,6 +1,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -188,6 +189,50 @@ static bool has_control(const char *s, size_t len)
 			return true;
 	}
 	return false;
+}
+
+/* Offset of the first byte that is not part of well-formed UTF-8 (RFC 3629:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), or len. */
+static size_t utf8_invalid_at(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned lo = 0x80, hi = 0xbf;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			if (c == 0xe0)
+				lo = 0xa0;
+			else if (c == 0xed)
+				hi = 0x9f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			if (c == 0xf0)
+				lo = 0x90;
+			else if (c == 0xf4)
+				hi = 0x8f;
+		} else
+			return i;
+		if (len - i <= n)
+			return i;
+		if (s[i + 1] < lo || s[i + 1] > hi)
+			return i;
+		for (size_t k = 2; k <= n; k++)
+			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+				return i;
+		i += n + 1;
+	}
+	return len;
 }
 
 /* ---- CSV reader (RFC 4180) ----
@@ -580,6 +625,24 @@ static void plan_csv_row(struct plan_csv *csv)
 	if (r->nfields != csv->ncols) {
 		plan_errors_add(csv->errs, line, "%s:%d: has %zu fields, the header has %zu",
 		                csv->path, line, r->nfields, csv->ncols);
+		return;
+	}
+	/* Text fields go to PostgreSQL and IMAP as UTF-8; passwords are kept byte
+	 * for byte (encrypted, never stored as text). */
+	for (size_t i = 0; i < r->nfields; i++) {
+		size_t bad;
+		char what[128];
+
+		if (csv->col_kind[i] == COL_SRC_PASSWORD || csv->col_kind[i] == COL_DST_PASSWORD)
+			continue;
+		bad = utf8_invalid_at(r->fields[i].value, r->fields[i].len);
+		if (bad == r->fields[i].len)
+			continue;
+		(void)snprintf(what, sizeof(what),
+		               "not valid UTF-8: byte 0x%02x at byte %zu of the field (save the"
+		               " file as UTF-8)",
+		               (unsigned)(unsigned char)r->fields[i].value[bad], bad + 1);
+		plan_csv_field_error(csv, line, i, what);
 		return;
 	}
 	src_login = plan_csv_login(csv, COL_SRC_LOGIN, true);
@@ -1021,8 +1084,12 @@ static int plan_json_exclude(struct plan_json *pj, json_t *obj, const char *pref
 
 /* A size: an integer number of bytes, or a string with a unit ("500MB",
  * "2 GiB", "750kB"; k/M/G/T are powers of 1000, Ki/Mi/Gi/Ti of 1024). */
+/* A size or a rate: a non-negative JSON integer, or a string with a unit
+ * ("500MB", "2 GiB", "1.5k"), whole after the unit is applied, at most max.
+ * Every refusal names the JSON path: an overflowing "1e17TiB" once became a
+ * negative number that meant "no limit". */
 static int plan_json_size(struct plan_json *pj, json_t *obj, const char *prefix, const char *key,
-                          int64_t *out_r)
+                          int64_t max, const char *max_text, int64_t *out_r)
 {
 	static const struct {
 		const char *unit;
@@ -1041,36 +1108,62 @@ static int plan_json_size(struct plan_json *pj, json_t *obj, const char *prefix,
 	             {"gib", 1073741824},
 	             {"tib", 1099511627776}};
 	json_t *v = json_object_get(obj, key);
-	const char *s;
+	const char *s, *why = "must be a whole number or a size like \"500MB\" or \"2GiB\"";
 	char *end;
-	double n;
+	long double n, total;
 
 	*out_r = 0;
 	if (v == NULL || json_is_null(v))
 		return 0;
-	if (json_is_integer(v) && json_integer_value(v) >= 0) {
-		*out_r = json_integer_value(v);
-		return 0;
-	}
-	if (json_is_string(v)) {
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 0)
+			why = "must not be negative";
+		else if (json_integer_value(v) > max)
+			why = NULL;
+		else {
+			*out_r = json_integer_value(v);
+			return 0;
+		}
+	} else if (json_is_real(v)) {
+		why = "must be a whole number (or a string with a unit, like \"1.5GB\")";
+	} else if (json_is_string(v)) {
 		s = json_string_value(v);
+		while (*s == ' ')
+			s++;
 		errno = 0;
-		n = strtod(s, &end);
+		n = strtold(s, &end);
 		while (*end == ' ')
 			end++;
-		if (errno == 0 && end != s && n >= 0 && n < 1e18) {
-			for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-				if (strcasecmp(end, units[i].unit) == 0) {
-					*out_r = (int64_t)(n * (double)units[i].mult);
-					return 0;
-				}
-			}
+		if (end == s || errno == ERANGE || isnan(n) || isinf(n) ||
+		    (*s != '-' && *s != '.' && (*s < '0' || *s > '9')))
+			goto fail;
+		if (n < 0) {
+			why = "must not be negative";
+			goto fail;
 		}
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			if (strcasecmp(end, units[i].unit) != 0)
+				continue;
+			total = n * (long double)units[i].mult;
+			if (total > (long double)max) {
+				why = NULL;
+				goto fail;
+			}
+			if (total != floorl(total)) {
+				why = "must be a whole number after its unit";
+				goto fail;
+			}
+			*out_r = (int64_t)total;
+			return 0;
+		}
+		why = "unknown unit: use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB";
 	}
-	plan_errors_add(pj->errs, 0,
-	                "%s: %s%s: must be a number of bytes or a size like \"500MB\" or "
-	                "\"2GiB\"",
-	                pj->path, prefix, key);
+fail:
+	if (why == NULL)
+		plan_errors_add(pj->errs, 0, "%s: %s%s: at most %s", pj->path, prefix, key,
+		                max_text);
+	else
+		plan_errors_add(pj->errs, 0, "%s: %s%s: %s", pj->path, prefix, key, why);
 	return -1;
 }
 
@@ -1243,14 +1336,13 @@ static void plan_json_server(struct plan_json *pj, json_t *obj, const char *pref
 	(void)plan_json_int(pj, obj, prefix, "max_connections", 1, 1000, 10, &srv->max_connections);
 	(void)plan_json_string(pj, obj, prefix, "prefix", false, "", &srv->prefix);
 	(void)plan_json_exclude(pj, obj, prefix, &srv->exclude);
-	if (plan_json_size(pj, obj, prefix, "max_messages_per_second", &rate_messages) == 0) {
-		if (rate_messages > 1000000)
-			plan_errors_add(pj->errs, 0, "%s: %smax_messages_per_second: at most 1000000",
-			                pj->path, prefix);
+	if (plan_json_size(pj, obj, prefix, "max_messages_per_second", PLAN_MAX_MESSAGES_RATE,
+	                   "1000000 messages per second", &rate_messages) == 0)
 		srv->rate_messages = (int)rate_messages;
-	}
-	(void)plan_json_size(pj, obj, prefix, "max_bytes_per_second", &srv->rate_bytes);
-	(void)plan_json_size(pj, obj, prefix, "account_daily_bytes", &srv->account_daily_bytes);
+	(void)plan_json_size(pj, obj, prefix, "max_bytes_per_second", PLAN_MAX_BYTES,
+	                     "1 PiB (1125899906842624 bytes) per second", &srv->rate_bytes);
+	(void)plan_json_size(pj, obj, prefix, "account_daily_bytes", PLAN_MAX_BYTES,
+	                     "1 PiB (1125899906842624 bytes) per day", &srv->account_daily_bytes);
 	plan_json_blackouts(pj, obj, prefix, srv);
 }
 

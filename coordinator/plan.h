@@ -26,9 +26,12 @@
  *     exclude        array of folder names (non-empty, no comma), default []
  *     max_messages_per_second, max_bytes_per_second   fleet-wide rate limits
  *                    of this server, default none; sizes are integers (bytes)
- *                    or strings with a unit: "500MB", "2 GiB", "750kB"
+ *                    or strings with a unit: "500MB", "2 GiB", "750kB"; whole,
+ *                    not negative, at most PLAN_MAX_MESSAGES_RATE messages/s
+ *                    and PLAN_MAX_BYTES bytes/s
  *     account_daily_bytes   bytes each account may move per UTC day (an upload
- *                    cap like Gmail's 500 MB/day); the rest carries over
+ *                    cap like Gmail's 500 MB/day), at most PLAN_MAX_BYTES;
+ *                    the rest carries over
  *     blackout       array of windows {"days": ["mon-fri", "sun"] or "daily"
  *                    (default), "from": "HH:MM[:SS]", "to": "HH:MM[:SS]"
  *                    (from >= to runs over midnight, "24:00" allowed),
@@ -56,6 +59,10 @@
 #include "store.h"
 
 #define PLAN_MAX_ERRORS 50
+/* Upper bounds of sizes and rates in a plan: beyond them a value is a typo
+ * (and beyond int64 it would wrap to a negative "no limit"). */
+#define PLAN_MAX_BYTES (1LL << 50) /* 1 PiB: bytes per second, bytes per day */
+#define PLAN_MAX_MESSAGES_RATE 1000000
 #define PLAN_PRIORITY_DEFAULT 5
 
 struct plan_account {

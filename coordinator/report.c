@@ -79,7 +79,10 @@ int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 	struct totals t = {0};
 	const char *error;
 
-	if (store_migration_status(st, migration_id, account_id, print_row, &t, &error) < 0) {
+	char warnings[2048];
+
+	if (store_migration_status(st, migration_id, account_id, print_row, &t, &error) < 0 ||
+	    store_migration_cleartext(st, migration_id, warnings, sizeof(warnings), &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
@@ -92,6 +95,8 @@ int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 		       migration_id, t.accounts, t.synced, t.running, t.queued, t.waiting, t.failed,
 		       t.refused, t.other, t.messages, t.bytes, t.failed_messages, t.live_messages,
 		       t.live_bytes);
+	/* After the accounts; one account's status stays one line on stdout. */
+	fputs(warnings, account_id == 0 ? stdout : stderr);
 	return 0;
 }
 

@@ -43,7 +43,7 @@ python3 tests/infra/fill_maildir.py --corpus "$corpus" --maildir "$SRC_DIR/mail/
 
 step "importing the migration plan"
 export MAILSHIFT_KEY_FILE=$dir/secret.key
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$MAILSHIFT_KEY_FILE"
+(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$MAILSHIFT_KEY_FILE")
 chmod 600 "$MAILSHIFT_KEY_FILE"
 cat >"$dir/plan.json" <<JSON
 {

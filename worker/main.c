@@ -5,6 +5,7 @@
  * The main thread only polls Kafka (so the consumer group never times out
  * during long copies) and hands each leased account to an account thread; it
  * pauses the partitions while every account slot is busy. */
+#include "account.h"
 #include "log.h"
 #include "queue.h"
 #include "secret.h"
@@ -26,6 +27,13 @@
 #define BEAT_S 2
 
 static volatile sig_atomic_t stop_requested;
+
+/* Seconds a live worker's beat is watched for at start when another
+ * process may use the same id: it beats every BEAT_S. */
+#define ID_WATCH_S (3 * BEAT_S)
+/* A run whose secrets did not decrypt goes back to waiting for this long
+ * (a worker with the right key takes it meanwhile). */
+#define KEY_FAILED_WAIT_S 60
 
 /* Lease attempts, a second apart, when PostgreSQL does not answer. */
 #define LEASE_TAKE_ATTEMPTS 15
@@ -157,9 +165,19 @@ static void *account_thread(void *arg)
 		state = "failed";
 		snprintf(reason, sizeof(reason), "%s", err);
 		break;
+	case SYNC_KEY_FAILED:
+		/* This worker's key, not the account, is wrong: waiting without
+		 * spending the error budget. */
+		state = "waiting";
+		stats.wait_s = KEY_FAILED_WAIT_S;
+		snprintf(reason, sizeof(reason),
+			 "worker %s: %s with this worker's key: nothing done, error budget"
+			 " untouched; check the workers' key files",
+			 w->id, err);
+		break;
 	}
 	if (state != NULL) {
-		if ((outcome == SYNC_WAITING
+		if ((outcome == SYNC_WAITING || outcome == SYNC_KEY_FAILED
 			     ? store_lease_wait(aj->st, aj->acct.id, aj->epoch, stats.wait_s, reason,
 						&error)
 			     : store_lease_release(aj->st, aj->acct.id, aj->epoch, state, reason,
@@ -244,6 +262,50 @@ static int job_start(struct worker *w, const struct queue_job *job)
 	return 0;
 }
 
+/* Start-up check: no other live process beats under this worker id (two
+ * workers with one id would share one row of capacity, halving the fleet's
+ * room).  A fresh beat is watched for ID_WATCH_S: one that moves is another
+ * process; one that does not is a worker that just died. */
+static int worker_id_check(struct store *st, const char *id)
+{
+	double seen = 0, again = 0;
+	const char *error;
+
+	if (store_worker_seen(st, id, &seen, &error) < 0) {
+		log_error("%s", error);
+		return -1;
+	}
+	if (seen == 0)
+		return 0;
+	log_info("worker id %s beat %.0f s ago: watching whether another worker uses it", id,
+		 (double)time(NULL) - seen);
+	sleep(ID_WATCH_S);
+	if (store_worker_seen(st, id, &again, &error) < 0) {
+		log_error("%s", error);
+		return -1;
+	}
+	if (again > seen) {
+		log_error("worker id %s is in use by another live worker (it beats every %d s):"
+			  " give each worker its own --id, or none (the default is host-pid-time);"
+			  " not started",
+			  id, BEAT_S);
+		return -1;
+	}
+	return 0;
+}
+
+/* Start-up protection of the secrets this process will hold: no core file. */
+static int worker_protect(void)
+{
+	char err[256];
+
+	if (secret_process_protect(err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -260,7 +322,10 @@ static void usage(void)
 		"  --batch-mb N           megabytes per batch (default 8)\n"
 		"  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"
 		"  --lease-ttl SECS       account lease lifetime, renewed while copying (default 60)\n"
-		"  --id NAME              worker id (default host-pid)\n");
+		"  --id NAME              worker id, unique in the fleet (default host-pid-time)\n"
+		"environment: MAILSHIFT_DB_TIMEOUT, MAILSHIFT_DB_STATEMENT_TIMEOUT (seconds: PostgreSQL\n"
+		"connect and statement bounds, default 10 and 60), MAILSHIFT_KEY_FILE_PERMISSIVE=1\n"
+		"(only warn about a key file others can read)\n");
 }
 
 static int parse_int(const char *s, const char *what, long min, long max, long *v_r)
@@ -395,11 +460,8 @@ int main(int argc, char **argv)
 		log_error("no Kafka brokers: give --brokers or --brokers-file");
 		return 2;
 	}
-	if (secret_key_load(key_file, &key, err, sizeof(err)) < 0) {
-		log_error("%s", err);
+	if (worker_protect() < 0)
 		goto out;
-	}
-	w.sync.key = key;
 	w.sync.db_conninfo = db;
 	if (id != NULL)
 		snprintf(w.id, sizeof(w.id), "%s", id);
@@ -417,6 +479,15 @@ int main(int argc, char **argv)
 		log_error("%s", error);
 		goto out;
 	}
+	/* A key that cannot decrypt the database's key check would fail every
+	 * account it took: refuse to take any. */
+	if (account_key_open(st, key_file, false, &key, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	w.sync.key = key;
+	if (worker_id_check(st, w.id) < 0)
+		goto out;
 	store_close(&st);
 	if (queue_producer_create(brokers, &w.producer, err, sizeof(err)) < 0 ||
 	    queue_consumer_create(brokers, "mailshift-workers", w.id, &consumer, err,
@@ -519,6 +590,7 @@ out:
 		queue_producer_flush(w.producer, 5000, err, sizeof(err));
 		queue_producer_destroy(&w.producer);
 	}
+	store_close(&st);
 	secret_key_destroy(&key);
 	free(brokers);
 	return ret;

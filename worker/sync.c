@@ -1290,8 +1290,8 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	/* The lease was taken just before this call. */
 	run.lease_deadline_ms = monotonic_ms() + (int64_t)cfg->lease_ttl_s * 1000 * 3 / 4;
 	pthread_cond_init(&run.wake, NULL);
-	if (account_creds_open(acct, cfg->key, cfg->ca_file, &run.creds, err, errlen) < 0) {
-		run.outcome = SYNC_FAILED;
+	if ((ret = account_creds_open(acct, cfg->key, cfg->ca_file, &run.creds, err, errlen)) < 0) {
+		run.outcome = ret == ACCOUNT_KEY_FAILED ? SYNC_KEY_FAILED : SYNC_FAILED;
 		goto out;
 	}
 	/* Folder threads: within both servers' connection budgets. */

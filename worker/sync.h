@@ -40,6 +40,9 @@ enum sync_outcome {
 	SYNC_STOPPED,	  /* asked to stop; progress is checkpointed */
 	SYNC_WAITING,	  /* a daily byte cap was reached, or a server keeps
 			   * throttling: checkpointed, run again after wait_s */
+	SYNC_KEY_FAILED,  /* a secret does not decrypt with this worker's key:
+			   * nothing done; not the account's fault, so no error
+			   * budget is spent */
 };
 
 struct sync_stats {

@@ -1,6 +1,7 @@
 #include "account.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int endpoint_setup(struct imap_endpoint *ep, const struct store_server *srv,
@@ -34,6 +35,65 @@ static int secret_open(const struct secret_key *key, const char *role, const cha
 	return secret_decrypt(key, aad, blob, len, plain_r, NULL, err, errlen);
 }
 
+int account_key_open(struct store *st, const char *key_file, bool create,
+		     struct secret_key **key_r, char *err, size_t errlen)
+{
+	const char *file = key_file != NULL ? key_file : "$" SECRET_KEY_ENV;
+	struct secret_key *key = NULL;
+	unsigned char *check = NULL;
+	char *stored_id = NULL, id[SECRET_KEY_ID_LEN + 1], why[256];
+	const char *error;
+	size_t len = 0;
+	int ret = -1, r;
+
+	*key_r = NULL;
+	if (secret_key_load(key_file, &key, err, errlen) < 0)
+		return -1;
+	if (secret_key_id(key, id, sizeof(id)) < 0) {
+		snprintf(err, errlen, "%s: cannot compute the key id", file);
+		goto out;
+	}
+	r = store_key_check_get(st, &check, &len, &stored_id, &error);
+	if (r < 0) {
+		snprintf(err, errlen, "key check: %s", error);
+		goto out;
+	}
+	if (r == 1 && create) {
+		if (secret_key_check_make(key, &check, &len, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s: %s", file, why);
+			goto out;
+		}
+		if (store_key_check_put(st, check, len, id, &error) < 0) {
+			snprintf(err, errlen, "key check: %s", error);
+			goto out;
+		}
+		free(check);
+		check = NULL;
+		/* Another import may have stored its key's first: check against it. */
+		r = store_key_check_get(st, &check, &len, &stored_id, &error);
+		if (r < 0) {
+			snprintf(err, errlen, "key check: %s", error);
+			goto out;
+		}
+	}
+	if (r == 0 && secret_key_check_verify(key, check, len, why, sizeof(why)) < 0) {
+		snprintf(err, errlen,
+			 "%s: this key (id %s) cannot decrypt the database's key check: its secrets"
+			 " were encrypted under the key with id %s.  Give the key file the plans"
+			 " were imported with (--key-file or MAILSHIFT_KEY_FILE); nothing was done",
+			 file, id, stored_id);
+		goto out;
+	}
+	*key_r = key;
+	key = NULL;
+	ret = 0;
+out:
+	free(check);
+	free(stored_id);
+	secret_key_destroy(&key);
+	return ret;
+}
+
 int account_creds_open(const struct store_account *acct, const struct secret_key *key,
 		       const char *ca_file, struct account_creds *creds, char *err, size_t errlen)
 {
@@ -41,8 +101,11 @@ int account_creds_open(const struct store_account *acct, const struct secret_key
 	if (secret_open(key, "src", acct->src_login, acct->src_secret, acct->src_secret_len,
 			&creds->src_secret, err, errlen) < 0 ||
 	    secret_open(key, "dst", acct->dst_login, acct->dst_secret, acct->dst_secret_len,
-			&creds->dst_secret, err, errlen) < 0 ||
-	    endpoint_setup(&creds->src, &acct->src, acct->src_login, creds->src_secret, ca_file,
+			&creds->dst_secret, err, errlen) < 0) {
+		account_creds_close(creds);
+		return ACCOUNT_KEY_FAILED;
+	}
+	if (endpoint_setup(&creds->src, &acct->src, acct->src_login, creds->src_secret, ca_file,
 			   err, errlen) < 0 ||
 	    endpoint_setup(&creds->dst, &acct->dst, acct->dst_login, creds->dst_secret, ca_file,
 			   err, errlen) < 0) {

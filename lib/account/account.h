@@ -8,12 +8,28 @@
 #include "secret.h"
 #include "store.h"
 
+#include <stdbool.h>
+
+/* account_creds_open's result when a secret does not decrypt with the key
+ * (wrong key or corrupted data), as opposed to a bad setting. */
+#define ACCOUNT_KEY_FAILED (-2)
+
+/* Loads the key (key_file, or MAILSHIFT_SECRET_KEY when NULL) and checks it
+ * against the database's key check: a key that cannot decrypt it is refused
+ * with a message naming the key file, both key ids and what to do.  With
+ * create, a database without a key check gets this key's (the first import);
+ * without, a database without one is accepted.  *key_r: free with
+ * secret_key_destroy. */
+int account_key_open(struct store *st, const char *key_file, bool create,
+		     struct secret_key **key_r, char *err, size_t errlen);
+
 struct account_creds {
 	struct imap_endpoint src, dst;
 	char *src_secret, *dst_secret; /* plaintext, wiped by account_creds_close */
 };
 
-/* Fills creds for acct (which must outlive creds).  ca_file is an extra CA
+/* Fills creds for acct (which must outlive creds); ACCOUNT_KEY_FAILED when a
+ * secret does not decrypt, -1 on other errors.  ca_file is an extra CA
  * file used for a server without its own, or NULL.  The ciphertexts are bound
  * to "src:<login>" and "dst:<login>" (see the coordinator's import). */
 int account_creds_open(const struct store_account *acct, const struct secret_key *key,

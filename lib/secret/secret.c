@@ -10,11 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #define SECRET_VERSION 1
@@ -27,9 +31,17 @@
 
 static const char secret_decrypt_failed[] = "cannot decrypt (wrong key or corrupted data)";
 
+/* The key lives alone on its own page(s): locked in RAM (never swapped out)
+ * and excluded from core dumps (MADV_DONTDUMP), both best effort. */
 struct secret_key {
 	unsigned char bytes[SECRET_KEY_LEN];
+	size_t alloc; /* bytes allocated, page-aligned */
+	int locked;   /* mlock succeeded */
 };
+
+/* The plaintext a key check value holds, and its aad. */
+static const char key_check_plain[] = "mailshift key check v1";
+static const char key_check_aad[] = "mailshift:key-check";
 
 static void secret_error(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -61,13 +73,67 @@ void secret_free(char **plain)
 	*plain = NULL;
 }
 
+static struct secret_key *key_alloc(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t size = page > 0 ? (size_t)page : 4096;
+	struct secret_key *key = NULL;
+
+	while (size < sizeof(*key))
+		size *= 2;
+	if (posix_memalign((void **)&key, size, size) != 0)
+		return NULL;
+	memset(key, 0, size);
+	key->alloc = size;
+	/* A failed mlock (RLIMIT_MEMLOCK) is no reason to stop: the dump
+	 * exclusion and the process's own dump settings still hold. */
+	key->locked = mlock(key, size) == 0;
+#ifdef MADV_DONTDUMP
+	(void)madvise(key, size, MADV_DONTDUMP);
+#endif
+	return key;
+}
+
 void secret_key_destroy(struct secret_key **key)
 {
+	struct secret_key *k;
+	size_t size;
+
 	if (key == NULL || *key == NULL)
 		return;
-	secret_wipe((*key)->bytes, sizeof((*key)->bytes));
-	free(*key);
+	k = *key;
+	size = k->alloc;
+	secret_wipe(k->bytes, sizeof(k->bytes));
+#ifdef MADV_DODUMP
+	(void)madvise(k, size, MADV_DODUMP);
+#endif
+	if (k->locked)
+		(void)munlock(k, size);
+	free(k);
 	*key = NULL;
+}
+
+int secret_process_protect(char *err, size_t errlen)
+{
+	struct rlimit none = {0, 0};
+
+	/* Not dumpable: no core file, no ptrace attach by the same user, and
+	 * /proc/PID/mem unreadable to others. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		secret_error(err, errlen, "cannot disable core dumps (prctl): %s", strerror(errno));
+		return -1;
+	}
+	if (setrlimit(RLIMIT_CORE, &none) < 0) {
+		secret_error(err, errlen, "cannot disable core dumps (RLIMIT_CORE): %s",
+		             strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int secret_key_is_locked(const struct secret_key *key)
+{
+	return key->locked;
 }
 
 static int hex_value(unsigned char c)
@@ -105,6 +171,7 @@ static int hex_decode_key(const unsigned char *hex, unsigned char *out)
 static int read_key_file(const char *path, unsigned char *buf, size_t *len_r, char *err,
                          size_t errlen)
 {
+	struct stat st;
 	size_t len = 0;
 	int fd = -1, ret = -1;
 
@@ -112,6 +179,26 @@ static int read_key_file(const char *path, unsigned char *buf, size_t *len_r, ch
 	if (fd < 0) {
 		secret_error(err, errlen, "%s: cannot open key file: %s", path, strerror(errno));
 		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		secret_error(err, errlen, "%s: cannot stat key file: %s", path, strerror(errno));
+		goto out;
+	}
+	if ((st.st_mode & 077) != 0) {
+		const char *permissive = getenv(SECRET_KEY_PERMISSIVE_ENV);
+		char what[512];
+
+		(void)snprintf(
+		    what, sizeof(what),
+		    "%s: key file is readable or writable by group or others (mode %04o):"
+		    " run `chmod 600 %s`",
+		    path, (unsigned)(st.st_mode & 07777), path);
+		if (permissive == NULL || strcmp(permissive, "1") != 0) {
+			secret_error(err, errlen, "%s (or set %s=1 to only warn)", what,
+			             SECRET_KEY_PERMISSIVE_ENV);
+			goto out;
+		}
+		fprintf(stderr, "warning: %s (accepted: %s=1)\n", what, SECRET_KEY_PERMISSIVE_ENV);
 	}
 	for (;;) {
 		ssize_t n = read(fd, buf + len, SECRET_KEY_FILE_MAX + 1 - len);
@@ -145,7 +232,7 @@ int secret_key_load(const char *path, struct secret_key **key_r, char *err, size
 	int ret = -1;
 
 	*key_r = NULL;
-	key = calloc(1, sizeof(*key));
+	key = key_alloc();
 	if (key == NULL) {
 		secret_error(err, errlen, "out of memory");
 		goto out;
@@ -388,5 +475,48 @@ out:
 		secret_wipe(plain, ctlen + 1);
 		free(plain);
 	}
+	return ret;
+}
+
+int secret_key_id(const struct secret_key *key, char *id, size_t idlen)
+{
+	static const char hexdigits[] = "0123456789abcdef";
+	static const char label[] = "mailshift key id v1";
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+
+	if (idlen < SECRET_KEY_ID_LEN + 1 ||
+	    HMAC(EVP_sha256(), key->bytes, SECRET_KEY_LEN, (const unsigned char *)label,
+	         sizeof(label) - 1, mac, &maclen) == NULL ||
+	    maclen < SECRET_KEY_ID_LEN / 2)
+		return -1;
+	for (size_t i = 0; i < SECRET_KEY_ID_LEN / 2; i++) {
+		id[2 * i] = hexdigits[mac[i] >> 4];
+		id[2 * i + 1] = hexdigits[mac[i] & 0x0f];
+	}
+	id[SECRET_KEY_ID_LEN] = '\0';
+	return 0;
+}
+
+int secret_key_check_make(const struct secret_key *key, unsigned char **out_r, size_t *outlen_r,
+                          char *err, size_t errlen)
+{
+	return secret_encrypt(key, key_check_aad, (const unsigned char *)key_check_plain,
+	                      sizeof(key_check_plain) - 1, out_r, outlen_r, err, errlen);
+}
+
+int secret_key_check_verify(const struct secret_key *key, const unsigned char *check, size_t len,
+                            char *err, size_t errlen)
+{
+	char *plain = NULL;
+	int ret = -1;
+
+	if (secret_decrypt(key, key_check_aad, check, len, &plain, NULL, err, errlen) < 0)
+		return -1;
+	if (strcmp(plain, key_check_plain) == 0)
+		ret = 0;
+	else
+		secret_error(err, errlen, "%s", secret_decrypt_failed);
+	secret_free(&plain);
 	return ret;
 }

@@ -81,6 +81,13 @@ int store_pass_start(struct store *st, int64_t migration_id, int pass, const cha
 	*queued_r = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	res = NULL;
+	if (*queued_r == 0) {
+		/* Nothing to run: no pass is recorded (a later start, once the
+		 * accounts are verified, is still pass 1). */
+		store_rollback(st);
+		ret = 0;
+		goto out;
+	}
 	if (store_exec(st,
 		       "UPDATE passes SET accounts = (SELECT count(*) FROM pass_accounts pa"
 		       " JOIN accounts a ON a.id = pa.account_id WHERE a.migration_id = $1"
@@ -96,6 +103,110 @@ fail:
 out:
 	free(ids);
 	return ret;
+}
+
+int store_migration_exists(struct store *st, int64_t migration_id, int pass,
+			   const char **error_r)
+{
+	char mid[32], p[16];
+	const char *params[2] = {mid, p};
+	PGresult *res = NULL;
+	bool migration, pass_exists;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	snprintf(p, sizeof(p), "%d", pass);
+	if (store_exec(st,
+		       "SELECT EXISTS (SELECT 1 FROM migrations WHERE id = $1),"
+		       " EXISTS (SELECT 1 FROM passes WHERE migration_id = $1 AND number = $2)",
+		       2, params, &res, error_r) < 0)
+		return -1;
+	migration = PQgetvalue(res, 0, 0)[0] == 't';
+	pass_exists = PQgetvalue(res, 0, 1)[0] == 't';
+	PQclear(res);
+	if (!migration) {
+		snprintf(st->error, sizeof(st->error), "migration %" PRId64 " does not exist",
+			 migration_id);
+		*error_r = st->error;
+		return -1;
+	}
+	if (pass > 0 && !pass_exists) {
+		snprintf(st->error, sizeof(st->error),
+			 "pass %d of migration %" PRId64 " does not exist", pass, migration_id);
+		*error_r = st->error;
+		return -1;
+	}
+	return 0;
+}
+
+int store_migration_states(struct store *st, int64_t migration_id, char *buf, size_t len,
+			   int64_t *new_r, int64_t *verified_r, const char **error_r)
+{
+	char mid[32];
+	const char *params[1] = {mid};
+	PGresult *res = NULL;
+	size_t used = 0;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	if (store_exec(st,
+		       "SELECT state, count(*) FROM accounts WHERE migration_id = $1"
+		       " GROUP BY state ORDER BY state",
+		       1, params, &res, error_r) < 0)
+		return -1;
+	buf[0] = '\0';
+	*new_r = 0;
+	*verified_r = 0;
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *state = PQgetvalue(res, i, 0);
+		int64_t n = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		int w;
+
+		if (strcmp(state, "new") == 0)
+			*new_r = n;
+		else if (strcmp(state, "verified") == 0)
+			*verified_r = n;
+		w = snprintf(buf + used, len - used, "%s%" PRId64 " %s", i > 0 ? ", " : "", n,
+			     state);
+		if (w < 0 || (size_t)w >= len - used)
+			break;
+		used += (size_t)w;
+	}
+	PQclear(res);
+	return 0;
+}
+
+int store_migration_cleartext(struct store *st, int64_t migration_id, char *buf, size_t len,
+			      const char **error_r)
+{
+	char mid[32];
+	const char *params[1] = {mid};
+	PGresult *res = NULL;
+	size_t used = 0;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	if (store_exec(st,
+		       "SELECT role, name FROM servers WHERE migration_id = $1 AND tls = 'none'"
+		       " ORDER BY role DESC, id",
+		       1, params, &res, error_r) < 0)
+		return -1;
+	buf[0] = '\0';
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *role = PQgetvalue(res, i, 0);
+		int w;
+
+		if (strcmp(role, "destination") == 0)
+			w = snprintf(buf + used, len - used,
+				     "warning: the destination uses tls none: passwords travel in"
+				     " clear\n");
+		else
+			w = snprintf(buf + used, len - used,
+				     "warning: source '%s' uses tls none: passwords travel in clear\n",
+				     PQgetvalue(res, i, 1));
+		if (w < 0 || (size_t)w >= len - used)
+			break;
+		used += (size_t)w;
+	}
+	PQclear(res);
+	return 0;
 }
 
 int store_pass_last(struct store *st, int64_t migration_id, int *pass_r, const char **error_r)
@@ -245,6 +356,24 @@ int store_worker_gone(struct store *st, const char *worker, const char **error_r
 	const char *params[1] = {worker};
 
 	return store_exec(st, "DELETE FROM workers WHERE id = $1", 1, params, NULL, error_r);
+}
+
+int store_worker_seen(struct store *st, const char *worker, double *seen_r,
+		      const char **error_r)
+{
+	const char *params[1] = {worker};
+	PGresult *res = NULL;
+
+	*seen_r = 0;
+	if (store_exec(st,
+		       "SELECT extract(epoch FROM seen_at) FROM workers WHERE id = $1"
+		       " AND seen_at > now() - interval '15 seconds'",
+		       1, params, &res, error_r) < 0)
+		return -1;
+	if (PQntuples(res) > 0)
+		*seen_r = strtod(PQgetvalue(res, 0, 0), NULL);
+	PQclear(res);
+	return 0;
 }
 
 int store_jobs_owed(struct store *st, const int64_t *account_ids, size_t count,
@@ -518,7 +647,8 @@ int store_account_secret(struct store *st, int64_t account_id, const char *side,
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	/* A refused account needs its credentials checked again before it is
 	 * scheduled; other states carry on (the next lease reads the secret). */
-	res = PQexecParams(st->conn,
+	st->error[0] = '\0';
+	res = store_pq_exec(st,
 			   "WITH old AS (SELECT id, state FROM accounts WHERE id = $1 FOR UPDATE),"
 			   " upd AS (UPDATE accounts a SET"
 			   "  src_secret = CASE WHEN $3 = 'source' THEN $2 ELSE src_secret END,"
@@ -528,7 +658,7 @@ int store_account_secret(struct store *st, int64_t account_id, const char *side,
 			   "  FROM old WHERE a.id = old.id RETURNING a.id, a.state, old.state AS was)"
 			   " INSERT INTO account_log (account_id, from_state, to_state, reason)"
 			   " SELECT id, was, state, 'operator: ' || $3 || ' password updated' FROM upd",
-			   3, NULL, values, lengths, formats, 0);
+			   3, values, lengths, formats);
 	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)
 		store_fail(st, error_r, "postgresql", res);

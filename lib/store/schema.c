@@ -175,6 +175,14 @@ static const char *const migrations[] = {
 	"  pass int NOT NULL, messages bigint NOT NULL, bytes bigint NOT NULL,"
 	"  errors bigint NOT NULL, worker text, folder text,"
 	"  updated_at timestamptz NOT NULL DEFAULT now());",
+	/* The key check: a known constant encrypted under the key the secrets
+	 * of this database are encrypted with (one key per database), and that
+	 * key's id (an HMAC of it, not the key).  A worker or a coordinator
+	 * command whose key cannot decrypt it refuses to act. */
+	"CREATE TABLE key_check ("
+	"  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
+	"  key_id text NOT NULL, check_value bytea NOT NULL,"
+	"  created_at timestamptz NOT NULL DEFAULT now());",
 };
 
 size_t schema_count(void)

@@ -7,10 +7,20 @@
 
 #include <libpq-fe.h>
 
+#include <stdbool.h>
+
 struct store {
 	PGconn *conn;
 	char error[512];
+	int query_timeout_s; /* client-side bound on one query's results */
+	bool dead;	     /* shut down after a timeout or lost: every call fails */
 };
+
+/* PQexecParams (PQexec when nparams is 0 and values NULL) bounded in time:
+ * NULL, with the reason in st->error, when the server did not answer within
+ * st->query_timeout_s or the connection broke. */
+PGresult *store_pq_exec(struct store *st, const char *sql, int nparams,
+			const char *const *values, const int *lengths, const int *formats);
 
 /* Records "what: server message" as the store's error; returns -1. */
 int store_fail(struct store *st, const char **error_r, const char *what, const PGresult *res);

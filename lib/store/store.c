@@ -9,11 +9,15 @@
 #include "schema.h"
 #include "store-private.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 /* Advisory lock key taken while applying schema migrations ("mshift"). */
 #define SCHEMA_LOCK_KEY 0x6d7368696674LL
@@ -32,12 +36,160 @@
 	" SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;"                         \
 	" SET tcp_keepalives_count = 3"
 
+/* Bounds on every wait for PostgreSQL, so a server that accepts and never
+ * answers, or stops answering in the middle of a session, cannot hold a
+ * coordinator command or a worker forever (without them libpq waits for the
+ * kernel: hours).  Connecting: libpq's connect_timeout.  A statement: the
+ * server's statement_timeout, and a client-side deadline a little later
+ * (store_pq_exec) for a server that is frozen or cut off: the connection is
+ * then shut down, so every later call on it fails at once and the caller's
+ * usual reconnect path runs.  Client keepalives and tcp_user_timeout let the
+ * kernel notice a dead peer in between.  MAILSHIFT_DB_TIMEOUT and
+ * MAILSHIFT_DB_STATEMENT_TIMEOUT (seconds) override the defaults; a
+ * connect_timeout or keepalive setting in the conninfo string wins. */
+#define DB_CONNECT_TIMEOUT_S 10
+#define DB_STATEMENT_TIMEOUT_S 60
+/* The client-side deadline runs this much past the statement_timeout, so the
+ * server's own, clearer error comes first when the server is alive. */
+#define DB_CLIENT_GRACE_S 10
+
+static int env_seconds(const char *name, int def, int max)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (v == NULL || *v == '\0')
+		return def;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > max) {
+		log_warn("%s=%s: not a number of seconds 1..%d; using %d", name, v, max, def);
+		return def;
+	}
+	return (int)n;
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "host:port" of the connection (never the password), for error texts. */
+static void store_where(PGconn *conn, char *buf, size_t len)
+{
+	const char *host = conn != NULL ? PQhost(conn) : NULL;
+	const char *port = conn != NULL ? PQport(conn) : NULL;
+
+	snprintf(buf, len, "%s:%s", host != NULL && *host != '\0' ? host : "(default socket)",
+		 port != NULL && *port != '\0' ? port : "5432");
+}
+
+/* Waits for the results of the query just sent, until the client-side
+ * deadline.  Returns what PQexec would: the error if any statement failed,
+ * else the last result; NULL (with st->error set) when the deadline passed or
+ * the connection broke. */
+static PGresult *store_pq_wait(struct store *st)
+{
+	int64_t deadline = monotonic_ms() + (int64_t)st->query_timeout_s * 1000;
+	PGresult *keep = NULL, *res;
+	char where[300];
+
+	for (;;) {
+		while (PQisBusy(st->conn)) {
+			struct pollfd pfd = {.fd = PQsocket(st->conn), .events = POLLIN};
+			int64_t left = deadline - monotonic_ms();
+			int n;
+
+			if (pfd.fd < 0)
+				goto broken;
+			if (left <= 0) {
+				store_where(st->conn, where, sizeof(where));
+				snprintf(st->error, sizeof(st->error),
+					 "PostgreSQL at %s did not answer within %d s (client-side"
+					 " bound: statement timeout %d s + %d s); connection closed",
+					 where, st->query_timeout_s, st->query_timeout_s - DB_CLIENT_GRACE_S,
+					 DB_CLIENT_GRACE_S);
+				/* A cancel request would need a new connection to the
+				 * same frozen server (and PQcancel has no timeout):
+				 * shut the socket down instead; the server's
+				 * statement_timeout ends the statement if it lives. */
+				shutdown(pfd.fd, SHUT_RDWR);
+				st->dead = true;
+				PQclear(keep);
+				return NULL;
+			}
+			n = poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
+			if (n < 0 && errno != EINTR)
+				goto broken;
+			if (n > 0 && !PQconsumeInput(st->conn))
+				goto broken;
+		}
+		res = PQgetResult(st->conn);
+		if (res == NULL)
+			break;
+		if (keep != NULL && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(keep);
+		keep = res;
+	}
+	if (keep == NULL)
+		goto broken;
+	return keep;
+broken:
+	PQclear(keep);
+	store_where(st->conn, where, sizeof(where));
+	snprintf(st->error, sizeof(st->error), "PostgreSQL at %s: %s", where,
+		 PQerrorMessage(st->conn));
+	st->dead = true;
+	return NULL;
+}
+
+PGresult *store_pq_exec(struct store *st, const char *sql, int nparams,
+			const char *const *values, const int *lengths, const int *formats)
+{
+	char where[300];
+	int sent;
+
+	if (st->dead || PQstatus(st->conn) != CONNECTION_OK) {
+		store_where(st->conn, where, sizeof(where));
+		snprintf(st->error, sizeof(st->error),
+			 "PostgreSQL at %s: connection lost earlier (%s)", where,
+			 PQerrorMessage(st->conn));
+		st->dead = true;
+		return NULL;
+	}
+	/* Results are collected by PQgetResult either way; the simple protocol
+	 * (several statements in one string) when there are no parameters. */
+	sent = nparams == 0 && values == NULL
+		       ? PQsendQuery(st->conn, sql)
+		       : PQsendQueryParams(st->conn, sql, nparams, NULL, values, lengths, formats, 0);
+	if (!sent) {
+		store_where(st->conn, where, sizeof(where));
+		snprintf(st->error, sizeof(st->error), "PostgreSQL at %s: %s", where,
+			 PQerrorMessage(st->conn));
+		st->dead = true;
+		return NULL;
+	}
+	return store_pq_wait(st);
+}
+
 
 int store_fail(struct store *st, const char **error_r, const char *what, const PGresult *res)
 {
-	const char *msg = res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(st->conn);
+	char msg[sizeof(st->error)];
 	size_t n;
 
+	/* No result: store_pq_exec has put the reason (timeout, lost
+	 * connection) in st->error already. */
+	snprintf(msg, sizeof(msg), "%s",
+		 res != NULL ? PQresultErrorMessage(res)
+		 : st->error[0] != '\0' ? st->error : PQerrorMessage(st->conn));
 	snprintf(st->error, sizeof(st->error), "%s: %s", what, msg);
 	/* One line: PostgreSQL's DETAIL comes on a line of its own. */
 	for (char *p = st->error; *p != '\0'; p++)
@@ -54,8 +206,13 @@ int store_fail(struct store *st, const char **error_r, const char *what, const P
 int store_exec(struct store *st, const char *sql, int nparams, const char *const *values,
 		       PGresult **res_r, const char **error_r)
 {
-	PGresult *res = PQexecParams(st->conn, sql, nparams, NULL, values, NULL, NULL, 0);
-	ExecStatusType status = PQresultStatus(res);
+	PGresult *res;
+	ExecStatusType status;
+
+	st->error[0] = '\0';
+	res = store_pq_exec(st, sql, nparams, values != NULL ? values : (const char *const[]){NULL},
+			    NULL, NULL);
+	status = PQresultStatus(res);
 
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
 		store_fail(st, error_r, "postgresql", res);
@@ -72,8 +229,12 @@ int store_exec(struct store *st, const char *sql, int nparams, const char *const
 /* Simple query protocol: allows several statements (schema migrations). */
 int store_exec_simple(struct store *st, const char *sql, const char **error_r)
 {
-	PGresult *res = PQexec(st->conn, sql);
-	ExecStatusType status = PQresultStatus(res);
+	PGresult *res;
+	ExecStatusType status;
+
+	st->error[0] = '\0';
+	res = store_pq_exec(st, sql, 0, NULL, NULL, NULL);
+	status = PQresultStatus(res);
 
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
 		store_fail(st, error_r, "postgresql", res);
@@ -86,7 +247,7 @@ int store_exec_simple(struct store *st, const char *sql, const char **error_r)
 
 void store_rollback(struct store *st)
 {
-	PQclear(PQexec(st->conn, "ROLLBACK"));
+	PQclear(store_pq_exec(st, "ROLLBACK", 0, NULL, NULL, NULL));
 }
 
 /* Server notices ("relation already exists, skipping") are not errors. */
@@ -98,7 +259,16 @@ static void notice_ignore(void *arg, const char *message)
 
 int store_open(const char *conninfo, struct store **store_r, const char **error_r)
 {
-	static char error[512];
+	static _Thread_local char error[768];
+	int connect_s = env_seconds("MAILSHIFT_DB_TIMEOUT", DB_CONNECT_TIMEOUT_S, 3600);
+	int statement_s = env_seconds("MAILSHIFT_DB_STATEMENT_TIMEOUT", DB_STATEMENT_TIMEOUT_S, 86400);
+	char connect_v[16], user_timeout_v[16], settings[512], where[300];
+	/* Ours first: a setting repeated in the conninfo (expanded from
+	 * dbname) comes later and wins. */
+	const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
+			      "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+			      "dbname", NULL};
+	const char *values[] = {connect_v, "1", "30", "10", "3", user_timeout_v, conninfo, NULL};
 	struct store *st;
 
 	st = calloc(1, sizeof(*st));
@@ -106,18 +276,33 @@ int store_open(const char *conninfo, struct store **store_r, const char **error_
 		*error_r = "out of memory";
 		return -1;
 	}
-	st->conn = PQconnectdb(conninfo);
-	if (PQstatus(st->conn) != CONNECTION_OK) {
-		snprintf(error, sizeof(error), "cannot connect to PostgreSQL: %s",
-			 PQerrorMessage(st->conn));
-		error[strcspn(error, "\n")] = '\0';
+	st->query_timeout_s = statement_s + DB_CLIENT_GRACE_S;
+	snprintf(connect_v, sizeof(connect_v), "%d", connect_s);
+	/* Unacknowledged data for longer than this ends the connection. */
+	snprintf(user_timeout_v, sizeof(user_timeout_v), "%d", (statement_s + DB_CLIENT_GRACE_S) * 1000);
+	st->conn = PQconnectdbParams(keys, values, 1);
+	if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
+		const char *msg = st->conn != NULL ? PQerrorMessage(st->conn) : "out of memory";
+
+		store_where(st->conn, where, sizeof(where));
+		snprintf(error, sizeof(error),
+			 "cannot connect to PostgreSQL at %s (connect timeout %d s,"
+			 " MAILSHIFT_DB_TIMEOUT): %s",
+			 where, connect_s, msg);
+		for (char *p = error; *p != '\0'; p++)
+			if (*p == '\n')
+				*p = ' ';
+		for (size_t n = strlen(error); n > 0 && error[n - 1] == ' ';)
+			error[--n] = '\0';
 		*error_r = error;
 		PQfinish(st->conn);
 		free(st);
 		return -1;
 	}
 	PQsetNoticeProcessor(st->conn, notice_ignore, NULL);
-	if (store_exec_simple(st, SESSION_SETTINGS, error_r) < 0) {
+	snprintf(settings, sizeof(settings), "%s; SET statement_timeout = '%ds'", SESSION_SETTINGS,
+		 statement_s);
+	if (store_exec_simple(st, settings, error_r) < 0) {
 		snprintf(error, sizeof(error), "%s", *error_r);
 		*error_r = error;
 		PQfinish(st->conn);
@@ -176,8 +361,8 @@ int store_schema_apply(struct store *st, const char **error_r)
 	}
 	ret = 0;
 out:
-	PQclear(PQexecParams(st->conn, "SELECT pg_advisory_unlock($1::bigint)", 1, NULL,
-			     lock_params, NULL, NULL, 0));
+	PQclear(store_pq_exec(st, "SELECT pg_advisory_unlock($1::bigint)", 1, lock_params, NULL,
+			      NULL));
 	return ret;
 }
 
@@ -279,10 +464,11 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 		snprintf(to, sizeof(to), "%d", b->to_s);
 		/* AT TIME ZONE refuses an unknown zone here, at import, rather than
 		 * in every scheduler step later. */
-		res = PQexecParams(st->conn,
-				   "INSERT INTO blackouts (server_id, weekdays, from_s, to_s, time_zone)"
-				   " SELECT $1, $2, $3, $4, $5 WHERE (now() AT TIME ZONE $5) IS NOT NULL",
-				   5, NULL, bp, NULL, NULL, 0);
+		st->error[0] = '\0';
+		res = store_pq_exec(st,
+				    "INSERT INTO blackouts (server_id, weekdays, from_s, to_s, time_zone)"
+				    " SELECT $1, $2, $3, $4, $5 WHERE (now() AT TIME ZONE $5) IS NOT NULL",
+				    5, bp, NULL, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			snprintf(what, sizeof(what), "%s %s: blackout[%zu]", role,
 				 srv->name != NULL ? srv->name : "", i);
@@ -383,13 +569,14 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 		values[1] = dst_id;
 		for (int k = 0; k < 6; k++)
 			values[2 + k] = buf[k];
-		res = PQexecParams(st->conn,
+		st->error[0] = '\0';
+		res = store_pq_exec(st,
 				   "INSERT INTO accounts (migration_id, dst_server_id, src_login,"
 				   " dst_login, src_secret, dst_secret, priority, src_server_id)"
 				   " SELECT $1, $2, s, d, ss, ds, p, sv FROM unnest($3::text[],"
 				   " $4::text[], $5::bytea[], $6::bytea[], $7::int[], $8::bigint[])"
 				   " AS r(s, d, ss, ds, p, sv)",
-				   8, NULL, values, NULL, NULL, 0);
+				   8, values, NULL, NULL);
 		for (int k = 0; k < 6; k++)
 			free(buf[k]);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -859,35 +1046,76 @@ int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int t
 
 int store_accounts_control(struct store *st, int64_t migration_id, int64_t account_id,
 			   const char *action, struct store_job **jobs_r, size_t *count_r,
-			   const char **error_r)
+			   size_t *changed_r, size_t *unchanged_r, const char **error_r)
 {
 	char mid[32], aid[32];
 	const char *params[3] = {mid, aid, action};
+	struct store_job *jobs;
 	PGresult *res = NULL;
+	size_t n = 0, total;
+	int rows;
 
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	/* pause: anything not finished or refused; cancel: anything not cancelled;
-	 * resume: paused accounts go back to queued (a pass left to finish) or
-	 * synced (nothing left). */
+	/* pause: anything not finished or refused.  cancel: anything not
+	 * finished: a synced or done account, a cancelled one and a failed one
+	 * with no retry left keep their state (cancel stops work, it does not
+	 * rewrite results).  resume: paused accounts go back to queued (a pass
+	 * left to finish) or synced (nothing left), and failed accounts of their
+	 * current pass are queued again with a fresh error budget. */
 	if (store_exec(st,
 			"WITH target AS (SELECT id, state, pass, pass_done FROM accounts"
 			"  WHERE migration_id = $1 AND ($2::bigint = 0 OR id = $2::bigint)"
 			"  AND CASE $3 WHEN 'pause' THEN state IN ('new', 'verified', 'queued',"
 			"   'running', 'failed', 'waiting', 'synced')"
 			"   WHEN 'resume' THEN state = 'paused'"
-			"   WHEN 'cancel' THEN state <> 'cancelled' ELSE false END FOR UPDATE),"
+			"    OR (state = 'failed' AND pass_done < pass)"
+			"   WHEN 'cancel' THEN state NOT IN ('cancelled', 'synced', 'done')"
+			"    AND NOT (state = 'failed' AND attempts >= error_budget)"
+			"   ELSE false END FOR UPDATE),"
 			" upd AS (UPDATE accounts a SET updated_at = now(), published_at = NULL,"
+			"  attempts = CASE WHEN $3 = 'resume' AND t.state = 'failed' THEN 0"
+			"   ELSE a.attempts END,"
+			"  retry_at = CASE WHEN $3 = 'resume' AND t.state = 'failed' THEN NULL"
+			"   ELSE a.retry_at END,"
 			"  state = CASE $3 WHEN 'pause' THEN 'paused' WHEN 'cancel' THEN 'cancelled'"
 			"   ELSE CASE WHEN t.pass_done < t.pass THEN 'queued' ELSE 'synced' END END"
 			"  FROM target t WHERE a.id = t.id RETURNING a.id, a.state, t.state AS old),"
 			" logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
-			"  SELECT id, old, state, 'operator: ' || $3 FROM upd)"
-			" SELECT a.id, a.migration_id, a.pass FROM upd JOIN accounts a ON a.id = upd.id"
-			" WHERE upd.state = 'queued' ORDER BY a.priority, a.id",
+			"  SELECT id, old, state, 'operator: ' || $3"
+			"   || CASE WHEN old = 'failed' THEN ' (fresh error budget)' ELSE '' END"
+			"  FROM upd),"
+			" counts AS (SELECT (SELECT count(*) FROM upd) AS changed,"
+			"  (SELECT count(*) FROM accounts WHERE migration_id = $1"
+			"   AND ($2::bigint = 0 OR id = $2::bigint)) AS total),"
+			" j AS (SELECT a.id, a.migration_id, a.pass, a.priority FROM upd"
+			"  JOIN accounts a ON a.id = upd.id WHERE upd.state = 'queued')"
+			" SELECT j.id, j.migration_id, j.pass, c.changed, c.total FROM counts c"
+			" LEFT JOIN j ON true ORDER BY j.priority, j.id",
 			3, params, &res, error_r) < 0)
 		return -1;
-	return store_jobs_from_result(res, jobs_r, count_r, error_r);
+	rows = PQntuples(res);
+	jobs = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*jobs));
+	if (jobs == NULL) {
+		PQclear(res);
+		*error_r = "out of memory";
+		return -1;
+	}
+	for (int i = 0; i < rows; i++) {
+		if (PQgetisnull(res, i, 0))
+			continue;
+		jobs[n].account_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		jobs[n].migration_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		jobs[n].pass = (int)strtol(PQgetvalue(res, i, 2), NULL, 10);
+		n++;
+	}
+	*changed_r = rows > 0 ? (size_t)strtoull(PQgetvalue(res, 0, 3), NULL, 10) : 0;
+	total = rows > 0 ? (size_t)strtoull(PQgetvalue(res, 0, 4), NULL, 10) : 0;
+	*unchanged_r = total - *changed_r;
+	PQclear(res);
+	*jobs_r = jobs;
+	*count_r = n;
+	return 0;
 }
 
 static int lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,
@@ -1464,4 +1692,52 @@ int store_slots_renew(struct store *st, const char *owner, int ttl_s, const char
 			   "UPDATE server_slots SET expires = now() + make_interval(secs => $2::int)"
 			   " WHERE owner = $1",
 			   2, params, NULL, error_r);
+}
+
+int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r,
+			char **key_id_r, const char **error_r)
+{
+	PGresult *res = NULL;
+	int ret = 1;
+
+	*check_r = NULL;
+	*key_id_r = NULL;
+	*len_r = 0;
+	if (store_exec(st, "SELECT key_id, encode(check_value, 'hex') FROM key_check", 0, NULL,
+		       &res, error_r) < 0)
+		return -1;
+	if (PQntuples(res) > 0) {
+		*key_id_r = strdup(PQgetvalue(res, 0, 0));
+		if (*key_id_r == NULL ||
+		    hex_decode(PQgetvalue(res, 0, 1), check_r, len_r) < 0) {
+			free(*key_id_r);
+			*key_id_r = NULL;
+			*error_r = "key check: out of memory or bad value";
+			ret = -1;
+		} else {
+			ret = 0;
+		}
+	}
+	PQclear(res);
+	return ret;
+}
+
+int store_key_check_put(struct store *st, const unsigned char *check, size_t len,
+			const char *key_id, const char **error_r)
+{
+	const char *values[2] = {key_id, (const char *)check};
+	int lengths[2] = {0, (int)len}, formats[2] = {0, 1};
+	PGresult *res;
+	int ok;
+
+	st->error[0] = '\0';
+	res = store_pq_exec(st,
+			    "INSERT INTO key_check (key_id, check_value) VALUES ($1, $2)"
+			    " ON CONFLICT (only_row) DO NOTHING",
+			    2, values, lengths, formats);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		store_fail(st, error_r, "postgresql", res);
+	PQclear(res);
+	return ok ? 0 : -1;
 }

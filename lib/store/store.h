@@ -24,6 +24,15 @@ void store_close(struct store **store);
  * several processes starting at once: serialised by an advisory lock). */
 int store_schema_apply(struct store *st, const char **error_r);
 
+/* The key check of this database (see lib/secret): *check_r (caller frees)
+ * and *key_id_r (caller frees).  Returns 1 (not 0) when none is stored yet. */
+int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r,
+			char **key_id_r, const char **error_r);
+/* Stores the key check if none is stored (a concurrent first one wins);
+ * callers read it back with store_key_check_get. */
+int store_key_check_put(struct store *st, const unsigned char *check, size_t len,
+			const char *key_id, const char **error_r);
+
 /* A blackout window of a server: no account using the server starts inside
  * it, and running ones stop at their next checkpoint. */
 struct store_blackout {
@@ -131,11 +140,14 @@ struct store_job;
 /* Operator control of one account (account_id) or of every account of a
  * migration (account_id 0): action "pause", "resume" or "cancel".  A running
  * account keeps its lease until its worker notices (at its next heartbeat)
- * and checkpoints.  Returns the jobs of the accounts that became queued again
- * (resume), for the caller to publish (caller frees *jobs_r). */
+ * and checkpoints.  Cancel leaves finished accounts (synced, done, cancelled,
+ * failed with no retry left) as they are; resume also queues the failed
+ * accounts of their current pass again with a fresh error budget.  Returns
+ * the jobs of the accounts that became queued (caller frees *jobs_r), how
+ * many accounts changed and how many were left as they were. */
 int store_accounts_control(struct store *st, int64_t migration_id, int64_t account_id,
 			   const char *action, struct store_job **jobs_r, size_t *count_r,
-			   const char **error_r);
+			   size_t *changed_r, size_t *unchanged_r, const char **error_r);
 /* Releases the lease and sets the account state ("synced", "failed", "queued",
  * "auth_failed", ...) with a reason written to the state log.  An account
  * whose next pass was requested while it ran is queued for it. */
@@ -270,10 +282,23 @@ int store_migration_status(struct store *st, int64_t migration_id, int64_t accou
  * those copied or tried before are queued; new, unverified, refused and
  * cancelled ones are left out; a running account finishes its pass first and
  * a paused one runs this pass when resumed.  The pass is recorded with a row
- * per account for its counts and timings.  *queued_r counts the accounts. */
+ * per account for its counts and timings.  *queued_r counts the accounts;
+ * when it is 0 nothing is recorded. */
 int store_pass_start(struct store *st, int64_t migration_id, int pass, const char *kind,
 		     const int64_t *account_ids, size_t naccounts, size_t *queued_r,
 		     const char **error_r);
+/* 0 if the migration exists (and, with pass > 0, has that pass); else -1
+ * with "migration M does not exist" or "pass N of migration M does not exist". */
+int store_migration_exists(struct store *st, int64_t migration_id, int pass,
+			   const char **error_r);
+/* The migration's accounts by state ("2 new, 1 auth_failed") into buf, and
+ * the counts of new and verified ones. */
+int store_migration_states(struct store *st, int64_t migration_id, char *buf, size_t len,
+			   int64_t *new_r, int64_t *verified_r, const char **error_r);
+/* One warning line per server of the migration whose tls is "none" (its
+ * passwords travel in clear) into buf, "" if none. */
+int store_migration_cleartext(struct store *st, int64_t migration_id, char *buf, size_t len,
+			      const char **error_r);
 /* The highest pass started in the migration (0: none). */
 int store_pass_last(struct store *st, int64_t migration_id, int *pass_r, const char **error_r);
 
@@ -299,6 +324,10 @@ int store_schedule_step(struct store *st, size_t *requeued_r, const char **error
 int store_worker_beat(struct store *st, const char *worker, int capacity, int running,
 		      bool room_freed, const char **error_r);
 int store_worker_gone(struct store *st, const char *worker, const char **error_r);
+/* When `worker` beat last (seconds since the epoch, with fractions) if that
+ * was lately enough to count as live for the scheduler; else *seen_r = 0. */
+int store_worker_seen(struct store *st, const char *worker, double *seen_r,
+		      const char **error_r);
 /* Jobs handed back, still queued: owed again, published at the scheduler's
  * next step (to another partition) instead of counting as in flight until
  * republished.  A worker at capacity declines a job this way, a worker that

@@ -139,7 +139,7 @@ record_pass1() {
 max_rss_mb() { sort -n "$1" | tail -n 1 | awk '{ printf "%.1f", $1 / 1024 }'; }
 
 # --- mailshift ------------------------------------------------------------------
-head -c 32 /dev/urandom | xxd -p -c 64 >"$work/key"
+(umask 077 && head -c 32 /dev/urandom | xxd -p -c 64 >"$work/key")
 export MAILSHIFT_KEY_FILE=$work/key
 
 # ms_import TOOL DST_PORT: a one-account migration alice -> msh; prints its id.

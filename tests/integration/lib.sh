@@ -26,7 +26,8 @@ stack_start() {
   # shellcheck disable=SC1091
   source "$stack/env"
   export MAILSHIFT_KEY_FILE=$work/key
-  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$MAILSHIFT_KEY_FILE"
+  # 0600 from the start: a key file group or others can read is refused.
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$MAILSHIFT_KEY_FILE")
   corpus=$(bash "$infra/corpus.sh")
 }
 

@@ -409,13 +409,127 @@ static void test_profiles_limits_blackouts(void **state)
 	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"max_bytes_per_second\":"
 	                 "\"fast\",\"blackout\":[{\"days\":\"someday\",\"from\":\"25:00\","
 	                 "\"to\":\"8\",\"tz\":1}]}," DST_OK "}",
-	                 "@/plan.json: source.max_bytes_per_second: must be a number of bytes or "
+	                 "@/plan.json: source.max_bytes_per_second: must be a whole number or "
 	                 "a size like \"500MB\" or \"2GiB\"\n"
 	                 "@/plan.json: source.blackout[0].tz: unknown key\n"
 	                 "@/plan.json: source.blackout[0].days[0]: not a day: use mon..sun, a "
 	                 "range like mon-fri, daily, weekdays or weekends\n"
 	                 "@/plan.json: source.blackout[0].from: must be a time \"HH:MM\"\n"
 	                 "@/plan.json: source.blackout[0].to: must be a time \"HH:MM\"");
+}
+
+/* Sizes and rates: overflow, negatives, fractions and absurd values are
+ * refused with the JSON path ("1e17TiB" once wrapped to a negative number,
+ * which meant no limit); the bounds themselves are accepted. */
+static void test_sizes_and_rates(void **state)
+{
+	static const struct {
+		const char *key, *value, *error;
+	} bad[] = {
+	    {"max_bytes_per_second", "\"1e17TiB\"",
+	     "at most 1 PiB (1125899906842624 bytes) per second"},
+	    {"max_bytes_per_second", "\"1e300\"",
+	     "at most 1 PiB (1125899906842624 bytes) per second"},
+	    {"max_bytes_per_second", "\"1e5000\"",
+	     "must be a whole number or a size like \"500MB\" or \"2GiB\""},
+	    {"max_bytes_per_second", "9223372036854775807",
+	     "at most 1 PiB (1125899906842624 bytes) per second"},
+	    {"max_bytes_per_second", "-5", "must not be negative"},
+	    {"max_bytes_per_second", "\"-5MB\"", "must not be negative"},
+	    {"max_bytes_per_second", "\"0.5\"", "must be a whole number after its unit"},
+	    {"max_bytes_per_second", "1.5",
+	     "must be a whole number (or a string with a unit, like \"1.5GB\")"},
+	    {"max_bytes_per_second", "\"nan\"",
+	     "must be a whole number or a size like \"500MB\" or \"2GiB\""},
+	    {"max_bytes_per_second", "\"inf\"",
+	     "must be a whole number or a size like \"500MB\" or \"2GiB\""},
+	    {"max_bytes_per_second", "\"5 parsecs\"",
+	     "unknown unit: use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB"},
+	    {"max_bytes_per_second", "true",
+	     "must be a whole number or a size like \"500MB\" or \"2GiB\""},
+	    {"account_daily_bytes", "\"1025TiB\"",
+	     "at most 1 PiB (1125899906842624 bytes) per day"},
+	    {"account_daily_bytes", "\"-1\"", "must not be negative"},
+	    {"max_messages_per_second", "1000001", "at most 1000000 messages per second"},
+	    {"max_messages_per_second", "\"2.5\"", "must be a whole number after its unit"},
+	    {"max_messages_per_second", "-1", "must not be negative"},
+	    {"max_messages_per_second", "\"1e10\"", "at most 1000000 messages per second"},
+	};
+	struct plan *plan = NULL;
+	char json[512], expected[512], err[ERRLEN] = "";
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		(void)snprintf(json, sizeof(json),
+		               "{\"name\":\"n\",\"source\":{\"host\":\"s\",\"%s\":%s}," DST_OK "}",
+		               bad[i].key, bad[i].value);
+		(void)snprintf(expected, sizeof(expected), "@/plan.json: source.%s: %s", bad[i].key,
+		               bad[i].error);
+		check_plan_error(json, expected);
+	}
+	/* The bounds, and sizes that come out whole. */
+	assert_int_equal(plan_load(write_file(0, "plan.json",
+	                                      "{\"name\":\"n\",\"source\":{\"host\":\"s\","
+	                                      "\"max_bytes_per_second\":\"1024TiB\","
+	                                      "\"max_messages_per_second\":\"1000000\","
+	                                      "\"account_daily_bytes\":\"1.5kB\"},"
+	                                      "\"destination\":{\"host\":\"d\","
+	                                      "\"max_bytes_per_second\":1125899906842624,"
+	                                      "\"account_daily_bytes\":\" 2 GiB\"}}"),
+	                           &plan, err, sizeof(err)),
+	                 0);
+	assert_string_equal(err, "");
+	assert_true(plan->srcs[0].rate_bytes == PLAN_MAX_BYTES);
+	assert_int_equal(plan->srcs[0].rate_messages, 1000000);
+	assert_int_equal(plan->srcs[0].account_daily_bytes, 1500);
+	assert_true(plan->dst.rate_bytes == PLAN_MAX_BYTES);
+	assert_true(plan->dst.account_daily_bytes == 2147483648LL);
+	plan_destroy(&plan);
+}
+
+/* Text fields must be UTF-8 (they go to PostgreSQL and IMAP); the error
+ * names the file, line and column.  Passwords stay byte for byte. */
+static void test_csv_utf8(void **state)
+{
+	struct plan plan = {0};
+	char err[ERRLEN] = "";
+	const char *path;
+
+	(void)state;
+	check_csv_error(
+	    "source_login,source_password\nok@x,pw\nb\xe4r@x,pw\n",
+	    "@/bad.csv:3: column 1 (source_login): not valid UTF-8: byte 0xe4 at byte 2 "
+	    "of the field (save the file as UTF-8)");
+	/* Overlong, surrogate, truncated, beyond U+10FFFF. */
+	check_csv_error("source_login,source_password,destination_login\n"
+	                "a@x,pw,\xc0\xafx\n"
+	                "b@x,pw,\xed\xa0\x80\n"
+	                "c@x,pw,ab\xe2\x82\n"
+	                "d@x,pw,\xf4\x90\x80\x80\n",
+	                "@/bad.csv:2: column 3 (destination_login): not valid UTF-8: byte 0xc0 at "
+	                "byte 1 of the field (save the file as UTF-8)\n"
+	                "@/bad.csv:3: column 3 (destination_login): not valid UTF-8: byte 0xed at "
+	                "byte 1 of the field (save the file as UTF-8)\n"
+	                "@/bad.csv:4: column 3 (destination_login): not valid UTF-8: byte 0xe2 at "
+	                "byte 3 of the field (save the file as UTF-8)\n"
+	                "@/bad.csv:5: column 3 (destination_login): not valid UTF-8: byte 0xf4 at "
+	                "byte 1 of the field (save the file as UTF-8)");
+	/* Well-formed multi-byte text passes; a Latin-1 password is kept. */
+	path = write_file(1, "ok.csv",
+	                  "source_login,source_password\n"
+	                  "j\xc3\xbcrgen@x,p\xe4ss\n"
+	                  "\xe2\x82\xac\xf0\x9f\x93\xa7@x,pw\n");
+	assert_int_equal(plan_accounts_parse(path, &plan, err, sizeof(err)), 0);
+	assert_int_equal(plan.naccounts, 2);
+	assert_string_equal(plan.accounts[0].src_login, "j\xc3\xbcrgen@x");
+	assert_string_equal(plan.accounts[0].src_password, "p\xe4ss");
+	for (size_t i = 0; i < plan.naccounts; i++) {
+		free(plan.accounts[i].src_login);
+		free(plan.accounts[i].src_password);
+		free(plan.accounts[i].dst_login);
+		free(plan.accounts[i].dst_password);
+	}
+	free(plan.accounts);
 }
 
 int main(void)
@@ -425,6 +539,7 @@ int main(void)
 	    cmocka_unit_test(test_csv_each_error), cmocka_unit_test(test_csv_all_errors),
 	    cmocka_unit_test(test_csv_error_cap),  cmocka_unit_test(test_plan_errors),
 	    cmocka_unit_test(test_profiles_limits_blackouts),
+	    cmocka_unit_test(test_sizes_and_rates), cmocka_unit_test(test_csv_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "secret.h"
@@ -30,6 +33,8 @@ static void write_file(const char *path, const void *data, size_t len)
 	assert_non_null(fp);
 	assert_int_equal(fwrite(data, 1, len, fp), len);
 	assert_int_equal(fclose(fp), 0);
+	/* Key files are private; test_key_file_mode tests the others. */
+	assert_int_equal(chmod(path, 0600), 0);
 }
 
 static void path_in(const struct fixture *fx, const char *name, char *buf, size_t size)
@@ -310,13 +315,153 @@ static void test_generate(void **state)
 	assert_memory_equal(expected, buf, 65);
 }
 
+/* A key file group or others may read is refused with what to do, or only
+ * warned about with MAILSHIFT_KEY_FILE_PERMISSIVE=1. */
+static void test_key_file_mode(void **state)
+{
+	struct fixture *fx = *state;
+	struct secret_key *key = NULL;
+	char path[128], err[512], expected[512];
+
+	path_in(fx, "open.key", path, sizeof(path));
+	write_file(path, KEY_A_HEX "\n", 65);
+	for (int i = 0; i < 3; i++) {
+		mode_t mode = i == 0 ? 0644 : i == 1 ? 0640 : 0602;
+
+		assert_int_equal(chmod(path, mode), 0);
+		assert_int_equal(unsetenv(SECRET_KEY_PERMISSIVE_ENV), 0);
+		assert_int_equal(secret_key_load(path, &key, err, sizeof(err)), -1);
+		assert_null(key);
+		(void)snprintf(
+		    expected, sizeof(expected),
+		    "%s: key file is readable or writable by group or others (mode %04o):"
+		    " run `chmod 600 %s` (or set %s=1 to only warn)",
+		    path, (unsigned)mode, path, SECRET_KEY_PERMISSIVE_ENV);
+		assert_string_equal(err, expected);
+		/* Only "1" relaxes it. */
+		assert_int_equal(setenv(SECRET_KEY_PERMISSIVE_ENV, "yes", 1), 0);
+		assert_int_equal(secret_key_load(path, &key, err, sizeof(err)), -1);
+		assert_int_equal(setenv(SECRET_KEY_PERMISSIVE_ENV, "1", 1), 0);
+		assert_int_equal(secret_key_load(path, &key, err, sizeof(err)), 0);
+		secret_key_destroy(&key);
+	}
+	assert_int_equal(unsetenv(SECRET_KEY_PERMISSIVE_ENV), 0);
+	assert_int_equal(chmod(path, 0400), 0);
+	assert_int_equal(secret_key_load(path, &key, err, sizeof(err)), 0);
+	secret_key_destroy(&key);
+}
+
+/* The key check value: made under one key, it verifies under that key only;
+ * the key id tells keys apart and reveals none of the key's bytes. */
+static void test_key_check(void **state)
+{
+	struct fixture *fx = *state;
+	unsigned char *check = NULL, *check2 = NULL;
+	size_t len = 0, len2 = 0;
+	char id_a[SECRET_KEY_ID_LEN + 1], id_a2[SECRET_KEY_ID_LEN + 1], id_b[SECRET_KEY_ID_LEN + 1];
+	char err[256] = "";
+
+	assert_int_equal(secret_key_check_make(fx->key_a, &check, &len, err, sizeof(err)), 0);
+	assert_int_equal(secret_key_check_verify(fx->key_a, check, len, err, sizeof(err)), 0);
+	assert_int_equal(secret_key_check_verify(fx->key_b, check, len, err, sizeof(err)), -1);
+	assert_string_equal(err, DECRYPT_ERROR);
+	/* A password blob of the same key is not a key check (other aad). */
+	encrypt_str(fx->key_a, "src:x", "mailshift key check v1", &check2, &len2);
+	assert_int_equal(secret_key_check_verify(fx->key_a, check2, len2, err, sizeof(err)), -1);
+	free(check2);
+	check[len - 1] ^= 1;
+	assert_int_equal(secret_key_check_verify(fx->key_a, check, len, err, sizeof(err)), -1);
+	free(check);
+
+	assert_int_equal(secret_key_id(fx->key_a, id_a, sizeof(id_a)), 0);
+	assert_int_equal(secret_key_id(fx->key_a, id_a2, sizeof(id_a2)), 0);
+	assert_int_equal(secret_key_id(fx->key_b, id_b, sizeof(id_b)), 0);
+	assert_int_equal(strlen(id_a), SECRET_KEY_ID_LEN);
+	assert_string_equal(id_a, id_a2);
+	assert_string_not_equal(id_a, id_b);
+	/* Not a piece of the key's hex. */
+	assert_null(strstr(KEY_A_HEX, id_a));
+	assert_int_equal(secret_key_id(fx->key_a, id_a, SECRET_KEY_ID_LEN), -1);
+}
+
+/* Wiping: secret_wipe zeroes, secret_free wipes and clears the pointer, and
+ * a key lives on its own page-aligned allocation. */
+static void test_wipe(void **state)
+{
+	struct fixture *fx = *state;
+	char buf[16] = "hunter2-hunter2", zero[16] = {0};
+	char *plain = strdup("hunter2");
+
+	secret_wipe(buf, sizeof(buf));
+	assert_memory_equal(buf, zero, sizeof(buf));
+	secret_wipe(NULL, 5);
+	assert_non_null(plain);
+	secret_free(&plain);
+	assert_null(plain);
+	secret_free(&plain);
+	secret_free(NULL);
+	assert_int_equal((uintptr_t)fx->key_a % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
+	/* Locked in memory: this process has locked pages now (ASan makes
+	 * mlock a no-op, so only the uninstrumented build can tell). */
+	assert_int_equal(secret_key_is_locked(fx->key_a), 1);
+#if !defined(__SANITIZE_ADDRESS__)
+	{
+		char line[256];
+		long kb = -1;
+		FILE *fp = fopen("/proc/self/status", "r");
+
+		assert_non_null(fp);
+		while (fgets(line, sizeof(line), fp) != NULL)
+			if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+				break;
+		assert_int_equal(fclose(fp), 0);
+		assert_true(kb > 0);
+	}
+#endif
+}
+
+/* secret_process_protect: no core dumps (checked in a child, which it
+ * changes for good). */
+static void test_process_protect(void **state)
+{
+	int status = 0;
+	pid_t pid;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl;
+		char err[256];
+
+		if (secret_process_protect(err, sizeof(err)) < 0)
+			_exit(1);
+		if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+			_exit(2);
+		if (getrlimit(RLIMIT_CORE, &rl) < 0 || rl.rlim_cur != 0 || rl.rlim_max != 0)
+			_exit(3);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_wrong_key),
-	    cmocka_unit_test(test_tampered),        cmocka_unit_test(test_wrong_aad),
-	    cmocka_unit_test(test_unknown_version), cmocka_unit_test(test_key_file_forms),
-	    cmocka_unit_test(test_key_file_errors), cmocka_unit_test(test_generate),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_wrong_key),
+	    cmocka_unit_test(test_tampered),
+	    cmocka_unit_test(test_wrong_aad),
+	    cmocka_unit_test(test_unknown_version),
+	    cmocka_unit_test(test_key_file_forms),
+	    cmocka_unit_test(test_key_file_errors),
+	    cmocka_unit_test(test_generate),
+	    cmocka_unit_test(test_key_file_mode),
+	    cmocka_unit_test(test_key_check),
+	    cmocka_unit_test(test_wipe),
+	    cmocka_unit_test(test_process_protect),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
