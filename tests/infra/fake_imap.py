@@ -20,7 +20,7 @@ and the file's modification time as INTERNALDATE.
 
 Commands: CAPABILITY (IMAP4rev1 LITERAL+ UIDPLUS SASL-IR AUTH=PLAIN
 AUTH=XOAUTH2 ESEARCH MULTIAPPEND NAMESPACE SPECIAL-USE, and CONDSTORE unless
---no-condstore), LOGIN (atoms, quoted strings, literals), AUTHENTICATE PLAIN
+--no-condstore, SASL-IR unless --no-sasl-ir), LOGIN (atoms, quoted strings, literals), AUTHENTICATE PLAIN
 (authorization identity empty or the user) and XOAUTH2 (user and
 --xoauth2-token; when that is not given, the password is accepted as the
 token), both with SASL-IR or after the "+" continuation; NAMESPACE, LIST and
@@ -332,8 +332,10 @@ class Server:
             if args.uidvalidity_seq else []
 
     def caps(self):
-        c = (b"IMAP4rev1 LITERAL+ UIDPLUS SASL-IR AUTH=PLAIN AUTH=XOAUTH2 ESEARCH MULTIAPPEND "
+        c = (b"IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN AUTH=XOAUTH2 ESEARCH MULTIAPPEND "
              b"NAMESPACE SPECIAL-USE")
+        if not self.args.no_sasl_ir:
+            c += b" SASL-IR"
         if not self.args.no_condstore:
             c += b" CONDSTORE"
         return c
@@ -547,9 +549,8 @@ class Connection:
         await self.send(tag + b" NO [AUTHENTICATIONFAILED] Invalid credentials\r\n")
         return True
 
-    def folder_attrs(self, f):
-        has_children = any(n.startswith(f.name + b"/") for n in self.mb.folders)
-        attrs = [b"\\HasChildren" if has_children else b"\\HasNoChildren"]
+    def folder_attrs(self, f, parents):
+        attrs = [b"\\HasChildren" if f.name in parents else b"\\HasNoChildren"]
         if f.special:
             attrs.append(f.special)
         if f.noselect:
@@ -560,14 +561,19 @@ class Connection:
         if args and isinstance(args[0], list):
             args = args[1:]  # LIST (selection options)
         ref, pattern = sval(args[0]), sval(args[1])
-        rx = re.escape(ref + pattern).replace(b"\\*", b".*").replace(b"%", b"[^/]*")
+        rx = re.compile(re.escape(ref + pattern).replace(b"\\*", b".*").replace(b"%", b"[^/]*"),
+                        re.S)
+        parents = {n.rsplit(b"/", 1)[0] for n in self.mb.folders if b"/" in n}
         out = bytearray()
         for fname, f in self.mb.folders.items():
             if name == b"LSUB" and fname not in self.mb.subscribed:
                 continue
-            if re.fullmatch(rx, fname, re.S):
-                out += b"* " + name + b" " + self.folder_attrs(f) + b' "/" ' + quote(fname) + \
-                    b"\r\n"
+            if rx.fullmatch(fname):
+                out += b"* " + name + b" " + self.folder_attrs(f, parents) + b' "/" ' + \
+                    quote(fname) + b"\r\n"
+            if len(out) >= 1 << 16:
+                await self.send(bytes(out))
+                out = bytearray()
         await self.send(bytes(out) + tag + b" OK " + name + b" completed\r\n")
 
     def folder(self, args):
@@ -858,6 +864,7 @@ def main():
     p.add_argument("--messages-dir", default=None)
     p.add_argument("--log", default=None)
     p.add_argument("--no-condstore", action="store_true")
+    p.add_argument("--no-sasl-ir", action="store_true")
     p.add_argument("--no-greeting", action="store_true")
     p.add_argument("--endless-greeting", action="store_true")
     p.add_argument("--huge-literal", action="store_true")
