@@ -62,6 +62,8 @@ Misbehaviours (each one option):
                        folder reports that connection's value.
 --refuse-create SUBSTR CREATE of a name containing SUBSTR gets
                        "NO [CANNOT] Invalid mailbox name".
+--garbage-fetch        every FETCH response carries "RFC822.SIZE !!" (not a
+                       number), a reply no parser accepts.
 --bytes-beyond-size N  a body literal has N bytes more than the RFC822.SIZE
                        announced (N bytes of "X" appended to every message when
                        its body is fetched, whole or partial).
@@ -723,7 +725,8 @@ class Connection:
                 elif i == b"INTERNALDATE":
                     parts.append(b'INTERNALDATE "%s"' % m.internaldate.encode())
                 elif i == b"RFC822.SIZE":
-                    parts.append(b"RFC822.SIZE %d" % len(m.body))
+                    parts.append(b"RFC822.SIZE !!" if self.args.garbage_fetch
+                                 else b"RFC822.SIZE %d" % len(m.body))
                 elif i == b"MODSEQ":
                     if not self.args.no_condstore:
                         parts.append(b"MODSEQ (%d)" % m.modseq)
@@ -879,6 +882,7 @@ def main():
     p.add_argument("--uid-negative", action="store_true")
     p.add_argument("--uidvalidity-seq", default=None, metavar="LIST")
     p.add_argument("--refuse-create", default=None, metavar="SUBSTR")
+    p.add_argument("--garbage-fetch", action="store_true")
     p.add_argument("--bytes-beyond-size", type=int, default=0, metavar="N")
     p.add_argument("--drop-after-login", type=int, default=0, metavar="N")
     args = p.parse_args()
