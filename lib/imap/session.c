@@ -466,7 +466,6 @@ int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_sessio
 	snprintf(s->host, sizeof(s->host), "%s", ep->host);
 	s->port = ep->port;
 	s->state = IMAP_SESSION_CONNECTING;
-	s->max_literal = ep->max_literal > 0 ? ep->max_literal : IMAP_DEFAULT_MAX_LITERAL;
 	/* Connect and, for implicit TLS, handshake: all bounded (transport.h). */
 	ret = imap_transport_connect(ep, &s->fault, &low, err, errlen);
 	if (ret < 0)
