@@ -7,9 +7,10 @@
  * literal's announced size before reading it.  So here:
  *  - every read, write, connect and TLS handshake waits with poll() in slices
  *    of at most 250 ms; a wait with no progress for timeout_s fails ("no
- *    answer from HOST:PORT in N s"), and so does a server that sends fewer
- *    than 1 KiB while we waited a whole timeout_s for replies to one command
- *    ("HOST:PORT sent only N bytes in T s": a drip-feeding server);
+ *    answer from HOST:PORT in N s", "HOST:PORT took no data for N s"), and
+ *    so does a server that moves fewer than 1 KiB while we waited a whole
+ *    timeout_s: for replies to one command ("HOST:PORT sent only N bytes in
+ *    T s": a drip-feeding server) or for our bytes ("took only");
  *  - end of stream, a reset or any error is returned as -1, never 0;
  *  - the cancel flags of the endpoint end any wait within 250 ms;
  *  - the bytes from the server are framed as IMAP (lines, and literals
