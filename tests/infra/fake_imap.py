@@ -67,6 +67,9 @@ Misbehaviours (each one option):
 --bytes-beyond-size N  a body literal has N bytes more than the RFC822.SIZE
                        announced (N bytes of "X" appended to every message when
                        its body is fetched, whole or partial).
+--slow-read SECS       on an APPEND, reads the rest of the connection's bytes
+                       100 every SECS seconds and never answers again (a server
+                       that takes a client's bytes as slowly as a drip).
 --drop-after-login N   the Nth successful LOGIN/AUTHENTICATE (1-based, counted
                        over all connections) gets its tagged OK and then the
                        connection is closed; once only.
@@ -385,6 +388,11 @@ class Connection:
         shown = bytearray()
         while True:
             line = await self.r.readuntil(b"\n")
+            if self.args.slow_read and b" APPEND " in line.upper()[:40]:
+                self.srv.log_line(self.number, "(slow read) " + printable(line[:60]))
+                while await self.r.read(100):
+                    await asyncio.sleep(self.args.slow_read)
+                raise asyncio.IncompleteReadError(b"", None)
             raw += line
             m = LITERAL_RE.search(line)
             if m is None:
@@ -884,6 +892,7 @@ def main():
     p.add_argument("--refuse-create", default=None, metavar="SUBSTR")
     p.add_argument("--garbage-fetch", action="store_true")
     p.add_argument("--bytes-beyond-size", type=int, default=0, metavar="N")
+    p.add_argument("--slow-read", type=float, default=0.0, metavar="SECS")
     p.add_argument("--drop-after-login", type=int, default=0, metavar="N")
     args = p.parse_args()
     try:
