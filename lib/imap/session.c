@@ -439,6 +439,7 @@ static int authenticate(struct imap_session *s, const struct imap_endpoint *ep, 
 	case IMAP_AUTH_XOAUTH2:
 		return auth_xoauth2(s, ep, err, errlen);
 	}
+	snprintf(err, errlen, "unknown authentication mechanism %d", (int)ep->auth);
 	return -1;
 }
 
