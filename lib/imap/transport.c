@@ -332,9 +332,12 @@ static ssize_t transport_read(mailstream_low *low, void *buf, size_t count)
 			return transport_fail(t, IMAP_ENET, "cancelled while reading from %s",
 			                      t->peer);
 		if (t->ssl != NULL) {
-			int r;
-			ERR_clear_error();
 			struct sigpipe_hold h;
+			int r;
+
+			/* errno tells a reset from an end of stream below. */
+			ERR_clear_error();
+			errno = 0;
 			sigpipe_hold(&h);
 			r = SSL_read(t->ssl, buf, (int)count);
 			sigpipe_release(&h);
@@ -391,9 +394,12 @@ static ssize_t transport_write(mailstream_low *low, const void *buf, size_t coun
 			return transport_fail(t, IMAP_ENET, "cancelled while writing to %s",
 			                      t->peer);
 		if (t->ssl != NULL) {
-			int r;
-			ERR_clear_error();
 			struct sigpipe_hold h;
+			int r;
+
+			/* errno tells a reset from an end of stream below. */
+			ERR_clear_error();
+			errno = 0;
 			sigpipe_hold(&h);
 			r = SSL_write(t->ssl, buf, (int)count);
 			sigpipe_release(&h);
@@ -549,21 +555,24 @@ static int transport_handshake(struct transport *t, const struct imap_endpoint *
 
 		ERR_clear_error();
 		sigpipe_hold(&h);
+		errno = 0;
 		r = SSL_connect(t->ssl);
 		sigpipe_release(&h);
 		if (r == 1)
 			return 0;
 		e = SSL_get_error(t->ssl, r);
 		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-			if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+			t->failed = true;
+			if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
 				snprintf(err, errlen, "TLS handshake with %s failed: %s", t->peer,
 				         errno != 0 ? strerror(errno)
 				                    : "connection closed by the server");
-			else
-				imap_tls_handshake_error(t->ssl, ep->host, ep->tls_verify, err,
-				                         errlen);
-			t->failed = true;
-			return IMAP_ENET;
+				return IMAP_ENET;
+			}
+			/* A refused certificate or a TLS mismatch: a setting to
+			 * fix, not a connection to retry (as before this driver). */
+			imap_tls_handshake_error(t->ssl, ep->host, ep->tls_verify, err, errlen);
+			return -1;
 		}
 		if (transport_wait(t, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, NULL, deadline,
 		                   "in the TLS handshake") < 0) {

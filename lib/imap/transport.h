@@ -46,13 +46,14 @@ struct imap_transport_fault {
 /* Resolves and connects to ep->host:ep->port (non-blocking, bounded by
  * ep->timeout_s and the cancel flags), and for IMAP_TLS_IMPLICIT runs the TLS
  * handshake.  On success *low_r is a low driver owning the socket; fault must
- * stay valid as long as it lives.  Returns IMAP_ENET (with err) on failure,
- * -1 for a local failure (memory, TLS setup). */
+ * stay valid as long as it lives.  Returns IMAP_ENET (with err) when the
+ * server cannot be reached, does not answer or closes, -1 for a refused
+ * certificate, a TLS mismatch or a local failure (memory, TLS setup). */
 int imap_transport_connect(const struct imap_endpoint *ep, struct imap_transport_fault *fault,
                            mailstream_low **low_r, char *err, size_t errlen);
 
 /* Runs the TLS handshake on a plain transport (after STARTTLS), with the same
- * bounds; certificate checks as for implicit TLS (tls.h). */
+ * bounds and return values; certificate checks as for implicit TLS (tls.h). */
 int imap_transport_start_tls(mailstream_low *low, const struct imap_endpoint *ep, char *err,
                              size_t errlen);
 
