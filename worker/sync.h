@@ -1,7 +1,8 @@
 /* Copy of one account for one pass: folders discovered and mapped, then each
- * folder synced incrementally with the crash-safe batch protocol of DESIGN.md
- * ("Copy algorithm").  Runs in the calling thread plus up to `folder_threads`
- * helper threads, each with its own IMAP sessions and store connection. */
+ * folder synced incrementally with the crash-safe batch protocol of
+ * docs/DESIGN.md ("2. Copy of a folder: the batch protocol").  Runs in the
+ * calling thread plus up to `folder_threads` helper threads, each with its own
+ * IMAP sessions and store connection. */
 #ifndef MAILSHIFT_SYNC_H
 #define MAILSHIFT_SYNC_H
 

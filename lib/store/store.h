@@ -189,8 +189,9 @@ int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int6
 		       uint32_t src_uidvalidity, uint32_t dst_uidvalidity, bool rematch,
 		       const char **error_r);
 
-/* Step (a) of the batch protocol: records the batch's source UIDs and the
- * destination UIDNEXT before it. */
+/* Step (a) of the batch protocol (docs/DESIGN.md, "2. Copy of a folder: the
+ * batch protocol"): records the batch's source UIDs and the destination
+ * UIDNEXT before it. */
 int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
 		       uint32_t dst_uidnext, const uint32_t *uids, size_t count,
 		       const char **error_r);
@@ -207,7 +208,8 @@ struct store_msg_error {
 	const char *error;
 };
 
-/* Step (c): in one transaction stores the pairs as runs, records the errors,
+/* Batch protocol: docs/DESIGN.md, "2. Copy of a folder: the batch protocol".
+ * Step (c): in one transaction stores the pairs as runs, records the errors,
  * sets high_water, adds `appended` messages and `bytes` to the folder's copy
  * counters (pairs found by re-matching are not copies), and clears the intent.
  * pairs sorted by src. */
