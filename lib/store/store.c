@@ -867,7 +867,10 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 			" state = 'running',"
 			" lease_pass = pass, updated_at = now()"
 			" WHERE id = $1 AND pass = $2::int AND pass_done < pass"
-			" AND state NOT IN ('cancelled', 'paused', 'auth_failed', 'waiting')"
+			/* Only what the scheduler released: a replayed or late job
+			 * for a failed (retry not due), new, waiting, paused or
+			 * cancelled account is dropped. */
+			" AND state IN ('queued', 'running')"
 			" AND (lease_owner IS NULL OR lease_expires < now())"
 			/* Nothing starts inside a blackout window of either server. */
 			" AND NOT server_blackout(src_server_id) AND NOT server_blackout(dst_server_id)"
@@ -1079,7 +1082,13 @@ int store_accounts_control(struct store *st, int64_t migration_id, int64_t accou
 			"  retry_at = CASE WHEN $3 = 'resume' AND t.state = 'failed' THEN NULL"
 			"   ELSE a.retry_at END,"
 			"  state = CASE $3 WHEN 'pause' THEN 'paused' WHEN 'cancel' THEN 'cancelled'"
-			"   ELSE CASE WHEN t.pass_done < t.pass THEN 'queued' ELSE 'synced' END END"
+			"   WHEN 'resume' THEN CASE WHEN t.pass_done < t.pass THEN 'queued'"
+			/* Nothing left to run: back to the state it was paused from
+			 * (an account paused before its first pass is not synced). */
+			"    ELSE coalesce((SELECT l.from_state FROM account_log l"
+			"     WHERE l.account_id = t.id AND l.to_state = 'paused'"
+			"     AND l.from_state <> 'paused' ORDER BY l.id DESC LIMIT 1), 'synced') END"
+			"   END"
 			"  FROM target t WHERE a.id = t.id RETURNING a.id, a.state, t.state AS old),"
 			" logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
 			"  SELECT id, old, state, 'operator: ' || $3"

@@ -119,6 +119,12 @@ check "start before verify queued nothing and recorded no pass" \
   test "$(sql "SELECT (SELECT count(*) FROM accounts WHERE migration_id = $m_wk AND state <> 'new')
                + (SELECT count(*) FROM passes WHERE migration_id = $m_wk)")" = 0
 
+# Paused before any pass, then resumed: back to where they were, not "synced".
+run_timed early-pause "$COORD" pause "$m_wk"
+run_timed early-resume "$COORD" resume "$m_wk"
+check "pause then resume before any pass: the accounts are new again, not synced" \
+  test "$(sql "SELECT string_agg(state, ',') FROM accounts WHERE migration_id = $m_wk")" = "new,new"
+
 cp "$MAILSHIFT_KEY_FILE" "$work/open.key"
 chmod 644 "$work/open.key"
 MAILSHIFT_KEY_FILE=$work/open.key run_timed open-key-verify "$COORD" verify "$m_wk"
