@@ -28,6 +28,10 @@ static void print_row(const struct store_account_status *r, void *context)
 	if (r->live_messages >= 0 && strcmp(r->state, "running") == 0)
 		printf("  live: %" PRId64 " messages %" PRId64 " bytes this pass",
 		       r->live_messages, r->live_bytes);
+	if (r->matched > 0)
+		printf("  already in destination %" PRId64, r->matched);
+	if (r->failed_folders > 0)
+		printf("  %" PRId64 " folders failed", r->failed_folders);
 	if (r->retry_at[0] != '\0')
 		printf("  next try %s", r->retry_at);
 	if (r->last_error[0] != '\0')
@@ -74,12 +78,22 @@ static void count_row(const struct store_account_status *r, void *context)
 	}
 }
 
+/* One line per failed folder, under the accounts: the folder's name and the
+ * command with the server's own words. */
+static void print_folder_error(int64_t account_id, const char *src_name, const char *error,
+			       void *context)
+{
+	(void)context;
+	printf("account %-4" PRId64 " folder \"%s\" failed: %s\n", account_id, src_name, error);
+}
+
 int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 {
 	struct totals t = {0};
 	const char *error;
 
-	if (store_migration_status(st, migration_id, account_id, print_row, &t, &error) < 0) {
+	if (store_migration_status(st, migration_id, account_id, print_row, &t, &error) < 0 ||
+	    store_folder_errors(st, migration_id, account_id, print_folder_error, NULL, &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
@@ -102,6 +116,10 @@ static void print_pass(const struct store_pass_row *r, void *context)
 	       "  bytes %" PRId64 "  message errors %" PRId64,
 	       r->number, r->kind, r->started_at, r->accounts, r->synced, r->messages, r->bytes,
 	       r->failed);
+	if (r->matched > 0)
+		printf("  already in destination %" PRId64, r->matched);
+	if (r->failed_folders > 0)
+		printf("  folders failed %" PRId64, r->failed_folders);
 	if (r->seconds >= 0)
 		printf("  finished in %.1f s", r->seconds);
 	putchar('\n');
@@ -114,9 +132,13 @@ static void print_pass_account(const struct store_pass_account_row *r, void *con
 	       r->src_login, r->state, r->runs, r->started_at[0] != '\0' ? r->started_at : "-");
 	if (r->seconds >= 0)
 		printf("  took %.2f s", r->seconds);
-	printf("  folders %" PRId64 " messages %" PRId64 " bytes %" PRId64 " message errors %" PRId64
-	       "\n",
+	printf("  folders %" PRId64 " messages %" PRId64 " bytes %" PRId64 " message errors %" PRId64,
 	       r->folders, r->messages, r->bytes, r->failed);
+	if (r->matched > 0)
+		printf("  already in destination %" PRId64, r->matched);
+	if (r->failed_folders > 0)
+		printf("  folders failed %" PRId64, r->failed_folders);
+	putchar('\n');
 }
 
 int report_passes(struct store *st, int64_t migration_id, int pass)

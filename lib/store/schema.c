@@ -175,6 +175,16 @@ static const char *const migrations[] = {
 	"  pass int NOT NULL, messages bigint NOT NULL, bytes bigint NOT NULL,"
 	"  errors bigint NOT NULL, worker text, folder text,"
 	"  updated_at timestamptz NOT NULL DEFAULT now());",
+	/* 6: a folder that failed (the destination would not create it, the
+	 * source would not open it, its data was invalid) is recorded with the
+	 * command and the server's words, and the account goes on with its other
+	 * folders; NULL = no error in its last try.  Messages found already in
+	 * the destination by content (a re-run, an account added back) are
+	 * mapped, not copied: counted apart. */
+	"ALTER TABLE folders ADD COLUMN error text;"
+	"ALTER TABLE folders ADD COLUMN matched_messages bigint NOT NULL DEFAULT 0;"
+	"ALTER TABLE pass_folders ADD COLUMN error text;"
+	"ALTER TABLE pass_folders ADD COLUMN matched bigint NOT NULL DEFAULT 0;",
 };
 
 size_t schema_count(void)
