@@ -547,8 +547,13 @@ class Connection:
         await self.send(tag + b" NO [AUTHENTICATIONFAILED] Invalid credentials\r\n")
         return True
 
-    def folder_attrs(self, f):
-        has_children = any(n.startswith(f.name + b"/") for n in self.mb.folders)
+    def folder_attrs(self, f, parents=None):
+        # parents: the names that have children, computed once per LIST (with
+        # --folders 100000 a scan per folder made LIST take hours).
+        if parents is not None:
+            has_children = f.name in parents
+        else:
+            has_children = any(n.startswith(f.name + b"/") for n in self.mb.folders)
         attrs = [b"\\HasChildren" if has_children else b"\\HasNoChildren"]
         if f.special:
             attrs.append(f.special)
@@ -562,12 +567,17 @@ class Connection:
         ref, pattern = sval(args[0]), sval(args[1])
         rx = re.escape(ref + pattern).replace(b"\\*", b".*").replace(b"%", b"[^/]*")
         out = bytearray()
+        parents = set()
+        for fname in self.mb.folders:
+            parts = fname.split(b"/")
+            for i in range(1, len(parts)):
+                parents.add(b"/".join(parts[:i]))
         for fname, f in self.mb.folders.items():
             if name == b"LSUB" and fname not in self.mb.subscribed:
                 continue
             if re.fullmatch(rx, fname, re.S):
-                out += b"* " + name + b" " + self.folder_attrs(f) + b' "/" ' + quote(fname) + \
-                    b"\r\n"
+                out += b"* " + name + b" " + self.folder_attrs(f, parents) + b' "/" ' + \
+                    quote(fname) + b"\r\n"
         await self.send(bytes(out) + tag + b" OK " + name + b" completed\r\n")
 
     def folder(self, args):
