@@ -2,6 +2,8 @@
  * result, which the batch keeps alive until imap_batch_free. */
 #include "imap-private.h"
 
+#include "arg.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -83,9 +85,15 @@ static void date_format(const struct mailimap_date_time *dt, char *buf, size_t b
 		 zone % 10000);
 }
 
-static void msg_from_att(struct mailimap_msg_att *att, struct imap_msg *m)
+/* Fills m from one FETCH response.  *have_uid_r: the response carried a UID;
+ * *data_r: it carried more than FLAGS and MODSEQ (so it answers our command
+ * and is not an unsolicited flag update, RFC 3501 7.4.2, RFC 7162 3.2.4). */
+static void msg_from_att(struct mailimap_msg_att *att, struct imap_msg *m, bool *have_uid_r,
+			 bool *data_r)
 {
 	memset(m, 0, sizeof(*m));
+	*have_uid_r = false;
+	*data_r = false;
 	for (clistiter *it = clist_begin(att->att_list); it != NULL; it = clist_next(it)) {
 		struct mailimap_msg_att_item *item = clist_content(it);
 
@@ -108,27 +116,61 @@ static void msg_from_att(struct mailimap_msg_att *att, struct imap_msg *m)
 		switch (st->att_type) {
 		case MAILIMAP_MSG_ATT_UID:
 			m->uid = st->att_data.att_uid;
+			*have_uid_r = true;
 			break;
 		case MAILIMAP_MSG_ATT_RFC822_SIZE:
 			m->size = st->att_data.att_rfc822_size;
+			*data_r = true;
 			break;
 		case MAILIMAP_MSG_ATT_INTERNALDATE:
 			date_format(st->att_data.att_internal_date, m->internaldate,
 				    sizeof(m->internaldate));
+			*data_r = true;
 			break;
 		case MAILIMAP_MSG_ATT_BODY_SECTION:
 			m->body = st->att_data.att_body_section->sec_body_part;
 			m->body_len = st->att_data.att_body_section->sec_length;
+			*data_r = true;
 			break;
 		default:
+			*data_r = true;
 			break;
 		}
 	}
 }
 
-/* Collects the result into a batch, keeping only UIDs in [first, last] (a
- * "n:*" range also returns the last message when n is past it). */
-static int batch_from_result(clist *result, uint32_t first, uint32_t last,
+/* The UIDs a UID FETCH asked for: the range first:last (last 0: "*"), or,
+ * when uids is not NULL, exactly those (ascending). */
+struct uid_filter {
+	uint32_t first, last;
+	const uint32_t *uids;
+	size_t count;
+};
+
+static int uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* 1: uid was asked for; 0: it was not but may be (a "n:*" range also returns
+ * the last message when n is past it, RFC 3501 6.4.8); -1: it was not. */
+static int uid_asked(const struct uid_filter *f, uint32_t uid)
+{
+	if (f->uids != NULL)
+		return bsearch(&uid, f->uids, f->count, sizeof(uid), uid_cmp) != NULL ? 1 : -1;
+	if (uid >= f->first && (f->last == 0 || uid <= f->last))
+		return 1;
+	return f->last == 0 ? 0 : -1;
+}
+
+/* Collects the result into a batch of the UIDs asked for.  A response with
+ * UID 0, or with data for a UID not asked for, is the server's error
+ * (IMAP_EPROTO): dropping it would lose or invent a message silently.
+ * Responses without a UID, and flag updates for other UIDs, are unsolicited
+ * (another session changed flags) and are left out. */
+static int batch_from_result(struct imap_session *s, clist *result, const struct uid_filter *f,
 			     struct imap_batch *batch_r, char *err, size_t errlen)
 {
 	struct imap_batch b;
@@ -142,9 +184,39 @@ static int batch_from_result(clist *result, uint32_t first, uint32_t last,
 		return -1;
 	}
 	for (clistiter *it = clist_begin(result); it != NULL; it = clist_next(it)) {
+		struct mailimap_msg_att *att = clist_content(it);
 		struct imap_msg *m = &b.msgs[n];
-		msg_from_att(clist_content(it), m);
-		if (m->uid == 0 || m->uid < first || m->uid > last)
+		bool have_uid, data;
+		int asked;
+
+		msg_from_att(att, m, &have_uid, &data);
+		if (!have_uid)
+			continue;
+		if (m->uid == 0) {
+			snprintf(err, errlen,
+				 "UID FETCH: %s:%d returned UID 0 (or a negative one, which "
+				 "libetpan reads as 0) for message %" PRIu32
+				 " of the folder: UIDs start at 1 (RFC 3501 2.3.1.1)",
+				 s->host, s->port, att->att_number);
+			goto proto;
+		}
+		asked = uid_asked(f, m->uid);
+		if (asked < 0 && data) {
+			if (f->uids != NULL)
+				snprintf(err, errlen,
+					 "UID FETCH: %s:%d returned UID %" PRIu32
+					 ", which was not asked for (%zu UIDs from %" PRIu32
+					 " to %" PRIu32 ")",
+					 s->host, s->port, m->uid, f->count, f->uids[0],
+					 f->uids[f->count - 1]);
+			else
+				snprintf(err, errlen,
+					 "UID FETCH: %s:%d returned UID %" PRIu32
+					 ", outside the range asked for (%" PRIu32 ":%" PRIu32 ")",
+					 s->host, s->port, m->uid, f->first, f->last);
+			goto proto;
+		}
+		if (asked <= 0)
 			continue;
 		b.bytes += m->body_len;
 		n++;
@@ -153,6 +225,10 @@ static int batch_from_result(clist *result, uint32_t first, uint32_t last,
 	b.priv = result;
 	*batch_r = b;
 	return 0;
+proto:
+	free(b.msgs);
+	mailimap_fetch_list_free(result);
+	return IMAP_EPROTO;
 }
 
 static int uid_fetch(struct imap_session *s, struct mailimap_set *set,
@@ -188,10 +264,12 @@ int imap_fetch_sizes(struct imap_session *s, uint32_t first, uint32_t last,
 
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
+	struct uid_filter f = {.first = first, .last = last};
+
 	ret = uid_fetch(s, mailimap_set_new_interval(first, last), ft, 0, &result, err, errlen);
 	if (ret < 0)
 		return ret;
-	return batch_from_result(result, first, last, batch_r, err, errlen);
+	return batch_from_result(s, result, &f, batch_r, err, errlen);
 }
 
 int imap_fetch_flags(struct imap_session *s, uint32_t first, uint32_t last,
@@ -203,11 +281,13 @@ int imap_fetch_flags(struct imap_session *s, uint32_t first, uint32_t last,
 
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
+	struct uid_filter f = {.first = first, .last = last};
+
 	ret = uid_fetch(s, mailimap_set_new_interval(first, last), ft, changedsince, &result, err,
 			errlen);
 	if (ret < 0)
 		return ret;
-	return batch_from_result(result, first, last, batch_r, err, errlen);
+	return batch_from_result(s, result, &f, batch_r, err, errlen);
 }
 
 static struct mailimap_set *set_from_uids(const uint32_t *uids, size_t count)
@@ -244,22 +324,49 @@ int imap_fetch_bodies(struct imap_session *s, const uint32_t *uids, size_t count
 	/* BODY.PEEK: reading must never set \Seen on the source (RFC 3501 6.4.5). */
 	mailimap_fetch_type_new_fetch_att_list_add(
 		ft, mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
+	struct uid_filter f = {.uids = uids, .count = count};
+
 	ret = uid_fetch(s, set_from_uids(uids, count), ft, 0, &result, err, errlen);
 	if (ret < 0)
 		return ret;
-	return batch_from_result(result, uids[0], uids[count - 1], batch_r, err, errlen);
+	return batch_from_result(s, result, &f, batch_r, err, errlen);
 }
 
 int imap_store_flags(struct imap_session *s, const uint32_t *uids, size_t count,
 		     const char *flags, char *err, size_t errlen)
 {
-	struct mailimap_flag_list *list = mailimap_flag_list_new_empty();
+	struct mailimap_flag_list *list;
 	struct mailimap_store_att_flags *att;
 	struct mailimap_set *set;
-	char buf[512], *save = NULL, *word;
+	char *buf, *save = NULL, *word;
 	int r;
 
-	snprintf(buf, sizeof(buf), "%s", flags);
+	/* libetpan sends keywords as they are: each must be an atom. */
+	for (const char *p = flags; *p != '\0';) {
+		size_t len = strcspn(p, " ");
+		if (len > 0 && !imap_arg_flag_ok(p, len)) {
+			snprintf(err, errlen,
+				 "UID STORE to %s:%d not sent: a flag is not a valid IMAP flag "
+				 "(\"%.*s\")",
+				 s->host, s->port, (int)(len < 64 ? len : 64), p);
+			for (char *q = err; *q != '\0'; q++)
+				if ((unsigned char)*q < 0x20)
+					*q = '?';
+			return IMAP_EARG;
+		}
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+	buf = strdup(flags);
+	list = mailimap_flag_list_new_empty();
+	if (buf == NULL || list == NULL) {
+		free(buf);
+		if (list != NULL)
+			mailimap_flag_list_free(list);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	for (word = strtok_r(buf, " ", &save); word != NULL; word = strtok_r(NULL, " ", &save)) {
 		struct mailimap_flag *f;
 		if (strcasecmp(word, "\\Seen") == 0)
@@ -278,6 +385,7 @@ int imap_store_flags(struct imap_session *s, const uint32_t *uids, size_t count,
 			f = mailimap_flag_new_flag_keyword(strdup(word));
 		mailimap_flag_list_add(list, f);
 	}
+	free(buf);
 	att = mailimap_store_att_flags_new_set_flags_silent(list);
 	set = set_from_uids(uids, count);
 	r = mailimap_uid_store(s->imap, set, att);
@@ -304,14 +412,27 @@ static int pwrite_all(int fd, const char *buf, size_t len, off_t offset)
 	return 0;
 }
 
+/* How many bytes more than its RFC822.SIZE a message may bring: sizes some
+ * servers announce are estimates, but not by this much. */
+static uint64_t size_margin(uint64_t announced)
+{
+	return announced / 100 > 65536 ? announced / 100 : 65536;
+}
+
 int imap_fetch_body_to_file(struct imap_session *s, uint32_t uid, int fd, size_t chunk,
 			    struct imap_msg *msg_r, char *err, size_t errlen)
 {
+	struct uid_filter f = {.first = uid, .last = uid};
 	struct imap_msg meta;
-	size_t offset = 0;
+	uint64_t offset = 0, bound = s->max_literal;
 	bool have_meta = false;
 	int ret;
 
+	memset(&meta, 0, sizeof(meta));
+	if (chunk == 0 || chunk > UINT32_MAX) {
+		snprintf(err, errlen, "spool: bad chunk size %zu", chunk);
+		return -1;
+	}
 	if (ftruncate(fd, 0) < 0) {
 		snprintf(err, errlen, "spool file: %s", strerror(errno));
 		return -1;
@@ -320,6 +441,7 @@ int imap_fetch_body_to_file(struct imap_session *s, uint32_t uid, int fd, size_t
 		struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 		struct imap_batch part;
 		clist *result = NULL;
+		size_t got;
 
 		mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 		if (!have_meta) {
@@ -335,7 +457,7 @@ int imap_fetch_body_to_file(struct imap_session *s, uint32_t uid, int fd, size_t
 		ret = uid_fetch(s, mailimap_set_new_single(uid), ft, 0, &result, err, errlen);
 		if (ret < 0)
 			return ret;
-		ret = batch_from_result(result, uid, uid, &part, err, errlen);
+		ret = batch_from_result(s, result, &f, &part, err, errlen);
 		if (ret < 0)
 			return ret;
 		if (part.count == 0) {
@@ -345,21 +467,45 @@ int imap_fetch_body_to_file(struct imap_session *s, uint32_t uid, int fd, size_t
 		if (!have_meta) {
 			meta = part.msgs[0];
 			have_meta = true;
+			if ((uint64_t)meta.size + size_margin(meta.size) < bound)
+				bound = (uint64_t)meta.size + size_margin(meta.size);
 		}
-		if (part.msgs[0].body_len > 0 &&
-		    pwrite_all(fd, part.msgs[0].body, part.msgs[0].body_len, (off_t)offset) < 0) {
+		got = part.msgs[0].body_len;
+		/* Bounded before a byte is written: a server that ignores the
+		 * partial range, or sends more than it announced, would else fill
+		 * the disk (or loop for ever on a message that never ends). */
+		if (got > chunk || offset + got > bound) {
+			if (got > chunk)
+				snprintf(err, errlen,
+					 "UID FETCH %" PRIu32 ": %s:%d sent %zu bytes for a partial "
+					 "fetch of %zu",
+					 uid, s->host, s->port, got, chunk);
+			else
+				snprintf(err, errlen,
+					 "UID FETCH %" PRIu32 ": %s:%d announced RFC822.SIZE %" PRIu32
+					 " but sent more than %" PRIu64 " bytes (%" PRIu64
+					 " received), more than the limit of %" PRIu64,
+					 uid, s->host, s->port, meta.size, bound, offset + got,
+					 bound);
+			/* The server cannot be trusted to frame what follows. */
+			imap_session_break(s, IMAP_ELIMIT, "%s", err);
+			imap_batch_free(&part);
+			return IMAP_ELIMIT;
+		}
+		if (got > 0 && pwrite_all(fd, part.msgs[0].body, got, (off_t)offset) < 0) {
 			snprintf(err, errlen, "spool file: %s", strerror(errno));
 			imap_batch_free(&part);
 			return -1;
 		}
-		offset += part.msgs[0].body_len;
-		ret = part.msgs[0].body_len < chunk;
+		offset += got;
 		imap_batch_free(&part);
-		if (ret)
+		/* A short or empty part is the end (RFC 3501 6.4.5): every round
+		 * either ends or moves offset by a whole chunk towards bound. */
+		if (got < chunk)
 			break;
 	}
 	meta.body = NULL;
-	meta.body_len = offset;
+	meta.body_len = (size_t)offset;
 	meta.spooled = true;
 	meta.body_fd = fd;
 	*msg_r = meta;

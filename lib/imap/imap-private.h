@@ -3,6 +3,7 @@
 #define MAILSHIFT_IMAP_PRIVATE_H
 
 #include "imap.h"
+#include "transport.h"
 
 #include <libetpan/libetpan.h>
 
@@ -29,18 +30,33 @@ struct imap_session {
 	void *may_write_context;
 	int backoff_s;	      /* see imap_session_backoff_s */
 	char bye[512];	      /* the server's BYE line seen on the raw path, "" if none */
+	struct imap_transport_fault fault; /* why the stream failed, set by the transport */
+	uint64_t max_literal;		   /* the endpoint's, defaults applied */
 };
 
 void imap_session_set_state(struct imap_session *s, enum imap_session_state state);
 /* Turns a failed libetpan call (r is not a MAILIMAP_NO_ERROR*) into
- * IMAP_ETHROTTLED, IMAP_ENET or IMAP_ENO, with "what: ..." and the server's
- * own words in err.  A lost stream or a BYE marks the session broken; a
- * throttling answer sets s->backoff_s. */
+ * IMAP_ETHROTTLED, IMAP_ENET, IMAP_ELIMIT, IMAP_EPROTO or IMAP_ENO, with
+ * "what: ..." and the server's own words, or the transport's reason (timeout,
+ * end of stream, a bound, cancelled), in err.  A lost stream, an unparsable
+ * reply or a BYE marks the session broken; a throttling answer sets
+ * s->backoff_s. */
 int imap_command_failed(struct imap_session *s, int r, const char *what, char *err, size_t errlen);
 /* For a command libetpan reports as done although the server answered NO
  * (a UID FETCH that returned some data): IMAP_ETHROTTLED with err when that
  * answer asks us to slow down, else 0. */
 int imap_command_throttled(struct imap_session *s, const char *what, char *err, size_t errlen);
+
+/* Marks the session broken for a reason found above the transport (a reply
+ * that could not be parsed, a bound broken across replies): the reason is
+ * kept as the stream's fault (the first one wins) and every later command
+ * fails at once with it, without touching the server. */
+void imap_session_break(struct imap_session *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* IMAP_EARG (nothing sent) unless str can go out as one argument; see arg.h. */
+int imap_session_arg_check(struct imap_session *s, const char *cmd, const char *what,
+			   bool secret, const char *str, char *err, size_t errlen);
 
 int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64,
 			  bool sasl_ir, char *err, size_t errlen);

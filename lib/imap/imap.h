@@ -4,13 +4,16 @@
  *
  * A session is used by one thread at a time.  Every function returns 0 on
  * success and a negative value on failure with a message in err; IMAP_ENET
- * means the connection is no longer usable (reset, timeout, BYE): the caller
- * reconnects and resumes from its checkpoint.  IMAP_ETHROTTLED means the server
+ * means the connection is no longer usable (reset, timeout, EOF, cancelled,
+ * BYE): the caller reconnects and resumes from its checkpoint; err then says
+ * which, with the server's host:port.  No call waits longer than timeout_s
+ * without progress: every read and write is bounded (see transport.h).  IMAP_ETHROTTLED means the server
  * asked us to slow down (see below).  Server replies quoted in err are the
  * server's own words; secrets never appear in err. */
 #ifndef MAILSHIFT_IMAP_H
 #define MAILSHIFT_IMAP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +35,16 @@
  * imap_append_batch only for a BYE (a throttled message is marked in its
  * result). */
 #define IMAP_ETHROTTLED (-5)
+/* A reply broke a bound (line length, literal size, more bytes than
+ * RFC822.SIZE announced): session broken; err names the bound. */
+#define IMAP_ELIMIT (-6)
+/* The server's data is invalid (unparsable reply, STATUS/SELECT without
+ * UIDVALIDITY or UIDNEXT, UIDVALIDITY 0, UID 0 or out of range): an error of
+ * that folder, retrying in place will not help; session may be broken. */
+#define IMAP_EPROTO (-7)
+/* An argument cannot be sent (CR, LF or NUL in a name or credential, too
+ * long): nothing was sent, session still usable. */
+#define IMAP_EARG (-8)
 
 enum imap_tls_mode { IMAP_TLS_IMPLICIT, IMAP_TLS_STARTTLS, IMAP_TLS_NONE };
 enum imap_auth_mech { IMAP_AUTH_LOGIN, IMAP_AUTH_PLAIN, IMAP_AUTH_XOAUTH2 };
@@ -46,7 +59,14 @@ struct imap_endpoint {
 	const char *user;      /* the mailbox owner (authorization identity) */
 	const char *auth_user; /* admin/master user to authenticate as, or NULL */
 	const char *secret;    /* password (of auth_user if set) or OAuth2 token */
-	int timeout_s;
+	int timeout_s;	       /* bound on each wait (connect, TLS, read, write); 0: 60 */
+	size_t max_line;       /* longest reply line outside literals; 0: 1 MiB */
+	uint64_t max_literal;  /* largest literal accepted; 0: 64 MiB */
+	const atomic_int *cancel;      /* process-wide (shutdown): non-zero ends every wait
+					* within 250 ms */
+	const atomic_int *cancel_mine; /* one thread's own (watchdog): same effect */
+	atomic_llong *last_io_ms;      /* if not NULL: CLOCK_MONOTONIC ms of the last byte
+					* moved */
 };
 
 int imap_tls_mode_parse(const char *s, enum imap_tls_mode *mode_r);

@@ -4,10 +4,12 @@
  * untagged data, continuations and the tagged completion. */
 #include "imap-private.h"
 
+#include "arg.h"
 #include "log.h"
 #include "throttle.h"
 
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +17,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* Upper bound of a server reply line we accept on this path. */
-#define RAW_LINE_MAX 65536
+/* Upper bound of one formatted piece of a command (the parts of variable
+ * length, names and SASL responses, are written on their own). */
+#define RAW_PRINTF_MAX 65536
 
 /* The write guard refused: nothing more may be sent on this session. */
 static bool raw_guard_refuses(struct imap_session *s)
@@ -44,16 +47,36 @@ static int raw_printf(struct imap_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static int raw_printf(struct imap_session *s, const char *fmt, ...)
 {
-	char buf[2048];
+	char small[512], *buf = small;
 	va_list ap;
-	int n;
+	int n, ret;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -1;
-	return raw_write(s, buf, (size_t)n);
+	if (n >= 0 && (size_t)n >= sizeof(small) && n < RAW_PRINTF_MAX) {
+		buf = malloc((size_t)n + 1);
+		if (buf != NULL) {
+			va_start(ap, fmt);
+			vsnprintf(buf, (size_t)n + 1, fmt, ap);
+			va_end(ap);
+		}
+	}
+	if (n < 0 || n >= RAW_PRINTF_MAX || buf == NULL) {
+		/* Part of the command may be out already: the session is lost. */
+		s->broken = true;
+		if (s->fault.code == 0) {
+			s->fault.code = IMAP_ENET;
+			snprintf(s->fault.why, sizeof(s->fault.why),
+				 "a command to %s:%d could not be formatted (%s)", s->host,
+				 s->port, buf == NULL ? "out of memory" : "too long");
+		}
+		return IMAP_ENET;
+	}
+	ret = raw_write(s, buf, (size_t)n);
+	if (buf != small)
+		free(buf);
+	return ret;
 }
 
 static int raw_flush(struct imap_session *s)
@@ -74,11 +97,11 @@ static int raw_read_line(struct imap_session *s, MMAPString *line)
 {
 	int backoff = 0;
 
+	/* The line's length is bounded by the transport (max_line). */
 	mmap_string_truncate(line, 0);
-	if (mailstream_read_line_remove_eol(s->imap->imap_stream, line) == NULL ||
-	    line->len > RAW_LINE_MAX) {
+	if (mailstream_read_line_remove_eol(s->imap->imap_stream, line) == NULL) {
 		s->broken = true;
-		return IMAP_ENET;
+		return s->fault.code == IMAP_ELIMIT ? IMAP_ELIMIT : IMAP_ENET;
 	}
 	if (strncasecmp(line->str, "* BYE", 5) == 0) {
 		log_warn("imap %s:%d said: %s", s->host, s->port, line->str);
@@ -93,18 +116,37 @@ static int raw_read_line(struct imap_session *s, MMAPString *line)
 	return 0;
 }
 
-/* The error text of a session the raw path lost: the server's BYE if any. */
-static void raw_lost(struct imap_session *s, int ret, const char *what, char *err,
-		     size_t errlen)
+/* The error text of a session the raw path lost: the server's BYE if any,
+ * else the transport's reason (timeout, end of stream, a bound, cancelled).
+ * Returns the code to give the caller. */
+static int raw_lost(struct imap_session *s, int ret, const char *what, char *err, size_t errlen)
 {
-	if (ret == IMAP_ETHROTTLED)
+	if (ret == IMAP_ETHROTTLED) {
 		snprintf(err, errlen, "%s: %s:%d asks to slow down and closed the connection: %s",
 			 what, s->host, s->port, s->bye);
-	else if (s->bye[0] != '\0')
+		return ret;
+	}
+	if (s->fault.code == IMAP_ELIMIT) {
+		snprintf(err, errlen, "%s: %s", what, s->fault.why);
+		return IMAP_ELIMIT;
+	}
+	if (s->bye[0] != '\0')
 		snprintf(err, errlen, "%s: %s:%d closed the connection: %s", what, s->host,
 			 s->port, s->bye);
+	else if (s->fault.code != 0)
+		snprintf(err, errlen, "%s: %s", what, s->fault.why);
 	else
 		snprintf(err, errlen, "%s: connection to %s:%d lost", what, s->host, s->port);
+	return IMAP_ENET;
+}
+
+/* Wipes libetpan's write buffer after a secret went through it. */
+static void raw_wipe_sent(struct imap_session *s)
+{
+	mailstream *st = s->imap->imap_stream;
+
+	if (st != NULL && st->write_buffer != NULL)
+		OPENSSL_cleanse(st->write_buffer, st->buffer_max_size);
 }
 
 /* Copies "OK/NO/BAD text" of a tagged line after the tag. */
@@ -129,13 +171,18 @@ int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *
 	}
 	snprintf(what, sizeof(what), "AUTHENTICATE %s", mech);
 	snprintf(tag, sizeof(tag), "M%u ", ++s->raw_tag);
+	/* The response is written whole, whatever its length (an OAuth2
+	 * token can be several KB): never through a fixed buffer. */
 	ret = raw_printf(s, "%sAUTHENTICATE %s", tag, mech);
 	if (ret == 0 && sasl_ir)
-		ret = raw_printf(s, " %s", b64[0] != '\0' ? b64 : "=");
+		ret = raw_write(s, " ", 1);
+	if (ret == 0 && sasl_ir)
+		ret = b64[0] != '\0' ? raw_write(s, b64, strlen(b64)) : raw_write(s, "=", 1);
 	if (ret == 0)
 		ret = raw_write(s, "\r\n", 2);
 	if (ret == 0)
 		ret = raw_flush(s);
+	raw_wipe_sent(s);
 	while (ret == 0) {
 		ret = raw_read_line(s, line);
 		if (ret < 0)
@@ -144,12 +191,13 @@ int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *
 			/* First continuation: the credentials; a later one is an
 			 * error challenge (XOAUTH2): answer empty to get the NO. */
 			if (!sent)
-				ret = raw_printf(s, "%s\r\n", b64);
-			else
+				ret = raw_write(s, b64, strlen(b64));
+			if (ret == 0)
 				ret = raw_write(s, "\r\n", 2);
 			sent = true;
 			if (ret == 0)
 				ret = raw_flush(s);
+			raw_wipe_sent(s);
 			continue;
 		}
 		if (strncmp(line->str, tag, strlen(tag)) != 0)
@@ -168,8 +216,8 @@ int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *
 			 s->port, tagged_rest(line->str + strlen(tag) - 1));
 		ret = IMAP_EAUTH;
 	}
-	if (ret == IMAP_ENET || (ret == IMAP_ETHROTTLED && s->broken))
-		raw_lost(s, ret, what, err, errlen);
+	if (ret == IMAP_ENET || ret == IMAP_ELIMIT || (ret == IMAP_ETHROTTLED && s->broken))
+		ret = raw_lost(s, ret, what, err, errlen);
 	mmap_string_free(line);
 	return ret;
 }
@@ -235,19 +283,50 @@ static size_t appenduid_parse(const char *text, uint32_t *uids, size_t max)
 	return n;
 }
 
-static int write_quoted(struct imap_session *s, const char *str)
+/* After a synchronizing literal's "{N}": waits for the continuation.  Sets
+ * *refused_r (line holds the tagged answer) if the server answered instead. */
+static int wait_continuation(struct imap_session *s, MMAPString *line, const char *tag,
+			     bool *refused_r)
 {
-	char buf[1024];
-	size_t n = 0;
+	int ret = raw_flush(s);
 
-	buf[n++] = '"';
-	for (const char *p = str; *p != '\0' && n < sizeof(buf) - 3; p++) {
-		if (*p == '"' || *p == '\\')
-			buf[n++] = '\\';
-		buf[n++] = *p;
+	while (ret == 0) {
+		ret = raw_read_line(s, line);
+		if (ret < 0 || line->str[0] == '+')
+			break;
+		if (strncmp(line->str, tag, strlen(tag)) == 0) {
+			*refused_r = true;
+			return 0;
+		}
 	}
-	buf[n++] = '"';
-	return raw_write(s, buf, n);
+	return ret;
+}
+
+/* The folder an APPEND goes to, encoded once (arg.h). */
+struct append_target {
+	struct imap_buf arg;
+	int form;
+};
+
+/* Writes the encoded folder name; a synchronizing literal (no LITERAL+) is
+ * sent in two steps around the server's continuation. */
+static int write_target(struct imap_session *s, const struct append_target *t, bool literal_plus,
+			MMAPString *line, const char *tag, bool *refused_r)
+{
+	const char *crlf;
+	size_t head;
+	int ret;
+
+	if (t->form != IMAP_ARG_LITERAL || literal_plus)
+		return raw_write(s, t->arg.data, t->arg.len);
+	crlf = strstr(t->arg.data, "\r\n"); /* ends "{N}": the name holds no CR LF */
+	head = (size_t)(crlf - t->arg.data) + 2;
+	ret = raw_write(s, t->arg.data, head);
+	if (ret == 0)
+		ret = wait_continuation(s, line, tag, refused_r);
+	if (ret == 0 && !*refused_r)
+		ret = raw_write(s, t->arg.data + head, t->arg.len - head);
+	return ret;
 }
 
 /* Writes " (flags) "date" {n[+]}\r\n", waits for the continuation without
@@ -258,19 +337,15 @@ static int write_message(struct imap_session *s, const struct imap_msg *m, bool 
 {
 	int ret;
 
-	ret = raw_printf(s, " (%s) \"%s\" {%zu%s}\r\n", m->flags, m->internaldate, m->body_len,
+	/* Flags and date were checked by message_check: atoms and date-time. */
+	ret = raw_printf(s, " (%s)%s%s%s {%zu%s}\r\n", m->flags,
+			 m->internaldate[0] != '\0' ? " \"" : "", m->internaldate,
+			 m->internaldate[0] != '\0' ? "\"" : "", m->body_len,
 			 literal_plus ? "+" : "");
 	if (ret == 0 && !literal_plus) {
-		ret = raw_flush(s);
-		while (ret == 0) {
-			ret = raw_read_line(s, line);
-			if (ret < 0 || line->str[0] == '+')
-				break;
-			if (strncmp(line->str, tag, strlen(tag)) == 0) {
-				*refused_r = true;
-				return 0;
-			}
-		}
+		ret = wait_continuation(s, line, tag, refused_r);
+		if (ret < 0 || *refused_r)
+			return ret;
 	}
 	if (ret == 0 && !m->spooled)
 		ret = raw_write(s, m->body, m->body_len);
@@ -335,7 +410,8 @@ static void set_not_sent(struct imap_append_result *res, struct imap_session *s)
 
 /* One MULTIAPPEND command for msgs[idx[0..n)]; 1 if the server refused it
  * other than by throttling (the caller then appends one by one). */
-static int append_multi(struct imap_session *s, const char *folder, const struct imap_msg *msgs,
+static int append_multi(struct imap_session *s, const struct append_target *folder,
+			const struct imap_msg *msgs,
 			const size_t *idx, size_t n, bool literal_plus,
 			struct imap_append_result *results, MMAPString *line)
 {
@@ -350,7 +426,7 @@ static int append_multi(struct imap_session *s, const char *folder, const struct
 	snprintf(tag, sizeof(tag), "M%u ", ++s->raw_tag);
 	ret = raw_printf(s, "%sAPPEND ", tag);
 	if (ret == 0)
-		ret = write_quoted(s, folder);
+		ret = write_target(s, folder, literal_plus, line, tag, &refused);
 	for (size_t i = 0; i < n && ret == 0 && !refused; i++)
 		ret = write_message(s, &msgs[idx[i]], literal_plus, line, tag, &refused);
 	if (ret == 0 && !refused) {
@@ -382,7 +458,8 @@ static int append_multi(struct imap_session *s, const char *folder, const struct
 
 /* APPENDs pipelined with LITERAL+ (all written, then all completions read),
  * or one at a time with continuations, stopping at the first throttled one. */
-static int append_each(struct imap_session *s, const char *folder, const struct imap_msg *msgs,
+static int append_each(struct imap_session *s, const struct append_target *folder,
+		       const struct imap_msg *msgs,
 		       const size_t *idx, size_t n, bool literal_plus,
 		       struct imap_append_result *results, MMAPString *line)
 {
@@ -395,8 +472,8 @@ static int append_each(struct imap_session *s, const char *folder, const struct 
 		snprintf(tag, sizeof(tag), "M%u ", ++s->raw_tag);
 		ret = raw_printf(s, "%sAPPEND ", tag);
 		if (ret == 0)
-			ret = write_quoted(s, folder);
-		if (ret == 0)
+			ret = write_target(s, folder, literal_plus, line, tag, &refused);
+		if (ret == 0 && !refused)
 			ret = write_message(s, &msgs[idx[i]], literal_plus, line, tag, &refused);
 		if (ret == 0 && refused) {
 			throttled = set_refused(&results[idx[i]], s, line->str, tag);
@@ -444,18 +521,61 @@ static int append_each(struct imap_session *s, const char *folder, const struct 
 	return ret;
 }
 
+/* The flags and INTERNALDATE of a message come from the source server: they
+ * go out only as what they claim to be (atoms, a date-time), else the
+ * message gets an error and is not sent. */
+static bool message_check(const struct imap_msg *m, struct imap_append_result *res)
+{
+	const char *p = m->flags;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, " ");
+		if (len > 0 && !imap_arg_flag_ok(p, len)) {
+			char shown[64];
+			size_t n = 0;
+			for (size_t i = 0; i < len && n + 1 < sizeof(shown); i++)
+				shown[n++] = (unsigned char)p[i] < 0x20 ? '?' : p[i];
+			shown[n] = '\0';
+			snprintf(res->error, sizeof(res->error),
+				 "APPEND not sent: the source's flag \"%s\" is not a valid IMAP "
+				 "flag",
+				 shown);
+			return false;
+		}
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+	if (m->internaldate[0] != '\0' && !imap_arg_date_ok(m->internaldate)) {
+		snprintf(res->error, sizeof(res->error),
+			 "APPEND not sent: the source's INTERNALDATE is not a valid IMAP date-time");
+		return false;
+	}
+	return true;
+}
+
 int imap_append_batch(struct imap_session *s, const char *folder, const struct imap_msg *msgs,
 		      size_t count, struct imap_append_result *results, char *err, size_t errlen)
 {
 	bool literal_plus = imap_session_has_cap(s, "LITERAL+");
 	MMAPString *line = mmap_string_new("");
 	size_t *idx = calloc(count + 1, sizeof(*idx));
+	struct append_target target;
+	char why[384];
 	size_t n = 0;
 	int ret = 0;
 
+	imap_buf_init(&target.arg, IMAP_ARG_MAX + 32);
 	if (line == NULL || idx == NULL) {
 		snprintf(err, errlen, "out of memory");
 		ret = -1;
+		goto out;
+	}
+	target.form = imap_arg_encode(&target.arg, "folder name", false, folder, strlen(folder),
+				      literal_plus, why, sizeof(why));
+	if (target.form < 0) {
+		snprintf(err, errlen, "APPEND to %s:%d not sent: %s", s->host, s->port, why);
+		ret = IMAP_EARG;
 		goto out;
 	}
 	s->backoff_s = 0;
@@ -469,25 +589,25 @@ int imap_append_batch(struct imap_session *s, const char *folder, const struct i
 		else if (msgs[i].body_len == 0)
 			snprintf(results[i].error, sizeof(results[i].error),
 				 "empty message: nothing to append");
-		else
+		else if (message_check(&msgs[i], &results[i]))
 			idx[n++] = i;
 	}
 	if (n == 0)
 		goto out;
 	if (n > 1 && imap_session_has_cap(s, "MULTIAPPEND")) {
-		ret = append_multi(s, folder, msgs, idx, n, literal_plus, results, line);
+		ret = append_multi(s, &target, msgs, idx, n, literal_plus, results, line);
 		if (ret <= 0)
 			goto out;
 	}
-	ret = append_each(s, folder, msgs, idx, n, literal_plus, results, line);
+	ret = append_each(s, &target, msgs, idx, n, literal_plus, results, line);
 out:
-	if (ret < 0) {
-		raw_lost(s, ret, "APPEND", err, errlen);
-		if (ret != IMAP_ETHROTTLED)
-			ret = IMAP_ENET;
-	}
+	if (ret == -1 && !s->broken)
+		snprintf(err, errlen, "APPEND: out of memory");
+	else if (ret < 0 && ret != IMAP_EARG)
+		ret = raw_lost(s, ret, "APPEND", err, errlen);
 	if (line != NULL)
 		mmap_string_free(line);
+	imap_buf_free(&target.arg, false);
 	free(idx);
 	return ret < 0 ? ret : 0;
 }

@@ -4,21 +4,19 @@
  * and read back line by line (see raw.c). */
 #include "imap-private.h"
 
+#include "arg.h"
 #include "log.h"
 #include "throttle.h"
-#include "tls.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <netdb.h>
+#include <inttypes.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 int imap_tls_mode_parse(const char *s, enum imap_tls_mode *mode_r)
 {
@@ -142,6 +140,21 @@ static void reply_copy(struct imap_session *s, bool complete, char *buf, size_t 
 	buf[n] = '\0';
 }
 
+void imap_session_break(struct imap_session *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	s->broken = true;
+	if (s->fault.code == 0) {
+		s->fault.code = code;
+		va_start(ap, fmt);
+		vsnprintf(s->fault.why, sizeof(s->fault.why), fmt, ap);
+		va_end(ap);
+	}
+	if (s->imap != NULL && s->imap->imap_stream != NULL)
+		imap_transport_shut(mailstream_get_low(s->imap->imap_stream));
+}
+
 int imap_command_failed(struct imap_session *s, int r, const char *what, char *err, size_t errlen)
 {
 	char reply[512];
@@ -159,9 +172,16 @@ int imap_command_failed(struct imap_session *s, int r, const char *what, char *e
 		snprintf(err, errlen, "%s: out of memory", what);
 		return IMAP_ENO;
 	}
+	/* A bound the reply broke comes first: whatever else the buffer holds
+	 * was cut short by it. */
+	if (s->fault.code == IMAP_ELIMIT) {
+		s->broken = true;
+		snprintf(err, errlen, "%s: %s", what, s->fault.why);
+		return IMAP_ELIMIT;
+	}
 	lost = s->broken || r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_PARSE ||
 	       r == MAILIMAP_ERROR_CONNECTION_REFUSED || r == MAILIMAP_ERROR_FATAL ||
-	       r == MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION;
+	       r == MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION || s->fault.code != 0;
 	reply_copy(s, !lost, reply, sizeof(reply), &bye);
 	if (bye)
 		lost = true;
@@ -177,6 +197,21 @@ int imap_command_failed(struct imap_session *s, int r, const char *what, char *e
 		snprintf(err, errlen, "%s: %s:%d closed the connection: %s", what, s->host,
 			 s->port, reply);
 		return IMAP_ENET;
+	}
+	if (s->fault.code != 0) {
+		snprintf(err, errlen, "%s: %s", what, s->fault.why);
+		return s->fault.code;
+	}
+	if (r == MAILIMAP_ERROR_PARSE) {
+		/* libetpan stopped inside the reply: the rest of it is still on the
+		 * stream, so the session cannot go on. */
+		snprintf(err, errlen, "%s: the response of %s:%d could not be parsed", what,
+			 s->host, s->port);
+		imap_session_break(s, IMAP_ENET,
+				   "the session with %s:%d ended after a response that could not "
+				   "be parsed",
+				   s->host, s->port);
+		return IMAP_EPROTO;
 	}
 	if (lost) {
 		snprintf(err, errlen, "%s: connection to %s:%d lost", what, s->host, s->port);
@@ -218,44 +253,15 @@ int imap_session_backoff_s(const struct imap_session *s)
 	return s->backoff_s;
 }
 
-static int tcp_connect(const char *host, int port, int timeout_s, int *fd_r, char *err,
-		       size_t errlen)
+int imap_session_arg_check(struct imap_session *s, const char *cmd, const char *what,
+			   bool secret, const char *str, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	struct timeval tv = {.tv_sec = timeout_s, .tv_usec = 0};
-	char portstr[16];
-	int fd = -1, r, saved = 0;
+	char why[384];
+	int ret = imap_arg_check(what, secret, str, strlen(str), why, sizeof(why));
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	r = getaddrinfo(host, portstr, &hints, &res);
-	if (r != 0) {
-		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(r));
-		return IMAP_ENET;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		/* Blocking socket with send/receive timeouts: a stalled server fails
-		 * the read instead of hanging the worker. */
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		saved = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot connect to %s:%d: %s", host, port, strerror(saved));
-		return IMAP_ENET;
-	}
-	*fd_r = fd;
-	return 0;
+	if (ret < 0)
+		snprintf(err, errlen, "%s to %s:%d not sent: %s", cmd, s->host, s->port, why);
+	return ret;
 }
 
 static int capabilities_load(struct imap_session *s, char *err, size_t errlen)
@@ -340,9 +346,19 @@ static int auth_plain(struct imap_session *s, const struct imap_endpoint *ep, ch
 	const char *authc = ep->auth_user != NULL ? ep->auth_user : ep->user;
 	size_t lz = strlen(authz), lc = strlen(authc), lp = strlen(ep->secret);
 	size_t rawlen = lz + 1 + lc + 1 + lp;
-	unsigned char *raw = malloc(rawlen + 1);
+	unsigned char *raw;
 	int ret;
 
+	/* NUL separates the fields of PLAIN (RFC 4616); CR and LF are refused
+	 * as everywhere, though base64 would carry them. */
+	if ((ret = imap_session_arg_check(s, "AUTHENTICATE PLAIN", "login", false, authz, err,
+					  errlen)) < 0 ||
+	    (ret = imap_session_arg_check(s, "AUTHENTICATE PLAIN", "login", false, authc, err,
+					  errlen)) < 0 ||
+	    (ret = imap_session_arg_check(s, "AUTHENTICATE PLAIN", "password", true, ep->secret,
+					  err, errlen)) < 0)
+		return ret;
+	raw = malloc(rawlen + 1);
 	if (raw == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -363,9 +379,22 @@ static int auth_xoauth2(struct imap_session *s, const struct imap_endpoint *ep, 
 			size_t errlen)
 {
 	size_t rawlen = strlen(ep->user) + strlen(ep->secret) + 32;
-	char *raw = malloc(rawlen);
+	char *raw;
 	int n, ret;
 
+	/* ^A separates the fields (a user or token holding one would add
+	 * fields of its own); CR, LF and NUL are refused everywhere. */
+	if (strchr(ep->user, '\001') != NULL || strchr(ep->secret, '\001') != NULL) {
+		snprintf(err, errlen, "AUTHENTICATE XOAUTH2 to %s:%d not sent: the %s holds a ^A byte",
+			 s->host, s->port, strchr(ep->user, '\001') != NULL ? "login" : "token");
+		return IMAP_EARG;
+	}
+	if ((ret = imap_session_arg_check(s, "AUTHENTICATE XOAUTH2", "login", false, ep->user,
+					  err, errlen)) < 0 ||
+	    (ret = imap_session_arg_check(s, "AUTHENTICATE XOAUTH2", "token", true, ep->secret,
+					  err, errlen)) < 0)
+		return ret;
+	raw = malloc(rawlen);
 	if (raw == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -388,7 +417,16 @@ static int authenticate(struct imap_session *s, const struct imap_endpoint *ep, 
 			snprintf(err, errlen, "a master/admin user needs auth=plain");
 			return -1;
 		}
+		if ((ret = imap_session_arg_check(s, "LOGIN", "login", false, ep->user, err,
+						  errlen)) < 0 ||
+		    (ret = imap_session_arg_check(s, "LOGIN", "password", true, ep->secret, err,
+						  errlen)) < 0)
+			return ret;
 		r = mailimap_login(s->imap, ep->user, ep->secret);
+		/* The password went through libetpan's write buffer. */
+		if (s->imap->imap_stream != NULL && s->imap->imap_stream->write_buffer != NULL)
+			OPENSSL_cleanse(s->imap->imap_stream->write_buffer,
+					s->imap->imap_stream->buffer_max_size);
 		if (r != MAILIMAP_NO_ERROR) {
 			/* A throttled LOGIN stays IMAP_ETHROTTLED: the credentials
 			 * were not judged. */
@@ -416,7 +454,7 @@ int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_sessio
 	struct imap_session *s;
 	mailstream_low *low = NULL;
 	mailstream *stream = NULL;
-	int fd = -1, r, ret;
+	int r, ret;
 
 	if (backoff_s_r != NULL)
 		*backoff_s_r = 0;
@@ -428,23 +466,17 @@ int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_sessio
 	snprintf(s->host, sizeof(s->host), "%s", ep->host);
 	s->port = ep->port;
 	s->state = IMAP_SESSION_CONNECTING;
-	ret = tcp_connect(ep->host, ep->port, ep->timeout_s > 0 ? ep->timeout_s : 60, &fd, err,
-			  errlen);
+	s->max_literal = ep->max_literal > 0 ? ep->max_literal : IMAP_DEFAULT_MAX_LITERAL;
+	/* Connect and, for implicit TLS, handshake: all bounded (transport.h). */
+	ret = imap_transport_connect(ep, &s->fault, &low, err, errlen);
 	if (ret < 0)
 		goto fail;
-	if (ep->tls == IMAP_TLS_IMPLICIT) {
+	if (ep->tls == IMAP_TLS_IMPLICIT)
 		imap_session_set_state(s, IMAP_SESSION_TLS);
-		ret = imap_tls_wrap(fd, ep->host, ep->ca_file, ep->tls_verify, &low, err, errlen);
-		if (ret < 0)
-			goto fail;
-		fd = -1; /* owned by low */
-		stream = mailstream_new(low, 65536);
-	} else {
-		stream = mailstream_socket_open(fd);
-		if (stream != NULL)
-			fd = -1;
-	}
+	stream = mailstream_new(low, 65536);
 	if (stream == NULL) {
+		mailstream_low_close(low);
+		mailstream_low_free(low);
 		snprintf(err, errlen, "out of memory");
 		ret = -1;
 		goto fail;
@@ -456,20 +488,20 @@ int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_sessio
 		ret = -1;
 		goto fail;
 	}
-	mailimap_set_timeout(s->imap, ep->timeout_s > 0 ? ep->timeout_s : 60);
+	/* Only for libetpan's own waits, if any: ours are in the transport. */
+	mailimap_set_timeout(s->imap, ep->timeout_s > 0 ? ep->timeout_s : IMAP_DEFAULT_TIMEOUT_S);
 	/* mailimap_connect takes the stream, also on failure. */
 	r = mailimap_connect(s->imap, stream);
 	stream = NULL;
 	if (!imap_ok(r)) {
 		/* A BYE greeting: busy (IMAP_ETHROTTLED) or refusing us. */
 		ret = imap_command_failed(s, r, "greeting", err, errlen);
-		if (ret != IMAP_ETHROTTLED)
+		if (ret != IMAP_ETHROTTLED && ret != IMAP_ELIMIT && ret != IMAP_EPROTO)
 			ret = IMAP_ENET;
 		goto fail;
 	}
 	imap_session_set_state(s, IMAP_SESSION_GREETED);
 	if (ep->tls == IMAP_TLS_STARTTLS) {
-		mailstream_low *plain;
 		r = mailimap_starttls(s->imap);
 		if (r != MAILIMAP_NO_ERROR) {
 			ret = imap_command_failed(s, r, "STARTTLS", err, errlen);
@@ -478,14 +510,12 @@ int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_sessio
 			goto fail;
 		}
 		imap_session_set_state(s, IMAP_SESSION_TLS);
-		plain = mailstream_get_low(s->imap->imap_stream);
-		ret = imap_tls_wrap(mailstream_low_get_fd(plain), ep->host, ep->ca_file,
-				    ep->tls_verify, &low, err, errlen);
-		if (ret < 0)
+		ret = imap_transport_start_tls(mailstream_get_low(s->imap->imap_stream), ep, err,
+					       errlen);
+		if (ret < 0) {
+			s->broken = true;
 			goto fail;
-		/* The socket low only frees its state here; the fd lives on in low. */
-		mailstream_low_free(plain);
-		mailstream_set_low(s->imap->imap_stream, low);
+		}
 		imap_session_set_state(s, IMAP_SESSION_GREETED);
 	}
 	ret = capabilities_load(s, err, errlen);
@@ -503,8 +533,6 @@ int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_sessio
 	*session_r = s;
 	return 0;
 fail:
-	if (fd >= 0)
-		close(fd);
 	if (ret == IMAP_ETHROTTLED && backoff_s_r != NULL)
 		*backoff_s_r = s->backoff_s;
 	imap_session_close(&s);
@@ -560,13 +588,24 @@ int imap_folders_list(struct imap_session *s, const char *prefix, struct imap_fo
 {
 	clist *list = NULL;
 	struct imap_folder *folders = NULL;
-	char pattern[512];
+	struct imap_buf pattern;
 	size_t n = 0;
 	clistiter *it;
 	int r;
 
-	snprintf(pattern, sizeof(pattern), "%s*", prefix != NULL ? prefix : "");
-	r = mailimap_list(s->imap, "", pattern, &list);
+	imap_buf_init(&pattern, IMAP_ARG_MAX);
+	if (imap_buf_printf(&pattern, "%s*", prefix != NULL ? prefix : "") < 0) {
+		imap_buf_free(&pattern, false);
+		snprintf(err, errlen, "LIST to %s:%d not sent: the folder prefix is too long",
+			 s->host, s->port);
+		return IMAP_EARG;
+	}
+	r = imap_session_arg_check(s, "LIST", "folder prefix", false, pattern.data, err, errlen);
+	if (r == 0)
+		r = mailimap_list(s->imap, "", pattern.data, &list);
+	imap_buf_free(&pattern, false);
+	if (r == IMAP_EARG)
+		return r;
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_command_failed(s, r, "LIST", err, errlen);
 	folders = calloc(clist_count(list) + 1, sizeof(*folders));
@@ -604,8 +643,12 @@ int imap_folders_list(struct imap_session *s, const char *prefix, struct imap_fo
 
 int imap_folder_create(struct imap_session *s, const char *name, char *err, size_t errlen)
 {
-	int r = mailimap_create(s->imap, name), ret;
+	int r, ret;
 
+	ret = imap_session_arg_check(s, "CREATE", "folder name", false, name, err, errlen);
+	if (ret < 0)
+		return ret;
+	r = mailimap_create(s->imap, name);
 	if (r != MAILIMAP_NO_ERROR) {
 		const char *text = s->imap->imap_response;
 
@@ -625,14 +668,41 @@ int imap_folder_create(struct imap_session *s, const char *name, char *err, size
 	return 0;
 }
 
+/* What the copy relies on (RFC 3501 2.3.1.1): a UIDVALIDITY that is not 0
+ * and a UIDNEXT.  A server without them cannot be resumed from a checkpoint. */
+static int status_valid(struct imap_session *s, const char *cmd, const char *name,
+			const struct imap_status *st, bool have_validity, bool have_next,
+			char *err, size_t errlen)
+{
+	char shown[200];
+	size_t n = 0;
+
+	if (have_validity && have_next && st->uidvalidity != 0)
+		return 0;
+	for (const char *p = name; *p != '\0' && n + 1 < sizeof(shown); p++)
+		shown[n++] = (unsigned char)*p < 0x20 ? '?' : *p;
+	shown[n] = '\0';
+	snprintf(err, errlen, "%s \"%s\": %s:%d %s", cmd, shown, s->host, s->port,
+		 !have_validity	       ? "answered without UIDVALIDITY"
+		 : !have_next	       ? "answered without UIDNEXT"
+					: "answered UIDVALIDITY 0, which RFC 3501 does not allow");
+	return IMAP_EPROTO;
+}
+
 int imap_folder_status(struct imap_session *s, const char *name, struct imap_status *st_r,
 		       char *err, size_t errlen)
 {
 	struct mailimap_status_att_list *atts = mailimap_status_att_list_new_empty();
 	struct mailimap_mailbox_data_status *status = NULL;
 	bool condstore = imap_session_has_cap(s, "CONDSTORE");
+	bool have_validity = false, have_next = false;
 	int r;
 
+	r = imap_session_arg_check(s, "STATUS", "folder name", false, name, err, errlen);
+	if (r < 0) {
+		mailimap_status_att_list_free(atts);
+		return r;
+	}
 	mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_UIDVALIDITY);
 	mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_UIDNEXT);
 	mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_MESSAGES);
@@ -645,7 +715,7 @@ int imap_folder_status(struct imap_session *s, const char *name, struct imap_sta
 	if (status == NULL) {
 		snprintf(err, errlen, "STATUS: %s:%d answered OK without the STATUS data", s->host,
 			 s->port);
-		return IMAP_ENO;
+		return IMAP_EPROTO;
 	}
 	memset(st_r, 0, sizeof(*st_r));
 	for (clistiter *it = clist_begin(status->st_info_list); it != NULL; it = clist_next(it)) {
@@ -653,9 +723,11 @@ int imap_folder_status(struct imap_session *s, const char *name, struct imap_sta
 		switch (info->st_att) {
 		case MAILIMAP_STATUS_ATT_UIDVALIDITY:
 			st_r->uidvalidity = info->st_value;
+			have_validity = true;
 			break;
 		case MAILIMAP_STATUS_ATT_UIDNEXT:
 			st_r->uidnext = info->st_value;
+			have_next = true;
 			break;
 		case MAILIMAP_STATUS_ATT_MESSAGES:
 			st_r->messages = info->st_value;
@@ -674,28 +746,44 @@ int imap_folder_status(struct imap_session *s, const char *name, struct imap_sta
 		}
 	}
 	mailimap_mailbox_data_status_free(status);
-	return 0;
+	return status_valid(s, "STATUS", name, st_r, have_validity, have_next, err, errlen);
 }
 
 int imap_folder_open(struct imap_session *s, const char *name, bool read_only,
 		     struct imap_status *st_r, char *err, size_t errlen)
 {
+	const char *cmd = read_only ? "EXAMINE" : "SELECT";
+	struct mailimap_selection_info *sel;
 	uint64_t modseq = 0;
 	int r;
 
 	s->selected[0] = '\0';
+	r = imap_session_arg_check(s, cmd, "folder name", false, name, err, errlen);
+	if (r < 0)
+		return r;
 	if (imap_session_has_cap(s, "CONDSTORE"))
 		r = read_only ? mailimap_examine_condstore(s->imap, name, &modseq)
 			      : mailimap_select_condstore(s->imap, name, &modseq);
 	else
 		r = read_only ? mailimap_examine(s->imap, name) : mailimap_select(s->imap, name);
 	if (r != MAILIMAP_NO_ERROR)
-		return imap_command_failed(s, r, read_only ? "EXAMINE" : "SELECT", err, errlen);
+		return imap_command_failed(s, r, cmd, err, errlen);
 	memset(st_r, 0, sizeof(*st_r));
-	st_r->uidvalidity = s->imap->imap_selection_info->sel_uidvalidity;
-	st_r->uidnext = s->imap->imap_selection_info->sel_uidnext;
-	st_r->messages = s->imap->imap_selection_info->sel_exists;
+	sel = s->imap->imap_selection_info;
+	if (sel == NULL) {
+		snprintf(err, errlen, "%s: %s:%d answered OK without the folder's data", cmd,
+			 s->host, s->port);
+		return IMAP_EPROTO;
+	}
+	st_r->uidvalidity = sel->sel_uidvalidity;
+	st_r->uidnext = sel->sel_uidnext;
+	st_r->messages = sel->sel_exists;
 	st_r->highestmodseq = modseq;
+	/* libetpan leaves 0 for a response code that did not come. */
+	r = status_valid(s, cmd, name, st_r, st_r->uidvalidity != 0, st_r->uidnext != 0, err,
+			 errlen);
+	if (r < 0)
+		return r;
 	if (!read_only)
 		snprintf(s->selected, sizeof(s->selected), "%s", name);
 	return 0;

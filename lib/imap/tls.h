@@ -1,20 +1,24 @@
-/* TLS transport for libetpan streams, through OpenSSL.
+/* TLS for the IMAP transport, through OpenSSL.
  *
  * Debian's libetpan links GnuTLS and never verifies certificates, so every TLS
- * connection goes through this mailstream low driver instead: the peer chain is
- * verified against the CA file (or the system store) and the host name or IP
- * address is checked (RFC 6125), unless verification is explicitly turned off. */
+ * connection is made here instead: the peer chain is verified against the CA
+ * file (or the system store) and the host name or IP address is checked
+ * (RFC 6125), unless verification is explicitly turned off.  The handshake and
+ * the I/O run in transport.c, on a non-blocking socket. */
 #ifndef MAILSHIFT_IMAP_TLS_H
 #define MAILSHIFT_IMAP_TLS_H
 
-#include <libetpan/libetpan.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Runs the TLS handshake on the connected socket fd and returns a stream low
- * layer owning fd (closed when the low layer is closed).  On failure fd is left
- * open for the caller and err names the reason (e.g. the verification error). */
-int imap_tls_wrap(int fd, const char *host, const char *ca_file, bool verify,
-		  mailstream_low **low_r, char *err, size_t errlen);
+/* Makes the context and session for a client connection to host on fd (not
+ * yet handshaken).  On failure nothing is left allocated and err names the
+ * reason; fd is never closed here. */
+int imap_tls_client_new(int fd, const char *host, const char *ca_file, bool verify,
+			SSL_CTX **ctx_r, SSL **ssl_r, char *err, size_t errlen);
+
+/* The reason a handshake failed: the refused certificate, else OpenSSL's error. */
+void imap_tls_handshake_error(SSL *ssl, const char *host, bool verify, char *err, size_t errlen);
 
 #endif

@@ -20,7 +20,7 @@ and the file's modification time as INTERNALDATE.
 
 Commands: CAPABILITY (IMAP4rev1 LITERAL+ UIDPLUS SASL-IR AUTH=PLAIN
 AUTH=XOAUTH2 ESEARCH MULTIAPPEND NAMESPACE SPECIAL-USE, and CONDSTORE unless
---no-condstore), LOGIN (atoms, quoted strings, literals), AUTHENTICATE PLAIN
+--no-condstore, SASL-IR unless --no-sasl-ir), LOGIN (atoms, quoted strings, literals), AUTHENTICATE PLAIN
 (authorization identity empty or the user) and XOAUTH2 (user and
 --xoauth2-token; when that is not given, the password is accepted as the
 token), both with SASL-IR or after the "+" continuation; NAMESPACE, LIST and
@@ -62,6 +62,8 @@ Misbehaviours (each one option):
                        folder reports that connection's value.
 --refuse-create SUBSTR CREATE of a name containing SUBSTR gets
                        "NO [CANNOT] Invalid mailbox name".
+--garbage-fetch        every FETCH response carries "RFC822.SIZE !!" (not a
+                       number), a reply no parser accepts.
 --bytes-beyond-size N  a body literal has N bytes more than the RFC822.SIZE
                        announced (N bytes of "X" appended to every message when
                        its body is fetched, whole or partial).
@@ -332,8 +334,10 @@ class Server:
             if args.uidvalidity_seq else []
 
     def caps(self):
-        c = (b"IMAP4rev1 LITERAL+ UIDPLUS SASL-IR AUTH=PLAIN AUTH=XOAUTH2 ESEARCH MULTIAPPEND "
+        c = (b"IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN AUTH=XOAUTH2 ESEARCH MULTIAPPEND "
              b"NAMESPACE SPECIAL-USE")
+        if not self.args.no_sasl_ir:
+            c += b" SASL-IR"
         if not self.args.no_condstore:
             c += b" CONDSTORE"
         return c
@@ -547,14 +551,8 @@ class Connection:
         await self.send(tag + b" NO [AUTHENTICATIONFAILED] Invalid credentials\r\n")
         return True
 
-    def folder_attrs(self, f, parents=None):
-        # parents: the names that have children, computed once per LIST (with
-        # --folders 100000 a scan per folder made LIST take hours).
-        if parents is not None:
-            has_children = f.name in parents
-        else:
-            has_children = any(n.startswith(f.name + b"/") for n in self.mb.folders)
-        attrs = [b"\\HasChildren" if has_children else b"\\HasNoChildren"]
+    def folder_attrs(self, f, parents):
+        attrs = [b"\\HasChildren" if f.name in parents else b"\\HasNoChildren"]
         if f.special:
             attrs.append(f.special)
         if f.noselect:
@@ -565,19 +563,19 @@ class Connection:
         if args and isinstance(args[0], list):
             args = args[1:]  # LIST (selection options)
         ref, pattern = sval(args[0]), sval(args[1])
-        rx = re.escape(ref + pattern).replace(b"\\*", b".*").replace(b"%", b"[^/]*")
+        rx = re.compile(re.escape(ref + pattern).replace(b"\\*", b".*").replace(b"%", b"[^/]*"),
+                        re.S)
+        parents = {n.rsplit(b"/", 1)[0] for n in self.mb.folders if b"/" in n}
         out = bytearray()
-        parents = set()
-        for fname in self.mb.folders:
-            parts = fname.split(b"/")
-            for i in range(1, len(parts)):
-                parents.add(b"/".join(parts[:i]))
         for fname, f in self.mb.folders.items():
             if name == b"LSUB" and fname not in self.mb.subscribed:
                 continue
-            if re.fullmatch(rx, fname, re.S):
+            if rx.fullmatch(fname):
                 out += b"* " + name + b" " + self.folder_attrs(f, parents) + b' "/" ' + \
                     quote(fname) + b"\r\n"
+            if len(out) >= 1 << 16:
+                await self.send(bytes(out))
+                out = bytearray()
         await self.send(bytes(out) + tag + b" OK " + name + b" completed\r\n")
 
     def folder(self, args):
@@ -727,7 +725,8 @@ class Connection:
                 elif i == b"INTERNALDATE":
                     parts.append(b'INTERNALDATE "%s"' % m.internaldate.encode())
                 elif i == b"RFC822.SIZE":
-                    parts.append(b"RFC822.SIZE %d" % len(m.body))
+                    parts.append(b"RFC822.SIZE !!" if self.args.garbage_fetch
+                                 else b"RFC822.SIZE %d" % len(m.body))
                 elif i == b"MODSEQ":
                     if not self.args.no_condstore:
                         parts.append(b"MODSEQ (%d)" % m.modseq)
@@ -868,6 +867,7 @@ def main():
     p.add_argument("--messages-dir", default=None)
     p.add_argument("--log", default=None)
     p.add_argument("--no-condstore", action="store_true")
+    p.add_argument("--no-sasl-ir", action="store_true")
     p.add_argument("--no-greeting", action="store_true")
     p.add_argument("--endless-greeting", action="store_true")
     p.add_argument("--huge-literal", action="store_true")
@@ -882,6 +882,7 @@ def main():
     p.add_argument("--uid-negative", action="store_true")
     p.add_argument("--uidvalidity-seq", default=None, metavar="LIST")
     p.add_argument("--refuse-create", default=None, metavar="SUBSTR")
+    p.add_argument("--garbage-fetch", action="store_true")
     p.add_argument("--bytes-beyond-size", type=int, default=0, metavar="N")
     p.add_argument("--drop-after-login", type=int, default=0, metavar="N")
     args = p.parse_args()
