@@ -35,18 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Until lib/imap names them (branch imap-robust): a reply that broke a bound,
- * and server data that is invalid.  Both are errors of the folder. */
-#ifndef IMAP_ELIMIT
-#define IMAP_ELIMIT (-6)
-#endif
-#ifndef IMAP_EPROTO
-#define IMAP_EPROTO (-7)
-#endif
-#ifndef IMAP_EARG
-#define IMAP_EARG (-8)
-#endif
-
 #define HASH_LEN 32
 /* Partial fetch size for messages spooled through a file. */
 #define SPOOL_CHUNK (1024 * 1024)
@@ -97,6 +85,9 @@ struct folder_ctx {
 	struct store *st;
 	int src_slot, dst_slot; /* connection budget slots held (0: none) */
 	struct imap_session *src, *dst;
+	/* The account's endpoints with this thread's cancel flag and I/O clock
+	 * (lib/imap keeps pointers to them for the sessions' lifetime). */
+	struct imap_endpoint src_ep, dst_ep;
 	int open_backoff_s;	/* the server's suggested wait after a throttled connect */
 	bool throttled_dst;	/* the last IMAP_ETHROTTLED came from the destination */
 	/* The failure in err came from PostgreSQL, not from a server: an error
@@ -296,8 +287,8 @@ static void fc_alive(struct folder_ctx *fc)
 	atomic_store(&fc->progress_ms, monotonic_ms());
 }
 
-/* A name from a source server for the log: control characters (CR, LF, NUL
- * cannot reach here, others can) shown as '?'. */
+/* A name from a source server for logs and reasons: control characters (a
+ * source can list a name holding CR LF) shown as '?'. */
 static const char *printable(const char *in, char *out, size_t outlen)
 {
 	size_t n = 0;
@@ -1383,7 +1374,20 @@ static int sessions_open(struct folder_ctx *fc)
 	fc->throttled_dst = false;
 	atomic_store(&fc->cancel_mine, 0);
 	fc_alive(fc);
-	ret = imap_session_open_backoff(&run->creds.src, &fc->src, &fc->open_backoff_s, fc->err,
+	fc->src_ep = run->creds.src;
+	fc->dst_ep = run->creds.dst;
+	for (int k = 0; k < 2; k++) {
+		struct imap_endpoint *ep = k == 0 ? &fc->src_ep : &fc->dst_ep;
+		if (run->cfg->io_timeout_s > 0)
+			ep->timeout_s = run->cfg->io_timeout_s;
+		/* A literal is a whole message, or a chunk of a spooled one. */
+		if (run->cfg->max_message_bytes > 0)
+			ep->max_literal = run->cfg->max_message_bytes;
+		ep->cancel = run->cfg->cancel;
+		ep->cancel_mine = &fc->cancel_mine;
+		ep->last_io_ms = &fc->last_io_ms;
+	}
+	ret = imap_session_open_backoff(&fc->src_ep, &fc->src, &fc->open_backoff_s, fc->err,
 					sizeof(fc->err));
 	if (ret == IMAP_EAUTH) {
 		run_fail(run, SYNC_AUTH_FAILED, fc->err);
@@ -1392,7 +1396,7 @@ static int sessions_open(struct folder_ctx *fc)
 	if (ret < 0)
 		return ret;
 	fc->throttled_dst = true;
-	ret = imap_session_open_backoff(&run->creds.dst, &fc->dst, &fc->open_backoff_s, fc->err,
+	ret = imap_session_open_backoff(&fc->dst_ep, &fc->dst, &fc->open_backoff_s, fc->err,
 					sizeof(fc->err));
 	if (ret != IMAP_ETHROTTLED)
 		fc->throttled_dst = false;
@@ -1752,8 +1756,6 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 		run.outcome = SYNC_FAILED;
 		goto out;
 	}
-	if (cfg->io_timeout_s > 0)
-		run.creds.src.timeout_s = run.creds.dst.timeout_s = cfg->io_timeout_s;
 	/* Folder threads: within both servers' connection budgets. */
 	nthreads = cfg->folder_threads;
 	if (acct->src.max_connections > 0 && nthreads > acct->src.max_connections)
