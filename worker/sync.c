@@ -49,6 +49,13 @@ struct dst_entry {
 struct dst_index {
 	struct dst_entry *entries;
 	size_t count;
+	uint32_t next_uid; /* the destination UIDNEXT the index covers up to */
+	/* UIDs this run appended at or above next_uid (marked used when the
+	 * index is extended over them); no_refresh: some had no APPENDUID, so
+	 * the run's own messages cannot be told from others'. */
+	uint32_t *own;
+	size_t nown, own_cap;
+	bool no_refresh;
 };
 
 /* Shared by the folder threads of one account. */
@@ -236,7 +243,39 @@ static uint32_t dst_index_take(struct dst_index *idx, const unsigned char hash[H
 static void dst_index_free(struct dst_index *idx)
 {
 	free(idx->entries);
+	free(idx->own);
 	memset(idx, 0, sizeof(*idx));
+}
+
+static int uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Remembers a destination UID this run appended while matching by index.
+ * When they follow next_uid without a gap nobody else wrote meanwhile: the
+ * index then covers them as they are (mapped, so never matched again). */
+static int dst_index_own(struct dst_index *idx, const uint32_t *uids, size_t n)
+{
+	if (idx->nown + n > idx->own_cap) {
+		size_t cap = (idx->nown + n) * 2;
+		uint32_t *own = realloc(idx->own, cap * sizeof(*own));
+		if (own == NULL)
+			return -1;
+		idx->own = own;
+		idx->own_cap = cap;
+	}
+	memcpy(idx->own + idx->nown, uids, n * sizeof(*uids));
+	idx->nown += n;
+	qsort(idx->own, idx->nown, sizeof(*idx->own), uid_cmp);
+	if (idx->nown > 0 && idx->own[0] == idx->next_uid &&
+	    idx->own[idx->nown - 1] - idx->own[0] + 1 == idx->nown) {
+		idx->next_uid = idx->own[idx->nown - 1] + 1;
+		idx->nown = 0;
+	}
+	return 0;
 }
 
 static void run_fail(struct account_run *run, enum sync_outcome outcome, const char *error)
@@ -614,6 +653,7 @@ static int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t
 	}
 	if (idx.count > 0)
 		qsort(idx.entries, idx.count, sizeof(*idx.entries), entry_cmp);
+	idx.next_uid = st.uidnext;
 	*idx_r = idx;
 	return 0;
 fail:
@@ -626,6 +666,52 @@ static int pair_cmp(const void *a, const void *b)
 	const struct store_uidpair *x = a, *y = b;
 
 	return x->src < y->src ? -1 : x->src > y->src;
+}
+
+/* Another writer may have appended to the destination folder since the index
+ * was built (the old run of an account removed and added back, finishing the
+ * batch it had under way): before a batch is matched, what arrived since is
+ * indexed too, so that nothing it stored is appended a second time.  Costs a
+ * STATUS per batch, and only while matching by index. */
+static int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct dst_index *idx)
+{
+	struct imap_status st;
+	struct dst_index more = {0};
+	struct dst_entry *e;
+	size_t foreign = 0;
+	int ret;
+
+	if (idx->no_refresh)
+		return 0;
+	ret = imap_folder_status(fc->dst, dst_name, &st, fc->err, sizeof(fc->err));
+	if (ret < 0 || st.uidnext <= idx->next_uid)
+		return ret;
+	ret = dst_index_build(fc, dst_name, idx->next_uid, &more);
+	if (ret != 0)
+		return ret;
+	e = realloc(idx->entries, (idx->count + more.count + 1) * sizeof(*e));
+	if (e == NULL) {
+		dst_index_free(&more);
+		snprintf(fc->err, sizeof(fc->err), "out of memory");
+		return -1;
+	}
+	idx->entries = e;
+	for (size_t i = 0; i < more.count; i++) {
+		more.entries[i].used = idx->nown > 0 &&
+				       bsearch(&more.entries[i].uid, idx->own, idx->nown,
+					       sizeof(*idx->own), uid_cmp) != NULL;
+		foreign += !more.entries[i].used;
+		idx->entries[idx->count++] = more.entries[i];
+	}
+	qsort(idx->entries, idx->count, sizeof(*idx->entries), entry_cmp);
+	if (foreign > 0)
+		log_info("account %" PRId64 ": %zu messages appeared in destination folder %s"
+			 " while matching by content: indexed too",
+			 fc->run->acct->id, foreign, dst_name);
+	idx->next_uid = more.next_uid;
+	idx->nown = 0;
+	dst_index_free(&more);
+	return 0;
 }
 
 /* Copies one batch of source UIDs (ascending).  With idx, messages found in
@@ -653,6 +739,11 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	if (ret < 0)
 		return ret;
 	fc_alive(fc);
+	if (idx != NULL) {
+		ret = dst_index_refresh(fc, cp->dst_name, idx);
+		if (ret != 0)
+			goto out;
+	}
 	to_append = calloc(bodies.count + 1, sizeof(*to_append));
 	results = calloc(bodies.count + 1, sizeof(*results));
 	pairs = calloc(bodies.count + 1, sizeof(*pairs));
@@ -741,6 +832,10 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 			if (results[i].dst_uid != 0) {
 				pairs[npairs].src = to_append[i].uid;
 				pairs[npairs++].dst = results[i].dst_uid;
+				if (idx != NULL && dst_index_own(idx, &results[i].dst_uid, 1) < 0)
+					idx->no_refresh = true;
+			} else if (idx != NULL) {
+				idx->no_refresh = true;
 			}
 		}
 	}
