@@ -37,7 +37,7 @@ unit_failed=${unit_failed:-1}
 
 it_passed=0
 it_failed=0
-for suite in test_migration test_fleet; do
+for suite in test_migration test_fleet test_faults; do
   echo "# integration: $suite"
   MAILSHIFT_BUILD=$repo/build-asan bash "tests/integration/$suite.sh" | tee "$logs/$suite.log"
   rc=${PIPESTATUS[0]}
