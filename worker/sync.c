@@ -1340,6 +1340,35 @@ static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t u
 	return ret;
 }
 
+/* Before matching a folder without a checkpoint against what its destination
+ * holds: another run may still be finishing a batch into it (the old run of
+ * an account removed and added back learns of that only at its next fenced
+ * write, its APPENDs under way land meanwhile).  Waits until the destination's
+ * UIDNEXT holds still for DST_QUIET_S seconds, at most DST_QUIET_MAX_S.  0, 1
+ * to stop, <0. */
+#define DST_QUIET_S 2
+#define DST_QUIET_MAX_S 30
+static int dst_wait_quiet(struct folder_ctx *fc, const char *dst_name, uint32_t uidnext)
+{
+	int64_t start = monotonic_ms(), still = start;
+	struct imap_status st;
+	int ret;
+
+	while (monotonic_ms() - still < DST_QUIET_S * 1000 &&
+	       monotonic_ms() - start < DST_QUIET_MAX_S * 1000) {
+		if (!fc_sleep(fc, 0.5))
+			return 1;
+		ret = imap_folder_status(fc->dst, dst_name, &st, fc->err, sizeof(fc->err));
+		if (ret < 0)
+			return ret;
+		if (st.uidnext != uidnext) {
+			uidnext = st.uidnext;
+			still = monotonic_ms();
+		}
+	}
+	return 0;
+}
+
 static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		       const char *dst_name)
 {
@@ -1390,6 +1419,9 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 			log_info("account %" PRId64 " folder %s: no checkpoint and %" PRIu32
 				 " messages already in the destination: matching by content first",
 				 run->acct->id, shown, dst_st.messages);
+			ret = dst_wait_quiet(fc, dst_name, dst_st.uidnext);
+			if (ret != 0)
+				goto out;
 		}
 		ret = store_check(fc,
 				  store_folder_reset(fc->st, run->acct->id, run->epoch, cp.id,
