@@ -78,13 +78,34 @@ static void count_row(const struct store_account_status *r, void *context)
 	}
 }
 
+/* Prints a string from a server with its control characters escaped: a
+ * source can name a folder with CR LF, which must not break the lines. */
+static void print_escaped(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\r')
+			fputs("\\r", stdout);
+		else if (c == '\n')
+			fputs("\\n", stdout);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\x%02x", c);
+		else
+			putchar(c);
+	}
+}
+
 /* One line per failed folder, under the accounts: the folder's name and the
  * command with the server's own words. */
 static void print_folder_error(int64_t account_id, const char *src_name, const char *error,
 			       void *context)
 {
 	(void)context;
-	printf("account %-4" PRId64 " folder \"%s\" failed: %s\n", account_id, src_name, error);
+	printf("account %-4" PRId64 " folder \"", account_id);
+	print_escaped(src_name);
+	fputs("\" failed: ", stdout);
+	print_escaped(error);
+	putchar('\n');
 }
 
 int report_status(struct store *st, int64_t migration_id, int64_t account_id)

@@ -229,10 +229,11 @@ fake_account crlf --folder-name-crlf; m_crlf=$fake_m
 fake_account nonext --status-no-uidnext; m_nonext=$fake_m
 fake_account uidzero --uid-zero; m_uid0=$fake_m
 fake_account uidv --uidvalidity-seq 0,1; m_uidv=$fake_m
-for m in "$m_crlf" "$m_nonext" "$m_uid0" "$m_uidv"; do
+fake_account uidneg --uid-negative; m_uidneg=$fake_m
+for m in "$m_crlf" "$m_nonext" "$m_uid0" "$m_uidv" "$m_uidneg"; do
   "$COORD" pass "$m" 1 >/dev/null 2>>"$work/coordinator.log"
 done
-for m in "$m_crlf" "$m_nonext" "$m_uid0" "$m_uidv"; do
+for m in "$m_crlf" "$m_nonext" "$m_uid0" "$m_uidv" "$m_uidneg"; do
   "$COORD" wait "$m" 1 120 >/dev/null 2>>"$work/coordinator.log"
 done
 # exact_or_named NAME M: the account is synced and every folder not recorded as
@@ -263,6 +264,15 @@ uid0_msgs=$(sql "SELECT coalesce(sum(copied_messages), 0) FROM folders f JOIN ac
                  ON a.id = f.account_id WHERE a.migration_id = $m_uid0")
 check "UID 0 in FETCH: no silent loss (7 copied, or folders named: $uid0_msgs copied, $uid0_named named)" \
   test "$uid0_msgs" = 7 -o "$uid0_named" -ge 1
+check "UID -1 in FETCH: copied exactly or the folder named as failed" \
+  exact_or_named uidneg "$m_uidneg"
+check "UID -1 in FETCH: no silent loss" \
+  test "$(sql "SELECT coalesce(sum(copied_messages), 0) = 7 OR count(*) FILTER (WHERE f.error IS NOT NULL) > 0
+               FROM folders f JOIN accounts a ON a.id = f.account_id
+               WHERE a.migration_id = $m_uidneg")" = t
+"$COORD" status "$m_crlf" >"$work/crlf.status" 2>&1
+check "status shows the CR LF folder's name escaped, on one line" \
+  grep -q 'folder "Evil\\r\\nX1 CREATE INJECTED-BY-SOURCE\\r\\nX2 NOOP" failed: ' "$work/crlf.status"
 check "UIDVALIDITY 0 on pass 1: no checkpoint kept with it" \
   test "$(sql "SELECT count(*) FROM folders f JOIN accounts a ON a.id = f.account_id
                WHERE a.migration_id = $m_uidv AND f.src_uidvalidity = 0
