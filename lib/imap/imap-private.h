@@ -31,7 +31,6 @@ struct imap_session {
 	int backoff_s;	      /* see imap_session_backoff_s */
 	char bye[512];	      /* the server's BYE line seen on the raw path, "" if none */
 	struct imap_transport_fault fault; /* why the stream failed, set by the transport */
-	uint64_t max_literal;		   /* the endpoint's, defaults applied */
 };
 
 void imap_session_set_state(struct imap_session *s, enum imap_session_state state);

@@ -74,7 +74,9 @@ int imap_auth_mech_parse(const char *s, enum imap_auth_mech *mech_r);
 
 struct imap_session;
 
-/* Connects, authenticates and loads the capabilities.  IMAP_ETHROTTLED when
+/* Connects, authenticates and loads the capabilities.  IMAP_EARG, nothing
+ * sent, when the login or secret holds CR, LF or NUL (or ^A for XOAUTH2);
+ * IMAP_ELIMIT when the greeting breaks a bound.  IMAP_ETHROTTLED when
  * the greeting is a BYE telling of load or the server throttled LOGIN /
  * AUTHENTICATE (never IMAP_EAUTH then: the credentials were not judged);
  * no session is created, so the wait the server suggested comes through
@@ -132,7 +134,10 @@ int imap_folders_list(struct imap_session *session, const char *prefix,
 		      struct imap_folder **folders_r, size_t *count_r, char *err, size_t errlen);
 void imap_folders_free(struct imap_folder **folders, size_t count);
 
-/* CREATE (parents implied by the server) and SUBSCRIBE; an existing folder is fine. */
+/* CREATE (parents implied by the server) and SUBSCRIBE; an existing folder is fine.
+ * Like every function here that sends a folder name (STATUS, SELECT/EXAMINE,
+ * APPEND, the LIST prefix): IMAP_EARG, nothing sent, when the name holds CR,
+ * LF or NUL or is longer than 64 KiB. */
 int imap_folder_create(struct imap_session *session, const char *name, char *err, size_t errlen);
 
 struct imap_status {
@@ -141,7 +146,9 @@ struct imap_status {
 	uint32_t messages;
 	uint64_t highestmodseq; /* 0 when the server has no CONDSTORE */
 };
-/* STATUS: does not select, never changes anything. */
+/* STATUS: does not select, never changes anything.  STATUS, and
+ * imap_folder_open, return IMAP_EPROTO when the server leaves out UIDVALIDITY
+ * or UIDNEXT or answers UIDVALIDITY 0. */
 int imap_folder_status(struct imap_session *session, const char *name, struct imap_status *st_r,
 		       char *err, size_t errlen);
 /* EXAMINE (read-only) or SELECT, with CONDSTORE when the server has it. */
@@ -174,7 +181,10 @@ struct imap_batch {
 void imap_batch_free(struct imap_batch *batch);
 
 /* UID FETCH first:last (UID RFC822.SIZE): the UIDs and sizes in the selected
- * folder (only UIDs within the range, ascending). */
+ * folder (only UIDs within the range, ascending).  For all the imap_fetch_*
+ * functions: a reply with UID 0, or with data for a UID that was not asked
+ * for, is IMAP_EPROTO naming it (unsolicited flag updates of other messages
+ * are left out); an unparsable reply is IMAP_EPROTO and ends the session. */
 int imap_fetch_sizes(struct imap_session *session, uint32_t first, uint32_t last,
 		     struct imap_batch *batch_r, char *err, size_t errlen);
 /* UID FETCH <uids> (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]): never sets \Seen. */
@@ -184,7 +194,11 @@ int imap_fetch_bodies(struct imap_session *session, const uint32_t *uids, size_t
  * with partial fetches of `chunk` bytes (BODY.PEEK[]<origin.octets>, RFC 3501
  * 6.4.5), so memory stays bounded whatever the message's size.  On success
  * msg_r is spooled from fd with body_len bytes.  Returns 1 when the message is
- * gone (expunged). */
+ * gone (expunged).  IMAP_ELIMIT (session broken) when the server sends more
+ * than the RFC822.SIZE it announced plus max(64 KiB, 1%), or more than asked
+ * for in one part; each part is a literal held to max_literal, the whole
+ * message is not (a message larger than max_literal travels in parts).
+ * IMAP_EPROTO when the reply carries UID 0 or another UID. */
 int imap_fetch_body_to_file(struct imap_session *session, uint32_t uid, int fd, size_t chunk,
 			    struct imap_msg *msg_r, char *err, size_t errlen);
 /* UID FETCH first:last (UID FLAGS) [CHANGEDSINCE modseq] (RFC 7162) when changedsince != 0. */
@@ -199,7 +213,8 @@ int imap_fetch_flags(struct imap_session *session, uint32_t first, uint32_t last
 int imap_fetch_uid_at(struct imap_session *session, uint32_t seq, uint32_t *uid_r, char *err,
 		      size_t errlen);
 
-/* UID STORE <uids> FLAGS.SILENT (<flags>) in the selected folder. */
+/* UID STORE <uids> FLAGS.SILENT (<flags>) in the selected folder.  A flag
+ * that is not an atom (or "\" and an atom) is IMAP_EARG, nothing sent. */
 int imap_store_flags(struct imap_session *session, const uint32_t *uids, size_t count,
 		     const char *flags, char *err, size_t errlen);
 
@@ -221,9 +236,11 @@ struct imap_append_result {
  * one, the messages after a throttled one are not sent and are marked
  * throttled too (pipelined, they were already sent and each gets its own
  * answer); the session stays usable.  The return value is negative only when
- * the session broke: IMAP_ETHROTTLED for a BYE telling of load, else IMAP_ENET
- * (some messages may then have been stored: the caller re-matches from its
- * intent). */
+ * the session broke: IMAP_ETHROTTLED for a BYE telling of load, IMAP_ELIMIT
+ * for a reply over a bound, else IMAP_ENET (some messages may then have been
+ * stored: the caller re-matches from its intent); or IMAP_EARG, nothing sent,
+ * when the folder name cannot be sent.  A message whose flags are not atoms or
+ * whose INTERNALDATE is not a date-time gets an error in its result (not sent). */
 int imap_append_batch(struct imap_session *session, const char *folder,
 		      const struct imap_msg *msgs, size_t count,
 		      struct imap_append_result *results, char *err, size_t errlen);

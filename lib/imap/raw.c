@@ -28,7 +28,10 @@ static bool raw_guard_refuses(struct imap_session *s)
 		return false;
 	log_warn("imap %s:%d: write refused by the guard (lease deadline passed); closing",
 		 s->host, s->port);
-	s->broken = true;
+	imap_session_break(s, IMAP_ENET,
+			   "nothing more sent to %s:%d: the write guard refused (lease deadline "
+			   "passed)",
+			   s->host, s->port);
 	return true;
 }
 

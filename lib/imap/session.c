@@ -439,6 +439,7 @@ static int authenticate(struct imap_session *s, const struct imap_endpoint *ep, 
 	case IMAP_AUTH_XOAUTH2:
 		return auth_xoauth2(s, ep, err, errlen);
 	}
+	snprintf(err, errlen, "unknown authentication mechanism %d", (int)ep->auth);
 	return -1;
 }
 
@@ -466,7 +467,6 @@ int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_sessio
 	snprintf(s->host, sizeof(s->host), "%s", ep->host);
 	s->port = ep->port;
 	s->state = IMAP_SESSION_CONNECTING;
-	s->max_literal = ep->max_literal > 0 ? ep->max_literal : IMAP_DEFAULT_MAX_LITERAL;
 	/* Connect and, for implicit TLS, handshake: all bounded (transport.h). */
 	ret = imap_transport_connect(ep, &s->fault, &low, err, errlen);
 	if (ret < 0)

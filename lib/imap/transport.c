@@ -25,6 +25,11 @@
 /* Bytes of a line's end kept to find a literal announcement ("{N+}"). */
 #define TAIL_MAX 32
 
+struct window {
+	long long wait_ms;
+	size_t bytes;
+};
+
 struct transport {
 	int fd;
 	SSL_CTX *ctx;
@@ -47,10 +52,12 @@ struct transport {
 	char tail[TAIL_MAX];
 	size_t tail_len;
 
-	/* Progress window: ms spent waiting for replies since the last write or
-	 * the last PROGRESS_MIN_BYTES received, and the bytes since then. */
-	long long window_wait_ms;
-	size_t window_bytes;
+	/* Progress windows: ms spent waiting for the server since the last
+	 * PROGRESS_MIN_BYTES moved, and the bytes since then.  Replies: also
+	 * started over by each write (a new command may take the server time);
+	 * sends: a server that takes our bytes as slowly as a drip would keep an
+	 * APPEND going for days. */
+	struct window rx, tx;
 };
 
 long long imap_monotonic_ms(void)
@@ -92,12 +99,23 @@ static void transport_moved(struct transport *t)
 		atomic_store(t->last_io_ms, imap_monotonic_ms());
 }
 
+/* Counts bytes moved in a window; enough of them start it over. */
+static void window_moved(struct window *w, size_t n)
+{
+	w->bytes += n;
+	if (w->bytes >= PROGRESS_MIN_BYTES) {
+		w->bytes = 0;
+		w->wait_ms = 0;
+	}
+}
+
 /* Waits until fd is ready for events, in slices of SLICE_MS.  Fails after
  * timeout_s without readiness, when the cancel flags are raised, when
- * deadline_ms (absolute, 0: none) passes, and, for a read (counted in the
- * progress window), when the window shows a drip-feeding server. */
-static int transport_wait(struct transport *t, short events, bool reading, long long deadline_ms,
-                          const char *doing)
+ * deadline_ms (absolute, 0: none) passes, and when the progress window w
+ * (NULL: none) shows a server that moves less than PROGRESS_MIN_BYTES in a
+ * whole timeout_s of waiting. */
+static int transport_wait(struct transport *t, short events, struct window *w,
+                          long long deadline_ms, const char *doing)
 {
 	long long start = imap_monotonic_ms(), limit = (long long)t->timeout_s * 1000;
 
@@ -117,21 +135,26 @@ static int transport_wait(struct transport *t, short events, bool reading, long 
 			return transport_fail(t, IMAP_ENET, "poll on the connection to %s: %s",
 			                      t->peer, strerror(errno));
 		now = imap_monotonic_ms();
-		if (reading)
-			t->window_wait_ms += now - before;
+		if (w != NULL)
+			w->wait_ms += now - before;
 		if (r > 0)
 			return 0;
+		if ((now - start >= limit || (deadline_ms != 0 && now >= deadline_ms)) &&
+		    w == &t->tx)
+			return transport_fail(t, IMAP_ENET, "%s took no data for %d s (%s)",
+			                      t->peer, t->timeout_s, doing);
 		if (now - start >= limit || (deadline_ms != 0 && now >= deadline_ms))
 			return transport_fail(t, IMAP_ENET, "no answer from %s in %d s (%s)",
 			                      t->peer, t->timeout_s, doing);
-		if (reading && t->window_wait_ms >= limit && t->window_bytes < PROGRESS_MIN_BYTES) {
-			if (t->window_bytes == 0)
+		if (w != NULL && w->wait_ms >= limit && w->bytes < PROGRESS_MIN_BYTES) {
+			if (w->bytes == 0)
 				return transport_fail(t, IMAP_ENET,
 				                      "no answer from %s in %d s (%s)", t->peer,
 				                      t->timeout_s, doing);
-			return transport_fail(
-			    t, IMAP_ENET, "%s sent only %zu bytes in %lld s (%s): too slow",
-			    t->peer, t->window_bytes, (t->window_wait_ms + 500) / 1000, doing);
+			return transport_fail(t, IMAP_ENET,
+			                      "%s %s only %zu bytes in %lld s (%s): too slow",
+			                      t->peer, w == &t->rx ? "sent" : "took", w->bytes,
+			                      (w->wait_ms + 500) / 1000, doing);
 		}
 	}
 }
@@ -309,9 +332,12 @@ static ssize_t transport_read(mailstream_low *low, void *buf, size_t count)
 			return transport_fail(t, IMAP_ENET, "cancelled while reading from %s",
 			                      t->peer);
 		if (t->ssl != NULL) {
-			int r;
-			ERR_clear_error();
 			struct sigpipe_hold h;
+			int r;
+
+			/* errno tells a reset from an end of stream below. */
+			ERR_clear_error();
+			errno = 0;
 			sigpipe_hold(&h);
 			r = SSL_read(t->ssl, buf, (int)count);
 			sigpipe_release(&h);
@@ -344,14 +370,10 @@ static ssize_t transport_read(mailstream_low *low, void *buf, size_t count)
 			if (transport_frame(t, buf, (size_t)n) < 0)
 				return -1;
 			transport_moved(t);
-			t->window_bytes += (size_t)n;
-			if (t->window_bytes >= PROGRESS_MIN_BYTES) {
-				t->window_bytes = 0;
-				t->window_wait_ms = 0;
-			}
+			window_moved(&t->rx, (size_t)n);
 			return n;
 		}
-		if (transport_wait(t, want, true, 0, "waiting for a reply") < 0)
+		if (transport_wait(t, want, &t->rx, 0, "waiting for a reply") < 0)
 			return -1;
 	}
 }
@@ -372,9 +394,12 @@ static ssize_t transport_write(mailstream_low *low, const void *buf, size_t coun
 			return transport_fail(t, IMAP_ENET, "cancelled while writing to %s",
 			                      t->peer);
 		if (t->ssl != NULL) {
-			int r;
-			ERR_clear_error();
 			struct sigpipe_hold h;
+			int r;
+
+			/* errno tells a reset from an end of stream below. */
+			ERR_clear_error();
+			errno = 0;
 			sigpipe_hold(&h);
 			r = SSL_write(t->ssl, buf, (int)count);
 			sigpipe_release(&h);
@@ -401,11 +426,11 @@ static ssize_t transport_write(mailstream_low *low, const void *buf, size_t coun
 		if (n > 0) {
 			transport_moved(t);
 			/* A new command: the replies' progress window starts over. */
-			t->window_bytes = 0;
-			t->window_wait_ms = 0;
+			memset(&t->rx, 0, sizeof(t->rx));
+			window_moved(&t->tx, (size_t)n);
 			return n;
 		}
-		if (transport_wait(t, want, false, 0, "sending") < 0)
+		if (transport_wait(t, want, &t->tx, 0, "sending") < 0)
 			return -1;
 	}
 }
@@ -498,7 +523,7 @@ static int connect_one(struct transport *t, const struct addrinfo *ai, long long
 		return -1;
 	}
 	t->fd = fd;
-	if (transport_wait(t, POLLOUT, false, deadline_ms, "connecting") < 0) {
+	if (transport_wait(t, POLLOUT, NULL, deadline_ms, "connecting") < 0) {
 		close(fd);
 		t->fd = -1;
 		*errno_r = ETIMEDOUT;
@@ -530,23 +555,26 @@ static int transport_handshake(struct transport *t, const struct imap_endpoint *
 
 		ERR_clear_error();
 		sigpipe_hold(&h);
+		errno = 0;
 		r = SSL_connect(t->ssl);
 		sigpipe_release(&h);
 		if (r == 1)
 			return 0;
 		e = SSL_get_error(t->ssl, r);
 		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-			if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+			t->failed = true;
+			if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
 				snprintf(err, errlen, "TLS handshake with %s failed: %s", t->peer,
 				         errno != 0 ? strerror(errno)
 				                    : "connection closed by the server");
-			else
-				imap_tls_handshake_error(t->ssl, ep->host, ep->tls_verify, err,
-				                         errlen);
-			t->failed = true;
-			return IMAP_ENET;
+				return IMAP_ENET;
+			}
+			/* A refused certificate or a TLS mismatch: a setting to
+			 * fix, not a connection to retry (as before this driver). */
+			imap_tls_handshake_error(t->ssl, ep->host, ep->tls_verify, err, errlen);
+			return -1;
 		}
-		if (transport_wait(t, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, false, deadline,
+		if (transport_wait(t, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, NULL, deadline,
 		                   "in the TLS handshake") < 0) {
 			snprintf(err, errlen, "%s", t->fault->why);
 			return IMAP_ENET;

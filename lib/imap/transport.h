@@ -7,9 +7,10 @@
  * literal's announced size before reading it.  So here:
  *  - every read, write, connect and TLS handshake waits with poll() in slices
  *    of at most 250 ms; a wait with no progress for timeout_s fails ("no
- *    answer from HOST:PORT in N s"), and so does a server that sends fewer
- *    than 1 KiB while we waited a whole timeout_s for replies to one command
- *    ("HOST:PORT sent only N bytes in T s": a drip-feeding server);
+ *    answer from HOST:PORT in N s", "HOST:PORT took no data for N s"), and
+ *    so does a server that moves fewer than 1 KiB while we waited a whole
+ *    timeout_s: for replies to one command ("HOST:PORT sent only N bytes in
+ *    T s": a drip-feeding server) or for our bytes ("took only");
  *  - end of stream, a reset or any error is returned as -1, never 0;
  *  - the cancel flags of the endpoint end any wait within 250 ms;
  *  - the bytes from the server are framed as IMAP (lines, and literals
@@ -45,13 +46,14 @@ struct imap_transport_fault {
 /* Resolves and connects to ep->host:ep->port (non-blocking, bounded by
  * ep->timeout_s and the cancel flags), and for IMAP_TLS_IMPLICIT runs the TLS
  * handshake.  On success *low_r is a low driver owning the socket; fault must
- * stay valid as long as it lives.  Returns IMAP_ENET (with err) on failure,
- * -1 for a local failure (memory, TLS setup). */
+ * stay valid as long as it lives.  Returns IMAP_ENET (with err) when the
+ * server cannot be reached, does not answer or closes, -1 for a refused
+ * certificate, a TLS mismatch or a local failure (memory, TLS setup). */
 int imap_transport_connect(const struct imap_endpoint *ep, struct imap_transport_fault *fault,
                            mailstream_low **low_r, char *err, size_t errlen);
 
 /* Runs the TLS handshake on a plain transport (after STARTTLS), with the same
- * bounds; certificate checks as for implicit TLS (tls.h). */
+ * bounds and return values; certificate checks as for implicit TLS (tls.h). */
 int imap_transport_start_tls(mailstream_low *low, const struct imap_endpoint *ep, char *err,
                              size_t errlen);
 

@@ -7,7 +7,10 @@ invalid data, hostile folder names).
                  [--messages-dir DIR] [--log FILE] [--no-condstore]
                  [misbehaviour options]
 
-Listens on 127.0.0.1:PORT (0: any free port), plain TCP, no TLS. Once
+Listens on 127.0.0.1:PORT (0: any free port), plain TCP; with --tls-cert and
+--tls-key (PEM files) implicit TLS, or with --starttls as well, plain until
+the client's STARTTLS (then STARTTLS is advertised and LOGIN refused before
+it). Once
 listening it prints "listening on 127.0.0.1:PORT" on stdout. One mailbox
 shared by all connections (so what one connection APPENDs another one sees).
 
@@ -68,6 +71,9 @@ Misbehaviours (each one option):
 --bytes-beyond-size N  a body literal has N bytes more than the RFC822.SIZE
                        announced (N bytes of "X" appended to every message when
                        its body is fetched, whole or partial).
+--slow-read SECS       on an APPEND, reads the rest of the connection's bytes
+                       100 every SECS seconds and never answers again (a server
+                       that takes a client's bytes as slowly as a drip).
 --drop-after-login N   the Nth successful LOGIN/AUTHENTICATE (1-based, counted
                        over all connections) gets its tagged OK and then the
                        connection is closed; once only.
@@ -81,6 +87,7 @@ import base64
 import datetime
 import os
 import re
+import ssl
 import sys
 
 LINE_MAX = 1 << 20
@@ -333,12 +340,18 @@ class Server:
         self.log = open(args.log, "a", buffering=1) if args.log else None
         self.validity_seq = [int(v) for v in args.uidvalidity_seq.split(",")] \
             if args.uidvalidity_seq else []
+        self.ssl_ctx = None
+        if args.tls_cert:
+            self.ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.ssl_ctx.load_cert_chain(args.tls_cert, args.tls_key)
 
     def caps(self):
         c = (b"IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN AUTH=XOAUTH2 ESEARCH MULTIAPPEND "
              b"NAMESPACE SPECIAL-USE")
         if not self.args.no_sasl_ir:
             c += b" SASL-IR"
+        if self.args.starttls:
+            c += b" STARTTLS"
         if not self.args.no_condstore:
             c += b" CONDSTORE"
         return c
@@ -386,6 +399,11 @@ class Connection:
         shown = bytearray()
         while True:
             line = await self.r.readuntil(b"\n")
+            if self.args.slow_read and b" APPEND " in line.upper()[:40]:
+                self.srv.log_line(self.number, "(slow read) " + printable(line[:60]))
+                while await self.r.read(100):
+                    await asyncio.sleep(self.args.slow_read)
+                raise asyncio.IncompleteReadError(b"", None)
             raw += line
             m = LITERAL_RE.search(line)
             if m is None:
@@ -465,6 +483,10 @@ class Connection:
             raise Bad("UID needs a command")
         if name.startswith(b"UID "):
             args = toks[3:]
+        if name == b"STARTTLS" and self.args.starttls and self.srv.ssl_ctx is not None:
+            await self.send(tag + b" OK Begin TLS negotiation now\r\n")
+            await self.w.start_tls(self.srv.ssl_ctx)
+            return True
         if name == b"CAPABILITY":
             await self.send(b"* CAPABILITY " + self.srv.caps() + b"\r\n" + tag +
                             b" OK Capability completed\r\n")
@@ -858,7 +880,9 @@ class Connection:
 
 async def serve(args):
     server = Server(args)
-    srv = await asyncio.start_server(server.handle, "127.0.0.1", args.port, limit=LINE_MAX)
+    implicit = server.ssl_ctx if not args.starttls else None
+    srv = await asyncio.start_server(server.handle, "127.0.0.1", args.port, limit=LINE_MAX,
+                                     ssl=implicit)
     print("listening on 127.0.0.1:%d" % srv.sockets[0].getsockname()[1], flush=True)
     async with srv:
         await srv.serve_forever()
@@ -872,6 +896,9 @@ def main():
     p.add_argument("--xoauth2-token", default=None)
     p.add_argument("--messages-dir", default=None)
     p.add_argument("--log", default=None)
+    p.add_argument("--tls-cert", default=None, metavar="FILE")
+    p.add_argument("--tls-key", default=None, metavar="FILE")
+    p.add_argument("--starttls", action="store_true")
     p.add_argument("--no-condstore", action="store_true")
     p.add_argument("--no-sasl-ir", action="store_true")
     p.add_argument("--no-greeting", action="store_true")
@@ -890,6 +917,7 @@ def main():
     p.add_argument("--refuse-create", default=None, metavar="SUBSTR")
     p.add_argument("--garbage-fetch", action="store_true")
     p.add_argument("--bytes-beyond-size", type=int, default=0, metavar="N")
+    p.add_argument("--slow-read", type=float, default=0.0, metavar="SECS")
     p.add_argument("--drop-after-login", type=int, default=0, metavar="N")
     args = p.parse_args()
     try:
