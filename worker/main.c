@@ -361,8 +361,9 @@ static struct timespec deadline_in(int64_t ms)
  * blocked on a server return; whatever still runs at the bound is left:
  * returns false, and the caller exits at once.  Exiting is safe at any
  * moment: an open batch is re-matched from its intent row, and the lease
- * expires for another worker. */
-static bool shutdown_wait(struct worker *w, long bound_s)
+ * expires for another worker.  *left_ms_r: what is left of the bound (for
+ * flushing the last events). */
+static bool shutdown_wait(struct worker *w, long bound_s, int *left_ms_r)
 {
 	int64_t bound_ms = (int64_t)bound_s * 1000;
 	int64_t grace_ms = bound_ms / 4 < 2000 ? bound_ms / 4 : 2000;
@@ -381,6 +382,13 @@ static bool shutdown_wait(struct worker *w, long bound_s)
 	while (w->running > 0 && pthread_cond_timedwait(&w->cond, &w->lock, &end) == 0)
 		;
 	done = w->running == 0;
+	{
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		int64_t left = ((int64_t)end.tv_sec - now.tv_sec) * 1000 +
+			       (end.tv_nsec - now.tv_nsec) / 1000000;
+		*left_ms_r = left < 100 ? 100 : (int)left;
+	}
 	if (!done)
 		log_warn("stopping: %d accounts did not end within %ld s (worker option"
 			 " --shutdown-timeout): exiting anyway; their leases expire for another"
@@ -422,6 +430,7 @@ int main(int argc, char **argv)
 	struct queue_consumer *consumer = NULL;
 	struct store *st = NULL, *beat_st = NULL;
 	long idle_exit = 0, shutdown_s = 10, v;
+	int flush_ms = 5000;
 	int beat_running = -1;
 	/* Jobs not started because PostgreSQL was unreachable: handed back as
 	 * soon as it answers again (else they would wait for the republish). */
@@ -635,7 +644,7 @@ int main(int argc, char **argv)
 	ret = 0;
 	/* SIGTERM: account threads checkpoint and release their leases, within
 	 * the shutdown bound. */
-	if (!shutdown_wait(&w, shutdown_s)) {
+	if (!shutdown_wait(&w, shutdown_s, &flush_ms)) {
 		if (beat_st != NULL)
 			store_worker_gone(beat_st, w.id, &error);
 		fflush(NULL);
@@ -649,7 +658,7 @@ out:
 	store_close(&beat_st);
 	queue_consumer_destroy(&consumer);
 	if (w.producer != NULL) {
-		queue_producer_flush(w.producer, 5000, err, sizeof(err));
+		queue_producer_flush(w.producer, flush_ms, err, sizeof(err));
 		queue_producer_destroy(&w.producer);
 	}
 	secret_key_destroy(&key);
