@@ -325,6 +325,20 @@ check "removed and added back: what was there was matched, not appended ($readd_
   test "$readd_matched" -gt 0
 worker_stop
 
+# --- the watchdog: a thread stuck with no I/O timeout to save it --------------
+fake_account watch --stall-mid-literal; m_watch=$fake_m
+worker_start --io-timeout 120 --stall-timeout 4
+t0=$(date +%s)
+"$COORD" pass "$m_watch" 1 >/dev/null 2>>"$work/coordinator.log"
+check "watchdog: a thread stuck mid-literal (I/O timeout 120 s) is cancelled; the account ends" \
+  account_is "$m_watch" '^failed\|.*' 90
+watch_s=$(($(date +%s) - t0))
+check "watchdog: the stall is named in the log (--stall-timeout 4)" \
+  grep -q "made no progress for [0-9]* s (worker option --stall-timeout 4)" "$worker_log"
+check "watchdog: the account ended in ${watch_s} s, long before the 120 s I/O timeout" \
+  test "$watch_s" -lt 60
+worker_stop
+
 # --- SIGTERM while an account is stuck: the worker ends within its bound ------
 fake_account stuck --stall-mid-literal; m_stuck=$fake_m
 worker_start --io-timeout 120 --stall-timeout 0 --shutdown-timeout 5
