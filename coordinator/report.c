@@ -28,6 +28,10 @@ static void print_row(const struct store_account_status *r, void *context)
 	if (r->live_messages >= 0 && strcmp(r->state, "running") == 0)
 		printf("  live: %" PRId64 " messages %" PRId64 " bytes this pass",
 		       r->live_messages, r->live_bytes);
+	if (r->matched > 0)
+		printf("  already in destination %" PRId64, r->matched);
+	if (r->failed_folders > 0)
+		printf("  %" PRId64 " folders failed", r->failed_folders);
 	if (r->retry_at[0] != '\0')
 		printf("  next try %s", r->retry_at);
 	if (r->last_error[0] != '\0')
@@ -74,6 +78,36 @@ static void count_row(const struct store_account_status *r, void *context)
 	}
 }
 
+/* Prints a string from a server with its control characters escaped: a
+ * source can name a folder with CR LF, which must not break the lines. */
+static void print_escaped(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\r')
+			fputs("\\r", stdout);
+		else if (c == '\n')
+			fputs("\\n", stdout);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\x%02x", c);
+		else
+			putchar(c);
+	}
+}
+
+/* One line per failed folder, under the accounts: the folder's name and the
+ * command with the server's own words. */
+static void print_folder_error(int64_t account_id, const char *src_name, const char *error,
+			       void *context)
+{
+	(void)context;
+	printf("account %-4" PRId64 " folder \"", account_id);
+	print_escaped(src_name);
+	fputs("\" failed: ", stdout);
+	print_escaped(error);
+	putchar('\n');
+}
+
 int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 {
 	struct totals t = {0};
@@ -82,6 +116,7 @@ int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 	char warnings[2048];
 
 	if (store_migration_status(st, migration_id, account_id, print_row, &t, &error) < 0 ||
+	    store_folder_errors(st, migration_id, account_id, print_folder_error, NULL, &error) < 0 ||
 	    store_migration_cleartext(st, migration_id, warnings, sizeof(warnings), &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
@@ -107,6 +142,10 @@ static void print_pass(const struct store_pass_row *r, void *context)
 	       "  bytes %" PRId64 "  message errors %" PRId64,
 	       r->number, r->kind, r->started_at, r->accounts, r->synced, r->messages, r->bytes,
 	       r->failed);
+	if (r->matched > 0)
+		printf("  already in destination %" PRId64, r->matched);
+	if (r->failed_folders > 0)
+		printf("  folders failed %" PRId64, r->failed_folders);
 	if (r->seconds >= 0)
 		printf("  finished in %.1f s", r->seconds);
 	putchar('\n');
@@ -119,9 +158,13 @@ static void print_pass_account(const struct store_pass_account_row *r, void *con
 	       r->src_login, r->state, r->runs, r->started_at[0] != '\0' ? r->started_at : "-");
 	if (r->seconds >= 0)
 		printf("  took %.2f s", r->seconds);
-	printf("  folders %" PRId64 " messages %" PRId64 " bytes %" PRId64 " message errors %" PRId64
-	       "\n",
+	printf("  folders %" PRId64 " messages %" PRId64 " bytes %" PRId64 " message errors %" PRId64,
 	       r->folders, r->messages, r->bytes, r->failed);
+	if (r->matched > 0)
+		printf("  already in destination %" PRId64, r->matched);
+	if (r->failed_folders > 0)
+		printf("  folders failed %" PRId64, r->failed_folders);
+	putchar('\n');
 }
 
 int report_passes(struct store *st, int64_t migration_id, int pass)

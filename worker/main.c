@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@
 #define BEAT_S 2
 
 static volatile sig_atomic_t stop_requested;
+/* Set shortly before the shutdown bound: every IMAP wait of every account
+ * ends at once (lib/imap's process-wide cancel). */
+static atomic_int cancel_all;
 
 /* Seconds a live worker's beat is watched for at start when another
  * process may use the same id: it beats every BEAT_S. */
@@ -113,6 +117,25 @@ static void progress_send(void *context, const struct store_account *acct, int64
 		log_warn("event not published: %s", err);
 }
 
+/* The reason of a synced pass: what it copied, what it found already there,
+ * and the folders that failed, with the servers' words ("synced with
+ * errors"). */
+static void done_reason(int pass, const struct sync_stats *stats, double secs, char *buf,
+			size_t buflen)
+{
+	int n = snprintf(buf, buflen,
+			 "pass %d: %" PRIu64 " messages (%" PRIu64 " bytes) copied, %" PRIu64
+			 " already in the destination (matched), %" PRIu64 " flag updates, %" PRIu64
+			 " message errors, %.2f s (%" PRIu64 " slow-down answers waited out, %.1f s"
+			 " waited for rate limits)",
+			 pass, stats->messages, stats->bytes, stats->matched, stats->flags_updated,
+			 stats->errors, secs, stats->throttled, stats->rate_wait_s);
+
+	if (stats->folders_failed > 0 && n > 0 && (size_t)n < buflen)
+		snprintf(buf + n, buflen - (size_t)n, "; with errors: %" PRIu64 " folders failed: %s",
+			 stats->folders_failed, stats->folder_errors);
+}
+
 static void *account_thread(void *arg)
 {
 	struct account_job *aj = arg;
@@ -135,12 +158,7 @@ static void *account_thread(void *arg)
 	switch (outcome) {
 	case SYNC_DONE:
 		state = "synced";
-		snprintf(reason, sizeof(reason),
-			 "pass %d: %" PRIu64 " messages (%" PRIu64 " bytes) copied, %" PRIu64
-			 " flag updates, %" PRIu64 " message errors, %.2f s (%" PRIu64
-			 " slow-down answers waited out, %.1f s waited for rate limits)",
-			 aj->job.pass, stats.messages, stats.bytes, stats.flags_updated,
-			 stats.errors, secs, stats.throttled, stats.rate_wait_s);
+		done_reason(aj->job.pass, &stats, secs, reason, sizeof(reason));
 		break;
 	case SYNC_AUTH_FAILED:
 		state = "auth_failed";
@@ -322,6 +340,14 @@ static void usage(void)
 		"  --batch-mb N           megabytes per batch (default 8)\n"
 		"  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"
 		"  --lease-ttl SECS       account lease lifetime, renewed while copying (default 60)\n"
+		"  --io-timeout SECS      IMAP connect and read timeout (default 60)\n"
+		"  --stall-timeout SECS   a folder thread without progress this long is abandoned\n"
+		"                         and its account's lease no longer renewed (default 120,\n"
+		"                         0: never)\n"
+		"  --shutdown-timeout SECS  SIGTERM: exit within SECS whatever the accounts are\n"
+		"                         doing (default 10)\n"
+		"  --max-folders N        folders per account; more is an account error (default 10000)\n"
+		"  --max-message-mb N     larger messages get a message error (default 256)\n"
 		"  --id NAME              worker id, unique in the fleet (default host-pid-time)\n"
 		"environment: MAILSHIFT_DB_TIMEOUT, MAILSHIFT_DB_STATEMENT_TIMEOUT (seconds: PostgreSQL\n"
 		"connect and statement bounds, default 10 and 60), MAILSHIFT_KEY_FILE_PERMISSIVE=1\n"
@@ -344,6 +370,99 @@ static int parse_int(const char *s, const char *what, long min, long max, long *
 	return 0;
 }
 
+/* The bounds on faults: --io-timeout (T), --stall-timeout (S),
+ * --shutdown-timeout (D), --max-folders (F), --max-message-mb (M). */
+static int fault_option(struct sync_config *cfg, int c, const char *arg, long *shutdown_s)
+{
+	long v;
+
+	switch (c) {
+	case 'T':
+		if (parse_int(arg, "--io-timeout", 1, 3600, &v) < 0)
+			return -1;
+		cfg->io_timeout_s = (int)v;
+		break;
+	case 'S':
+		if (parse_int(arg, "--stall-timeout", 0, 86400, &v) < 0)
+			return -1;
+		cfg->stall_timeout_s = (int)v;
+		break;
+	case 'D':
+		if (parse_int(arg, "--shutdown-timeout", 1, 3600, shutdown_s) < 0)
+			return -1;
+		break;
+	case 'F':
+		if (parse_int(arg, "--max-folders", 1, 10000000, &v) < 0)
+			return -1;
+		cfg->max_folders = (int)v;
+		break;
+	case 'M':
+		if (parse_int(arg, "--max-message-mb", 1, 1 << 20, &v) < 0)
+			return -1;
+		cfg->max_message_bytes = (uint64_t)v << 20;
+		break;
+	}
+	return 0;
+}
+
+/* Adds ms to a CLOCK_REALTIME deadline. */
+static struct timespec deadline_in(int64_t ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += (time_t)(ms / 1000);
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* After SIGTERM: waits for the account threads, which checkpoint at their
+ * next batch boundary and release their leases.  Shortly before the bound
+ * (the last quarter, at most 2 s) every IMAP wait is cancelled, so threads
+ * blocked on a server return; whatever still runs at the bound is left:
+ * returns false, and the caller exits at once.  Exiting is safe at any
+ * moment: an open batch is re-matched from its intent row, and the lease
+ * expires for another worker.  *left_ms_r: what is left of the bound (for
+ * flushing the last events). */
+static bool shutdown_wait(struct worker *w, long bound_s, int *left_ms_r)
+{
+	int64_t bound_ms = (int64_t)bound_s * 1000;
+	int64_t grace_ms = bound_ms / 4 < 2000 ? bound_ms / 4 : 2000;
+	struct timespec cancel_at = deadline_in(bound_ms - grace_ms), end = deadline_in(bound_ms);
+	bool done;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->running > 0)
+		log_info("stopping: %d accounts checkpoint (at most %ld s)", w->running, bound_s);
+	while (w->running > 0 && pthread_cond_timedwait(&w->cond, &w->lock, &cancel_at) == 0)
+		;
+	if (w->running > 0) {
+		log_warn("stopping: %d accounts still busy; cancelling their IMAP waits", w->running);
+		atomic_store(&cancel_all, 1);
+	}
+	while (w->running > 0 && pthread_cond_timedwait(&w->cond, &w->lock, &end) == 0)
+		;
+	done = w->running == 0;
+	{
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		int64_t left = ((int64_t)end.tv_sec - now.tv_sec) * 1000 +
+			       (end.tv_nsec - now.tv_nsec) / 1000000;
+		*left_ms_r = left < 100 ? 100 : (int)left;
+	}
+	if (!done)
+		log_warn("stopping: %d accounts did not end within %ld s (worker option"
+			 " --shutdown-timeout): exiting anyway; their leases expire for another"
+			 " worker",
+			 w->running, bound_s);
+	pthread_mutex_unlock(&w->lock);
+	return done;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -359,6 +478,11 @@ int main(int argc, char **argv)
 		{"exit-when-idle", required_argument, NULL, 'x'},
 		{"id", required_argument, NULL, 'i'},
 		{"lease-ttl", required_argument, NULL, 'l'},
+		{"io-timeout", required_argument, NULL, 'T'},
+		{"stall-timeout", required_argument, NULL, 'S'},
+		{"shutdown-timeout", required_argument, NULL, 'D'},
+		{"max-folders", required_argument, NULL, 'F'},
+		{"max-message-mb", required_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -370,7 +494,8 @@ int main(int argc, char **argv)
 	struct secret_key *key = NULL;
 	struct queue_consumer *consumer = NULL;
 	struct store *st = NULL, *beat_st = NULL;
-	long idle_exit = 0, v;
+	long idle_exit = 0, shutdown_s = 10, v;
+	int flush_ms = 5000;
 	int beat_running = -1;
 	/* Jobs not started because PostgreSQL was unreachable: handed back as
 	 * soon as it answers again (else they would wait for the republish). */
@@ -389,6 +514,10 @@ int main(int argc, char **argv)
 	w.sync.window = 5000;
 	w.sync.lease_ttl_s = 60;
 	w.sync.stop = &stop_requested;
+	w.sync.cancel = &cancel_all;
+	w.sync.stall_timeout_s = 120;
+	w.sync.max_folders = 10000;
+	w.sync.max_message_bytes = (uint64_t)256 << 20;
 	w.sync.progress = progress_send;
 	w.sync.progress_context = &w;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -440,6 +569,14 @@ int main(int argc, char **argv)
 			if (parse_int(optarg, "--lease-ttl", 2, 3600, &v) < 0)
 				return 2;
 			w.sync.lease_ttl_s = (int)v;
+			break;
+		case 'T':
+		case 'S':
+		case 'D':
+		case 'F':
+		case 'M':
+			if (fault_option(&w.sync, c, optarg, &shutdown_s) < 0)
+				return 2;
 			break;
 		default:
 			usage();
@@ -576,18 +713,23 @@ int main(int argc, char **argv)
 		queue_msg_done(consumer, &msg);
 	}
 	ret = 0;
-	/* SIGTERM: account threads checkpoint and release their leases. */
-	pthread_mutex_lock(&w.lock);
-	while (w.running > 0)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
+	/* SIGTERM: account threads checkpoint and release their leases, within
+	 * the shutdown bound. */
+	if (!shutdown_wait(&w, shutdown_s, &flush_ms)) {
+		if (beat_st != NULL)
+			store_worker_gone(beat_st, w.id, &error);
+		fflush(NULL);
+		/* Threads still run and use the producer and the key: no
+		 * cleanup, no atexit handlers. */
+		_exit(0);
+	}
 	if (beat_st != NULL && store_worker_gone(beat_st, w.id, &error) < 0)
 		log_warn("beat: %s", error);
 out:
 	store_close(&beat_st);
 	queue_consumer_destroy(&consumer);
 	if (w.producer != NULL) {
-		queue_producer_flush(w.producer, 5000, err, sizeof(err));
+		queue_producer_flush(w.producer, flush_ms, err, sizeof(err));
 		queue_producer_destroy(&w.producer);
 	}
 	store_close(&st);

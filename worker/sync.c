@@ -27,6 +27,7 @@
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,13 @@ struct dst_entry {
 struct dst_index {
 	struct dst_entry *entries;
 	size_t count;
+	uint32_t next_uid; /* the destination UIDNEXT the index covers up to */
+	/* UIDs this run appended at or above next_uid (marked used when the
+	 * index is extended over them); no_refresh: some had no APPENDUID, so
+	 * the run's own messages cannot be told from others'. */
+	uint32_t *own;
+	size_t nown, own_cap;
+	bool no_refresh;
 };
 
 /* Shared by the folder threads of one account. */
@@ -74,6 +82,8 @@ struct account_run {
 	uint64_t day_bytes;	   /* bytes moved today, as far as this run knows */
 	time_t day;		   /* today: UTC days since the epoch */
 	int wait_s;		   /* SYNC_WAITING: when to run again */
+	struct folder_ctx *fcs;	   /* the folder threads, for the watchdog */
+	int nfcs;
 };
 
 /* One folder thread's connections. */
@@ -82,8 +92,22 @@ struct folder_ctx {
 	struct store *st;
 	int src_slot, dst_slot; /* connection budget slots held (0: none) */
 	struct imap_session *src, *dst;
+	/* The account's endpoints with this thread's cancel flag and I/O clock
+	 * (lib/imap keeps pointers to them for the sessions' lifetime). */
+	struct imap_endpoint src_ep, dst_ep;
 	int open_backoff_s;	/* the server's suggested wait after a throttled connect */
 	bool throttled_dst;	/* the last IMAP_ETHROTTLED came from the destination */
+	/* The failure in err came from PostgreSQL, not from a server: an error
+	 * of the account (STORE_LEASE_LOST and IMAP_ENET share a value). */
+	bool store_failed;
+	/* Watchdog (heartbeat thread): busy while the thread works on a folder
+	 * or prepares them; progress_ms is the monotonic time of its last
+	 * completed command, commit or legitimate wait. */
+	atomic_bool busy;
+	atomic_llong progress_ms;
+	atomic_int cancel_mine; /* set by the watchdog: end this thread's IMAP waits */
+	atomic_llong last_io_ms; /* last byte moved on its sessions (lib/imap) */
+	bool stalled;		 /* watchdog: reported once per stall */
 	char err[512];
 };
 
@@ -219,7 +243,39 @@ static uint32_t dst_index_take(struct dst_index *idx, const unsigned char hash[H
 static void dst_index_free(struct dst_index *idx)
 {
 	free(idx->entries);
+	free(idx->own);
 	memset(idx, 0, sizeof(*idx));
+}
+
+static int uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Remembers a destination UID this run appended while matching by index.
+ * When they follow next_uid without a gap nobody else wrote meanwhile: the
+ * index then covers them as they are (mapped, so never matched again). */
+static int dst_index_own(struct dst_index *idx, const uint32_t *uids, size_t n)
+{
+	if (idx->nown + n > idx->own_cap) {
+		size_t cap = (idx->nown + n) * 2;
+		uint32_t *own = realloc(idx->own, cap * sizeof(*own));
+		if (own == NULL)
+			return -1;
+		idx->own = own;
+		idx->own_cap = cap;
+	}
+	memcpy(idx->own + idx->nown, uids, n * sizeof(*uids));
+	idx->nown += n;
+	qsort(idx->own, idx->nown, sizeof(*idx->own), uid_cmp);
+	if (idx->nown > 0 && idx->own[0] == idx->next_uid &&
+	    idx->own[idx->nown - 1] - idx->own[0] + 1 == idx->nown) {
+		idx->next_uid = idx->own[idx->nown - 1] + 1;
+		idx->nown = 0;
+	}
+	return 0;
 }
 
 static void run_fail(struct account_run *run, enum sync_outcome outcome, const char *error)
@@ -263,6 +319,25 @@ static int64_t monotonic_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The folder thread made progress: a command completed, a batch committed,
+ * or it waits for a legitimate reason (rate limit, throttling, a slot). */
+static void fc_alive(struct folder_ctx *fc)
+{
+	atomic_store(&fc->progress_ms, monotonic_ms());
+}
+
+/* A name from a source server for logs and reasons: control characters (a
+ * source can list a name holding CR LF) shown as '?'. */
+static const char *printable(const char *in, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	for (; *in != '\0' && n + 1 < outlen; in++)
+		out[n++] = (unsigned char)*in < 0x20 || *in == 0x7f ? '?' : *in;
+	out[n] = '\0';
+	return out;
+}
+
 /* The write guard of every destination session: false once the lease may
  * have expired, as far as this process can tell.  The deadline is set from the
  * local clock read *before* each renewal, minus a quarter of the TTL, so it is
@@ -278,15 +353,58 @@ static bool lease_may_write(void *context)
 	return ok;
 }
 
+/* The watchdog, from the heartbeat thread: a folder thread busy on a folder
+ * with no progress (no byte moved on its sessions, no completed command, no
+ * commit) for the stall timeout is abandoned: its IMAP waits are cancelled
+ * (it then reconnects and re-matches its batch from the intent row).  Returns
+ * true while some thread is stalled: the lease is then not renewed, so that
+ * an account stuck for good goes to another worker.  Legitimate waits (rate
+ * limits, throttling, a connection slot) are not busy. */
+static bool run_stalled(struct account_run *run)
+{
+	int64_t now = monotonic_ms(), limit = (int64_t)run->cfg->stall_timeout_s * 1000;
+	bool stalled = false;
+
+	if (limit <= 0 || run->fcs == NULL)
+		return false;
+	for (int i = 0; i < run->nfcs; i++) {
+		struct folder_ctx *fc = &run->fcs[i];
+		int64_t last = atomic_load(&fc->progress_ms), io = atomic_load(&fc->last_io_ms);
+
+		if (io > last)
+			last = io;
+		if (!atomic_load(&fc->busy) || now - last < limit) {
+			fc->stalled = false;
+			continue;
+		}
+		stalled = true;
+		if (!fc->stalled)
+			log_warn("account %" PRId64 ": folder thread %d made no progress for %" PRId64
+				 " s (worker option --stall-timeout %d): cancelling its connections;"
+				 " the lease is renewed again once it moves",
+				 run->acct->id, i, (now - last) / 1000, run->cfg->stall_timeout_s);
+		fc->stalled = true;
+		atomic_store(&fc->cancel_mine, 1);
+	}
+	return stalled;
+}
+
 /* Heartbeat: renews the lease every TTL/4 on its own connection, whatever the
- * folder threads are doing (a long APPEND of a huge message included). */
+ * folder threads are doing (a long APPEND of a huge message included), as
+ * long as none of them is stalled (run_stalled, looked at more often when the
+ * stall timeout is short). */
 static void *heartbeat_thread(void *arg)
 {
 	struct account_run *run = arg;
-	int64_t ttl_ms = (int64_t)run->cfg->lease_ttl_s * 1000;
+	int64_t ttl_ms = (int64_t)run->cfg->lease_ttl_s * 1000, period_ms = ttl_ms / 4;
+	int64_t renewed_ms = monotonic_ms();
 	struct store *st = NULL;
 	const char *error = NULL;
 
+	if (run->cfg->stall_timeout_s > 0 && run->cfg->stall_timeout_s * 1000 / 4 < period_ms)
+		period_ms = run->cfg->stall_timeout_s * 1000 / 4;
+	if (period_ms < 250)
+		period_ms = 250;
 	pthread_mutex_lock(&run->lock);
 	while (!run->finished) {
 		struct timespec until;
@@ -294,14 +412,19 @@ static void *heartbeat_thread(void *arg)
 		int ret;
 
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += (long)(ttl_ms / 4 % 1000) * 1000000L;
-		until.tv_sec += ttl_ms / 4 / 1000 + until.tv_nsec / 1000000000L;
+		until.tv_nsec += (long)(period_ms % 1000) * 1000000L;
+		until.tv_sec += period_ms / 1000 + until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;
 		pthread_cond_timedwait(&run->wake, &run->lock, &until);
 		if (run->finished)
 			break;
 		pthread_mutex_unlock(&run->lock);
 		t = monotonic_ms();
+		if (run_stalled(run) || t - renewed_ms < ttl_ms / 4 - 50) {
+			pthread_mutex_lock(&run->lock);
+			continue;
+		}
+		renewed_ms = t;
 		const char *stop_why = NULL;
 		ret = st != NULL || store_open(run->cfg->db_conninfo, &st, &error) == 0
 			      ? store_lease_renew(st, run->acct->id, run->epoch,
@@ -338,11 +461,116 @@ static int store_check(struct folder_ctx *fc, int ret, const char *const *error)
 {
 	const char *msg = *error != NULL ? *error : "store failure";
 
+	if (ret < 0)
+		fc->store_failed = true;
 	if (ret == STORE_LEASE_LOST)
 		run_fail(fc->run, SYNC_LEASE_LOST, msg);
 	else if (ret < 0)
 		snprintf(fc->err, sizeof(fc->err), "%s", msg);
+	else
+		fc_alive(fc);
 	return ret;
+}
+
+/* Records that a folder failed (the command and the server's words in why)
+ * and lets the account go on with its other folders.  Returns 0, or <0 when
+ * the store could not record it (the run then fails or stops). */
+static int folder_failed(struct folder_ctx *fc, const char *src_name, const char *dst_name,
+			 const char *why)
+{
+	struct account_run *run = fc->run;
+	const char *error = NULL;
+	char shown[256];
+	size_t len;
+	int ret;
+
+	printable(src_name, shown, sizeof(shown));
+	log_warn("account %" PRId64 " folder %s failed, the account goes on: %s", run->acct->id,
+		 shown, why);
+	ret = store_folder_error(fc->st, run->acct->id, run->epoch, src_name, dst_name, why, &error);
+	if (ret == STORE_LEASE_LOST) {
+		run_fail(run, SYNC_LEASE_LOST, error);
+		return ret;
+	}
+	if (ret < 0) {
+		run_fail(run, SYNC_FAILED, error);
+		return ret;
+	}
+	pthread_mutex_lock(&run->lock);
+	run->stats.folders_failed++;
+	len = strlen(run->stats.folder_errors);
+	if (len + 8 < sizeof(run->stats.folder_errors))
+		snprintf(run->stats.folder_errors + len, sizeof(run->stats.folder_errors) - len,
+			 "%s%s: %s", len > 0 ? "; " : "", shown, why);
+	pthread_mutex_unlock(&run->lock);
+	return 0;
+}
+
+/* After an empty UID window: the lowest UID >= from in the folder selected on
+ * session, which held `exists` messages when opened; 0 when none.  A binary
+ * search over sequence numbers (about log2(exists) FETCH n (UID) round trips),
+ * so that a sparse or absurd UID range (UIDNEXT 4294967295) costs by the
+ * messages the server holds, not by the UIDs it claims.  When a probe finds no
+ * message (the folder shrank meanwhile) the answer is `from` itself: the walk
+ * then goes on window by window, which is always correct. */
+static int uid_seek(struct folder_ctx *fc, struct imap_session *session, uint32_t exists,
+		    uint32_t from, uint32_t *uid_r)
+{
+	uint32_t lo = 1, hi = exists, uid = 0;
+	int ret;
+
+	*uid_r = from;
+	if (exists == 0) {
+		*uid_r = 0;
+		return 0;
+	}
+	ret = imap_fetch_uid_at(session, exists, &uid, fc->err, sizeof(fc->err));
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	fc_alive(fc);
+	if (uid < from) {
+		*uid_r = 0;
+		return 0;
+	}
+	/* Invariant: uid(hi) >= from. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (run_should_stop(fc->run))
+			return 1;
+		ret = imap_fetch_uid_at(session, mid, &uid, fc->err, sizeof(fc->err));
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		fc_alive(fc);
+		if (uid >= from)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	ret = imap_fetch_uid_at(session, hi, &uid, fc->err, sizeof(fc->err));
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	*uid_r = uid >= from ? uid : from;
+	return 0;
+}
+
+/* Where the next UID window starts after the window ending at hi came back
+ * empty: hi + 1, or further when the rest of the range up to last is larger
+ * than a window (uid_seek); last + 1 when nothing is left.  0 or <0, or 1 to
+ * stop. */
+static int window_next(struct folder_ctx *fc, struct imap_session *session, uint32_t exists,
+		       uint32_t hi, uint32_t last, uint64_t *next_r)
+{
+	uint32_t uid;
+	int ret;
+
+	*next_r = (uint64_t)hi + 1;
+	if (hi >= last || last - hi <= fc->run->cfg->window)
+		return 0;
+	ret = uid_seek(fc, session, exists, hi + 1, &uid);
+	if (ret != 0)
+		return ret;
+	*next_r = uid == 0 || uid > last ? (uint64_t)last + 1 : uid;
+	return 0;
 }
 
 /* Builds an index of the destination folder's messages with UID >= from, by
@@ -359,15 +587,28 @@ static int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t
 	ret = imap_folder_open(fc->dst, dst_name, true, &st, fc->err, sizeof(fc->err));
 	if (ret < 0)
 		return ret;
-	for (uint32_t lo = from; lo < st.uidnext; lo += cfg->window) {
-		uint32_t hi = lo + cfg->window - 1 < st.uidnext - 1 ? lo + cfg->window - 1
-								     : st.uidnext - 1;
+	for (uint64_t lo = from, next; st.uidnext > 0 && lo < st.uidnext; lo = next) {
+		uint32_t hi = st.uidnext - 1 - lo >= cfg->window ? (uint32_t)lo + cfg->window - 1
+								  : st.uidnext - 1;
 		struct imap_batch sizes;
 		size_t i = 0;
 
-		ret = imap_fetch_sizes(fc->dst, lo, hi, &sizes, fc->err, sizeof(fc->err));
+		if (run_should_stop(fc->run)) {
+			ret = 1;
+			goto fail;
+		}
+		next = (uint64_t)hi + 1;
+		ret = imap_fetch_sizes(fc->dst, (uint32_t)lo, hi, &sizes, fc->err, sizeof(fc->err));
 		if (ret < 0)
 			goto fail;
+		fc_alive(fc);
+		if (sizes.count == 0) {
+			imap_batch_free(&sizes);
+			ret = window_next(fc, fc->dst, st.messages, hi, st.uidnext - 1, &next);
+			if (ret != 0)
+				goto fail;
+			continue;
+		}
 		while (i < sizes.count && ret == 0) {
 			uint32_t uids[512];
 			size_t n = 0, bytes = 0;
@@ -384,6 +625,7 @@ static int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t
 			ret = fetch_batch(fc, fc->dst, uids, n, spool, &bodies, &spool_file);
 			if (ret < 0)
 				break;
+			fc_alive(fc);
 			if (idx.count + bodies.count > cap) {
 				size_t ncap = (cap + bodies.count) * 2;
 				struct dst_entry *e = realloc(idx.entries, ncap * sizeof(*e));
@@ -411,6 +653,7 @@ static int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t
 	}
 	if (idx.count > 0)
 		qsort(idx.entries, idx.count, sizeof(*idx.entries), entry_cmp);
+	idx.next_uid = st.uidnext;
 	*idx_r = idx;
 	return 0;
 fail:
@@ -423,6 +666,52 @@ static int pair_cmp(const void *a, const void *b)
 	const struct store_uidpair *x = a, *y = b;
 
 	return x->src < y->src ? -1 : x->src > y->src;
+}
+
+/* Another writer may have appended to the destination folder since the index
+ * was built (the old run of an account removed and added back, finishing the
+ * batch it had under way): before a batch is matched, what arrived since is
+ * indexed too, so that nothing it stored is appended a second time.  Costs a
+ * STATUS per batch, and only while matching by index. */
+static int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct dst_index *idx)
+{
+	struct imap_status st;
+	struct dst_index more = {0};
+	struct dst_entry *e;
+	size_t foreign = 0;
+	int ret;
+
+	if (idx->no_refresh)
+		return 0;
+	ret = imap_folder_status(fc->dst, dst_name, &st, fc->err, sizeof(fc->err));
+	if (ret < 0 || st.uidnext <= idx->next_uid)
+		return ret;
+	ret = dst_index_build(fc, dst_name, idx->next_uid, &more);
+	if (ret != 0)
+		return ret;
+	e = realloc(idx->entries, (idx->count + more.count + 1) * sizeof(*e));
+	if (e == NULL) {
+		dst_index_free(&more);
+		snprintf(fc->err, sizeof(fc->err), "out of memory");
+		return -1;
+	}
+	idx->entries = e;
+	for (size_t i = 0; i < more.count; i++) {
+		more.entries[i].used = idx->nown > 0 &&
+				       bsearch(&more.entries[i].uid, idx->own, idx->nown,
+					       sizeof(*idx->own), uid_cmp) != NULL;
+		foreign += !more.entries[i].used;
+		idx->entries[idx->count++] = more.entries[i];
+	}
+	qsort(idx->entries, idx->count, sizeof(*idx->entries), entry_cmp);
+	if (foreign > 0)
+		log_info("account %" PRId64 ": %zu messages appeared in destination folder %s"
+			 " while matching by content: indexed too",
+			 fc->run->acct->id, foreign, dst_name);
+	idx->next_uid = more.next_uid;
+	idx->nown = 0;
+	dst_index_free(&more);
+	return 0;
 }
 
 /* Copies one batch of source UIDs (ascending).  With idx, messages found in
@@ -440,7 +729,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	struct store_uidpair *pairs = NULL;
 	struct store_msg_error *errors = NULL;
 	uint32_t *append_uids = NULL;
-	size_t nappend = 0, npairs = 0, nerrors = 0, appended = 0;
+	size_t nappend = 0, npairs = 0, nerrors = 0, appended = 0, matched = 0;
 	uint64_t bytes = 0;
 	FILE *spool_file = NULL;
 	const char *error = NULL;
@@ -449,6 +738,12 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	ret = fetch_batch(fc, fc->src, uids, count, spool, &bodies, &spool_file);
 	if (ret < 0)
 		return ret;
+	fc_alive(fc);
+	if (idx != NULL) {
+		ret = dst_index_refresh(fc, cp->dst_name, idx);
+		if (ret != 0)
+			goto out;
+	}
 	to_append = calloc(bodies.count + 1, sizeof(*to_append));
 	results = calloc(bodies.count + 1, sizeof(*results));
 	pairs = calloc(bodies.count + 1, sizeof(*pairs));
@@ -476,6 +771,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 		if (dst_uid != 0) {
 			pairs[npairs].src = m->uid;
 			pairs[npairs++].dst = dst_uid;
+			matched++;
 			continue;
 		}
 		append_uids[nappend] = m->uid;
@@ -508,6 +804,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 					fc->err, sizeof(fc->err));
 		if (ret < 0)
 			goto out;
+		fc_alive(fc);
 		/* A message the server would not take *now* is not refused: leave
 		 * the intent open; the retry re-matches what went in and appends
 		 * the rest. */
@@ -535,12 +832,16 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 			if (results[i].dst_uid != 0) {
 				pairs[npairs].src = to_append[i].uid;
 				pairs[npairs++].dst = results[i].dst_uid;
+				if (idx != NULL && dst_index_own(idx, &results[i].dst_uid, 1) < 0)
+					idx->no_refresh = true;
+			} else if (idx != NULL) {
+				idx->no_refresh = true;
 			}
 		}
 	}
 	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
 	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
-				 nerrors, uids[count - 1], appended, bytes, &error);
+				 nerrors, uids[count - 1], appended, bytes, matched, &error);
 	if (store_check(fc, ret, &error) < 0)
 		goto out;
 	cp->high_water = uids[count - 1];
@@ -548,6 +849,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	run->stats.messages += appended;
 	run->stats.bytes += bytes;
 	run->stats.errors += nerrors;
+	run->stats.matched += matched;
 	struct sync_stats totals = run->stats;
 	pthread_mutex_unlock(&run->lock);
 	if (run->cfg->progress != NULL)
@@ -595,6 +897,18 @@ static bool run_sleep(struct account_run *run, double secs)
 	return !run_should_stop(run);
 }
 
+/* run_sleep for a folder thread: a legitimate wait, which the watchdog does
+ * not count as a stall. */
+static bool fc_sleep(struct folder_ctx *fc, double secs)
+{
+	bool busy = atomic_exchange(&fc->busy, false);
+	bool ok = run_sleep(fc->run, secs);
+
+	fc_alive(fc);
+	atomic_store(&fc->busy, busy);
+	return ok;
+}
+
 /* Before a batch: the servers' fleet-wide rate limits (and any "slow down"
  * a server asked for).  Returns 0 to go on, 1 when the run is to stop. */
 static int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes)
@@ -620,7 +934,7 @@ static int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes)
 	pthread_mutex_lock(&run->lock);
 	run->stats.rate_wait_s += wait;
 	pthread_mutex_unlock(&run->lock);
-	return run_sleep(run, wait) ? 0 : 1;
+	return fc_sleep(fc, wait) ? 0 : 1;
 }
 
 /* Keeps a batch within the account's daily byte cap: drops messages from its
@@ -659,9 +973,91 @@ static bool cap_fit(struct account_run *run, const struct imap_batch *sizes, siz
 	return fits;
 }
 
-/* Copies source UIDs (high_water, last] in windows and byte-bounded batches. */
+/* Records a message error for the next source UID alone (the high water
+ * moves past it) and the folder goes on. */
+static int msg_error_commit(struct folder_ctx *fc, struct store_folder *cp, uint32_t uid,
+			    const char *why)
+{
+	struct account_run *run = fc->run;
+	struct store_msg_error e = {.src_uid = uid, .error = why};
+	const char *error = NULL;
+	int ret;
+
+	log_warn("account %" PRId64 " folder %s uid %" PRIu32 ": %s", run->acct->id, cp->src_name,
+		 uid, why);
+	ret = store_check(fc,
+			  store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, NULL, 0, &e,
+					     1, uid, 0, 0, 0, &error),
+			  &error);
+	if (ret < 0)
+		return ret;
+	cp->high_water = uid;
+	pthread_mutex_lock(&run->lock);
+	run->stats.errors++;
+	pthread_mutex_unlock(&run->lock);
+	return 0;
+}
+
+/* A message larger than the worker accepts (--max-message-mb): a message
+ * error with the server's own numbers, without fetching a byte of it. */
+static int too_large(struct folder_ctx *fc, struct store_folder *cp, const struct imap_msg *m)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why),
+		 "message of %" PRIu32 " bytes (RFC822.SIZE from the source) is larger than the"
+		 " largest accepted, %" PRIu64 " bytes (worker option --max-message-mb)",
+		 m->size, fc->run->cfg->max_message_bytes);
+	return msg_error_commit(fc, cp, m->uid, why);
+}
+
+static int sessions_open(struct folder_ctx *fc);
+static void sessions_close(struct folder_ctx *fc);
+
+/* After IMAP_ELIMIT the sessions are broken: new ones, the source folder
+ * examined again (the destination's is selected again by copy_batch). */
+static int sessions_reopen(struct folder_ctx *fc, struct store_folder *cp)
+{
+	struct imap_status st;
+	int ret;
+
+	sessions_close(fc);
+	ret = sessions_open(fc);
+	if (ret == 0)
+		ret = imap_folder_open(fc->src, cp->src_name, true, &st, fc->err,
+				       sizeof(fc->err));
+	return ret;
+}
+
+/* A batch whose fetch broke a bound of lib/imap (a literal larger than
+ * allowed, more bytes than RFC822.SIZE announced): again message by message
+ * on new sessions, so that only the offending message gets a message error,
+ * with lib/imap's words naming the bound and the server's numbers. */
+static int copy_one_by_one(struct folder_ctx *fc, struct store_folder *cp, const uint32_t *uids,
+			   size_t count, struct dst_index *idx)
+{
+	int ret = sessions_reopen(fc, cp);
+
+	for (size_t k = 0; k < count && ret == 0; k++) {
+		if (run_should_stop(fc->run))
+			return 1;
+		ret = copy_batch(fc, cp, &uids[k], 1, true, idx, false);
+		if (ret == IMAP_ELIMIT) {
+			char why[600];
+			snprintf(why, sizeof(why), "%s", fc->err);
+			ret = msg_error_commit(fc, cp, uids[k], why);
+			if (ret == 0)
+				ret = sessions_reopen(fc, cp);
+		}
+	}
+	return ret;
+}
+
+/* Copies source UIDs (high_water, last] in windows and byte-bounded batches;
+ * exists is the folder's message count when it was opened (for jumping over
+ * empty UID ranges).  0 done, 1 asked to stop, <0 failed. */
 static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last,
-		    struct dst_index *idx)
+		    uint32_t exists, struct dst_index *idx)
 {
 	const struct sync_config *cfg = fc->run->cfg;
 	const struct store_account *acct = fc->run->acct;
@@ -683,9 +1079,23 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 		struct imap_batch sizes;
 		size_t i = 0;
 
+		if (run_should_stop(fc->run)) {
+			ret = 1;
+			break;
+		}
 		ret = imap_fetch_sizes(fc->src, lo, hi, &sizes, fc->err, sizeof(fc->err));
 		if (ret < 0)
 			break;
+		fc_alive(fc);
+		if (sizes.count == 0) {
+			/* Jump over an empty UID range in one commit. */
+			uint64_t next;
+			imap_batch_free(&sizes);
+			ret = window_next(fc, fc->src, exists, hi, last, &next);
+			if (ret != 0)
+				break;
+			hi = (uint32_t)(next - 1);
+		}
 		while (i < sizes.count && ret == 0) {
 			size_t n = 0, bytes = 0;
 
@@ -693,11 +1103,18 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 				ret = 1;
 				break;
 			}
+			if (cfg->max_message_bytes > 0 &&
+			    sizes.msgs[i].size > cfg->max_message_bytes) {
+				ret = too_large(fc, cp, &sizes.msgs[i++]);
+				continue;
+			}
 			/* A message over the batch byte limit travels alone, spooled. */
 			bool spool = sizes.msgs[i].size > cfg->batch_bytes;
 
 			while (i < sizes.count && n < batch_count && !(n > 0 && spool) &&
-			       (n == 0 || bytes + sizes.msgs[i].size <= cfg->batch_bytes)) {
+			       (n == 0 || bytes + sizes.msgs[i].size <= cfg->batch_bytes) &&
+			       (cfg->max_message_bytes == 0 ||
+				sizes.msgs[i].size <= cfg->max_message_bytes)) {
 				bytes += sizes.msgs[i].size;
 				uids[n++] = sizes.msgs[i++].uid;
 			}
@@ -708,6 +1125,8 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 			ret = rate_gate(fc, n, bytes);
 			if (ret == 0)
 				ret = copy_batch(fc, cp, uids, n, spool, idx, false);
+			if (ret == IMAP_ELIMIT && !fc->store_failed)
+				ret = copy_one_by_one(fc, cp, uids, n, idx);
 		}
 		imap_batch_free(&sizes);
 		/* An empty window (expunged UIDs) still moves the high water. */
@@ -716,7 +1135,7 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 			ret = store_check(fc,
 					  store_batch_commit(fc->st, fc->run->acct->id,
 							     fc->run->epoch, cp->id, NULL, 0, NULL,
-							     0, hi, 0, 0, &error),
+							     0, hi, 0, 0, 0, &error),
 					  &error);
 			if (ret == 0)
 				cp->high_water = hi;
@@ -751,9 +1170,15 @@ static int flags_apply(struct folder_ctx *fc, struct flag_update *ups, size_t n)
 	qsort(ups, n, sizeof(*ups), flag_update_cmp);
 	while (i < n && ret == 0) {
 		size_t k = 0, j = i;
+		if (run_should_stop(fc->run)) {
+			ret = 1;
+			break;
+		}
 		while (j < n && strcmp(ups[j].flags, ups[i].flags) == 0)
 			uids[k++] = ups[j++].dst;
 		ret = imap_store_flags(fc->dst, uids, k, ups[i].flags, fc->err, sizeof(fc->err));
+		if (ret == 0)
+			fc_alive(fc);
 		i = j;
 	}
 	free(uids);
@@ -815,17 +1240,34 @@ static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t u
 	bool dst_open = false;
 	int ret = 0;
 
-	for (uint32_t lo = 1; lo <= upto && ret == 0; lo += cfg->window) {
-		uint32_t hi = upto - lo >= cfg->window ? lo + cfg->window - 1 : upto;
+	for (uint64_t lo = 1, next; lo <= upto && ret == 0; lo = next) {
+		uint32_t hi = upto - lo >= cfg->window ? (uint32_t)lo + cfg->window - 1 : upto;
 		struct imap_batch src = {0}, dst = {0};
 		uint32_t *src_uids = NULL, *dst_uids = NULL;
 		struct flag_update *ups = NULL;
 		size_t nups = 0;
 		const char *error = NULL;
 
-		ret = imap_fetch_flags(fc->src, lo, hi, changedsince, &src, fc->err,
+		next = (uint64_t)hi + 1;
+		if (run_should_stop(fc->run)) {
+			ret = 1;
+			break;
+		}
+		ret = imap_fetch_flags(fc->src, (uint32_t)lo, hi, changedsince, &src, fc->err,
 				       sizeof(fc->err));
-		if (ret < 0 || src.count == 0)
+		if (ret == 0)
+			fc_alive(fc);
+		/* An empty window: on to the next source UID the map holds (only
+		 * mapped messages have flags to carry), without a round trip. */
+		if (ret == 0 && src.count == 0 && hi < upto) {
+			uint32_t mapped = 0;
+			ret = store_check(fc,
+					  store_uidmap_next(fc->st, cp->id, hi + 1, &mapped, &error),
+					  &error);
+			if (ret == 0)
+				next = mapped == 0 || mapped > upto ? (uint64_t)upto + 1 : mapped;
+		}
+		if (ret != 0 || src.count == 0)
 			goto next;
 		src_uids = calloc(src.count, sizeof(*src_uids));
 		dst_uids = calloc(src.count, sizeof(*dst_uids));
@@ -898,6 +1340,35 @@ static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t u
 	return ret;
 }
 
+/* Before matching a folder without a checkpoint against what its destination
+ * holds: another run may still be finishing a batch into it (the old run of
+ * an account removed and added back learns of that only at its next fenced
+ * write, its APPENDs under way land meanwhile).  Waits until the destination's
+ * UIDNEXT holds still for DST_QUIET_S seconds, at most DST_QUIET_MAX_S.  0, 1
+ * to stop, <0. */
+#define DST_QUIET_S 2
+#define DST_QUIET_MAX_S 30
+static int dst_wait_quiet(struct folder_ctx *fc, const char *dst_name, uint32_t uidnext)
+{
+	int64_t start = monotonic_ms(), still = start;
+	struct imap_status st;
+	int ret;
+
+	while (monotonic_ms() - still < DST_QUIET_S * 1000 &&
+	       monotonic_ms() - start < DST_QUIET_MAX_S * 1000) {
+		if (!fc_sleep(fc, 0.5))
+			return 1;
+		ret = imap_folder_status(fc->dst, dst_name, &st, fc->err, sizeof(fc->err));
+		if (ret < 0)
+			return ret;
+		if (st.uidnext != uidnext) {
+			uidnext = st.uidnext;
+			still = monotonic_ms();
+		}
+	}
+	return 0;
+}
+
 static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		       const char *dst_name)
 {
@@ -912,6 +1383,17 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	ret = imap_folder_status(fc->src, folder->name, &st, fc->err, sizeof(fc->err));
 	if (ret < 0)
 		return ret;
+	fc_alive(fc);
+	/* Never a checkpoint from invalid data (RFC 3501 2.3.1.1: UIDVALIDITY
+	 * and UIDNEXT are non-zero): a UIDVALIDITY 0 stored now and 1 later
+	 * would look like a change; a missing UIDNEXT would copy nothing and
+	 * pass for synced. */
+	if (st.uidvalidity == 0 || st.uidnext == 0) {
+		snprintf(fc->err, sizeof(fc->err),
+			 "STATUS: the source server's answer is invalid: %s is 0 or missing",
+			 st.uidvalidity == 0 ? "UIDVALIDITY" : "UIDNEXT");
+		return IMAP_EPROTO;
+	}
 	ret = store_check(fc,
 			  store_folder_get(fc->st, run->acct->id, run->epoch, folder->name,
 					   dst_name, &cp, &error),
@@ -920,13 +1402,27 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		return ret;
 	if (cp.src_uidvalidity != st.uidvalidity) {
 		bool rematch = cp.src_uidvalidity != 0;
+		char shown[256];
 		ret = imap_folder_status(fc->dst, dst_name, &dst_st, fc->err, sizeof(fc->err));
 		if (ret < 0)
 			goto out;
+		printable(folder->name, shown, sizeof(shown));
 		if (rematch)
 			log_warn("account %" PRId64 " folder %s: source UIDVALIDITY changed"
 				 " (%" PRIu32 " -> %" PRIu32 "): re-matching by content",
-				 run->acct->id, folder->name, cp.src_uidvalidity, st.uidvalidity);
+				 run->acct->id, shown, cp.src_uidvalidity, st.uidvalidity);
+		/* No checkpoint, but the destination folder holds messages: a
+		 * re-run of an import, an account removed and added back, a copy
+		 * by another tool.  Match by content before appending anything. */
+		if (!rematch && dst_st.messages > 0) {
+			rematch = true;
+			log_info("account %" PRId64 " folder %s: no checkpoint and %" PRIu32
+				 " messages already in the destination: matching by content first",
+				 run->acct->id, shown, dst_st.messages);
+			ret = dst_wait_quiet(fc, dst_name, dst_st.uidnext);
+			if (ret != 0)
+				goto out;
+		}
 		ret = store_check(fc,
 				  store_folder_reset(fc->st, run->acct->id, run->epoch, cp.id,
 						     st.uidvalidity, dst_st.uidvalidity, rematch,
@@ -950,10 +1446,13 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	ret = imap_folder_open(fc->src, folder->name, true, &opened, fc->err, sizeof(fc->err));
 	if (ret < 0)
 		goto out;
+	fc_alive(fc);
 	if (opened.uidvalidity != st.uidvalidity) {
-		snprintf(fc->err, sizeof(fc->err), "folder %s: UIDVALIDITY changed during the pass",
-			 folder->name);
-		ret = -1;
+		snprintf(fc->err, sizeof(fc->err),
+			 "EXAMINE: UIDVALIDITY %" PRIu32 " differs from STATUS's %" PRIu32
+			 " in the same pass",
+			 opened.uidvalidity, st.uidvalidity);
+		ret = IMAP_EPROTO;
 		goto out;
 	}
 	copied_before = cp.high_water;
@@ -964,11 +1463,11 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	}
 	if (cp.rematch) {
 		ret = dst_index_build(fc, cp.dst_name, 1, &idx);
-		if (ret < 0)
+		if (ret != 0)
 			goto out;
 	}
 	if (st.uidnext > 1) {
-		ret = copy_new(fc, &cp, st.uidnext - 1, cp.rematch ? &idx : NULL);
+		ret = copy_new(fc, &cp, st.uidnext - 1, opened.messages, cp.rematch ? &idx : NULL);
 		if (ret != 0)
 			goto out;
 	}
@@ -1000,7 +1499,22 @@ static int sessions_open(struct folder_ctx *fc)
 
 	fc->open_backoff_s = 0;
 	fc->throttled_dst = false;
-	ret = imap_session_open_backoff(&run->creds.src, &fc->src, &fc->open_backoff_s, fc->err,
+	atomic_store(&fc->cancel_mine, 0);
+	fc_alive(fc);
+	fc->src_ep = run->creds.src;
+	fc->dst_ep = run->creds.dst;
+	for (int k = 0; k < 2; k++) {
+		struct imap_endpoint *ep = k == 0 ? &fc->src_ep : &fc->dst_ep;
+		if (run->cfg->io_timeout_s > 0)
+			ep->timeout_s = run->cfg->io_timeout_s;
+		/* A literal is a whole message, or a chunk of a spooled one. */
+		if (run->cfg->max_message_bytes > 0)
+			ep->max_literal = run->cfg->max_message_bytes;
+		ep->cancel = run->cfg->cancel;
+		ep->cancel_mine = &fc->cancel_mine;
+		ep->last_io_ms = &fc->last_io_ms;
+	}
+	ret = imap_session_open_backoff(&fc->src_ep, &fc->src, &fc->open_backoff_s, fc->err,
 					sizeof(fc->err));
 	if (ret == IMAP_EAUTH) {
 		run_fail(run, SYNC_AUTH_FAILED, fc->err);
@@ -1009,14 +1523,16 @@ static int sessions_open(struct folder_ctx *fc)
 	if (ret < 0)
 		return ret;
 	fc->throttled_dst = true;
-	ret = imap_session_open_backoff(&run->creds.dst, &fc->dst, &fc->open_backoff_s, fc->err,
+	ret = imap_session_open_backoff(&fc->dst_ep, &fc->dst, &fc->open_backoff_s, fc->err,
 					sizeof(fc->err));
 	if (ret != IMAP_ETHROTTLED)
 		fc->throttled_dst = false;
 	if (ret == IMAP_EAUTH)
 		run_fail(run, SYNC_AUTH_FAILED, fc->err);
-	if (ret == 0)
+	if (ret == 0) {
 		imap_session_set_write_guard(fc->dst, lease_may_write, run);
+		fc_alive(fc);
+	}
 	return ret;
 }
 
@@ -1073,6 +1589,9 @@ static void sessions_close(struct folder_ctx *fc)
 	imap_session_close(&fc->src);
 	imap_session_close(&fc->dst);
 }
+
+/* Connections and LIST of an account: attempts when the connection drops. */
+#define PREPARE_ATTEMPTS 4
 
 /* Number of attempts per folder when the connection drops (reset, timeout,
  * BYE): each attempt reconnects and resumes from the checkpoint, re-matching
@@ -1137,7 +1656,16 @@ static int throttle_wait(struct folder_ctx *fc, int count)
 		 srv->host, srv->port, fc->err, secs);
 	if (store_rate_penalty(fc->st, srv->id, secs, &error) < 0)
 		log_warn("account %" PRId64 ": rate clock: %s", run->acct->id, error);
-	return run_sleep(run, secs) ? 0 : 1;
+	return fc_sleep(fc, secs) ? 0 : 1;
+}
+
+/* Whether a failure of sync_folder is the folder's own (the server refused
+ * or garbled something about this folder: recorded, the account goes on) or
+ * the account's (PostgreSQL, or no connection after every attempt). */
+static bool folder_own_error(const struct folder_ctx *fc, int ret)
+{
+	return ret < 0 && !fc->store_failed && ret != IMAP_ENET && ret != IMAP_ETHROTTLED &&
+	       ret != IMAP_EAUTH && fc->src != NULL && fc->dst != NULL;
 }
 
 static void folder_thread_run(struct folder_ctx *fc)
@@ -1165,14 +1693,19 @@ static void folder_thread_run(struct folder_ctx *fc)
 			break;
 		if (run->dst_names[i] == NULL)
 			continue;
+		fc_alive(fc);
+		atomic_store(&fc->busy, true);
 		int throttles = 0;
 		for (int attempt = 0; attempt < FOLDER_ATTEMPTS && !run_should_stop(run);) {
 			ret = 0;
+			fc->store_failed = false;
 			if (fc->src == NULL || fc->dst == NULL) {
 				sessions_close(fc);
 				ret = sessions_open(fc);
-				if (ret == IMAP_EAUTH)
+				if (ret == IMAP_EAUTH) {
+					atomic_store(&fc->busy, false);
 					return;
+				}
 			}
 			if (ret == 0) {
 				fc->throttled_dst = false;
@@ -1185,28 +1718,50 @@ static void folder_thread_run(struct folder_ctx *fc)
 				continue;
 			}
 			attempt++;
-			if (ret < 0 && (fc->src == NULL || fc->dst == NULL))
-				continue; /* could not connect: the next attempt retries */
-			/* STORE_LEASE_LOST has IMAP_ENET's value: the run says which. */
-			if (ret != IMAP_ENET || run_should_stop(run))
+			if (ret < 0 && (fc->src == NULL || fc->dst == NULL)) {
+				/* Could not connect: the next attempt retries, after
+				 * 1, 2, 4 s (a server restarting, a dropped link). */
+				if (attempt < FOLDER_ATTEMPTS && !fc_sleep(fc, 1 << (attempt - 1)))
+					break;
+				continue;
+			}
+			/* The store failure flag, not the value, tells STORE_LEASE_LOST
+			 * from IMAP_ENET (both -2). */
+			if (fc->store_failed || ret != IMAP_ENET || run_should_stop(run))
 				break;
 			log_warn("account %" PRId64 " folder %s: %s; reconnecting", run->acct->id,
-				 run->src_folders[i].name, fc->err);
+				 printable(run->src_folders[i].name, (char[256]){0}, 256), fc->err);
 			sessions_close(fc);
 		}
+		atomic_store(&fc->busy, false);
 		if (ret == 1 || run_should_stop(run))
 			break;
-		if (ret < 0) {
+		if (folder_own_error(fc, ret)) {
+			char why[600];
+			snprintf(why, sizeof(why), "%s", fc->err);
+			if (folder_failed(fc, run->src_folders[i].name, run->dst_names[i], why) < 0)
+				break;
+			/* The session may be broken (invalid data, a bound broken):
+			 * the next folder starts on new ones.  A refusal (NO) or an
+			 * argument never sent leaves it usable. */
+			if (ret != IMAP_ENO && ret != IMAP_EARG)
+				sessions_close(fc);
+		} else if (ret < 0) {
 			char msg[768];
-			snprintf(msg, sizeof(msg), "folder %s: %s", run->src_folders[i].name,
-				 fc->err);
+			snprintf(msg, sizeof(msg), "folder %s: %s",
+				 printable(run->src_folders[i].name, (char[256]){0}, 256), fc->err);
 			run_fail(run, SYNC_FAILED, msg);
 		}
 	}
 	return;
 }
 
-/* Lists and maps folders, creating missing destination folders. */
+/* folders_prepare: the source has more folders than the worker accepts. */
+#define FOLDERS_TOO_MANY (-100)
+
+/* Lists and maps folders, creating missing destination folders; a folder the
+ * destination will not create is recorded as failed and left out.  0, 1 when
+ * asked to stop, or <0. */
 static int folders_prepare(struct folder_ctx *fc)
 {
 	struct account_run *run = fc->run;
@@ -1229,6 +1784,14 @@ static int folders_prepare(struct folder_ctx *fc)
 					fc->err, sizeof(fc->err));
 	if (ret < 0)
 		return ret;
+	fc_alive(fc);
+	if (run->cfg->max_folders > 0 && run->nsrc > (size_t)run->cfg->max_folders) {
+		snprintf(fc->err, sizeof(fc->err),
+			 "the source lists %zu folders, more than the %d per account this worker"
+			 " accepts (worker option --max-folders)",
+			 run->nsrc, run->cfg->max_folders);
+		return FOLDERS_TOO_MANY;
+	}
 	run->src_side.delimiter = run->nsrc > 0 ? run->src_folders[0].delimiter : '/';
 	run->src_side.prefix = acct->src.prefix;
 	run->dst_side.delimiter = run->ndst > 0 ? run->dst_folders[0].delimiter : '/';
@@ -1238,28 +1801,54 @@ static int folders_prepare(struct folder_ctx *fc)
 		return -1;
 	for (size_t i = 0; i < run->nsrc; i++) {
 		const struct imap_folder *f = &run->src_folders[i];
-		char name[1024];
+		struct store_folder row = {0};
+		const char *error = NULL;
+		char name[1024], shown[256];
 		bool exists = false;
 
 		if ((f->flags & IMAP_FOLDER_NOSELECT) != 0 ||
 		    imap_name_excluded(f->name, f->delimiter, acct->src.exclude))
 			continue;
+		if (run_should_stop(run))
+			return 1;
+		printable(f->name, shown, sizeof(shown));
 		if (imap_name_map(f, &run->src_side, run->dst_folders, run->ndst, &run->dst_side,
 				  name, sizeof(name)) < 0) {
-			snprintf(fc->err, sizeof(fc->err), "folder %s: name too long", f->name);
-			return -1;
+			if (folder_failed(fc, f->name, NULL,
+					  "the name cannot be mapped to the destination (too long)") < 0)
+				return -1;
+			continue;
 		}
 		for (size_t k = 0; k < run->ndst; k++)
 			exists |= strcmp(run->dst_folders[k].name, name) == 0;
 		if (!exists) {
 			ret = imap_folder_create(fc->dst, name, fc->err, sizeof(fc->err));
-			if (ret < 0)
+			if (ret == IMAP_ENET || ret == IMAP_ETHROTTLED)
 				return ret;
+			if (ret < 0) {
+				/* The destination will not have it ("NO Invalid mailbox
+				 * name"): this folder only. */
+				char why[600];
+				snprintf(why, sizeof(why), "%s", fc->err);
+				if (folder_failed(fc, f->name, name, why) < 0)
+					return -1;
+				continue;
+			}
 		}
+		/* The folder's row now, so that status shows the folders as they
+		 * are prepared, not only once synced. */
+		fc->store_failed = false;
+		ret = store_check(fc,
+				  store_folder_get(fc->st, acct->id, run->epoch, f->name, name, &row,
+						   &error),
+				  &error);
+		store_folder_clear(&row);
+		if (ret < 0)
+			return ret;
 		run->dst_names[i] = strdup(name);
 		if (run->dst_names[i] == NULL)
 			return -1;
-		log_debug("account %" PRId64 ": folder %s -> %s", acct->id, f->name, name);
+		log_debug("account %" PRId64 ": folder %s -> %s", acct->id, shown, name);
 	}
 	return 0;
 }
@@ -1312,6 +1901,8 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	for (int i = 0; i < nthreads; i++)
 		fcs[i].run = &run;
 	fcs[0].st = st;
+	run.fcs = fcs;
+	run.nfcs = nthreads;
 	if (pthread_create(&heartbeat, NULL, heartbeat_thread, &run) != 0) {
 		snprintf(err, errlen, "cannot start the lease heartbeat");
 		run.outcome = SYNC_FAILED;
@@ -1336,21 +1927,35 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 		goto join;
 	}
 	/* The first connections and the folder list, waiting out any server
-	 * that asks to slow down. */
-	for (int throttles = 1; ret == 0; throttles++) {
+	 * that asks to slow down, and retrying in place a connection that drops
+	 * (reset, timeout, BYE) at login or LIST: 1, 2, 4 s, before the account
+	 * counts as failed. */
+	atomic_store(&fcs[0].busy, true);
+	fc_alive(&fcs[0]);
+	for (int throttles = 1, drops = 0; ret == 0;) {
+		fcs[0].store_failed = false;
 		ret = sessions_open(&fcs[0]);
 		if (ret == 0)
 			ret = folders_prepare(&fcs[0]);
+		if (ret == IMAP_ENET && !fcs[0].store_failed && ++drops < PREPARE_ATTEMPTS &&
+		    !run_should_stop(&run)) {
+			log_warn("account %" PRId64 ": %s; trying again in %d s", acct->id,
+				 fcs[0].err, 1 << (drops - 1));
+			sessions_close(&fcs[0]);
+			ret = fc_sleep(&fcs[0], 1 << (drops - 1)) ? 0 : 1;
+			continue;
+		}
 		if (ret != IMAP_ETHROTTLED)
 			break;
 		/* Wait first: the sessions hold the server's suggested time. */
-		ret = throttle_wait(&fcs[0], throttles);
+		ret = throttle_wait(&fcs[0], throttles++);
 		sessions_close(&fcs[0]);
 		if (ret != 0)
 			goto join;
 	}
-	if (ret < 0) {
-		if (run.outcome == SYNC_DONE)
+	atomic_store(&fcs[0].busy, false);
+	if (ret != 0) {
+		if (ret < 0 && run.outcome == SYNC_DONE)
 			run_fail(&run, SYNC_FAILED, fcs[0].err);
 		goto join;
 	}

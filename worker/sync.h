@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,14 @@ struct sync_config {
 	int lease_ttl_s;
 	const char *ca_file;	/* extra CA file for every server, or NULL */
 	volatile sig_atomic_t *stop; /* set by SIGTERM: checkpoint and return */
+	/* Process-wide: when non-zero every IMAP wait of every session ends at
+	 * once (shutdown past its grace time); NULL = none. */
+	const atomic_int *cancel;
+	int io_timeout_s;	/* IMAP read/connect timeout, 0 = the library's default */
+	int stall_timeout_s;	/* a folder thread without progress this long is
+				 * abandoned, and the lease no longer renewed for it */
+	int max_folders;	/* folders per account; more is an account error */
+	uint64_t max_message_bytes; /* larger messages get a message error, 0 = no limit */
 	/* Called after each committed batch with the run's totals so far and
 	 * the folder, from any folder thread (NULL: not called). */
 	void (*progress)(void *context, const struct store_account *acct, int64_t epoch,
@@ -34,7 +43,8 @@ struct sync_config {
 
 /* Result of an account run. */
 enum sync_outcome {
-	SYNC_DONE,	  /* every folder synced (message errors are recorded) */
+	SYNC_DONE,	  /* every folder synced, or recorded as failed (stats say how
+			   * many), message errors recorded */
 	SYNC_AUTH_FAILED, /* credentials refused: account state auth_failed */
 	SYNC_FAILED,	  /* could not finish; error says why */
 	SYNC_LEASE_LOST,  /* another worker owns the account now: write nothing more */
@@ -48,6 +58,9 @@ enum sync_outcome {
 
 struct sync_stats {
 	uint64_t messages, bytes, errors, flags_updated, folders;
+	uint64_t matched;	/* found already in the destination by content: mapped */
+	uint64_t folders_failed; /* folders recorded with an error, the rest went on */
+	char folder_errors[512]; /* "name: error; ..." of the first failed folders */
 	uint64_t throttled;	/* "slow down" answers waited out (not errors) */
 	double rate_wait_s;	/* time spent waiting for rate limits */
 	int wait_s;		/* SYNC_WAITING: seconds, -1 = next UTC midnight */

@@ -205,6 +205,14 @@ int imap_fetch_body_to_file(struct imap_session *session, uint32_t uid, int fd, 
 int imap_fetch_flags(struct imap_session *session, uint32_t first, uint32_t last,
 		     uint64_t changedsince, struct imap_batch *batch_r, char *err, size_t errlen);
 
+/* FETCH <seq> (UID): the UID of the message at sequence number seq in the
+ * selected folder.  Returns 1 (not an error) when there is no such message
+ * (the folder shrank).  The worker's UID walks use it to jump over empty UID
+ * ranges by a binary search over sequence numbers: the cost follows the
+ * messages a folder holds, not the UIDs its server claims. */
+int imap_fetch_uid_at(struct imap_session *session, uint32_t seq, uint32_t *uid_r, char *err,
+		      size_t errlen);
+
 /* UID STORE <uids> FLAGS.SILENT (<flags>) in the selected folder.  A flag
  * that is not an atom (or "\" and an atom) is IMAP_EARG, nothing sent. */
 int imap_store_flags(struct imap_session *session, const uint32_t *uids, size_t count,

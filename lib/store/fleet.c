@@ -506,7 +506,14 @@ int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void
 		       "  ON fo.id = f.folder_id JOIN accounts a ON a.id = fo.account_id"
 		       "  WHERE a.migration_id = p.migration_id AND f.number = p.number), 0),"
 		       " CASE WHEN count(pa.account_id) > 0 AND bool_and(pa.state = 'synced')"
-		       "  THEN extract(epoch FROM max(pa.finished_at) - p.started_at) END"
+		       "  THEN extract(epoch FROM max(pa.finished_at) - p.started_at) END,"
+		       " (SELECT count(*) FROM pass_folders f JOIN folders fo"
+		       "  ON fo.id = f.folder_id JOIN accounts a ON a.id = fo.account_id"
+		       "  WHERE a.migration_id = p.migration_id AND f.number = p.number"
+		       "  AND f.error IS NOT NULL),"
+		       " coalesce((SELECT sum(f.matched) FROM pass_folders f JOIN folders fo"
+		       "  ON fo.id = f.folder_id JOIN accounts a ON a.id = fo.account_id"
+		       "  WHERE a.migration_id = p.migration_id AND f.number = p.number), 0)"
 		       " FROM passes p LEFT JOIN pass_accounts pa ON pa.number = p.number"
 		       "  AND pa.account_id IN (SELECT id FROM accounts WHERE migration_id = $1)"
 		       " WHERE p.migration_id = $1 GROUP BY p.migration_id, p.number"
@@ -524,6 +531,8 @@ int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void
 			.bytes = strtoll(PQgetvalue(res, i, 6), NULL, 10),
 			.failed = strtoll(PQgetvalue(res, i, 7), NULL, 10),
 			.seconds = PQgetisnull(res, i, 8) ? -1 : strtod(PQgetvalue(res, i, 8), NULL),
+			.failed_folders = strtoll(PQgetvalue(res, i, 9), NULL, 10),
+			.matched = strtoll(PQgetvalue(res, i, 10), NULL, 10),
 		};
 		cb(&row, context);
 	}
@@ -546,7 +555,9 @@ int store_pass_accounts(struct store *st, int64_t migration_id, int pass,
 		       "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
 		       " coalesce(extract(epoch FROM pa.finished_at - pa.started_at), -1),"
 		       " count(f.folder_id), coalesce(sum(f.messages), 0),"
-		       " coalesce(sum(f.bytes), 0), coalesce(sum(f.failed), 0)"
+		       " coalesce(sum(f.bytes), 0), coalesce(sum(f.failed), 0),"
+		       " count(f.folder_id) FILTER (WHERE f.error IS NOT NULL),"
+		       " coalesce(sum(f.matched), 0)"
 		       " FROM pass_accounts pa JOIN accounts a ON a.id = pa.account_id"
 		       " LEFT JOIN folders fo ON fo.account_id = a.id"
 		       " LEFT JOIN pass_folders f ON f.folder_id = fo.id AND f.number = pa.number"
@@ -566,6 +577,8 @@ int store_pass_accounts(struct store *st, int64_t migration_id, int pass,
 			.messages = strtoll(PQgetvalue(res, i, 7), NULL, 10),
 			.bytes = strtoll(PQgetvalue(res, i, 8), NULL, 10),
 			.failed = strtoll(PQgetvalue(res, i, 9), NULL, 10),
+			.failed_folders = strtoll(PQgetvalue(res, i, 10), NULL, 10),
+			.matched = strtoll(PQgetvalue(res, i, 11), NULL, 10),
 		};
 		cb(&row, context);
 	}

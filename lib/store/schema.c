@@ -183,6 +183,16 @@ static const char *const migrations[] = {
 	"  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
 	"  key_id text NOT NULL, check_value bytea NOT NULL,"
 	"  created_at timestamptz NOT NULL DEFAULT now());",
+	/* 7: a folder that failed (the destination would not create it, the
+	 * source would not open it, its data was invalid) is recorded with the
+	 * command and the server's words, and the account goes on with its other
+	 * folders; NULL = no error in its last try.  Messages found already in
+	 * the destination by content (a re-run, an account added back) are
+	 * mapped, not copied: counted apart. */
+	"ALTER TABLE folders ADD COLUMN error text;"
+	"ALTER TABLE folders ADD COLUMN matched_messages bigint NOT NULL DEFAULT 0;"
+	"ALTER TABLE pass_folders ADD COLUMN error text;"
+	"ALTER TABLE pass_folders ADD COLUMN matched bigint NOT NULL DEFAULT 0;",
 };
 
 size_t schema_count(void)

@@ -1360,11 +1360,11 @@ int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int6
 int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
 		       const struct store_uidpair *pairs, size_t npairs,
 		       const struct store_msg_error *errors, size_t nerrors, uint32_t high_water,
-		       size_t appended, uint64_t bytes, const char **error_r)
+		       size_t appended, uint64_t bytes, size_t matched, const char **error_r)
 {
 	uint32_t *src = NULL, *dst = NULL, *len = NULL;
 	char *src_arr = NULL, *dst_arr = NULL, *len_arr = NULL;
-	char fid[32], aid[32], hw[16], nb[32], nm[32], ne[32];
+	char fid[32], aid[32], hw[16], nb[32], nm[32], ne[32], nx[32];
 	size_t runs = 0;
 	int ret = -1;
 
@@ -1374,6 +1374,7 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 	snprintf(nb, sizeof(nb), "%" PRIu64, bytes);
 	snprintf(nm, sizeof(nm), "%zu", appended);
 	snprintf(ne, sizeof(ne), "%zu", nerrors);
+	snprintf(nx, sizeof(nx), "%zu", matched);
 
 	/* Compress the pairs into runs of consecutive UIDs on both sides. */
 	src = calloc(npairs + 1, sizeof(*src));
@@ -1429,26 +1430,29 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 			goto rollback;
 	}
 	{
-		const char *params[5] = {fid, hw, nb, nm, ne};
+		const char *params[6] = {fid, hw, nb, nm, ne, nx};
 		if (store_exec(st,
 				"UPDATE folders SET high_water = greatest(high_water, $2::bigint),"
 				" copied_bytes = copied_bytes + $3, copied_messages = copied_messages"
 				" + $4, failed_messages = failed_messages + $5,"
+				" matched_messages = matched_messages + $6,"
 				" intent_dst_uidnext = 0, intent_uids = NULL WHERE id = $1",
-				5, params, NULL, error_r) < 0)
+				6, params, NULL, error_r) < 0)
 			goto rollback;
 	}
-	if (appended > 0 || nerrors > 0) {
-		const char *params[5] = {fid, aid, nb, nm, ne};
+	if (appended > 0 || nerrors > 0 || matched > 0) {
+		const char *params[6] = {fid, aid, nb, nm, ne, nx};
 		/* The pass's own counts, and the bytes of the account's UTC day. */
 		if (store_exec(st,
-				"INSERT INTO pass_folders (folder_id, number, messages, bytes, failed)"
-				" SELECT $1, lease_pass, $4, $3, $5 FROM accounts WHERE id = $2"
+				"INSERT INTO pass_folders (folder_id, number, messages, bytes, failed,"
+				" matched)"
+				" SELECT $1, lease_pass, $4, $3, $5, $6 FROM accounts WHERE id = $2"
 				" ON CONFLICT (folder_id, number) DO UPDATE SET"
 				" messages = pass_folders.messages + EXCLUDED.messages,"
 				" bytes = pass_folders.bytes + EXCLUDED.bytes,"
-				" failed = pass_folders.failed + EXCLUDED.failed",
-				5, params, NULL, error_r) < 0 ||
+				" failed = pass_folders.failed + EXCLUDED.failed,"
+				" matched = pass_folders.matched + EXCLUDED.matched",
+				6, params, NULL, error_r) < 0 ||
 		    store_exec(st,
 				"INSERT INTO account_days (account_id, day, bytes)"
 				" VALUES ($1, (now() AT TIME ZONE 'UTC')::date, $2)"
@@ -1485,13 +1489,55 @@ int store_folder_synced(struct store *st, int64_t account_id, int64_t epoch, int
 	snprintf(modseq, sizeof(modseq), "%" PRIu64, highest_modseq);
 	return store_fenced_exec(st, account_id, epoch,
 			   "WITH f AS (UPDATE folders SET src_uidnext = $2, src_messages = $3,"
-			   " highest_modseq = $4, rematch = false, synced_at = now() WHERE id = $1"
-			   " RETURNING id, account_id)"
+			   " highest_modseq = $4, rematch = false, synced_at = now(), error = NULL"
+			   " WHERE id = $1 RETURNING id, account_id)"
 			   " INSERT INTO pass_folders (folder_id, number, finished_at)"
 			   " SELECT f.id, a.lease_pass, now() FROM f JOIN accounts a"
 			   " ON a.id = f.account_id"
-			   " ON CONFLICT (folder_id, number) DO UPDATE SET finished_at = now()",
+			   " ON CONFLICT (folder_id, number) DO UPDATE SET finished_at = now(),"
+			   " error = NULL",
 			   4, params, NULL, error_r);
+}
+
+int store_folder_error(struct store *st, int64_t account_id, int64_t epoch, const char *src_name,
+		       const char *dst_name, const char *error, const char **error_r)
+{
+	char aid[32];
+	const char *params[4] = {aid, src_name, dst_name != NULL ? dst_name : "", error};
+
+	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	return store_fenced_exec(st, account_id, epoch,
+			   "WITH f AS (INSERT INTO folders (account_id, src_name, dst_name, error)"
+			   " VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, src_name)"
+			   " DO UPDATE SET error = EXCLUDED.error RETURNING id, account_id)"
+			   " INSERT INTO pass_folders (folder_id, number, error)"
+			   " SELECT f.id, a.lease_pass, $4 FROM f JOIN accounts a"
+			   " ON a.id = f.account_id"
+			   " ON CONFLICT (folder_id, number) DO UPDATE SET error = EXCLUDED.error",
+			   4, params, NULL, error_r);
+}
+
+int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_id,
+			store_folder_error_cb *cb, void *context, const char **error_r)
+{
+	char mid[32], aid[32];
+	const char *params[2] = {mid, aid};
+	PGresult *res = NULL;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	if (store_exec(st,
+		       "SELECT f.account_id, f.src_name, f.error FROM folders f"
+		       " JOIN accounts a ON a.id = f.account_id"
+		       " WHERE a.migration_id = $1 AND ($2::bigint = 0 OR a.id = $2::bigint)"
+		       " AND f.error IS NOT NULL ORDER BY f.account_id, f.src_name",
+		       2, params, &res, error_r) < 0)
+		return -1;
+	for (int i = 0; i < PQntuples(res); i++)
+		cb(strtoll(PQgetvalue(res, i, 0), NULL, 10), PQgetvalue(res, i, 1),
+		   PQgetvalue(res, i, 2), context);
+	PQclear(res);
+	return 0;
 }
 
 int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src_uids,
@@ -1531,6 +1577,25 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 	return 0;
 }
 
+int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32_t *uid_r,
+		      const char **error_r)
+{
+	char fid[32], f[16];
+	const char *params[2] = {fid, f};
+	PGresult *res = NULL;
+
+	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
+	snprintf(f, sizeof(f), "%" PRIu32, from);
+	if (store_exec(st,
+		       "SELECT coalesce(min(greatest(src_start, $2::bigint)), 0) FROM uid_map"
+		       " WHERE folder_id = $1 AND src_start + len > $2::bigint",
+		       2, params, &res, error_r) < 0)
+		return -1;
+	*uid_r = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
 int store_uidmap_clear(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
 		       const char **error_r)
 {
@@ -1549,7 +1614,9 @@ int store_uidmap_clear(struct store *st, int64_t account_id, int64_t epoch, int6
 	" coalesce(sum(f.copied_bytes), 0), coalesce(sum(f.failed_messages), 0),"            \
 	" coalesce(to_char(CASE WHEN a.state <> 'failed' OR a.attempts < a.error_budget"     \
 	"  THEN a.retry_at END AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"    \
-	" coalesce(l.messages, -1), coalesce(l.bytes, -1)"                                   \
+	" coalesce(l.messages, -1), coalesce(l.bytes, -1),"                                  \
+	" count(f.id) FILTER (WHERE f.error IS NOT NULL),"                                   \
+	" coalesce(sum(f.matched_messages), 0)"                                              \
 	" FROM accounts a LEFT JOIN folders f ON f.account_id = a.id"                        \
 	" LEFT JOIN live_totals l ON l.account_id = a.id AND l.pass = a.pass"                \
 	" WHERE " cond " GROUP BY a.id, l.messages, l.bytes ORDER BY a.id"
@@ -1585,6 +1652,8 @@ int store_migration_status(struct store *st, int64_t migration_id, int64_t accou
 			.retry_at = PQgetvalue(res, i, 11),
 			.live_messages = strtoll(PQgetvalue(res, i, 12), NULL, 10),
 			.live_bytes = strtoll(PQgetvalue(res, i, 13), NULL, 10),
+			.failed_folders = strtoll(PQgetvalue(res, i, 14), NULL, 10),
+			.matched = strtoll(PQgetvalue(res, i, 15), NULL, 10),
 		};
 		cb(&row, context);
 	}

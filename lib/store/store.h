@@ -211,12 +211,26 @@ struct store_msg_error {
 /* Batch protocol: docs/DESIGN.md, "2. Copy of a folder: the batch protocol".
  * Step (c): in one transaction stores the pairs as runs, records the errors,
  * sets high_water, adds `appended` messages and `bytes` to the folder's copy
- * counters (pairs found by re-matching are not copies), and clears the intent.
- * pairs sorted by src. */
+ * counters (pairs found by re-matching are not copies: `matched` counts those
+ * the destination already held), and clears the intent.  pairs sorted by
+ * src. */
 int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
 		       const struct store_uidpair *pairs, size_t npairs,
 		       const struct store_msg_error *errors, size_t nerrors, uint32_t high_water,
-		       size_t appended, uint64_t bytes, const char **error_r);
+		       size_t appended, uint64_t bytes, size_t matched, const char **error_r);
+
+/* Records that a folder failed in this pass (fenced): the command and the
+ * server's words in `error` (no secret in it).  Creates the folder row if the
+ * folder never got one (dst_name NULL: not mapped).  The account goes on with
+ * its other folders; store_folder_synced clears the error. */
+int store_folder_error(struct store *st, int64_t account_id, int64_t epoch, const char *src_name,
+		       const char *dst_name, const char *error, const char **error_r);
+/* The folders of a migration (or of account_id if not 0) whose last try
+ * failed, by account and name (strings valid during the callback). */
+typedef void store_folder_error_cb(int64_t account_id, const char *src_name, const char *error,
+				   void *context);
+int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_id,
+			store_folder_error_cb *cb, void *context, const char **error_r);
 
 /* Records the folder as synced at this source state (UIDNEXT, EXISTS,
  * HIGHESTMODSEQ) and clears the rematch mark. */
@@ -228,6 +242,9 @@ int store_folder_synced(struct store *st, int64_t account_id, int64_t epoch, int
  * entries get 0. */
 int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src_uids,
 			size_t count, uint32_t *dst_uids_r, const char **error_r);
+/* The lowest mapped source UID >= from, or 0 in *uid_r when none. */
+int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32_t *uid_r,
+		      const char **error_r);
 /* Removes all runs of the folder (fenced). */
 int store_uidmap_clear(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
 		       const char **error_r);
@@ -270,6 +287,8 @@ struct store_account_status {
 				 * (a failed one past its error budget: never) */
 	int64_t live_messages;	/* this pass so far, from workers' events; -1 none yet */
 	int64_t live_bytes;
+	int64_t failed_folders; /* folders whose last try failed (store_folder_errors) */
+	int64_t matched;	/* messages found already in the destination, mapped */
 };
 typedef void store_status_cb(const struct store_account_status *row, void *context);
 /* Calls cb for each account of the migration (or only account_id if not 0),
@@ -357,6 +376,7 @@ struct store_pass_row {
 	int number;
 	const char *kind, *started_at;
 	int64_t accounts, synced, messages, bytes, failed;
+	int64_t failed_folders, matched;
 	double seconds;
 };
 typedef void store_pass_cb(const struct store_pass_row *row, void *context);
@@ -370,6 +390,7 @@ struct store_pass_account_row {
 	int runs;
 	double seconds;
 	int64_t folders, messages, bytes, failed;
+	int64_t failed_folders, matched;
 };
 typedef void store_pass_account_cb(const struct store_pass_account_row *row, void *context);
 int store_pass_accounts(struct store *st, int64_t migration_id, int pass,

@@ -33,7 +33,8 @@ UID FETCH (UID FLAGS INTERNALDATE RFC822.SIZE BODY[] BODY.PEEK[]
 BODY.PEEK[]<o.n> MODSEQ, the macros FAST/ALL, CHANGEDSINCE), SEARCH and UID
 SEARCH (ALL, UID set, a sequence set; RETURN (MIN MAX COUNT ALL) answered
 with ESEARCH), NOOP, LOGOUT, CREATE, SUBSCRIBE, APPEND (MULTIAPPEND, LITERAL+,
-APPENDUID), STORE and UID STORE (FLAGS, +FLAGS, -FLAGS, .SILENT), CHECK.
+APPENDUID), STORE and UID STORE (FLAGS, +FLAGS, -FLAGS, .SILENT), CHECK,
+CLOSE (no expunge).
 
 --log FILE  appends one line per command received: "conn=N " and the command
             with its literals shown as {N} (their bytes left out), non-printable
@@ -491,6 +492,11 @@ class Connection:
                             b" OK Capability completed\r\n")
         elif name == b"NOOP" or name == b"CHECK":
             await self.send(tag + b" OK done\r\n")
+        elif name == b"CLOSE":
+            # verify.py and imaplib end a folder with CLOSE; nothing is
+            # expunged here (no \Deleted messages are ever served).
+            self.selected = None
+            await self.send(tag + b" OK Close completed\r\n")
         elif name == b"LOGOUT":
             await self.send(b"* BYE Logging out\r\n" + tag + b" OK Logout completed\r\n")
             return False

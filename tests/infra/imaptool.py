@@ -85,7 +85,7 @@ def list_folders(conn):
         raise imaplib.IMAP4.error("LIST failed: %r" % data)
     folders, items = [], iter(data)
     for item in items:
-        if item is None:
+        if item is None or item == b"":  # b"": the line's end after a literal
             continue
         if isinstance(item, tuple):  # name sent as a literal
             head, name = item

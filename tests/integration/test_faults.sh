@@ -1,0 +1,358 @@
+#!/usr/bin/env bash
+# Faults injected into the worker's servers, end to end: connections reset in
+# the middle of FETCH and APPEND (tests/infra/reset_proxy.py on both links),
+# misbehaving IMAP servers (tests/infra/fake_imap.py: hangs, drops, endless or
+# huge replies, invalid data, hostile folder names, a destination refusing a
+# folder), re-runs of a migration, and SIGTERM while an account is stuck.
+# What a user would check: verify.py finds the destination exact (or exact
+# but for the folders named as failed), status names every failed folder with
+# the server's words, no account blocks another, the worker stays bounded in
+# time, CPU and memory.
+#
+# Prints "N passed, N failed" last; exit status 1 if anything failed.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+work=$(mktemp -d /tmp/mailshift-faults.XXXXXX)
+chmod 755 "$work"
+export MAILSHIFT_PORT_BASE=${MAILSHIFT_PORT_BASE:-18500}
+worker_runs=0
+# shellcheck source=lib.sh
+source "$repo/tests/integration/lib.sh"
+fake=$infra/fake_imap.py
+t_suite=$(date +%s)
+
+suite_start
+
+# account_is M REGEX SECS: waits until "state|last_error" of the migration's
+# (only) account matches REGEX (the first failure counts: the scheduler
+# retries it later).
+account_is() {
+  local m=$1 re=$2 secs=$3 s=
+  for _ in $(seq 1 $((secs * 5))); do
+    s=$(sql "SELECT state || '|' || coalesce(last_error, '') FROM accounts WHERE migration_id = $m")
+    [[ $s =~ $re ]] && return 0
+    sleep 0.2
+  done
+  echo "migration $m: $s" >&2
+  return 1
+}
+
+# fake_start NAME [fake_imap.py options]: a fake server on a port of its own;
+# sets fake_port (kept across restarts of the same NAME) and fake_pid.
+declare -A fake_ports fake_pids
+fake_start() {
+  local name=$1; shift
+  serve "fake-$name" python3 "$fake" --port "${fake_ports[$name]:-0}" \
+    --log "$work/fake-$name.log" "$@"
+  fake_ports[$name]=$served_port
+  fake_pids[$name]=$served_pid
+  fake_port=$served_port
+}
+fake_stop() {
+  kill "${fake_pids[$1]}" 2>/dev/null
+  wait "${fake_pids[$1]}" 2>/dev/null
+}
+
+# fake_account NAME FAULT-OPTIONS...: a migration whose source is a fake
+# server (user u, password p) and whose destination is a new Dovecot user
+# NAME on DST2.  The credentials are checked against a well-behaved fake, which
+# then gives way to the misbehaving one on the same port (a fresh mailbox and
+# connection count).  Sets fake_m to the migration id.
+fake_account() {
+  local name=$1 plan; shift
+  fake_start "$name"
+  add_user DST2 "$name" "${name}pw" >/dev/null
+  plan=$(make_plan "$name" "$(server_json src "$fake_port" none)" \
+    "$(server_json dst "$DST2_PORT" none)" "u,p,$name,${name}pw")
+  fake_m=$(import_plan "$plan")
+  fake_stop "$name"
+  fake_start "$name" "$@"
+}
+
+# verify_fake NAME [verify.py options]: the destination user NAME against the
+# fake source NAME.
+verify_fake() {
+  local name=$1; shift
+  python3 "$infra/verify.py" --src "127.0.0.1:${fake_ports[$name]}:u:p" \
+    --dst "127.0.0.1:$DST2_PORT:$name:${name}pw" --account "$name" "$@"
+}
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+# --- resets on both links during pass 1 of the corpus account -----------------
+add_user SRC rst rstpw
+add_user DST rst rstpw
+fill_corpus rst
+serve src-resets python3 "$infra/reset_proxy.py" --port 0 --upstream "$SRC_PORT" --resets 4 \
+  --seed 7 --min-bytes 300000 --max-bytes 4000000 --log "$work/src-resets.log"
+src_proxy=$served_port
+serve dst-resets python3 "$infra/reset_proxy.py" --port 0 --upstream "$DST_PORT" --resets 4 \
+  --seed 8 --min-bytes 300000 --max-bytes 4000000 --log "$work/dst-resets.log"
+dst_proxy=$served_port
+plan=$(make_plan resets "$(server_json src "$src_proxy" none)" "$(server_json dst "$dst_proxy" none)" \
+  "rst,rstpw,rst,rstpw")
+m_resets=$(import_plan "$plan")
+worker_start --accounts 12 --io-timeout 3 --stall-timeout 8 --max-folders 1000 \
+  --max-message-mb 2 || { echo "0 passed, 1 failed"; exit 1; }
+t0=$(date +%s)
+PASS_TIMEOUT=240 run_pass "$m_resets" 1 >"$work/resets.out" 2>&1
+resets_rc=$?
+resets_s=$(($(date +%s) - t0))
+check "resets on both links: pass 1 of 6,046 messages ends synced in ${resets_s} s (bound 240 s)" \
+  test "$resets_rc" = 0
+check "resets on both links: destination exact (0 missing, 0 duplicated)" \
+  verify rst:rstpw "$DST_PORT" rst:rstpw --account resets
+resets_used() { grep -q "^done" "$work/src-resets.log" && grep -q "^done" "$work/dst-resets.log"; }
+check "resets: every reset used ($(grep -c '^reset' "$work/src-resets.log") on the source link, $(grep -c '^reset' "$work/dst-resets.log") on the destination link)" \
+  resets_used
+check "resets: at least one in the middle of a FETCH of bodies ($(grep -o 'during .*' "$work/src-resets.log" | sort | uniq -c | tr '\n' ' '))" \
+  grep -q "during UID FETCH" "$work/src-resets.log"
+check "resets: at least one in the middle of an APPEND ($(grep -o 'during .*' "$work/dst-resets.log" | sort | uniq -c | tr '\n' ' '))" \
+  grep -q "during APPEND" "$work/dst-resets.log"
+resets_attempts=$(sql "SELECT attempts FROM accounts WHERE migration_id = $m_resets")
+check "resets: the account was not counted as failed (attempts $resets_attempts)" \
+  test "$resets_attempts" = 0
+sleep 2
+c1=$(cpu_ticks "$worker_pid")
+sleep 5
+c2=$(cpu_ticks "$worker_pid")
+check "resets: no worker thread busy afterwards ($((c2 - c1)) CPU ticks in 5 s idle)" \
+  test $((c2 - c1)) -lt 100
+
+# --- a faulty source next to a healthy account on the same worker ------------
+# One migration per fault, all run at once on the worker started above
+# (--accounts 12 --io-timeout 3 --stall-timeout 8 --max-folders 1000
+# --max-message-mb 2), with a Dovecot account of 1,500 messages beside them.
+add_user SRC busy busypw
+add_user DST busy busypw
+fill_corpus busy 1500
+plan=$(make_plan busy "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST_PORT" none)" \
+  "busy,busypw,busy,busypw")
+m_busy=$(import_plan "$plan")
+declare -A fm
+fake_account nogreet --no-greeting; fm[nogreet]=$fake_m
+fake_account stall --stall-mid-literal; fm[stall]=$fake_m
+fake_account closemid --close-mid-literal; fm[closemid]=$fake_m
+fake_account drip --drip 0.0005; fm[drip]=$fake_m
+fake_account huge --huge-literal; fm[huge]=$fake_m
+fake_account beyond --bytes-beyond-size 100; fm[beyond]=$fake_m
+fake_account many --folders 100000; fm[many]=$fake_m
+fake_account uidnext --uidnext 4294967295; fm[uidnext]=$fake_m
+t0=$(date +%s)
+for name in "${!fm[@]}"; do "$COORD" pass "${fm[$name]}" 1 >/dev/null 2>>"$work/coordinator.log"; done
+"$COORD" pass "$m_busy" 1 >/dev/null 2>>"$work/coordinator.log"
+rss_max=0
+sample_rss() { local r; r=$(rss_kb "$worker_pid"); [[ ${r:-0} -gt $rss_max ]] && rss_max=$r; true; }
+check "beside the faulty sources, the healthy account ends synced" \
+  account_is "$m_busy" '^synced' 180
+busy_s=$(($(date +%s) - t0))
+sample_rss
+check "the healthy account is exact (synced after ${busy_s} s)" \
+  verify busy:busypw "$DST_PORT" busy:busypw --account busy
+check "no greeting: the account fails with a clear error (timeout bound 3 s, retried in place)" \
+  account_is "${fm[nogreet]}" '^failed\|.*(greeting|timed out|timeout)' 90
+sample_rss
+check "stall mid-literal: the account ends with the stall named, the worker goes on" \
+  account_is "${fm[stall]}" '^(failed|synced)\|?.*' 120
+stall_named() {
+  local id
+  id=$(sql "SELECT id FROM accounts WHERE migration_id = ${fm[stall]}")
+  sql "SELECT last_error FROM accounts WHERE id = $id" | grep -Eq 'no answer .* in 3 s' &&
+    grep -Eq "account $id folder .*no answer .* in 3 s.*reconnecting" "$worker_log"
+}
+check "stall mid-literal: the error names the 3 s bound, after reconnecting" stall_named
+check "close mid-literal: the account ends with the close named" \
+  account_is "${fm[closemid]}" '^(failed|synced)' 120
+check "huge literal (4294967295 announced): message errors or a clear error, memory bounded" \
+  account_is "${fm[huge]}" '^(failed|synced)' 120
+sample_rss
+huge_errors=$(sql "SELECT count(*) || ' ' || coalesce(min(error), '') FROM message_errors e
+                   JOIN accounts a ON a.id = e.account_id WHERE a.migration_id = ${fm[huge]}")
+check "huge literal: each message refused by its own message error naming the bound ($huge_errors)" \
+  test "${huge_errors%% *}" -ge 1
+check "bytes beyond RFC822.SIZE: the account ends (synced with message errors, or a clear error)" \
+  account_is "${fm[beyond]}" '^(failed|synced)' 120
+check "100,000 folders: a clear account error naming the count and --max-folders" \
+  account_is "${fm[many]}" '^failed\|.*100[0-9]{3} folders.*--max-folders' 120
+check "UIDNEXT 4294967295: the account ends synced within the bound" \
+  account_is "${fm[uidnext]}" '^synced' 60
+check "UIDNEXT 4294967295: the copy is exact" verify_fake uidnext
+uidnext_windows=$(grep -c "UID FETCH" "$work/fake-uidnext.log")
+check "UIDNEXT 4294967295: walked by the messages held ($uidnext_windows UID FETCH commands)" \
+  test "$uidnext_windows" -lt 200
+check "drip-fed replies: the account ends, slowly but exact" \
+  account_is "${fm[drip]}" '^synced' 180
+sample_rss
+check "worker alive through all of it" kill -0 "$worker_pid"
+check "worker RSS bounded while serving the faulty sources (peak sampled ${rss_max} kB)" \
+  test "$rss_max" -lt 1500000
+"$COORD" status "${fm[many]}" >"$work/status-many.out" 2>&1
+for name in "${!fm[@]}"; do "$COORD" cancel "${fm[$name]}" >/dev/null 2>&1; done
+
+# --- a destination that refuses one folder's name -----------------------------
+add_user SRC refuse refusepw
+fill_corpus refuse 300
+fake_start refusedst --user refuse --password refusepw --refuse-create Projects
+plan=$(make_plan refuse "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$fake_port" none)" \
+  "refuse,refusepw,refuse,refusepw")
+m_refuse=$(import_plan "$plan")
+check "destination refusing 'Old Projects': the pass still ends synced (with errors)" \
+  run_pass "$m_refuse" 1
+python3 "$infra/verify.py" --src "127.0.0.1:$SRC_PORT:refuse:refusepw" \
+  --dst "127.0.0.1:$fake_port:refuse:refusepw" --account refuse --exclude "Old Projects" \
+  >"$work/refuse.verify" 2>&1
+check "every other folder copied exactly ($(head -1 "$work/refuse.verify"))" \
+  grep -q "0 missing, 0 duplicated, 0 changed" "$work/refuse.verify"
+"$COORD" status "$m_refuse" >"$work/refuse.status" 2>&1
+check "status: '1 folders failed' and the folder with the server's words" \
+  bash -c "grep -q '1 folders failed' '$work/refuse.status' &&
+           grep -q 'folder \"Old Projects\" failed: CREATE.*Invalid mailbox name' '$work/refuse.status'"
+"$COORD" passes "$m_refuse" >"$work/refuse.passes" 2>&1
+check "passes: pass 1 counts the failed folder" grep -q "folders failed 1" "$work/refuse.passes"
+check "the account's state reason says synced with errors" \
+  test "$(sql "SELECT count(*) FROM account_log l JOIN accounts a ON a.id = l.account_id
+               WHERE a.migration_id = $m_refuse AND l.to_state = 'synced'
+               AND l.reason LIKE '%1 folders failed: Old Projects: CREATE%Invalid mailbox name%'")" = 1
+
+# --- a connection dropped right after login ----------------------------------
+fake_account drop --drop-after-login 1; m_drop=$fake_m
+check "connection dropped after login: the pass ends synced" run_pass "$m_drop" 1
+check "connection dropped after login: exact" verify_fake drop
+check "connection dropped after login: error budget untouched (attempts 0)" \
+  test "$(sql "SELECT attempts FROM accounts WHERE migration_id = $m_drop")" = 0
+check "connection dropped after login: retried in place" grep -q "trying again in 1 s" "$worker_log"
+
+# --- invalid data from the source: named folder errors, nothing wrong copied --
+fake_account crlf --folder-name-crlf; m_crlf=$fake_m
+fake_account nonext --status-no-uidnext; m_nonext=$fake_m
+fake_account uidzero --uid-zero; m_uid0=$fake_m
+fake_account uidv --uidvalidity-seq 0,1; m_uidv=$fake_m
+fake_account uidneg --uid-negative; m_uidneg=$fake_m
+for m in "$m_crlf" "$m_nonext" "$m_uid0" "$m_uidv" "$m_uidneg"; do
+  "$COORD" pass "$m" 1 >/dev/null 2>>"$work/coordinator.log"
+done
+for m in "$m_crlf" "$m_nonext" "$m_uid0" "$m_uidv" "$m_uidneg"; do
+  "$COORD" wait "$m" 1 120 >/dev/null 2>>"$work/coordinator.log"
+done
+# exact_or_named NAME M: the account is synced and every folder not recorded as
+# failed is exact (names NUL-separated: one holds CR LF).
+exact_or_named() {
+  local name=$1 m=$2 f excl=()
+  while IFS= read -r -d "" f || [[ -n $f ]]; do excl+=(--exclude "$f"); f=; done < <(psql "$MAILSHIFT_DB" -qAt -0 -c \
+    "SELECT f.src_name FROM folders f JOIN accounts a ON a.id = f.account_id
+     WHERE a.migration_id = $m AND f.error IS NOT NULL")
+  verify_fake "$name" "${excl[@]}" >"$work/$name.verify" 2>&1 || { cat "$work/$name.verify"; return 1; }
+  test "$(sql "SELECT state FROM accounts WHERE migration_id = $m")" = synced
+}
+check "folder named with CR LF: every other folder exact, the CR LF one named as failed" \
+  exact_or_named crlf "$m_crlf"
+no_injected() { ! dst_has_folder "$DST2_PORT" crlf crlfpw INJECTED-BY-SOURCE; }
+check "folder named with CR LF: nothing injected into the destination (no INJECTED-BY-SOURCE)" \
+  no_injected
+check "STATUS without UIDNEXT: each folder failed with the reason named, nothing silently synced" \
+  test "$(sql "SELECT count(*) FILTER (WHERE f.error LIKE '%UIDNEXT%') || '/' || count(*)
+               FROM folders f JOIN accounts a ON a.id = f.account_id
+               WHERE a.migration_id = $m_nonext AND f.src_name <> 'Archive'")" = \
+    "$(sql "SELECT count(*) || '/' || count(*) FROM folders f JOIN accounts a ON a.id = f.account_id
+            WHERE a.migration_id = $m_nonext AND f.src_name <> 'Archive'")"
+check "UID 0 in FETCH: copied exactly or the folder named as failed" exact_or_named uidzero "$m_uid0"
+uid0_named=$(sql "SELECT count(*) FROM folders f JOIN accounts a ON a.id = f.account_id
+                  WHERE a.migration_id = $m_uid0 AND f.error IS NOT NULL")
+uid0_msgs=$(sql "SELECT coalesce(sum(copied_messages), 0) FROM folders f JOIN accounts a
+                 ON a.id = f.account_id WHERE a.migration_id = $m_uid0")
+check "UID 0 in FETCH: no silent loss (7 copied, or folders named: $uid0_msgs copied, $uid0_named named)" \
+  test "$uid0_msgs" = 7 -o "$uid0_named" -ge 1
+check "UID -1 in FETCH: copied exactly or the folder named as failed" \
+  exact_or_named uidneg "$m_uidneg"
+check "UID -1 in FETCH: no silent loss" \
+  test "$(sql "SELECT coalesce(sum(copied_messages), 0) = 7 OR count(*) FILTER (WHERE f.error IS NOT NULL) > 0
+               FROM folders f JOIN accounts a ON a.id = f.account_id
+               WHERE a.migration_id = $m_uidneg")" = t
+"$COORD" status "$m_crlf" >"$work/crlf.status" 2>&1
+check "status shows the CR LF folder's name escaped, on one line" \
+  grep -q 'folder "Evil\\r\\nX1 CREATE INJECTED-BY-SOURCE\\r\\nX2 NOOP" failed: ' "$work/crlf.status"
+check "UIDVALIDITY 0 on pass 1: no checkpoint kept with it" \
+  test "$(sql "SELECT count(*) FROM folders f JOIN accounts a ON a.id = f.account_id
+               WHERE a.migration_id = $m_uidv AND f.src_uidvalidity = 0
+               AND f.high_water > 0")" = 0
+check "UIDVALIDITY 1 on pass 2: the pass ends synced" run_pass "$m_uidv" 2
+check "UIDVALIDITY 0 then 1: destination exact, nothing copied twice" verify_fake uidv
+
+# --- re-runs: the same plan imported twice, an account removed and added back --
+add_user SRC rerun rerunpw
+add_user DST2 rerun rerunpw
+fill_corpus rerun 600
+plan=$(make_plan rerun "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "rerun,rerunpw,rerun,rerunpw")
+m_rerun1=$(import_plan "$plan")
+m_rerun2=$(import_plan "$plan")
+check "same plan imported twice: first run ends synced" run_pass "$m_rerun1" 1
+check "same plan imported twice: second run ends synced" run_pass "$m_rerun2" 1
+check "same plan imported twice: destination exact, 0 duplicates" \
+  verify rerun:rerunpw "$DST2_PORT" rerun:rerunpw --account rerun
+rerun_matched=$(sql "SELECT coalesce(sum(matched_messages), 0) || '/' || coalesce(sum(copied_messages), 0)
+                     FROM folders f JOIN accounts a ON a.id = f.account_id WHERE a.migration_id = $m_rerun2")
+check "second run: all 600 matched, none copied (matched/copied $rerun_matched)" \
+  test "$rerun_matched" = "600/0"
+"$COORD" status "$m_rerun2" >"$work/rerun.status" 2>&1
+check "status reports the matched count" grep -q "already in destination 600" "$work/rerun.status"
+
+add_user SRC readd readdpw
+add_user DST2 readd readdpw
+fill_corpus readd 3000
+plan=$(make_plan readd "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "readd,readdpw,readd,readdpw")
+m_readd=$(import_plan "$plan")
+"$COORD" pass "$m_readd" 1 >/dev/null 2>>"$work/coordinator.log"
+for _ in $(seq 1 300); do
+  [[ $(sql "SELECT coalesce(sum(copied_messages), 0) FROM folders f JOIN accounts a
+            ON a.id = f.account_id WHERE a.migration_id = $m_readd") -gt 300 ]] && break
+  sleep 0.1
+done
+"$COORD" remove "$m_readd" readd >>"$work/coordinator.log" 2>&1
+printf 'source_login,source_password,destination_login,destination_password\nreadd,readdpw,readd,readdpw\n' \
+  >"$work/readd.csv"
+"$COORD" add "$m_readd" "$work/readd.csv" >>"$work/coordinator.log" 2>&1
+check "account removed mid-copy and added back: ends synced" \
+  bash -c "'$COORD' wait $m_readd 1 240 >/dev/null 2>>'$work/coordinator.log'"
+check "removed and added back: destination exact, 0 duplicates" \
+  verify readd:readdpw "$DST2_PORT" readd:readdpw --account readd
+readd_matched=$(sql "SELECT coalesce(sum(matched_messages), 0) FROM folders f JOIN accounts a
+                     ON a.id = f.account_id WHERE a.migration_id = $m_readd")
+check "removed and added back: what was there was matched, not appended ($readd_matched matched)" \
+  test "$readd_matched" -gt 0
+worker_stop
+
+# --- the watchdog: a thread stuck with no I/O timeout to save it --------------
+fake_account watch --stall-mid-literal; m_watch=$fake_m
+worker_start --io-timeout 120 --stall-timeout 4
+t0=$(date +%s)
+"$COORD" pass "$m_watch" 1 >/dev/null 2>>"$work/coordinator.log"
+check "watchdog: a thread stuck mid-literal (I/O timeout 120 s) is cancelled; the account ends" \
+  account_is "$m_watch" '^failed\|.*' 90
+watch_s=$(($(date +%s) - t0))
+check "watchdog: the stall is named in the log (--stall-timeout 4)" \
+  grep -q "made no progress for [0-9]* s (worker option --stall-timeout 4)" "$worker_log"
+check "watchdog: the account ended in ${watch_s} s, long before the 120 s I/O timeout" \
+  test "$watch_s" -lt 60
+worker_stop
+
+# --- SIGTERM while an account is stuck: the worker ends within its bound ------
+fake_account stuck --stall-mid-literal; m_stuck=$fake_m
+worker_start --io-timeout 120 --stall-timeout 0 --shutdown-timeout 5
+"$COORD" pass "$m_stuck" 1 >/dev/null 2>>"$work/coordinator.log"
+for _ in $(seq 1 300); do grep -q "BODY.PEEK" "$work/fake-stuck.log" 2>/dev/null && break; sleep 0.1; done
+sleep 1
+t0=$(date +%s%N)
+kill -TERM "$worker_pid"
+wait "$worker_pid"
+term_rc=$?
+worker_pid=
+term_ms=$((($(date +%s%N) - t0) / 1000000))
+check "SIGTERM with an account stuck mid-literal: exited ($term_rc) in ${term_ms} ms (bound 5 s)" \
+  test "$term_ms" -lt 6000
+
+echo "# suite wall time: $(($(date +%s) - t_suite)) s"
+suite_end
