@@ -1400,14 +1400,32 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 			  &error);
 	if (ret < 0)
 		return ret;
-	if (cp.src_uidvalidity != st.uidvalidity) {
-		bool rematch = cp.src_uidvalidity != 0;
-		char shown[256];
+	/* The destination's UIDVALIDITY too: a folder deleted and created
+	 * again there (or a server rebuilt) makes the UID map point at nothing,
+	 * or at other messages; it is then re-matched like a source change. */
+	bool dst_known = false, dst_changed = false;
+	if (cp.src_uidvalidity == st.uidvalidity && cp.dst_uidvalidity != 0) {
 		ret = imap_folder_status(fc->dst, dst_name, &dst_st, fc->err, sizeof(fc->err));
 		if (ret < 0)
 			goto out;
+		dst_known = true;
+		dst_changed = dst_st.uidvalidity != cp.dst_uidvalidity;
+	}
+	if (cp.src_uidvalidity != st.uidvalidity || dst_changed) {
+		bool rematch = cp.src_uidvalidity != 0;
+		char shown[256];
+		if (!dst_known) {
+			ret = imap_folder_status(fc->dst, dst_name, &dst_st, fc->err,
+						 sizeof(fc->err));
+			if (ret < 0)
+				goto out;
+		}
 		printable(folder->name, shown, sizeof(shown));
-		if (rematch)
+		if (dst_changed)
+			log_warn("account %" PRId64 " folder %s: destination UIDVALIDITY changed"
+				 " (%" PRIu32 " -> %" PRIu32 "): re-matching by content",
+				 run->acct->id, shown, cp.dst_uidvalidity, dst_st.uidvalidity);
+		else if (rematch)
 			log_warn("account %" PRId64 " folder %s: source UIDVALIDITY changed"
 				 " (%" PRIu32 " -> %" PRIu32 "): re-matching by content",
 				 run->acct->id, shown, cp.src_uidvalidity, st.uidvalidity);
@@ -1816,6 +1834,24 @@ static int folders_prepare(struct folder_ctx *fc)
 				  name, sizeof(name)) < 0) {
 			if (folder_failed(fc, f->name, NULL,
 					  "the name cannot be mapped to the destination (too long)") < 0)
+				return -1;
+			continue;
+		}
+		/* Two source folders mapped to one destination folder ("a/b" and
+		 * "a.b" across delimiters, two folders of one special use): the
+		 * second would be matched by content against the first's copies
+		 * and lose its own messages that look alike.  The first keeps it. */
+		const char *twin = NULL;
+		for (size_t k = 0; k < i && twin == NULL; k++)
+			if (run->dst_names[k] != NULL && strcmp(run->dst_names[k], name) == 0)
+				twin = run->src_folders[k].name;
+		if (twin != NULL) {
+			char why[600], twin_shown[256];
+			snprintf(why, sizeof(why),
+				 "maps to the destination folder of source folder %s; not copied"
+				 " (the destination would merge the two)",
+				 printable(twin, twin_shown, sizeof(twin_shown)));
+			if (folder_failed(fc, f->name, name, why) < 0)
 				return -1;
 			continue;
 		}

@@ -325,6 +325,75 @@ check "removed and added back: what was there was matched, not appended ($readd_
   test "$readd_matched" -gt 0
 worker_stop
 
+# --- a destination folder deleted and created again between passes -----------
+# Its UIDVALIDITY changes and the UID map points at nothing: the folder is
+# re-matched by content, and what is missing is copied again.
+add_user SRC recreate recreatepw
+add_user DST recreate recreatepw
+fill_corpus recreate 300
+p=$(make_plan recreate "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST_PORT" none)" \
+  "recreate,recreatepw,recreate,recreatepw")
+m_recreate=$(import_plan "$p")
+worker_start || { echo "0 passed, 1 failed"; exit 1; }
+check "recreated destination folder: pass 1 ends synced" run_pass "$m_recreate" 1
+python3 - "$DST_PORT" <<'PY'
+import imaplib, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+c.login("recreate", "recreatepw")
+for cmd in (lambda: c.delete('"Old Projects"'), lambda: c.create('"Old Projects"')):
+    typ, data = cmd()
+    if typ != "OK":
+        sys.exit("destination refused: %r" % data)
+c.logout()
+PY
+check "recreated destination folder: pass 2 ends synced" run_pass "$m_recreate" 2
+check "recreated destination folder: destination exact again (re-matched, copied again)" \
+  verify recreate:recreatepw "$DST_PORT" recreate:recreatepw --account recreate
+check "recreated destination folder: the change was seen and named in the log" \
+  grep -q "destination UIDVALIDITY changed" "$worker_log"
+worker_stop
+
+# --- two source folders that map to one destination folder -------------------
+# "a.b" (a dot inside a name, '/' delimiter) becomes "a_b" on the '.'-delimited
+# destination, where the source's own "a_b" goes too: the second is refused by
+# name, never merged into the first (matching by content would take its mail
+# for copies of the other's).
+add_user SRC twins twinspw
+add_user DST twins twinspw
+python3 - "$SRC_PORT" <<'PY'
+import imaplib, sys, time
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+c.login("twins", "twinspw")
+for i, name in enumerate(("a.b", "a_b")):
+    c.create('"%s"' % name)
+    msg = ("From: t@example.org\r\nSubject: twin %d\r\nMessage-ID: <twin%d@example.org>\r\n"
+           "\r\nbody of %s\r\n" % (i, i, name)).encode()
+    typ, data = c.append('"%s"' % name, None, imaplib.Time2Internaldate(time.time()), msg)
+    if typ != "OK":
+        sys.exit("source refused: %r" % data)
+c.logout()
+PY
+p=$(make_plan twins "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST_PORT" none)" \
+  "twins,twinspw,twins,twinspw")
+m_twins=$(import_plan "$p")
+worker_start || { echo "0 passed, 1 failed"; exit 1; }
+"$COORD" pass "$m_twins" 1 >/dev/null 2>>"$work/coordinator.log"
+"$COORD" wait "$m_twins" 1 120 >/dev/null 2>>"$work/coordinator.log"
+"$COORD" status "$m_twins" >"$work/twins-status.out" 2>&1
+check "folders mapped to one destination folder: the second is named as failed in status" \
+  grep -q "maps to the destination folder of source folder a[._]b" "$work/twins-status.out"
+twins_n=$(python3 - "$DST_PORT" <<'PY'
+import imaplib, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+c.login("twins", "twinspw")
+typ, data = c.status('"a_b"', "(MESSAGES)")
+print(data[0].decode().split("MESSAGES ")[1].rstrip(")"))
+PY
+)
+check "folders mapped to one destination folder: it holds one folder's message, not both ($twins_n)" \
+  test "$twins_n" = 1
+worker_stop
+
 # --- the watchdog: a thread stuck with no I/O timeout to save it --------------
 fake_account watch --stall-mid-literal; m_watch=$fake_m
 worker_start --io-timeout 120 --stall-timeout 4
