@@ -458,13 +458,49 @@ out:
 	return ret;
 }
 
+/* How long remove waits for a worker copying the account to stop: its
+ * heartbeat (every TTL/4) sees the cancel, and it stops at its next batch. */
+#define REMOVE_WAIT_S 90
+
+/* An account is removed only once no worker copies it: a run still appending
+ * after its rows are gone would leave messages no checkpoint knows, and the
+ * account added back would match them only if they landed before it looked.
+ * So: cancel it, wait for its lease to be released, then delete. */
 static int cmd_remove(struct store *st, int64_t mid, const char *which)
 {
+	struct store_job *jobs = NULL;
+	size_t njobs = 0, changed = 0, unchanged = 0;
 	const char *error;
+	char owner[128] = "";
 	int64_t id;
 
 	if (store_account_find(st, mid, which, &id, &error) < 0 ||
-	    store_account_remove(st, id, &error) < 0) {
+	    store_accounts_control(st, mid, id, "cancel", &jobs, &njobs, &changed, &unchanged,
+				   &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return 1;
+	}
+	free(jobs);
+	for (int i = 0; i <= REMOVE_WAIT_S * 2; i++) {
+		if (store_account_lease_holder(st, id, owner, sizeof(owner), &error) < 0) {
+			fprintf(stderr, "%s\n", error);
+			return 1;
+		}
+		if (owner[0] == '\0')
+			break;
+		if (i == 0)
+			fprintf(stderr, "account %s is being copied by worker %s: cancelled, waiting"
+				" for it to stop (at most %d s)\n", which, owner, REMOVE_WAIT_S);
+		usleep(500 * 1000);
+	}
+	if (owner[0] != '\0') {
+		fprintf(stderr,
+			"account %s: worker %s still holds its lease after %d s; it is cancelled"
+			" but not removed: run remove again once it has stopped\n",
+			which, owner, REMOVE_WAIT_S);
+		return 1;
+	}
+	if (store_account_remove(st, id, &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}

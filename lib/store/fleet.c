@@ -689,3 +689,21 @@ int store_account_remove(struct store *st, int64_t account_id, const char **erro
 	 * running it finds its lease gone at the next write and stops. */
 	return store_exec(st, "DELETE FROM accounts WHERE id = $1", 1, params, NULL, error_r);
 }
+
+int store_account_lease_holder(struct store *st, int64_t account_id, char *owner,
+			       size_t ownerlen, const char **error_r)
+{
+	char aid[32];
+	const char *params[1] = {aid};
+	PGresult *res = NULL;
+
+	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	if (store_exec(st,
+		       "SELECT coalesce(lease_owner, '') FROM accounts WHERE id = $1"
+		       " AND lease_owner IS NOT NULL AND lease_expires > now()",
+		       1, params, &res, error_r) < 0)
+		return -1;
+	snprintf(owner, ownerlen, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	return 0;
+}

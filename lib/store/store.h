@@ -416,5 +416,9 @@ int store_account_secret(struct store *st, int64_t account_id, const char *side,
 			 const unsigned char *secret, size_t len, const char **error_r);
 /* Removes the account with its checkpoints (its copied mail stays). */
 int store_account_remove(struct store *st, int64_t account_id, const char **error_r);
+/* Whether a worker holds the account's lease now (a lease not expired): its
+ * owner's name into owner (cut to ownerlen), "" when none. */
+int store_account_lease_holder(struct store *st, int64_t account_id, char *owner,
+			       size_t ownerlen, const char **error_r);
 
 #endif
