@@ -311,6 +311,10 @@ void imap_session_set_write_guard(struct imap_session *s, bool (*may_write)(void
 {
 	s->may_write = may_write;
 	s->may_write_context = context;
+	/* Every write, libetpan's own commands (UID STORE, CREATE) included. */
+	if (s->imap != NULL && s->imap->imap_stream != NULL)
+		imap_transport_set_write_guard(mailstream_get_low(s->imap->imap_stream), may_write,
+					       context);
 }
 
 uint64_t imap_session_appendlimit(const struct imap_session *s)

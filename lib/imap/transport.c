@@ -43,6 +43,9 @@ struct transport {
 	atomic_llong *last_io_ms;
 	struct imap_transport_fault *fault; /* the session's */
 	bool failed;
+	/* Asked before every write once set (imap_session_set_write_guard). */
+	bool (*may_write)(void *context);
+	void *may_write_context;
 
 	/* The server's byte stream framed as IMAP: outside a literal, the length
 	 * of the current line and its last bytes; inside, the bytes left. */
@@ -393,6 +396,11 @@ static ssize_t transport_write(mailstream_low *low, const void *buf, size_t coun
 		if (transport_cancelled(t))
 			return transport_fail(t, IMAP_ENET, "cancelled while writing to %s",
 			                      t->peer);
+		if (t->may_write != NULL && !t->may_write(t->may_write_context))
+			return transport_fail(t, IMAP_ENET,
+			                      "write to %s refused: this worker's lease may have"
+			                      " passed to another worker",
+			                      t->peer);
 		if (t->ssl != NULL) {
 			struct sigpipe_hold h;
 			int r;
@@ -580,6 +588,15 @@ static int transport_handshake(struct transport *t, const struct imap_endpoint *
 			return IMAP_ENET;
 		}
 	}
+}
+
+void imap_transport_set_write_guard(mailstream_low *low, bool (*may_write)(void *context),
+                                    void *context)
+{
+	struct transport *t = low->data;
+
+	t->may_write = may_write;
+	t->may_write_context = context;
 }
 
 void imap_transport_shut(mailstream_low *low)

@@ -62,6 +62,12 @@ int imap_transport_start_tls(mailstream_low *low, const struct imap_endpoint *ep
  * to set. */
 void imap_transport_shut(mailstream_low *low);
 
+/* Asks may_write(context) before every write of the transport, whatever
+ * command it belongs to (APPEND, STORE, CREATE ...): when it returns false the
+ * write fails, and with it the transport (IMAP_ENET, "write ... refused"). */
+void imap_transport_set_write_guard(mailstream_low *low, bool (*may_write)(void *context),
+                                    void *context);
+
 /* CLOCK_MONOTONIC in milliseconds. */
 long long imap_monotonic_ms(void);
 

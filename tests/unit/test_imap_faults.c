@@ -830,6 +830,45 @@ static void test_drop_after_login(void **state)
 	fake_stop(&fk);
 }
 
+static bool guard_open;
+
+static bool guard(void *context)
+{
+	(void)context;
+	return guard_open;
+}
+
+/* The write guard (a worker whose lease may have passed) stops every write
+ * on the session, not only APPEND: a UID STORE or CREATE never reaches the
+ * server either. */
+static void test_write_guard(void **state)
+{
+	struct imap_endpoint ep;
+	struct imap_session *s = NULL;
+	struct imap_status st;
+	char err[512] = "";
+	uint32_t uid = 1;
+	struct fake fk;
+
+	(void)state;
+	fake_start(&fk, NULL);
+	endpoint(&ep, &fk);
+	assert_int_equal(imap_session_open(&ep, &s, err, sizeof(err)), 0);
+	assert_int_equal(imap_folder_open(s, "INBOX", false, &st, err, sizeof(err)), 0);
+	guard_open = true;
+	imap_session_set_write_guard(s, guard, NULL);
+	assert_int_equal(imap_store_flags(s, &uid, 1, "\\Seen", err, sizeof(err)), 0);
+	guard_open = false;
+	assert_int_equal(imap_store_flags(s, &uid, 1, "\\Flagged", err, sizeof(err)), IMAP_ENET);
+	assert_err_has(err, "lease");
+	assert_int_not_equal(imap_folder_create(s, "Guarded", err, sizeof(err)), 0);
+	imap_session_close(&s);
+	if (strstr(fake_log(&fk), "\\Flagged") != NULL || strstr(fake_log(&fk), "Guarded") != NULL)
+		fail_msg("a guarded write reached the server:\n%s", fake_log(&fk));
+	assert_err_has(fake_log(&fk), "\\Seen");
+	fake_stop(&fk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -850,6 +889,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_cancel, teardown),
 	    cmocka_unit_test_teardown(test_slow_reader, teardown),
 	    cmocka_unit_test_teardown(test_drop_after_login, teardown),
+	    cmocka_unit_test_teardown(test_write_guard, teardown),
 	};
 
 	const struct CMUnitTest tls_tests[] = {
