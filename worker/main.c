@@ -59,6 +59,7 @@ struct worker {
 	pthread_cond_t cond;
 	int running; /* account threads alive */
 	int capacity;
+	bool key_checked; /* the key decrypted the database's key check at start */
 };
 
 struct account_job {
@@ -184,8 +185,20 @@ static void *account_thread(void *arg)
 		snprintf(reason, sizeof(reason), "%s", err);
 		break;
 	case SYNC_KEY_FAILED:
-		/* This worker's key, not the account, is wrong: waiting without
-		 * spending the error budget. */
+		if (w->key_checked) {
+			/* The key decrypts the database's key check, so the key is
+			 * right and this account's stored secret is damaged: a
+			 * failure of the account, which passwd repairs. */
+			state = "failed";
+			snprintf(reason, sizeof(reason),
+				 "%s although this worker's key decrypts the database's key"
+				 " check: the account's stored secret is damaged; set it again"
+				 " with passwd",
+				 err);
+			break;
+		}
+		/* No key check to prove this worker's key: it may be the wrong
+		 * one, so wait without spending the error budget. */
 		state = "waiting";
 		stats.wait_s = KEY_FAILED_WAIT_S;
 		snprintf(reason, sizeof(reason),
@@ -195,7 +208,7 @@ static void *account_thread(void *arg)
 		break;
 	}
 	if (state != NULL) {
-		if ((outcome == SYNC_WAITING || outcome == SYNC_KEY_FAILED
+		if ((strcmp(state, "waiting") == 0
 			     ? store_lease_wait(aj->st, aj->acct.id, aj->epoch, stats.wait_s, reason,
 						&error)
 			     : store_lease_release(aj->st, aj->acct.id, aj->epoch, state, reason,
@@ -618,10 +631,14 @@ int main(int argc, char **argv)
 	}
 	/* A key that cannot decrypt the database's key check would fail every
 	 * account it took: refuse to take any. */
-	if (account_key_open(st, key_file, false, &key, err, sizeof(err)) < 0) {
+	ret = account_key_open(st, key_file, false, &key, err, sizeof(err));
+	if (ret < 0) {
 		log_error("%s", err);
+		ret = 1;
 		goto out;
 	}
+	w.key_checked = ret == 0;
+	ret = 1;
 	w.sync.key = key;
 	if (worker_id_check(st, w.id) < 0)
 		goto out;

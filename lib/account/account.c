@@ -86,7 +86,9 @@ int account_key_open(struct store *st, const char *key_file, bool create,
 	}
 	*key_r = key;
 	key = NULL;
-	ret = 0;
+	/* 1: accepted without a check to prove it (a database from before key
+	 * checks, with nothing imported since). */
+	ret = r == 0 ? 0 : 1;
 out:
 	free(check);
 	free(stored_id);

@@ -18,8 +18,9 @@
  * against the database's key check: a key that cannot decrypt it is refused
  * with a message naming the key file, both key ids and what to do.  With
  * create, a database without a key check gets this key's (the first import);
- * without, a database without one is accepted.  *key_r: free with
- * secret_key_destroy. */
+ * without, a database without one is accepted.  Returns 0 when the key
+ * decrypted the check, 1 when it was accepted without one, <0 refused.
+ * *key_r: free with secret_key_destroy. */
 int account_key_open(struct store *st, const char *key_file, bool create,
 		     struct secret_key **key_r, char *err, size_t errlen);
 

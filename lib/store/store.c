@@ -1168,7 +1168,7 @@ static int lease_release(struct store *st, int64_t account_id, int64_t epoch, co
 			"  least(600, 10 * power(2, attempts)))"
 			"  WHEN $3 = 'waiting' AND $5::int < 0 THEN (date_trunc('day', now()"
 			"   AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC'"
-			"  WHEN $3 = 'waiting' THEN now() + make_interval(secs => $5::int)"
+			"  WHEN $3 = 'waiting' THEN now() + make_interval(secs => greatest($5::int, 1))"
 			"  ELSE NULL END,"
 			" last_error = CASE WHEN $3 IN ('failed', 'auth_failed') THEN $4"
 			"  WHEN $3 = 'synced' THEN NULL ELSE last_error END,"

@@ -234,13 +234,19 @@ m_kf=$(import_plan "$p")
 sql "UPDATE accounts SET src_secret = decode('01' || repeat('ab', 40), 'hex')
      WHERE migration_id = $m_kf" >/dev/null
 "$COORD" start "$m_kf" >/dev/null 2>>"$work/coordinator.log"
-kf_waiting() { test "$(sql "SELECT state FROM accounts WHERE migration_id = $m_kf")" = waiting; }
-wait_until 60 kf_waiting
-check "secret that does not decrypt mid-run: account waiting, error budget untouched" \
-  test "$(sql "SELECT state || '/' || attempts FROM accounts WHERE migration_id = $m_kf")" = waiting/0
-check "secret that does not decrypt mid-run: the state log says why" \
+# The worker's key decrypts the database's key check, so the key is right and
+# this row is damaged: the account fails naming the remedy, and passwd repairs it.
+kf_failed() { test "$(sql "SELECT state FROM accounts WHERE migration_id = $m_kf")" = failed; }
+wait_until 60 kf_failed
+kf_rc=$?
+check "a damaged secret (the key proven right): the account fails" test "$kf_rc" = 0
+check "a damaged secret: the state log says the secret is damaged and names passwd" \
   test "$(sql "SELECT count(*) FROM account_log l JOIN accounts a ON a.id = l.account_id
-               WHERE a.migration_id = $m_kf AND l.reason LIKE '%cannot decrypt%error budget untouched%'")" -ge 1
+               WHERE a.migration_id = $m_kf AND l.reason LIKE '%stored secret is damaged%passwd%'")" -ge 1
+kf_takes=$(sql "SELECT count(*) FROM account_log l JOIN accounts a ON a.id = l.account_id
+                WHERE a.migration_id = $m_kf AND l.reason LIKE 'lease taken%'")
+check "a damaged secret: retried with backoff, not in a loop ($kf_takes runs so far)" \
+  test "$kf_takes" -le 3
 
 # --- PostgreSQL frozen in the middle of a session -------------------------------------
 # wait polls PostgreSQL through a gate; the gate is frozen (SIGSTOP: the
@@ -265,8 +271,24 @@ check "PostgreSQL frozen mid-session: wait exits non-zero (exit $rc) within the 
 check "PostgreSQL frozen mid-session: the message names host, port and the bound" \
   eval 'grep -qF "PostgreSQL at 127.0.0.1:$served_port did not answer within 12 s" "$work/frozen-wait.out"'
 run_timed cancel-kf "$COORD" cancel "$m_kf"
-check "cancel of a waiting account: exit $rc, 1 cancelled, 0 finished" \
+check "cancel of a failed account with retries left: exit $rc, 1 cancelled, 0 finished" \
   eval 'test "$rc" = 0 && has cancel-kf "1 accounts cancelled, 0 already finished"'
+
+# The remedy the message names: passwd sets the secret again and the account
+# completes.
+add_users kr 1 SRC DST2
+fill_corpus kr1 50
+p=$(make_plan kr "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" "kr1,krpw1,kr1,krpw1")
+m_kr=$(import_plan "$p")
+sql "UPDATE accounts SET src_secret = decode('01' || repeat('ab', 40), 'hex')
+     WHERE migration_id = $m_kr" >/dev/null
+"$COORD" start "$m_kr" >/dev/null 2>>"$work/coordinator.log"
+kr_is() { test "$(sql "SELECT state FROM accounts WHERE migration_id = $m_kr")" = "$1"; }
+wait_until 60 kr_is failed
+"$COORD" passwd "$m_kr" kr1 source <<<krpw1 >/dev/null 2>>"$work/coordinator.log"
+wait_until 120 kr_is synced
+check "a damaged secret set again with passwd: the account completes, exact" \
+  eval 'kr_is synced && verify kr1:krpw1 "$DST2_PORT" kr1:krpw1 --account kr'
 worker_stop
 
 # A worker whose PostgreSQL freezes: its beat waits at most the bound, so a
