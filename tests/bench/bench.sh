@@ -200,7 +200,7 @@ ms_pass() {
 ms_self() {
   local s
   for _ in $(seq 20); do grep -q "synced: pass $2:" "$MS_LOG" && break; sleep 0.05; done
-  s=$(sed -n "s/.*synced: pass $2: .* \([0-9.]*\) s\$/\1/p" "$MS_LOG" | tail -n 1)
+  s=$(sed -n "s/.*synced: pass $2: .*, \([0-9.]*\) s (.*/\1/p" "$MS_LOG" | tail -n 1)
   R[$1.self]+="${R[$1.self]:+, }pass $2 ${s:-?} s"
 }
 
