@@ -139,13 +139,13 @@ int live_flush(struct live *live, struct store *st, const char **error_r)
 	for (size_t i = 0; i < live->ndirty; i++) {
 		struct live_account *a = slot_of(live->slots, live->cap, live->dirty[i]);
 		rows[i] = (struct store_live){
-			.account_id = a->account_id,
-			.pass = a->pass,
-			.messages = a->base[0] + a->run[0],
-			.bytes = a->base[1] + a->run[1],
-			.errors = a->base[2] + a->run[2],
-			.worker = a->worker,
-			.folder = a->folder,
+		    .account_id = a->account_id,
+		    .pass = a->pass,
+		    .messages = a->base[0] + a->run[0],
+		    .bytes = a->base[1] + a->run[1],
+		    .errors = a->base[2] + a->run[2],
+		    .worker = a->worker,
+		    .folder = a->folder,
 		};
 	}
 	ret = store_live_update(st, rows, live->ndirty, error_r);

@@ -9,15 +9,15 @@
 #include "queue.h"
 #include "report.h"
 #include "scheduler.h"
-#include "verifier.h"
 #include "secret.h"
 #include "store.h"
+#include "verifier.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <getopt.h>
-#include <signal.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,13 +57,13 @@ static int parse_id(const char *s, const char *what, int64_t *v_r)
 }
 
 static int encrypt_secret(const struct secret_key *key, const char *role, const char *login,
-			  const char *secret, unsigned char **out_r, size_t *len_r)
+                          const char *secret, unsigned char **out_r, size_t *len_r)
 {
 	char aad[512], err[256];
 
 	snprintf(aad, sizeof(aad), "%s:%s", role, login);
 	if (secret_encrypt(key, aad, (const unsigned char *)secret, strlen(secret), out_r, len_r,
-			   err, sizeof(err)) < 0) {
+	                   err, sizeof(err)) < 0) {
 		log_error("account %s: %s", login, err);
 		return -1;
 	}
@@ -88,11 +88,13 @@ static int cmd_import(struct store *st, const struct options *o, const char *pat
 	}
 	for (size_t i = 0; i < plan->nsrcs; i++)
 		if (strcmp(plan->srcs[i].tls, "none") == 0)
-			fprintf(stderr, "warning: source '%s' uses tls none: passwords travel in"
-					" clear\n",
-				plan->srcs[i].name);
+			fprintf(stderr,
+			        "warning: source '%s' uses tls none: passwords travel in"
+			        " clear\n",
+			        plan->srcs[i].name);
 	if (strcmp(plan->dst.tls, "none") == 0)
-		fprintf(stderr, "warning: the destination uses tls none: passwords travel in clear\n");
+		fprintf(stderr,
+		        "warning: the destination uses tls none: passwords travel in clear\n");
 	if (account_key_open(st, o->key_file, true, &key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		goto out;
@@ -109,8 +111,8 @@ static int cmd_import(struct store *st, const struct options *o, const char *pat
 		const char *src_master = plan->src_master_passwords[a->source];
 		const char *src_pw = src_master != NULL ? src_master : a->src_password;
 		const char *dst_pw = plan->dst_master_password != NULL ? plan->dst_master_password
-						: a->dst_password != NULL ? a->dst_password
-									  : a->src_password;
+		                     : a->dst_password != NULL         ? a->dst_password
+		                                                       : a->src_password;
 		unsigned char *s = NULL, *d = NULL;
 
 		if (encrypt_secret(key, "src", a->src_login, src_pw, &s, &r->src_secret_len) < 0 ||
@@ -127,13 +129,13 @@ static int cmd_import(struct store *st, const struct options *o, const char *pat
 		r->line = a->line;
 	}
 	if (store_migration_import(st, plan->name, plan->srcs, plan->nsrcs, &plan->dst, rows,
-				   plan->naccounts, &mid, &error) < 0) {
+	                           plan->naccounts, &mid, &error) < 0) {
 		fprintf(stderr, "%s: %s (nothing imported)\n", path, error);
 		goto out;
 	}
 	printf("%" PRId64 "\n", mid);
 	log_info("migration %" PRId64 " (%s): %zu accounts imported", mid, plan->name,
-		 plan->naccounts);
+	         plan->naccounts);
 	ret = 0;
 out:
 	if (rows != NULL) {
@@ -150,8 +152,7 @@ out:
 
 /* Publishes what the budgets and the workers' room allow now; the scheduler
  * publishes the rest as accounts finish.  *published_r counts the jobs. */
-static int publish_due(struct store *st, const struct options *o, int64_t mid,
-		       size_t *published_r)
+static int publish_due(struct store *st, const struct options *o, int64_t mid, size_t *published_r)
 {
 	struct queue_producer *producer = NULL;
 	size_t count = 0;
@@ -160,7 +161,7 @@ static int publish_due(struct store *st, const struct options *o, int64_t mid,
 
 	if (queue_producer_create(o->brokers, &producer, err, sizeof(err)) < 0 ||
 	    scheduler_publish_due(st, producer, mid, 100000, REPUBLISH_S, &count, err,
-				  sizeof(err)) < 0)
+	                          sizeof(err)) < 0)
 		fprintf(stderr, "%s\n", err);
 	else
 		ret = 0;
@@ -202,7 +203,7 @@ static int resolve_accounts(struct store *st, int64_t mid, char **names, int n, 
 /* pass MIGRATION N [ACCOUNT...]: queue pass N (all accounts, or those named)
  * and publish the jobs the connection budgets allow now. */
 static int cmd_pass(struct store *st, const struct options *o, int64_t mid, int pass,
-		    const char *kind, const int64_t *ids, size_t nids)
+                    const char *kind, const int64_t *ids, size_t nids)
 {
 	size_t queued = 0, published = 0;
 	const char *error;
@@ -221,44 +222,45 @@ static int cmd_pass(struct store *st, const struct options *o, int64_t mid, int 
 		int64_t fresh = 0, verified = 0;
 
 		if (store_migration_states(st, mid, states, sizeof(states), &fresh, &verified,
-					   &error) < 0) {
+		                           &error) < 0) {
 			fprintf(stderr, "%s\n", error);
 			return 1;
 		}
 		if (fresh > 0)
 			fprintf(stderr,
-				"migration %" PRId64 ": pass %d not started: no verified accounts to"
-				" run: run `mailshift-coordinator verify %" PRId64 "` first"
-				" (accounts: %s)\n",
-				mid, pass, mid, states[0] != '\0' ? states : "none");
+			        "migration %" PRId64
+			        ": pass %d not started: no verified accounts to"
+			        " run: run `mailshift-coordinator verify %" PRId64 "` first"
+			        " (accounts: %s)\n",
+			        mid, pass, mid, states[0] != '\0' ? states : "none");
 		else
 			fprintf(stderr,
-				"migration %" PRId64 ": pass %d not started: no account to run"
-				" (accounts: %s)\n",
-				mid, pass, states[0] != '\0' ? states : "none");
+			        "migration %" PRId64 ": pass %d not started: no account to run"
+			        " (accounts: %s)\n",
+			        mid, pass, states[0] != '\0' ? states : "none");
 		return 1;
 	}
 	ret = publish_due(st, o, mid, &published);
 	if (ret == 0)
 		log_info("migration %" PRId64 ": pass %d (%s) queued for %zu accounts; %zu jobs"
-			 " published now, the scheduler publishes the rest within the"
-			 " connection budgets",
-			 mid, pass, kind, queued, published);
+		         " published now, the scheduler publishes the rest within the"
+		         " connection budgets",
+		         mid, pass, kind, queued, published);
 	printf("pass %d\n", pass);
 	return ret;
 }
 
 /* pause|resume|cancel MIGRATION [ACCOUNT] */
-static int cmd_control(struct store *st, const struct options *o, const char *action,
-		       int64_t mid, int64_t account_id)
+static int cmd_control(struct store *st, const struct options *o, const char *action, int64_t mid,
+                       int64_t account_id)
 {
 	struct store_job *jobs = NULL;
 	size_t count = 0, changed = 0, unchanged = 0;
 	const char *error;
 	int ret = 0;
 
-	if (store_accounts_control(st, mid, account_id, action, &jobs, &count, &changed,
-				   &unchanged, &error) < 0) {
+	if (store_accounts_control(st, mid, account_id, action, &jobs, &count, &changed, &unchanged,
+	                           &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
@@ -283,7 +285,7 @@ static int cmd_control(struct store *st, const struct options *o, const char *ac
 /* After new or repaired credentials: verify those accounts and let the
  * verified ones join the migration's current pass. */
 static int verify_and_join(struct store *st, const struct options *o, int64_t mid,
-			   const int64_t *ids, size_t n)
+                           const int64_t *ids, size_t n)
 {
 	struct secret_key *key = NULL;
 	const char *error;
@@ -303,7 +305,7 @@ static int verify_and_join(struct store *st, const struct options *o, int64_t mi
 	}
 	if (last > 0) {
 		if (store_pass_start(st, mid, last, last == 1 ? "bulk" : "delta", ids, n, &queued,
-				     &error) < 0) {
+		                     &error) < 0) {
 			fprintf(stderr, "%s\n", error);
 			return 1;
 		}
@@ -354,23 +356,28 @@ static int cmd_add(struct store *st, const struct options *o, int64_t mid, const
 		unsigned char *s = NULL, *d = NULL;
 
 		if (plan->srcs[a->source].master_user != NULL) {
-			fprintf(stderr, "%s:%d: source profile %s logs in as a master user: its"
-					" accounts are added with the plan\n",
-				csv, a->line, plan->srcs[a->source].name);
+			fprintf(stderr,
+			        "%s:%d: source profile %s logs in as a master user: its"
+			        " accounts are added with the plan\n",
+			        csv, a->line, plan->srcs[a->source].name);
 			goto out;
 		}
 		if (encrypt_secret(key, "src", a->src_login, a->src_password, &s,
-				   &rows[i].src_secret_len) < 0 ||
+		                   &rows[i].src_secret_len) < 0 ||
 		    encrypt_secret(key, "dst", a->dst_login, dst_pw, &d, &rows[i].dst_secret_len) <
-			    0) {
+		        0) {
 			free(s);
 			goto out;
 		}
-		rows[i] = (struct store_new_account){
-			.src_login = a->src_login, .dst_login = a->dst_login,
-			.src_secret = s, .src_secret_len = rows[i].src_secret_len,
-			.dst_secret = d, .dst_secret_len = rows[i].dst_secret_len,
-			.priority = a->priority, .source = a->source, .line = a->line};
+		rows[i] = (struct store_new_account){.src_login = a->src_login,
+		                                     .dst_login = a->dst_login,
+		                                     .src_secret = s,
+		                                     .src_secret_len = rows[i].src_secret_len,
+		                                     .dst_secret = d,
+		                                     .dst_secret_len = rows[i].dst_secret_len,
+		                                     .priority = a->priority,
+		                                     .source = a->source,
+		                                     .line = a->line};
 	}
 	if (store_accounts_add(st, mid, rows, plan->naccounts, &error) < 0) {
 		fprintf(stderr, "%s: %s (nothing added)\n", csv, error);
@@ -401,7 +408,7 @@ out:
 /* passwd MIGRATION ACCOUNT source|destination|both: the new password from
  * stdin (never from the command line, which other users can see). */
 static int cmd_passwd(struct store *st, const struct options *o, int64_t mid, const char *which,
-		      const char *side)
+                      const char *side)
 {
 	struct store_account acct;
 	struct secret_key *key = NULL;
@@ -438,8 +445,9 @@ static int cmd_passwd(struct store *st, const struct options *o, int64_t mid, co
 			continue;
 		free(secret);
 		secret = NULL;
-		if (encrypt_secret(key, i == 0 ? "src" : "dst", i == 0 ? acct.src_login : acct.dst_login,
-				   pw, &secret, &secret_len) < 0)
+		if (encrypt_secret(key, i == 0 ? "src" : "dst",
+		                   i == 0 ? acct.src_login : acct.dst_login, pw, &secret,
+		                   &secret_len) < 0)
 			goto out;
 		if (store_account_secret(st, id, s, secret, secret_len, &error) < 0) {
 			fprintf(stderr, "%s\n", error);
@@ -447,8 +455,9 @@ static int cmd_passwd(struct store *st, const struct options *o, int64_t mid, co
 		}
 	}
 	log_info("account %" PRId64 " (%s): %s updated", id, acct.src_login,
-		 strcmp(side, "both") == 0 ? "source and destination passwords"
-		 : strcmp(side, "source") == 0 ? "source password" : "destination password");
+	         strcmp(side, "both") == 0     ? "source and destination passwords"
+	         : strcmp(side, "source") == 0 ? "source password"
+	                                       : "destination password");
 	ret = verify_and_join(st, o, mid, &id, 1);
 out:
 	explicit_bzero(pw, sizeof(pw));
@@ -476,7 +485,7 @@ static int cmd_remove(struct store *st, int64_t mid, const char *which)
 
 	if (store_account_find(st, mid, which, &id, &error) < 0 ||
 	    store_accounts_control(st, mid, id, "cancel", &jobs, &njobs, &changed, &unchanged,
-				   &error) < 0) {
+	                           &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
@@ -489,15 +498,17 @@ static int cmd_remove(struct store *st, int64_t mid, const char *which)
 		if (owner[0] == '\0')
 			break;
 		if (i == 0)
-			fprintf(stderr, "account %s is being copied by worker %s: cancelled, waiting"
-				" for it to stop (at most %d s)\n", which, owner, REMOVE_WAIT_S);
+			fprintf(stderr,
+			        "account %s is being copied by worker %s: cancelled, waiting"
+			        " for it to stop (at most %d s)\n",
+			        which, owner, REMOVE_WAIT_S);
 		usleep(500 * 1000);
 	}
 	if (owner[0] != '\0') {
 		fprintf(stderr,
-			"account %s: worker %s still holds its lease after %d s; it is cancelled"
-			" but not removed: run remove again once it has stopped\n",
-			which, owner, REMOVE_WAIT_S);
+		        "account %s: worker %s still holds its lease after %d s; it is cancelled"
+		        " but not removed: run remove again once it has stopped\n",
+		        which, owner, REMOVE_WAIT_S);
 		return 1;
 	}
 	if (store_account_remove(st, id, &error) < 0) {
@@ -505,8 +516,8 @@ static int cmd_remove(struct store *st, int64_t mid, const char *which)
 		return 1;
 	}
 	log_info("migration %" PRId64 ": account %" PRId64 " (%s) removed; what was copied"
-		 " stays on the destination",
-		 mid, id, which);
+	         " stays on the destination",
+	         mid, id, which);
 	return 0;
 }
 
@@ -516,8 +527,8 @@ static int cmd_remove(struct store *st, int64_t mid, const char *which)
 static int migration_args_exist(struct store *st, const char *cmd, int argc, char **argv)
 {
 	static const char *const with_migration[] = {
-		"pass", "start", "delta", "passes", "add", "passwd", "remove", "wait",
-		"verify", "pause", "resume", "cancel", "status", NULL};
+	    "pass", "start",  "delta", "passes", "add",    "passwd", "remove",
+	    "wait", "verify", "pause", "resume", "cancel", "status", NULL};
 	const char *error;
 	char *end;
 	long long mid, pass = 0;
@@ -546,59 +557,61 @@ static int migration_args_exist(struct store *st, const char *cmd, int argc, cha
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: mailshift-coordinator [options] COMMAND\n"
-		"commands:\n"
-		"  import PLAN.json          store a migration and its accounts; prints its id\n"
-		"  verify MIGRATION          check every account's source and destination login\n"
-		"                            (verified, auth_failed or verify_failed)\n"
-		"  start MIGRATION           pass 1 (the bulk copy) for every verified account\n"
-		"  delta MIGRATION [--final] [ACCOUNT...]\n"
-		"                            the next pass, for every account or those named;\n"
-		"                            --final marks the pass after the MX switch\n"
-		"  pass MIGRATION N [ACCOUNT...]  run pass N (1 = bulk, 2.. = delta)\n"
-		"  wait MIGRATION N [SECS]   wait until pass N ended for every account: synced,\n"
-		"                            refused, cancelled, or failed with no retry left\n"
-		"  passes MIGRATION [N]      each pass's kind, counts and timings; with N, per\n"
-		"                            account\n"
-		"  status MIGRATION [ACCOUNT]  per-account state, counts and last error\n"
-		"  add MIGRATION CSV         more accounts (same columns as the plan's CSV); they\n"
-		"                            are verified and join the current pass\n"
-		"  passwd MIGRATION ACCOUNT source|destination|both   new password from stdin\n"
-		"  remove MIGRATION ACCOUNT  forget an account (its copied mail stays)\n"
-		"  pause MIGRATION [ACCOUNT] stop starting work; running accounts checkpoint\n"
-		"  resume MIGRATION [ACCOUNT] continue paused accounts\n"
-		"  cancel MIGRATION [ACCOUNT] stop for good\n"
-		"  run                       the scheduler daemon: re-queues accounts whose lease\n"
-		"                            expired and publishes the jobs owed (one active\n"
-		"                            coordinator at a time, the others stand by)\n"
-		"  step                      one scheduler step, then exit\n"
-		"options:\n"
-		"  --db CONNINFO          PostgreSQL (env MAILSHIFT_DB)\n"
-		"  --brokers LIST         Kafka bootstrap servers (env MAILSHIFT_BROKERS)\n"
-		"  --brokers-file PATH    file holding the bootstrap list (env MAILSHIFT_BROKERS_FILE)\n"
-		"  --key-file PATH        secret key file (env MAILSHIFT_KEY_FILE), mode 0600\n"
-		"environment:\n"
-		"  MAILSHIFT_DB_TIMEOUT=SECS            PostgreSQL connect timeout (default 10)\n"
-		"  MAILSHIFT_DB_STATEMENT_TIMEOUT=SECS  PostgreSQL statement timeout (default 60;\n"
-		"                                       the client gives up 10 s later)\n"
-		"  MAILSHIFT_KEY_FILE_PERMISSIVE=1      only warn about a key file others can read\n");
+	fprintf(
+	    stderr,
+	    "usage: mailshift-coordinator [options] COMMAND\n"
+	    "commands:\n"
+	    "  import PLAN.json          store a migration and its accounts; prints its id\n"
+	    "  verify MIGRATION          check every account's source and destination login\n"
+	    "                            (verified, auth_failed or verify_failed)\n"
+	    "  start MIGRATION           pass 1 (the bulk copy) for every verified account\n"
+	    "  delta MIGRATION [--final] [ACCOUNT...]\n"
+	    "                            the next pass, for every account or those named;\n"
+	    "                            --final marks the pass after the MX switch\n"
+	    "  pass MIGRATION N [ACCOUNT...]  run pass N (1 = bulk, 2.. = delta)\n"
+	    "  wait MIGRATION N [SECS]   wait until pass N ended for every account: synced,\n"
+	    "                            refused, cancelled, or failed with no retry left\n"
+	    "  passes MIGRATION [N]      each pass's kind, counts and timings; with N, per\n"
+	    "                            account\n"
+	    "  status MIGRATION [ACCOUNT]  per-account state, counts and last error\n"
+	    "  add MIGRATION CSV         more accounts (same columns as the plan's CSV); they\n"
+	    "                            are verified and join the current pass\n"
+	    "  passwd MIGRATION ACCOUNT source|destination|both   new password from stdin\n"
+	    "  remove MIGRATION ACCOUNT  forget an account (its copied mail stays)\n"
+	    "  pause MIGRATION [ACCOUNT] stop starting work; running accounts checkpoint\n"
+	    "  resume MIGRATION [ACCOUNT] continue paused accounts\n"
+	    "  cancel MIGRATION [ACCOUNT] stop for good\n"
+	    "  run                       the scheduler daemon: re-queues accounts whose lease\n"
+	    "                            expired and publishes the jobs owed (one active\n"
+	    "                            coordinator at a time, the others stand by)\n"
+	    "  step                      one scheduler step, then exit\n"
+	    "options:\n"
+	    "  --db CONNINFO          PostgreSQL (env MAILSHIFT_DB)\n"
+	    "  --brokers LIST         Kafka bootstrap servers (env MAILSHIFT_BROKERS)\n"
+	    "  --brokers-file PATH    file holding the bootstrap list (env "
+	    "MAILSHIFT_BROKERS_FILE)\n"
+	    "  --key-file PATH        secret key file (env MAILSHIFT_KEY_FILE), mode 0600\n"
+	    "environment:\n"
+	    "  MAILSHIFT_DB_TIMEOUT=SECS            PostgreSQL connect timeout (default 10)\n"
+	    "  MAILSHIFT_DB_STATEMENT_TIMEOUT=SECS  PostgreSQL statement timeout (default 60;\n"
+	    "                                       the client gives up 10 s later)\n"
+	    "  MAILSHIFT_KEY_FILE_PERMISSIVE=1      only warn about a key file others can read\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"db", required_argument, NULL, 'd'},
-		{"brokers", required_argument, NULL, 'b'},
-		{"brokers-file", required_argument, NULL, 'B'},
-		{"key-file", required_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"db", required_argument, NULL, 'd'},
+	    {"brokers", required_argument, NULL, 'b'},
+	    {"brokers-file", required_argument, NULL, 'B'},
+	    {"key-file", required_argument, NULL, 'k'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct options o = {
-		.db = getenv("MAILSHIFT_DB"),
-		.brokers_file = getenv("MAILSHIFT_BROKERS_FILE"),
-		.key_file = getenv("MAILSHIFT_KEY_FILE"),
+	    .db = getenv("MAILSHIFT_DB"),
+	    .brokers_file = getenv("MAILSHIFT_BROKERS_FILE"),
+	    .key_file = getenv("MAILSHIFT_KEY_FILE"),
 	};
 	struct store *st = NULL;
 	const char *error, *cmd;
@@ -626,6 +639,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			usage();
+			free(o.brokers);
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -668,8 +682,8 @@ int main(int argc, char **argv)
 		    parse_id(argv[optind + 2], "pass", &pass) < 0 || pass > 100000 ||
 		    (n > 0 && resolve_accounts(st, mid, argv + optind + 3, n, &ids) < 0))
 			goto out;
-		ret = cmd_pass(st, &o, mid, (int)pass, pass == 1 ? "bulk" : "delta", ids,
-			       (size_t)n);
+		ret =
+		    cmd_pass(st, &o, mid, (int)pass, pass == 1 ? "bulk" : "delta", ids, (size_t)n);
 		free(ids);
 	} else if (strcmp(cmd, "start") == 0 && argc - optind == 2) {
 		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
@@ -683,7 +697,8 @@ int main(int argc, char **argv)
 			goto out;
 		if (final)
 			first++;
-		if ((argc > first && resolve_accounts(st, mid, argv + first, argc - first, &ids) < 0) ||
+		if ((argc > first &&
+		     resolve_accounts(st, mid, argv + first, argc - first, &ids) < 0) ||
 		    store_pass_last(st, mid, &last, &error) < 0) {
 			if (ids == NULL && argc > first)
 				goto out;
@@ -693,13 +708,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		if (last == 0) {
-			fprintf(stderr, "migration %" PRId64 ": no pass yet: run start first\n", mid);
+			fprintf(stderr, "migration %" PRId64 ": no pass yet: run start first\n",
+			        mid);
 			free(ids);
 			ret = 1;
 			goto out;
 		}
 		ret = cmd_pass(st, &o, mid, last + 1, final ? "final" : "delta", ids,
-			       (size_t)(argc - first));
+		               (size_t)(argc - first));
 		free(ids);
 	} else if (strcmp(cmd, "passes") == 0 && (argc - optind == 2 || argc - optind == 3)) {
 		int64_t pass = 0;
@@ -740,7 +756,7 @@ int main(int argc, char **argv)
 		secret_key_destroy(&key);
 	} else if (strcmp(cmd, "step") == 0 && argc - optind == 1) {
 		struct scheduler_config sc = {
-			.db_conninfo = o.db, .brokers = o.brokers, .republish_s = REPUBLISH_S};
+		    .db_conninfo = o.db, .brokers = o.brokers, .republish_s = REPUBLISH_S};
 		if (o.brokers == NULL) {
 			fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
 			goto out;
@@ -749,11 +765,11 @@ int main(int argc, char **argv)
 		ret = scheduler_once(&sc) < 0 ? 1 : 0;
 	} else if (strcmp(cmd, "run") == 0 && argc - optind == 1) {
 		struct scheduler_config sc = {
-			.db_conninfo = o.db,
-			.brokers = o.brokers,
-			.interval_ms = 500,
-			.republish_s = REPUBLISH_S,
-			.stop = &stop_requested,
+		    .db_conninfo = o.db,
+		    .brokers = o.brokers,
+		    .interval_ms = 500,
+		    .republish_s = REPUBLISH_S,
+		    .stop = &stop_requested,
 		};
 		if (o.brokers == NULL) {
 			fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
@@ -764,8 +780,8 @@ int main(int argc, char **argv)
 		store_close(&st); /* the scheduler keeps its own connection */
 		ret = scheduler_run(&sc) < 0 ? 1 : 0;
 	} else if ((strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 ||
-		    strcmp(cmd, "cancel") == 0) &&
-		   (argc - optind == 2 || argc - optind == 3)) {
+	            strcmp(cmd, "cancel") == 0) &&
+	           (argc - optind == 2 || argc - optind == 3)) {
 		int64_t account_id = 0;
 		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
 			goto out;

@@ -889,7 +889,7 @@ struct plan_json {
 };
 
 static const char *const plan_top_keys[] = {"name",        "source",   "sources",
-                                             "destination", "accounts", NULL};
+                                            "destination", "accounts", NULL};
 static const char *const plan_server_keys[] = {"host",
                                                "port",
                                                "tls",
@@ -1262,7 +1262,8 @@ static void plan_json_blackouts(struct plan_json *pj, json_t *obj, const char *p
 		b->weekdays = 0x7f;
 		days = json_object_get(item, "days");
 		if (days != NULL && !json_is_null(days)) {
-			json_t *list = json_is_string(days) ? json_pack("[O]", days) : json_incref(days);
+			json_t *list =
+			    json_is_string(days) ? json_pack("[O]", days) : json_incref(days);
 			int mask;
 
 			b->weekdays = 0;
@@ -1276,11 +1277,12 @@ static void plan_json_blackouts(struct plan_json *pj, json_t *obj, const char *p
 				{
 					if (!json_is_string(d) ||
 					    plan_parse_days(json_string_value(d), &mask) < 0) {
-						plan_errors_add(pj->errs, 0,
-						                "%s: %sdays[%zu]: not a day: use mon..sun, "
-						                "a range like mon-fri, daily, weekdays or "
-						                "weekends",
-						                pj->path, where, j);
+						plan_errors_add(
+						    pj->errs, 0,
+						    "%s: %sdays[%zu]: not a day: use mon..sun, "
+						    "a range like mon-fri, daily, weekdays or "
+						    "weekends",
+						    pj->path, where, j);
 						continue;
 					}
 					b->weekdays |= mask;
@@ -1310,8 +1312,8 @@ static void plan_json_server(struct plan_json *pj, json_t *obj, const char *pref
 	int64_t rate_messages;
 
 	if (obj == NULL || json_is_null(obj)) {
-		plan_errors_add(pj->errs, 0, "%s: %.*s: missing", pj->path,
-		                (int)strlen(what) - 1, what);
+		plan_errors_add(pj->errs, 0, "%s: %.*s: missing", pj->path, (int)strlen(what) - 1,
+		                what);
 		return;
 	}
 	if (!json_is_object(obj)) {
@@ -1389,7 +1391,8 @@ static void plan_json_sources(struct plan_json *pj, json_t *root, struct plan *p
 		srv->name = strdup(key);
 		if (srv->name == NULL)
 			pj->errs->oom = true;
-		else if (key[0] == '\0' || strchr(key, ',') != NULL || has_control(key, strlen(key)))
+		else if (key[0] == '\0' || strchr(key, ',') != NULL ||
+		         has_control(key, strlen(key)))
 			plan_errors_add(pj->errs, 0,
 			                "%s: sources: \"%.64s\": a profile name must be non-empty, "
 			                "without commas or control characters",

@@ -78,12 +78,12 @@ struct plan_account {
 /* Every string is owned by the plan (strdup) and freed by plan_destroy. */
 struct plan {
 	char *name;
-	struct store_server *srcs; /* source profiles, in the plan's order */
+	struct store_server *srcs;   /* source profiles, in the plan's order */
 	char **src_master_passwords; /* per profile; NULL unless it has a master user */
 	size_t nsrcs;
 	struct store_server dst;
 	char *dst_master_password; /* NULL unless dst.master_user has one */
-	char *accounts_path; /* resolved CSV path, NULL if the plan names none */
+	char *accounts_path;       /* resolved CSV path, NULL if the plan names none */
 	struct plan_account *accounts;
 	size_t naccounts;
 };

@@ -26,8 +26,8 @@ static void print_row(const struct store_account_status *r, void *context)
 	       r->id, r->src_login, r->state, r->pass_done, r->pass, r->folders, r->messages,
 	       r->bytes, r->failed_messages);
 	if (r->live_messages >= 0 && strcmp(r->state, "running") == 0)
-		printf("  live: %" PRId64 " messages %" PRId64 " bytes this pass",
-		       r->live_messages, r->live_bytes);
+		printf("  live: %" PRId64 " messages %" PRId64 " bytes this pass", r->live_messages,
+		       r->live_bytes);
 	if (r->matched > 0)
 		printf("  already in destination %" PRId64, r->matched);
 	if (r->failed_folders > 0)
@@ -72,7 +72,7 @@ static void count_row(const struct store_account_status *r, void *context)
 		t->synced++;
 		t->ended++;
 	} else if ((strcmp(r->state, "failed") == 0 && r->retry_at[0] == '\0') ||
-		   strcmp(r->state, "auth_failed") == 0 || strcmp(r->state, "cancelled") == 0) {
+	           strcmp(r->state, "auth_failed") == 0 || strcmp(r->state, "cancelled") == 0) {
 		/* A failed account with a retry to come is not done yet. */
 		t->ended++;
 	}
@@ -98,7 +98,7 @@ static void print_escaped(const char *s)
 /* One line per failed folder, under the accounts: the folder's name and the
  * command with the server's own words. */
 static void print_folder_error(int64_t account_id, const char *src_name, const char *error,
-			       void *context)
+                               void *context)
 {
 	(void)context;
 	printf("account %-4" PRId64 " folder \"", account_id);
@@ -116,7 +116,8 @@ int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 	char warnings[2048];
 
 	if (store_migration_status(st, migration_id, account_id, print_row, &t, &error) < 0 ||
-	    store_folder_errors(st, migration_id, account_id, print_folder_error, NULL, &error) < 0 ||
+	    store_folder_errors(st, migration_id, account_id, print_folder_error, NULL, &error) <
+	        0 ||
 	    store_migration_cleartext(st, migration_id, warnings, sizeof(warnings), &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
@@ -138,8 +139,8 @@ int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 static void print_pass(const struct store_pass_row *r, void *context)
 {
 	(void)context;
-	printf("pass %-3d %-6s started %s  accounts %" PRId64 " (%" PRId64 " synced)  messages %" PRId64
-	       "  bytes %" PRId64 "  message errors %" PRId64,
+	printf("pass %-3d %-6s started %s  accounts %" PRId64 " (%" PRId64
+	       " synced)  messages %" PRId64 "  bytes %" PRId64 "  message errors %" PRId64,
 	       r->number, r->kind, r->started_at, r->accounts, r->synced, r->messages, r->bytes,
 	       r->failed);
 	if (r->matched > 0)
@@ -158,7 +159,8 @@ static void print_pass_account(const struct store_pass_account_row *r, void *con
 	       r->src_login, r->state, r->runs, r->started_at[0] != '\0' ? r->started_at : "-");
 	if (r->seconds >= 0)
 		printf("  took %.2f s", r->seconds);
-	printf("  folders %" PRId64 " messages %" PRId64 " bytes %" PRId64 " message errors %" PRId64,
+	printf("  folders %" PRId64 " messages %" PRId64 " bytes %" PRId64
+	       " message errors %" PRId64,
 	       r->folders, r->messages, r->bytes, r->failed);
 	if (r->matched > 0)
 		printf("  already in destination %" PRId64, r->matched);
@@ -170,9 +172,9 @@ static void print_pass_account(const struct store_pass_account_row *r, void *con
 int report_passes(struct store *st, int64_t migration_id, int pass)
 {
 	const char *error;
-	int ret = pass > 0 ? store_pass_accounts(st, migration_id, pass, print_pass_account, NULL,
-						 &error)
-			   : store_passes(st, migration_id, print_pass, NULL, &error);
+	int ret =
+	    pass > 0 ? store_pass_accounts(st, migration_id, pass, print_pass_account, NULL, &error)
+	             : store_passes(st, migration_id, print_pass, NULL, &error);
 
 	if (ret < 0) {
 		fprintf(stderr, "%s\n", error);
@@ -201,6 +203,6 @@ int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 	report_status(st, migration_id, 0);
 	if (t.ended < t.total)
 		fprintf(stderr, "timed out: %d of %d accounts still running pass %d\n",
-			t.total - t.ended, t.total, pass);
+		        t.total - t.ended, t.total, pass);
 	return t.synced == t.total ? 0 : 1;
 }

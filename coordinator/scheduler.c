@@ -33,7 +33,7 @@ static void sleep_ms(int ms)
 }
 
 int scheduler_publish_due(struct store *st, struct queue_producer *producer, int64_t migration_id,
-			  size_t limit, int republish_s, size_t *count_r, char *err, size_t errlen)
+                          size_t limit, int republish_s, size_t *count_r, char *err, size_t errlen)
 {
 	struct store_job *jobs = NULL;
 	const char *error;
@@ -46,9 +46,9 @@ int scheduler_publish_due(struct store *st, struct queue_producer *producer, int
 	}
 	for (size_t i = 0; i < *count_r; i++) {
 		struct queue_job job = {.migration_id = jobs[i].migration_id,
-					.account_id = jobs[i].account_id,
-					.pass = jobs[i].pass,
-					.attempt = jobs[i].attempt};
+		                        .account_id = jobs[i].account_id,
+		                        .pass = jobs[i].pass,
+		                        .attempt = jobs[i].attempt};
 		char why[400];
 		if (queue_job_publish(producer, &job, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "account %" PRId64 ": %s", jobs[i].account_id, why);
@@ -68,7 +68,7 @@ out:
 			ids[i] = jobs[i].account_id;
 		if (ids == NULL || store_jobs_owed(st, ids, *count_r, &error) < 0)
 			log_warn("scheduler: jobs not marked owed: %s",
-				 ids == NULL ? "out of memory" : error);
+			         ids == NULL ? "out of memory" : error);
 		free(ids);
 	}
 	free(jobs);
@@ -90,10 +90,10 @@ static int step(struct store *st, struct queue_producer *producer, int republish
 	}
 	if (requeued > 0)
 		log_info("scheduler: %zu accounts re-queued (lease expired, or a retry or wait is"
-			 " due)",
-			 requeued);
+		         " due)",
+		         requeued);
 	if (scheduler_publish_due(st, producer, 0, STEP_JOBS, republish_s, &count, err,
-				  sizeof(err)) < 0) {
+	                          sizeof(err)) < 0) {
 		log_error("scheduler: %s", err);
 		return -1;
 	}
@@ -112,7 +112,8 @@ static int fold_events(struct store *st, struct queue_consumer *events, struct l
 	char err[512];
 	int n = 0, r;
 
-	while (n < STEP_EVENTS && (r = queue_event_poll(events, 0, &ev, &msg, err, sizeof(err))) > 0) {
+	while (n < STEP_EVENTS &&
+	       (r = queue_event_poll(events, 0, &ev, &msg, err, sizeof(err))) > 0) {
 		live_fold(live, &ev);
 		queue_msg_done(events, &msg);
 		n++;
@@ -189,14 +190,14 @@ int scheduler_run(const struct scheduler_config *cfg)
 		/* Only the active coordinator reads the events (the group's
 		 * partitions all go to it). */
 		if (active && events == NULL) {
-			if (queue_event_consumer_create(cfg->brokers, "mailshift-coordinator", client,
-							&events, err, sizeof(err)) < 0)
+			if (queue_event_consumer_create(cfg->brokers, "mailshift-coordinator",
+			                                client, &events, err, sizeof(err)) < 0)
 				log_warn("scheduler: events: %s", err);
 			else
 				live = live_create();
 		}
 		if (active && (step(st, producer, cfg->republish_s) < 0 ||
-			       (events != NULL && fold_events(st, events, live) < 0))) {
+		               (events != NULL && fold_events(st, events, live) < 0))) {
 			/* A broken connection also dropped the lock: start over. */
 			store_close(&st);
 			active = false;

@@ -14,8 +14,8 @@
 struct scheduler_config {
 	const char *db_conninfo;
 	const char *brokers;
-	int interval_ms;	   /* pause between steps */
-	int republish_s;	   /* a job not taken after this long is published again */
+	int interval_ms;             /* pause between steps */
+	int republish_s;             /* a job not taken after this long is published again */
 	volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
 };
 
@@ -23,7 +23,7 @@ struct scheduler_config {
  * as the budgets and the workers' room allow, in priority order; *count_r
  * counts them.  Returns 0, or -1 with err set. */
 int scheduler_publish_due(struct store *st, struct queue_producer *producer, int64_t migration_id,
-			  size_t limit, int republish_s, size_t *count_r, char *err, size_t errlen);
+                          size_t limit, int republish_s, size_t *count_r, char *err, size_t errlen);
 /* One step (re-queue, publish what the budgets allow), whether or not
  * another coordinator is active: publishers are serialised in PostgreSQL.
  * Returns 0, or -1 (message logged). */

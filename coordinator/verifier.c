@@ -26,7 +26,7 @@ struct verify_run {
  * held for the login, so verification never exceeds max_connections even
  * while workers copy); fills state/reason when it fails. */
 static bool login_ok(struct store *st, int64_t server_id, const struct imap_endpoint *ep,
-		     const char *side, const char **state_r, char *reason, size_t reasonlen)
+                     const char *side, const char **state_r, char *reason, size_t reasonlen)
 {
 	struct imap_session *s = NULL;
 	char err[512], owner[64];
@@ -34,16 +34,16 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 	int ret, slot = 0, taken;
 
 	snprintf(owner, sizeof(owner), "verify-%ld-%lu", (long)getpid(),
-		 (unsigned long)pthread_self());
+	         (unsigned long)pthread_self());
 	/* The slot outlives the login and its waits for a throttling server. */
-	for (int waited = 0; (taken = store_slot_take(st, server_id, owner, 600, &slot, &error)) == 1;
-	     waited++) {
+	for (int waited = 0;
+	     (taken = store_slot_take(st, server_id, owner, 600, &slot, &error)) == 1; waited++) {
 		if (waited == 1200) { /* 2 minutes */
 			*state_r = "verify_failed";
 			snprintf(reason, reasonlen,
-				 "%s: no connection free within the server's budget for 2 minutes"
-				 " (copies are using it); check again later",
-				 side);
+			         "%s: no connection free within the server's budget for 2 minutes"
+			         " (copies are using it); check again later",
+			         side);
 			return false;
 		}
 		usleep(100 * 1000);
@@ -88,10 +88,9 @@ static void verify_one(struct verify_run *run, struct store *st, int64_t id)
 		state = "verify_failed";
 		snprintf(reason, sizeof(reason), "%s", err);
 	} else {
-		if (login_ok(st, acct.src.id, &creds.src, "source", &state, reason,
-			     sizeof(reason)))
+		if (login_ok(st, acct.src.id, &creds.src, "source", &state, reason, sizeof(reason)))
 			login_ok(st, acct.dst.id, &creds.dst, "destination", &state, reason,
-				 sizeof(reason));
+			         sizeof(reason));
 		account_creds_close(&creds);
 	}
 	if (store_account_verified(st, id, state, reason, &error) < 0)
@@ -134,7 +133,7 @@ static void *verify_thread(void *arg)
 }
 
 int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t migration_id,
-		 const int64_t *ids, size_t count, int parallel)
+                 const int64_t *ids, size_t count, int parallel)
 {
 	struct verify_run run;
 	struct store *st = NULL;

@@ -15,6 +15,6 @@
  * Returns 0 when all are verified, 1 when some are not, -1 on a setup
  * failure. */
 int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t migration_id,
-		 const int64_t *ids, size_t count, int parallel);
+                 const int64_t *ids, size_t count, int parallel);
 
 #endif

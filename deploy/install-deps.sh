@@ -10,6 +10,7 @@ packages=(
   libsasl2-modules libcmocka-dev
   postgresql dovecot-imapd dovecot-core isync
   python3 openssl ca-certificates procps time
+  clang-format cppcheck git
 )
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

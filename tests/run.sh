@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine (as root):
-#   1. installs the Debian packages (deploy/install-deps.sh, idempotent);
+#   1. installs the Debian packages (deploy/install-deps.sh, idempotent), then
+#      the static checks (tests/static.sh: clang-format drift, cppcheck);
 #   2. builds twice: release, and ASan+UBSan (-DMAILSHIFT_SANITIZE=ON);
 #   3. unit tests (ctest) under the sanitizers;
 #   4. integration tests against real servers it starts itself (PostgreSQL,
@@ -14,6 +15,11 @@ cd "$repo"
 
 bash deploy/install-deps.sh || exit 1
 logs=$(mktemp -d /tmp/mailshift-run.XXXXXX)
+# Static checks first (format drift, cppcheck): counted with the rest.
+bash tests/static.sh | tee "$logs/static.log"
+static_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$logs/static.log" | tail -n 1)
+static_passed=$(cut -d' ' -f1 <<<"${static_line:-0 passed, 1 failed}")
+static_failed=$(cut -d' ' -f3 <<<"${static_line:-0 passed, 1 failed}")
 for dir in build build-asan; do
   flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
   [[ $dir == build-asan ]] && flags=(-DCMAKE_BUILD_TYPE=Debug -DMAILSHIFT_SANITIZE=ON)
@@ -72,9 +78,10 @@ for lane in "${lanes[@]}"; do
   done
 done
 
-passed=$((unit_total - unit_failed + it_passed))
-failed=$((unit_failed + it_failed))
+passed=$((static_passed + unit_total - unit_failed + it_passed))
+failed=$((static_failed + unit_failed + it_failed))
 echo
-echo "unit: $((unit_total - unit_failed)) of $unit_total; integration: $it_passed passed, $it_failed failed"
+echo "static: $static_passed passed, $static_failed failed; unit: $((unit_total - unit_failed)) of $unit_total;" \
+  "integration: $it_passed passed, $it_failed failed"
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -71,21 +71,21 @@ struct account_job {
 };
 
 static void event_send(struct worker *w, const struct account_job *aj, int kind,
-		       const struct sync_stats *stats, const char *detail)
+                       const struct sync_stats *stats, const char *detail)
 {
 	struct queue_event ev = {
-		.migration_id = aj->acct.migration_id,
-		.account_id = aj->acct.id,
-		.pass = aj->job.pass,
-		.kind = kind,
-		.folder = "",
-		.messages = stats != NULL ? stats->messages : 0,
-		.bytes = stats != NULL ? stats->bytes : 0,
-		.errors = stats != NULL ? stats->errors : 0,
-		.worker = w->id,
-		.detail = detail != NULL ? detail : "",
-		.at_ms = (int64_t)time(NULL) * 1000,
-		.lease_epoch = aj->epoch,
+	    .migration_id = aj->acct.migration_id,
+	    .account_id = aj->acct.id,
+	    .pass = aj->job.pass,
+	    .kind = kind,
+	    .folder = "",
+	    .messages = stats != NULL ? stats->messages : 0,
+	    .bytes = stats != NULL ? stats->bytes : 0,
+	    .errors = stats != NULL ? stats->errors : 0,
+	    .worker = w->id,
+	    .detail = detail != NULL ? detail : "",
+	    .at_ms = (int64_t)time(NULL) * 1000,
+	    .lease_epoch = aj->epoch,
 	};
 	char err[256];
 
@@ -96,21 +96,21 @@ static void event_send(struct worker *w, const struct account_job *aj, int kind,
 /* After each committed batch: the run's totals so far, for the coordinator's
  * live view. */
 static void progress_send(void *context, const struct store_account *acct, int64_t epoch,
-			  const struct sync_stats *totals, const char *folder)
+                          const struct sync_stats *totals, const char *folder)
 {
 	struct worker *w = context;
 	struct queue_event ev = {
-		.migration_id = acct->migration_id,
-		.account_id = acct->id,
-		.pass = acct->pass,
-		.kind = QUEUE_EVENT_PROGRESS,
-		.folder = folder,
-		.messages = totals->messages,
-		.bytes = totals->bytes,
-		.errors = totals->errors,
-		.worker = w->id,
-		.at_ms = (int64_t)time(NULL) * 1000,
-		.lease_epoch = epoch,
+	    .migration_id = acct->migration_id,
+	    .account_id = acct->id,
+	    .pass = acct->pass,
+	    .kind = QUEUE_EVENT_PROGRESS,
+	    .folder = folder,
+	    .messages = totals->messages,
+	    .bytes = totals->bytes,
+	    .errors = totals->errors,
+	    .worker = w->id,
+	    .at_ms = (int64_t)time(NULL) * 1000,
+	    .lease_epoch = epoch,
 	};
 	char err[256];
 
@@ -122,19 +122,20 @@ static void progress_send(void *context, const struct store_account *acct, int64
  * and the folders that failed, with the servers' words ("synced with
  * errors"). */
 static void done_reason(int pass, const struct sync_stats *stats, double secs, char *buf,
-			size_t buflen)
+                        size_t buflen)
 {
 	int n = snprintf(buf, buflen,
-			 "pass %d: %" PRIu64 " messages (%" PRIu64 " bytes) copied, %" PRIu64
-			 " already in the destination (matched), %" PRIu64 " flag updates, %" PRIu64
-			 " message errors, %.2f s (%" PRIu64 " slow-down answers waited out, %.1f s"
-			 " waited for rate limits)",
-			 pass, stats->messages, stats->bytes, stats->matched, stats->flags_updated,
-			 stats->errors, secs, stats->throttled, stats->rate_wait_s);
+	                 "pass %d: %" PRIu64 " messages (%" PRIu64 " bytes) copied, %" PRIu64
+	                 " already in the destination (matched), %" PRIu64 " flag updates, %" PRIu64
+	                 " message errors, %.2f s (%" PRIu64 " slow-down answers waited out, %.1f s"
+	                 " waited for rate limits)",
+	                 pass, stats->messages, stats->bytes, stats->matched, stats->flags_updated,
+	                 stats->errors, secs, stats->throttled, stats->rate_wait_s);
 
 	if (stats->folders_failed > 0 && n > 0 && (size_t)n < buflen)
-		snprintf(buf + n, buflen - (size_t)n, "; with errors: %" PRIu64 " folders failed: %s",
-			 stats->folders_failed, stats->folder_errors);
+		snprintf(buf + n, buflen - (size_t)n,
+		         "; with errors: %" PRIu64 " folders failed: %s", stats->folders_failed,
+		         stats->folder_errors);
 }
 
 static void *account_thread(void *arg)
@@ -150,7 +151,7 @@ static void *account_thread(void *arg)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	log_info("account %" PRId64 " (%s): pass %d started", aj->acct.id, aj->acct.src_login,
-		 aj->job.pass);
+	         aj->job.pass);
 	event_send(w, aj, QUEUE_EVENT_ACCOUNT_STARTED, NULL, NULL);
 	err[0] = '\0';
 	outcome = sync_account(&w->sync, aj->st, &aj->acct, aj->epoch, &stats, err, sizeof(err));
@@ -170,7 +171,7 @@ static void *account_thread(void *arg)
 		 * operator's state); else queued for another worker. */
 		state = "queued";
 		snprintf(reason, sizeof(reason), "%s; checkpointed",
-			 stop_requested ? "worker stopping" : err);
+		         stop_requested ? "worker stopping" : err);
 		break;
 	case SYNC_WAITING:
 		/* Not an error: a daily cap or a throttling server. */
@@ -191,10 +192,10 @@ static void *account_thread(void *arg)
 			 * failure of the account, which passwd repairs. */
 			state = "failed";
 			snprintf(reason, sizeof(reason),
-				 "%s although this worker's key decrypts the database's key"
-				 " check: the account's stored secret is damaged; set it again"
-				 " with passwd",
-				 err);
+			         "%s although this worker's key decrypts the database's key"
+			         " check: the account's stored secret is damaged; set it again"
+			         " with passwd",
+			         err);
 			break;
 		}
 		/* No key check to prove this worker's key: it may be the wrong
@@ -202,25 +203,26 @@ static void *account_thread(void *arg)
 		state = "waiting";
 		stats.wait_s = KEY_FAILED_WAIT_S;
 		snprintf(reason, sizeof(reason),
-			 "worker %s: %s with this worker's key: nothing done, error budget"
-			 " untouched; check the workers' key files",
-			 w->id, err);
+		         "worker %s: %s with this worker's key: nothing done, error budget"
+		         " untouched; check the workers' key files",
+		         w->id, err);
 		break;
 	}
 	if (state != NULL) {
 		if ((strcmp(state, "waiting") == 0
-			     ? store_lease_wait(aj->st, aj->acct.id, aj->epoch, stats.wait_s, reason,
-						&error)
-			     : store_lease_release(aj->st, aj->acct.id, aj->epoch, state, reason,
-						   &error)) < 0)
+		         ? store_lease_wait(aj->st, aj->acct.id, aj->epoch, stats.wait_s, reason,
+		                            &error)
+		         : store_lease_release(aj->st, aj->acct.id, aj->epoch, state, reason,
+		                               &error)) < 0)
 			log_warn("account %" PRId64 ": lease release: %s", aj->acct.id, error);
 		log_info("account %" PRId64 " (%s): %s: %s", aj->acct.id, aj->acct.src_login, state,
-			 reason);
+		         reason);
 	} else {
 		log_warn("account %" PRId64 ": %s; stopped without writing", aj->acct.id, err);
 	}
-	event_send(w, aj, outcome == SYNC_DONE ? QUEUE_EVENT_ACCOUNT_DONE : QUEUE_EVENT_ACCOUNT_FAILED,
-		   &stats, state);
+	event_send(w, aj,
+	           outcome == SYNC_DONE ? QUEUE_EVENT_ACCOUNT_DONE : QUEUE_EVENT_ACCOUNT_FAILED,
+	           &stats, state);
 	store_account_clear(&aj->acct);
 	store_close(&aj->st);
 	free(aj);
@@ -251,7 +253,7 @@ static int job_start(struct worker *w, const struct queue_job *job)
 		ret = store_open(w->sync.db_conninfo, &aj->st, &error);
 		if (ret == 0) {
 			ret = store_lease_take(aj->st, job->account_id, job->pass, w->id,
-					       w->sync.lease_ttl_s, &aj->epoch, &aj->acct, &error);
+			                       w->sync.lease_ttl_s, &aj->epoch, &aj->acct, &error);
 			if (ret >= 0)
 				break;
 			/* The message lives in the store being closed. */
@@ -270,8 +272,8 @@ static int job_start(struct worker *w, const struct queue_job *job)
 	}
 	if (ret > 0) {
 		log_info("job for account %" PRId64 " pass %d dropped: leased elsewhere or"
-			 " nothing to do",
-			 job->account_id, job->pass);
+		         " nothing to do",
+		         job->account_id, job->pass);
 		store_close(&aj->st);
 		free(aj);
 		return 0;
@@ -309,7 +311,7 @@ static int worker_id_check(struct store *st, const char *id)
 	if (seen == 0)
 		return 0;
 	log_info("worker id %s beat %.0f s ago: watching whether another worker uses it", id,
-		 (double)time(NULL) - seen);
+	         (double)time(NULL) - seen);
 	sleep(ID_WATCH_S);
 	if (store_worker_seen(st, id, &again, &error) < 0) {
 		log_error("%s", error);
@@ -317,9 +319,9 @@ static int worker_id_check(struct store *st, const char *id)
 	}
 	if (again > seen) {
 		log_error("worker id %s is in use by another live worker (it beats every %d s):"
-			  " give each worker its own --id, or none (the default is host-pid-time);"
-			  " not started",
-			  id, BEAT_S);
+		          " give each worker its own --id, or none (the default is host-pid-time);"
+		          " not started",
+		          id, BEAT_S);
 		return -1;
 	}
 	return 0;
@@ -339,32 +341,36 @@ static int worker_protect(void)
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: mailshift-worker [options]\n"
-		"  --db CONNINFO          PostgreSQL (env MAILSHIFT_DB)\n"
-		"  --brokers LIST         Kafka bootstrap servers (env MAILSHIFT_BROKERS)\n"
-		"  --brokers-file PATH    file holding the bootstrap list (env MAILSHIFT_BROKERS_FILE)\n"
-		"  --key-file PATH        secret key file (env MAILSHIFT_KEY_FILE, or\n"
-		"                         MAILSHIFT_SECRET_KEY holding the key)\n"
-		"  --ca-file PATH         extra CA certificates for every IMAP server\n"
-		"  --accounts N           accounts copied at once (default 4)\n"
-		"  --folders N            parallel folders per account (default 2)\n"
-		"  --batch-count N        messages per append batch (default 200)\n"
-		"  --batch-mb N           megabytes per batch (default 8)\n"
-		"  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"
-		"  --lease-ttl SECS       account lease lifetime, renewed while copying (default 60)\n"
-		"  --io-timeout SECS      IMAP connect and read timeout (default 60)\n"
-		"  --stall-timeout SECS   a folder thread without progress this long is abandoned\n"
-		"                         and its account's lease no longer renewed (default 120,\n"
-		"                         0: never)\n"
-		"  --shutdown-timeout SECS  SIGTERM: exit within SECS whatever the accounts are\n"
-		"                         doing (default 10)\n"
-		"  --max-folders N        folders per account; more is an account error (default 10000)\n"
-		"  --max-message-mb N     larger messages get a message error (default 256)\n"
-		"  --id NAME              worker id, unique in the fleet (default host-pid-time)\n"
-		"environment: MAILSHIFT_DB_TIMEOUT, MAILSHIFT_DB_STATEMENT_TIMEOUT (seconds: PostgreSQL\n"
-		"connect and statement bounds, default 10 and 60), MAILSHIFT_KEY_FILE_PERMISSIVE=1\n"
-		"(only warn about a key file others can read)\n");
+	fprintf(
+	    stderr,
+	    "usage: mailshift-worker [options]\n"
+	    "  --db CONNINFO          PostgreSQL (env MAILSHIFT_DB)\n"
+	    "  --brokers LIST         Kafka bootstrap servers (env MAILSHIFT_BROKERS)\n"
+	    "  --brokers-file PATH    file holding the bootstrap list (env "
+	    "MAILSHIFT_BROKERS_FILE)\n"
+	    "  --key-file PATH        secret key file (env MAILSHIFT_KEY_FILE, or\n"
+	    "                         MAILSHIFT_SECRET_KEY holding the key)\n"
+	    "  --ca-file PATH         extra CA certificates for every IMAP server\n"
+	    "  --accounts N           accounts copied at once (default 4)\n"
+	    "  --folders N            parallel folders per account (default 2)\n"
+	    "  --batch-count N        messages per append batch (default 200)\n"
+	    "  --batch-mb N           megabytes per batch (default 8)\n"
+	    "  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"
+	    "  --lease-ttl SECS       account lease lifetime, renewed while copying (default 60)\n"
+	    "  --io-timeout SECS      IMAP connect and read timeout (default 60)\n"
+	    "  --stall-timeout SECS   a folder thread without progress this long is abandoned\n"
+	    "                         and its account's lease no longer renewed (default 120,\n"
+	    "                         0: never)\n"
+	    "  --shutdown-timeout SECS  SIGTERM: exit within SECS whatever the accounts are\n"
+	    "                         doing (default 10)\n"
+	    "  --max-folders N        folders per account; more is an account error (default "
+	    "10000)\n"
+	    "  --max-message-mb N     larger messages get a message error (default 256)\n"
+	    "  --id NAME              worker id, unique in the fleet (default host-pid-time)\n"
+	    "environment: MAILSHIFT_DB_TIMEOUT, MAILSHIFT_DB_STATEMENT_TIMEOUT (seconds: "
+	    "PostgreSQL\n"
+	    "connect and statement bounds, default 10 and 60), MAILSHIFT_KEY_FILE_PERMISSIVE=1\n"
+	    "(only warn about a key file others can read)\n");
 }
 
 static int parse_int(const char *s, const char *what, long min, long max, long *v_r)
@@ -376,7 +382,7 @@ static int parse_int(const char *s, const char *what, long min, long max, long *
 	v = strtol(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v < min || v > max) {
 		fprintf(stderr, "mailshift-worker: %s: must be an integer %ld..%ld\n", what, min,
-			max);
+		        max);
 		return -1;
 	}
 	*v_r = v;
@@ -454,7 +460,8 @@ static bool shutdown_wait(struct worker *w, long bound_s, int *left_ms_r)
 	while (w->running > 0 && pthread_cond_timedwait(&w->cond, &w->lock, &cancel_at) == 0)
 		;
 	if (w->running > 0) {
-		log_warn("stopping: %d accounts still busy; cancelling their IMAP waits", w->running);
+		log_warn("stopping: %d accounts still busy; cancelling their IMAP waits",
+		         w->running);
 		atomic_store(&cancel_all, 1);
 	}
 	while (w->running > 0 && pthread_cond_timedwait(&w->cond, &w->lock, &end) == 0)
@@ -464,14 +471,14 @@ static bool shutdown_wait(struct worker *w, long bound_s, int *left_ms_r)
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
 		int64_t left = ((int64_t)end.tv_sec - now.tv_sec) * 1000 +
-			       (end.tv_nsec - now.tv_nsec) / 1000000;
+		               (end.tv_nsec - now.tv_nsec) / 1000000;
 		*left_ms_r = left < 100 ? 100 : (int)left;
 	}
 	if (!done)
 		log_warn("stopping: %d accounts did not end within %ld s (worker option"
-			 " --shutdown-timeout): exiting anyway; their leases expire for another"
-			 " worker",
-			 w->running, bound_s);
+		         " --shutdown-timeout): exiting anyway; their leases expire for another"
+		         " worker",
+		         w->running, bound_s);
 	pthread_mutex_unlock(&w->lock);
 	return done;
 }
@@ -479,30 +486,30 @@ static bool shutdown_wait(struct worker *w, long bound_s, int *left_ms_r)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"db", required_argument, NULL, 'd'},
-		{"brokers", required_argument, NULL, 'b'},
-		{"brokers-file", required_argument, NULL, 'B'},
-		{"key-file", required_argument, NULL, 'k'},
-		{"ca-file", required_argument, NULL, 'c'},
-		{"accounts", required_argument, NULL, 'a'},
-		{"folders", required_argument, NULL, 'f'},
-		{"batch-count", required_argument, NULL, 'n'},
-		{"batch-mb", required_argument, NULL, 'm'},
-		{"exit-when-idle", required_argument, NULL, 'x'},
-		{"id", required_argument, NULL, 'i'},
-		{"lease-ttl", required_argument, NULL, 'l'},
-		{"io-timeout", required_argument, NULL, 'T'},
-		{"stall-timeout", required_argument, NULL, 'S'},
-		{"shutdown-timeout", required_argument, NULL, 'D'},
-		{"max-folders", required_argument, NULL, 'F'},
-		{"max-message-mb", required_argument, NULL, 'M'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"db", required_argument, NULL, 'd'},
+	    {"brokers", required_argument, NULL, 'b'},
+	    {"brokers-file", required_argument, NULL, 'B'},
+	    {"key-file", required_argument, NULL, 'k'},
+	    {"ca-file", required_argument, NULL, 'c'},
+	    {"accounts", required_argument, NULL, 'a'},
+	    {"folders", required_argument, NULL, 'f'},
+	    {"batch-count", required_argument, NULL, 'n'},
+	    {"batch-mb", required_argument, NULL, 'm'},
+	    {"exit-when-idle", required_argument, NULL, 'x'},
+	    {"id", required_argument, NULL, 'i'},
+	    {"lease-ttl", required_argument, NULL, 'l'},
+	    {"io-timeout", required_argument, NULL, 'T'},
+	    {"stall-timeout", required_argument, NULL, 'S'},
+	    {"shutdown-timeout", required_argument, NULL, 'D'},
+	    {"max-folders", required_argument, NULL, 'F'},
+	    {"max-message-mb", required_argument, NULL, 'M'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *db = getenv("MAILSHIFT_DB"), *brokers_file = getenv("MAILSHIFT_BROKERS_FILE");
 	const char *key_file = getenv("MAILSHIFT_KEY_FILE"), *id = NULL;
-	char *brokers = getenv("MAILSHIFT_BROKERS") != NULL ? strdup(getenv("MAILSHIFT_BROKERS"))
-							   : NULL;
+	char *brokers =
+	    getenv("MAILSHIFT_BROKERS") != NULL ? strdup(getenv("MAILSHIFT_BROKERS")) : NULL;
 	struct worker w;
 	struct secret_key *key = NULL;
 	struct queue_consumer *consumer = NULL;
@@ -644,13 +651,13 @@ int main(int argc, char **argv)
 		goto out;
 	store_close(&st);
 	if (queue_producer_create(brokers, &w.producer, err, sizeof(err)) < 0 ||
-	    queue_consumer_create(brokers, "mailshift-workers", w.id, &consumer, err,
-				  sizeof(err)) < 0) {
+	    queue_consumer_create(brokers, "mailshift-workers", w.id, &consumer, err, sizeof(err)) <
+	        0) {
 		log_error("%s", err);
 		goto out;
 	}
 	log_info("worker %s ready: %d accounts at once, %d folders each", w.id, w.capacity,
-		 w.sync.folder_threads);
+	         w.sync.folder_threads);
 	last_work = time(NULL);
 	while (!stop_requested) {
 		struct queue_job job;
@@ -665,8 +672,8 @@ int main(int argc, char **argv)
 			if (beat_st == NULL && store_open(db, &beat_st, &error) < 0)
 				log_warn("beat: %s", error);
 			else if (store_worker_beat(beat_st, w.id, w.capacity, running,
-						   beat_running >= 0 && running < beat_running,
-						   &error) < 0) {
+			                           beat_running >= 0 && running < beat_running,
+			                           &error) < 0) {
 				log_warn("beat: %s", error);
 				store_close(&beat_st);
 			} else {
@@ -681,8 +688,8 @@ int main(int argc, char **argv)
 			} else {
 				for (size_t i = 0; i < nowed; i++)
 					log_info("account %" PRId64 ": job handed back (not started"
-						 " while PostgreSQL was unreachable)",
-						 owed[i]);
+					         " while PostgreSQL was unreachable)",
+					         owed[i]);
 				nowed = 0;
 			}
 		}
@@ -712,7 +719,7 @@ int main(int argc, char **argv)
 				store_close(&beat_st);
 			} else {
 				log_debug("account %" PRId64 ": declined, %d of %d running",
-					  job.account_id, running, w.capacity);
+				          job.account_id, running, w.capacity);
 				queue_msg_done(consumer, &msg);
 				continue;
 			}
@@ -721,8 +728,8 @@ int main(int argc, char **argv)
 		 * may be stored.  A job not started is handed back later. */
 		if (job_start(&w, &job) < 0) {
 			log_warn("account %" PRId64 ": job not started; it is handed back once"
-				 " PostgreSQL answers",
-				 job.account_id);
+			         " PostgreSQL answers",
+			         job.account_id);
 			if (nowed < OWED_MAX)
 				owed[nowed++] = job.account_id;
 			store_close(&beat_st);

@@ -75,14 +75,14 @@ struct account_run {
 	char error[512];
 	struct sync_stats stats;
 	int64_t lease_deadline_ms; /* monotonic: no destination write after it */
-	char slot_owner[64];	   /* holder name of this run's connection slots */
-	bool finished;		   /* tells the heartbeat thread to stop */
+	char slot_owner[64];       /* holder name of this run's connection slots */
+	bool finished;             /* tells the heartbeat thread to stop */
 	pthread_cond_t wake;
-	uint64_t cap;		   /* daily byte cap of the account, 0 = none */
-	uint64_t day_bytes;	   /* bytes moved today, as far as this run knows */
-	time_t day;		   /* today: UTC days since the epoch */
-	int wait_s;		   /* SYNC_WAITING: when to run again */
-	struct folder_ctx *fcs;	   /* the folder threads, for the watchdog */
+	uint64_t cap;           /* daily byte cap of the account, 0 = none */
+	uint64_t day_bytes;     /* bytes moved today, as far as this run knows */
+	time_t day;             /* today: UTC days since the epoch */
+	int wait_s;             /* SYNC_WAITING: when to run again */
+	struct folder_ctx *fcs; /* the folder threads, for the watchdog */
 	int nfcs;
 };
 
@@ -95,8 +95,8 @@ struct folder_ctx {
 	/* The account's endpoints with this thread's cancel flag and I/O clock
 	 * (lib/imap keeps pointers to them for the sessions' lifetime). */
 	struct imap_endpoint src_ep, dst_ep;
-	int open_backoff_s;	/* the server's suggested wait after a throttled connect */
-	bool throttled_dst;	/* the last IMAP_ETHROTTLED came from the destination */
+	int open_backoff_s; /* the server's suggested wait after a throttled connect */
+	bool throttled_dst; /* the last IMAP_ETHROTTLED came from the destination */
 	/* The failure in err came from PostgreSQL, not from a server: an error
 	 * of the account (STORE_LEASE_LOST and IMAP_ENET share a value). */
 	bool store_failed;
@@ -105,9 +105,9 @@ struct folder_ctx {
 	 * completed command, commit or legitimate wait. */
 	atomic_bool busy;
 	atomic_llong progress_ms;
-	atomic_int cancel_mine; /* set by the watchdog: end this thread's IMAP waits */
+	atomic_int cancel_mine;  /* set by the watchdog: end this thread's IMAP waits */
 	atomic_llong last_io_ms; /* last byte moved on its sessions (lib/imap) */
-	bool stalled;		 /* watchdog: reported once per stall */
+	bool stalled;            /* watchdog: reported once per stall */
 	char err[512];
 };
 
@@ -176,7 +176,7 @@ static int hash_msg(const struct imap_msg *m, unsigned char out[HASH_LEN])
  * large for the batch byte limit: it goes through a temporary file in
  * bounded chunks instead of memory (*spool_r holds the file; close it). */
 static int fetch_batch(struct folder_ctx *fc, struct imap_session *session, const uint32_t *uids,
-		       size_t count, bool spool, struct imap_batch *batch_r, FILE **spool_r)
+                       size_t count, bool spool, struct imap_batch *batch_r, FILE **spool_r)
 {
 	struct imap_batch b = {0};
 	FILE *f;
@@ -189,14 +189,14 @@ static int fetch_batch(struct folder_ctx *fc, struct imap_session *session, cons
 	b.msgs = calloc(1, sizeof(*b.msgs));
 	if (f == NULL || b.msgs == NULL) {
 		snprintf(fc->err, sizeof(fc->err), "cannot create a spool file: %s",
-			 strerror(errno));
+		         strerror(errno));
 		if (f != NULL)
 			fclose(f);
 		free(b.msgs);
 		return -1;
 	}
-	ret = imap_fetch_body_to_file(session, uids[0], fileno(f), SPOOL_CHUNK, &b.msgs[0],
-				      fc->err, sizeof(fc->err));
+	ret = imap_fetch_body_to_file(session, uids[0], fileno(f), SPOOL_CHUNK, &b.msgs[0], fc->err,
+	                              sizeof(fc->err));
 	if (ret < 0) {
 		fclose(f);
 		free(b.msgs);
@@ -379,10 +379,11 @@ static bool run_stalled(struct account_run *run)
 		}
 		stalled = true;
 		if (!fc->stalled)
-			log_warn("account %" PRId64 ": folder thread %d made no progress for %" PRId64
-				 " s (worker option --stall-timeout %d): cancelling its connections;"
-				 " the lease is renewed again once it moves",
-				 run->acct->id, i, (now - last) / 1000, run->cfg->stall_timeout_s);
+			log_warn(
+			    "account %" PRId64 ": folder thread %d made no progress for %" PRId64
+			    " s (worker option --stall-timeout %d): cancelling its connections;"
+			    " the lease is renewed again once it moves",
+			    run->acct->id, i, (now - last) / 1000, run->cfg->stall_timeout_s);
 		fc->stalled = true;
 		atomic_store(&fc->cancel_mine, 1);
 	}
@@ -427,15 +428,15 @@ static void *heartbeat_thread(void *arg)
 		renewed_ms = t;
 		const char *stop_why = NULL;
 		ret = st != NULL || store_open(run->cfg->db_conninfo, &st, &error) == 0
-			      ? store_lease_renew(st, run->acct->id, run->epoch,
-						  run->cfg->lease_ttl_s, &stop_why, &error)
-			      : -1;
+		          ? store_lease_renew(st, run->acct->id, run->epoch, run->cfg->lease_ttl_s,
+		                              &stop_why, &error)
+		          : -1;
 		if (ret == STORE_LEASE_LOST)
 			run_fail(run, SYNC_LEASE_LOST, error);
 		else if (ret == 0 && stop_why != NULL)
 			run_fail(run, SYNC_STOPPED, stop_why);
-		if (ret == 0 && store_slots_renew(st, run->slot_owner, run->cfg->lease_ttl_s,
-						  &error) < 0)
+		if (ret == 0 &&
+		    store_slots_renew(st, run->slot_owner, run->cfg->lease_ttl_s, &error) < 0)
 			log_warn("account %" PRId64 ": slot renewal: %s", run->acct->id, error);
 		else if (ret < 0) {
 			/* PostgreSQL unreachable: the deadline runs out and writes stop;
@@ -476,7 +477,7 @@ static int store_check(struct folder_ctx *fc, int ret, const char *const *error)
  * and lets the account go on with its other folders.  Returns 0, or <0 when
  * the store could not record it (the run then fails or stops). */
 static int folder_failed(struct folder_ctx *fc, const char *src_name, const char *dst_name,
-			 const char *why)
+                         const char *why)
 {
 	struct account_run *run = fc->run;
 	const char *error = NULL;
@@ -486,8 +487,9 @@ static int folder_failed(struct folder_ctx *fc, const char *src_name, const char
 
 	printable(src_name, shown, sizeof(shown));
 	log_warn("account %" PRId64 " folder %s failed, the account goes on: %s", run->acct->id,
-		 shown, why);
-	ret = store_folder_error(fc->st, run->acct->id, run->epoch, src_name, dst_name, why, &error);
+	         shown, why);
+	ret =
+	    store_folder_error(fc->st, run->acct->id, run->epoch, src_name, dst_name, why, &error);
 	if (ret == STORE_LEASE_LOST) {
 		run_fail(run, SYNC_LEASE_LOST, error);
 		return ret;
@@ -501,7 +503,7 @@ static int folder_failed(struct folder_ctx *fc, const char *src_name, const char
 	len = strlen(run->stats.folder_errors);
 	if (len + 8 < sizeof(run->stats.folder_errors))
 		snprintf(run->stats.folder_errors + len, sizeof(run->stats.folder_errors) - len,
-			 "%s%s: %s", len > 0 ? "; " : "", shown, why);
+		         "%s%s: %s", len > 0 ? "; " : "", shown, why);
 	pthread_mutex_unlock(&run->lock);
 	return 0;
 }
@@ -514,7 +516,7 @@ static int folder_failed(struct folder_ctx *fc, const char *src_name, const char
  * message (the folder shrank meanwhile) the answer is `from` itself: the walk
  * then goes on window by window, which is always correct. */
 static int uid_seek(struct folder_ctx *fc, struct imap_session *session, uint32_t exists,
-		    uint32_t from, uint32_t *uid_r)
+                    uint32_t from, uint32_t *uid_r)
 {
 	uint32_t lo = 1, hi = exists, uid = 0;
 	int ret;
@@ -558,7 +560,7 @@ static int uid_seek(struct folder_ctx *fc, struct imap_session *session, uint32_
  * than a window (uid_seek); last + 1 when nothing is left.  0 or <0, or 1 to
  * stop. */
 static int window_next(struct folder_ctx *fc, struct imap_session *session, uint32_t exists,
-		       uint32_t hi, uint32_t last, uint64_t *next_r)
+                       uint32_t hi, uint32_t last, uint64_t *next_r)
 {
 	uint32_t uid;
 	int ret;
@@ -576,7 +578,7 @@ static int window_next(struct folder_ctx *fc, struct imap_session *session, uint
 /* Builds an index of the destination folder's messages with UID >= from, by
  * content; the folder is examined (read-only) on the destination session. */
 static int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t from,
-			   struct dst_index *idx_r)
+                           struct dst_index *idx_r)
 {
 	const struct sync_config *cfg = fc->run->cfg;
 	struct imap_status st;
@@ -589,7 +591,7 @@ static int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t
 		return ret;
 	for (uint64_t lo = from, next; st.uidnext > 0 && lo < st.uidnext; lo = next) {
 		uint32_t hi = st.uidnext - 1 - lo >= cfg->window ? (uint32_t)lo + cfg->window - 1
-								  : st.uidnext - 1;
+		                                                 : st.uidnext - 1;
 		struct imap_batch sizes;
 		size_t i = 0;
 
@@ -697,17 +699,17 @@ static int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct
 	}
 	idx->entries = e;
 	for (size_t i = 0; i < more.count; i++) {
-		more.entries[i].used = idx->nown > 0 &&
-				       bsearch(&more.entries[i].uid, idx->own, idx->nown,
-					       sizeof(*idx->own), uid_cmp) != NULL;
+		more.entries[i].used =
+		    idx->nown > 0 && bsearch(&more.entries[i].uid, idx->own, idx->nown,
+		                             sizeof(*idx->own), uid_cmp) != NULL;
 		foreign += !more.entries[i].used;
 		idx->entries[idx->count++] = more.entries[i];
 	}
 	qsort(idx->entries, idx->count, sizeof(*idx->entries), entry_cmp);
 	if (foreign > 0)
 		log_info("account %" PRId64 ": %zu messages appeared in destination folder %s"
-			 " while matching by content: indexed too",
-			 fc->run->acct->id, foreign, dst_name);
+		         " while matching by content: indexed too",
+		         fc->run->acct->id, foreign, dst_name);
 	idx->next_uid = more.next_uid;
 	idx->nown = 0;
 	dst_index_free(&more);
@@ -720,7 +722,7 @@ static int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct
  * and is not rewritten: its UIDNEXT stays the lower bound for a later
  * re-match. */
 static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint32_t *uids,
-		      size_t count, bool spool, struct dst_index *idx, bool keep_intent)
+                      size_t count, bool spool, struct dst_index *idx, bool keep_intent)
 {
 	struct account_run *run = fc->run;
 	struct imap_batch bodies = {0};
@@ -785,23 +787,23 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 		if (sel == NULL || strcmp(sel, cp->dst_name) != 0) {
 			struct imap_status sel_st;
 			ret = imap_folder_open(fc->dst, cp->dst_name, false, &sel_st, fc->err,
-					       sizeof(fc->err));
+			                       sizeof(fc->err));
 			if (ret < 0)
 				goto out;
 		}
 		if (!keep_intent) {
 			struct imap_status dst_st;
 			ret = imap_folder_status(fc->dst, cp->dst_name, &dst_st, fc->err,
-						 sizeof(fc->err));
+			                         sizeof(fc->err));
 			if (ret < 0)
 				goto out;
 			ret = store_intent_begin(fc->st, run->acct->id, run->epoch, cp->id,
-						 dst_st.uidnext, append_uids, nappend, &error);
+			                         dst_st.uidnext, append_uids, nappend, &error);
 			if (store_check(fc, ret, &error) < 0)
 				goto out;
 		}
-		ret = imap_append_batch(fc->dst, cp->dst_name, to_append, nappend, results,
-					fc->err, sizeof(fc->err));
+		ret = imap_append_batch(fc->dst, cp->dst_name, to_append, nappend, results, fc->err,
+		                        sizeof(fc->err));
 		if (ret < 0)
 			goto out;
 		fc_alive(fc);
@@ -819,8 +821,8 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 		for (size_t i = 0; i < nappend; i++) {
 			if (results[i].error[0] != '\0') {
 				log_warn("account %" PRId64 " folder %s uid %" PRIu32 ": %s",
-					 run->acct->id, cp->src_name, to_append[i].uid,
-					 results[i].error);
+				         run->acct->id, cp->src_name, to_append[i].uid,
+				         results[i].error);
 				errors[nerrors].src_uid = to_append[i].uid;
 				errors[nerrors++].error = results[i].error;
 				continue;
@@ -841,7 +843,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	}
 	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
 	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
-				 nerrors, uids[count - 1], appended, bytes, matched, &error);
+	                         nerrors, uids[count - 1], appended, bytes, matched, &error);
 	if (store_check(fc, ret, &error) < 0)
 		goto out;
 	cp->high_water = uids[count - 1];
@@ -854,7 +856,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	pthread_mutex_unlock(&run->lock);
 	if (run->cfg->progress != NULL)
 		run->cfg->progress(run->cfg->progress_context, run->acct, run->epoch, &totals,
-				   cp->src_name);
+		                   cp->src_name);
 out:
 	imap_batch_free(&bodies);
 	if (spool_file != NULL)
@@ -875,13 +877,13 @@ static int recover_intent(struct folder_ctx *fc, struct store_folder *cp)
 	int ret;
 
 	log_info("account %" PRId64 " folder %s: re-matching an interrupted batch of %zu"
-		 " messages from destination UID %" PRIu32,
-		 fc->run->acct->id, cp->src_name, cp->intent_count, cp->intent_dst_uidnext);
+	         " messages from destination UID %" PRIu32,
+	         fc->run->acct->id, cp->src_name, cp->intent_count, cp->intent_dst_uidnext);
 	ret = dst_index_build(fc, cp->dst_name, cp->intent_dst_uidnext, &idx);
 	if (ret == 0)
 		/* A batch of one may be a message too large to hold: spool it. */
-		ret = copy_batch(fc, cp, cp->intent_uids, cp->intent_count,
-				 cp->intent_count == 1, &idx, true);
+		ret = copy_batch(fc, cp, cp->intent_uids, cp->intent_count, cp->intent_count == 1,
+		                 &idx, true);
 	dst_index_free(&idx);
 	return ret;
 }
@@ -923,8 +925,8 @@ static int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes)
 		const char *error = NULL;
 		double w = 0;
 		if (store_check(fc,
-				store_rate_reserve(fc->st, srv->id, limited, n, bytes, &w, &error),
-				&error) < 0)
+		                store_rate_reserve(fc->st, srv->id, limited, n, bytes, &w, &error),
+		                &error) < 0)
 			return -1;
 		if (w > wait)
 			wait = w;
@@ -942,7 +944,7 @@ static int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes)
  * fits (a message larger than the whole cap travels alone at the start of a
  * day).  The bytes are counted as moved from here on. */
 static bool cap_fit(struct account_run *run, const struct imap_batch *sizes, size_t *i, size_t *n,
-		    size_t *bytes)
+                    size_t *bytes)
 {
 	bool fits;
 	char why[160];
@@ -965,9 +967,9 @@ static bool cap_fit(struct account_run *run, const struct imap_batch *sizes, siz
 	pthread_mutex_unlock(&run->lock);
 	if (!fits) {
 		snprintf(why, sizeof(why),
-			 "daily cap of %" PRIu64 " bytes reached; the rest carries over to the next"
-			 " UTC day",
-			 run->cap);
+		         "daily cap of %" PRIu64 " bytes reached; the rest carries over to the next"
+		         " UTC day",
+		         run->cap);
 		run_wait(run, -1, why);
 	}
 	return fits;
@@ -976,7 +978,7 @@ static bool cap_fit(struct account_run *run, const struct imap_batch *sizes, siz
 /* Records a message error for the next source UID alone (the high water
  * moves past it) and the folder goes on. */
 static int msg_error_commit(struct folder_ctx *fc, struct store_folder *cp, uint32_t uid,
-			    const char *why)
+                            const char *why)
 {
 	struct account_run *run = fc->run;
 	struct store_msg_error e = {.src_uid = uid, .error = why};
@@ -984,11 +986,11 @@ static int msg_error_commit(struct folder_ctx *fc, struct store_folder *cp, uint
 	int ret;
 
 	log_warn("account %" PRId64 " folder %s uid %" PRIu32 ": %s", run->acct->id, cp->src_name,
-		 uid, why);
+	         uid, why);
 	ret = store_check(fc,
-			  store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, NULL, 0, &e,
-					     1, uid, 0, 0, 0, &error),
-			  &error);
+	                  store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, NULL, 0, &e,
+	                                     1, uid, 0, 0, 0, &error),
+	                  &error);
 	if (ret < 0)
 		return ret;
 	cp->high_water = uid;
@@ -1005,9 +1007,9 @@ static int too_large(struct folder_ctx *fc, struct store_folder *cp, const struc
 	char why[256];
 
 	snprintf(why, sizeof(why),
-		 "message of %" PRIu32 " bytes (RFC822.SIZE from the source) is larger than the"
-		 " largest accepted, %" PRIu64 " bytes (worker option --max-message-mb)",
-		 m->size, fc->run->cfg->max_message_bytes);
+	         "message of %" PRIu32 " bytes (RFC822.SIZE from the source) is larger than the"
+	         " largest accepted, %" PRIu64 " bytes (worker option --max-message-mb)",
+	         m->size, fc->run->cfg->max_message_bytes);
 	return msg_error_commit(fc, cp, m->uid, why);
 }
 
@@ -1024,8 +1026,7 @@ static int sessions_reopen(struct folder_ctx *fc, struct store_folder *cp)
 	sessions_close(fc);
 	ret = sessions_open(fc);
 	if (ret == 0)
-		ret = imap_folder_open(fc->src, cp->src_name, true, &st, fc->err,
-				       sizeof(fc->err));
+		ret = imap_folder_open(fc->src, cp->src_name, true, &st, fc->err, sizeof(fc->err));
 	return ret;
 }
 
@@ -1034,7 +1035,7 @@ static int sessions_reopen(struct folder_ctx *fc, struct store_folder *cp)
  * on new sessions, so that only the offending message gets a message error,
  * with lib/imap's words naming the bound and the server's numbers. */
 static int copy_one_by_one(struct folder_ctx *fc, struct store_folder *cp, const uint32_t *uids,
-			   size_t count, struct dst_index *idx)
+                           size_t count, struct dst_index *idx)
 {
 	int ret = sessions_reopen(fc, cp);
 
@@ -1056,8 +1057,8 @@ static int copy_one_by_one(struct folder_ctx *fc, struct store_folder *cp, const
 /* Copies source UIDs (high_water, last] in windows and byte-bounded batches;
  * exists is the folder's message count when it was opened (for jumping over
  * empty UID ranges).  0 done, 1 asked to stop, <0 failed. */
-static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last,
-		    uint32_t exists, struct dst_index *idx)
+static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint32_t exists,
+                    struct dst_index *idx)
 {
 	const struct sync_config *cfg = fc->run->cfg;
 	const struct store_account *acct = fc->run->acct;
@@ -1114,7 +1115,7 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 			while (i < sizes.count && n < batch_count && !(n > 0 && spool) &&
 			       (n == 0 || bytes + sizes.msgs[i].size <= cfg->batch_bytes) &&
 			       (cfg->max_message_bytes == 0 ||
-				sizes.msgs[i].size <= cfg->max_message_bytes)) {
+			        sizes.msgs[i].size <= cfg->max_message_bytes)) {
 				bytes += sizes.msgs[i].size;
 				uids[n++] = sizes.msgs[i++].uid;
 			}
@@ -1133,10 +1134,10 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 		if (ret == 0 && cp->high_water < hi) {
 			const char *error = NULL;
 			ret = store_check(fc,
-					  store_batch_commit(fc->st, fc->run->acct->id,
-							     fc->run->epoch, cp->id, NULL, 0, NULL,
-							     0, hi, 0, 0, 0, &error),
-					  &error);
+			                  store_batch_commit(fc->st, fc->run->acct->id,
+			                                     fc->run->epoch, cp->id, NULL, 0, NULL,
+			                                     0, hi, 0, 0, 0, &error),
+			                  &error);
 			if (ret == 0)
 				cp->high_water = hi;
 		}
@@ -1226,14 +1227,14 @@ static void flags_normalize(const char *in, char *out, size_t outlen)
 	out[0] = '\0';
 	for (size_t i = 0; i < n; i++)
 		len += (size_t)snprintf(out + len, outlen > len ? outlen - len : 0, "%s%s",
-					i > 0 ? " " : "", words[i]);
+		                        i > 0 ? " " : "", words[i]);
 }
 
 /* Carries flag changes of already copied messages (UIDs <= upto) to the
  * destination.  changedsince != 0: only what changed since that modseq;
  * else every message is compared with its destination copy. */
 static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto,
-		      uint64_t changedsince)
+                      uint64_t changedsince)
 {
 	const struct sync_config *cfg = fc->run->cfg;
 	struct imap_status dst_st;
@@ -1254,16 +1255,15 @@ static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t u
 			break;
 		}
 		ret = imap_fetch_flags(fc->src, (uint32_t)lo, hi, changedsince, &src, fc->err,
-				       sizeof(fc->err));
+		                       sizeof(fc->err));
 		if (ret == 0)
 			fc_alive(fc);
 		/* An empty window: on to the next source UID the map holds (only
 		 * mapped messages have flags to carry), without a round trip. */
 		if (ret == 0 && src.count == 0 && hi < upto) {
 			uint32_t mapped = 0;
-			ret = store_check(fc,
-					  store_uidmap_next(fc->st, cp->id, hi + 1, &mapped, &error),
-					  &error);
+			ret = store_check(
+			    fc, store_uidmap_next(fc->st, cp->id, hi + 1, &mapped, &error), &error);
 			if (ret == 0)
 				next = mapped == 0 || mapped > upto ? (uint64_t)upto + 1 : mapped;
 		}
@@ -1278,15 +1278,14 @@ static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t u
 		}
 		for (size_t i = 0; i < src.count; i++)
 			src_uids[i] = src.msgs[i].uid;
-		ret = store_check(fc,
-				  store_uidmap_lookup(fc->st, cp->id, src_uids, src.count, dst_uids,
-						      &error),
-				  &error);
+		ret = store_check(
+		    fc, store_uidmap_lookup(fc->st, cp->id, src_uids, src.count, dst_uids, &error),
+		    &error);
 		if (ret < 0)
 			goto next;
 		if (!dst_open) {
 			ret = imap_folder_open(fc->dst, cp->dst_name, false, &dst_st, fc->err,
-					       sizeof(fc->err));
+			                       sizeof(fc->err));
 			if (ret < 0)
 				goto next;
 			dst_open = true;
@@ -1302,7 +1301,7 @@ static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t u
 			}
 			if (dhi > 0) {
 				ret = imap_fetch_flags(fc->dst, dlo, dhi, 0, &dst, fc->err,
-						       sizeof(fc->err));
+				                       sizeof(fc->err));
 				if (ret < 0)
 					goto next;
 			}
@@ -1370,7 +1369,7 @@ static int dst_wait_quiet(struct folder_ctx *fc, const char *dst_name, uint32_t 
 }
 
 static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
-		       const char *dst_name)
+                       const char *dst_name)
 {
 	struct account_run *run = fc->run;
 	struct store_folder cp = {0};
@@ -1390,14 +1389,14 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	 * pass for synced. */
 	if (st.uidvalidity == 0 || st.uidnext == 0) {
 		snprintf(fc->err, sizeof(fc->err),
-			 "STATUS: the source server's answer is invalid: %s is 0 or missing",
-			 st.uidvalidity == 0 ? "UIDVALIDITY" : "UIDNEXT");
+		         "STATUS: the source server's answer is invalid: %s is 0 or missing",
+		         st.uidvalidity == 0 ? "UIDVALIDITY" : "UIDNEXT");
 		return IMAP_EPROTO;
 	}
 	ret = store_check(fc,
-			  store_folder_get(fc->st, run->acct->id, run->epoch, folder->name,
-					   dst_name, &cp, &error),
-			  &error);
+	                  store_folder_get(fc->st, run->acct->id, run->epoch, folder->name,
+	                                   dst_name, &cp, &error),
+	                  &error);
 	if (ret < 0)
 		return ret;
 	/* The destination's UIDVALIDITY too: a folder deleted and created
@@ -1416,36 +1415,36 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		char shown[256];
 		if (!dst_known) {
 			ret = imap_folder_status(fc->dst, dst_name, &dst_st, fc->err,
-						 sizeof(fc->err));
+			                         sizeof(fc->err));
 			if (ret < 0)
 				goto out;
 		}
 		printable(folder->name, shown, sizeof(shown));
 		if (dst_changed)
 			log_warn("account %" PRId64 " folder %s: destination UIDVALIDITY changed"
-				 " (%" PRIu32 " -> %" PRIu32 "): re-matching by content",
-				 run->acct->id, shown, cp.dst_uidvalidity, dst_st.uidvalidity);
+			         " (%" PRIu32 " -> %" PRIu32 "): re-matching by content",
+			         run->acct->id, shown, cp.dst_uidvalidity, dst_st.uidvalidity);
 		else if (rematch)
 			log_warn("account %" PRId64 " folder %s: source UIDVALIDITY changed"
-				 " (%" PRIu32 " -> %" PRIu32 "): re-matching by content",
-				 run->acct->id, shown, cp.src_uidvalidity, st.uidvalidity);
+			         " (%" PRIu32 " -> %" PRIu32 "): re-matching by content",
+			         run->acct->id, shown, cp.src_uidvalidity, st.uidvalidity);
 		/* No checkpoint, but the destination folder holds messages: a
 		 * re-run of an import, an account removed and added back, a copy
 		 * by another tool.  Match by content before appending anything. */
 		if (!rematch && dst_st.messages > 0) {
 			rematch = true;
 			log_info("account %" PRId64 " folder %s: no checkpoint and %" PRIu32
-				 " messages already in the destination: matching by content first",
-				 run->acct->id, shown, dst_st.messages);
+			         " messages already in the destination: matching by content first",
+			         run->acct->id, shown, dst_st.messages);
 			ret = dst_wait_quiet(fc, dst_name, dst_st.uidnext);
 			if (ret != 0)
 				goto out;
 		}
 		ret = store_check(fc,
-				  store_folder_reset(fc->st, run->acct->id, run->epoch, cp.id,
-						     st.uidvalidity, dst_st.uidvalidity, rematch,
-						     &error),
-				  &error);
+		                  store_folder_reset(fc->st, run->acct->id, run->epoch, cp.id,
+		                                     st.uidvalidity, dst_st.uidvalidity, rematch,
+		                                     &error),
+		                  &error);
 		if (ret < 0)
 			goto out;
 		cp.src_uidvalidity = st.uidvalidity;
@@ -1467,9 +1466,9 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	fc_alive(fc);
 	if (opened.uidvalidity != st.uidvalidity) {
 		snprintf(fc->err, sizeof(fc->err),
-			 "EXAMINE: UIDVALIDITY %" PRIu32 " differs from STATUS's %" PRIu32
-			 " in the same pass",
-			 opened.uidvalidity, st.uidvalidity);
+		         "EXAMINE: UIDVALIDITY %" PRIu32 " differs from STATUS's %" PRIu32
+		         " in the same pass",
+		         opened.uidvalidity, st.uidvalidity);
 		ret = IMAP_EPROTO;
 		goto out;
 	}
@@ -1496,9 +1495,9 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 			goto out;
 	}
 	ret = store_check(fc,
-			  store_folder_synced(fc->st, run->acct->id, run->epoch, cp.id, st.uidnext,
-					      st.messages, st.highestmodseq, &error),
-			  &error);
+	                  store_folder_synced(fc->st, run->acct->id, run->epoch, cp.id, st.uidnext,
+	                                      st.messages, st.highestmodseq, &error),
+	                  &error);
 	if (ret == 0) {
 		pthread_mutex_lock(&run->lock);
 		run->stats.folders++;
@@ -1533,7 +1532,7 @@ static int sessions_open(struct folder_ctx *fc)
 		ep->last_io_ms = &fc->last_io_ms;
 	}
 	ret = imap_session_open_backoff(&fc->src_ep, &fc->src, &fc->open_backoff_s, fc->err,
-					sizeof(fc->err));
+	                                sizeof(fc->err));
 	if (ret == IMAP_EAUTH) {
 		run_fail(run, SYNC_AUTH_FAILED, fc->err);
 		return ret;
@@ -1542,7 +1541,7 @@ static int sessions_open(struct folder_ctx *fc)
 		return ret;
 	fc->throttled_dst = true;
 	ret = imap_session_open_backoff(&fc->dst_ep, &fc->dst, &fc->open_backoff_s, fc->err,
-					sizeof(fc->err));
+	                                sizeof(fc->err));
 	if (ret != IMAP_ETHROTTLED)
 		fc->throttled_dst = false;
 	if (ret == IMAP_EAUTH)
@@ -1565,7 +1564,7 @@ static int slots_take(struct folder_ctx *fc)
 
 	if (fc->src_slot == 0) {
 		ret = store_slot_take(fc->st, run->acct->src.id, run->slot_owner,
-				      run->cfg->lease_ttl_s, &fc->src_slot, &error);
+		                      run->cfg->lease_ttl_s, &fc->src_slot, &error);
 		if (ret != 0) {
 			if (ret < 0)
 				snprintf(fc->err, sizeof(fc->err), "%s", error);
@@ -1574,12 +1573,12 @@ static int slots_take(struct folder_ctx *fc)
 	}
 	if (fc->dst_slot == 0) {
 		ret = store_slot_take(fc->st, run->acct->dst.id, run->slot_owner,
-				      run->cfg->lease_ttl_s, &fc->dst_slot, &error);
+		                      run->cfg->lease_ttl_s, &fc->dst_slot, &error);
 		if (ret != 0) {
 			if (ret < 0)
 				snprintf(fc->err, sizeof(fc->err), "%s", error);
-			store_slot_release(fc->st, run->acct->src.id, fc->src_slot,
-					   run->slot_owner, &error);
+			store_slot_release(fc->st, run->acct->src.id, fc->src_slot, run->slot_owner,
+			                   &error);
 			fc->src_slot = 0;
 			return ret;
 		}
@@ -1594,11 +1593,11 @@ static void slots_release(struct folder_ctx *fc)
 	if (fc->st == NULL)
 		return;
 	if (fc->src_slot != 0)
-		store_slot_release(fc->st, fc->run->acct->src.id, fc->src_slot,
-				   fc->run->slot_owner, &error);
+		store_slot_release(fc->st, fc->run->acct->src.id, fc->src_slot, fc->run->slot_owner,
+		                   &error);
 	if (fc->dst_slot != 0)
-		store_slot_release(fc->st, fc->run->acct->dst.id, fc->dst_slot,
-				   fc->run->slot_owner, &error);
+		store_slot_release(fc->st, fc->run->acct->dst.id, fc->dst_slot, fc->run->slot_owner,
+		                   &error);
 	fc->src_slot = fc->dst_slot = 0;
 }
 
@@ -1666,12 +1665,12 @@ static int throttle_wait(struct folder_ctx *fc, int count)
 	if (count > THROTTLE_MAX) {
 		char why[700];
 		snprintf(why, sizeof(why), "%s:%d keeps asking to slow down (%d times): %s",
-			 srv->host, srv->port, count - 1, fc->err);
+		         srv->host, srv->port, count - 1, fc->err);
 		run_wait(run, THROTTLE_REQUEUE_S, why);
 		return 1;
 	}
 	log_info("account %" PRId64 ": %s:%d asks to slow down (%s); waiting %d s", run->acct->id,
-		 srv->host, srv->port, fc->err, secs);
+	         srv->host, srv->port, fc->err, secs);
 	if (store_rate_penalty(fc->st, srv->id, secs, &error) < 0)
 		log_warn("account %" PRId64 ": rate clock: %s", run->acct->id, error);
 	return fc_sleep(fc, secs) ? 0 : 1;
@@ -1691,8 +1690,7 @@ static void folder_thread_run(struct folder_ctx *fc)
 	struct account_run *run = fc->run;
 	const char *error = NULL;
 
-	if (fc->st == NULL &&
-	    store_open(run->cfg->db_conninfo, &fc->st, &error) < 0) {
+	if (fc->st == NULL && store_open(run->cfg->db_conninfo, &fc->st, &error) < 0) {
 		run_fail(run, SYNC_FAILED, error);
 		return;
 	}
@@ -1748,7 +1746,7 @@ static void folder_thread_run(struct folder_ctx *fc)
 			if (fc->store_failed || ret != IMAP_ENET || run_should_stop(run))
 				break;
 			log_warn("account %" PRId64 " folder %s: %s; reconnecting", run->acct->id,
-				 printable(run->src_folders[i].name, (char[256]){0}, 256), fc->err);
+			         printable(run->src_folders[i].name, (char[256]){0}, 256), fc->err);
 			sessions_close(fc);
 		}
 		atomic_store(&fc->busy, false);
@@ -1767,7 +1765,7 @@ static void folder_thread_run(struct folder_ctx *fc)
 		} else if (ret < 0) {
 			char msg[768];
 			snprintf(msg, sizeof(msg), "folder %s: %s",
-				 printable(run->src_folders[i].name, (char[256]){0}, 256), fc->err);
+			         printable(run->src_folders[i].name, (char[256]){0}, 256), fc->err);
 			run_fail(run, SYNC_FAILED, msg);
 		}
 	}
@@ -1796,18 +1794,18 @@ static int folders_prepare(struct folder_ctx *fc)
 	imap_folders_free(&run->dst_folders, run->ndst);
 	run->nsrc = run->ndst = 0;
 	ret = imap_folders_list(fc->src, acct->src.prefix, &run->src_folders, &run->nsrc, fc->err,
-				sizeof(fc->err));
+	                        sizeof(fc->err));
 	if (ret == 0)
 		ret = imap_folders_list(fc->dst, acct->dst.prefix, &run->dst_folders, &run->ndst,
-					fc->err, sizeof(fc->err));
+		                        fc->err, sizeof(fc->err));
 	if (ret < 0)
 		return ret;
 	fc_alive(fc);
 	if (run->cfg->max_folders > 0 && run->nsrc > (size_t)run->cfg->max_folders) {
 		snprintf(fc->err, sizeof(fc->err),
-			 "the source lists %zu folders, more than the %d per account this worker"
-			 " accepts (worker option --max-folders)",
-			 run->nsrc, run->cfg->max_folders);
+		         "the source lists %zu folders, more than the %d per account this worker"
+		         " accepts (worker option --max-folders)",
+		         run->nsrc, run->cfg->max_folders);
 		return FOLDERS_TOO_MANY;
 	}
 	run->src_side.delimiter = run->nsrc > 0 ? run->src_folders[0].delimiter : '/';
@@ -1831,9 +1829,10 @@ static int folders_prepare(struct folder_ctx *fc)
 			return 1;
 		printable(f->name, shown, sizeof(shown));
 		if (imap_name_map(f, &run->src_side, run->dst_folders, run->ndst, &run->dst_side,
-				  name, sizeof(name)) < 0) {
-			if (folder_failed(fc, f->name, NULL,
-					  "the name cannot be mapped to the destination (too long)") < 0)
+		                  name, sizeof(name)) < 0) {
+			if (folder_failed(
+			        fc, f->name, NULL,
+			        "the name cannot be mapped to the destination (too long)") < 0)
 				return -1;
 			continue;
 		}
@@ -1848,9 +1847,9 @@ static int folders_prepare(struct folder_ctx *fc)
 		if (twin != NULL) {
 			char why[600], twin_shown[256];
 			snprintf(why, sizeof(why),
-				 "maps to the destination folder of source folder %s; not copied"
-				 " (the destination would merge the two)",
-				 printable(twin, twin_shown, sizeof(twin_shown)));
+			         "maps to the destination folder of source folder %s; not copied"
+			         " (the destination would merge the two)",
+			         printable(twin, twin_shown, sizeof(twin_shown)));
 			if (folder_failed(fc, f->name, name, why) < 0)
 				return -1;
 			continue;
@@ -1874,10 +1873,9 @@ static int folders_prepare(struct folder_ctx *fc)
 		/* The folder's row now, so that status shows the folders as they
 		 * are prepared, not only once synced. */
 		fc->store_failed = false;
-		ret = store_check(fc,
-				  store_folder_get(fc->st, acct->id, run->epoch, f->name, name, &row,
-						   &error),
-				  &error);
+		ret = store_check(
+		    fc, store_folder_get(fc->st, acct->id, run->epoch, f->name, name, &row, &error),
+		    &error);
 		store_folder_clear(&row);
 		if (ret < 0)
 			return ret;
@@ -1890,8 +1888,8 @@ static int folders_prepare(struct folder_ctx *fc)
 }
 
 enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
-			       const struct store_account *acct, int64_t epoch,
-			       struct sync_stats *stats_r, char *err, size_t errlen)
+                               const struct store_account *acct, int64_t epoch,
+                               struct sync_stats *stats_r, char *err, size_t errlen)
 {
 	struct account_run run;
 	struct folder_ctx *fcs = NULL;
@@ -1952,10 +1950,11 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 		if (ret <= 0 || run_should_stop(&run))
 			break;
 		if (!logged)
-			log_info("account %" PRId64 ": waiting for a connection slot (%s:%d allows %d,"
-				 " %s:%d allows %d across the fleet)",
-				 acct->id, acct->src.host, acct->src.port, acct->src.max_connections,
-				 acct->dst.host, acct->dst.port, acct->dst.max_connections);
+			log_info(
+			    "account %" PRId64 ": waiting for a connection slot (%s:%d allows %d,"
+			    " %s:%d allows %d across the fleet)",
+			    acct->id, acct->src.host, acct->src.port, acct->src.max_connections,
+			    acct->dst.host, acct->dst.port, acct->dst.max_connections);
 		usleep(200 * 1000);
 	}
 	if (ret > 0) {
@@ -1976,7 +1975,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 		if (ret == IMAP_ENET && !fcs[0].store_failed && ++drops < PREPARE_ATTEMPTS &&
 		    !run_should_stop(&run)) {
 			log_warn("account %" PRId64 ": %s; trying again in %d s", acct->id,
-				 fcs[0].err, 1 << (drops - 1));
+			         fcs[0].err, 1 << (drops - 1));
 			sessions_close(&fcs[0]);
 			ret = fc_sleep(&fcs[0], 1 << (drops - 1)) ? 0 : 1;
 			continue;

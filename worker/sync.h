@@ -19,57 +19,57 @@ struct sync_stats;
 struct sync_config {
 	const char *db_conninfo;
 	const struct secret_key *key;
-	int folder_threads;	/* parallel folders per account (within max_connections) */
-	size_t batch_count;	/* messages per APPEND batch */
-	size_t batch_bytes;	/* bytes per batch (bounds the memory of a folder thread) */
-	uint32_t window;	/* UIDs per metadata window */
+	int folder_threads; /* parallel folders per account (within max_connections) */
+	size_t batch_count; /* messages per APPEND batch */
+	size_t batch_bytes; /* bytes per batch (bounds the memory of a folder thread) */
+	uint32_t window;    /* UIDs per metadata window */
 	int lease_ttl_s;
-	const char *ca_file;	/* extra CA file for every server, or NULL */
+	const char *ca_file;         /* extra CA file for every server, or NULL */
 	volatile sig_atomic_t *stop; /* set by SIGTERM: checkpoint and return */
 	/* Process-wide: when non-zero every IMAP wait of every session ends at
 	 * once (shutdown past its grace time); NULL = none. */
 	const atomic_int *cancel;
-	int io_timeout_s;	/* IMAP read/connect timeout, 0 = the library's default */
-	int stall_timeout_s;	/* a folder thread without progress this long is
-				 * abandoned, and the lease no longer renewed for it */
-	int max_folders;	/* folders per account; more is an account error */
+	int io_timeout_s;           /* IMAP read/connect timeout, 0 = the library's default */
+	int stall_timeout_s;        /* a folder thread without progress this long is
+	                             * abandoned, and the lease no longer renewed for it */
+	int max_folders;            /* folders per account; more is an account error */
 	uint64_t max_message_bytes; /* larger messages get a message error, 0 = no limit */
 	/* Called after each committed batch with the run's totals so far and
 	 * the folder, from any folder thread (NULL: not called). */
 	void (*progress)(void *context, const struct store_account *acct, int64_t epoch,
-			 const struct sync_stats *totals, const char *folder);
+	                 const struct sync_stats *totals, const char *folder);
 	void *progress_context;
 };
 
 /* Result of an account run. */
 enum sync_outcome {
-	SYNC_DONE,	  /* every folder synced, or recorded as failed (stats say how
-			   * many), message errors recorded */
+	SYNC_DONE,        /* every folder synced, or recorded as failed (stats say how
+	                   * many), message errors recorded */
 	SYNC_AUTH_FAILED, /* credentials refused: account state auth_failed */
-	SYNC_FAILED,	  /* could not finish; error says why */
+	SYNC_FAILED,      /* could not finish; error says why */
 	SYNC_LEASE_LOST,  /* another worker owns the account now: write nothing more */
-	SYNC_STOPPED,	  /* asked to stop; progress is checkpointed */
-	SYNC_WAITING,	  /* a daily byte cap was reached, or a server keeps
-			   * throttling: checkpointed, run again after wait_s */
+	SYNC_STOPPED,     /* asked to stop; progress is checkpointed */
+	SYNC_WAITING,     /* a daily byte cap was reached, or a server keeps
+	                   * throttling: checkpointed, run again after wait_s */
 	SYNC_KEY_FAILED,  /* a secret does not decrypt with this worker's key:
-			   * nothing done; not the account's fault, so no error
-			   * budget is spent */
+	                   * nothing done; not the account's fault, so no error
+	                   * budget is spent */
 };
 
 struct sync_stats {
 	uint64_t messages, bytes, errors, flags_updated, folders;
-	uint64_t matched;	/* found already in the destination by content: mapped */
+	uint64_t matched;        /* found already in the destination by content: mapped */
 	uint64_t folders_failed; /* folders recorded with an error, the rest went on */
 	char folder_errors[512]; /* "name: error; ..." of the first failed folders */
-	uint64_t throttled;	/* "slow down" answers waited out (not errors) */
-	double rate_wait_s;	/* time spent waiting for rate limits */
-	int wait_s;		/* SYNC_WAITING: seconds, -1 = next UTC midnight */
+	uint64_t throttled;      /* "slow down" answers waited out (not errors) */
+	double rate_wait_s;      /* time spent waiting for rate limits */
+	int wait_s;              /* SYNC_WAITING: seconds, -1 = next UTC midnight */
 };
 
 /* Runs the pass of an account whose lease (epoch) the caller holds. st is the
  * caller's store connection (used by this thread). */
 enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
-			       const struct store_account *acct, int64_t epoch,
-			       struct sync_stats *stats_r, char *err, size_t errlen);
+                               const struct store_account *acct, int64_t epoch,
+                               struct sync_stats *stats_r, char *err, size_t errlen);
 
 #endif

@@ -5,8 +5,8 @@
 #include <string.h>
 
 static int endpoint_setup(struct imap_endpoint *ep, const struct store_server *srv,
-			  const char *login, const char *secret, const char *ca_file, char *err,
-			  size_t errlen)
+                          const char *login, const char *secret, const char *ca_file, char *err,
+                          size_t errlen)
 {
 	memset(ep, 0, sizeof(*ep));
 	ep->host = srv->host;
@@ -26,8 +26,8 @@ static int endpoint_setup(struct imap_endpoint *ep, const struct store_server *s
 }
 
 static int secret_open(const struct secret_key *key, const char *role, const char *login,
-		       const unsigned char *blob, size_t len, char **plain_r, char *err,
-		       size_t errlen)
+                       const unsigned char *blob, size_t len, char **plain_r, char *err,
+                       size_t errlen)
 {
 	char aad[512];
 
@@ -35,8 +35,8 @@ static int secret_open(const struct secret_key *key, const char *role, const cha
 	return secret_decrypt(key, aad, blob, len, plain_r, NULL, err, errlen);
 }
 
-int account_key_open(struct store *st, const char *key_file, bool create,
-		     struct secret_key **key_r, char *err, size_t errlen)
+int account_key_open(struct store *st, const char *key_file, bool create, struct secret_key **key_r,
+                     char *err, size_t errlen)
 {
 	const char *file = key_file != NULL ? key_file : "$" SECRET_KEY_ENV;
 	struct secret_key *key = NULL;
@@ -78,10 +78,10 @@ int account_key_open(struct store *st, const char *key_file, bool create,
 	}
 	if (r == 0 && secret_key_check_verify(key, check, len, why, sizeof(why)) < 0) {
 		snprintf(err, errlen,
-			 "%s: this key (id %s) cannot decrypt the database's key check: its secrets"
-			 " were encrypted under the key with id %s.  Give the key file the plans"
-			 " were imported with (--key-file or MAILSHIFT_KEY_FILE); nothing was done",
-			 file, id, stored_id);
+		         "%s: this key (id %s) cannot decrypt the database's key check: its secrets"
+		         " were encrypted under the key with id %s.  Give the key file the plans"
+		         " were imported with (--key-file or MAILSHIFT_KEY_FILE); nothing was done",
+		         file, id, stored_id);
 		goto out;
 	}
 	*key_r = key;
@@ -97,20 +97,20 @@ out:
 }
 
 int account_creds_open(const struct store_account *acct, const struct secret_key *key,
-		       const char *ca_file, struct account_creds *creds, char *err, size_t errlen)
+                       const char *ca_file, struct account_creds *creds, char *err, size_t errlen)
 {
 	memset(creds, 0, sizeof(*creds));
 	if (secret_open(key, "src", acct->src_login, acct->src_secret, acct->src_secret_len,
-			&creds->src_secret, err, errlen) < 0 ||
+	                &creds->src_secret, err, errlen) < 0 ||
 	    secret_open(key, "dst", acct->dst_login, acct->dst_secret, acct->dst_secret_len,
-			&creds->dst_secret, err, errlen) < 0) {
+	                &creds->dst_secret, err, errlen) < 0) {
 		account_creds_close(creds);
 		return ACCOUNT_KEY_FAILED;
 	}
 	if (endpoint_setup(&creds->src, &acct->src, acct->src_login, creds->src_secret, ca_file,
-			   err, errlen) < 0 ||
+	                   err, errlen) < 0 ||
 	    endpoint_setup(&creds->dst, &acct->dst, acct->dst_login, creds->dst_secret, ca_file,
-			   err, errlen) < 0) {
+	                   err, errlen) < 0) {
 		account_creds_close(creds);
 		return -1;
 	}

@@ -21,8 +21,8 @@
  * without, a database without one is accepted.  Returns 0 when the key
  * decrypted the check, 1 when it was accepted without one, <0 refused.
  * *key_r: free with secret_key_destroy. */
-int account_key_open(struct store *st, const char *key_file, bool create,
-		     struct secret_key **key_r, char *err, size_t errlen);
+int account_key_open(struct store *st, const char *key_file, bool create, struct secret_key **key_r,
+                     char *err, size_t errlen);
 
 struct account_creds {
 	struct imap_endpoint src, dst;
@@ -34,7 +34,7 @@ struct account_creds {
  * file used for a server without its own, or NULL.  The ciphertexts are bound
  * to "src:<login>" and "dst:<login>" (see the coordinator's import). */
 int account_creds_open(const struct store_account *acct, const struct secret_key *key,
-		       const char *ca_file, struct account_creds *creds, char *err, size_t errlen);
+                       const char *ca_file, struct account_creds *creds, char *err, size_t errlen);
 /* Wipes and frees the plaintexts; safe on a zeroed or half-opened struct. */
 void account_creds_close(struct account_creds *creds);
 

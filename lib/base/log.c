@@ -45,5 +45,5 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		return;
 	/* One fprintf per line so concurrent threads do not interleave. */
 	fprintf(stderr, "%s.%03ldZ %s [%s] %s\n", stamp, ts.tv_nsec / 1000000, names[level],
-		component_name, line);
+	        component_name, line);
 }

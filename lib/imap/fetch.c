@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Largest UID set text we build for one command. */
 #define UIDSET_MAX 65536
@@ -74,22 +74,22 @@ static void flags_format(struct mailimap_msg_att_dynamic *dyn, char *buf, size_t
 static void date_format(const struct mailimap_date_time *dt, char *buf, size_t buflen)
 {
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	int zone = dt->dt_zone < 0 ? -dt->dt_zone : dt->dt_zone;
 	int month = dt->dt_month >= 1 && dt->dt_month <= 12 ? dt->dt_month : 1;
 
 	/* RFC 3501 date-time: "dd-Mon-yyyy hh:mm:ss +zzzz"; libetpan keeps the
 	 * zone as the signed decimal number hhmm. */
 	snprintf(buf, buflen, "%02d-%s-%04d %02d:%02d:%02d %c%04d", dt->dt_day, months[month - 1],
-		 dt->dt_year, dt->dt_hour, dt->dt_min, dt->dt_sec, dt->dt_zone < 0 ? '-' : '+',
-		 zone % 10000);
+	         dt->dt_year, dt->dt_hour, dt->dt_min, dt->dt_sec, dt->dt_zone < 0 ? '-' : '+',
+	         zone % 10000);
 }
 
 /* Fills m from one FETCH response.  *have_uid_r: the response carried a UID;
  * *data_r: it carried more than FLAGS and MODSEQ (so it answers our command
  * and is not an unsolicited flag update, RFC 3501 7.4.2, RFC 7162 3.2.4). */
 static void msg_from_att(struct mailimap_msg_att *att, struct imap_msg *m, bool *have_uid_r,
-			 bool *data_r)
+                         bool *data_r)
 {
 	memset(m, 0, sizeof(*m));
 	*have_uid_r = false;
@@ -124,7 +124,7 @@ static void msg_from_att(struct mailimap_msg_att *att, struct imap_msg *m, bool 
 			break;
 		case MAILIMAP_MSG_ATT_INTERNALDATE:
 			date_format(st->att_data.att_internal_date, m->internaldate,
-				    sizeof(m->internaldate));
+			            sizeof(m->internaldate));
 			*data_r = true;
 			break;
 		case MAILIMAP_MSG_ATT_BODY_SECTION:
@@ -171,7 +171,7 @@ static int uid_asked(const struct uid_filter *f, uint32_t uid)
  * Responses without a UID, and flag updates for other UIDs, are unsolicited
  * (another session changed flags) and are left out. */
 static int batch_from_result(struct imap_session *s, clist *result, const struct uid_filter *f,
-			     struct imap_batch *batch_r, char *err, size_t errlen)
+                             struct imap_batch *batch_r, char *err, size_t errlen)
 {
 	struct imap_batch b;
 	size_t n = 0;
@@ -194,26 +194,26 @@ static int batch_from_result(struct imap_session *s, clist *result, const struct
 			continue;
 		if (m->uid == 0) {
 			snprintf(err, errlen,
-				 "UID FETCH: %s:%d returned UID 0 (or a negative one, which "
-				 "libetpan reads as 0) for message %" PRIu32
-				 " of the folder: UIDs start at 1 (RFC 3501 2.3.1.1)",
-				 s->host, s->port, att->att_number);
+			         "UID FETCH: %s:%d returned UID 0 (or a negative one, which "
+			         "libetpan reads as 0) for message %" PRIu32
+			         " of the folder: UIDs start at 1 (RFC 3501 2.3.1.1)",
+			         s->host, s->port, att->att_number);
 			goto proto;
 		}
 		asked = uid_asked(f, m->uid);
 		if (asked < 0 && data) {
 			if (f->uids != NULL)
 				snprintf(err, errlen,
-					 "UID FETCH: %s:%d returned UID %" PRIu32
-					 ", which was not asked for (%zu UIDs from %" PRIu32
-					 " to %" PRIu32 ")",
-					 s->host, s->port, m->uid, f->count, f->uids[0],
-					 f->uids[f->count - 1]);
+				         "UID FETCH: %s:%d returned UID %" PRIu32
+				         ", which was not asked for (%zu UIDs from %" PRIu32
+				         " to %" PRIu32 ")",
+				         s->host, s->port, m->uid, f->count, f->uids[0],
+				         f->uids[f->count - 1]);
 			else
 				snprintf(err, errlen,
-					 "UID FETCH: %s:%d returned UID %" PRIu32
-					 ", outside the range asked for (%" PRIu32 ":%" PRIu32 ")",
-					 s->host, s->port, m->uid, f->first, f->last);
+				         "UID FETCH: %s:%d returned UID %" PRIu32
+				         ", outside the range asked for (%" PRIu32 ":%" PRIu32 ")",
+				         s->host, s->port, m->uid, f->first, f->last);
 			goto proto;
 		}
 		if (asked <= 0)
@@ -232,8 +232,8 @@ proto:
 }
 
 static int uid_fetch(struct imap_session *s, struct mailimap_set *set,
-		     struct mailimap_fetch_type *ft, uint64_t changedsince, clist **result_r,
-		     char *err, size_t errlen)
+                     struct mailimap_fetch_type *ft, uint64_t changedsince, clist **result_r,
+                     char *err, size_t errlen)
 {
 	int r, ret;
 
@@ -256,7 +256,7 @@ static int uid_fetch(struct imap_session *s, struct mailimap_set *set,
 }
 
 int imap_fetch_sizes(struct imap_session *s, uint32_t first, uint32_t last,
-		     struct imap_batch *batch_r, char *err, size_t errlen)
+                     struct imap_batch *batch_r, char *err, size_t errlen)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	clist *result = NULL;
@@ -272,8 +272,8 @@ int imap_fetch_sizes(struct imap_session *s, uint32_t first, uint32_t last,
 	return batch_from_result(s, result, &f, batch_r, err, errlen);
 }
 
-int imap_fetch_flags(struct imap_session *s, uint32_t first, uint32_t last,
-		     uint64_t changedsince, struct imap_batch *batch_r, char *err, size_t errlen)
+int imap_fetch_flags(struct imap_session *s, uint32_t first, uint32_t last, uint64_t changedsince,
+                     struct imap_batch *batch_r, char *err, size_t errlen)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	clist *result = NULL;
@@ -284,7 +284,7 @@ int imap_fetch_flags(struct imap_session *s, uint32_t first, uint32_t last,
 	struct uid_filter f = {.first = first, .last = last};
 
 	ret = uid_fetch(s, mailimap_set_new_interval(first, last), ft, changedsince, &result, err,
-			errlen);
+	                errlen);
 	if (ret < 0)
 		return ret;
 	return batch_from_result(s, result, &f, batch_r, err, errlen);
@@ -306,7 +306,7 @@ static struct mailimap_set *set_from_uids(const uint32_t *uids, size_t count)
 }
 
 int imap_fetch_bodies(struct imap_session *s, const uint32_t *uids, size_t count,
-		      struct imap_batch *batch_r, char *err, size_t errlen)
+                      struct imap_batch *batch_r, char *err, size_t errlen)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	clist *result = NULL;
@@ -323,7 +323,7 @@ int imap_fetch_bodies(struct imap_session *s, const uint32_t *uids, size_t count
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
 	/* BODY.PEEK: reading must never set \Seen on the source (RFC 3501 6.4.5). */
 	mailimap_fetch_type_new_fetch_att_list_add(
-		ft, mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
+	    ft, mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
 	struct uid_filter f = {.uids = uids, .count = count};
 
 	ret = uid_fetch(s, set_from_uids(uids, count), ft, 0, &result, err, errlen);
@@ -332,8 +332,8 @@ int imap_fetch_bodies(struct imap_session *s, const uint32_t *uids, size_t count
 	return batch_from_result(s, result, &f, batch_r, err, errlen);
 }
 
-int imap_store_flags(struct imap_session *s, const uint32_t *uids, size_t count,
-		     const char *flags, char *err, size_t errlen)
+int imap_store_flags(struct imap_session *s, const uint32_t *uids, size_t count, const char *flags,
+                     char *err, size_t errlen)
 {
 	struct mailimap_flag_list *list;
 	struct mailimap_store_att_flags *att;
@@ -346,9 +346,9 @@ int imap_store_flags(struct imap_session *s, const uint32_t *uids, size_t count,
 		size_t len = strcspn(p, " ");
 		if (len > 0 && !imap_arg_flag_ok(p, len)) {
 			snprintf(err, errlen,
-				 "UID STORE to %s:%d not sent: a flag is not a valid IMAP flag "
-				 "(\"%.*s\")",
-				 s->host, s->port, (int)(len < 64 ? len : 64), p);
+			         "UID STORE to %s:%d not sent: a flag is not a valid IMAP flag "
+			         "(\"%.*s\")",
+			         s->host, s->port, (int)(len < 64 ? len : 64), p);
 			for (char *q = err; *q != '\0'; q++)
 				if ((unsigned char)*q < 0x20)
 					*q = '?';
@@ -420,7 +420,7 @@ static uint64_t size_margin(uint64_t announced)
 }
 
 int imap_fetch_body_to_file(struct imap_session *s, uint32_t uid, int fd, size_t chunk,
-			    struct imap_msg *msg_r, char *err, size_t errlen)
+                            struct imap_msg *msg_r, char *err, size_t errlen)
 {
 	struct uid_filter f = {.first = uid, .last = uid};
 	struct imap_msg meta;
@@ -445,15 +445,16 @@ int imap_fetch_body_to_file(struct imap_session *s, uint32_t uid, int fd, size_t
 
 		mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 		if (!have_meta) {
-			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
+			mailimap_fetch_type_new_fetch_att_list_add(ft,
+			                                           mailimap_fetch_att_new_flags());
 			mailimap_fetch_type_new_fetch_att_list_add(
-				ft, mailimap_fetch_att_new_internaldate());
+			    ft, mailimap_fetch_att_new_internaldate());
 			mailimap_fetch_type_new_fetch_att_list_add(
-				ft, mailimap_fetch_att_new_rfc822_size());
+			    ft, mailimap_fetch_att_new_rfc822_size());
 		}
 		mailimap_fetch_type_new_fetch_att_list_add(
-			ft, mailimap_fetch_att_new_body_peek_section_partial(
-				    mailimap_section_new(NULL), (uint32_t)offset, (uint32_t)chunk));
+		    ft, mailimap_fetch_att_new_body_peek_section_partial(
+		            mailimap_section_new(NULL), (uint32_t)offset, (uint32_t)chunk));
 		ret = uid_fetch(s, mailimap_set_new_single(uid), ft, 0, &result, err, errlen);
 		if (ret < 0)
 			return ret;
@@ -480,15 +481,17 @@ int imap_fetch_body_to_file(struct imap_session *s, uint32_t uid, int fd, size_t
 		if (got > chunk || offset + got > bound) {
 			if (got > chunk)
 				snprintf(err, errlen,
-					 "UID FETCH %" PRIu32 ": %s:%d sent %zu bytes for a partial "
-					 "fetch of %zu",
-					 uid, s->host, s->port, got, chunk);
+				         "UID FETCH %" PRIu32
+				         ": %s:%d sent %zu bytes for a partial "
+				         "fetch of %zu",
+				         uid, s->host, s->port, got, chunk);
 			else
-				snprintf(err, errlen,
-					 "UID FETCH %" PRIu32 ": %s:%d announced RFC822.SIZE %" PRIu32
-					 " but sent more (%" PRIu64 " bytes received), more than the "
-					 "margin allows (%" PRIu64 ")",
-					 uid, s->host, s->port, meta.size, offset + got, bound);
+				snprintf(
+				    err, errlen,
+				    "UID FETCH %" PRIu32 ": %s:%d announced RFC822.SIZE %" PRIu32
+				    " but sent more (%" PRIu64 " bytes received), more than the "
+				    "margin allows (%" PRIu64 ")",
+				    uid, s->host, s->port, meta.size, offset + got, bound);
 			/* The server cannot be trusted to frame what follows. */
 			imap_session_break(s, IMAP_ELIMIT, "%s", err);
 			imap_batch_free(&part);

@@ -10,8 +10,8 @@
 /* Session states; every change goes through imap_session_set_state. */
 enum imap_session_state {
 	IMAP_SESSION_CONNECTING,    /* TCP connect under way */
-	IMAP_SESSION_TLS,	    /* TLS handshake (implicit or after STARTTLS) */
-	IMAP_SESSION_GREETED,	    /* greeting read, not authenticated */
+	IMAP_SESSION_TLS,           /* TLS handshake (implicit or after STARTTLS) */
+	IMAP_SESSION_GREETED,       /* greeting read, not authenticated */
 	IMAP_SESSION_AUTHENTICATED, /* logged in; folder commands allowed */
 	IMAP_SESSION_CLOSED,
 };
@@ -21,15 +21,15 @@ struct imap_session {
 	char host[256];
 	int port;
 	enum imap_session_state state;
-	bool broken;	      /* the stream failed: only close is left */
-	char caps[4096];      /* " CAP1 CAP2 ... " for word search */
-	uint64_t appendlimit; /* 0 = none advertised */
-	unsigned int raw_tag; /* tags of commands written directly: "M<n>" */
-	char selected[1024];  /* folder selected read-write, "" if none */
+	bool broken;                      /* the stream failed: only close is left */
+	char caps[4096];                  /* " CAP1 CAP2 ... " for word search */
+	uint64_t appendlimit;             /* 0 = none advertised */
+	unsigned int raw_tag;             /* tags of commands written directly: "M<n>" */
+	char selected[1024];              /* folder selected read-write, "" if none */
 	bool (*may_write)(void *context); /* see imap_session_set_write_guard */
 	void *may_write_context;
-	int backoff_s;	      /* see imap_session_backoff_s */
-	char bye[512];	      /* the server's BYE line seen on the raw path, "" if none */
+	int backoff_s; /* see imap_session_backoff_s */
+	char bye[512]; /* the server's BYE line seen on the raw path, "" if none */
 	struct imap_transport_fault fault; /* why the stream failed, set by the transport */
 };
 
@@ -51,13 +51,13 @@ int imap_command_throttled(struct imap_session *s, const char *what, char *err, 
  * kept as the stream's fault (the first one wins) and every later command
  * fails at once with it, without touching the server. */
 void imap_session_break(struct imap_session *s, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* IMAP_EARG (nothing sent) unless str can go out as one argument; see arg.h. */
-int imap_session_arg_check(struct imap_session *s, const char *cmd, const char *what,
-			   bool secret, const char *str, char *err, size_t errlen);
+int imap_session_arg_check(struct imap_session *s, const char *cmd, const char *what, bool secret,
+                           const char *str, char *err, size_t errlen);
 
-int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64,
-			  bool sasl_ir, char *err, size_t errlen);
+int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64, bool sasl_ir,
+                          char *err, size_t errlen);
 
 #endif

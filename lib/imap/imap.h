@@ -7,9 +7,9 @@
  * means the connection is no longer usable (reset, timeout, EOF, cancelled,
  * BYE): the caller reconnects and resumes from its checkpoint; err then says
  * which, with the server's host:port.  No call waits longer than timeout_s
- * without progress: every read and write is bounded (see transport.h).  IMAP_ETHROTTLED means the server
- * asked us to slow down (see below).  Server replies quoted in err are the
- * server's own words; secrets never appear in err. */
+ * without progress: every read and write is bounded (see transport.h).  IMAP_ETHROTTLED means the
+ * server asked us to slow down (see below).  Server replies quoted in err are the server's own
+ * words; secrets never appear in err. */
 #ifndef MAILSHIFT_IMAP_H
 #define MAILSHIFT_IMAP_H
 
@@ -18,9 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IMAP_ENET (-2)	/* connection lost */
+#define IMAP_ENET (-2)  /* connection lost */
 #define IMAP_EAUTH (-3) /* credentials refused */
-#define IMAP_ENO (-4)	/* the server answered NO/BAD to this command */
+#define IMAP_ENO (-4)   /* the server answered NO/BAD to this command */
 /* The server asked us to slow down (rate limit, overload): a tagged NO/BAD
  * with [THROTTLED] or [UNAVAILABLE] (RFC 5530) or Exchange's "Suggested
  * Backoff Time", or a BYE telling of load (see throttle.h).  Not an error of
@@ -56,17 +56,17 @@ struct imap_endpoint {
 	const char *ca_file; /* NULL: the system store */
 	bool tls_verify;     /* false only when the operator asked for it */
 	enum imap_auth_mech auth;
-	const char *user;      /* the mailbox owner (authorization identity) */
-	const char *auth_user; /* admin/master user to authenticate as, or NULL */
-	const char *secret;    /* password (of auth_user if set) or OAuth2 token */
-	int timeout_s;	       /* bound on each wait (connect, TLS, read, write); 0: 60 */
-	size_t max_line;       /* longest reply line outside literals; 0: 1 MiB */
-	uint64_t max_literal;  /* largest literal accepted; 0: 64 MiB */
+	const char *user;              /* the mailbox owner (authorization identity) */
+	const char *auth_user;         /* admin/master user to authenticate as, or NULL */
+	const char *secret;            /* password (of auth_user if set) or OAuth2 token */
+	int timeout_s;                 /* bound on each wait (connect, TLS, read, write); 0: 60 */
+	size_t max_line;               /* longest reply line outside literals; 0: 1 MiB */
+	uint64_t max_literal;          /* largest literal accepted; 0: 64 MiB */
 	const atomic_int *cancel;      /* process-wide (shutdown): non-zero ends every wait
-					* within 250 ms */
+	                                * within 250 ms */
 	const atomic_int *cancel_mine; /* one thread's own (watchdog): same effect */
 	atomic_llong *last_io_ms;      /* if not NULL: CLOCK_MONOTONIC ms of the last byte
-					* moved */
+	                                * moved */
 };
 
 int imap_tls_mode_parse(const char *s, enum imap_tls_mode *mode_r);
@@ -82,11 +82,11 @@ struct imap_session;
  * no session is created, so the wait the server suggested comes through
  * imap_session_open_backoff. */
 int imap_session_open(const struct imap_endpoint *ep, struct imap_session **session_r, char *err,
-		      size_t errlen);
+                      size_t errlen);
 /* imap_session_open that also sets *backoff_s_r (when not NULL): the wait in
  * seconds the server suggested when it returns IMAP_ETHROTTLED, else 0. */
 int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_session **session_r,
-			      int *backoff_s_r, char *err, size_t errlen);
+                              int *backoff_s_r, char *err, size_t errlen);
 void imap_session_close(struct imap_session **session);
 
 /* Installs a guard asked before every byte this library writes on the append
@@ -95,7 +95,7 @@ void imap_session_close(struct imap_session **session);
  * send a message once its lease may have passed to another worker (a process
  * frozen past its lease must not append when it wakes up). */
 void imap_session_set_write_guard(struct imap_session *session, bool (*may_write)(void *context),
-				  void *context);
+                                  void *context);
 
 /* The wait in seconds the server suggested in the throttling answer behind the
  * last IMAP_ETHROTTLED this session returned or, for imap_append_batch, the
@@ -119,8 +119,8 @@ enum imap_folder_flag {
 	IMAP_FOLDER_ALL = 1 << 6,
 	IMAP_FOLDER_FLAGGED = 1 << 7,
 };
-#define IMAP_FOLDER_SPECIAL_MASK                                                             \
-	(IMAP_FOLDER_SENT | IMAP_FOLDER_DRAFTS | IMAP_FOLDER_TRASH | IMAP_FOLDER_JUNK |       \
+#define IMAP_FOLDER_SPECIAL_MASK                                                                   \
+	(IMAP_FOLDER_SENT | IMAP_FOLDER_DRAFTS | IMAP_FOLDER_TRASH | IMAP_FOLDER_JUNK |            \
 	 IMAP_FOLDER_ARCHIVE | IMAP_FOLDER_ALL | IMAP_FOLDER_FLAGGED)
 
 struct imap_folder {
@@ -131,7 +131,7 @@ struct imap_folder {
 
 /* LIST "" "<prefix>*" with special-use attributes. Free with imap_folders_free. */
 int imap_folders_list(struct imap_session *session, const char *prefix,
-		      struct imap_folder **folders_r, size_t *count_r, char *err, size_t errlen);
+                      struct imap_folder **folders_r, size_t *count_r, char *err, size_t errlen);
 void imap_folders_free(struct imap_folder **folders, size_t count);
 
 /* CREATE (parents implied by the server) and SUBSCRIBE; an existing folder is fine.
@@ -150,10 +150,10 @@ struct imap_status {
  * imap_folder_open, return IMAP_EPROTO when the server leaves out UIDVALIDITY
  * or UIDNEXT or answers UIDVALIDITY 0. */
 int imap_folder_status(struct imap_session *session, const char *name, struct imap_status *st_r,
-		       char *err, size_t errlen);
+                       char *err, size_t errlen);
 /* EXAMINE (read-only) or SELECT, with CONDSTORE when the server has it. */
 int imap_folder_open(struct imap_session *session, const char *name, bool read_only,
-		     struct imap_status *st_r, char *err, size_t errlen);
+                     struct imap_status *st_r, char *err, size_t errlen);
 
 /* The folder selected read-write by imap_folder_open, or NULL. */
 const char *imap_session_selected(const struct imap_session *session);
@@ -162,12 +162,12 @@ const char *imap_session_selected(const struct imap_session *session);
 struct imap_msg {
 	uint32_t uid;
 	uint32_t size;
-	char flags[256];	/* space separated, \Recent removed */
-	char internaldate[40];	/* "dd-Mon-yyyy hh:mm:ss +zzzz" */
-	const char *body;	/* NULL if not fetched or spooled */
+	char flags[256];       /* space separated, \Recent removed */
+	char internaldate[40]; /* "dd-Mon-yyyy hh:mm:ss +zzzz" */
+	const char *body;      /* NULL if not fetched or spooled */
 	size_t body_len;
 	uint64_t modseq;
-	bool spooled;		/* bytes are in body_fd (from offset 0), not in body */
+	bool spooled; /* bytes are in body_fd (from offset 0), not in body */
 	int body_fd;
 };
 
@@ -186,10 +186,10 @@ void imap_batch_free(struct imap_batch *batch);
  * for, is IMAP_EPROTO naming it (unsolicited flag updates of other messages
  * are left out); an unparsable reply is IMAP_EPROTO and ends the session. */
 int imap_fetch_sizes(struct imap_session *session, uint32_t first, uint32_t last,
-		     struct imap_batch *batch_r, char *err, size_t errlen);
+                     struct imap_batch *batch_r, char *err, size_t errlen);
 /* UID FETCH <uids> (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]): never sets \Seen. */
 int imap_fetch_bodies(struct imap_session *session, const uint32_t *uids, size_t count,
-		      struct imap_batch *batch_r, char *err, size_t errlen);
+                      struct imap_batch *batch_r, char *err, size_t errlen);
 /* Fetches one message (flags, INTERNALDATE and bytes) into the open file fd
  * with partial fetches of `chunk` bytes (BODY.PEEK[]<origin.octets>, RFC 3501
  * 6.4.5), so memory stays bounded whatever the message's size.  On success
@@ -200,10 +200,10 @@ int imap_fetch_bodies(struct imap_session *session, const uint32_t *uids, size_t
  * message is not (a message larger than max_literal travels in parts).
  * IMAP_EPROTO when the reply carries UID 0 or another UID. */
 int imap_fetch_body_to_file(struct imap_session *session, uint32_t uid, int fd, size_t chunk,
-			    struct imap_msg *msg_r, char *err, size_t errlen);
+                            struct imap_msg *msg_r, char *err, size_t errlen);
 /* UID FETCH first:last (UID FLAGS) [CHANGEDSINCE modseq] (RFC 7162) when changedsince != 0. */
 int imap_fetch_flags(struct imap_session *session, uint32_t first, uint32_t last,
-		     uint64_t changedsince, struct imap_batch *batch_r, char *err, size_t errlen);
+                     uint64_t changedsince, struct imap_batch *batch_r, char *err, size_t errlen);
 
 /* FETCH <seq> (UID): the UID of the message at sequence number seq in the
  * selected folder.  Returns 1 (not an error) when there is no such message
@@ -211,17 +211,17 @@ int imap_fetch_flags(struct imap_session *session, uint32_t first, uint32_t last
  * ranges by a binary search over sequence numbers: the cost follows the
  * messages a folder holds, not the UIDs its server claims. */
 int imap_fetch_uid_at(struct imap_session *session, uint32_t seq, uint32_t *uid_r, char *err,
-		      size_t errlen);
+                      size_t errlen);
 
 /* UID STORE <uids> FLAGS.SILENT (<flags>) in the selected folder.  A flag
  * that is not an atom (or "\" and an atom) is IMAP_EARG, nothing sent. */
 int imap_store_flags(struct imap_session *session, const uint32_t *uids, size_t count,
-		     const char *flags, char *err, size_t errlen);
+                     const char *flags, char *err, size_t errlen);
 
 /* Result of appending one message. */
 struct imap_append_result {
-	uint32_t dst_uid;   /* from APPENDUID (RFC 4315), 0 if unknown or failed */
-	char error[256];    /* server's words when refused, "" when stored */
+	uint32_t dst_uid; /* from APPENDUID (RFC 4315), 0 if unknown or failed */
+	char error[256];  /* server's words when refused, "" when stored */
 	/* Not stored because the server asked us to slow down: not a fault of
 	 * the message, append it again after imap_session_backoff_s().  error
 	 * is set as well, so a caller that ignores this sees a refusal. */
@@ -241,9 +241,8 @@ struct imap_append_result {
  * stored: the caller re-matches from its intent); or IMAP_EARG, nothing sent,
  * when the folder name cannot be sent.  A message whose flags are not atoms or
  * whose INTERNALDATE is not a date-time gets an error in its result (not sent). */
-int imap_append_batch(struct imap_session *session, const char *folder,
-		      const struct imap_msg *msgs, size_t count,
-		      struct imap_append_result *results, char *err, size_t errlen);
+int imap_append_batch(struct imap_session *session, const char *folder, const struct imap_msg *msgs,
+                      size_t count, struct imap_append_result *results, char *err, size_t errlen);
 
 /* Formats ascending UIDs as an IMAP sequence set ("1:5,7") into buf. */
 int imap_uidset_format(const uint32_t *uids, size_t count, char *buf, size_t buflen);

@@ -11,8 +11,8 @@ static bool is_inbox(const char *name)
 }
 
 int imap_name_map(const struct imap_folder *src, const struct imap_names_side *src_side,
-		  const struct imap_folder *dst_folders, size_t ndst,
-		  const struct imap_names_side *dst_side, char *out, size_t outlen)
+                  const struct imap_folder *dst_folders, size_t ndst,
+                  const struct imap_names_side *dst_side, char *out, size_t outlen)
 {
 	const char *name = src->name;
 	const char *sp = src_side->prefix != NULL ? src_side->prefix : "";
@@ -171,7 +171,7 @@ bool imap_name_excluded(const char *name, char delimiter, const char *exclude_cs
 		size_t plen = end != NULL ? (size_t)(end - p) : strlen(p);
 
 		if (plen > 0 && (name_matches(decoded, delimiter, p, plen) ||
-				 name_matches(name, delimiter, p, plen)))
+		                 name_matches(name, delimiter, p, plen)))
 			return true;
 		if (end == NULL)
 			break;

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 struct imap_names_side {
-	char delimiter;	    /* hierarchy delimiter, '\0' for a flat namespace */
+	char delimiter;     /* hierarchy delimiter, '\0' for a flat namespace */
 	const char *prefix; /* personal namespace prefix ("" or e.g. "INBOX.") */
 };
 
@@ -23,8 +23,8 @@ struct imap_names_side {
  *    otherwise split the name), and the name stays in modified UTF-7.
  * Returns -1 if out is too small. */
 int imap_name_map(const struct imap_folder *src, const struct imap_names_side *src_side,
-		  const struct imap_folder *dst_folders, size_t ndst,
-		  const struct imap_names_side *dst_side, char *out, size_t outlen);
+                  const struct imap_folder *dst_folders, size_t ndst,
+                  const struct imap_names_side *dst_side, char *out, size_t outlen);
 
 /* Decodes modified UTF-7 into UTF-8; -1 on malformed input or a short buffer. */
 int imap_name_decode(const char *mutf7, char *out, size_t outlen);

@@ -26,12 +26,12 @@ static bool raw_guard_refuses(struct imap_session *s)
 {
 	if (s->may_write == NULL || s->may_write(s->may_write_context))
 		return false;
-	log_warn("imap %s:%d: write refused by the guard (lease deadline passed); closing",
-		 s->host, s->port);
+	log_warn("imap %s:%d: write refused by the guard (lease deadline passed); closing", s->host,
+	         s->port);
 	imap_session_break(s, IMAP_ENET,
-			   "nothing more sent to %s:%d: the write guard refused (lease deadline "
-			   "passed)",
-			   s->host, s->port);
+	                   "nothing more sent to %s:%d: the write guard refused (lease deadline "
+	                   "passed)",
+	                   s->host, s->port);
 	return true;
 }
 
@@ -47,7 +47,7 @@ static int raw_write(struct imap_session *s, const void *buf, size_t len)
 }
 
 static int raw_printf(struct imap_session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static int raw_printf(struct imap_session *s, const char *fmt, ...)
 {
 	char small[512], *buf = small;
@@ -71,8 +71,8 @@ static int raw_printf(struct imap_session *s, const char *fmt, ...)
 		if (s->fault.code == 0) {
 			s->fault.code = IMAP_ENET;
 			snprintf(s->fault.why, sizeof(s->fault.why),
-				 "a command to %s:%d could not be formatted (%s)", s->host,
-				 s->port, buf == NULL ? "out of memory" : "too long");
+			         "a command to %s:%d could not be formatted (%s)", s->host, s->port,
+			         buf == NULL ? "out of memory" : "too long");
 		}
 		return IMAP_ENET;
 	}
@@ -126,7 +126,7 @@ static int raw_lost(struct imap_session *s, int ret, const char *what, char *err
 {
 	if (ret == IMAP_ETHROTTLED) {
 		snprintf(err, errlen, "%s: %s:%d asks to slow down and closed the connection: %s",
-			 what, s->host, s->port, s->bye);
+		         what, s->host, s->port, s->bye);
 		return ret;
 	}
 	if (s->fault.code == IMAP_ELIMIT) {
@@ -134,8 +134,8 @@ static int raw_lost(struct imap_session *s, int ret, const char *what, char *err
 		return IMAP_ELIMIT;
 	}
 	if (s->bye[0] != '\0')
-		snprintf(err, errlen, "%s: %s:%d closed the connection: %s", what, s->host,
-			 s->port, s->bye);
+		snprintf(err, errlen, "%s: %s:%d closed the connection: %s", what, s->host, s->port,
+		         s->bye);
 	else if (s->fault.code != 0)
 		snprintf(err, errlen, "%s: %s", what, s->fault.why);
 	else
@@ -160,8 +160,8 @@ static const char *tagged_rest(const char *line)
 	return sp != NULL ? sp + 1 : "";
 }
 
-int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64,
-			  bool sasl_ir, char *err, size_t errlen)
+int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64, bool sasl_ir,
+                          char *err, size_t errlen)
 {
 	MMAPString *line = mmap_string_new("");
 	char tag[32], what[64];
@@ -211,12 +211,12 @@ int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *
 		if (imap_throttle_classify(line->str, &backoff)) {
 			s->backoff_s = backoff;
 			snprintf(err, errlen, "%s: %s:%d asks to slow down: %s", what, s->host,
-				 s->port, tagged_rest(line->str + strlen(tag) - 1));
+			         s->port, tagged_rest(line->str + strlen(tag) - 1));
 			ret = IMAP_ETHROTTLED;
 			break;
 		}
 		snprintf(err, errlen, "AUTHENTICATE %s refused by %s:%d: %s", mech, s->host,
-			 s->port, tagged_rest(line->str + strlen(tag) - 1));
+		         s->port, tagged_rest(line->str + strlen(tag) - 1));
 		ret = IMAP_EAUTH;
 	}
 	if (ret == IMAP_ENET || ret == IMAP_ELIMIT || (ret == IMAP_ETHROTTLED && s->broken))
@@ -237,10 +237,10 @@ int imap_uidset_format(const uint32_t *uids, size_t count, char *buf, size_t buf
 			j++;
 		if (j > i)
 			n = snprintf(buf + len, buflen - len, "%s%" PRIu32 ":%" PRIu32,
-				     len > 0 ? "," : "", uids[i], uids[j]);
+			             len > 0 ? "," : "", uids[i], uids[j]);
 		else
 			n = snprintf(buf + len, buflen - len, "%s%" PRIu32, len > 0 ? "," : "",
-				     uids[i]);
+			             uids[i]);
 		if (n < 0 || (size_t)n >= buflen - len)
 			return -1;
 		len += (size_t)n;
@@ -289,7 +289,7 @@ static size_t appenduid_parse(const char *text, uint32_t *uids, size_t max)
 /* After a synchronizing literal's "{N}": waits for the continuation.  Sets
  * *refused_r (line holds the tagged answer) if the server answered instead. */
 static int wait_continuation(struct imap_session *s, MMAPString *line, const char *tag,
-			     bool *refused_r)
+                             bool *refused_r)
 {
 	int ret = raw_flush(s);
 
@@ -314,7 +314,7 @@ struct append_target {
 /* Writes the encoded folder name; a synchronizing literal (no LITERAL+) is
  * sent in two steps around the server's continuation. */
 static int write_target(struct imap_session *s, const struct append_target *t, bool literal_plus,
-			MMAPString *line, const char *tag, bool *refused_r)
+                        MMAPString *line, const char *tag, bool *refused_r)
 {
 	const char *crlf;
 	size_t head;
@@ -336,15 +336,15 @@ static int write_target(struct imap_session *s, const struct append_target *t, b
  * LITERAL+, then the bytes.  *refused_r is set to the tagged line if the server
  * answered instead of continuing. */
 static int write_message(struct imap_session *s, const struct imap_msg *m, bool literal_plus,
-			 MMAPString *line, const char *tag, bool *refused_r)
+                         MMAPString *line, const char *tag, bool *refused_r)
 {
 	int ret;
 
 	/* Flags and date were checked by message_check: atoms and date-time. */
 	ret = raw_printf(s, " (%s)%s%s%s {%zu%s}\r\n", m->flags,
-			 m->internaldate[0] != '\0' ? " \"" : "", m->internaldate,
-			 m->internaldate[0] != '\0' ? "\"" : "", m->body_len,
-			 literal_plus ? "+" : "");
+	                 m->internaldate[0] != '\0' ? " \"" : "", m->internaldate,
+	                 m->internaldate[0] != '\0' ? "\"" : "", m->body_len,
+	                 literal_plus ? "+" : "");
 	if (ret == 0 && !literal_plus) {
 		ret = wait_continuation(s, line, tag, refused_r);
 		if (ret < 0 || *refused_r)
@@ -389,13 +389,13 @@ static bool tagged_ok(const char *line, const char *tag)
 
 /* Records the server's refusal of one message; true (and marked throttled,
  * s->backoff_s raised to its suggestion) when it asks us to slow down. */
-static bool set_refused(struct imap_append_result *res, struct imap_session *s,
-			const char *line, const char *tag)
+static bool set_refused(struct imap_append_result *res, struct imap_session *s, const char *line,
+                        const char *tag)
 {
 	int backoff = 0;
 
 	snprintf(res->error, sizeof(res->error), "APPEND refused by %s:%d: %s", s->host, s->port,
-		 line + strlen(tag));
+	         line + strlen(tag));
 	res->throttled = imap_throttle_classify(line, &backoff);
 	if (res->throttled && backoff > s->backoff_s)
 		s->backoff_s = backoff;
@@ -406,17 +406,16 @@ static bool set_refused(struct imap_append_result *res, struct imap_session *s,
 static void set_not_sent(struct imap_append_result *res, struct imap_session *s)
 {
 	snprintf(res->error, sizeof(res->error),
-		 "APPEND not sent: %s:%d asked to slow down on an earlier message", s->host,
-		 s->port);
+	         "APPEND not sent: %s:%d asked to slow down on an earlier message", s->host,
+	         s->port);
 	res->throttled = true;
 }
 
 /* One MULTIAPPEND command for msgs[idx[0..n)]; 1 if the server refused it
  * other than by throttling (the caller then appends one by one). */
 static int append_multi(struct imap_session *s, const struct append_target *folder,
-			const struct imap_msg *msgs,
-			const size_t *idx, size_t n, bool literal_plus,
-			struct imap_append_result *results, MMAPString *line)
+                        const struct imap_msg *msgs, const size_t *idx, size_t n, bool literal_plus,
+                        struct imap_append_result *results, MMAPString *line)
 {
 	uint32_t *uids = calloc(n, sizeof(*uids));
 	bool refused = false;
@@ -448,7 +447,7 @@ static int append_multi(struct imap_session *s, const struct append_target *fold
 			set_refused(&results[idx[i]], s, line->str, tag);
 	} else if (ret == 0 && (refused || !tagged_ok(line->str, tag))) {
 		log_info("MULTIAPPEND of %zu messages refused (%s); appending one by one", n,
-			 line->str + strlen(tag));
+		         line->str + strlen(tag));
 		ret = 1;
 	} else if (ret == 0) {
 		got = appenduid_parse(line->str, uids, n);
@@ -462,9 +461,8 @@ static int append_multi(struct imap_session *s, const struct append_target *fold
 /* APPENDs pipelined with LITERAL+ (all written, then all completions read),
  * or one at a time with continuations, stopping at the first throttled one. */
 static int append_each(struct imap_session *s, const struct append_target *folder,
-		       const struct imap_msg *msgs,
-		       const size_t *idx, size_t n, bool literal_plus,
-		       struct imap_append_result *results, MMAPString *line)
+                       const struct imap_msg *msgs, const size_t *idx, size_t n, bool literal_plus,
+                       struct imap_append_result *results, MMAPString *line)
 {
 	unsigned int first_tag = s->raw_tag + 1;
 	char tag[32];
@@ -489,7 +487,7 @@ static int append_each(struct imap_session *s, const struct append_target *folde
 					ret = read_tagged(s, tag, line);
 				if (ret == 0 && !tagged_ok(line->str, tag))
 					throttled =
-						set_refused(&results[idx[i]], s, line->str, tag);
+					    set_refused(&results[idx[i]], s, line->str, tag);
 				else if (ret == 0)
 					appenduid_parse(line->str, &results[idx[i]].dst_uid, 1);
 			}
@@ -540,9 +538,9 @@ static bool message_check(const struct imap_msg *m, struct imap_append_result *r
 				shown[n++] = (unsigned char)p[i] < 0x20 ? '?' : p[i];
 			shown[n] = '\0';
 			snprintf(res->error, sizeof(res->error),
-				 "APPEND not sent: the source's flag \"%s\" is not a valid IMAP "
-				 "flag",
-				 shown);
+			         "APPEND not sent: the source's flag \"%s\" is not a valid IMAP "
+			         "flag",
+			         shown);
 			return false;
 		}
 		p += len;
@@ -550,15 +548,16 @@ static bool message_check(const struct imap_msg *m, struct imap_append_result *r
 			p++;
 	}
 	if (m->internaldate[0] != '\0' && !imap_arg_date_ok(m->internaldate)) {
-		snprintf(res->error, sizeof(res->error),
-			 "APPEND not sent: the source's INTERNALDATE is not a valid IMAP date-time");
+		snprintf(
+		    res->error, sizeof(res->error),
+		    "APPEND not sent: the source's INTERNALDATE is not a valid IMAP date-time");
 		return false;
 	}
 	return true;
 }
 
 int imap_append_batch(struct imap_session *s, const char *folder, const struct imap_msg *msgs,
-		      size_t count, struct imap_append_result *results, char *err, size_t errlen)
+                      size_t count, struct imap_append_result *results, char *err, size_t errlen)
 {
 	bool literal_plus = imap_session_has_cap(s, "LITERAL+");
 	MMAPString *line = mmap_string_new("");
@@ -575,7 +574,7 @@ int imap_append_batch(struct imap_session *s, const char *folder, const struct i
 		goto out;
 	}
 	target.form = imap_arg_encode(&target.arg, "folder name", false, folder, strlen(folder),
-				      literal_plus, why, sizeof(why));
+	                              literal_plus, why, sizeof(why));
 	if (target.form < 0) {
 		snprintf(err, errlen, "APPEND to %s:%d not sent: %s", s->host, s->port, why);
 		ret = IMAP_EARG;
@@ -586,12 +585,12 @@ int imap_append_batch(struct imap_session *s, const char *folder, const struct i
 		memset(&results[i], 0, sizeof(results[i]));
 		if (s->appendlimit > 0 && msgs[i].body_len > s->appendlimit)
 			snprintf(results[i].error, sizeof(results[i].error),
-				 "message of %zu bytes is larger than the APPENDLIMIT of %s:%d"
-				 " (%" PRIu64 " bytes)",
-				 msgs[i].body_len, s->host, s->port, s->appendlimit);
+			         "message of %zu bytes is larger than the APPENDLIMIT of %s:%d"
+			         " (%" PRIu64 " bytes)",
+			         msgs[i].body_len, s->host, s->port, s->appendlimit);
 		else if (msgs[i].body_len == 0)
 			snprintf(results[i].error, sizeof(results[i].error),
-				 "empty message: nothing to append");
+			         "empty message: nothing to append");
 		else if (message_check(&msgs[i], &results[i]))
 			idx[n++] = i;
 	}

@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 int imap_fetch_uid_at(struct imap_session *s, uint32_t seq, uint32_t *uid_r, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	struct mailimap_set *set = mailimap_set_new_single(seq);

@@ -45,14 +45,14 @@ int imap_auth_mech_parse(const char *s, enum imap_auth_mech *mech_r)
 }
 
 static const char *const state_names[] = {"connecting", "tls", "greeted", "authenticated",
-					  "closed"};
+                                          "closed"};
 
 void imap_session_set_state(struct imap_session *s, enum imap_session_state state)
 {
 	if (s->state == state)
 		return;
 	log_debug("imap %s:%d %s -> %s", s->host, s->port, state_names[s->state],
-		  state_names[state]);
+	          state_names[state]);
 	s->state = state;
 }
 
@@ -165,7 +165,7 @@ int imap_command_failed(struct imap_session *s, int r, const char *what, char *e
 	 * holds the previous answer, which must not be taken for this one. */
 	if (r == MAILIMAP_ERROR_BAD_STATE && !s->broken) {
 		snprintf(err, errlen, "%s: not allowed in this state of the session with %s:%d",
-			 what, s->host, s->port);
+		         what, s->host, s->port);
 		return IMAP_ENO;
 	}
 	if (r == MAILIMAP_ERROR_MEMORY && !s->broken) {
@@ -190,12 +190,12 @@ int imap_command_failed(struct imap_session *s, int r, const char *what, char *e
 	if (reply[0] != '\0' && imap_throttle_classify(reply, &backoff)) {
 		s->backoff_s = backoff;
 		snprintf(err, errlen, "%s: %s:%d asks to slow down%s: %s", what, s->host, s->port,
-			 lost ? " and closed the connection" : "", reply);
+		         lost ? " and closed the connection" : "", reply);
 		return IMAP_ETHROTTLED;
 	}
 	if (bye) {
-		snprintf(err, errlen, "%s: %s:%d closed the connection: %s", what, s->host,
-			 s->port, reply);
+		snprintf(err, errlen, "%s: %s:%d closed the connection: %s", what, s->host, s->port,
+		         reply);
 		return IMAP_ENET;
 	}
 	if (s->fault.code != 0) {
@@ -206,11 +206,11 @@ int imap_command_failed(struct imap_session *s, int r, const char *what, char *e
 		/* libetpan stopped inside the reply: the rest of it is still on the
 		 * stream, so the session cannot go on. */
 		snprintf(err, errlen, "%s: the response of %s:%d could not be parsed", what,
-			 s->host, s->port);
+		         s->host, s->port);
 		imap_session_break(s, IMAP_ENET,
-				   "the session with %s:%d ended after a response that could not "
-				   "be parsed",
-				   s->host, s->port);
+		                   "the session with %s:%d ended after a response that could not "
+		                   "be parsed",
+		                   s->host, s->port);
 		return IMAP_EPROTO;
 	}
 	if (lost) {
@@ -221,7 +221,7 @@ int imap_command_failed(struct imap_session *s, int r, const char *what, char *e
 		snprintf(err, errlen, "%s: %s:%d answered: %s", what, s->host, s->port, reply);
 	else
 		snprintf(err, errlen, "%s: %s:%d: failed without a NO or BAD (libetpan error %d)",
-			 what, s->host, s->port, r);
+		         what, s->host, s->port, r);
 	return IMAP_ENO;
 }
 
@@ -238,7 +238,7 @@ int imap_command_throttled(struct imap_session *s, const char *what, char *err, 
 		s->broken = true;
 	s->backoff_s = backoff;
 	snprintf(err, errlen, "%s: %s:%d asks to slow down%s: %s", what, s->host, s->port,
-		 bye ? " and closed the connection" : "", reply);
+	         bye ? " and closed the connection" : "", reply);
 	return IMAP_ETHROTTLED;
 }
 
@@ -253,8 +253,8 @@ int imap_session_backoff_s(const struct imap_session *s)
 	return s->backoff_s;
 }
 
-int imap_session_arg_check(struct imap_session *s, const char *cmd, const char *what,
-			   bool secret, const char *str, char *err, size_t errlen)
+int imap_session_arg_check(struct imap_session *s, const char *cmd, const char *what, bool secret,
+                           const char *str, char *err, size_t errlen)
 {
 	char why[384];
 	int ret = imap_arg_check(what, secret, str, strlen(str), why, sizeof(why));
@@ -307,14 +307,14 @@ bool imap_session_has_cap(const struct imap_session *s, const char *cap)
 }
 
 void imap_session_set_write_guard(struct imap_session *s, bool (*may_write)(void *context),
-				  void *context)
+                                  void *context)
 {
 	s->may_write = may_write;
 	s->may_write_context = context;
 	/* Every write, libetpan's own commands (UID STORE, CREATE) included. */
 	if (s->imap != NULL && s->imap->imap_stream != NULL)
 		imap_transport_set_write_guard(mailstream_get_low(s->imap->imap_stream), may_write,
-					       context);
+		                               context);
 }
 
 uint64_t imap_session_appendlimit(const struct imap_session *s)
@@ -324,7 +324,7 @@ uint64_t imap_session_appendlimit(const struct imap_session *s)
 
 /* Sends a SASL initial response (base64 of raw) and wipes the encoding. */
 static int auth_sasl(struct imap_session *s, const char *mech, const unsigned char *raw,
-		     size_t rawlen, char *err, size_t errlen)
+                     size_t rawlen, char *err, size_t errlen)
 {
 	size_t b64len = 4 * ((rawlen + 2) / 3) + 1;
 	char *b64 = malloc(b64len);
@@ -344,7 +344,7 @@ static int auth_sasl(struct imap_session *s, const char *mech, const unsigned ch
 /* SASL PLAIN (RFC 4616) with an optional authorization identity, sent with
  * SASL-IR (RFC 4959) when offered, else after the continuation. */
 static int auth_plain(struct imap_session *s, const struct imap_endpoint *ep, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	const char *authz = ep->auth_user != NULL ? ep->user : "";
 	const char *authc = ep->auth_user != NULL ? ep->auth_user : ep->user;
@@ -356,11 +356,11 @@ static int auth_plain(struct imap_session *s, const struct imap_endpoint *ep, ch
 	/* NUL separates the fields of PLAIN (RFC 4616); CR and LF are refused
 	 * as everywhere, though base64 would carry them. */
 	if ((ret = imap_session_arg_check(s, "AUTHENTICATE PLAIN", "login", false, authz, err,
-					  errlen)) < 0 ||
+	                                  errlen)) < 0 ||
 	    (ret = imap_session_arg_check(s, "AUTHENTICATE PLAIN", "login", false, authc, err,
-					  errlen)) < 0 ||
+	                                  errlen)) < 0 ||
 	    (ret = imap_session_arg_check(s, "AUTHENTICATE PLAIN", "password", true, ep->secret,
-					  err, errlen)) < 0)
+	                                  err, errlen)) < 0)
 		return ret;
 	raw = malloc(rawlen + 1);
 	if (raw == NULL) {
@@ -380,7 +380,7 @@ static int auth_plain(struct imap_session *s, const struct imap_endpoint *ep, ch
 
 /* XOAUTH2: "user=<user>^Aauth=Bearer <token>^A^A". */
 static int auth_xoauth2(struct imap_session *s, const struct imap_endpoint *ep, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	size_t rawlen = strlen(ep->user) + strlen(ep->secret) + 32;
 	char *raw;
@@ -389,14 +389,15 @@ static int auth_xoauth2(struct imap_session *s, const struct imap_endpoint *ep, 
 	/* ^A separates the fields (a user or token holding one would add
 	 * fields of its own); CR, LF and NUL are refused everywhere. */
 	if (strchr(ep->user, '\001') != NULL || strchr(ep->secret, '\001') != NULL) {
-		snprintf(err, errlen, "AUTHENTICATE XOAUTH2 to %s:%d not sent: the %s holds a ^A byte",
-			 s->host, s->port, strchr(ep->user, '\001') != NULL ? "login" : "token");
+		snprintf(err, errlen,
+		         "AUTHENTICATE XOAUTH2 to %s:%d not sent: the %s holds a ^A byte", s->host,
+		         s->port, strchr(ep->user, '\001') != NULL ? "login" : "token");
 		return IMAP_EARG;
 	}
-	if ((ret = imap_session_arg_check(s, "AUTHENTICATE XOAUTH2", "login", false, ep->user,
-					  err, errlen)) < 0 ||
-	    (ret = imap_session_arg_check(s, "AUTHENTICATE XOAUTH2", "token", true, ep->secret,
-					  err, errlen)) < 0)
+	if ((ret = imap_session_arg_check(s, "AUTHENTICATE XOAUTH2", "login", false, ep->user, err,
+	                                  errlen)) < 0 ||
+	    (ret = imap_session_arg_check(s, "AUTHENTICATE XOAUTH2", "token", true, ep->secret, err,
+	                                  errlen)) < 0)
 		return ret;
 	raw = malloc(rawlen);
 	if (raw == NULL) {
@@ -411,7 +412,7 @@ static int auth_xoauth2(struct imap_session *s, const struct imap_endpoint *ep, 
 }
 
 static int authenticate(struct imap_session *s, const struct imap_endpoint *ep, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	int r, ret;
 
@@ -422,15 +423,15 @@ static int authenticate(struct imap_session *s, const struct imap_endpoint *ep, 
 			return -1;
 		}
 		if ((ret = imap_session_arg_check(s, "LOGIN", "login", false, ep->user, err,
-						  errlen)) < 0 ||
+		                                  errlen)) < 0 ||
 		    (ret = imap_session_arg_check(s, "LOGIN", "password", true, ep->secret, err,
-						  errlen)) < 0)
+		                                  errlen)) < 0)
 			return ret;
 		r = mailimap_login(s->imap, ep->user, ep->secret);
 		/* The password went through libetpan's write buffer. */
 		if (s->imap->imap_stream != NULL && s->imap->imap_stream->write_buffer != NULL)
 			OPENSSL_cleanse(s->imap->imap_stream->write_buffer,
-					s->imap->imap_stream->buffer_max_size);
+			                s->imap->imap_stream->buffer_max_size);
 		if (r != MAILIMAP_NO_ERROR) {
 			/* A throttled LOGIN stays IMAP_ETHROTTLED: the credentials
 			 * were not judged. */
@@ -448,13 +449,13 @@ static int authenticate(struct imap_session *s, const struct imap_endpoint *ep, 
 }
 
 int imap_session_open(const struct imap_endpoint *ep, struct imap_session **session_r, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	return imap_session_open_backoff(ep, session_r, NULL, err, errlen);
 }
 
 int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_session **session_r,
-			      int *backoff_s_r, char *err, size_t errlen)
+                              int *backoff_s_r, char *err, size_t errlen)
 {
 	struct imap_session *s;
 	mailstream_low *low = NULL;
@@ -515,7 +516,7 @@ int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_sessio
 		}
 		imap_session_set_state(s, IMAP_SESSION_TLS);
 		ret = imap_transport_start_tls(mailstream_get_low(s->imap->imap_stream), ep, err,
-					       errlen);
+		                               errlen);
 		if (ret < 0) {
 			s->broken = true;
 			goto fail;
@@ -564,11 +565,15 @@ static unsigned int special_use_flag(const char *attr)
 		const char *name;
 		unsigned int flag;
 	} map[] = {
-		{"Sent", IMAP_FOLDER_SENT},	{"Drafts", IMAP_FOLDER_DRAFTS},
-		{"Trash", IMAP_FOLDER_TRASH},	{"Junk", IMAP_FOLDER_JUNK},
-		{"Archive", IMAP_FOLDER_ARCHIVE}, {"All", IMAP_FOLDER_ALL},
-		{"Flagged", IMAP_FOLDER_FLAGGED}, {"Noselect", IMAP_FOLDER_NOSELECT},
-		{"NonExistent", IMAP_FOLDER_NOSELECT},
+	    {"Sent", IMAP_FOLDER_SENT},
+	    {"Drafts", IMAP_FOLDER_DRAFTS},
+	    {"Trash", IMAP_FOLDER_TRASH},
+	    {"Junk", IMAP_FOLDER_JUNK},
+	    {"Archive", IMAP_FOLDER_ARCHIVE},
+	    {"All", IMAP_FOLDER_ALL},
+	    {"Flagged", IMAP_FOLDER_FLAGGED},
+	    {"Noselect", IMAP_FOLDER_NOSELECT},
+	    {"NonExistent", IMAP_FOLDER_NOSELECT},
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -588,7 +593,7 @@ void imap_folders_free(struct imap_folder **folders, size_t count)
 }
 
 int imap_folders_list(struct imap_session *s, const char *prefix, struct imap_folder **folders_r,
-		      size_t *count_r, char *err, size_t errlen)
+                      size_t *count_r, char *err, size_t errlen)
 {
 	clist *list = NULL;
 	struct imap_folder *folders = NULL;
@@ -601,7 +606,7 @@ int imap_folders_list(struct imap_session *s, const char *prefix, struct imap_fo
 	if (imap_buf_printf(&pattern, "%s*", prefix != NULL ? prefix : "") < 0) {
 		imap_buf_free(&pattern, false);
 		snprintf(err, errlen, "LIST to %s:%d not sent: the folder prefix is too long",
-			 s->host, s->port);
+		         s->host, s->port);
 		return IMAP_EARG;
 	}
 	r = imap_session_arg_check(s, "LIST", "folder prefix", false, pattern.data, err, errlen);
@@ -675,8 +680,8 @@ int imap_folder_create(struct imap_session *s, const char *name, char *err, size
 /* What the copy relies on (RFC 3501 2.3.1.1): a UIDVALIDITY that is not 0
  * and a UIDNEXT.  A server without them cannot be resumed from a checkpoint. */
 static int status_valid(struct imap_session *s, const char *cmd, const char *name,
-			const struct imap_status *st, bool have_validity, bool have_next,
-			char *err, size_t errlen)
+                        const struct imap_status *st, bool have_validity, bool have_next, char *err,
+                        size_t errlen)
 {
 	char shown[200];
 	size_t n = 0;
@@ -687,14 +692,14 @@ static int status_valid(struct imap_session *s, const char *cmd, const char *nam
 		shown[n++] = (unsigned char)*p < 0x20 ? '?' : *p;
 	shown[n] = '\0';
 	snprintf(err, errlen, "%s \"%s\": %s:%d %s", cmd, shown, s->host, s->port,
-		 !have_validity	       ? "answered without UIDVALIDITY"
-		 : !have_next	       ? "answered without UIDNEXT"
-					: "answered UIDVALIDITY 0, which RFC 3501 does not allow");
+	         !have_validity ? "answered without UIDVALIDITY"
+	         : !have_next   ? "answered without UIDNEXT"
+	                        : "answered UIDVALIDITY 0, which RFC 3501 does not allow");
 	return IMAP_EPROTO;
 }
 
 int imap_folder_status(struct imap_session *s, const char *name, struct imap_status *st_r,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	struct mailimap_status_att_list *atts = mailimap_status_att_list_new_empty();
 	struct mailimap_mailbox_data_status *status = NULL;
@@ -718,7 +723,7 @@ int imap_folder_status(struct imap_session *s, const char *name, struct imap_sta
 		return imap_command_failed(s, r, "STATUS", err, errlen);
 	if (status == NULL) {
 		snprintf(err, errlen, "STATUS: %s:%d answered OK without the STATUS data", s->host,
-			 s->port);
+		         s->port);
 		return IMAP_EPROTO;
 	}
 	memset(st_r, 0, sizeof(*st_r));
@@ -743,7 +748,7 @@ int imap_folder_status(struct imap_session *s, const char *name, struct imap_sta
 			    info->st_ext_data->ext_extension == &mailimap_extension_condstore &&
 			    info->st_ext_data->ext_type == MAILIMAP_CONDSTORE_TYPE_STATUS_INFO) {
 				struct mailimap_condstore_status_info *cs =
-					info->st_ext_data->ext_data;
+				    info->st_ext_data->ext_data;
 				st_r->highestmodseq = cs->cs_highestmodseq_value;
 			}
 			break;
@@ -754,7 +759,7 @@ int imap_folder_status(struct imap_session *s, const char *name, struct imap_sta
 }
 
 int imap_folder_open(struct imap_session *s, const char *name, bool read_only,
-		     struct imap_status *st_r, char *err, size_t errlen)
+                     struct imap_status *st_r, char *err, size_t errlen)
 {
 	const char *cmd = read_only ? "EXAMINE" : "SELECT";
 	struct mailimap_selection_info *sel;
@@ -767,7 +772,7 @@ int imap_folder_open(struct imap_session *s, const char *name, bool read_only,
 		return r;
 	if (imap_session_has_cap(s, "CONDSTORE"))
 		r = read_only ? mailimap_examine_condstore(s->imap, name, &modseq)
-			      : mailimap_select_condstore(s->imap, name, &modseq);
+		              : mailimap_select_condstore(s->imap, name, &modseq);
 	else
 		r = read_only ? mailimap_examine(s->imap, name) : mailimap_select(s->imap, name);
 	if (r != MAILIMAP_NO_ERROR)
@@ -776,7 +781,7 @@ int imap_folder_open(struct imap_session *s, const char *name, bool read_only,
 	sel = s->imap->imap_selection_info;
 	if (sel == NULL) {
 		snprintf(err, errlen, "%s: %s:%d answered OK without the folder's data", cmd,
-			 s->host, s->port);
+		         s->host, s->port);
 		return IMAP_EPROTO;
 	}
 	st_r->uidvalidity = sel->sel_uidvalidity;
@@ -785,7 +790,7 @@ int imap_folder_open(struct imap_session *s, const char *name, bool read_only,
 	st_r->highestmodseq = modseq;
 	/* libetpan leaves 0 for a response code that did not come. */
 	r = status_valid(s, cmd, name, st_r, st_r->uidvalidity != 0, st_r->uidnext != 0, err,
-			 errlen);
+	                 errlen);
 	if (r < 0)
 		return r;
 	if (!read_only)

@@ -64,8 +64,8 @@ static int backoff_parse(const char *text)
 
 static bool load_words(const char *text)
 {
-	static const char *const words[] = {"too many",	       "busy",	     "overload",
-					    "try again later", "rate limit", "throttl"};
+	static const char *const words[] = {"too many",        "busy",       "overload",
+	                                    "try again later", "rate limit", "throttl"};
 
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (strcasestr(text, words[i]) != NULL)
@@ -105,8 +105,8 @@ bool imap_throttle_classify(const char *text, int *backoff_s_r)
 		return false;
 	backoff = backoff_parse(p);
 	throttled = (code != NULL && (word_is(code, code_len, "THROTTLED") ||
-				      word_is(code, code_len, "UNAVAILABLE"))) ||
-		    backoff >= 0 || (bye && load_words(p));
+	                              word_is(code, code_len, "UNAVAILABLE"))) ||
+	            backoff >= 0 || (bye && load_words(p));
 	if (throttled && backoff_s_r != NULL)
 		*backoff_s_r = backoff > 0 ? backoff : 0;
 	return throttled;

@@ -15,8 +15,8 @@ static void ssl_error_text(char *err, size_t errlen, const char *what)
 	snprintf(err, errlen, "%s: %s", what, buf);
 }
 
-int imap_tls_client_new(int fd, const char *host, const char *ca_file, bool verify,
-			SSL_CTX **ctx_r, SSL **ssl_r, char *err, size_t errlen)
+int imap_tls_client_new(int fd, const char *host, const char *ca_file, bool verify, SSL_CTX **ctx_r,
+                        SSL **ssl_r, char *err, size_t errlen)
 {
 	struct in6_addr addr6;
 	struct in_addr addr4;
@@ -56,7 +56,7 @@ int imap_tls_client_new(int fd, const char *host, const char *ca_file, bool veri
 	if (verify) {
 		X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
 		if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1
-			  : X509_VERIFY_PARAM_set1_host(param, host, 0) != 1) {
+		          : X509_VERIFY_PARAM_set1_host(param, host, 0) != 1) {
 			snprintf(err, errlen, "TLS: cannot set expected peer name %s", host);
 			goto fail;
 		}
@@ -77,7 +77,7 @@ void imap_tls_handshake_error(SSL *ssl, const char *host, bool verify, char *err
 
 	if (verify && vr != X509_V_OK)
 		snprintf(err, errlen, "TLS: certificate of %s refused: %s", host,
-			 X509_verify_cert_error_string(vr));
+		         X509_verify_cert_error_string(vr));
 	else
 		ssl_error_text(err, errlen, "TLS handshake failed");
 	ERR_clear_error();

@@ -15,8 +15,8 @@
 /* Makes the context and session for a client connection to host on fd (not
  * yet handshaken).  On failure nothing is left allocated and err names the
  * reason; fd is never closed here. */
-int imap_tls_client_new(int fd, const char *host, const char *ca_file, bool verify,
-			SSL_CTX **ctx_r, SSL **ssl_r, char *err, size_t errlen);
+int imap_tls_client_new(int fd, const char *host, const char *ca_file, bool verify, SSL_CTX **ctx_r,
+                        SSL **ssl_r, char *err, size_t errlen);
 
 /* The reason a handshake failed: the refused certificate, else OpenSSL's error. */
 void imap_tls_handshake_error(SSL *ssl, const char *host, bool verify, char *err, size_t errlen);

@@ -206,7 +206,7 @@ static rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *k
 	 * operators chasing latency or rebalances. */
 	if (getenv("MAILSHIFT_KAFKA_DEBUG") != NULL &&
 	    rd_kafka_conf_set(conf, "debug", getenv("MAILSHIFT_KAFKA_DEBUG"), errstr,
-			      sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+	                      sizeof(errstr)) != RD_KAFKA_CONF_OK) {
 		snprintf(err, errlen, "MAILSHIFT_KAFKA_DEBUG: %s", errstr);
 		goto fail;
 	}
@@ -364,7 +364,8 @@ int queue_job_publish(struct queue_producer *p, const struct queue_job *job, cha
 	pj.pass = job->pass;
 	pj.attempt = job->attempt;
 	pj.not_before_ms = job->not_before_ms;
-	return producer_send(p, p->jobs_topic, job->account_id, job->attempt, &pj.base, err, errlen);
+	return producer_send(p, p->jobs_topic, job->account_id, job->attempt, &pj.base, err,
+	                     errlen);
 }
 
 int queue_event_publish(struct queue_producer *p, const struct queue_event *ev, char *err,

@@ -6,193 +6,193 @@
 #include <stddef.h>
 
 static const char *const migrations[] = {
-	/* 1: plans, accounts, checkpoints */
-	"CREATE TABLE migrations ("
-	"  id bigserial PRIMARY KEY,"
-	"  name text NOT NULL,"
-	"  created_at timestamptz NOT NULL DEFAULT now());"
-	"CREATE TABLE servers ("
-	"  id bigserial PRIMARY KEY,"
-	"  migration_id bigint NOT NULL REFERENCES migrations ON DELETE CASCADE,"
-	"  role text NOT NULL CHECK (role IN ('source', 'destination')),"
-	"  host text NOT NULL, port int NOT NULL, tls text NOT NULL,"
-	"  ca_file text, auth text NOT NULL, master_user text,"
-	"  max_connections int NOT NULL DEFAULT 10,"
-	"  prefix text NOT NULL DEFAULT '', exclude text NOT NULL DEFAULT '',"
-	"  UNIQUE (migration_id, role));"
-	"CREATE TABLE accounts ("
-	"  id bigserial PRIMARY KEY,"
-	"  migration_id bigint NOT NULL REFERENCES migrations ON DELETE CASCADE,"
-	"  src_login text NOT NULL, src_secret bytea NOT NULL,"
-	"  dst_login text NOT NULL, dst_secret bytea NOT NULL,"
-	"  priority int NOT NULL DEFAULT 5,"
-	"  state text NOT NULL DEFAULT 'new',"
-	"  pass int NOT NULL DEFAULT 0,"      /* the pass asked for */
-	"  pass_done int NOT NULL DEFAULT 0," /* the last pass completed */
-	"  lease_owner text, lease_epoch bigint NOT NULL DEFAULT 0, lease_expires timestamptz,"
-	"  last_error text,"
-	"  updated_at timestamptz NOT NULL DEFAULT now(),"
-	"  UNIQUE (migration_id, src_login));"
-	"CREATE TABLE account_log ("
-	"  id bigserial PRIMARY KEY,"
-	"  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
-	"  at timestamptz NOT NULL DEFAULT now(),"
-	"  from_state text, to_state text NOT NULL, reason text);"
-	"CREATE TABLE folders ("
-	"  id bigserial PRIMARY KEY,"
-	"  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
-	"  src_name text NOT NULL, dst_name text NOT NULL,"
-	"  src_uidvalidity bigint NOT NULL DEFAULT 0, dst_uidvalidity bigint NOT NULL DEFAULT 0,"
-	"  high_water bigint NOT NULL DEFAULT 0,"
-	"  highest_modseq bigint NOT NULL DEFAULT 0,"
-	"  src_uidnext bigint NOT NULL DEFAULT 0, src_messages bigint NOT NULL DEFAULT 0,"
-	"  copied_messages bigint NOT NULL DEFAULT 0, copied_bytes bigint NOT NULL DEFAULT 0,"
-	"  failed_messages bigint NOT NULL DEFAULT 0,"
-	"  intent_dst_uidnext bigint NOT NULL DEFAULT 0, intent_uids bigint[],"
-	"  rematch boolean NOT NULL DEFAULT false," /* re-match by identity pending */
-	"  synced_at timestamptz,"
-	"  UNIQUE (account_id, src_name));"
-	/* Runs of consecutive UIDs: src_start..src_start+len-1 -> dst_start.. */
-	"CREATE TABLE uid_map ("
-	"  folder_id bigint NOT NULL REFERENCES folders ON DELETE CASCADE,"
-	"  src_start bigint NOT NULL, dst_start bigint NOT NULL, len int NOT NULL,"
-	"  PRIMARY KEY (folder_id, src_start));"
-	"CREATE TABLE message_errors ("
-	"  id bigserial PRIMARY KEY,"
-	"  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
-	"  folder_id bigint NOT NULL REFERENCES folders ON DELETE CASCADE,"
-	"  src_uid bigint NOT NULL, error text NOT NULL,"
-	"  at timestamptz NOT NULL DEFAULT now(),"
-	"  UNIQUE (folder_id, src_uid));",
-	/* 2: the scheduler's bookkeeping: when the account's job was last
-	 * published (NULL: a job is owed) */
-	"ALTER TABLE accounts ADD COLUMN published_at timestamptz;"
-	"CREATE INDEX accounts_due ON accounts (priority, id) WHERE state = 'queued';"
-	"CREATE INDEX accounts_leased ON accounts (lease_expires) WHERE state = 'running';",
-	/* 3: retries of failed accounts with backoff, up to an error budget */
-	"ALTER TABLE accounts ADD COLUMN attempts int NOT NULL DEFAULT 0;"
-	"ALTER TABLE accounts ADD COLUMN error_budget int NOT NULL DEFAULT 5;"
-	"ALTER TABLE accounts ADD COLUMN retry_at timestamptz;",
-	/* 4: per-server connection budgets: one row per allowed connection, held
-	 * by an account run as an expiring lease */
-	"CREATE TABLE server_slots ("
-	"  server_id bigint NOT NULL REFERENCES servers ON DELETE CASCADE,"
-	"  slot int NOT NULL, owner text, expires timestamptz,"
-	"  PRIMARY KEY (server_id, slot));"
-	"CREATE INDEX server_slots_owner ON server_slots (owner);"
-	"INSERT INTO server_slots (server_id, slot)"
-	" SELECT id, generate_series(1, max_connections) FROM servers;",
-	/* 5: several source profiles per migration; per-server rate limits and
-	 * per-account daily byte caps; blackout windows; passes as objects with
-	 * per-account and per-folder counts; live totals from workers' events */
-	"ALTER TABLE servers ADD COLUMN name text NOT NULL DEFAULT 'default';"
-	"ALTER TABLE servers DROP CONSTRAINT servers_migration_id_role_key;"
-	"ALTER TABLE servers ADD CONSTRAINT servers_profile UNIQUE (migration_id, role, name);"
-	"ALTER TABLE servers ADD COLUMN rate_messages int NOT NULL DEFAULT 0;" /* per second */
-	"ALTER TABLE servers ADD COLUMN rate_bytes bigint NOT NULL DEFAULT 0;"
-	/* Fleet-wide rate limit as a virtual clock: the time at which the server's
-	 * budget of messages and bytes is spent up to. */
-	"ALTER TABLE servers ADD COLUMN rate_next timestamptz NOT NULL DEFAULT now();"
-	"ALTER TABLE servers ADD COLUMN account_daily_bytes bigint NOT NULL DEFAULT 0;"
-	"CREATE TABLE blackouts ("
-	"  id bigserial PRIMARY KEY,"
-	"  server_id bigint NOT NULL REFERENCES servers ON DELETE CASCADE,"
-	"  weekdays int NOT NULL," /* bit 0 = Monday ... bit 6 = Sunday */
-	"  from_s int NOT NULL, to_s int NOT NULL," /* seconds of the local day */
-	"  time_zone text NOT NULL);"
-	/* Inside a window of the server now?  A window with from >= to runs over
-	 * midnight (its weekday is the day it starts); from = to is all day. */
-	"CREATE FUNCTION server_blackout(sid bigint) RETURNS boolean LANGUAGE sql STABLE AS $$"
-	" SELECT EXISTS (SELECT 1 FROM blackouts b,"
-	"  LATERAL (SELECT now() AT TIME ZONE b.time_zone AS t) l,"
-	"  LATERAL (SELECT extract(epoch FROM l.t::time) AS s,"
-	"   (b.weekdays >> (extract(isodow FROM l.t)::int - 1)) & 1 = 1 AS today,"
-	"   (b.weekdays >> (extract(isodow FROM l.t - interval '1 day')::int - 1)) & 1 = 1"
-	"    AS yesterday) d"
-	"  WHERE b.server_id = sid AND CASE WHEN b.from_s < b.to_s"
-	"   THEN d.today AND d.s >= b.from_s AND d.s < b.to_s"
-	"   ELSE (d.today AND d.s >= b.from_s) OR (d.yesterday AND d.s < b.to_s) END)"
-	" $$;"
-	"ALTER TABLE accounts ADD COLUMN src_server_id bigint REFERENCES servers;"
-	"ALTER TABLE accounts ADD COLUMN dst_server_id bigint REFERENCES servers;"
-	"UPDATE accounts a SET src_server_id = s.id FROM servers s"
-	" WHERE s.migration_id = a.migration_id AND s.role = 'source';"
-	"UPDATE accounts a SET dst_server_id = s.id FROM servers s"
-	" WHERE s.migration_id = a.migration_id AND s.role = 'destination';"
-	"ALTER TABLE accounts ALTER COLUMN src_server_id SET NOT NULL;"
-	"ALTER TABLE accounts ALTER COLUMN dst_server_id SET NOT NULL;"
-	"CREATE INDEX accounts_src_server ON accounts (src_server_id);"
-	"CREATE INDEX accounts_dst_server ON accounts (dst_server_id);"
-	/* The scheduler's step: the next queued accounts of each source server
-	 * in priority order, and the jobs published but not taken yet. */
-	"DROP INDEX accounts_due;"
-	"CREATE INDEX accounts_sched ON accounts (src_server_id, priority, id)"
-	" WHERE state = 'queued';"
-	"CREATE INDEX accounts_published ON accounts (published_at) WHERE state = 'queued';"
-	"CREATE INDEX accounts_retry ON accounts (retry_at) WHERE state IN ('failed', 'waiting');"
-	/* Operators name accounts by login, in any case. */
-	"CREATE UNIQUE INDEX accounts_login ON accounts (migration_id, lower(src_login));"
-	/* Removing an account deletes its history and errors by account. */
-	"CREATE INDEX account_log_account ON account_log (account_id);"
-	"CREATE INDEX message_errors_account ON message_errors (account_id);"
-	/* Bytes moved on the account's UTC day `day` (daily caps); a row of its
-	 * own, so that folder threads adding to it never lock the account row
-	 * their fenced transactions share. */
-	"CREATE TABLE account_days ("
-	"  account_id bigint PRIMARY KEY REFERENCES accounts ON DELETE CASCADE,"
-	"  day date NOT NULL, bytes bigint NOT NULL);"
-	"ALTER TABLE accounts ADD COLUMN lease_pass int NOT NULL DEFAULT 0;" /* the pass leased */
-	"CREATE TABLE passes ("
-	"  migration_id bigint NOT NULL REFERENCES migrations ON DELETE CASCADE,"
-	"  number int NOT NULL,"
-	"  kind text NOT NULL CHECK (kind IN ('bulk', 'delta', 'final')),"
-	"  accounts int NOT NULL DEFAULT 0,"
-	"  started_at timestamptz NOT NULL DEFAULT now(),"
-	"  PRIMARY KEY (migration_id, number));"
-	"CREATE TABLE pass_accounts ("
-	"  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
-	"  number int NOT NULL,"
-	"  state text NOT NULL DEFAULT 'queued',"
-	"  queued_at timestamptz NOT NULL DEFAULT now(),"
-	"  started_at timestamptz, finished_at timestamptz,"
-	"  runs int NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY (account_id, number));"
-	"CREATE TABLE pass_folders ("
-	"  folder_id bigint NOT NULL REFERENCES folders ON DELETE CASCADE,"
-	"  number int NOT NULL,"
-	"  messages bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0,"
-	"  failed bigint NOT NULL DEFAULT 0,"
-	"  started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz,"
-	"  PRIMARY KEY (folder_id, number));"
-	/* Workers and their free capacity, from their beats; a job is not
-	 * published while no live worker could start it. */
-	"CREATE TABLE workers ("
-	"  id text PRIMARY KEY, capacity int NOT NULL, running int NOT NULL,"
-	"  seen_at timestamptz NOT NULL DEFAULT now());"
-	"ALTER TABLE accounts ADD COLUMN publishes int NOT NULL DEFAULT 0;"
-	"CREATE TABLE live_totals ("
-	"  account_id bigint PRIMARY KEY REFERENCES accounts ON DELETE CASCADE,"
-	"  pass int NOT NULL, messages bigint NOT NULL, bytes bigint NOT NULL,"
-	"  errors bigint NOT NULL, worker text, folder text,"
-	"  updated_at timestamptz NOT NULL DEFAULT now());",
-	/* The key check: a known constant encrypted under the key the secrets
-	 * of this database are encrypted with (one key per database), and that
-	 * key's id (an HMAC of it, not the key).  A worker or a coordinator
-	 * command whose key cannot decrypt it refuses to act. */
-	"CREATE TABLE key_check ("
-	"  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
-	"  key_id text NOT NULL, check_value bytea NOT NULL,"
-	"  created_at timestamptz NOT NULL DEFAULT now());",
-	/* 7: a folder that failed (the destination would not create it, the
-	 * source would not open it, its data was invalid) is recorded with the
-	 * command and the server's words, and the account goes on with its other
-	 * folders; NULL = no error in its last try.  Messages found already in
-	 * the destination by content (a re-run, an account added back) are
-	 * mapped, not copied: counted apart. */
-	"ALTER TABLE folders ADD COLUMN error text;"
-	"ALTER TABLE folders ADD COLUMN matched_messages bigint NOT NULL DEFAULT 0;"
-	"ALTER TABLE pass_folders ADD COLUMN error text;"
-	"ALTER TABLE pass_folders ADD COLUMN matched bigint NOT NULL DEFAULT 0;",
+    /* 1: plans, accounts, checkpoints */
+    "CREATE TABLE migrations ("
+    "  id bigserial PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE servers ("
+    "  id bigserial PRIMARY KEY,"
+    "  migration_id bigint NOT NULL REFERENCES migrations ON DELETE CASCADE,"
+    "  role text NOT NULL CHECK (role IN ('source', 'destination')),"
+    "  host text NOT NULL, port int NOT NULL, tls text NOT NULL,"
+    "  ca_file text, auth text NOT NULL, master_user text,"
+    "  max_connections int NOT NULL DEFAULT 10,"
+    "  prefix text NOT NULL DEFAULT '', exclude text NOT NULL DEFAULT '',"
+    "  UNIQUE (migration_id, role));"
+    "CREATE TABLE accounts ("
+    "  id bigserial PRIMARY KEY,"
+    "  migration_id bigint NOT NULL REFERENCES migrations ON DELETE CASCADE,"
+    "  src_login text NOT NULL, src_secret bytea NOT NULL,"
+    "  dst_login text NOT NULL, dst_secret bytea NOT NULL,"
+    "  priority int NOT NULL DEFAULT 5,"
+    "  state text NOT NULL DEFAULT 'new',"
+    "  pass int NOT NULL DEFAULT 0,"      /* the pass asked for */
+    "  pass_done int NOT NULL DEFAULT 0," /* the last pass completed */
+    "  lease_owner text, lease_epoch bigint NOT NULL DEFAULT 0, lease_expires timestamptz,"
+    "  last_error text,"
+    "  updated_at timestamptz NOT NULL DEFAULT now(),"
+    "  UNIQUE (migration_id, src_login));"
+    "CREATE TABLE account_log ("
+    "  id bigserial PRIMARY KEY,"
+    "  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
+    "  at timestamptz NOT NULL DEFAULT now(),"
+    "  from_state text, to_state text NOT NULL, reason text);"
+    "CREATE TABLE folders ("
+    "  id bigserial PRIMARY KEY,"
+    "  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
+    "  src_name text NOT NULL, dst_name text NOT NULL,"
+    "  src_uidvalidity bigint NOT NULL DEFAULT 0, dst_uidvalidity bigint NOT NULL DEFAULT 0,"
+    "  high_water bigint NOT NULL DEFAULT 0,"
+    "  highest_modseq bigint NOT NULL DEFAULT 0,"
+    "  src_uidnext bigint NOT NULL DEFAULT 0, src_messages bigint NOT NULL DEFAULT 0,"
+    "  copied_messages bigint NOT NULL DEFAULT 0, copied_bytes bigint NOT NULL DEFAULT 0,"
+    "  failed_messages bigint NOT NULL DEFAULT 0,"
+    "  intent_dst_uidnext bigint NOT NULL DEFAULT 0, intent_uids bigint[],"
+    "  rematch boolean NOT NULL DEFAULT false," /* re-match by identity pending */
+    "  synced_at timestamptz,"
+    "  UNIQUE (account_id, src_name));"
+    /* Runs of consecutive UIDs: src_start..src_start+len-1 -> dst_start.. */
+    "CREATE TABLE uid_map ("
+    "  folder_id bigint NOT NULL REFERENCES folders ON DELETE CASCADE,"
+    "  src_start bigint NOT NULL, dst_start bigint NOT NULL, len int NOT NULL,"
+    "  PRIMARY KEY (folder_id, src_start));"
+    "CREATE TABLE message_errors ("
+    "  id bigserial PRIMARY KEY,"
+    "  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
+    "  folder_id bigint NOT NULL REFERENCES folders ON DELETE CASCADE,"
+    "  src_uid bigint NOT NULL, error text NOT NULL,"
+    "  at timestamptz NOT NULL DEFAULT now(),"
+    "  UNIQUE (folder_id, src_uid));",
+    /* 2: the scheduler's bookkeeping: when the account's job was last
+     * published (NULL: a job is owed) */
+    "ALTER TABLE accounts ADD COLUMN published_at timestamptz;"
+    "CREATE INDEX accounts_due ON accounts (priority, id) WHERE state = 'queued';"
+    "CREATE INDEX accounts_leased ON accounts (lease_expires) WHERE state = 'running';",
+    /* 3: retries of failed accounts with backoff, up to an error budget */
+    "ALTER TABLE accounts ADD COLUMN attempts int NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN error_budget int NOT NULL DEFAULT 5;"
+    "ALTER TABLE accounts ADD COLUMN retry_at timestamptz;",
+    /* 4: per-server connection budgets: one row per allowed connection, held
+     * by an account run as an expiring lease */
+    "CREATE TABLE server_slots ("
+    "  server_id bigint NOT NULL REFERENCES servers ON DELETE CASCADE,"
+    "  slot int NOT NULL, owner text, expires timestamptz,"
+    "  PRIMARY KEY (server_id, slot));"
+    "CREATE INDEX server_slots_owner ON server_slots (owner);"
+    "INSERT INTO server_slots (server_id, slot)"
+    " SELECT id, generate_series(1, max_connections) FROM servers;",
+    /* 5: several source profiles per migration; per-server rate limits and
+     * per-account daily byte caps; blackout windows; passes as objects with
+     * per-account and per-folder counts; live totals from workers' events */
+    "ALTER TABLE servers ADD COLUMN name text NOT NULL DEFAULT 'default';"
+    "ALTER TABLE servers DROP CONSTRAINT servers_migration_id_role_key;"
+    "ALTER TABLE servers ADD CONSTRAINT servers_profile UNIQUE (migration_id, role, name);"
+    "ALTER TABLE servers ADD COLUMN rate_messages int NOT NULL DEFAULT 0;" /* per second */
+    "ALTER TABLE servers ADD COLUMN rate_bytes bigint NOT NULL DEFAULT 0;"
+    /* Fleet-wide rate limit as a virtual clock: the time at which the server's
+     * budget of messages and bytes is spent up to. */
+    "ALTER TABLE servers ADD COLUMN rate_next timestamptz NOT NULL DEFAULT now();"
+    "ALTER TABLE servers ADD COLUMN account_daily_bytes bigint NOT NULL DEFAULT 0;"
+    "CREATE TABLE blackouts ("
+    "  id bigserial PRIMARY KEY,"
+    "  server_id bigint NOT NULL REFERENCES servers ON DELETE CASCADE,"
+    "  weekdays int NOT NULL,"                  /* bit 0 = Monday ... bit 6 = Sunday */
+    "  from_s int NOT NULL, to_s int NOT NULL," /* seconds of the local day */
+    "  time_zone text NOT NULL);"
+    /* Inside a window of the server now?  A window with from >= to runs over
+     * midnight (its weekday is the day it starts); from = to is all day. */
+    "CREATE FUNCTION server_blackout(sid bigint) RETURNS boolean LANGUAGE sql STABLE AS $$"
+    " SELECT EXISTS (SELECT 1 FROM blackouts b,"
+    "  LATERAL (SELECT now() AT TIME ZONE b.time_zone AS t) l,"
+    "  LATERAL (SELECT extract(epoch FROM l.t::time) AS s,"
+    "   (b.weekdays >> (extract(isodow FROM l.t)::int - 1)) & 1 = 1 AS today,"
+    "   (b.weekdays >> (extract(isodow FROM l.t - interval '1 day')::int - 1)) & 1 = 1"
+    "    AS yesterday) d"
+    "  WHERE b.server_id = sid AND CASE WHEN b.from_s < b.to_s"
+    "   THEN d.today AND d.s >= b.from_s AND d.s < b.to_s"
+    "   ELSE (d.today AND d.s >= b.from_s) OR (d.yesterday AND d.s < b.to_s) END)"
+    " $$;"
+    "ALTER TABLE accounts ADD COLUMN src_server_id bigint REFERENCES servers;"
+    "ALTER TABLE accounts ADD COLUMN dst_server_id bigint REFERENCES servers;"
+    "UPDATE accounts a SET src_server_id = s.id FROM servers s"
+    " WHERE s.migration_id = a.migration_id AND s.role = 'source';"
+    "UPDATE accounts a SET dst_server_id = s.id FROM servers s"
+    " WHERE s.migration_id = a.migration_id AND s.role = 'destination';"
+    "ALTER TABLE accounts ALTER COLUMN src_server_id SET NOT NULL;"
+    "ALTER TABLE accounts ALTER COLUMN dst_server_id SET NOT NULL;"
+    "CREATE INDEX accounts_src_server ON accounts (src_server_id);"
+    "CREATE INDEX accounts_dst_server ON accounts (dst_server_id);"
+    /* The scheduler's step: the next queued accounts of each source server
+     * in priority order, and the jobs published but not taken yet. */
+    "DROP INDEX accounts_due;"
+    "CREATE INDEX accounts_sched ON accounts (src_server_id, priority, id)"
+    " WHERE state = 'queued';"
+    "CREATE INDEX accounts_published ON accounts (published_at) WHERE state = 'queued';"
+    "CREATE INDEX accounts_retry ON accounts (retry_at) WHERE state IN ('failed', 'waiting');"
+    /* Operators name accounts by login, in any case. */
+    "CREATE UNIQUE INDEX accounts_login ON accounts (migration_id, lower(src_login));"
+    /* Removing an account deletes its history and errors by account. */
+    "CREATE INDEX account_log_account ON account_log (account_id);"
+    "CREATE INDEX message_errors_account ON message_errors (account_id);"
+    /* Bytes moved on the account's UTC day `day` (daily caps); a row of its
+     * own, so that folder threads adding to it never lock the account row
+     * their fenced transactions share. */
+    "CREATE TABLE account_days ("
+    "  account_id bigint PRIMARY KEY REFERENCES accounts ON DELETE CASCADE,"
+    "  day date NOT NULL, bytes bigint NOT NULL);"
+    "ALTER TABLE accounts ADD COLUMN lease_pass int NOT NULL DEFAULT 0;" /* the pass leased */
+    "CREATE TABLE passes ("
+    "  migration_id bigint NOT NULL REFERENCES migrations ON DELETE CASCADE,"
+    "  number int NOT NULL,"
+    "  kind text NOT NULL CHECK (kind IN ('bulk', 'delta', 'final')),"
+    "  accounts int NOT NULL DEFAULT 0,"
+    "  started_at timestamptz NOT NULL DEFAULT now(),"
+    "  PRIMARY KEY (migration_id, number));"
+    "CREATE TABLE pass_accounts ("
+    "  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
+    "  number int NOT NULL,"
+    "  state text NOT NULL DEFAULT 'queued',"
+    "  queued_at timestamptz NOT NULL DEFAULT now(),"
+    "  started_at timestamptz, finished_at timestamptz,"
+    "  runs int NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (account_id, number));"
+    "CREATE TABLE pass_folders ("
+    "  folder_id bigint NOT NULL REFERENCES folders ON DELETE CASCADE,"
+    "  number int NOT NULL,"
+    "  messages bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0,"
+    "  failed bigint NOT NULL DEFAULT 0,"
+    "  started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz,"
+    "  PRIMARY KEY (folder_id, number));"
+    /* Workers and their free capacity, from their beats; a job is not
+     * published while no live worker could start it. */
+    "CREATE TABLE workers ("
+    "  id text PRIMARY KEY, capacity int NOT NULL, running int NOT NULL,"
+    "  seen_at timestamptz NOT NULL DEFAULT now());"
+    "ALTER TABLE accounts ADD COLUMN publishes int NOT NULL DEFAULT 0;"
+    "CREATE TABLE live_totals ("
+    "  account_id bigint PRIMARY KEY REFERENCES accounts ON DELETE CASCADE,"
+    "  pass int NOT NULL, messages bigint NOT NULL, bytes bigint NOT NULL,"
+    "  errors bigint NOT NULL, worker text, folder text,"
+    "  updated_at timestamptz NOT NULL DEFAULT now());",
+    /* The key check: a known constant encrypted under the key the secrets
+     * of this database are encrypted with (one key per database), and that
+     * key's id (an HMAC of it, not the key).  A worker or a coordinator
+     * command whose key cannot decrypt it refuses to act. */
+    "CREATE TABLE key_check ("
+    "  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
+    "  key_id text NOT NULL, check_value bytea NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT now());",
+    /* 7: a folder that failed (the destination would not create it, the
+     * source would not open it, its data was invalid) is recorded with the
+     * command and the server's words, and the account goes on with its other
+     * folders; NULL = no error in its last try.  Messages found already in
+     * the destination by content (a re-run, an account added back) are
+     * mapped, not copied: counted apart. */
+    "ALTER TABLE folders ADD COLUMN error text;"
+    "ALTER TABLE folders ADD COLUMN matched_messages bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE pass_folders ADD COLUMN error text;"
+    "ALTER TABLE pass_folders ADD COLUMN matched bigint NOT NULL DEFAULT 0;",
 };
 
 size_t schema_count(void)

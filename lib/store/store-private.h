@@ -13,21 +13,21 @@ struct store {
 	PGconn *conn;
 	char error[512];
 	int query_timeout_s; /* client-side bound on one query's results */
-	bool dead;	     /* shut down after a timeout or lost: every call fails */
+	bool dead;           /* shut down after a timeout or lost: every call fails */
 };
 
 /* PQexecParams (PQexec when nparams is 0 and values NULL) bounded in time:
  * NULL, with the reason in st->error, when the server did not answer within
  * st->query_timeout_s or the connection broke. */
-PGresult *store_pq_exec(struct store *st, const char *sql, int nparams,
-			const char *const *values, const int *lengths, const int *formats);
+PGresult *store_pq_exec(struct store *st, const char *sql, int nparams, const char *const *values,
+                        const int *lengths, const int *formats);
 
 /* Records "what: server message" as the store's error; returns -1. */
 int store_fail(struct store *st, const char **error_r, const char *what, const PGresult *res);
 /* A statement with text parameters; *res_r (if not NULL) is set only on
  * success, for the caller to PQclear. */
 int store_exec(struct store *st, const char *sql, int nparams, const char *const *values,
-	       PGresult **res_r, const char **error_r);
+               PGresult **res_r, const char **error_r);
 /* Simple query protocol: several statements at once. */
 int store_exec_simple(struct store *st, const char *sql, const char **error_r);
 void store_rollback(struct store *st);
@@ -37,12 +37,12 @@ int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, const
 int store_fence_commit(struct store *st, const char **error_r);
 /* One fenced statement: fence, statement, commit. */
 int store_fenced_exec(struct store *st, int64_t account_id, int64_t epoch, const char *sql,
-		      int nparams, const char *const *params, PGresult **res_r,
-		      const char **error_r);
+                      int nparams, const char *const *params, PGresult **res_r,
+                      const char **error_r);
 /* The first column of res as ids, or rows of (account, migration, pass) as
  * jobs (caller frees the array); both take res. */
 int store_ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, const char **error_r);
 int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r,
-			   const char **error_r);
+                           const char **error_r);
 
 #endif

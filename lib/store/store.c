@@ -85,7 +85,7 @@ static void store_where(PGconn *conn, char *buf, size_t len)
 	const char *port = conn != NULL ? PQport(conn) : NULL;
 
 	snprintf(buf, len, "%s:%s", host != NULL && *host != '\0' ? host : "(default socket)",
-		 port != NULL && *port != '\0' ? port : "5432");
+	         port != NULL && *port != '\0' ? port : "5432");
 }
 
 /* Waits for the results of the query just sent, until the client-side
@@ -108,11 +108,12 @@ static PGresult *store_pq_wait(struct store *st)
 				goto broken;
 			if (left <= 0) {
 				store_where(st->conn, where, sizeof(where));
-				snprintf(st->error, sizeof(st->error),
-					 "PostgreSQL at %s did not answer within %d s (client-side"
-					 " bound: statement timeout %d s + %d s); connection closed",
-					 where, st->query_timeout_s, st->query_timeout_s - DB_CLIENT_GRACE_S,
-					 DB_CLIENT_GRACE_S);
+				snprintf(
+				    st->error, sizeof(st->error),
+				    "PostgreSQL at %s did not answer within %d s (client-side"
+				    " bound: statement timeout %d s + %d s); connection closed",
+				    where, st->query_timeout_s,
+				    st->query_timeout_s - DB_CLIENT_GRACE_S, DB_CLIENT_GRACE_S);
 				/* A cancel request would need a new connection to the
 				 * same frozen server (and PQcancel has no timeout):
 				 * shut the socket down instead; the server's
@@ -145,13 +146,13 @@ broken:
 	PQclear(keep);
 	store_where(st->conn, where, sizeof(where));
 	snprintf(st->error, sizeof(st->error), "PostgreSQL at %s: %s", where,
-		 PQerrorMessage(st->conn));
+	         PQerrorMessage(st->conn));
 	st->dead = true;
 	return NULL;
 }
 
-PGresult *store_pq_exec(struct store *st, const char *sql, int nparams,
-			const char *const *values, const int *lengths, const int *formats)
+PGresult *store_pq_exec(struct store *st, const char *sql, int nparams, const char *const *values,
+                        const int *lengths, const int *formats)
 {
 	char where[300];
 	int sent;
@@ -159,26 +160,25 @@ PGresult *store_pq_exec(struct store *st, const char *sql, int nparams,
 	if (st->dead || PQstatus(st->conn) != CONNECTION_OK) {
 		store_where(st->conn, where, sizeof(where));
 		snprintf(st->error, sizeof(st->error),
-			 "PostgreSQL at %s: connection lost earlier (%s)", where,
-			 PQerrorMessage(st->conn));
+		         "PostgreSQL at %s: connection lost earlier (%s)", where,
+		         PQerrorMessage(st->conn));
 		st->dead = true;
 		return NULL;
 	}
 	/* Results are collected by PQgetResult either way; the simple protocol
 	 * (several statements in one string) when there are no parameters. */
 	sent = nparams == 0 && values == NULL
-		       ? PQsendQuery(st->conn, sql)
-		       : PQsendQueryParams(st->conn, sql, nparams, NULL, values, lengths, formats, 0);
+	           ? PQsendQuery(st->conn, sql)
+	           : PQsendQueryParams(st->conn, sql, nparams, NULL, values, lengths, formats, 0);
 	if (!sent) {
 		store_where(st->conn, where, sizeof(where));
 		snprintf(st->error, sizeof(st->error), "PostgreSQL at %s: %s", where,
-			 PQerrorMessage(st->conn));
+		         PQerrorMessage(st->conn));
 		st->dead = true;
 		return NULL;
 	}
 	return store_pq_wait(st);
 }
-
 
 int store_fail(struct store *st, const char **error_r, const char *what, const PGresult *res)
 {
@@ -188,8 +188,9 @@ int store_fail(struct store *st, const char **error_r, const char *what, const P
 	/* No result: store_pq_exec has put the reason (timeout, lost
 	 * connection) in st->error already. */
 	snprintf(msg, sizeof(msg), "%s",
-		 res != NULL ? PQresultErrorMessage(res)
-		 : st->error[0] != '\0' ? st->error : PQerrorMessage(st->conn));
+	         res != NULL            ? PQresultErrorMessage(res)
+	         : st->error[0] != '\0' ? st->error
+	                                : PQerrorMessage(st->conn));
 	snprintf(st->error, sizeof(st->error), "%s: %s", what, msg);
 	/* One line: PostgreSQL's DETAIL comes on a line of its own. */
 	for (char *p = st->error; *p != '\0'; p++)
@@ -204,14 +205,14 @@ int store_fail(struct store *st, const char **error_r, const char *what, const P
 
 /* Runs a statement with text parameters; *res_r is set only on success. */
 int store_exec(struct store *st, const char *sql, int nparams, const char *const *values,
-		       PGresult **res_r, const char **error_r)
+               PGresult **res_r, const char **error_r)
 {
 	PGresult *res;
 	ExecStatusType status;
 
 	st->error[0] = '\0';
 	res = store_pq_exec(st, sql, nparams, values != NULL ? values : (const char *const[]){NULL},
-			    NULL, NULL);
+	                    NULL, NULL);
 	status = PQresultStatus(res);
 
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
@@ -261,13 +262,14 @@ int store_open(const char *conninfo, struct store **store_r, const char **error_
 {
 	static _Thread_local char error[768];
 	int connect_s = env_seconds("MAILSHIFT_DB_TIMEOUT", DB_CONNECT_TIMEOUT_S, 3600);
-	int statement_s = env_seconds("MAILSHIFT_DB_STATEMENT_TIMEOUT", DB_STATEMENT_TIMEOUT_S, 86400);
+	int statement_s =
+	    env_seconds("MAILSHIFT_DB_STATEMENT_TIMEOUT", DB_STATEMENT_TIMEOUT_S, 86400);
 	char connect_v[16], user_timeout_v[16], settings[512], where[300];
 	/* Ours first: a setting repeated in the conninfo (expanded from
 	 * dbname) comes later and wins. */
-	const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
-			      "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-			      "dbname", NULL};
+	const char *keys[] = {
+	    "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+	    "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
 	const char *values[] = {connect_v, "1", "30", "10", "3", user_timeout_v, conninfo, NULL};
 	struct store *st;
 
@@ -279,16 +281,17 @@ int store_open(const char *conninfo, struct store **store_r, const char **error_
 	st->query_timeout_s = statement_s + DB_CLIENT_GRACE_S;
 	snprintf(connect_v, sizeof(connect_v), "%d", connect_s);
 	/* Unacknowledged data for longer than this ends the connection. */
-	snprintf(user_timeout_v, sizeof(user_timeout_v), "%d", (statement_s + DB_CLIENT_GRACE_S) * 1000);
+	snprintf(user_timeout_v, sizeof(user_timeout_v), "%d",
+	         (statement_s + DB_CLIENT_GRACE_S) * 1000);
 	st->conn = PQconnectdbParams(keys, values, 1);
 	if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
 		const char *msg = st->conn != NULL ? PQerrorMessage(st->conn) : "out of memory";
 
 		store_where(st->conn, where, sizeof(where));
 		snprintf(error, sizeof(error),
-			 "cannot connect to PostgreSQL at %s (connect timeout %d s,"
-			 " MAILSHIFT_DB_TIMEOUT): %s",
-			 where, connect_s, msg);
+		         "cannot connect to PostgreSQL at %s (connect timeout %d s,"
+		         " MAILSHIFT_DB_TIMEOUT): %s",
+		         where, connect_s, msg);
 		for (char *p = error; *p != '\0'; p++)
 			if (*p == '\n')
 				*p = ' ';
@@ -301,7 +304,7 @@ int store_open(const char *conninfo, struct store **store_r, const char **error_
 	}
 	PQsetNoticeProcessor(st->conn, notice_ignore, NULL);
 	snprintf(settings, sizeof(settings), "%s; SET statement_timeout = '%ds'", SESSION_SETTINGS,
-		 statement_s);
+	         statement_s);
 	if (store_exec_simple(st, settings, error_r) < 0) {
 		snprintf(error, sizeof(error), "%s", *error_r);
 		*error_r = error;
@@ -331,17 +334,19 @@ int store_schema_apply(struct store *st, const char **error_r)
 	int ret = -1, applied;
 
 	snprintf(lock, sizeof(lock), "%lld", (long long)SCHEMA_LOCK_KEY);
-	if (store_exec(st, "SELECT pg_advisory_lock($1::bigint)", 1, lock_params, NULL, error_r) < 0)
+	if (store_exec(st, "SELECT pg_advisory_lock($1::bigint)", 1, lock_params, NULL, error_r) <
+	    0)
 		return -1;
-	if (store_exec_simple(st,
-			"CREATE TABLE IF NOT EXISTS schema_migrations ("
-			" version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-			error_r) < 0)
+	if (store_exec_simple(
+	        st,
+	        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	        " version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+	        error_r) < 0)
 		goto out;
 	for (size_t i = 0; i < schema_count(); i++) {
 		snprintf(version, sizeof(version), "%zu", i + 1);
 		if (store_exec(st, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params,
-				&res, error_r) < 0)
+		               &res, error_r) < 0)
 			goto out;
 		applied = PQntuples(res) > 0;
 		PQclear(res);
@@ -352,7 +357,7 @@ int store_schema_apply(struct store *st, const char **error_r)
 			goto out;
 		if (store_exec_simple(st, schema_sql(i), error_r) < 0 ||
 		    store_exec(st, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, params,
-				NULL, error_r) < 0 ||
+		               NULL, error_r) < 0 ||
 		    store_exec_simple(st, "COMMIT", error_r) < 0) {
 			store_rollback(st);
 			goto out;
@@ -361,8 +366,8 @@ int store_schema_apply(struct store *st, const char **error_r)
 	}
 	ret = 0;
 out:
-	PQclear(store_pq_exec(st, "SELECT pg_advisory_unlock($1::bigint)", 1, lock_params, NULL,
-			      NULL));
+	PQclear(
+	    store_pq_exec(st, "SELECT pg_advisory_unlock($1::bigint)", 1, lock_params, NULL, NULL));
 	return ret;
 }
 
@@ -382,8 +387,8 @@ void store_server_clear(struct store_server *srv)
 	memset(srv, 0, sizeof(*srv));
 }
 
-#define SERVER_COLUMNS                                                                       \
-	"s.id, s.host, s.port, s.tls, s.ca_file, s.auth, s.master_user, s.max_connections,"  \
+#define SERVER_COLUMNS                                                                             \
+	"s.id, s.host, s.port, s.tls, s.ca_file, s.auth, s.master_user, s.max_connections,"        \
 	" s.prefix, s.exclude, s.name, s.rate_messages, s.rate_bytes, s.account_daily_bytes"
 
 static char *dup_value(const PGresult *res, int row, int col)
@@ -415,25 +420,25 @@ static void server_from_row(struct store_server *srv, const PGresult *res, int r
 /* Inserts a server profile with its connection budget (max_connections slots)
  * and its blackout windows; *id_r is its id. */
 static int server_insert(struct store *st, const char *migration_id, const char *role,
-			 const struct store_server *srv, char *id_r, size_t id_len,
-			 const char **error_r)
+                         const struct store_server *srv, char *id_r, size_t id_len,
+                         const char **error_r)
 {
 	char port[16], maxconn[16], rm[16], rb[32], cap[32];
 	const char *params[15] = {migration_id,
-				  role,
-				  srv->host,
-				  port,
-				  srv->tls,
-				  srv->ca_file,
-				  srv->auth,
-				  srv->master_user,
-				  maxconn,
-				  srv->prefix != NULL ? srv->prefix : "",
-				  srv->exclude != NULL ? srv->exclude : "",
-				  srv->name != NULL ? srv->name : "default",
-				  rm,
-				  rb,
-				  cap};
+	                          role,
+	                          srv->host,
+	                          port,
+	                          srv->tls,
+	                          srv->ca_file,
+	                          srv->auth,
+	                          srv->master_user,
+	                          maxconn,
+	                          srv->prefix != NULL ? srv->prefix : "",
+	                          srv->exclude != NULL ? srv->exclude : "",
+	                          srv->name != NULL ? srv->name : "default",
+	                          rm,
+	                          rb,
+	                          cap};
 	PGresult *res = NULL;
 
 	snprintf(port, sizeof(port), "%d", srv->port);
@@ -442,15 +447,15 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 	snprintf(rb, sizeof(rb), "%" PRId64, srv->rate_bytes);
 	snprintf(cap, sizeof(cap), "%" PRId64, srv->account_daily_bytes);
 	if (store_exec(st,
-			"WITH srv AS (INSERT INTO servers (migration_id, role, host, port, tls,"
-			" ca_file, auth, master_user, max_connections, prefix, exclude, name,"
-			" rate_messages, rate_bytes, account_daily_bytes)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-			" RETURNING id, max_connections),"
-			" slots AS (INSERT INTO server_slots (server_id, slot)"
-			" SELECT id, generate_series(1, max_connections) FROM srv)"
-			" SELECT id FROM srv",
-			15, params, &res, error_r) < 0)
+	               "WITH srv AS (INSERT INTO servers (migration_id, role, host, port, tls,"
+	               " ca_file, auth, master_user, max_connections, prefix, exclude, name,"
+	               " rate_messages, rate_bytes, account_daily_bytes)"
+	               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+	               " RETURNING id, max_connections),"
+	               " slots AS (INSERT INTO server_slots (server_id, slot)"
+	               " SELECT id, generate_series(1, max_connections) FROM srv)"
+	               " SELECT id FROM srv",
+	               15, params, &res, error_r) < 0)
 		return -1;
 	snprintf(id_r, id_len, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
@@ -465,13 +470,14 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 		/* AT TIME ZONE refuses an unknown zone here, at import, rather than
 		 * in every scheduler step later. */
 		st->error[0] = '\0';
-		res = store_pq_exec(st,
-				    "INSERT INTO blackouts (server_id, weekdays, from_s, to_s, time_zone)"
-				    " SELECT $1, $2, $3, $4, $5 WHERE (now() AT TIME ZONE $5) IS NOT NULL",
-				    5, bp, NULL, NULL);
+		res = store_pq_exec(
+		    st,
+		    "INSERT INTO blackouts (server_id, weekdays, from_s, to_s, time_zone)"
+		    " SELECT $1, $2, $3, $4, $5 WHERE (now() AT TIME ZONE $5) IS NOT NULL",
+		    5, bp, NULL, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			snprintf(what, sizeof(what), "%s %s: blackout[%zu]", role,
-				 srv->name != NULL ? srv->name : "", i);
+			         srv->name != NULL ? srv->name : "", i);
 			store_fail(st, error_r, what, res);
 			PQclear(res);
 			return -1;
@@ -484,8 +490,8 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 /* Inserts accounts in pages of rows (unnest of arrays): one round trip per
  * page instead of per account. */
 static int accounts_insert(struct store *st, const char *migration_id, const char *const *src_ids,
-			   const char *dst_id, const struct store_new_account *accounts, size_t count,
-			   const char **error_r)
+                           const char *dst_id, const struct store_new_account *accounts,
+                           size_t count, const char **error_r)
 {
 	const size_t page = 1000;
 
@@ -502,10 +508,12 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 			const struct store_new_account *a = &accounts[i];
 			const char *texts[2] = {a->src_login, a->dst_login};
 			for (int k = 0; k < 6 && ok; k++) {
-				size_t need = 64 + (k < 2 ? 2 * strlen(texts[k]) + 4
-						    : k < 4 ? 2 * (k == 2 ? a->src_secret_len
-									   : a->dst_secret_len) + 8
-							    : 24);
+				size_t need =
+				    64 +
+				    (k < 2 ? 2 * strlen(texts[k]) + 4
+				     : k < 4
+				         ? 2 * (k == 2 ? a->src_secret_len : a->dst_secret_len) + 8
+				         : 24);
 				if (len[k] + need > cap[k]) {
 					size_t nc = (cap[k] + need) * 2;
 					char *tmp = realloc(buf[k], nc);
@@ -527,7 +535,8 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 					}
 					*o++ = '"';
 				} else if (k < 4) {
-					const unsigned char *b = k == 2 ? a->src_secret : a->dst_secret;
+					const unsigned char *b =
+					    k == 2 ? a->src_secret : a->dst_secret;
 					size_t bl = k == 2 ? a->src_secret_len : a->dst_secret_len;
 					static const char hex[] = "0123456789abcdef";
 					*o++ = '"';
@@ -570,13 +579,14 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 		for (int k = 0; k < 6; k++)
 			values[2 + k] = buf[k];
 		st->error[0] = '\0';
-		res = store_pq_exec(st,
-				   "INSERT INTO accounts (migration_id, dst_server_id, src_login,"
-				   " dst_login, src_secret, dst_secret, priority, src_server_id)"
-				   " SELECT $1, $2, s, d, ss, ds, p, sv FROM unnest($3::text[],"
-				   " $4::text[], $5::bytea[], $6::bytea[], $7::int[], $8::bigint[])"
-				   " AS r(s, d, ss, ds, p, sv)",
-				   8, values, NULL, NULL);
+		res =
+		    store_pq_exec(st,
+		                  "INSERT INTO accounts (migration_id, dst_server_id, src_login,"
+		                  " dst_login, src_secret, dst_secret, priority, src_server_id)"
+		                  " SELECT $1, $2, s, d, ss, ds, p, sv FROM unnest($3::text[],"
+		                  " $4::text[], $5::bytea[], $6::bytea[], $7::int[], $8::bigint[])"
+		                  " AS r(s, d, ss, ds, p, sv)",
+		                  8, values, NULL, NULL);
 		for (int k = 0; k < 6; k++)
 			free(buf[k]);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -597,7 +607,8 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 			if (line > 0)
 				snprintf(what, sizeof(what), "line %d", line);
 			else
-				snprintf(what, sizeof(what), "accounts %zu..%zu", first + 1, first + n);
+				snprintf(what, sizeof(what), "accounts %zu..%zu", first + 1,
+				         first + n);
 			store_fail(st, error_r, what, res);
 			PQclear(res);
 			return -1;
@@ -608,12 +619,12 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 }
 
 int store_migration_import(struct store *st, const char *name, const struct store_server *srcs,
-			   size_t nsrcs, const struct store_server *dst,
-			   const struct store_new_account *accounts, size_t count, int64_t *id_r,
-			   const char **error_r)
+                           size_t nsrcs, const struct store_server *dst,
+                           const struct store_new_account *accounts, size_t count, int64_t *id_r,
+                           const char **error_r)
 {
 	const char *params[1] = {name};
-	char (*src_ids)[32] = calloc(nsrcs + 1, sizeof(*src_ids));
+	char(*src_ids)[32] = calloc(nsrcs + 1, sizeof(*src_ids));
 	const char **src_id_ptrs = calloc(nsrcs + 1, sizeof(*src_id_ptrs));
 	char dst_id[32];
 	PGresult *res = NULL;
@@ -628,12 +639,12 @@ int store_migration_import(struct store *st, const char *name, const struct stor
 	if (store_exec_simple(st, "BEGIN", error_r) < 0)
 		goto fail;
 	if (store_exec(st, "INSERT INTO migrations (name) VALUES ($1) RETURNING id", 1, params,
-			&res, error_r) < 0)
+	               &res, error_r) < 0)
 		goto fail;
 	id = PQgetvalue(res, 0, 0);
 	for (size_t i = 0; i < nsrcs; i++) {
 		if (server_insert(st, id, "source", &srcs[i], src_ids[i], sizeof(src_ids[i]),
-				  error_r) < 0)
+		                  error_r) < 0)
 			goto fail;
 		src_id_ptrs[i] = src_ids[i];
 	}
@@ -654,8 +665,7 @@ fail:
 }
 
 int store_accounts_add(struct store *st, int64_t migration_id,
-		       const struct store_new_account *accounts, size_t count,
-		       const char **error_r)
+                       const struct store_new_account *accounts, size_t count, const char **error_r)
 {
 	char mid[32];
 	const char *params[1] = {mid};
@@ -668,9 +678,9 @@ int store_accounts_add(struct store *st, int64_t migration_id,
 	if (store_exec_simple(st, "BEGIN", error_r) < 0)
 		return -1;
 	if (store_exec(st,
-			"SELECT id, role FROM servers WHERE migration_id = $1"
-			" ORDER BY role = 'destination', id FOR KEY SHARE",
-			1, params, &res, error_r) < 0)
+	               "SELECT id, role FROM servers WHERE migration_id = $1"
+	               " ORDER BY role = 'destination', id FOR KEY SHARE",
+	               1, params, &res, error_r) < 0)
 		goto out;
 	if (PQntuples(res) < 2) {
 		*error_r = "no such migration";
@@ -702,7 +712,7 @@ out:
 }
 
 int store_migration_sources(struct store *st, int64_t migration_id, struct store_server **srcs_r,
-			    size_t *count_r, const char **error_r)
+                            size_t *count_r, const char **error_r)
 {
 	char mid[32];
 	const char *params[1] = {mid};
@@ -712,9 +722,9 @@ int store_migration_sources(struct store *st, int64_t migration_id, struct store
 
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
 	if (store_exec(st,
-			"SELECT " SERVER_COLUMNS " FROM servers s WHERE migration_id = $1"
-			" AND role = 'source' ORDER BY id",
-			1, params, &res, error_r) < 0)
+	               "SELECT " SERVER_COLUMNS " FROM servers s WHERE migration_id = $1"
+	               " AND role = 'source' ORDER BY id",
+	               1, params, &res, error_r) < 0)
 		return -1;
 	n = PQntuples(res);
 	srcs = calloc((size_t)n + 1, sizeof(*srcs));
@@ -791,19 +801,19 @@ static int hex_decode(const char *hex, unsigned char **out_r, size_t *len_r)
 }
 
 static int account_load(struct store *st, int64_t account_id, struct store_account *acct,
-			const char **error_r)
+                        const char **error_r)
 {
 	char aid[32];
 	const char *params[1] = {aid};
 	PGresult *res = NULL;
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	if (store_exec(st,
-			"SELECT id, migration_id, src_login, encode(src_secret, 'hex'), dst_login,"
-			" encode(dst_secret, 'hex'), state, pass,"
-			" coalesce((SELECT bytes FROM account_days d WHERE d.account_id = a.id"
-			"  AND d.day = (now() AT TIME ZONE 'UTC')::date), 0)"
-			" FROM accounts a WHERE id = $1",
-			1, params, &res, error_r) < 0)
+	               "SELECT id, migration_id, src_login, encode(src_secret, 'hex'), dst_login,"
+	               " encode(dst_secret, 'hex'), state, pass,"
+	               " coalesce((SELECT bytes FROM account_days d WHERE d.account_id = a.id"
+	               "  AND d.day = (now() AT TIME ZONE 'UTC')::date), 0)"
+	               " FROM accounts a WHERE id = $1",
+	               1, params, &res, error_r) < 0)
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
@@ -826,10 +836,10 @@ static int account_load(struct store *st, int64_t account_id, struct store_accou
 	PQclear(res);
 	res = NULL;
 	if (store_exec(st,
-			"SELECT s.id = a.src_server_id, " SERVER_COLUMNS " FROM servers s"
-			" JOIN accounts a ON s.id IN (a.src_server_id, a.dst_server_id)"
-			" WHERE a.id = $1",
-			1, params, &res, error_r) < 0)
+	               "SELECT s.id = a.src_server_id, " SERVER_COLUMNS " FROM servers s"
+	               " JOIN accounts a ON s.id IN (a.src_server_id, a.dst_server_id)"
+	               " WHERE a.id = $1",
+	               1, params, &res, error_r) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		if (PQgetvalue(res, i, 0)[0] == 't')
@@ -846,7 +856,7 @@ static int account_load(struct store *st, int64_t account_id, struct store_accou
 }
 
 int store_lease_take(struct store *st, int64_t account_id, int pass, const char *owner, int ttl_s,
-		     int64_t *epoch_r, struct store_account *acct_r, const char **error_r)
+                     int64_t *epoch_r, struct store_account *acct_r, const char **error_r)
 {
 	char aid[32], p[16], ttl[16];
 	const char *params[4] = {aid, p, owner, ttl};
@@ -858,24 +868,25 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
 	if (store_exec_simple(st, "BEGIN", error_r) < 0)
 		return -1;
-	if (store_exec(st,
-			"WITH old AS (SELECT state FROM accounts WHERE id = $1 FOR UPDATE)"
-			" UPDATE accounts SET lease_owner = $3, lease_epoch = lease_epoch + 1,"
-			/* From the moment the row lock is had, not from the
-			 * transaction's start: it may have waited for the lock. */
-			" lease_expires = clock_timestamp() + make_interval(secs => $4::int),"
-			" state = 'running',"
-			" lease_pass = pass, updated_at = now()"
-			" WHERE id = $1 AND pass = $2::int AND pass_done < pass"
-			/* Only what the scheduler released: a replayed or late job
-			 * for a failed (retry not due), new, waiting, paused or
-			 * cancelled account is dropped. */
-			" AND state IN ('queued', 'running')"
-			" AND (lease_owner IS NULL OR lease_expires < now())"
-			/* Nothing starts inside a blackout window of either server. */
-			" AND NOT server_blackout(src_server_id) AND NOT server_blackout(dst_server_id)"
-			" RETURNING lease_epoch, (SELECT state FROM old)",
-			4, params, &res, error_r) < 0)
+	if (store_exec(
+	        st,
+	        "WITH old AS (SELECT state FROM accounts WHERE id = $1 FOR UPDATE)"
+	        " UPDATE accounts SET lease_owner = $3, lease_epoch = lease_epoch + 1,"
+	        /* From the moment the row lock is had, not from the
+	         * transaction's start: it may have waited for the lock. */
+	        " lease_expires = clock_timestamp() + make_interval(secs => $4::int),"
+	        " state = 'running',"
+	        " lease_pass = pass, updated_at = now()"
+	        " WHERE id = $1 AND pass = $2::int AND pass_done < pass"
+	        /* Only what the scheduler released: a replayed or late job
+	         * for a failed (retry not due), new, waiting, paused or
+	         * cancelled account is dropped. */
+	        " AND state IN ('queued', 'running')"
+	        " AND (lease_owner IS NULL OR lease_expires < now())"
+	        /* Nothing starts inside a blackout window of either server. */
+	        " AND NOT server_blackout(src_server_id) AND NOT server_blackout(dst_server_id)"
+	        " RETURNING lease_epoch, (SELECT state FROM old)",
+	        4, params, &res, error_r) < 0)
 		goto fail;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
@@ -883,10 +894,10 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 		 * the window ends (else it would count as in flight until it is
 		 * republished). */
 		if (store_exec(st,
-				"UPDATE accounts SET published_at = NULL WHERE id = $1"
-				" AND state = 'queued' AND (server_blackout(src_server_id)"
-				" OR server_blackout(dst_server_id))",
-				1, params, NULL, error_r) < 0 ||
+		               "UPDATE accounts SET published_at = NULL WHERE id = $1"
+		               " AND state = 'queued' AND (server_blackout(src_server_id)"
+		               " OR server_blackout(dst_server_id))",
+		               1, params, NULL, error_r) < 0 ||
 		    store_exec_simple(st, "COMMIT", error_r) < 0) {
 			store_rollback(st);
 			return -1;
@@ -897,16 +908,17 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 	{
 		const char *log_params[3] = {aid, PQgetvalue(res, 0, 1), owner};
 		if (store_exec(st,
-				"INSERT INTO account_log (account_id, from_state, to_state, reason)"
-				" VALUES ($1, $2, 'running', 'lease taken by ' || $3)",
-				3, log_params, NULL, error_r) < 0 ||
-		    store_exec(st,
-				"INSERT INTO pass_accounts (account_id, number, state, started_at, runs)"
-				" SELECT id, pass, 'running', now(), 1 FROM accounts WHERE id = $1"
-				" ON CONFLICT (account_id, number) DO UPDATE SET state = 'running',"
-				" started_at = coalesce(pass_accounts.started_at, now()),"
-				" runs = pass_accounts.runs + 1",
-				1, log_params, NULL, error_r) < 0)
+		               "INSERT INTO account_log (account_id, from_state, to_state, reason)"
+		               " VALUES ($1, $2, 'running', 'lease taken by ' || $3)",
+		               3, log_params, NULL, error_r) < 0 ||
+		    store_exec(
+		        st,
+		        "INSERT INTO pass_accounts (account_id, number, state, started_at, runs)"
+		        " SELECT id, pass, 'running', now(), 1 FROM accounts WHERE id = $1"
+		        " ON CONFLICT (account_id, number) DO UPDATE SET state = 'running',"
+		        " started_at = coalesce(pass_accounts.started_at, now()),"
+		        " runs = pass_accounts.runs + 1",
+		        1, log_params, NULL, error_r) < 0)
 			goto fail;
 	}
 	PQclear(res);
@@ -938,9 +950,9 @@ int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, const
 	if (store_exec_simple(st, "BEGIN", error_r) < 0)
 		return -1;
 	if (store_exec(st,
-			"SELECT 1 FROM accounts WHERE id = $1 AND lease_epoch = $2"
-			" AND lease_owner IS NOT NULL FOR SHARE",
-			2, params, &res, error_r) < 0) {
+	               "SELECT 1 FROM accounts WHERE id = $1 AND lease_epoch = $2"
+	               " AND lease_owner IS NOT NULL FOR SHARE",
+	               2, params, &res, error_r) < 0) {
 		store_rollback(st);
 		return -1;
 	}
@@ -965,8 +977,8 @@ int store_fence_commit(struct store *st, const char **error_r)
 
 /* Runs one fenced statement: fence, statement, commit. */
 int store_fenced_exec(struct store *st, int64_t account_id, int64_t epoch, const char *sql,
-		       int nparams, const char *const *params, PGresult **res_r,
-		       const char **error_r)
+                      int nparams, const char *const *params, PGresult **res_r,
+                      const char **error_r)
 {
 	int ret = store_fence_begin(st, account_id, epoch, error_r);
 
@@ -989,7 +1001,7 @@ int store_fenced_exec(struct store *st, int64_t account_id, int64_t epoch, const
 /* Rows of (account id, migration id, pass) as jobs (caller frees *jobs_r);
  * takes res. */
 int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r,
-			    const char **error_r)
+                           const char **error_r)
 {
 	int n = PQntuples(res);
 	struct store_job *jobs = calloc(n > 0 ? n : 1, sizeof(*jobs));
@@ -1013,7 +1025,7 @@ int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *cou
 }
 
 int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int ttl_s,
-		      const char **stop_r, const char **error_r)
+                      const char **stop_r, const char **error_r)
 {
 	char aid[32], ep[32], ttl[16];
 	const char *params[3] = {aid, ep, ttl};
@@ -1024,14 +1036,14 @@ int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int t
 	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
 	if (store_exec(st,
-			"UPDATE accounts SET lease_expires = clock_timestamp()"
-			" + make_interval(secs => $3::int)"
-			" WHERE id = $1 AND lease_epoch = $2 AND lease_owner IS NOT NULL"
-			" RETURNING CASE WHEN state IN ('paused', 'cancelled')"
-			"  THEN 'paused or cancelled by the operator'"
-			"  WHEN server_blackout(src_server_id) OR server_blackout(dst_server_id)"
-			"  THEN 'a blackout window began' END",
-			3, params, &res, error_r) < 0)
+	               "UPDATE accounts SET lease_expires = clock_timestamp()"
+	               " + make_interval(secs => $3::int)"
+	               " WHERE id = $1 AND lease_epoch = $2 AND lease_owner IS NOT NULL"
+	               " RETURNING CASE WHEN state IN ('paused', 'cancelled')"
+	               "  THEN 'paused or cancelled by the operator'"
+	               "  WHEN server_blackout(src_server_id) OR server_blackout(dst_server_id)"
+	               "  THEN 'a blackout window began' END",
+	               3, params, &res, error_r) < 0)
 		return -1;
 	rows = PQntuples(res);
 	*stop_r = NULL;
@@ -1048,8 +1060,8 @@ int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int t
 }
 
 int store_accounts_control(struct store *st, int64_t migration_id, int64_t account_id,
-			   const char *action, struct store_job **jobs_r, size_t *count_r,
-			   size_t *changed_r, size_t *unchanged_r, const char **error_r)
+                           const char *action, struct store_job **jobs_r, size_t *count_r,
+                           size_t *changed_r, size_t *unchanged_r, const char **error_r)
 {
 	char mid[32], aid[32];
 	const char *params[3] = {mid, aid, action};
@@ -1066,42 +1078,43 @@ int store_accounts_control(struct store *st, int64_t migration_id, int64_t accou
 	 * rewrite results).  resume: paused accounts go back to queued (a pass
 	 * left to finish) or synced (nothing left), and failed accounts of their
 	 * current pass are queued again with a fresh error budget. */
-	if (store_exec(st,
-			"WITH target AS (SELECT id, state, pass, pass_done FROM accounts"
-			"  WHERE migration_id = $1 AND ($2::bigint = 0 OR id = $2::bigint)"
-			"  AND CASE $3 WHEN 'pause' THEN state IN ('new', 'verified', 'queued',"
-			"   'running', 'failed', 'waiting', 'synced')"
-			"   WHEN 'resume' THEN state = 'paused'"
-			"    OR (state = 'failed' AND pass_done < pass)"
-			"   WHEN 'cancel' THEN state NOT IN ('cancelled', 'synced', 'done')"
-			"    AND NOT (state = 'failed' AND attempts >= error_budget)"
-			"   ELSE false END FOR UPDATE),"
-			" upd AS (UPDATE accounts a SET updated_at = now(), published_at = NULL,"
-			"  attempts = CASE WHEN $3 = 'resume' AND t.state = 'failed' THEN 0"
-			"   ELSE a.attempts END,"
-			"  retry_at = CASE WHEN $3 = 'resume' AND t.state = 'failed' THEN NULL"
-			"   ELSE a.retry_at END,"
-			"  state = CASE $3 WHEN 'pause' THEN 'paused' WHEN 'cancel' THEN 'cancelled'"
-			"   WHEN 'resume' THEN CASE WHEN t.pass_done < t.pass THEN 'queued'"
-			/* Nothing left to run: back to the state it was paused from
-			 * (an account paused before its first pass is not synced). */
-			"    ELSE coalesce((SELECT l.from_state FROM account_log l"
-			"     WHERE l.account_id = t.id AND l.to_state = 'paused'"
-			"     AND l.from_state <> 'paused' ORDER BY l.id DESC LIMIT 1), 'synced') END"
-			"   END"
-			"  FROM target t WHERE a.id = t.id RETURNING a.id, a.state, t.state AS old),"
-			" logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
-			"  SELECT id, old, state, 'operator: ' || $3"
-			"   || CASE WHEN old = 'failed' THEN ' (fresh error budget)' ELSE '' END"
-			"  FROM upd),"
-			" counts AS (SELECT (SELECT count(*) FROM upd) AS changed,"
-			"  (SELECT count(*) FROM accounts WHERE migration_id = $1"
-			"   AND ($2::bigint = 0 OR id = $2::bigint)) AS total),"
-			" j AS (SELECT a.id, a.migration_id, a.pass, a.priority FROM upd"
-			"  JOIN accounts a ON a.id = upd.id WHERE upd.state = 'queued')"
-			" SELECT j.id, j.migration_id, j.pass, c.changed, c.total FROM counts c"
-			" LEFT JOIN j ON true ORDER BY j.priority, j.id",
-			3, params, &res, error_r) < 0)
+	if (store_exec(
+	        st,
+	        "WITH target AS (SELECT id, state, pass, pass_done FROM accounts"
+	        "  WHERE migration_id = $1 AND ($2::bigint = 0 OR id = $2::bigint)"
+	        "  AND CASE $3 WHEN 'pause' THEN state IN ('new', 'verified', 'queued',"
+	        "   'running', 'failed', 'waiting', 'synced')"
+	        "   WHEN 'resume' THEN state = 'paused'"
+	        "    OR (state = 'failed' AND pass_done < pass)"
+	        "   WHEN 'cancel' THEN state NOT IN ('cancelled', 'synced', 'done')"
+	        "    AND NOT (state = 'failed' AND attempts >= error_budget)"
+	        "   ELSE false END FOR UPDATE),"
+	        " upd AS (UPDATE accounts a SET updated_at = now(), published_at = NULL,"
+	        "  attempts = CASE WHEN $3 = 'resume' AND t.state = 'failed' THEN 0"
+	        "   ELSE a.attempts END,"
+	        "  retry_at = CASE WHEN $3 = 'resume' AND t.state = 'failed' THEN NULL"
+	        "   ELSE a.retry_at END,"
+	        "  state = CASE $3 WHEN 'pause' THEN 'paused' WHEN 'cancel' THEN 'cancelled'"
+	        "   WHEN 'resume' THEN CASE WHEN t.pass_done < t.pass THEN 'queued'"
+	        /* Nothing left to run: back to the state it was paused from
+	         * (an account paused before its first pass is not synced). */
+	        "    ELSE coalesce((SELECT l.from_state FROM account_log l"
+	        "     WHERE l.account_id = t.id AND l.to_state = 'paused'"
+	        "     AND l.from_state <> 'paused' ORDER BY l.id DESC LIMIT 1), 'synced') END"
+	        "   END"
+	        "  FROM target t WHERE a.id = t.id RETURNING a.id, a.state, t.state AS old),"
+	        " logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
+	        "  SELECT id, old, state, 'operator: ' || $3"
+	        "   || CASE WHEN old = 'failed' THEN ' (fresh error budget)' ELSE '' END"
+	        "  FROM upd),"
+	        " counts AS (SELECT (SELECT count(*) FROM upd) AS changed,"
+	        "  (SELECT count(*) FROM accounts WHERE migration_id = $1"
+	        "   AND ($2::bigint = 0 OR id = $2::bigint)) AS total),"
+	        " j AS (SELECT a.id, a.migration_id, a.pass, a.priority FROM upd"
+	        "  JOIN accounts a ON a.id = upd.id WHERE upd.state = 'queued')"
+	        " SELECT j.id, j.migration_id, j.pass, c.changed, c.total FROM counts c"
+	        " LEFT JOIN j ON true ORDER BY j.priority, j.id",
+	        3, params, &res, error_r) < 0)
 		return -1;
 	rows = PQntuples(res);
 	jobs = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*jobs));
@@ -1128,7 +1141,7 @@ int store_accounts_control(struct store *st, int64_t migration_id, int64_t accou
 }
 
 static int lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,
-			 const char *reason, int wait_s, const char **error_r)
+                         const char *reason, int wait_s, const char **error_r)
 {
 	char aid[32], ep[32], wait[16];
 	const char *params[5] = {aid, ep, state, reason != NULL ? reason : "", wait};
@@ -1141,39 +1154,40 @@ static int lease_release(struct store *st, int64_t account_id, int64_t epoch, co
 	if (ret < 0)
 		return ret;
 	if (store_exec(st,
-			"INSERT INTO account_log (account_id, from_state, to_state, reason)"
-			" SELECT id, state, $3, $4 FROM accounts WHERE id = $1 AND lease_epoch = $2",
-			4, params, NULL, error_r) < 0 ||
+	               "INSERT INTO account_log (account_id, from_state, to_state, reason)"
+	               " SELECT id, state, $3, $4 FROM accounts WHERE id = $1 AND lease_epoch = $2",
+	               4, params, NULL, error_r) < 0 ||
 	    store_exec(st,
-			"UPDATE pass_accounts pa SET state = $3,"
-			" finished_at = CASE WHEN $3 = 'synced' THEN now() ELSE finished_at END"
-			" FROM accounts a WHERE a.id = $1 AND a.lease_epoch = $2"
-			" AND pa.account_id = a.id AND pa.number = a.lease_pass",
-			3, params, NULL, error_r) < 0 ||
-	    store_exec(st,
-			"UPDATE accounts SET lease_owner = NULL, lease_expires = NULL,"
-			/* An operator's pause or cancel outlives the worker's verdict; a
-			 * pass requested while this one ran is owed next. */
-			" state = CASE WHEN state IN ('paused', 'cancelled') THEN state"
-			"  WHEN $3 = 'synced' AND pass > lease_pass THEN 'queued' ELSE $3 END,"
-			" pass_done = CASE WHEN $3 = 'synced' THEN greatest(pass_done, lease_pass)"
-			"  ELSE pass_done END,"
-			" published_at = CASE WHEN $3 IN ('queued', 'synced') THEN NULL"
-			"  ELSE published_at END,"
-			/* Failed: retried after 10 s, 20 s, 40 s ... (at most 10 min);
-			 * waiting: after wait_s, or at the next UTC midnight for -1. */
-			" attempts = CASE WHEN $3 = 'failed' THEN attempts + 1"
-			"  WHEN $3 = 'synced' THEN 0 ELSE attempts END,"
-			" retry_at = CASE WHEN $3 = 'failed' THEN now() + make_interval(secs =>"
-			"  least(600, 10 * power(2, attempts)))"
-			"  WHEN $3 = 'waiting' AND $5::int < 0 THEN (date_trunc('day', now()"
-			"   AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC'"
-			"  WHEN $3 = 'waiting' THEN now() + make_interval(secs => greatest($5::int, 1))"
-			"  ELSE NULL END,"
-			" last_error = CASE WHEN $3 IN ('failed', 'auth_failed') THEN $4"
-			"  WHEN $3 = 'synced' THEN NULL ELSE last_error END,"
-			" updated_at = now() WHERE id = $1 AND lease_epoch = $2",
-			5, params, NULL, error_r) < 0 ||
+	               "UPDATE pass_accounts pa SET state = $3,"
+	               " finished_at = CASE WHEN $3 = 'synced' THEN now() ELSE finished_at END"
+	               " FROM accounts a WHERE a.id = $1 AND a.lease_epoch = $2"
+	               " AND pa.account_id = a.id AND pa.number = a.lease_pass",
+	               3, params, NULL, error_r) < 0 ||
+	    store_exec(
+	        st,
+	        "UPDATE accounts SET lease_owner = NULL, lease_expires = NULL,"
+	        /* An operator's pause or cancel outlives the worker's verdict; a
+	         * pass requested while this one ran is owed next. */
+	        " state = CASE WHEN state IN ('paused', 'cancelled') THEN state"
+	        "  WHEN $3 = 'synced' AND pass > lease_pass THEN 'queued' ELSE $3 END,"
+	        " pass_done = CASE WHEN $3 = 'synced' THEN greatest(pass_done, lease_pass)"
+	        "  ELSE pass_done END,"
+	        " published_at = CASE WHEN $3 IN ('queued', 'synced') THEN NULL"
+	        "  ELSE published_at END,"
+	        /* Failed: retried after 10 s, 20 s, 40 s ... (at most 10 min);
+	         * waiting: after wait_s, or at the next UTC midnight for -1. */
+	        " attempts = CASE WHEN $3 = 'failed' THEN attempts + 1"
+	        "  WHEN $3 = 'synced' THEN 0 ELSE attempts END,"
+	        " retry_at = CASE WHEN $3 = 'failed' THEN now() + make_interval(secs =>"
+	        "  least(600, 10 * power(2, attempts)))"
+	        "  WHEN $3 = 'waiting' AND $5::int < 0 THEN (date_trunc('day', now()"
+	        "   AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC'"
+	        "  WHEN $3 = 'waiting' THEN now() + make_interval(secs => greatest($5::int, 1))"
+	        "  ELSE NULL END,"
+	        " last_error = CASE WHEN $3 IN ('failed', 'auth_failed') THEN $4"
+	        "  WHEN $3 = 'synced' THEN NULL ELSE last_error END,"
+	        " updated_at = now() WHERE id = $1 AND lease_epoch = $2",
+	        5, params, NULL, error_r) < 0 ||
 	    store_exec_simple(st, "NOTIFY mailshift_scheduler", error_r) < 0) {
 		store_rollback(st);
 		return -1;
@@ -1182,27 +1196,28 @@ static int lease_release(struct store *st, int64_t account_id, int64_t epoch, co
 }
 
 int store_lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,
-			const char *reason, const char **error_r)
+                        const char *reason, const char **error_r)
 {
 	return lease_release(st, account_id, epoch, state, reason, 0, error_r);
 }
 
 int store_lease_wait(struct store *st, int64_t account_id, int64_t epoch, int wait_s,
-		     const char *reason, const char **error_r)
+                     const char *reason, const char **error_r)
 {
 	return lease_release(st, account_id, epoch, "waiting", reason, wait_s, error_r);
 }
 
 int store_account_error(struct store *st, int64_t account_id, int64_t epoch, const char *error,
-			const char **error_r)
+                        const char **error_r)
 {
 	char aid[32];
 	const char *params[2] = {aid, error};
 
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	return store_fenced_exec(st, account_id, epoch,
-			   "UPDATE accounts SET last_error = $2, updated_at = now() WHERE id = $1",
-			   2, params, NULL, error_r);
+	return store_fenced_exec(
+	    st, account_id, epoch,
+	    "UPDATE accounts SET last_error = $2, updated_at = now() WHERE id = $1", 2, params,
+	    NULL, error_r);
 }
 
 void store_folder_clear(struct store_folder *f)
@@ -1247,7 +1262,7 @@ static int uid_array_parse(const char *text, uint32_t **uids_r, size_t *count_r)
 }
 
 int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const char *src_name,
-		     const char *dst_name, struct store_folder *folder_r, const char **error_r)
+                     const char *dst_name, struct store_folder *folder_r, const char **error_r)
 {
 	char aid[32];
 	const char *params[3] = {aid, src_name, dst_name};
@@ -1257,14 +1272,15 @@ int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const 
 
 	memset(&f, 0, sizeof(f));
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	ret = store_fenced_exec(st, account_id, epoch,
-			  "WITH ins AS (INSERT INTO folders (account_id, src_name, dst_name)"
-			  " VALUES ($1, $2, $3) ON CONFLICT (account_id, src_name)"
-			  " DO UPDATE SET dst_name = EXCLUDED.dst_name RETURNING *)"
-			  " SELECT id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water,"
-			  " highest_modseq, src_uidnext, src_messages, intent_dst_uidnext,"
-			  " coalesce(intent_uids::text, '{}'), rematch FROM ins",
-			  3, params, &res, error_r);
+	ret = store_fenced_exec(
+	    st, account_id, epoch,
+	    "WITH ins AS (INSERT INTO folders (account_id, src_name, dst_name)"
+	    " VALUES ($1, $2, $3) ON CONFLICT (account_id, src_name)"
+	    " DO UPDATE SET dst_name = EXCLUDED.dst_name RETURNING *)"
+	    " SELECT id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water,"
+	    " highest_modseq, src_uidnext, src_messages, intent_dst_uidnext,"
+	    " coalesce(intent_uids::text, '{}'), rematch FROM ins",
+	    3, params, &res, error_r);
 	if (ret < 0)
 		return ret;
 	f.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -1291,8 +1307,8 @@ int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const 
 }
 
 int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-		       uint32_t src_uidvalidity, uint32_t dst_uidvalidity, bool rematch,
-		       const char **error_r)
+                       uint32_t src_uidvalidity, uint32_t dst_uidvalidity, bool rematch,
+                       const char **error_r)
 {
 	char fid[32], sv[16], dv[16];
 	const char *params[4] = {fid, sv, dv, rematch ? "true" : "false"};
@@ -1304,13 +1320,13 @@ int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int6
 	ret = store_fence_begin(st, account_id, epoch, error_r);
 	if (ret < 0)
 		return ret;
-	if ((rematch && store_exec(st, "DELETE FROM uid_map WHERE folder_id = $1", 1, params,
-				    NULL, error_r) < 0) ||
+	if ((rematch && store_exec(st, "DELETE FROM uid_map WHERE folder_id = $1", 1, params, NULL,
+	                           error_r) < 0) ||
 	    store_exec(st,
-			"UPDATE folders SET src_uidvalidity = $2, dst_uidvalidity = $3,"
-			" high_water = 0, highest_modseq = 0, src_uidnext = 0, src_messages = 0,"
-			" intent_dst_uidnext = 0, intent_uids = NULL, rematch = $4 WHERE id = $1",
-			4, params, NULL, error_r) < 0) {
+	               "UPDATE folders SET src_uidvalidity = $2, dst_uidvalidity = $3,"
+	               " high_water = 0, highest_modseq = 0, src_uidnext = 0, src_messages = 0,"
+	               " intent_dst_uidnext = 0, intent_uids = NULL, rematch = $4 WHERE id = $1",
+	               4, params, NULL, error_r) < 0) {
 		store_rollback(st);
 		return -1;
 	}
@@ -1327,16 +1343,16 @@ static char *uid_array_format(const uint32_t *uids, size_t count)
 		return NULL;
 	out[len++] = '{';
 	for (size_t i = 0; i < count; i++)
-		len += (size_t)snprintf(out + len, cap - len, "%s%" PRIu32, i > 0 ? "," : "",
-					uids[i]);
+		len +=
+		    (size_t)snprintf(out + len, cap - len, "%s%" PRIu32, i > 0 ? "," : "", uids[i]);
 	out[len++] = '}';
 	out[len] = '\0';
 	return out;
 }
 
 int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-		       uint32_t dst_uidnext, const uint32_t *uids, size_t count,
-		       const char **error_r)
+                       uint32_t dst_uidnext, const uint32_t *uids, size_t count,
+                       const char **error_r)
 {
 	char fid[32], next[16];
 	char *arr = uid_array_format(uids, count);
@@ -1349,18 +1365,19 @@ int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int6
 	}
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
 	snprintf(next, sizeof(next), "%" PRIu32, dst_uidnext);
-	ret = store_fenced_exec(st, account_id, epoch,
-			  "UPDATE folders SET intent_dst_uidnext = $2, intent_uids = $3::bigint[]"
-			  " WHERE id = $1",
-			  3, params, NULL, error_r);
+	ret = store_fenced_exec(
+	    st, account_id, epoch,
+	    "UPDATE folders SET intent_dst_uidnext = $2, intent_uids = $3::bigint[]"
+	    " WHERE id = $1",
+	    3, params, NULL, error_r);
 	free(arr);
 	return ret;
 }
 
 int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-		       const struct store_uidpair *pairs, size_t npairs,
-		       const struct store_msg_error *errors, size_t nerrors, uint32_t high_water,
-		       size_t appended, uint64_t bytes, size_t matched, const char **error_r)
+                       const struct store_uidpair *pairs, size_t npairs,
+                       const struct store_msg_error *errors, size_t nerrors, uint32_t high_water,
+                       size_t appended, uint64_t bytes, size_t matched, const char **error_r)
 {
 	uint32_t *src = NULL, *dst = NULL, *len = NULL;
 	char *src_arr = NULL, *dst_arr = NULL, *len_arr = NULL;
@@ -1410,12 +1427,12 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 		const char *params[4] = {fid, src_arr, dst_arr, len_arr};
 		if (runs > 0 &&
 		    store_exec(st,
-				"INSERT INTO uid_map (folder_id, src_start, dst_start, len)"
-				" SELECT $1, s, d, l FROM unnest($2::bigint[], $3::bigint[],"
-				" $4::int[]) AS r(s, d, l)"
-				" ON CONFLICT (folder_id, src_start) DO UPDATE SET"
-				" dst_start = EXCLUDED.dst_start, len = EXCLUDED.len",
-				4, params, NULL, error_r) < 0)
+		               "INSERT INTO uid_map (folder_id, src_start, dst_start, len)"
+		               " SELECT $1, s, d, l FROM unnest($2::bigint[], $3::bigint[],"
+		               " $4::int[]) AS r(s, d, l)"
+		               " ON CONFLICT (folder_id, src_start) DO UPDATE SET"
+		               " dst_start = EXCLUDED.dst_start, len = EXCLUDED.len",
+		               4, params, NULL, error_r) < 0)
 			goto rollback;
 	}
 	for (size_t i = 0; i < nerrors; i++) {
@@ -1423,43 +1440,45 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 		const char *params[4] = {aid, fid, uid, errors[i].error};
 		snprintf(uid, sizeof(uid), "%" PRIu32, errors[i].src_uid);
 		if (store_exec(st,
-				"INSERT INTO message_errors (account_id, folder_id, src_uid, error)"
-				" VALUES ($1, $2, $3, $4) ON CONFLICT (folder_id, src_uid)"
-				" DO UPDATE SET error = EXCLUDED.error, at = now()",
-				4, params, NULL, error_r) < 0)
+		               "INSERT INTO message_errors (account_id, folder_id, src_uid, error)"
+		               " VALUES ($1, $2, $3, $4) ON CONFLICT (folder_id, src_uid)"
+		               " DO UPDATE SET error = EXCLUDED.error, at = now()",
+		               4, params, NULL, error_r) < 0)
 			goto rollback;
 	}
 	{
 		const char *params[6] = {fid, hw, nb, nm, ne, nx};
-		if (store_exec(st,
-				"UPDATE folders SET high_water = greatest(high_water, $2::bigint),"
-				" copied_bytes = copied_bytes + $3, copied_messages = copied_messages"
-				" + $4, failed_messages = failed_messages + $5,"
-				" matched_messages = matched_messages + $6,"
-				" intent_dst_uidnext = 0, intent_uids = NULL WHERE id = $1",
-				6, params, NULL, error_r) < 0)
+		if (store_exec(
+		        st,
+		        "UPDATE folders SET high_water = greatest(high_water, $2::bigint),"
+		        " copied_bytes = copied_bytes + $3, copied_messages = copied_messages"
+		        " + $4, failed_messages = failed_messages + $5,"
+		        " matched_messages = matched_messages + $6,"
+		        " intent_dst_uidnext = 0, intent_uids = NULL WHERE id = $1",
+		        6, params, NULL, error_r) < 0)
 			goto rollback;
 	}
 	if (appended > 0 || nerrors > 0 || matched > 0) {
 		const char *params[6] = {fid, aid, nb, nm, ne, nx};
 		/* The pass's own counts, and the bytes of the account's UTC day. */
-		if (store_exec(st,
-				"INSERT INTO pass_folders (folder_id, number, messages, bytes, failed,"
-				" matched)"
-				" SELECT $1, lease_pass, $4, $3, $5, $6 FROM accounts WHERE id = $2"
-				" ON CONFLICT (folder_id, number) DO UPDATE SET"
-				" messages = pass_folders.messages + EXCLUDED.messages,"
-				" bytes = pass_folders.bytes + EXCLUDED.bytes,"
-				" failed = pass_folders.failed + EXCLUDED.failed,"
-				" matched = pass_folders.matched + EXCLUDED.matched",
-				6, params, NULL, error_r) < 0 ||
+		if (store_exec(
+		        st,
+		        "INSERT INTO pass_folders (folder_id, number, messages, bytes, failed,"
+		        " matched)"
+		        " SELECT $1, lease_pass, $4, $3, $5, $6 FROM accounts WHERE id = $2"
+		        " ON CONFLICT (folder_id, number) DO UPDATE SET"
+		        " messages = pass_folders.messages + EXCLUDED.messages,"
+		        " bytes = pass_folders.bytes + EXCLUDED.bytes,"
+		        " failed = pass_folders.failed + EXCLUDED.failed,"
+		        " matched = pass_folders.matched + EXCLUDED.matched",
+		        6, params, NULL, error_r) < 0 ||
 		    store_exec(st,
-				"INSERT INTO account_days (account_id, day, bytes)"
-				" VALUES ($1, (now() AT TIME ZONE 'UTC')::date, $2)"
-				" ON CONFLICT (account_id) DO UPDATE SET bytes = CASE WHEN"
-				" account_days.day = EXCLUDED.day THEN account_days.bytes ELSE 0 END"
-				" + EXCLUDED.bytes, day = EXCLUDED.day",
-				2, params + 1, NULL, error_r) < 0)
+		               "INSERT INTO account_days (account_id, day, bytes)"
+		               " VALUES ($1, (now() AT TIME ZONE 'UTC')::date, $2)"
+		               " ON CONFLICT (account_id) DO UPDATE SET bytes = CASE WHEN"
+		               " account_days.day = EXCLUDED.day THEN account_days.bytes ELSE 0 END"
+		               " + EXCLUDED.bytes, day = EXCLUDED.day",
+		               2, params + 1, NULL, error_r) < 0)
 			goto rollback;
 	}
 	ret = store_fence_commit(st, error_r);
@@ -1477,8 +1496,8 @@ out:
 }
 
 int store_folder_synced(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-			uint32_t src_uidnext, uint32_t src_messages, uint64_t highest_modseq,
-			const char **error_r)
+                        uint32_t src_uidnext, uint32_t src_messages, uint64_t highest_modseq,
+                        const char **error_r)
 {
 	char fid[32], next[16], msgs[16], modseq[32];
 	const char *params[4] = {fid, next, msgs, modseq};
@@ -1487,38 +1506,40 @@ int store_folder_synced(struct store *st, int64_t account_id, int64_t epoch, int
 	snprintf(next, sizeof(next), "%" PRIu32, src_uidnext);
 	snprintf(msgs, sizeof(msgs), "%" PRIu32, src_messages);
 	snprintf(modseq, sizeof(modseq), "%" PRIu64, highest_modseq);
-	return store_fenced_exec(st, account_id, epoch,
-			   "WITH f AS (UPDATE folders SET src_uidnext = $2, src_messages = $3,"
-			   " highest_modseq = $4, rematch = false, synced_at = now(), error = NULL"
-			   " WHERE id = $1 RETURNING id, account_id)"
-			   " INSERT INTO pass_folders (folder_id, number, finished_at)"
-			   " SELECT f.id, a.lease_pass, now() FROM f JOIN accounts a"
-			   " ON a.id = f.account_id"
-			   " ON CONFLICT (folder_id, number) DO UPDATE SET finished_at = now(),"
-			   " error = NULL",
-			   4, params, NULL, error_r);
+	return store_fenced_exec(
+	    st, account_id, epoch,
+	    "WITH f AS (UPDATE folders SET src_uidnext = $2, src_messages = $3,"
+	    " highest_modseq = $4, rematch = false, synced_at = now(), error = NULL"
+	    " WHERE id = $1 RETURNING id, account_id)"
+	    " INSERT INTO pass_folders (folder_id, number, finished_at)"
+	    " SELECT f.id, a.lease_pass, now() FROM f JOIN accounts a"
+	    " ON a.id = f.account_id"
+	    " ON CONFLICT (folder_id, number) DO UPDATE SET finished_at = now(),"
+	    " error = NULL",
+	    4, params, NULL, error_r);
 }
 
 int store_folder_error(struct store *st, int64_t account_id, int64_t epoch, const char *src_name,
-		       const char *dst_name, const char *error, const char **error_r)
+                       const char *dst_name, const char *error, const char **error_r)
 {
 	char aid[32];
 	const char *params[4] = {aid, src_name, dst_name != NULL ? dst_name : "", error};
 
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	return store_fenced_exec(st, account_id, epoch,
-			   "WITH f AS (INSERT INTO folders (account_id, src_name, dst_name, error)"
-			   " VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, src_name)"
-			   " DO UPDATE SET error = EXCLUDED.error RETURNING id, account_id)"
-			   " INSERT INTO pass_folders (folder_id, number, error)"
-			   " SELECT f.id, a.lease_pass, $4 FROM f JOIN accounts a"
-			   " ON a.id = f.account_id"
-			   " ON CONFLICT (folder_id, number) DO UPDATE SET error = EXCLUDED.error",
-			   4, params, NULL, error_r);
+	return store_fenced_exec(
+	    st, account_id, epoch,
+	    "WITH f AS (INSERT INTO folders (account_id, src_name, dst_name, error)"
+	    " VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, src_name)"
+	    " DO UPDATE SET error = EXCLUDED.error RETURNING id, account_id)"
+	    " INSERT INTO pass_folders (folder_id, number, error)"
+	    " SELECT f.id, a.lease_pass, $4 FROM f JOIN accounts a"
+	    " ON a.id = f.account_id"
+	    " ON CONFLICT (folder_id, number) DO UPDATE SET error = EXCLUDED.error",
+	    4, params, NULL, error_r);
 }
 
 int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_id,
-			store_folder_error_cb *cb, void *context, const char **error_r)
+                        store_folder_error_cb *cb, void *context, const char **error_r)
 {
 	char mid[32], aid[32];
 	const char *params[2] = {mid, aid};
@@ -1527,11 +1548,11 @@ int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	if (store_exec(st,
-		       "SELECT f.account_id, f.src_name, f.error FROM folders f"
-		       " JOIN accounts a ON a.id = f.account_id"
-		       " WHERE a.migration_id = $1 AND ($2::bigint = 0 OR a.id = $2::bigint)"
-		       " AND f.error IS NOT NULL ORDER BY f.account_id, f.src_name",
-		       2, params, &res, error_r) < 0)
+	               "SELECT f.account_id, f.src_name, f.error FROM folders f"
+	               " JOIN accounts a ON a.id = f.account_id"
+	               " WHERE a.migration_id = $1 AND ($2::bigint = 0 OR a.id = $2::bigint)"
+	               " AND f.error IS NOT NULL ORDER BY f.account_id, f.src_name",
+	               2, params, &res, error_r) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++)
 		cb(strtoll(PQgetvalue(res, i, 0), NULL, 10), PQgetvalue(res, i, 1),
@@ -1540,8 +1561,8 @@ int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_
 	return 0;
 }
 
-int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src_uids,
-			size_t count, uint32_t *dst_uids_r, const char **error_r)
+int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src_uids, size_t count,
+                        uint32_t *dst_uids_r, const char **error_r)
 {
 	char fid[32];
 	char *arr = uid_array_format(src_uids, count);
@@ -1556,12 +1577,13 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
 	memset(dst_uids_r, 0, count * sizeof(*dst_uids_r));
 	/* For each UID, the run with the greatest start <= UID (an index probe). */
-	if (store_exec(st,
-			"SELECT u, m.dst_start + (u - m.src_start) FROM unnest($2::bigint[]) AS u"
-			" CROSS JOIN LATERAL (SELECT src_start, dst_start, len FROM uid_map"
-			"  WHERE folder_id = $1 AND src_start <= u ORDER BY src_start DESC LIMIT 1) m"
-			" WHERE u < m.src_start + m.len ORDER BY u",
-			2, params, &res, error_r) < 0) {
+	if (store_exec(
+	        st,
+	        "SELECT u, m.dst_start + (u - m.src_start) FROM unnest($2::bigint[]) AS u"
+	        " CROSS JOIN LATERAL (SELECT src_start, dst_start, len FROM uid_map"
+	        "  WHERE folder_id = $1 AND src_start <= u ORDER BY src_start DESC LIMIT 1) m"
+	        " WHERE u < m.src_start + m.len ORDER BY u",
+	        2, params, &res, error_r) < 0) {
 		free(arr);
 		return -1;
 	}
@@ -1578,7 +1600,7 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 }
 
 int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32_t *uid_r,
-		      const char **error_r)
+                      const char **error_r)
 {
 	char fid[32], f[16];
 	const char *params[2] = {fid, f};
@@ -1587,9 +1609,9 @@ int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
 	snprintf(f, sizeof(f), "%" PRIu32, from);
 	if (store_exec(st,
-		       "SELECT coalesce(min(greatest(src_start, $2::bigint)), 0) FROM uid_map"
-		       " WHERE folder_id = $1 AND src_start + len > $2::bigint",
-		       2, params, &res, error_r) < 0)
+	               "SELECT coalesce(min(greatest(src_start, $2::bigint)), 0) FROM uid_map"
+	               " WHERE folder_id = $1 AND src_start + len > $2::bigint",
+	               2, params, &res, error_r) < 0)
 		return -1;
 	*uid_r = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -1597,32 +1619,32 @@ int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32
 }
 
 int store_uidmap_clear(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-		       const char **error_r)
+                       const char **error_r)
 {
 	char fid[32];
 	const char *params[1] = {fid};
 
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
-	return store_fenced_exec(st, account_id, epoch, "DELETE FROM uid_map WHERE folder_id = $1", 1,
-			   params, NULL, error_r);
+	return store_fenced_exec(st, account_id, epoch, "DELETE FROM uid_map WHERE folder_id = $1",
+	                         1, params, NULL, error_r);
 }
 
 /* Accounts with their folder totals and live totals, WHERE cond. */
-#define STATUS_SQL(cond)                                                                     \
-	"SELECT a.id, a.src_login, a.dst_login, a.state, coalesce(a.last_error, ''),"        \
-	" a.pass, a.pass_done, count(f.id), coalesce(sum(f.copied_messages), 0),"            \
-	" coalesce(sum(f.copied_bytes), 0), coalesce(sum(f.failed_messages), 0),"            \
-	" coalesce(to_char(CASE WHEN a.state <> 'failed' OR a.attempts < a.error_budget"     \
-	"  THEN a.retry_at END AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"    \
-	" coalesce(l.messages, -1), coalesce(l.bytes, -1),"                                  \
-	" count(f.id) FILTER (WHERE f.error IS NOT NULL),"                                   \
-	" coalesce(sum(f.matched_messages), 0)"                                              \
-	" FROM accounts a LEFT JOIN folders f ON f.account_id = a.id"                        \
-	" LEFT JOIN live_totals l ON l.account_id = a.id AND l.pass = a.pass"                \
+#define STATUS_SQL(cond)                                                                           \
+	"SELECT a.id, a.src_login, a.dst_login, a.state, coalesce(a.last_error, ''),"              \
+	" a.pass, a.pass_done, count(f.id), coalesce(sum(f.copied_messages), 0),"                  \
+	" coalesce(sum(f.copied_bytes), 0), coalesce(sum(f.failed_messages), 0),"                  \
+	" coalesce(to_char(CASE WHEN a.state <> 'failed' OR a.attempts < a.error_budget"           \
+	"  THEN a.retry_at END AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"        \
+	" coalesce(l.messages, -1), coalesce(l.bytes, -1),"                                        \
+	" count(f.id) FILTER (WHERE f.error IS NOT NULL),"                                         \
+	" coalesce(sum(f.matched_messages), 0)"                                                    \
+	" FROM accounts a LEFT JOIN folders f ON f.account_id = a.id"                              \
+	" LEFT JOIN live_totals l ON l.account_id = a.id AND l.pass = a.pass"                      \
 	" WHERE " cond " GROUP BY a.id, l.messages, l.bytes ORDER BY a.id"
 
 int store_migration_status(struct store *st, int64_t migration_id, int64_t account_id,
-			   store_status_cb *cb, void *context, const char **error_r)
+                           store_status_cb *cb, void *context, const char **error_r)
 {
 	char mid[32], aid[32];
 	const char *params[2] = {mid, aid};
@@ -1632,28 +1654,28 @@ int store_migration_status(struct store *st, int64_t migration_id, int64_t accou
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	/* One account: by its key, not a scan of the migration. */
 	if (store_exec(st,
-		       account_id != 0 ? STATUS_SQL("a.migration_id = $1 AND a.id = $2::bigint")
-				       : STATUS_SQL("a.migration_id = $1 AND $2::bigint = 0"),
-		       2, params, &res, error_r) < 0)
+	               account_id != 0 ? STATUS_SQL("a.migration_id = $1 AND a.id = $2::bigint")
+	                               : STATUS_SQL("a.migration_id = $1 AND $2::bigint = 0"),
+	               2, params, &res, error_r) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct store_account_status row = {
-			.id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
-			.src_login = PQgetvalue(res, i, 1),
-			.dst_login = PQgetvalue(res, i, 2),
-			.state = PQgetvalue(res, i, 3),
-			.last_error = PQgetvalue(res, i, 4),
-			.pass = (int)strtol(PQgetvalue(res, i, 5), NULL, 10),
-			.pass_done = (int)strtol(PQgetvalue(res, i, 6), NULL, 10),
-			.folders = strtoll(PQgetvalue(res, i, 7), NULL, 10),
-			.messages = strtoll(PQgetvalue(res, i, 8), NULL, 10),
-			.bytes = strtoll(PQgetvalue(res, i, 9), NULL, 10),
-			.failed_messages = strtoll(PQgetvalue(res, i, 10), NULL, 10),
-			.retry_at = PQgetvalue(res, i, 11),
-			.live_messages = strtoll(PQgetvalue(res, i, 12), NULL, 10),
-			.live_bytes = strtoll(PQgetvalue(res, i, 13), NULL, 10),
-			.failed_folders = strtoll(PQgetvalue(res, i, 14), NULL, 10),
-			.matched = strtoll(PQgetvalue(res, i, 15), NULL, 10),
+		    .id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+		    .src_login = PQgetvalue(res, i, 1),
+		    .dst_login = PQgetvalue(res, i, 2),
+		    .state = PQgetvalue(res, i, 3),
+		    .last_error = PQgetvalue(res, i, 4),
+		    .pass = (int)strtol(PQgetvalue(res, i, 5), NULL, 10),
+		    .pass_done = (int)strtol(PQgetvalue(res, i, 6), NULL, 10),
+		    .folders = strtoll(PQgetvalue(res, i, 7), NULL, 10),
+		    .messages = strtoll(PQgetvalue(res, i, 8), NULL, 10),
+		    .bytes = strtoll(PQgetvalue(res, i, 9), NULL, 10),
+		    .failed_messages = strtoll(PQgetvalue(res, i, 10), NULL, 10),
+		    .retry_at = PQgetvalue(res, i, 11),
+		    .live_messages = strtoll(PQgetvalue(res, i, 12), NULL, 10),
+		    .live_bytes = strtoll(PQgetvalue(res, i, 13), NULL, 10),
+		    .failed_folders = strtoll(PQgetvalue(res, i, 14), NULL, 10),
+		    .matched = strtoll(PQgetvalue(res, i, 15), NULL, 10),
 		};
 		cb(&row, context);
 	}
@@ -1677,7 +1699,7 @@ int store_scheduler_lock(struct store *st, const char **error_r)
 }
 
 int store_account_get(struct store *st, int64_t account_id, struct store_account *acct_r,
-		      const char **error_r)
+                      const char **error_r)
 {
 	memset(acct_r, 0, sizeof(*acct_r));
 	if (account_load(st, account_id, acct_r, error_r) < 0) {
@@ -1688,40 +1710,40 @@ int store_account_get(struct store *st, int64_t account_id, struct store_account
 }
 
 int store_migration_accounts(struct store *st, int64_t migration_id, int64_t **ids_r,
-			     size_t *count_r, const char **error_r)
+                             size_t *count_r, const char **error_r)
 {
 	char mid[32];
 	const char *params[1] = {mid};
 	PGresult *res = NULL;
 
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	if (store_exec(st, "SELECT id FROM accounts WHERE migration_id = $1 ORDER BY id", 1,
-			params, &res, error_r) < 0)
+	if (store_exec(st, "SELECT id FROM accounts WHERE migration_id = $1 ORDER BY id", 1, params,
+	               &res, error_r) < 0)
 		return -1;
 	return store_ids_from_result(res, ids_r, count_r, error_r);
 }
 
 int store_account_verified(struct store *st, int64_t account_id, const char *state,
-			   const char *reason, const char **error_r)
+                           const char *reason, const char **error_r)
 {
 	char aid[32];
 	const char *params[3] = {aid, state, reason != NULL ? reason : ""};
 
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	return store_exec(st,
-			   "WITH old AS (SELECT id, state FROM accounts WHERE id = $1"
-			   "  AND state IN ('new', 'verified', 'auth_failed', 'verify_failed')"
-			   "  FOR UPDATE),"
-			   " upd AS (UPDATE accounts a SET state = $2, updated_at = now(),"
-			   "  last_error = CASE WHEN $2 = 'verified' THEN NULL ELSE $3 END"
-			   "  FROM old WHERE a.id = old.id RETURNING a.id)"
-			   " INSERT INTO account_log (account_id, from_state, to_state, reason)"
-			   " SELECT id, state, $2, 'credential check: ' || $3 FROM old",
-			   3, params, NULL, error_r);
+	                  "WITH old AS (SELECT id, state FROM accounts WHERE id = $1"
+	                  "  AND state IN ('new', 'verified', 'auth_failed', 'verify_failed')"
+	                  "  FOR UPDATE),"
+	                  " upd AS (UPDATE accounts a SET state = $2, updated_at = now(),"
+	                  "  last_error = CASE WHEN $2 = 'verified' THEN NULL ELSE $3 END"
+	                  "  FROM old WHERE a.id = old.id RETURNING a.id)"
+	                  " INSERT INTO account_log (account_id, from_state, to_state, reason)"
+	                  " SELECT id, state, $2, 'credential check: ' || $3 FROM old",
+	                  3, params, NULL, error_r);
 }
 
-int store_slot_take(struct store *st, int64_t server_id, const char *owner, int ttl_s,
-		    int *slot_r, const char **error_r)
+int store_slot_take(struct store *st, int64_t server_id, const char *owner, int ttl_s, int *slot_r,
+                    const char **error_r)
 {
 	char sid[32], ttl[16];
 	const char *params[3] = {sid, owner, ttl};
@@ -1730,14 +1752,15 @@ int store_slot_take(struct store *st, int64_t server_id, const char *owner, int 
 
 	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
-	if (store_exec(st,
-			"UPDATE server_slots s SET owner = $2,"
-			" expires = now() + make_interval(secs => $3::int)"
-			" FROM (SELECT server_id, slot FROM server_slots WHERE server_id = $1"
-			"  AND (owner IS NULL OR expires < now()) ORDER BY slot LIMIT 1"
-			"  FOR UPDATE SKIP LOCKED) free"
-			" WHERE s.server_id = free.server_id AND s.slot = free.slot RETURNING s.slot",
-			3, params, &res, error_r) < 0)
+	if (store_exec(
+	        st,
+	        "UPDATE server_slots s SET owner = $2,"
+	        " expires = now() + make_interval(secs => $3::int)"
+	        " FROM (SELECT server_id, slot FROM server_slots WHERE server_id = $1"
+	        "  AND (owner IS NULL OR expires < now()) ORDER BY slot LIMIT 1"
+	        "  FOR UPDATE SKIP LOCKED) free"
+	        " WHERE s.server_id = free.server_id AND s.slot = free.slot RETURNING s.slot",
+	        3, params, &res, error_r) < 0)
 		return -1;
 	n = PQntuples(res);
 	if (n > 0)
@@ -1747,7 +1770,7 @@ int store_slot_take(struct store *st, int64_t server_id, const char *owner, int 
 }
 
 int store_slot_release(struct store *st, int64_t server_id, int slot, const char *owner,
-		       const char **error_r)
+                       const char **error_r)
 {
 	char sid[32], sl[16];
 	const char *params[3] = {sid, sl, owner};
@@ -1755,9 +1778,9 @@ int store_slot_release(struct store *st, int64_t server_id, int slot, const char
 	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
 	snprintf(sl, sizeof(sl), "%d", slot);
 	return store_exec(st,
-			   "UPDATE server_slots SET owner = NULL, expires = NULL"
-			   " WHERE server_id = $1 AND slot = $2 AND owner = $3",
-			   3, params, NULL, error_r);
+	                  "UPDATE server_slots SET owner = NULL, expires = NULL"
+	                  " WHERE server_id = $1 AND slot = $2 AND owner = $3",
+	                  3, params, NULL, error_r);
 }
 
 int store_slots_renew(struct store *st, const char *owner, int ttl_s, const char **error_r)
@@ -1767,13 +1790,13 @@ int store_slots_renew(struct store *st, const char *owner, int ttl_s, const char
 
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
 	return store_exec(st,
-			   "UPDATE server_slots SET expires = now() + make_interval(secs => $2::int)"
-			   " WHERE owner = $1",
-			   2, params, NULL, error_r);
+	                  "UPDATE server_slots SET expires = now() + make_interval(secs => $2::int)"
+	                  " WHERE owner = $1",
+	                  2, params, NULL, error_r);
 }
 
-int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r,
-			char **key_id_r, const char **error_r)
+int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r, char **key_id_r,
+                        const char **error_r)
 {
 	PGresult *res = NULL;
 	int ret = 1;
@@ -1782,12 +1805,11 @@ int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r
 	*key_id_r = NULL;
 	*len_r = 0;
 	if (store_exec(st, "SELECT key_id, encode(check_value, 'hex') FROM key_check", 0, NULL,
-		       &res, error_r) < 0)
+	               &res, error_r) < 0)
 		return -1;
 	if (PQntuples(res) > 0) {
 		*key_id_r = strdup(PQgetvalue(res, 0, 0));
-		if (*key_id_r == NULL ||
-		    hex_decode(PQgetvalue(res, 0, 1), check_r, len_r) < 0) {
+		if (*key_id_r == NULL || hex_decode(PQgetvalue(res, 0, 1), check_r, len_r) < 0) {
 			free(*key_id_r);
 			*key_id_r = NULL;
 			*error_r = "key check: out of memory or bad value";
@@ -1801,7 +1823,7 @@ int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r
 }
 
 int store_key_check_put(struct store *st, const unsigned char *check, size_t len,
-			const char *key_id, const char **error_r)
+                        const char *key_id, const char **error_r)
 {
 	const char *values[2] = {key_id, (const char *)check};
 	int lengths[2] = {0, (int)len}, formats[2] = {0, 1};
@@ -1810,9 +1832,9 @@ int store_key_check_put(struct store *st, const unsigned char *check, size_t len
 
 	st->error[0] = '\0';
 	res = store_pq_exec(st,
-			    "INSERT INTO key_check (key_id, check_value) VALUES ($1, $2)"
-			    " ON CONFLICT (only_row) DO NOTHING",
-			    2, values, lengths, formats);
+	                    "INSERT INTO key_check (key_id, check_value) VALUES ($1, $2)"
+	                    " ON CONFLICT (only_row) DO NOTHING",
+	                    2, values, lengths, formats);
 	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)
 		store_fail(st, error_r, "postgresql", res);

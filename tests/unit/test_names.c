@@ -15,8 +15,8 @@ static const struct imap_names_side dot = {'.', ""};
 static const struct imap_names_side dot_inbox = {'.', "INBOX."};
 
 static void map(const char *src, unsigned int flags, const struct imap_names_side *from,
-		const struct imap_folder *dst, size_t ndst, const struct imap_names_side *to,
-		const char *expected)
+                const struct imap_folder *dst, size_t ndst, const struct imap_names_side *to,
+                const char *expected)
 {
 	struct imap_folder f = {(char *)src, from->delimiter, flags};
 	char out[256];
@@ -45,9 +45,9 @@ static void test_map_delimiters(void **state)
 static void test_map_special_use(void **state)
 {
 	struct imap_folder dst[] = {
-		{(char *)"Sent Messages", '.', IMAP_FOLDER_SENT},
-		{(char *)"Deleted Messages", '.', IMAP_FOLDER_TRASH},
-		{(char *)"Spam", '.', IMAP_FOLDER_JUNK},
+	    {(char *)"Sent Messages", '.', IMAP_FOLDER_SENT},
+	    {(char *)"Deleted Messages", '.', IMAP_FOLDER_TRASH},
+	    {(char *)"Spam", '.', IMAP_FOLDER_JUNK},
 	};
 
 	(void)state;
@@ -105,9 +105,9 @@ static void test_excluded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_map_delimiters), cmocka_unit_test(test_map_special_use),
-		cmocka_unit_test(test_map_too_long),   cmocka_unit_test(test_decode),
-		cmocka_unit_test(test_excluded),
+	    cmocka_unit_test(test_map_delimiters), cmocka_unit_test(test_map_special_use),
+	    cmocka_unit_test(test_map_too_long),   cmocka_unit_test(test_decode),
+	    cmocka_unit_test(test_excluded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

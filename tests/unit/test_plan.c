@@ -363,17 +363,18 @@ static void test_profiles_limits_blackouts(void **state)
 	           "a@x,pw,old\n"
 	           "b@x,pw, legacy \n");
 	assert_int_equal(
-	    plan_load(write_file(0, "plan.json",
-	                         "{\"name\":\"n\",\"sources\":{"
-	                         "\"old\":{\"host\":\"s1\",\"max_messages_per_second\":50,"
-	                         "\"max_bytes_per_second\":\"2 MB\","
-	                         "\"blackout\":[{\"days\":\"mon-fri\",\"from\":\"08:00\","
-	                         "\"to\":\"18:30\",\"time_zone\":\"Europe/Berlin\"},"
-	                         "{\"days\":[\"sat-sun\"],\"from\":\"22:00\",\"to\":\"06:00\"}]},"
-	                         "\"legacy\":{\"host\":\"s2\"}},"
-	                         "\"destination\":{\"host\":\"d\",\"account_daily_bytes\":\"500MB\"},"
-	                         "\"accounts\":\"accounts.csv\"}"),
-	              &plan, err, sizeof(err)),
+	    plan_load(
+	        write_file(0, "plan.json",
+	                   "{\"name\":\"n\",\"sources\":{"
+	                   "\"old\":{\"host\":\"s1\",\"max_messages_per_second\":50,"
+	                   "\"max_bytes_per_second\":\"2 MB\","
+	                   "\"blackout\":[{\"days\":\"mon-fri\",\"from\":\"08:00\","
+	                   "\"to\":\"18:30\",\"time_zone\":\"Europe/Berlin\"},"
+	                   "{\"days\":[\"sat-sun\"],\"from\":\"22:00\",\"to\":\"06:00\"}]},"
+	                   "\"legacy\":{\"host\":\"s2\"}},"
+	                   "\"destination\":{\"host\":\"d\",\"account_daily_bytes\":\"500MB\"},"
+	                   "\"accounts\":\"accounts.csv\"}"),
+	        &plan, err, sizeof(err)),
 	    0);
 	assert_string_equal(err, "");
 	assert_int_equal(plan->nsrcs, 2);
@@ -396,7 +397,8 @@ static void test_profiles_limits_blackouts(void **state)
 	plan_destroy(&plan);
 
 	/* An unknown profile and a missing one, with line and column. */
-	write_file(1, "accounts.csv", "source_login,source_password,source\na@x,pw,nope\nb@x,pw,\n");
+	write_file(1, "accounts.csv",
+	           "source_login,source_password,source\na@x,pw,nope\nb@x,pw,\n");
 	check_plan_error("{\"name\":\"n\",\"sources\":{\"old\":{\"host\":\"s1\"},"
 	                 "\"legacy\":{\"host\":\"s2\"}}," DST_OK ",\"accounts\":\"accounts.csv\"}",
 	                 "@/accounts.csv:2: column 3 (source): unknown source profile \"nope\" "
@@ -535,11 +537,15 @@ static void test_csv_utf8(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good_plan),      cmocka_unit_test(test_port_default_starttls),
-	    cmocka_unit_test(test_csv_each_error), cmocka_unit_test(test_csv_all_errors),
-	    cmocka_unit_test(test_csv_error_cap),  cmocka_unit_test(test_plan_errors),
+	    cmocka_unit_test(test_good_plan),
+	    cmocka_unit_test(test_port_default_starttls),
+	    cmocka_unit_test(test_csv_each_error),
+	    cmocka_unit_test(test_csv_all_errors),
+	    cmocka_unit_test(test_csv_error_cap),
+	    cmocka_unit_test(test_plan_errors),
 	    cmocka_unit_test(test_profiles_limits_blackouts),
-	    cmocka_unit_test(test_sizes_and_rates), cmocka_unit_test(test_csv_utf8),
+	    cmocka_unit_test(test_sizes_and_rates),
+	    cmocka_unit_test(test_csv_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -30,10 +30,10 @@ static void test_exchange_backoff_ms(void **state)
 	(void)state;
 	/* Office 365's wording; milliseconds round up to whole seconds. */
 	throttled("A12 NO [THROTTLED] Request is throttled. Suggested Backoff Time: 2000 "
-		  "milliseconds",
-		  2);
+	          "milliseconds",
+	          2);
 	throttled("NO [THROTTLED] Request is throttled. Suggested Backoff Time: 1001 milliseconds",
-		  2);
+	          2);
 	throttled("a1 NO [THROTTLED] Suggested Backoff Time: 250 ms", 1);
 	throttled("a1 no [throttled] suggested backoff time: 0 MILLISECONDS", 0);
 	/* The phrase alone is enough, code or not. */
@@ -89,7 +89,7 @@ static void test_plain_bye(void **state)
 	not_throttled("* BYE");
 	/* Dovecot's connection limit: not load, stays a lost connection. */
 	not_throttled("* BYE Maximum number of connections from user+IP exceeded "
-		      "(mail_max_userip_connections=10)");
+	              "(mail_max_userip_connections=10)");
 }
 
 static void test_limit_is_not_throttling(void **state)
@@ -130,14 +130,14 @@ static void test_null_backoff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exchange_backoff_ms),
-		cmocka_unit_test(test_seconds_units),
-		cmocka_unit_test(test_unavailable),
-		cmocka_unit_test(test_bye_load),
-		cmocka_unit_test(test_plain_bye),
-		cmocka_unit_test(test_limit_is_not_throttling),
-		cmocka_unit_test(test_other_refusals),
-		cmocka_unit_test(test_null_backoff),
+	    cmocka_unit_test(test_exchange_backoff_ms),
+	    cmocka_unit_test(test_seconds_units),
+	    cmocka_unit_test(test_unavailable),
+	    cmocka_unit_test(test_bye_load),
+	    cmocka_unit_test(test_plain_bye),
+	    cmocka_unit_test(test_limit_is_not_throttling),
+	    cmocka_unit_test(test_other_refusals),
+	    cmocka_unit_test(test_null_backoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
