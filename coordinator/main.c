@@ -56,14 +56,13 @@ static int parse_id(const char *s, const char *what, int64_t *v_r)
 	return 0;
 }
 
-static int encrypt_secret(const struct secret_key *key, const char *role, const char *login,
-                          const char *secret, unsigned char **out_r, size_t *len_r)
+/* Seals one password for its account; the error is logged. */
+static int seal_secret(const struct secret_key *key, enum account_side side, const char *login,
+                       const char *secret, unsigned char **out_r, size_t *len_r)
 {
-	char aad[512], err[256];
+	char err[256];
 
-	snprintf(aad, sizeof(aad), "%s:%s", role, login);
-	if (secret_encrypt(key, aad, (const unsigned char *)secret, strlen(secret), out_r, len_r,
-	                   err, sizeof(err)) < 0) {
+	if (account_secret_seal(key, side, login, secret, out_r, len_r, err, sizeof(err)) < 0) {
 		log_error("account %s: %s", login, err);
 		return -1;
 	}
@@ -115,8 +114,10 @@ static int cmd_import(struct store *st, const struct options *o, const char *pat
 		                                                       : a->src_password;
 		unsigned char *s = NULL, *d = NULL;
 
-		if (encrypt_secret(key, "src", a->src_login, src_pw, &s, &r->src_secret_len) < 0 ||
-		    encrypt_secret(key, "dst", a->dst_login, dst_pw, &d, &r->dst_secret_len) < 0) {
+		if (seal_secret(key, ACCOUNT_SRC, a->src_login, src_pw, &s, &r->src_secret_len) <
+		        0 ||
+		    seal_secret(key, ACCOUNT_DST, a->dst_login, dst_pw, &d, &r->dst_secret_len) <
+		        0) {
 			free(s);
 			goto out;
 		}
@@ -362,10 +363,10 @@ static int cmd_add(struct store *st, const struct options *o, int64_t mid, const
 			        csv, a->line, plan->srcs[a->source].name);
 			goto out;
 		}
-		if (encrypt_secret(key, "src", a->src_login, a->src_password, &s,
-		                   &rows[i].src_secret_len) < 0 ||
-		    encrypt_secret(key, "dst", a->dst_login, dst_pw, &d, &rows[i].dst_secret_len) <
-		        0) {
+		if (seal_secret(key, ACCOUNT_SRC, a->src_login, a->src_password, &s,
+		                &rows[i].src_secret_len) < 0 ||
+		    seal_secret(key, ACCOUNT_DST, a->dst_login, dst_pw, &d,
+		                &rows[i].dst_secret_len) < 0) {
 			free(s);
 			goto out;
 		}
@@ -445,9 +446,9 @@ static int cmd_passwd(struct store *st, const struct options *o, int64_t mid, co
 			continue;
 		free(secret);
 		secret = NULL;
-		if (encrypt_secret(key, i == 0 ? "src" : "dst",
-		                   i == 0 ? acct.src_login : acct.dst_login, pw, &secret,
-		                   &secret_len) < 0)
+		if (seal_secret(key, i == 0 ? ACCOUNT_SRC : ACCOUNT_DST,
+		                i == 0 ? acct.src_login : acct.dst_login, pw, &secret,
+		                &secret_len) < 0)
 			goto out;
 		if (store_account_secret(st, id, s, secret, secret_len, &error) < 0) {
 			fprintf(stderr, "%s\n", error);
