@@ -41,6 +41,13 @@ struct options {
 	const char *key_file;
 };
 
+/* What a command runs with: the options and the store, open with the schema
+ * applied (NULL for the commands that keep their own connections). */
+struct ctx {
+	const struct options *o;
+	struct store *st;
+};
+
 static int parse_id(const char *s, const char *what, int64_t *v_r)
 {
 	char *end;
@@ -71,8 +78,11 @@ static int seal_secret(const struct secret_key *key, enum account_side side, con
 
 /* import PLAN: the plan and every account in one transaction, after the whole
  * file was validated: a bad line or a database error imports nothing. */
-static int cmd_import(struct store *st, const struct options *o, const char *path)
+static int cmd_import(struct ctx *c, int argc, char **argv)
 {
+	struct store *st = c->st;
+	const struct options *o = c->o;
+	const char *path = argv[1];
 	struct store_new_account *rows = NULL;
 	struct secret_key *key = NULL;
 	struct plan *plan = NULL;
@@ -81,6 +91,7 @@ static int cmd_import(struct store *st, const struct options *o, const char *pat
 	int64_t mid;
 	int ret = 1;
 
+	(void)argc;
 	if (plan_load(path, &plan, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
@@ -201,11 +212,13 @@ static int resolve_accounts(struct store *st, int64_t mid, char **names, int n, 
 	return 0;
 }
 
-/* pass MIGRATION N [ACCOUNT...]: queue pass N (all accounts, or those named)
- * and publish the jobs the connection budgets allow now. */
-static int cmd_pass(struct store *st, const struct options *o, int64_t mid, int pass,
-                    const char *kind, const int64_t *ids, size_t nids)
+/* Queues pass N of a migration (all accounts, or those named) and publishes
+ * the jobs the connection budgets allow now. */
+static int pass_queue(struct ctx *c, int64_t mid, int pass, const char *kind, const int64_t *ids,
+                      size_t nids)
 {
+	struct store *st = c->st;
+	const struct options *o = c->o;
 	size_t queued = 0, published = 0;
 	const char *error;
 	int ret;
@@ -251,23 +264,117 @@ static int cmd_pass(struct store *st, const struct options *o, int64_t mid, int 
 	return ret;
 }
 
-/* pause|resume|cancel MIGRATION [ACCOUNT] */
-static int cmd_control(struct store *st, const struct options *o, const char *action, int64_t mid,
-                       int64_t account_id)
+/* pass MIGRATION N [ACCOUNT...] */
+static int cmd_pass(struct ctx *c, int argc, char **argv)
 {
+	int64_t mid, pass, *ids = NULL;
+	int n = argc - 3, ret;
+
+	if (parse_id(argv[1], "migration", &mid) < 0 || parse_id(argv[2], "pass", &pass) < 0 ||
+	    pass > 100000 || (n > 0 && resolve_accounts(c->st, mid, argv + 3, n, &ids) < 0))
+		return 2;
+	ret = pass_queue(c, mid, (int)pass, pass == 1 ? "bulk" : "delta", ids, (size_t)n);
+	free(ids);
+	return ret;
+}
+
+/* start MIGRATION: pass 1, the bulk copy. */
+static int cmd_start(struct ctx *c, int argc, char **argv)
+{
+	int64_t mid;
+
+	(void)argc;
+	if (parse_id(argv[1], "migration", &mid) < 0)
+		return 2;
+	return pass_queue(c, mid, 1, "bulk", NULL, 0);
+}
+
+/* delta MIGRATION [--final] [ACCOUNT...]: the pass after the last one. */
+static int cmd_delta(struct ctx *c, int argc, char **argv)
+{
+	int64_t mid, *ids = NULL;
+	int first = 2, last = 0, ret;
+	bool final = first < argc && strcmp(argv[first], "--final") == 0;
+	const char *error;
+
+	if (parse_id(argv[1], "migration", &mid) < 0)
+		return 2;
+	if (final)
+		first++;
+	if (argc > first && resolve_accounts(c->st, mid, argv + first, argc - first, &ids) < 0)
+		return 2;
+	if (store_pass_last(c->st, mid, &last, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		free(ids);
+		return 1;
+	}
+	if (last == 0) {
+		fprintf(stderr, "migration %" PRId64 ": no pass yet: run start first\n", mid);
+		free(ids);
+		return 1;
+	}
+	ret = pass_queue(c, mid, last + 1, final ? "final" : "delta", ids, (size_t)(argc - first));
+	free(ids);
+	return ret;
+}
+
+/* passes MIGRATION [N] */
+static int cmd_passes(struct ctx *c, int argc, char **argv)
+{
+	int64_t mid, pass = 0;
+
+	if (parse_id(argv[1], "migration", &mid) < 0 ||
+	    (argc == 3 && parse_id(argv[2], "pass", &pass) < 0))
+		return 2;
+	return report_passes(c->st, mid, (int)pass);
+}
+
+/* wait MIGRATION N [SECS] */
+static int cmd_wait(struct ctx *c, int argc, char **argv)
+{
+	int64_t mid, pass, secs = 3600;
+
+	if (parse_id(argv[1], "migration", &mid) < 0 || parse_id(argv[2], "pass", &pass) < 0 ||
+	    (argc == 4 && parse_id(argv[3], "seconds", &secs) < 0))
+		return 2;
+	return report_wait(c->st, mid, (int)pass, (int)secs);
+}
+
+/* status MIGRATION [ACCOUNT] */
+static int cmd_status(struct ctx *c, int argc, char **argv)
+{
+	int64_t mid, account_id = 0;
+
+	if (parse_id(argv[1], "migration", &mid) < 0)
+		return 2;
+	if (argc == 3 && account_arg(c->st, mid, argv[2], &account_id) < 0)
+		return 1;
+	return report_status(c->st, mid, account_id);
+}
+
+/* pause|resume|cancel MIGRATION [ACCOUNT]: argv[0] is the action. */
+static int cmd_control(struct ctx *c, int argc, char **argv)
+{
+	struct store *st = c->st;
+	const char *action = argv[0];
 	struct store_job *jobs = NULL;
 	size_t count = 0, changed = 0, unchanged = 0;
 	const char *error;
+	int64_t mid, account_id = 0;
 	int ret = 0;
 
+	if (parse_id(argv[1], "migration", &mid) < 0)
+		return 2;
+	if (argc == 3 && account_arg(st, mid, argv[2], &account_id) < 0)
+		return 1;
 	if (store_accounts_control(st, mid, account_id, action, &jobs, &count, &changed, &unchanged,
 	                           &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
 	free(jobs);
-	if (count > 0 && o->brokers != NULL)
-		ret = publish_due(st, o, mid, NULL);
+	if (count > 0 && c->o->brokers != NULL)
+		ret = publish_due(st, c->o, mid, NULL);
 	if (strcmp(action, "cancel") == 0)
 		printf("%zu accounts cancelled, %zu already finished (synced, done, cancelled, or"
 		       " failed with no retry left) kept their state\n",
@@ -318,16 +425,23 @@ static int verify_and_join(struct store *st, const struct options *o, int64_t mi
 }
 
 /* add MIGRATION CSV: more accounts for a migration, possibly running. */
-static int cmd_add(struct store *st, const struct options *o, int64_t mid, const char *csv)
+static int cmd_add(struct ctx *c, int argc, char **argv)
 {
+	struct store *st = c->st;
+	const struct options *o = c->o;
+	const char *csv = argv[2];
 	struct store_new_account *rows = NULL;
 	struct secret_key *key = NULL;
-	struct plan *plan = calloc(1, sizeof(*plan));
-	int64_t *ids = NULL;
+	struct plan *plan = NULL;
+	int64_t mid, *ids = NULL;
 	const char *error;
 	char err[8192];
 	int ret = 1;
 
+	(void)argc;
+	if (parse_id(argv[1], "migration", &mid) < 0)
+		return 2;
+	plan = calloc(1, sizeof(*plan));
 	if (plan == NULL)
 		return 1;
 	/* The CSV names source profiles: the migration's. */
@@ -408,19 +522,24 @@ out:
 
 /* passwd MIGRATION ACCOUNT source|destination|both: the new password from
  * stdin (never from the command line, which other users can see). */
-static int cmd_passwd(struct store *st, const struct options *o, int64_t mid, const char *which,
-                      const char *side)
+static int cmd_passwd(struct ctx *c, int argc, char **argv)
 {
+	struct store *st = c->st;
+	const struct options *o = c->o;
+	const char *which = argv[2], *side = argv[3];
 	struct store_account acct;
 	struct secret_key *key = NULL;
 	unsigned char *secret = NULL;
 	size_t secret_len = 0;
-	int64_t id;
+	int64_t mid, id;
 	const char *error;
 	char pw[4096], err[512];
 	size_t len;
 	int ret = 1;
 
+	(void)argc;
+	if (parse_id(argv[1], "migration", &mid) < 0)
+		return 2;
 	if (strcmp(side, "source") != 0 && strcmp(side, "destination") != 0 &&
 	    strcmp(side, "both") != 0) {
 		fprintf(stderr, "passwd: the side is source, destination or both, not %s\n", side);
@@ -476,14 +595,19 @@ out:
  * after its rows are gone would leave messages no checkpoint knows, and the
  * account added back would match them only if they landed before it looked.
  * So: cancel it, wait for its lease to be released, then delete. */
-static int cmd_remove(struct store *st, int64_t mid, const char *which)
+static int cmd_remove(struct ctx *c, int argc, char **argv)
 {
+	struct store *st = c->st;
+	const char *which = argv[2];
 	struct store_job *jobs = NULL;
 	size_t njobs = 0, changed = 0, unchanged = 0;
 	const char *error;
 	char owner[128] = "";
-	int64_t id;
+	int64_t mid, id;
 
+	(void)argc;
+	if (parse_id(argv[1], "migration", &mid) < 0)
+		return 2;
 	if (store_account_find(st, mid, which, &id, &error) < 0 ||
 	    store_accounts_control(st, mid, id, "cancel", &jobs, &njobs, &changed, &unchanged,
 	                           &error) < 0) {
@@ -522,28 +646,139 @@ static int cmd_remove(struct store *st, int64_t mid, const char *which)
 	return 0;
 }
 
+/* verify MIGRATION */
+static int cmd_verify(struct ctx *c, int argc, char **argv)
+{
+	struct secret_key *key = NULL;
+	char err[512];
+	int64_t mid;
+	int ret;
+
+	(void)argc;
+	if (parse_id(argv[1], "migration", &mid) < 0)
+		return 2;
+	if (account_key_open(c->st, c->o->key_file, false, &key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	/* Logins at once: within Dovecot's default per-user-and-IP limit. */
+	ret = verifier_run(c->o->db, key, mid, NULL, 0, 8) == 0 ? 0 : 1;
+	secret_key_destroy(&key);
+	return ret;
+}
+
+/* step: one scheduler step. */
+static int cmd_step(struct ctx *c, int argc, char **argv)
+{
+	struct scheduler_config sc = {
+	    .db_conninfo = c->o->db, .brokers = c->o->brokers, .republish_s = REPUBLISH_S};
+
+	(void)argc;
+	(void)argv;
+	return scheduler_once(&sc) < 0 ? 1 : 0;
+}
+
+/* run: the scheduler daemon, until SIGTERM or SIGINT. */
+static int cmd_run(struct ctx *c, int argc, char **argv)
+{
+	struct scheduler_config sc = {
+	    .db_conninfo = c->o->db,
+	    .brokers = c->o->brokers,
+	    .interval_ms = 500,
+	    .republish_s = REPUBLISH_S,
+	    .stop = &stop_requested,
+	};
+
+	(void)argc;
+	(void)argv;
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	return scheduler_run(&sc) < 0 ? 1 : 0;
+}
+
+/* Command flags. */
+#define CMD_MIGRATION 0x1 /* argv[1] names a migration that must exist */
+#define CMD_PASS 0x2      /* and argv[2], if given, a pass of it */
+#define CMD_BROKERS 0x4   /* refused without Kafka brokers */
+#define CMD_OWN_DB 0x8    /* keeps its own connections: the store is closed */
+
+/* One command: its arguments after the name (at least min_args, at most
+ * max_args, -1 for any number), their usage and the handler.  The handler
+ * gets argv[0] = the command name, its return value is the exit code (2 for
+ * a malformed argument, as for a wrong count). */
+struct command {
+	const char *name;
+	const char *args;
+	int min_args, max_args;
+	unsigned flags;
+	int (*run)(struct ctx *c, int argc, char **argv);
+	const char *help; /* lines separated by '\n' */
+};
+
+static const struct command commands[] = {
+    {"import", "PLAN.json", 1, 1, 0, cmd_import,
+     "store a migration and its accounts; prints its id"},
+    {"verify", "MIGRATION", 1, 1, CMD_MIGRATION, cmd_verify,
+     "check every account's source and destination login\n"
+     "(verified, auth_failed or verify_failed)"},
+    {"start", "MIGRATION", 1, 1, CMD_MIGRATION, cmd_start,
+     "pass 1 (the bulk copy) for every verified account"},
+    {"delta", "MIGRATION [--final] [ACCOUNT...]", 1, -1, CMD_MIGRATION, cmd_delta,
+     "the next pass, for every account or those named;\n"
+     "--final marks the pass after the MX switch"},
+    {"pass", "MIGRATION N [ACCOUNT...]", 2, -1, CMD_MIGRATION, cmd_pass,
+     "run pass N (1 = bulk, 2.. = delta)"},
+    {"wait", "MIGRATION N [SECS]", 2, 3, CMD_MIGRATION | CMD_PASS, cmd_wait,
+     "wait until pass N ended for every account: synced,\n"
+     "refused, cancelled, or failed with no retry left"},
+    {"passes", "MIGRATION [N]", 1, 2, CMD_MIGRATION | CMD_PASS, cmd_passes,
+     "each pass's kind, counts and timings; with N, per\n"
+     "account"},
+    {"status", "MIGRATION [ACCOUNT]", 1, 2, CMD_MIGRATION, cmd_status,
+     "per-account state, counts and last error"},
+    {"add", "MIGRATION CSV", 2, 2, CMD_MIGRATION, cmd_add,
+     "more accounts (same columns as the plan's CSV); they\n"
+     "are verified and join the current pass"},
+    {"passwd", "MIGRATION ACCOUNT source|destination|both", 3, 3, CMD_MIGRATION, cmd_passwd,
+     "new password from stdin"},
+    {"remove", "MIGRATION ACCOUNT", 2, 2, CMD_MIGRATION, cmd_remove,
+     "forget an account (its copied mail stays)"},
+    {"pause", "MIGRATION [ACCOUNT]", 1, 2, CMD_MIGRATION, cmd_control,
+     "stop starting work; running accounts checkpoint"},
+    {"resume", "MIGRATION [ACCOUNT]", 1, 2, CMD_MIGRATION, cmd_control, "continue paused accounts"},
+    {"cancel", "MIGRATION [ACCOUNT]", 1, 2, CMD_MIGRATION, cmd_control, "stop for good"},
+    {"run", "", 0, 0, CMD_BROKERS | CMD_OWN_DB, cmd_run,
+     "the scheduler daemon: re-queues accounts whose lease\n"
+     "expired and publishes the jobs owed (one active\n"
+     "coordinator at a time, the others stand by)"},
+    {"step", "", 0, 0, CMD_BROKERS | CMD_OWN_DB, cmd_step, "one scheduler step, then exit"},
+};
+
+static const struct command *command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
 /* Every command naming a migration (and wait or passes naming a pass) fails
  * clearly when it does not exist, rather than reporting nothing with exit 0.
- * Arguments that are not ids are left to the command's own parsing. */
-static int migration_args_exist(struct store *st, const char *cmd, int argc, char **argv)
+ * Arguments that are not ids are left to the command's own parsing; so is a
+ * wrong argument count, checked after this. */
+static int migration_args_exist(struct store *st, const struct command *cmd, int argc, char **argv)
 {
-	static const char *const with_migration[] = {
-	    "pass", "start",  "delta", "passes", "add",    "passwd", "remove",
-	    "wait", "verify", "pause", "resume", "cancel", "status", NULL};
 	const char *error;
 	char *end;
 	long long mid, pass = 0;
-	bool known = false;
 
-	for (size_t i = 0; with_migration[i] != NULL; i++)
-		known |= strcmp(cmd, with_migration[i]) == 0;
-	if (!known || argc < 2)
+	if ((cmd->flags & CMD_MIGRATION) == 0 || argc < 2)
 		return 0;
 	errno = 0;
 	mid = strtoll(argv[1], &end, 10);
 	if (errno != 0 || *end != '\0' || mid < 1)
 		return 0;
-	if ((strcmp(cmd, "wait") == 0 || strcmp(cmd, "passes") == 0) && argc >= 3) {
+	if ((cmd->flags & CMD_PASS) != 0 && argc >= 3) {
 		errno = 0;
 		pass = strtoll(argv[2], &end, 10);
 		if (errno != 0 || *end != '\0' || pass < 1 || pass > 100000)
@@ -556,36 +791,40 @@ static int migration_args_exist(struct store *st, const char *cmd, int argc, cha
 	return 0;
 }
 
+/* Column at which a command's description starts. */
+#define USAGE_COLUMN 28
+
 static void usage(void)
 {
+	fprintf(stderr, "usage: mailshift-coordinator [options] COMMAND\n"
+	                "commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct command *cmd = &commands[i];
+		const char *line = cmd->help, *nl;
+		char head[128];
+		int indent = USAGE_COLUMN;
+
+		snprintf(head, sizeof(head), "%s%s%s", cmd->name, cmd->args[0] != '\0' ? " " : "",
+		         cmd->args);
+		/* A description starts beside the command if a space is left. */
+		if (2 + strlen(head) < USAGE_COLUMN) {
+			fprintf(stderr, "  %-*s", USAGE_COLUMN - 2, head);
+			indent = 0;
+		} else {
+			fprintf(stderr, "  %s\n", head);
+		}
+		for (;;) {
+			nl = strchr(line, '\n');
+			fprintf(stderr, "%*s%.*s\n", indent, "",
+			        nl != NULL ? (int)(nl - line) : (int)strlen(line), line);
+			if (nl == NULL)
+				break;
+			line = nl + 1;
+			indent = USAGE_COLUMN;
+		}
+	}
 	fprintf(
 	    stderr,
-	    "usage: mailshift-coordinator [options] COMMAND\n"
-	    "commands:\n"
-	    "  import PLAN.json          store a migration and its accounts; prints its id\n"
-	    "  verify MIGRATION          check every account's source and destination login\n"
-	    "                            (verified, auth_failed or verify_failed)\n"
-	    "  start MIGRATION           pass 1 (the bulk copy) for every verified account\n"
-	    "  delta MIGRATION [--final] [ACCOUNT...]\n"
-	    "                            the next pass, for every account or those named;\n"
-	    "                            --final marks the pass after the MX switch\n"
-	    "  pass MIGRATION N [ACCOUNT...]  run pass N (1 = bulk, 2.. = delta)\n"
-	    "  wait MIGRATION N [SECS]   wait until pass N ended for every account: synced,\n"
-	    "                            refused, cancelled, or failed with no retry left\n"
-	    "  passes MIGRATION [N]      each pass's kind, counts and timings; with N, per\n"
-	    "                            account\n"
-	    "  status MIGRATION [ACCOUNT]  per-account state, counts and last error\n"
-	    "  add MIGRATION CSV         more accounts (same columns as the plan's CSV); they\n"
-	    "                            are verified and join the current pass\n"
-	    "  passwd MIGRATION ACCOUNT source|destination|both   new password from stdin\n"
-	    "  remove MIGRATION ACCOUNT  forget an account (its copied mail stays)\n"
-	    "  pause MIGRATION [ACCOUNT] stop starting work; running accounts checkpoint\n"
-	    "  resume MIGRATION [ACCOUNT] continue paused accounts\n"
-	    "  cancel MIGRATION [ACCOUNT] stop for good\n"
-	    "  run                       the scheduler daemon: re-queues accounts whose lease\n"
-	    "                            expired and publishes the jobs owed (one active\n"
-	    "                            coordinator at a time, the others stand by)\n"
-	    "  step                      one scheduler step, then exit\n"
 	    "options:\n"
 	    "  --db CONNINFO          PostgreSQL (env MAILSHIFT_DB)\n"
 	    "  --brokers LIST         Kafka bootstrap servers (env MAILSHIFT_BROKERS)\n"
@@ -614,11 +853,11 @@ int main(int argc, char **argv)
 	    .brokers_file = getenv("MAILSHIFT_BROKERS_FILE"),
 	    .key_file = getenv("MAILSHIFT_KEY_FILE"),
 	};
-	struct store *st = NULL;
-	const char *error, *cmd;
+	struct ctx ctx = {.o = &o};
+	const struct command *cmd;
+	const char *error;
 	char err[512];
-	int64_t mid = 0;
-	int c, ret = 2;
+	int c, nargs, ret = 2;
 
 	if (getenv("MAILSHIFT_BROKERS") != NULL)
 		o.brokers = strdup(getenv("MAILSHIFT_BROKERS"));
@@ -655,7 +894,10 @@ int main(int argc, char **argv)
 		usage();
 		goto out;
 	}
-	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	cmd = command_find(argv[0]);
+	nargs = argc - 1;
 	if (o.db == NULL) {
 		fprintf(stderr, "no database: give --db or MAILSHIFT_DB\n");
 		goto out;
@@ -665,146 +907,30 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
-	if (store_open(o.db, &st, &error) < 0 || store_schema_apply(st, &error) < 0) {
+	/* Every command applies the schema, even the unknown ones (as before
+	 * the usage). */
+	if (store_open(o.db, &ctx.st, &error) < 0 || store_schema_apply(ctx.st, &error) < 0) {
 		fprintf(stderr, "%s\n", error);
 		ret = 1;
 		goto out;
 	}
-	if (migration_args_exist(st, cmd, argc - optind, argv + optind) < 0) {
+	if (cmd != NULL && migration_args_exist(ctx.st, cmd, argc, argv) < 0) {
 		ret = 1;
 		goto out;
 	}
-	if (strcmp(cmd, "import") == 0 && argc - optind == 2) {
-		ret = cmd_import(st, &o, argv[optind + 1]);
-	} else if (strcmp(cmd, "pass") == 0 && argc - optind >= 3) {
-		int64_t pass, *ids = NULL;
-		int n = argc - optind - 3;
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0 ||
-		    parse_id(argv[optind + 2], "pass", &pass) < 0 || pass > 100000 ||
-		    (n > 0 && resolve_accounts(st, mid, argv + optind + 3, n, &ids) < 0))
-			goto out;
-		ret =
-		    cmd_pass(st, &o, mid, (int)pass, pass == 1 ? "bulk" : "delta", ids, (size_t)n);
-		free(ids);
-	} else if (strcmp(cmd, "start") == 0 && argc - optind == 2) {
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
-			goto out;
-		ret = cmd_pass(st, &o, mid, 1, "bulk", NULL, 0);
-	} else if (strcmp(cmd, "delta") == 0 && argc - optind >= 2) {
-		int64_t *ids = NULL;
-		int first = optind + 2, last = 0;
-		bool final = first < argc && strcmp(argv[first], "--final") == 0;
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
-			goto out;
-		if (final)
-			first++;
-		if ((argc > first &&
-		     resolve_accounts(st, mid, argv + first, argc - first, &ids) < 0) ||
-		    store_pass_last(st, mid, &last, &error) < 0) {
-			if (ids == NULL && argc > first)
-				goto out;
-			fprintf(stderr, "%s\n", error);
-			free(ids);
-			ret = 1;
-			goto out;
-		}
-		if (last == 0) {
-			fprintf(stderr, "migration %" PRId64 ": no pass yet: run start first\n",
-			        mid);
-			free(ids);
-			ret = 1;
-			goto out;
-		}
-		ret = cmd_pass(st, &o, mid, last + 1, final ? "final" : "delta", ids,
-		               (size_t)(argc - first));
-		free(ids);
-	} else if (strcmp(cmd, "passes") == 0 && (argc - optind == 2 || argc - optind == 3)) {
-		int64_t pass = 0;
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0 ||
-		    (argc - optind == 3 && parse_id(argv[optind + 2], "pass", &pass) < 0))
-			goto out;
-		ret = report_passes(st, mid, (int)pass);
-	} else if (strcmp(cmd, "add") == 0 && argc - optind == 3) {
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
-			goto out;
-		ret = cmd_add(st, &o, mid, argv[optind + 2]);
-	} else if (strcmp(cmd, "passwd") == 0 && argc - optind == 4) {
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
-			goto out;
-		ret = cmd_passwd(st, &o, mid, argv[optind + 2], argv[optind + 3]);
-	} else if (strcmp(cmd, "remove") == 0 && argc - optind == 3) {
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
-			goto out;
-		ret = cmd_remove(st, mid, argv[optind + 2]);
-	} else if (strcmp(cmd, "wait") == 0 && (argc - optind == 3 || argc - optind == 4)) {
-		int64_t pass, secs = 3600;
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0 ||
-		    parse_id(argv[optind + 2], "pass", &pass) < 0 ||
-		    (argc - optind == 4 && parse_id(argv[optind + 3], "seconds", &secs) < 0))
-			goto out;
-		ret = report_wait(st, mid, (int)pass, (int)secs);
-	} else if (strcmp(cmd, "verify") == 0 && argc - optind == 2) {
-		struct secret_key *key = NULL;
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
-			goto out;
-		if (account_key_open(st, o.key_file, false, &key, err, sizeof(err)) < 0) {
-			fprintf(stderr, "%s\n", err);
-			ret = 1;
-			goto out;
-		}
-		/* Logins at once: within Dovecot's default per-user-and-IP limit. */
-		ret = verifier_run(o.db, key, mid, NULL, 0, 8) == 0 ? 0 : 1;
-		secret_key_destroy(&key);
-	} else if (strcmp(cmd, "step") == 0 && argc - optind == 1) {
-		struct scheduler_config sc = {
-		    .db_conninfo = o.db, .brokers = o.brokers, .republish_s = REPUBLISH_S};
-		if (o.brokers == NULL) {
-			fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
-			goto out;
-		}
-		store_close(&st);
-		ret = scheduler_once(&sc) < 0 ? 1 : 0;
-	} else if (strcmp(cmd, "run") == 0 && argc - optind == 1) {
-		struct scheduler_config sc = {
-		    .db_conninfo = o.db,
-		    .brokers = o.brokers,
-		    .interval_ms = 500,
-		    .republish_s = REPUBLISH_S,
-		    .stop = &stop_requested,
-		};
-		if (o.brokers == NULL) {
-			fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
-			goto out;
-		}
-		signal(SIGTERM, on_signal);
-		signal(SIGINT, on_signal);
-		store_close(&st); /* the scheduler keeps its own connection */
-		ret = scheduler_run(&sc) < 0 ? 1 : 0;
-	} else if ((strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 ||
-	            strcmp(cmd, "cancel") == 0) &&
-	           (argc - optind == 2 || argc - optind == 3)) {
-		int64_t account_id = 0;
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
-			goto out;
-		if (argc - optind == 3 && account_arg(st, mid, argv[optind + 2], &account_id) < 0) {
-			ret = 1;
-			goto out;
-		}
-		ret = cmd_control(st, &o, cmd, mid, account_id);
-	} else if (strcmp(cmd, "status") == 0 && (argc - optind == 2 || argc - optind == 3)) {
-		int64_t account_id = 0;
-		if (parse_id(argv[optind + 1], "migration", &mid) < 0)
-			goto out;
-		if (argc - optind == 3 && account_arg(st, mid, argv[optind + 2], &account_id) < 0) {
-			ret = 1;
-			goto out;
-		}
-		ret = report_status(st, mid, account_id);
-	} else {
+	if (cmd == NULL || nargs < cmd->min_args || (cmd->max_args >= 0 && nargs > cmd->max_args)) {
 		usage();
+		goto out;
 	}
+	if ((cmd->flags & CMD_BROKERS) != 0 && o.brokers == NULL) {
+		fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
+		goto out;
+	}
+	if ((cmd->flags & CMD_OWN_DB) != 0)
+		store_close(&ctx.st);
+	ret = cmd->run(&ctx, argc, argv);
 out:
-	store_close(&st);
+	store_close(&ctx.st);
 	free(o.brokers);
 	return ret;
 }
