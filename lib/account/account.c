@@ -25,13 +25,31 @@ static int endpoint_setup(struct imap_endpoint *ep, const struct store_server *s
 	return 0;
 }
 
-static int secret_open(const struct secret_key *key, const char *role, const char *login,
-                       const unsigned char *blob, size_t len, char **plain_r, char *err,
-                       size_t errlen)
+/* The associated data binding a secret to its side and login.  Logins long
+ * enough to be cut here were sealed cut the same way: keep the size. */
+static void secret_aad(enum account_side side, const char *login, char *aad, size_t size)
+{
+	snprintf(aad, size, "%s:%s", side == ACCOUNT_SRC ? "src" : "dst", login);
+}
+
+int account_secret_seal(const struct secret_key *key, enum account_side side, const char *login,
+                        const char *plain, unsigned char **blob_r, size_t *len_r, char *err,
+                        size_t errlen)
 {
 	char aad[512];
 
-	snprintf(aad, sizeof(aad), "%s:%s", role, login);
+	secret_aad(side, login, aad, sizeof(aad));
+	return secret_encrypt(key, aad, (const unsigned char *)plain, strlen(plain), blob_r, len_r,
+	                      err, errlen);
+}
+
+int account_secret_open(const struct secret_key *key, enum account_side side, const char *login,
+                        const unsigned char *blob, size_t len, char **plain_r, char *err,
+                        size_t errlen)
+{
+	char aad[512];
+
+	secret_aad(side, login, aad, sizeof(aad));
 	return secret_decrypt(key, aad, blob, len, plain_r, NULL, err, errlen);
 }
 
@@ -100,10 +118,10 @@ int account_creds_open(const struct store_account *acct, const struct secret_key
                        const char *ca_file, struct account_creds *creds, char *err, size_t errlen)
 {
 	memset(creds, 0, sizeof(*creds));
-	if (secret_open(key, "src", acct->src_login, acct->src_secret, acct->src_secret_len,
-	                &creds->src_secret, err, errlen) < 0 ||
-	    secret_open(key, "dst", acct->dst_login, acct->dst_secret, acct->dst_secret_len,
-	                &creds->dst_secret, err, errlen) < 0) {
+	if (account_secret_open(key, ACCOUNT_SRC, acct->src_login, acct->src_secret,
+	                        acct->src_secret_len, &creds->src_secret, err, errlen) < 0 ||
+	    account_secret_open(key, ACCOUNT_DST, acct->dst_login, acct->dst_secret,
+	                        acct->dst_secret_len, &creds->dst_secret, err, errlen) < 0) {
 		account_creds_close(creds);
 		return ACCOUNT_KEY_FAILED;
 	}

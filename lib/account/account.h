@@ -24,6 +24,26 @@
 int account_key_open(struct store *st, const char *key_file, bool create, struct secret_key **key_r,
                      char *err, size_t errlen);
 
+/* Which side of the migration a secret logs in to. */
+enum account_side {
+	ACCOUNT_SRC,
+	ACCOUNT_DST,
+};
+
+/* A password at rest is bound to its account: the ciphertext authenticates
+ * "src:<login>" or "dst:<login>", so a blob copied to another account or side
+ * does not decrypt.  These two are the only places that binding is written.
+ *
+ * account_secret_seal encrypts plain; *blob_r (caller frees with free()) holds
+ * *len_r bytes.  account_secret_open decrypts blob; *plain_r is released with
+ * secret_free.  Both return 0 or <0 with a message in err. */
+int account_secret_seal(const struct secret_key *key, enum account_side side, const char *login,
+                        const char *plain, unsigned char **blob_r, size_t *len_r, char *err,
+                        size_t errlen);
+int account_secret_open(const struct secret_key *key, enum account_side side, const char *login,
+                        const unsigned char *blob, size_t len, char **plain_r, char *err,
+                        size_t errlen);
+
 struct account_creds {
 	struct imap_endpoint src, dst;
 	char *src_secret, *dst_secret; /* plaintext, wiped by account_creds_close */
@@ -31,8 +51,8 @@ struct account_creds {
 
 /* Fills creds for acct (which must outlive creds); ACCOUNT_KEY_FAILED when a
  * secret does not decrypt, -1 on other errors.  ca_file is an extra CA
- * file used for a server without its own, or NULL.  The ciphertexts are bound
- * to "src:<login>" and "dst:<login>" (see the coordinator's import). */
+ * file used for a server without its own, or NULL.  The secrets are opened
+ * with account_secret_open. */
 int account_creds_open(const struct store_account *acct, const struct secret_key *key,
                        const char *ca_file, struct account_creds *creds, char *err, size_t errlen);
 /* Wipes and frees the plaintexts; safe on a zeroed or half-opened struct. */
