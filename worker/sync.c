@@ -23,6 +23,7 @@
 #include "log.h"
 #include "names.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -113,14 +114,12 @@ struct folder_ctx {
 
 /* Message identity: SHA-256 of the bytes with every CR left out, so that a
  * destination which normalises line endings on storage (bare LF or bare CR to
- * CRLF, or CRLF to LF) still matches its copy. */
-static void hash_bytes(const char *data, size_t len, unsigned char out[HASH_LEN])
+ * CRLF, or CRLF to LF) still matches its copy.  Feeds data to the digest
+ * without its CRs; a message is fed in pieces (spooled), the same way. */
+static void digest_update_no_cr(EVP_MD_CTX *ctx, const char *data, size_t len)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int n = HASH_LEN;
 	size_t start = 0;
 
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 	for (size_t i = 0; i < len; i++) {
 		if (data[i] != '\r')
 			continue;
@@ -130,46 +129,57 @@ static void hash_bytes(const char *data, size_t len, unsigned char out[HASH_LEN]
 	}
 	if (len > start)
 		EVP_DigestUpdate(ctx, data + start, len - start);
-	EVP_DigestFinal_ex(ctx, out, &n);
-	EVP_MD_CTX_free(ctx);
 }
 
 /* Hash of a fetched message, in memory or spooled. */
 static int hash_msg(const struct imap_msg *m, unsigned char out[HASH_LEN])
 {
-	EVP_MD_CTX *ctx;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int n = HASH_LEN;
 	char buf[65536];
 	int ret = 0;
 
-	if (!m->spooled) {
-		hash_bytes(m->body, m->body_len, out);
-		return 0;
-	}
-	ctx = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	for (size_t off = 0; off < m->body_len;) {
+	if (!m->spooled)
+		digest_update_no_cr(ctx, m->body, m->body_len);
+	for (size_t off = 0; m->spooled && off < m->body_len;) {
 		size_t want = m->body_len - off < sizeof(buf) ? m->body_len - off : sizeof(buf);
 		ssize_t got = pread(m->body_fd, buf, want, (off_t)off);
-		size_t start = 0;
 		if (got <= 0) {
 			ret = -1;
 			break;
 		}
-		for (ssize_t i = 0; i < got; i++) {
-			if (buf[i] != '\r')
-				continue;
-			if ((size_t)i > start)
-				EVP_DigestUpdate(ctx, buf + start, (size_t)i - start);
-			start = (size_t)i + 1;
-		}
-		if ((size_t)got > start)
-			EVP_DigestUpdate(ctx, buf + start, (size_t)got - start);
+		digest_update_no_cr(ctx, buf, (size_t)got);
 		off += (size_t)got;
 	}
 	EVP_DigestFinal_ex(ctx, out, &n);
 	EVP_MD_CTX_free(ctx);
 	return ret;
+}
+
+/* Cuts the next batch from the sizes of a UID window, from *i on (*i <
+ * sizes->count): at most max_count messages and max_bytes bytes, stopping
+ * before a message over max_message (0: no limit).  uids (max_count long)
+ * receives the UIDs; *i moves past them; *n_r and *bytes_r say how many.
+ * Returns true when the batch is one message over max_bytes, to be spooled. */
+static bool batch_cut(const struct imap_batch *sizes, size_t *i, size_t max_count, size_t max_bytes,
+                      uint64_t max_message, uint32_t *uids, size_t *n_r, size_t *bytes_r)
+{
+	bool spool;
+	size_t n = 0, bytes = 0;
+
+	assert(*i < sizes->count);
+	/* A message over the batch byte limit travels alone, spooled. */
+	spool = sizes->msgs[*i].size > max_bytes;
+	while (*i < sizes->count && n < max_count && !(n > 0 && spool) &&
+	       (n == 0 || bytes + sizes->msgs[*i].size <= max_bytes) &&
+	       (max_message == 0 || sizes->msgs[*i].size <= max_message)) {
+		bytes += sizes->msgs[*i].size;
+		uids[n++] = sizes->msgs[(*i)++].uid;
+	}
+	*n_r = n;
+	*bytes_r = bytes;
+	return spool;
 }
 
 /* Fetches the bodies of a batch.  With spool, the batch is one message too
@@ -453,6 +463,27 @@ static void *heartbeat_thread(void *arg)
 	return NULL;
 }
 
+/* Starts the lease heartbeat (and watchdog) thread of run: 0, or -1 when it
+ * could not be started.  run must outlive run_heartbeat_stop. */
+static int run_heartbeat_start(struct account_run *run, pthread_t *thread_r)
+{
+	return pthread_create(thread_r, NULL, heartbeat_thread, run) != 0 ? -1 : 0;
+}
+
+/* Tells the heartbeat thread to end and joins it; nothing when *started is
+ * false, which it is afterwards.  The account's thread. */
+static void run_heartbeat_stop(struct account_run *run, pthread_t thread, bool *started)
+{
+	if (!*started)
+		return;
+	pthread_mutex_lock(&run->lock);
+	run->finished = true;
+	pthread_cond_signal(&run->wake);
+	pthread_mutex_unlock(&run->lock);
+	pthread_join(thread, NULL);
+	*started = false;
+}
+
 /* Maps a store result to an outcome recorded in the run; returns ret.  The
  * message is passed by address and read here, after the store call: in
  * store_check(fc, store_x(..., &error), &error) the arguments' order of
@@ -613,17 +644,12 @@ static int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t
 		}
 		while (i < sizes.count && ret == 0) {
 			uint32_t uids[512];
-			size_t n = 0, bytes = 0;
+			size_t n, bytes;
 			struct imap_batch bodies;
-
-			bool spool = sizes.msgs[i].size > cfg->batch_bytes;
 			FILE *spool_file = NULL;
+			bool spool =
+			    batch_cut(&sizes, &i, 512, cfg->batch_bytes, 0, uids, &n, &bytes);
 
-			while (i < sizes.count && n < 512 && !(n > 0 && spool) &&
-			       (n == 0 || bytes + sizes.msgs[i].size <= cfg->batch_bytes)) {
-				bytes += sizes.msgs[i].size;
-				uids[n++] = sizes.msgs[i++].uid;
-			}
 			ret = fetch_batch(fc, fc->dst, uids, n, spool, &bodies, &spool_file);
 			if (ret < 0)
 				break;
@@ -1098,7 +1124,7 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 			hi = (uint32_t)(next - 1);
 		}
 		while (i < sizes.count && ret == 0) {
-			size_t n = 0, bytes = 0;
+			size_t n, bytes;
 
 			if (run_should_stop(fc->run)) {
 				ret = 1;
@@ -1109,16 +1135,9 @@ static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t las
 				ret = too_large(fc, cp, &sizes.msgs[i++]);
 				continue;
 			}
-			/* A message over the batch byte limit travels alone, spooled. */
-			bool spool = sizes.msgs[i].size > cfg->batch_bytes;
+			bool spool = batch_cut(&sizes, &i, batch_count, cfg->batch_bytes,
+			                       cfg->max_message_bytes, uids, &n, &bytes);
 
-			while (i < sizes.count && n < batch_count && !(n > 0 && spool) &&
-			       (n == 0 || bytes + sizes.msgs[i].size <= cfg->batch_bytes) &&
-			       (cfg->max_message_bytes == 0 ||
-			        sizes.msgs[i].size <= cfg->max_message_bytes)) {
-				bytes += sizes.msgs[i].size;
-				uids[n++] = sizes.msgs[i++].uid;
-			}
 			if (!cap_fit(fc->run, &sizes, &i, &n, &bytes)) {
 				ret = 1;
 				break;
@@ -1937,7 +1956,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	fcs[0].st = st;
 	run.fcs = fcs;
 	run.nfcs = nthreads;
-	if (pthread_create(&heartbeat, NULL, heartbeat_thread, &run) != 0) {
+	if (run_heartbeat_start(&run, &heartbeat) < 0) {
 		snprintf(err, errlen, "cannot start the lease heartbeat");
 		run.outcome = SYNC_FAILED;
 		goto out;
@@ -2009,12 +2028,7 @@ join:
 		if (i > 0)
 			store_close(&fcs[i].st);
 	}
-	pthread_mutex_lock(&run.lock);
-	run.finished = true;
-	pthread_cond_signal(&run.wake);
-	pthread_mutex_unlock(&run.lock);
-	pthread_join(heartbeat, NULL);
-	heartbeat_started = false;
+	run_heartbeat_stop(&run, heartbeat, &heartbeat_started);
 	if (run.outcome == SYNC_DONE && *cfg->stop)
 		run.outcome = SYNC_STOPPED;
 	if (run.outcome != SYNC_DONE)
@@ -2029,13 +2043,7 @@ out:
 	free(run.dst_names);
 	free(fcs);
 	free(threads);
-	if (heartbeat_started) {
-		pthread_mutex_lock(&run.lock);
-		run.finished = true;
-		pthread_cond_signal(&run.wake);
-		pthread_mutex_unlock(&run.lock);
-		pthread_join(heartbeat, NULL);
-	}
+	run_heartbeat_stop(&run, heartbeat, &heartbeat_started);
 	pthread_cond_destroy(&run.wake);
 	pthread_mutex_destroy(&run.lock);
 	*stats_r = run.stats;
