@@ -16,101 +16,152 @@
  *
  * Identity is the SHA-256 of the message bytes: the copy never changes a byte,
  * so an exact match is always possible and no header is ever added. */
-#include "sync.h"
+#include "sync-private.h"
 
-#include "account.h"
-#include "imap.h"
 #include "log.h"
-#include "names.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <strings.h>
 #include <unistd.h>
 
-#define HASH_LEN 32
-/* Partial fetch size for messages spooled through a file. */
-#define SPOOL_CHUNK (1024 * 1024)
+/* Sleeps up to secs in short steps; false when the run is to stop. */
+static bool run_sleep(struct account_run *run, double secs)
+{
+	for (double slept = 0; slept < secs; slept += 0.1) {
+		if (run_should_stop(run))
+			return false;
+		usleep(secs - slept < 0.1 ? (useconds_t)((secs - slept) * 1e6) : 100000);
+	}
+	return !run_should_stop(run);
+}
 
-/* A destination message known by content, for re-matching. */
-struct dst_entry {
-	unsigned char hash[HASH_LEN];
-	uint32_t uid;
-	bool used;
-};
+/* run_sleep for a folder thread: a legitimate wait, which the watchdog does
+ * not count as a stall. */
+bool fc_sleep(struct folder_ctx *fc, double secs)
+{
+	bool busy = atomic_exchange(&fc->busy, false);
+	bool ok = run_sleep(fc->run, secs);
 
-struct dst_index {
-	struct dst_entry *entries;
-	size_t count;
-	uint32_t next_uid; /* the destination UIDNEXT the index covers up to */
-	/* UIDs this run appended at or above next_uid (marked used when the
-	 * index is extended over them); no_refresh: some had no APPENDUID, so
-	 * the run's own messages cannot be told from others'. */
-	uint32_t *own;
-	size_t nown, own_cap;
-	bool no_refresh;
-};
+	fc_alive(fc);
+	atomic_store(&fc->busy, busy);
+	return ok;
+}
 
-/* Shared by the folder threads of one account. */
-struct account_run {
-	const struct sync_config *cfg;
-	const struct store_account *acct;
-	int64_t epoch;
-	struct account_creds creds;
-	struct imap_folder *src_folders, *dst_folders;
-	size_t nsrc, ndst;
-	struct imap_names_side src_side, dst_side;
-	char **dst_names; /* per source folder, NULL when skipped */
+/* Before a batch: the servers' fleet-wide rate limits (and any "slow down"
+ * a server asked for).  Returns 0 to go on, 1 when the run is to stop. */
+int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes)
+{
+	struct account_run *run = fc->run;
+	const struct store_server *servers[2] = {&run->acct->src, &run->acct->dst};
+	double wait = 0;
 
-	pthread_mutex_t lock;
-	size_t next_folder;
-	enum sync_outcome outcome;
-	char error[512];
-	struct sync_stats stats;
-	int64_t lease_deadline_ms; /* monotonic: no destination write after it */
-	char slot_owner[64];       /* holder name of this run's connection slots */
-	bool finished;             /* tells the heartbeat thread to stop */
-	pthread_cond_t wake;
-	uint64_t cap;           /* daily byte cap of the account, 0 = none */
-	uint64_t day_bytes;     /* bytes moved today, as far as this run knows */
-	time_t day;             /* today: UTC days since the epoch */
-	int wait_s;             /* SYNC_WAITING: when to run again */
-	struct folder_ctx *fcs; /* the folder threads, for the watchdog */
-	int nfcs;
-};
+	for (int i = 0; i < 2; i++) {
+		const struct store_server *srv = servers[i];
+		bool limited = srv->rate_messages > 0 || srv->rate_bytes > 0;
+		const char *error = NULL;
+		double w = 0;
+		if (store_check(fc,
+		                store_rate_reserve(fc->st, srv->id, limited, n, bytes, &w, &error),
+		                &error) < 0)
+			return -1;
+		if (w > wait)
+			wait = w;
+	}
+	if (wait <= 0)
+		return 0;
+	pthread_mutex_lock(&run->lock);
+	run->stats.rate_wait_s += wait;
+	pthread_mutex_unlock(&run->lock);
+	return fc_sleep(fc, wait) ? 0 : 1;
+}
 
-/* One folder thread's connections. */
-struct folder_ctx {
-	struct account_run *run;
-	struct store *st;
-	int src_slot, dst_slot; /* connection budget slots held (0: none) */
-	struct imap_session *src, *dst;
-	/* The account's endpoints with this thread's cancel flag and I/O clock
-	 * (lib/imap keeps pointers to them for the sessions' lifetime). */
-	struct imap_endpoint src_ep, dst_ep;
-	int open_backoff_s; /* the server's suggested wait after a throttled connect */
-	bool throttled_dst; /* the last IMAP_ETHROTTLED came from the destination */
-	/* The failure in err came from PostgreSQL, not from a server: an error
-	 * of the account (STORE_LEASE_LOST and IMAP_ENET share a value). */
-	bool store_failed;
-	/* Watchdog (heartbeat thread): busy while the thread works on a folder
-	 * or prepares them; progress_ms is the monotonic time of its last
-	 * completed command, commit or legitimate wait. */
-	atomic_bool busy;
-	atomic_llong progress_ms;
-	atomic_int cancel_mine;  /* set by the watchdog: end this thread's IMAP waits */
-	atomic_llong last_io_ms; /* last byte moved on its sessions (lib/imap) */
-	bool stalled;            /* watchdog: reported once per stall */
-	char err[512];
-};
+/* Keeps a batch within the account's daily byte cap: drops messages from its
+ * end, and stops the run until the next UTC day when not even the first one
+ * fits (a message larger than the whole cap travels alone at the start of a
+ * day).  The bytes are counted as moved from here on. */
+bool cap_fit(struct account_run *run, const struct imap_batch *sizes, size_t *i, size_t *n,
+             size_t *bytes)
+{
+	bool fits;
+	char why[160];
+
+	if (run->cap == 0)
+		return true;
+	pthread_mutex_lock(&run->lock);
+	if (time(NULL) / 86400 != run->day) { /* a new UTC day began during the run */
+		run->day = time(NULL) / 86400;
+		run->day_bytes = 0;
+	}
+	while (*n > 1 && run->day_bytes + *bytes > run->cap) {
+		(*i)--;
+		(*n)--;
+		*bytes -= sizes->msgs[*i].size;
+	}
+	fits = run->day_bytes + *bytes <= run->cap || run->day_bytes == 0;
+	if (fits)
+		run->day_bytes += *bytes;
+	pthread_mutex_unlock(&run->lock);
+	if (!fits) {
+		snprintf(why, sizeof(why),
+		         "daily cap of %" PRIu64 " bytes reached; the rest carries over to the next"
+		         " UTC day",
+		         run->cap);
+		run_wait(run, -1, why);
+	}
+	return fits;
+}
+
+/* Throttling answers a folder thread waits out before it gives the account
+ * back to the scheduler for later (waiting, not failed). */
+#define THROTTLE_MAX 20
+#define THROTTLE_REQUEUE_S 300
+
+/* After IMAP_ETHROTTLED: waits the server's suggested time (else 1, 2, 4 ...
+ * up to 60 s), and moves that server's fleet-wide rate clock by as much so
+ * that every worker slows down for it.  A session the server closed is
+ * reopened by the caller.  Returns 0 to retry, 1 when the run is to stop. */
+int throttle_wait(struct folder_ctx *fc, int count)
+{
+	struct account_run *run = fc->run;
+	const struct store_server *srv;
+	struct imap_session *s;
+	const char *error = NULL;
+	int secs;
+
+	/* Which server: the append path says; else the one whose last answer
+	 * was a throttling one with a suggested wait. */
+	if (!fc->throttled_dst && fc->src != NULL && fc->dst != NULL &&
+	    imap_session_backoff_s(fc->src) == 0 && imap_session_backoff_s(fc->dst) > 0)
+		fc->throttled_dst = true;
+	srv = fc->throttled_dst ? &run->acct->dst : &run->acct->src;
+	s = fc->throttled_dst ? fc->dst : fc->src;
+	secs = s != NULL ? imap_session_backoff_s(s) : fc->open_backoff_s;
+
+	if (secs <= 0)
+		secs = count < 7 ? 1 << (count - 1) : 60;
+	if (secs > 600)
+		secs = 600;
+	pthread_mutex_lock(&run->lock);
+	run->stats.throttled++;
+	pthread_mutex_unlock(&run->lock);
+	if (count > THROTTLE_MAX) {
+		char why[700];
+		snprintf(why, sizeof(why), "%s:%d keeps asking to slow down (%d times): %s",
+		         srv->host, srv->port, count - 1, fc->err);
+		run_wait(run, THROTTLE_REQUEUE_S, why);
+		return 1;
+	}
+	log_info("account %" PRId64 ": %s:%d asks to slow down (%s); waiting %d s", run->acct->id,
+	         srv->host, srv->port, fc->err, secs);
+	if (store_rate_penalty(fc->st, srv->id, secs, &error) < 0)
+		log_warn("account %" PRId64 ": rate clock: %s", run->acct->id, error);
+	return fc_sleep(fc, secs) ? 0 : 1;
+}
 
 /* Message identity: SHA-256 of the bytes with every CR left out, so that a
  * destination which normalises line endings on storage (bare LF or bare CR to
@@ -132,7 +183,7 @@ static void digest_update_no_cr(EVP_MD_CTX *ctx, const char *data, size_t len)
 }
 
 /* Hash of a fetched message, in memory or spooled. */
-static int hash_msg(const struct imap_msg *m, unsigned char out[HASH_LEN])
+int hash_msg(const struct imap_msg *m, unsigned char out[HASH_LEN])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int n = HASH_LEN;
@@ -157,68 +208,6 @@ static int hash_msg(const struct imap_msg *m, unsigned char out[HASH_LEN])
 	return ret;
 }
 
-/* Cuts the next batch from the sizes of a UID window, from *i on (*i <
- * sizes->count): at most max_count messages and max_bytes bytes, stopping
- * before a message over max_message (0: no limit).  uids (max_count long)
- * receives the UIDs; *i moves past them; *n_r and *bytes_r say how many.
- * Returns true when the batch is one message over max_bytes, to be spooled. */
-static bool batch_cut(const struct imap_batch *sizes, size_t *i, size_t max_count, size_t max_bytes,
-                      uint64_t max_message, uint32_t *uids, size_t *n_r, size_t *bytes_r)
-{
-	bool spool;
-	size_t n = 0, bytes = 0;
-
-	assert(*i < sizes->count);
-	/* A message over the batch byte limit travels alone, spooled. */
-	spool = sizes->msgs[*i].size > max_bytes;
-	while (*i < sizes->count && n < max_count && !(n > 0 && spool) &&
-	       (n == 0 || bytes + sizes->msgs[*i].size <= max_bytes) &&
-	       (max_message == 0 || sizes->msgs[*i].size <= max_message)) {
-		bytes += sizes->msgs[*i].size;
-		uids[n++] = sizes->msgs[(*i)++].uid;
-	}
-	*n_r = n;
-	*bytes_r = bytes;
-	return spool;
-}
-
-/* Fetches the bodies of a batch.  With spool, the batch is one message too
- * large for the batch byte limit: it goes through a temporary file in
- * bounded chunks instead of memory (*spool_r holds the file; close it). */
-static int fetch_batch(struct folder_ctx *fc, struct imap_session *session, const uint32_t *uids,
-                       size_t count, bool spool, struct imap_batch *batch_r, FILE **spool_r)
-{
-	struct imap_batch b = {0};
-	FILE *f;
-	int ret;
-
-	*spool_r = NULL;
-	if (!spool)
-		return imap_fetch_bodies(session, uids, count, batch_r, fc->err, sizeof(fc->err));
-	f = tmpfile();
-	b.msgs = calloc(1, sizeof(*b.msgs));
-	if (f == NULL || b.msgs == NULL) {
-		snprintf(fc->err, sizeof(fc->err), "cannot create a spool file: %s",
-		         strerror(errno));
-		if (f != NULL)
-			fclose(f);
-		free(b.msgs);
-		return -1;
-	}
-	ret = imap_fetch_body_to_file(session, uids[0], fileno(f), SPOOL_CHUNK, &b.msgs[0], fc->err,
-	                              sizeof(fc->err));
-	if (ret < 0) {
-		fclose(f);
-		free(b.msgs);
-		return ret;
-	}
-	b.count = ret == 0 ? 1 : 0; /* 1: the message is gone */
-	b.bytes = b.count > 0 ? b.msgs[0].body_len : 0;
-	*batch_r = b;
-	*spool_r = f;
-	return 0;
-}
-
 static int entry_cmp(const void *a, const void *b)
 {
 	const struct dst_entry *x = a, *y = b;
@@ -230,7 +219,7 @@ static int entry_cmp(const void *a, const void *b)
 }
 
 /* Takes an unused destination message with this hash; 0 if none. */
-static uint32_t dst_index_take(struct dst_index *idx, const unsigned char hash[HASH_LEN])
+uint32_t dst_index_take(struct dst_index *idx, const unsigned char hash[HASH_LEN])
 {
 	size_t lo = 0, hi = idx->count;
 
@@ -250,7 +239,7 @@ static uint32_t dst_index_take(struct dst_index *idx, const unsigned char hash[H
 	return 0;
 }
 
-static void dst_index_free(struct dst_index *idx)
+void dst_index_free(struct dst_index *idx)
 {
 	free(idx->entries);
 	free(idx->own);
@@ -267,7 +256,7 @@ static int uid_cmp(const void *a, const void *b)
 /* Remembers a destination UID this run appended while matching by index.
  * When they follow next_uid without a gap nobody else wrote meanwhile: the
  * index then covers them as they are (mapped, so never matched again). */
-static int dst_index_own(struct dst_index *idx, const uint32_t *uids, size_t n)
+int dst_index_own(struct dst_index *idx, const uint32_t *uids, size_t n)
 {
 	if (idx->nown + n > idx->own_cap) {
 		size_t cap = (idx->nown + n) * 2;
@@ -288,328 +277,10 @@ static int dst_index_own(struct dst_index *idx, const uint32_t *uids, size_t n)
 	return 0;
 }
 
-static void run_fail(struct account_run *run, enum sync_outcome outcome, const char *error)
-{
-	pthread_mutex_lock(&run->lock);
-	/* The first failure wins; a lost lease overrides everything. */
-	if (run->outcome == SYNC_DONE || outcome == SYNC_LEASE_LOST) {
-		run->outcome = outcome;
-		snprintf(run->error, sizeof(run->error), "%s", error);
-	}
-	pthread_mutex_unlock(&run->lock);
-}
-
-/* Stops the run at its next checkpoint as "waiting" (not an error): run again
- * after wait_s seconds, or at the next UTC midnight for -1. */
-static void run_wait(struct account_run *run, int wait_s, const char *why)
-{
-	run_fail(run, SYNC_WAITING, why);
-	pthread_mutex_lock(&run->lock);
-	if (run->outcome == SYNC_WAITING && (run->wait_s == 0 || wait_s < run->wait_s))
-		run->wait_s = wait_s;
-	pthread_mutex_unlock(&run->lock);
-}
-
-static bool run_should_stop(struct account_run *run)
-{
-	bool stop;
-
-	pthread_mutex_lock(&run->lock);
-	stop = run->outcome == SYNC_LEASE_LOST || run->outcome == SYNC_AUTH_FAILED ||
-	       run->outcome == SYNC_STOPPED || run->outcome == SYNC_WAITING;
-	pthread_mutex_unlock(&run->lock);
-	return stop || *run->cfg->stop;
-}
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The folder thread made progress: a command completed, a batch committed,
- * or it waits for a legitimate reason (rate limit, throttling, a slot). */
-static void fc_alive(struct folder_ctx *fc)
-{
-	atomic_store(&fc->progress_ms, monotonic_ms());
-}
-
-/* A name from a source server for logs and reasons: control characters (a
- * source can list a name holding CR LF) shown as '?'. */
-static const char *printable(const char *in, char *out, size_t outlen)
-{
-	size_t n = 0;
-
-	for (; *in != '\0' && n + 1 < outlen; in++)
-		out[n++] = (unsigned char)*in < 0x20 || *in == 0x7f ? '?' : *in;
-	out[n] = '\0';
-	return out;
-}
-
-/* The write guard of every destination session: false once the lease may
- * have expired, as far as this process can tell.  The deadline is set from the
- * local clock read *before* each renewal, minus a quarter of the TTL, so it is
- * always earlier than the expiry PostgreSQL recorded. */
-static bool lease_may_write(void *context)
-{
-	struct account_run *run = context;
-	bool ok;
-
-	pthread_mutex_lock(&run->lock);
-	ok = monotonic_ms() < run->lease_deadline_ms && run->outcome != SYNC_LEASE_LOST;
-	pthread_mutex_unlock(&run->lock);
-	return ok;
-}
-
-/* The watchdog, from the heartbeat thread: a folder thread busy on a folder
- * with no progress (no byte moved on its sessions, no completed command, no
- * commit) for the stall timeout is abandoned: its IMAP waits are cancelled
- * (it then reconnects and re-matches its batch from the intent row).  Returns
- * true while some thread is stalled: the lease is then not renewed, so that
- * an account stuck for good goes to another worker.  Legitimate waits (rate
- * limits, throttling, a connection slot) are not busy. */
-static bool run_stalled(struct account_run *run)
-{
-	int64_t now = monotonic_ms(), limit = (int64_t)run->cfg->stall_timeout_s * 1000;
-	bool stalled = false;
-
-	if (limit <= 0 || run->fcs == NULL)
-		return false;
-	for (int i = 0; i < run->nfcs; i++) {
-		struct folder_ctx *fc = &run->fcs[i];
-		int64_t last = atomic_load(&fc->progress_ms), io = atomic_load(&fc->last_io_ms);
-
-		if (io > last)
-			last = io;
-		if (!atomic_load(&fc->busy) || now - last < limit) {
-			fc->stalled = false;
-			continue;
-		}
-		stalled = true;
-		if (!fc->stalled)
-			log_warn(
-			    "account %" PRId64 ": folder thread %d made no progress for %" PRId64
-			    " s (worker option --stall-timeout %d): cancelling its connections;"
-			    " the lease is renewed again once it moves",
-			    run->acct->id, i, (now - last) / 1000, run->cfg->stall_timeout_s);
-		fc->stalled = true;
-		atomic_store(&fc->cancel_mine, 1);
-	}
-	return stalled;
-}
-
-/* Heartbeat: renews the lease every TTL/4 on its own connection, whatever the
- * folder threads are doing (a long APPEND of a huge message included), as
- * long as none of them is stalled (run_stalled, looked at more often when the
- * stall timeout is short). */
-static void *heartbeat_thread(void *arg)
-{
-	struct account_run *run = arg;
-	int64_t ttl_ms = (int64_t)run->cfg->lease_ttl_s * 1000, period_ms = ttl_ms / 4;
-	int64_t renewed_ms = monotonic_ms();
-	struct store *st = NULL;
-	const char *error = NULL;
-
-	if (run->cfg->stall_timeout_s > 0 && run->cfg->stall_timeout_s * 1000 / 4 < period_ms)
-		period_ms = run->cfg->stall_timeout_s * 1000 / 4;
-	if (period_ms < 250)
-		period_ms = 250;
-	pthread_mutex_lock(&run->lock);
-	while (!run->finished) {
-		struct timespec until;
-		int64_t t;
-		int ret;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += (long)(period_ms % 1000) * 1000000L;
-		until.tv_sec += period_ms / 1000 + until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&run->wake, &run->lock, &until);
-		if (run->finished)
-			break;
-		pthread_mutex_unlock(&run->lock);
-		t = monotonic_ms();
-		if (run_stalled(run) || t - renewed_ms < ttl_ms / 4 - 50) {
-			pthread_mutex_lock(&run->lock);
-			continue;
-		}
-		renewed_ms = t;
-		const char *stop_why = NULL;
-		ret = st != NULL || store_open(run->cfg->db_conninfo, &st, &error) == 0
-		          ? store_lease_renew(st, run->acct->id, run->epoch, run->cfg->lease_ttl_s,
-		                              &stop_why, &error)
-		          : -1;
-		if (ret == STORE_LEASE_LOST)
-			run_fail(run, SYNC_LEASE_LOST, error);
-		else if (ret == 0 && stop_why != NULL)
-			run_fail(run, SYNC_STOPPED, stop_why);
-		if (ret == 0 &&
-		    store_slots_renew(st, run->slot_owner, run->cfg->lease_ttl_s, &error) < 0)
-			log_warn("account %" PRId64 ": slot renewal: %s", run->acct->id, error);
-		else if (ret < 0) {
-			/* PostgreSQL unreachable: the deadline runs out and writes stop;
-			 * reconnect and try again at the next beat. */
-			log_warn("account %" PRId64 ": lease renewal: %s", run->acct->id, error);
-			store_close(&st);
-		}
-		pthread_mutex_lock(&run->lock);
-		if (ret == 0)
-			run->lease_deadline_ms = t + ttl_ms - ttl_ms / 4;
-	}
-	pthread_mutex_unlock(&run->lock);
-	store_close(&st);
-	return NULL;
-}
-
-/* Starts the lease heartbeat (and watchdog) thread of run: 0, or -1 when it
- * could not be started.  run must outlive run_heartbeat_stop. */
-static int run_heartbeat_start(struct account_run *run, pthread_t *thread_r)
-{
-	return pthread_create(thread_r, NULL, heartbeat_thread, run) != 0 ? -1 : 0;
-}
-
-/* Tells the heartbeat thread to end and joins it; nothing when *started is
- * false, which it is afterwards.  The account's thread. */
-static void run_heartbeat_stop(struct account_run *run, pthread_t thread, bool *started)
-{
-	if (!*started)
-		return;
-	pthread_mutex_lock(&run->lock);
-	run->finished = true;
-	pthread_cond_signal(&run->wake);
-	pthread_mutex_unlock(&run->lock);
-	pthread_join(thread, NULL);
-	*started = false;
-}
-
-/* Maps a store result to an outcome recorded in the run; returns ret.  The
- * message is passed by address and read here, after the store call: in
- * store_check(fc, store_x(..., &error), &error) the arguments' order of
- * evaluation is unspecified, so passing `error` itself could read it before the
- * call set it. */
-static int store_check(struct folder_ctx *fc, int ret, const char *const *error)
-{
-	const char *msg = *error != NULL ? *error : "store failure";
-
-	if (ret < 0)
-		fc->store_failed = true;
-	if (ret == STORE_LEASE_LOST)
-		run_fail(fc->run, SYNC_LEASE_LOST, msg);
-	else if (ret < 0)
-		snprintf(fc->err, sizeof(fc->err), "%s", msg);
-	else
-		fc_alive(fc);
-	return ret;
-}
-
-/* Records that a folder failed (the command and the server's words in why)
- * and lets the account go on with its other folders.  Returns 0, or <0 when
- * the store could not record it (the run then fails or stops). */
-static int folder_failed(struct folder_ctx *fc, const char *src_name, const char *dst_name,
-                         const char *why)
-{
-	struct account_run *run = fc->run;
-	const char *error = NULL;
-	char shown[256];
-	size_t len;
-	int ret;
-
-	printable(src_name, shown, sizeof(shown));
-	log_warn("account %" PRId64 " folder %s failed, the account goes on: %s", run->acct->id,
-	         shown, why);
-	ret =
-	    store_folder_error(fc->st, run->acct->id, run->epoch, src_name, dst_name, why, &error);
-	if (ret == STORE_LEASE_LOST) {
-		run_fail(run, SYNC_LEASE_LOST, error);
-		return ret;
-	}
-	if (ret < 0) {
-		run_fail(run, SYNC_FAILED, error);
-		return ret;
-	}
-	pthread_mutex_lock(&run->lock);
-	run->stats.folders_failed++;
-	len = strlen(run->stats.folder_errors);
-	if (len + 8 < sizeof(run->stats.folder_errors))
-		snprintf(run->stats.folder_errors + len, sizeof(run->stats.folder_errors) - len,
-		         "%s%s: %s", len > 0 ? "; " : "", shown, why);
-	pthread_mutex_unlock(&run->lock);
-	return 0;
-}
-
-/* After an empty UID window: the lowest UID >= from in the folder selected on
- * session, which held `exists` messages when opened; 0 when none.  A binary
- * search over sequence numbers (about log2(exists) FETCH n (UID) round trips),
- * so that a sparse or absurd UID range (UIDNEXT 4294967295) costs by the
- * messages the server holds, not by the UIDs it claims.  When a probe finds no
- * message (the folder shrank meanwhile) the answer is `from` itself: the walk
- * then goes on window by window, which is always correct. */
-static int uid_seek(struct folder_ctx *fc, struct imap_session *session, uint32_t exists,
-                    uint32_t from, uint32_t *uid_r)
-{
-	uint32_t lo = 1, hi = exists, uid = 0;
-	int ret;
-
-	*uid_r = from;
-	if (exists == 0) {
-		*uid_r = 0;
-		return 0;
-	}
-	ret = imap_fetch_uid_at(session, exists, &uid, fc->err, sizeof(fc->err));
-	if (ret != 0)
-		return ret < 0 ? ret : 0;
-	fc_alive(fc);
-	if (uid < from) {
-		*uid_r = 0;
-		return 0;
-	}
-	/* Invariant: uid(hi) >= from. */
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (run_should_stop(fc->run))
-			return 1;
-		ret = imap_fetch_uid_at(session, mid, &uid, fc->err, sizeof(fc->err));
-		if (ret != 0)
-			return ret < 0 ? ret : 0;
-		fc_alive(fc);
-		if (uid >= from)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	ret = imap_fetch_uid_at(session, hi, &uid, fc->err, sizeof(fc->err));
-	if (ret != 0)
-		return ret < 0 ? ret : 0;
-	*uid_r = uid >= from ? uid : from;
-	return 0;
-}
-
-/* Where the next UID window starts after the window ending at hi came back
- * empty: hi + 1, or further when the rest of the range up to last is larger
- * than a window (uid_seek); last + 1 when nothing is left.  0 or <0, or 1 to
- * stop. */
-static int window_next(struct folder_ctx *fc, struct imap_session *session, uint32_t exists,
-                       uint32_t hi, uint32_t last, uint64_t *next_r)
-{
-	uint32_t uid;
-	int ret;
-
-	*next_r = (uint64_t)hi + 1;
-	if (hi >= last || last - hi <= fc->run->cfg->window)
-		return 0;
-	ret = uid_seek(fc, session, exists, hi + 1, &uid);
-	if (ret != 0)
-		return ret;
-	*next_r = uid == 0 || uid > last ? (uint64_t)last + 1 : uid;
-	return 0;
-}
-
 /* Builds an index of the destination folder's messages with UID >= from, by
  * content; the folder is examined (read-only) on the destination session. */
-static int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t from,
-                           struct dst_index *idx_r)
+int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t from,
+                    struct dst_index *idx_r)
 {
 	const struct sync_config *cfg = fc->run->cfg;
 	struct imap_status st;
@@ -689,19 +360,12 @@ fail:
 	return ret;
 }
 
-static int pair_cmp(const void *a, const void *b)
-{
-	const struct store_uidpair *x = a, *y = b;
-
-	return x->src < y->src ? -1 : x->src > y->src;
-}
-
 /* Another writer may have appended to the destination folder since the index
  * was built (the old run of an account removed and added back, finishing the
  * batch it had under way): before a batch is matched, what arrived since is
  * indexed too, so that nothing it stored is appended a second time.  Costs a
  * STATUS per batch, and only while matching by index. */
-static int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct dst_index *idx)
+int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct dst_index *idx)
 {
 	struct imap_status st;
 	struct dst_index more = {0};
@@ -740,6 +404,140 @@ static int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct
 	idx->nown = 0;
 	dst_index_free(&more);
 	return 0;
+}
+
+/* Partial fetch size for messages spooled through a file. */
+#define SPOOL_CHUNK (1024 * 1024)
+
+bool batch_cut(const struct imap_batch *sizes, size_t *i, size_t max_count, size_t max_bytes,
+               uint64_t max_message, uint32_t *uids, size_t *n_r, size_t *bytes_r)
+{
+	bool spool;
+	size_t n = 0, bytes = 0;
+
+	assert(*i < sizes->count);
+	/* A message over the batch byte limit travels alone, spooled. */
+	spool = sizes->msgs[*i].size > max_bytes;
+	while (*i < sizes->count && n < max_count && !(n > 0 && spool) &&
+	       (n == 0 || bytes + sizes->msgs[*i].size <= max_bytes) &&
+	       (max_message == 0 || sizes->msgs[*i].size <= max_message)) {
+		bytes += sizes->msgs[*i].size;
+		uids[n++] = sizes->msgs[(*i)++].uid;
+	}
+	*n_r = n;
+	*bytes_r = bytes;
+	return spool;
+}
+
+/* Fetches the bodies of a batch.  With spool, the batch is one message too
+ * large for the batch byte limit: it goes through a temporary file in
+ * bounded chunks instead of memory (*spool_r holds the file; close it). */
+int fetch_batch(struct folder_ctx *fc, struct imap_session *session, const uint32_t *uids,
+                size_t count, bool spool, struct imap_batch *batch_r, FILE **spool_r)
+{
+	struct imap_batch b = {0};
+	FILE *f;
+	int ret;
+
+	*spool_r = NULL;
+	if (!spool)
+		return imap_fetch_bodies(session, uids, count, batch_r, fc->err, sizeof(fc->err));
+	f = tmpfile();
+	b.msgs = calloc(1, sizeof(*b.msgs));
+	if (f == NULL || b.msgs == NULL) {
+		snprintf(fc->err, sizeof(fc->err), "cannot create a spool file: %s",
+		         strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		free(b.msgs);
+		return -1;
+	}
+	ret = imap_fetch_body_to_file(session, uids[0], fileno(f), SPOOL_CHUNK, &b.msgs[0], fc->err,
+	                              sizeof(fc->err));
+	if (ret < 0) {
+		fclose(f);
+		free(b.msgs);
+		return ret;
+	}
+	b.count = ret == 0 ? 1 : 0; /* 1: the message is gone */
+	b.bytes = b.count > 0 ? b.msgs[0].body_len : 0;
+	*batch_r = b;
+	*spool_r = f;
+	return 0;
+}
+
+/* After an empty UID window: the lowest UID >= from in the folder selected on
+ * session, which held `exists` messages when opened; 0 when none.  A binary
+ * search over sequence numbers (about log2(exists) FETCH n (UID) round trips),
+ * so that a sparse or absurd UID range (UIDNEXT 4294967295) costs by the
+ * messages the server holds, not by the UIDs it claims.  When a probe finds no
+ * message (the folder shrank meanwhile) the answer is `from` itself: the walk
+ * then goes on window by window, which is always correct. */
+static int uid_seek(struct folder_ctx *fc, struct imap_session *session, uint32_t exists,
+                    uint32_t from, uint32_t *uid_r)
+{
+	uint32_t lo = 1, hi = exists, uid = 0;
+	int ret;
+
+	*uid_r = from;
+	if (exists == 0) {
+		*uid_r = 0;
+		return 0;
+	}
+	ret = imap_fetch_uid_at(session, exists, &uid, fc->err, sizeof(fc->err));
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	fc_alive(fc);
+	if (uid < from) {
+		*uid_r = 0;
+		return 0;
+	}
+	/* Invariant: uid(hi) >= from. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (run_should_stop(fc->run))
+			return 1;
+		ret = imap_fetch_uid_at(session, mid, &uid, fc->err, sizeof(fc->err));
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		fc_alive(fc);
+		if (uid >= from)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	ret = imap_fetch_uid_at(session, hi, &uid, fc->err, sizeof(fc->err));
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	*uid_r = uid >= from ? uid : from;
+	return 0;
+}
+
+/* Where the next UID window starts after the window ending at hi came back
+ * empty: hi + 1, or further when the rest of the range up to last is larger
+ * than a window (uid_seek); last + 1 when nothing is left.  0 or <0, or 1 to
+ * stop. */
+int window_next(struct folder_ctx *fc, struct imap_session *session, uint32_t exists, uint32_t hi,
+                uint32_t last, uint64_t *next_r)
+{
+	uint32_t uid;
+	int ret;
+
+	*next_r = (uint64_t)hi + 1;
+	if (hi >= last || last - hi <= fc->run->cfg->window)
+		return 0;
+	ret = uid_seek(fc, session, exists, hi + 1, &uid);
+	if (ret != 0)
+		return ret;
+	*next_r = uid == 0 || uid > last ? (uint64_t)last + 1 : uid;
+	return 0;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+	const struct store_uidpair *x = a, *y = b;
+
+	return x->src < y->src ? -1 : x->src > y->src;
 }
 
 /* Copies one batch of source UIDs (ascending).  With idx, messages found in
@@ -897,7 +695,7 @@ out:
 
 /* Re-matches the open intent of the folder: its batch may have been stored in
  * part or in full before the process or the connection died. */
-static int recover_intent(struct folder_ctx *fc, struct store_folder *cp)
+int recover_intent(struct folder_ctx *fc, struct store_folder *cp)
 {
 	struct dst_index idx = {0};
 	int ret;
@@ -912,93 +710,6 @@ static int recover_intent(struct folder_ctx *fc, struct store_folder *cp)
 		                 &idx, true);
 	dst_index_free(&idx);
 	return ret;
-}
-
-/* Sleeps up to secs in short steps; false when the run is to stop. */
-static bool run_sleep(struct account_run *run, double secs)
-{
-	for (double slept = 0; slept < secs; slept += 0.1) {
-		if (run_should_stop(run))
-			return false;
-		usleep(secs - slept < 0.1 ? (useconds_t)((secs - slept) * 1e6) : 100000);
-	}
-	return !run_should_stop(run);
-}
-
-/* run_sleep for a folder thread: a legitimate wait, which the watchdog does
- * not count as a stall. */
-static bool fc_sleep(struct folder_ctx *fc, double secs)
-{
-	bool busy = atomic_exchange(&fc->busy, false);
-	bool ok = run_sleep(fc->run, secs);
-
-	fc_alive(fc);
-	atomic_store(&fc->busy, busy);
-	return ok;
-}
-
-/* Before a batch: the servers' fleet-wide rate limits (and any "slow down"
- * a server asked for).  Returns 0 to go on, 1 when the run is to stop. */
-static int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes)
-{
-	struct account_run *run = fc->run;
-	const struct store_server *servers[2] = {&run->acct->src, &run->acct->dst};
-	double wait = 0;
-
-	for (int i = 0; i < 2; i++) {
-		const struct store_server *srv = servers[i];
-		bool limited = srv->rate_messages > 0 || srv->rate_bytes > 0;
-		const char *error = NULL;
-		double w = 0;
-		if (store_check(fc,
-		                store_rate_reserve(fc->st, srv->id, limited, n, bytes, &w, &error),
-		                &error) < 0)
-			return -1;
-		if (w > wait)
-			wait = w;
-	}
-	if (wait <= 0)
-		return 0;
-	pthread_mutex_lock(&run->lock);
-	run->stats.rate_wait_s += wait;
-	pthread_mutex_unlock(&run->lock);
-	return fc_sleep(fc, wait) ? 0 : 1;
-}
-
-/* Keeps a batch within the account's daily byte cap: drops messages from its
- * end, and stops the run until the next UTC day when not even the first one
- * fits (a message larger than the whole cap travels alone at the start of a
- * day).  The bytes are counted as moved from here on. */
-static bool cap_fit(struct account_run *run, const struct imap_batch *sizes, size_t *i, size_t *n,
-                    size_t *bytes)
-{
-	bool fits;
-	char why[160];
-
-	if (run->cap == 0)
-		return true;
-	pthread_mutex_lock(&run->lock);
-	if (time(NULL) / 86400 != run->day) { /* a new UTC day began during the run */
-		run->day = time(NULL) / 86400;
-		run->day_bytes = 0;
-	}
-	while (*n > 1 && run->day_bytes + *bytes > run->cap) {
-		(*i)--;
-		(*n)--;
-		*bytes -= sizes->msgs[*i].size;
-	}
-	fits = run->day_bytes + *bytes <= run->cap || run->day_bytes == 0;
-	if (fits)
-		run->day_bytes += *bytes;
-	pthread_mutex_unlock(&run->lock);
-	if (!fits) {
-		snprintf(why, sizeof(why),
-		         "daily cap of %" PRIu64 " bytes reached; the rest carries over to the next"
-		         " UTC day",
-		         run->cap);
-		run_wait(run, -1, why);
-	}
-	return fits;
 }
 
 /* Records a message error for the next source UID alone (the high water
@@ -1038,9 +749,6 @@ static int too_large(struct folder_ctx *fc, struct store_folder *cp, const struc
 	         m->size, fc->run->cfg->max_message_bytes);
 	return msg_error_commit(fc, cp, m->uid, why);
 }
-
-static int sessions_open(struct folder_ctx *fc);
-static void sessions_close(struct folder_ctx *fc);
 
 /* After IMAP_ELIMIT the sessions are broken: new ones, the source folder
  * examined again (the destination's is selected again by copy_batch). */
@@ -1083,8 +791,8 @@ static int copy_one_by_one(struct folder_ctx *fc, struct store_folder *cp, const
 /* Copies source UIDs (high_water, last] in windows and byte-bounded batches;
  * exists is the folder's message count when it was opened (for jumping over
  * empty UID ranges).  0 done, 1 asked to stop, <0 failed. */
-static int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint32_t exists,
-                    struct dst_index *idx)
+int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint32_t exists,
+             struct dst_index *idx)
 {
 	const struct sync_config *cfg = fc->run->cfg;
 	const struct store_account *acct = fc->run->acct;
@@ -1252,8 +960,7 @@ static void flags_normalize(const char *in, char *out, size_t outlen)
 /* Carries flag changes of already copied messages (UIDs <= upto) to the
  * destination.  changedsince != 0: only what changed since that modseq;
  * else every message is compared with its destination copy. */
-static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto,
-                      uint64_t changedsince)
+int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto, uint64_t changedsince)
 {
 	const struct sync_config *cfg = fc->run->cfg;
 	struct imap_status dst_st;
@@ -1356,6 +1063,153 @@ static int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t u
 		free(ups);
 	}
 	return ret;
+}
+
+/* Records that a folder failed (the command and the server's words in why)
+ * and lets the account go on with its other folders.  Returns 0, or <0 when
+ * the store could not record it (the run then fails or stops). */
+int folder_failed(struct folder_ctx *fc, const char *src_name, const char *dst_name,
+                  const char *why)
+{
+	struct account_run *run = fc->run;
+	const char *error = NULL;
+	char shown[256];
+	size_t len;
+	int ret;
+
+	printable(src_name, shown, sizeof(shown));
+	log_warn("account %" PRId64 " folder %s failed, the account goes on: %s", run->acct->id,
+	         shown, why);
+	ret =
+	    store_folder_error(fc->st, run->acct->id, run->epoch, src_name, dst_name, why, &error);
+	if (ret == STORE_LEASE_LOST) {
+		run_fail(run, SYNC_LEASE_LOST, error);
+		return ret;
+	}
+	if (ret < 0) {
+		run_fail(run, SYNC_FAILED, error);
+		return ret;
+	}
+	pthread_mutex_lock(&run->lock);
+	run->stats.folders_failed++;
+	len = strlen(run->stats.folder_errors);
+	if (len + 8 < sizeof(run->stats.folder_errors))
+		snprintf(run->stats.folder_errors + len, sizeof(run->stats.folder_errors) - len,
+		         "%s%s: %s", len > 0 ? "; " : "", shown, why);
+	pthread_mutex_unlock(&run->lock);
+	return 0;
+}
+
+/* Lists and maps folders, creating missing destination folders; a folder the
+ * destination will not create is recorded as failed and left out.  0, 1 when
+ * asked to stop, or <0. */
+int folders_prepare(struct folder_ctx *fc)
+{
+	struct account_run *run = fc->run;
+	const struct store_account *acct = run->acct;
+	int ret;
+
+	/* Again after a server asked to slow down: start from nothing. */
+	if (run->dst_names != NULL)
+		for (size_t i = 0; i < run->nsrc; i++)
+			free(run->dst_names[i]);
+	free(run->dst_names);
+	run->dst_names = NULL;
+	imap_folders_free(&run->src_folders, run->nsrc);
+	imap_folders_free(&run->dst_folders, run->ndst);
+	run->nsrc = run->ndst = 0;
+	ret = imap_folders_list(fc->src, acct->src.prefix, &run->src_folders, &run->nsrc, fc->err,
+	                        sizeof(fc->err));
+	if (ret == 0)
+		ret = imap_folders_list(fc->dst, acct->dst.prefix, &run->dst_folders, &run->ndst,
+		                        fc->err, sizeof(fc->err));
+	if (ret < 0)
+		return ret;
+	fc_alive(fc);
+	if (run->cfg->max_folders > 0 && run->nsrc > (size_t)run->cfg->max_folders) {
+		snprintf(fc->err, sizeof(fc->err),
+		         "the source lists %zu folders, more than the %d per account this worker"
+		         " accepts (worker option --max-folders)",
+		         run->nsrc, run->cfg->max_folders);
+		return FOLDERS_TOO_MANY;
+	}
+	run->src_side.delimiter = run->nsrc > 0 ? run->src_folders[0].delimiter : '/';
+	run->src_side.prefix = acct->src.prefix;
+	run->dst_side.delimiter = run->ndst > 0 ? run->dst_folders[0].delimiter : '/';
+	run->dst_side.prefix = acct->dst.prefix;
+	run->dst_names = calloc(run->nsrc + 1, sizeof(*run->dst_names));
+	if (run->dst_names == NULL)
+		return -1;
+	for (size_t i = 0; i < run->nsrc; i++) {
+		const struct imap_folder *f = &run->src_folders[i];
+		struct store_folder row = {0};
+		const char *error = NULL;
+		char name[1024], shown[256];
+		bool exists = false;
+
+		if ((f->flags & IMAP_FOLDER_NOSELECT) != 0 ||
+		    imap_name_excluded(f->name, f->delimiter, acct->src.exclude))
+			continue;
+		if (run_should_stop(run))
+			return 1;
+		printable(f->name, shown, sizeof(shown));
+		if (imap_name_map(f, &run->src_side, run->dst_folders, run->ndst, &run->dst_side,
+		                  name, sizeof(name)) < 0) {
+			if (folder_failed(
+			        fc, f->name, NULL,
+			        "the name cannot be mapped to the destination (too long)") < 0)
+				return -1;
+			continue;
+		}
+		/* Two source folders mapped to one destination folder ("a/b" and
+		 * "a.b" across delimiters, two folders of one special use): the
+		 * second would be matched by content against the first's copies
+		 * and lose its own messages that look alike.  The first keeps it. */
+		const char *twin = NULL;
+		for (size_t k = 0; k < i && twin == NULL; k++)
+			if (run->dst_names[k] != NULL && strcmp(run->dst_names[k], name) == 0)
+				twin = run->src_folders[k].name;
+		if (twin != NULL) {
+			char why[600], twin_shown[256];
+			snprintf(why, sizeof(why),
+			         "maps to the destination folder of source folder %s; not copied"
+			         " (the destination would merge the two)",
+			         printable(twin, twin_shown, sizeof(twin_shown)));
+			if (folder_failed(fc, f->name, name, why) < 0)
+				return -1;
+			continue;
+		}
+		for (size_t k = 0; k < run->ndst; k++)
+			exists |= strcmp(run->dst_folders[k].name, name) == 0;
+		if (!exists) {
+			ret = imap_folder_create(fc->dst, name, fc->err, sizeof(fc->err));
+			if (ret == IMAP_ENET || ret == IMAP_ETHROTTLED)
+				return ret;
+			if (ret < 0) {
+				/* The destination will not have it ("NO Invalid mailbox
+				 * name"): this folder only. */
+				char why[600];
+				snprintf(why, sizeof(why), "%s", fc->err);
+				if (folder_failed(fc, f->name, name, why) < 0)
+					return -1;
+				continue;
+			}
+		}
+		/* The folder's row now, so that status shows the folders as they
+		 * are prepared, not only once synced. */
+		fc->store_failed = false;
+		ret = store_check(
+		    fc, store_folder_get(fc->st, acct->id, run->epoch, f->name, name, &row, &error),
+		    &error);
+		store_folder_clear(&row);
+		if (ret < 0)
+			return ret;
+		run->dst_names[i] = strdup(name);
+		if (run->dst_names[i] == NULL)
+			return -1;
+		log_debug("account %" PRId64 ": folder %s -> %s", acct->id, shown, name);
+	}
+	return 0;
 }
 
 /* Before matching a folder without a checkpoint against what its destination
@@ -1528,7 +1382,7 @@ out:
 	return ret;
 }
 
-static int sessions_open(struct folder_ctx *fc)
+int sessions_open(struct folder_ctx *fc)
 {
 	struct account_run *run = fc->run;
 	int ret;
@@ -1572,55 +1426,7 @@ static int sessions_open(struct folder_ctx *fc)
 	return ret;
 }
 
-/* Takes one source and one destination connection slot for this thread's
- * sessions, unless held: 0 held, 1 the budget of a server is used up (nothing
- * is held then), <0 store error. */
-static int slots_take(struct folder_ctx *fc)
-{
-	struct account_run *run = fc->run;
-	const char *error = NULL;
-	int ret;
-
-	if (fc->src_slot == 0) {
-		ret = store_slot_take(fc->st, run->acct->src.id, run->slot_owner,
-		                      run->cfg->lease_ttl_s, &fc->src_slot, &error);
-		if (ret != 0) {
-			if (ret < 0)
-				snprintf(fc->err, sizeof(fc->err), "%s", error);
-			return ret;
-		}
-	}
-	if (fc->dst_slot == 0) {
-		ret = store_slot_take(fc->st, run->acct->dst.id, run->slot_owner,
-		                      run->cfg->lease_ttl_s, &fc->dst_slot, &error);
-		if (ret != 0) {
-			if (ret < 0)
-				snprintf(fc->err, sizeof(fc->err), "%s", error);
-			store_slot_release(fc->st, run->acct->src.id, fc->src_slot, run->slot_owner,
-			                   &error);
-			fc->src_slot = 0;
-			return ret;
-		}
-	}
-	return 0;
-}
-
-static void slots_release(struct folder_ctx *fc)
-{
-	const char *error = NULL;
-
-	if (fc->st == NULL)
-		return;
-	if (fc->src_slot != 0)
-		store_slot_release(fc->st, fc->run->acct->src.id, fc->src_slot, fc->run->slot_owner,
-		                   &error);
-	if (fc->dst_slot != 0)
-		store_slot_release(fc->st, fc->run->acct->dst.id, fc->dst_slot, fc->run->slot_owner,
-		                   &error);
-	fc->src_slot = fc->dst_slot = 0;
-}
-
-static void sessions_close(struct folder_ctx *fc)
+void sessions_close(struct folder_ctx *fc)
 {
 	imap_session_close(&fc->src);
 	imap_session_close(&fc->dst);
@@ -1646,53 +1452,6 @@ static void *folder_thread(void *arg)
 	sessions_close(fc);
 	slots_release(fc);
 	return NULL;
-}
-
-/* Throttling answers a folder thread waits out before it gives the account
- * back to the scheduler for later (waiting, not failed). */
-#define THROTTLE_MAX 20
-#define THROTTLE_REQUEUE_S 300
-
-/* After IMAP_ETHROTTLED: waits the server's suggested time (else 1, 2, 4 ...
- * up to 60 s), and moves that server's fleet-wide rate clock by as much so
- * that every worker slows down for it.  A session the server closed is
- * reopened by the caller.  Returns 0 to retry, 1 when the run is to stop. */
-static int throttle_wait(struct folder_ctx *fc, int count)
-{
-	struct account_run *run = fc->run;
-	const struct store_server *srv;
-	struct imap_session *s;
-	const char *error = NULL;
-	int secs;
-
-	/* Which server: the append path says; else the one whose last answer
-	 * was a throttling one with a suggested wait. */
-	if (!fc->throttled_dst && fc->src != NULL && fc->dst != NULL &&
-	    imap_session_backoff_s(fc->src) == 0 && imap_session_backoff_s(fc->dst) > 0)
-		fc->throttled_dst = true;
-	srv = fc->throttled_dst ? &run->acct->dst : &run->acct->src;
-	s = fc->throttled_dst ? fc->dst : fc->src;
-	secs = s != NULL ? imap_session_backoff_s(s) : fc->open_backoff_s;
-
-	if (secs <= 0)
-		secs = count < 7 ? 1 << (count - 1) : 60;
-	if (secs > 600)
-		secs = 600;
-	pthread_mutex_lock(&run->lock);
-	run->stats.throttled++;
-	pthread_mutex_unlock(&run->lock);
-	if (count > THROTTLE_MAX) {
-		char why[700];
-		snprintf(why, sizeof(why), "%s:%d keeps asking to slow down (%d times): %s",
-		         srv->host, srv->port, count - 1, fc->err);
-		run_wait(run, THROTTLE_REQUEUE_S, why);
-		return 1;
-	}
-	log_info("account %" PRId64 ": %s:%d asks to slow down (%s); waiting %d s", run->acct->id,
-	         srv->host, srv->port, fc->err, secs);
-	if (store_rate_penalty(fc->st, srv->id, secs, &error) < 0)
-		log_warn("account %" PRId64 ": rate clock: %s", run->acct->id, error);
-	return fc_sleep(fc, secs) ? 0 : 1;
 }
 
 /* Whether a failure of sync_folder is the folder's own (the server refused
@@ -1789,121 +1548,6 @@ static void folder_thread_run(struct folder_ctx *fc)
 		}
 	}
 	return;
-}
-
-/* folders_prepare: the source has more folders than the worker accepts. */
-#define FOLDERS_TOO_MANY (-100)
-
-/* Lists and maps folders, creating missing destination folders; a folder the
- * destination will not create is recorded as failed and left out.  0, 1 when
- * asked to stop, or <0. */
-static int folders_prepare(struct folder_ctx *fc)
-{
-	struct account_run *run = fc->run;
-	const struct store_account *acct = run->acct;
-	int ret;
-
-	/* Again after a server asked to slow down: start from nothing. */
-	if (run->dst_names != NULL)
-		for (size_t i = 0; i < run->nsrc; i++)
-			free(run->dst_names[i]);
-	free(run->dst_names);
-	run->dst_names = NULL;
-	imap_folders_free(&run->src_folders, run->nsrc);
-	imap_folders_free(&run->dst_folders, run->ndst);
-	run->nsrc = run->ndst = 0;
-	ret = imap_folders_list(fc->src, acct->src.prefix, &run->src_folders, &run->nsrc, fc->err,
-	                        sizeof(fc->err));
-	if (ret == 0)
-		ret = imap_folders_list(fc->dst, acct->dst.prefix, &run->dst_folders, &run->ndst,
-		                        fc->err, sizeof(fc->err));
-	if (ret < 0)
-		return ret;
-	fc_alive(fc);
-	if (run->cfg->max_folders > 0 && run->nsrc > (size_t)run->cfg->max_folders) {
-		snprintf(fc->err, sizeof(fc->err),
-		         "the source lists %zu folders, more than the %d per account this worker"
-		         " accepts (worker option --max-folders)",
-		         run->nsrc, run->cfg->max_folders);
-		return FOLDERS_TOO_MANY;
-	}
-	run->src_side.delimiter = run->nsrc > 0 ? run->src_folders[0].delimiter : '/';
-	run->src_side.prefix = acct->src.prefix;
-	run->dst_side.delimiter = run->ndst > 0 ? run->dst_folders[0].delimiter : '/';
-	run->dst_side.prefix = acct->dst.prefix;
-	run->dst_names = calloc(run->nsrc + 1, sizeof(*run->dst_names));
-	if (run->dst_names == NULL)
-		return -1;
-	for (size_t i = 0; i < run->nsrc; i++) {
-		const struct imap_folder *f = &run->src_folders[i];
-		struct store_folder row = {0};
-		const char *error = NULL;
-		char name[1024], shown[256];
-		bool exists = false;
-
-		if ((f->flags & IMAP_FOLDER_NOSELECT) != 0 ||
-		    imap_name_excluded(f->name, f->delimiter, acct->src.exclude))
-			continue;
-		if (run_should_stop(run))
-			return 1;
-		printable(f->name, shown, sizeof(shown));
-		if (imap_name_map(f, &run->src_side, run->dst_folders, run->ndst, &run->dst_side,
-		                  name, sizeof(name)) < 0) {
-			if (folder_failed(
-			        fc, f->name, NULL,
-			        "the name cannot be mapped to the destination (too long)") < 0)
-				return -1;
-			continue;
-		}
-		/* Two source folders mapped to one destination folder ("a/b" and
-		 * "a.b" across delimiters, two folders of one special use): the
-		 * second would be matched by content against the first's copies
-		 * and lose its own messages that look alike.  The first keeps it. */
-		const char *twin = NULL;
-		for (size_t k = 0; k < i && twin == NULL; k++)
-			if (run->dst_names[k] != NULL && strcmp(run->dst_names[k], name) == 0)
-				twin = run->src_folders[k].name;
-		if (twin != NULL) {
-			char why[600], twin_shown[256];
-			snprintf(why, sizeof(why),
-			         "maps to the destination folder of source folder %s; not copied"
-			         " (the destination would merge the two)",
-			         printable(twin, twin_shown, sizeof(twin_shown)));
-			if (folder_failed(fc, f->name, name, why) < 0)
-				return -1;
-			continue;
-		}
-		for (size_t k = 0; k < run->ndst; k++)
-			exists |= strcmp(run->dst_folders[k].name, name) == 0;
-		if (!exists) {
-			ret = imap_folder_create(fc->dst, name, fc->err, sizeof(fc->err));
-			if (ret == IMAP_ENET || ret == IMAP_ETHROTTLED)
-				return ret;
-			if (ret < 0) {
-				/* The destination will not have it ("NO Invalid mailbox
-				 * name"): this folder only. */
-				char why[600];
-				snprintf(why, sizeof(why), "%s", fc->err);
-				if (folder_failed(fc, f->name, name, why) < 0)
-					return -1;
-				continue;
-			}
-		}
-		/* The folder's row now, so that status shows the folders as they
-		 * are prepared, not only once synced. */
-		fc->store_failed = false;
-		ret = store_check(
-		    fc, store_folder_get(fc->st, acct->id, run->epoch, f->name, name, &row, &error),
-		    &error);
-		store_folder_clear(&row);
-		if (ret < 0)
-			return ret;
-		run->dst_names[i] = strdup(name);
-		if (run->dst_names[i] == NULL)
-			return -1;
-		log_debug("account %" PRId64 ": folder %s -> %s", acct->id, shown, name);
-	}
-	return 0;
 }
 
 enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
