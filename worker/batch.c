@@ -7,6 +7,7 @@
 #include "sync-private.h"
 
 #include "log.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>

@@ -4,6 +4,7 @@
 #include "sync-private.h"
 
 #include "log.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,6 +8,7 @@
 #include "sync-private.h"
 
 #include "log.h"
+
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdlib.h>

@@ -4,6 +4,7 @@
 #include "sync-private.h"
 
 #include "log.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
