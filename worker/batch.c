@@ -1,0 +1,482 @@
+/* The crash-safe batch protocol of docs/DESIGN.md section 2: a batch is
+ * fetched (spooled through a file when one message is over the byte bound),
+ * then intent -> APPEND -> commit (copy_batch); an open intent is re-matched
+ * after a crash (recover_intent); a batch that broke a bound of lib/imap is
+ * retried message by message (copy_one_by_one).  copy_new walks the new UIDs
+ * in windows and cuts them into batches. */
+#include "sync-private.h"
+
+#include "log.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Partial fetch size for messages spooled through a file. */
+#define SPOOL_CHUNK (1024 * 1024)
+
+bool batch_cut(const struct imap_batch *sizes, size_t *i, size_t max_count, size_t max_bytes,
+               uint64_t max_message, uint32_t *uids, size_t *n_r, size_t *bytes_r)
+{
+	bool spool;
+	size_t n = 0, bytes = 0;
+
+	assert(*i < sizes->count);
+	/* A message over the batch byte limit travels alone, spooled. */
+	spool = sizes->msgs[*i].size > max_bytes;
+	while (*i < sizes->count && n < max_count && !(n > 0 && spool) &&
+	       (n == 0 || bytes + sizes->msgs[*i].size <= max_bytes) &&
+	       (max_message == 0 || sizes->msgs[*i].size <= max_message)) {
+		bytes += sizes->msgs[*i].size;
+		uids[n++] = sizes->msgs[(*i)++].uid;
+	}
+	*n_r = n;
+	*bytes_r = bytes;
+	return spool;
+}
+
+/* Fetches the bodies of a batch.  With spool, the batch is one message too
+ * large for the batch byte limit: it goes through a temporary file in
+ * bounded chunks instead of memory (*spool_r holds the file; close it). */
+int fetch_batch(struct folder_ctx *fc, struct imap_session *session, const uint32_t *uids,
+                size_t count, bool spool, struct imap_batch *batch_r, FILE **spool_r)
+{
+	struct imap_batch b = {0};
+	FILE *f;
+	int ret;
+
+	*spool_r = NULL;
+	if (!spool)
+		return imap_fetch_bodies(session, uids, count, batch_r, fc->err, sizeof(fc->err));
+	f = tmpfile();
+	b.msgs = calloc(1, sizeof(*b.msgs));
+	if (f == NULL || b.msgs == NULL) {
+		snprintf(fc->err, sizeof(fc->err), "cannot create a spool file: %s",
+		         strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		free(b.msgs);
+		return -1;
+	}
+	ret = imap_fetch_body_to_file(session, uids[0], fileno(f), SPOOL_CHUNK, &b.msgs[0], fc->err,
+	                              sizeof(fc->err));
+	if (ret < 0) {
+		fclose(f);
+		free(b.msgs);
+		return ret;
+	}
+	b.count = ret == 0 ? 1 : 0; /* 1: the message is gone */
+	b.bytes = b.count > 0 ? b.msgs[0].body_len : 0;
+	*batch_r = b;
+	*spool_r = f;
+	return 0;
+}
+
+/* After an empty UID window: the lowest UID >= from in the folder selected on
+ * session, which held `exists` messages when opened; 0 when none.  A binary
+ * search over sequence numbers (about log2(exists) FETCH n (UID) round trips),
+ * so that a sparse or absurd UID range (UIDNEXT 4294967295) costs by the
+ * messages the server holds, not by the UIDs it claims.  When a probe finds no
+ * message (the folder shrank meanwhile) the answer is `from` itself: the walk
+ * then goes on window by window, which is always correct. */
+static int uid_seek(struct folder_ctx *fc, struct imap_session *session, uint32_t exists,
+                    uint32_t from, uint32_t *uid_r)
+{
+	uint32_t lo = 1, hi = exists, uid = 0;
+	int ret;
+
+	*uid_r = from;
+	if (exists == 0) {
+		*uid_r = 0;
+		return 0;
+	}
+	ret = imap_fetch_uid_at(session, exists, &uid, fc->err, sizeof(fc->err));
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	fc_alive(fc);
+	if (uid < from) {
+		*uid_r = 0;
+		return 0;
+	}
+	/* Invariant: uid(hi) >= from. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (run_should_stop(fc->run))
+			return 1;
+		ret = imap_fetch_uid_at(session, mid, &uid, fc->err, sizeof(fc->err));
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		fc_alive(fc);
+		if (uid >= from)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	ret = imap_fetch_uid_at(session, hi, &uid, fc->err, sizeof(fc->err));
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	*uid_r = uid >= from ? uid : from;
+	return 0;
+}
+
+/* Where the next UID window starts after the window ending at hi came back
+ * empty: hi + 1, or further when the rest of the range up to last is larger
+ * than a window (uid_seek); last + 1 when nothing is left.  0 or <0, or 1 to
+ * stop. */
+int window_next(struct folder_ctx *fc, struct imap_session *session, uint32_t exists, uint32_t hi,
+                uint32_t last, uint64_t *next_r)
+{
+	uint32_t uid;
+	int ret;
+
+	*next_r = (uint64_t)hi + 1;
+	if (hi >= last || last - hi <= fc->run->cfg->window)
+		return 0;
+	ret = uid_seek(fc, session, exists, hi + 1, &uid);
+	if (ret != 0)
+		return ret;
+	*next_r = uid == 0 || uid > last ? (uint64_t)last + 1 : uid;
+	return 0;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+	const struct store_uidpair *x = a, *y = b;
+
+	return x->src < y->src ? -1 : x->src > y->src;
+}
+
+/* Copies one batch of source UIDs (ascending).  With idx, messages found in
+ * the destination by content are mapped instead of appended.  With
+ * keep_intent, the folder's open intent already covers this batch (recovery)
+ * and is not rewritten: its UIDNEXT stays the lower bound for a later
+ * re-match. */
+static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint32_t *uids,
+                      size_t count, bool spool, struct dst_index *idx, bool keep_intent)
+{
+	struct account_run *run = fc->run;
+	struct imap_batch bodies = {0};
+	struct imap_msg *to_append = NULL;
+	struct imap_append_result *results = NULL;
+	struct store_uidpair *pairs = NULL;
+	struct store_msg_error *errors = NULL;
+	uint32_t *append_uids = NULL;
+	size_t nappend = 0, npairs = 0, nerrors = 0, appended = 0, matched = 0;
+	uint64_t bytes = 0;
+	FILE *spool_file = NULL;
+	const char *error = NULL;
+	int ret;
+
+	ret = fetch_batch(fc, fc->src, uids, count, spool, &bodies, &spool_file);
+	if (ret < 0)
+		return ret;
+	fc_alive(fc);
+	if (idx != NULL) {
+		ret = dst_index_refresh(fc, cp->dst_name, idx);
+		if (ret != 0)
+			goto out;
+	}
+	to_append = calloc(bodies.count + 1, sizeof(*to_append));
+	results = calloc(bodies.count + 1, sizeof(*results));
+	pairs = calloc(bodies.count + 1, sizeof(*pairs));
+	errors = calloc(bodies.count + 1, sizeof(*errors));
+	append_uids = calloc(bodies.count + 1, sizeof(*append_uids));
+	if (to_append == NULL || results == NULL || pairs == NULL || errors == NULL ||
+	    append_uids == NULL) {
+		snprintf(fc->err, sizeof(fc->err), "out of memory");
+		ret = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < bodies.count; i++) {
+		const struct imap_msg *m = &bodies.msgs[i];
+		uint32_t dst_uid = 0;
+
+		if (idx != NULL) {
+			unsigned char h[HASH_LEN];
+			if (hash_msg(m, h) < 0) {
+				snprintf(fc->err, sizeof(fc->err), "spool file read failed");
+				ret = -1;
+				goto out;
+			}
+			dst_uid = dst_index_take(idx, h);
+		}
+		if (dst_uid != 0) {
+			pairs[npairs].src = m->uid;
+			pairs[npairs++].dst = dst_uid;
+			matched++;
+			continue;
+		}
+		append_uids[nappend] = m->uid;
+		to_append[nappend++] = *m;
+	}
+	if (nappend > 0) {
+		/* Appending to the selected folder lets the server keep it open:
+		 * Dovecot otherwise opens and syncs the folder for every APPEND,
+		 * which grows with the folder's size. */
+		const char *sel = imap_session_selected(fc->dst);
+		if (sel == NULL || strcmp(sel, cp->dst_name) != 0) {
+			struct imap_status sel_st;
+			ret = imap_folder_open(fc->dst, cp->dst_name, false, &sel_st, fc->err,
+			                       sizeof(fc->err));
+			if (ret < 0)
+				goto out;
+		}
+		if (!keep_intent) {
+			struct imap_status dst_st;
+			ret = imap_folder_status(fc->dst, cp->dst_name, &dst_st, fc->err,
+			                         sizeof(fc->err));
+			if (ret < 0)
+				goto out;
+			ret = store_intent_begin(fc->st, run->acct->id, run->epoch, cp->id,
+			                         dst_st.uidnext, append_uids, nappend, &error);
+			if (store_check(fc, ret, &error) < 0)
+				goto out;
+		}
+		ret = imap_append_batch(fc->dst, cp->dst_name, to_append, nappend, results, fc->err,
+		                        sizeof(fc->err));
+		if (ret < 0)
+			goto out;
+		fc_alive(fc);
+		/* A message the server would not take *now* is not refused: leave
+		 * the intent open; the retry re-matches what went in and appends
+		 * the rest. */
+		for (size_t i = 0; i < nappend; i++) {
+			if (results[i].throttled) {
+				snprintf(fc->err, sizeof(fc->err), "%s", results[i].error);
+				fc->throttled_dst = true;
+				ret = IMAP_ETHROTTLED;
+				goto out;
+			}
+		}
+		for (size_t i = 0; i < nappend; i++) {
+			if (results[i].error[0] != '\0') {
+				log_warn("account %" PRId64 " folder %s uid %" PRIu32 ": %s",
+				         run->acct->id, cp->src_name, to_append[i].uid,
+				         results[i].error);
+				errors[nerrors].src_uid = to_append[i].uid;
+				errors[nerrors++].error = results[i].error;
+				continue;
+			}
+			bytes += to_append[i].body_len;
+			appended++;
+			/* Without UIDPLUS the destination UID is unknown: the message
+			 * is copied but its flags cannot be followed later. */
+			if (results[i].dst_uid != 0) {
+				pairs[npairs].src = to_append[i].uid;
+				pairs[npairs++].dst = results[i].dst_uid;
+				if (idx != NULL && dst_index_own(idx, &results[i].dst_uid, 1) < 0)
+					idx->no_refresh = true;
+			} else if (idx != NULL) {
+				idx->no_refresh = true;
+			}
+		}
+	}
+	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
+	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
+	                         nerrors, uids[count - 1], appended, bytes, matched, &error);
+	if (store_check(fc, ret, &error) < 0)
+		goto out;
+	cp->high_water = uids[count - 1];
+	pthread_mutex_lock(&run->lock);
+	run->stats.messages += appended;
+	run->stats.bytes += bytes;
+	run->stats.errors += nerrors;
+	run->stats.matched += matched;
+	struct sync_stats totals = run->stats;
+	pthread_mutex_unlock(&run->lock);
+	if (run->cfg->progress != NULL)
+		run->cfg->progress(run->cfg->progress_context, run->acct, run->epoch, &totals,
+		                   cp->src_name);
+out:
+	imap_batch_free(&bodies);
+	if (spool_file != NULL)
+		fclose(spool_file);
+	free(to_append);
+	free(results);
+	free(pairs);
+	free(errors);
+	free(append_uids);
+	return ret;
+}
+
+/* Re-matches the open intent of the folder: its batch may have been stored in
+ * part or in full before the process or the connection died. */
+int recover_intent(struct folder_ctx *fc, struct store_folder *cp)
+{
+	struct dst_index idx = {0};
+	int ret;
+
+	log_info("account %" PRId64 " folder %s: re-matching an interrupted batch of %zu"
+	         " messages from destination UID %" PRIu32,
+	         fc->run->acct->id, cp->src_name, cp->intent_count, cp->intent_dst_uidnext);
+	ret = dst_index_build(fc, cp->dst_name, cp->intent_dst_uidnext, &idx);
+	if (ret == 0)
+		/* A batch of one may be a message too large to hold: spool it. */
+		ret = copy_batch(fc, cp, cp->intent_uids, cp->intent_count, cp->intent_count == 1,
+		                 &idx, true);
+	dst_index_free(&idx);
+	return ret;
+}
+
+/* Records a message error for the next source UID alone (the high water
+ * moves past it) and the folder goes on. */
+static int msg_error_commit(struct folder_ctx *fc, struct store_folder *cp, uint32_t uid,
+                            const char *why)
+{
+	struct account_run *run = fc->run;
+	struct store_msg_error e = {.src_uid = uid, .error = why};
+	const char *error = NULL;
+	int ret;
+
+	log_warn("account %" PRId64 " folder %s uid %" PRIu32 ": %s", run->acct->id, cp->src_name,
+	         uid, why);
+	ret = store_check(fc,
+	                  store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, NULL, 0, &e,
+	                                     1, uid, 0, 0, 0, &error),
+	                  &error);
+	if (ret < 0)
+		return ret;
+	cp->high_water = uid;
+	pthread_mutex_lock(&run->lock);
+	run->stats.errors++;
+	pthread_mutex_unlock(&run->lock);
+	return 0;
+}
+
+/* A message larger than the worker accepts (--max-message-mb): a message
+ * error with the server's own numbers, without fetching a byte of it. */
+static int too_large(struct folder_ctx *fc, struct store_folder *cp, const struct imap_msg *m)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why),
+	         "message of %" PRIu32 " bytes (RFC822.SIZE from the source) is larger than the"
+	         " largest accepted, %" PRIu64 " bytes (worker option --max-message-mb)",
+	         m->size, fc->run->cfg->max_message_bytes);
+	return msg_error_commit(fc, cp, m->uid, why);
+}
+
+/* After IMAP_ELIMIT the sessions are broken: new ones, the source folder
+ * examined again (the destination's is selected again by copy_batch). */
+static int sessions_reopen(struct folder_ctx *fc, struct store_folder *cp)
+{
+	struct imap_status st;
+	int ret;
+
+	sessions_close(fc);
+	ret = sessions_open(fc);
+	if (ret == 0)
+		ret = imap_folder_open(fc->src, cp->src_name, true, &st, fc->err, sizeof(fc->err));
+	return ret;
+}
+
+/* A batch whose fetch broke a bound of lib/imap (a literal larger than
+ * allowed, more bytes than RFC822.SIZE announced): again message by message
+ * on new sessions, so that only the offending message gets a message error,
+ * with lib/imap's words naming the bound and the server's numbers. */
+static int copy_one_by_one(struct folder_ctx *fc, struct store_folder *cp, const uint32_t *uids,
+                           size_t count, struct dst_index *idx)
+{
+	int ret = sessions_reopen(fc, cp);
+
+	for (size_t k = 0; k < count && ret == 0; k++) {
+		if (run_should_stop(fc->run))
+			return 1;
+		ret = copy_batch(fc, cp, &uids[k], 1, true, idx, false);
+		if (ret == IMAP_ELIMIT) {
+			char why[600];
+			snprintf(why, sizeof(why), "%s", fc->err);
+			ret = msg_error_commit(fc, cp, uids[k], why);
+			if (ret == 0)
+				ret = sessions_reopen(fc, cp);
+		}
+	}
+	return ret;
+}
+
+/* Copies source UIDs (high_water, last] in windows and byte-bounded batches;
+ * exists is the folder's message count when it was opened (for jumping over
+ * empty UID ranges).  0 done, 1 asked to stop, <0 failed. */
+int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint32_t exists,
+             struct dst_index *idx)
+{
+	const struct sync_config *cfg = fc->run->cfg;
+	const struct store_account *acct = fc->run->acct;
+	uint32_t *uids = calloc(cfg->batch_count, sizeof(*uids));
+	size_t batch_count = cfg->batch_count;
+	int ret = 0;
+
+	if (uids == NULL)
+		return -1;
+	/* Under a message rate limit a batch is at most a second's worth, so the
+	 * limit holds over short spans too. */
+	if (acct->src.rate_messages > 0 && (size_t)acct->src.rate_messages < batch_count)
+		batch_count = (size_t)acct->src.rate_messages;
+	if (acct->dst.rate_messages > 0 && (size_t)acct->dst.rate_messages < batch_count)
+		batch_count = (size_t)acct->dst.rate_messages;
+	while (cp->high_water < last && ret == 0) {
+		uint32_t lo = cp->high_water + 1;
+		uint32_t hi = last - lo >= cfg->window ? lo + cfg->window - 1 : last;
+		struct imap_batch sizes;
+		size_t i = 0;
+
+		if (run_should_stop(fc->run)) {
+			ret = 1;
+			break;
+		}
+		ret = imap_fetch_sizes(fc->src, lo, hi, &sizes, fc->err, sizeof(fc->err));
+		if (ret < 0)
+			break;
+		fc_alive(fc);
+		if (sizes.count == 0) {
+			/* Jump over an empty UID range in one commit. */
+			uint64_t next;
+			imap_batch_free(&sizes);
+			ret = window_next(fc, fc->src, exists, hi, last, &next);
+			if (ret != 0)
+				break;
+			hi = (uint32_t)(next - 1);
+		}
+		while (i < sizes.count && ret == 0) {
+			size_t n, bytes;
+
+			if (run_should_stop(fc->run)) {
+				ret = 1;
+				break;
+			}
+			if (cfg->max_message_bytes > 0 &&
+			    sizes.msgs[i].size > cfg->max_message_bytes) {
+				ret = too_large(fc, cp, &sizes.msgs[i++]);
+				continue;
+			}
+			bool spool = batch_cut(&sizes, &i, batch_count, cfg->batch_bytes,
+			                       cfg->max_message_bytes, uids, &n, &bytes);
+
+			if (!cap_fit(fc->run, &sizes, &i, &n, &bytes)) {
+				ret = 1;
+				break;
+			}
+			ret = rate_gate(fc, n, bytes);
+			if (ret == 0)
+				ret = copy_batch(fc, cp, uids, n, spool, idx, false);
+			if (ret == IMAP_ELIMIT && !fc->store_failed)
+				ret = copy_one_by_one(fc, cp, uids, n, idx);
+		}
+		imap_batch_free(&sizes);
+		/* An empty window (expunged UIDs) still moves the high water. */
+		if (ret == 0 && cp->high_water < hi) {
+			const char *error = NULL;
+			ret = store_check(fc,
+			                  store_batch_commit(fc->st, fc->run->acct->id,
+			                                     fc->run->epoch, cp->id, NULL, 0, NULL,
+			                                     0, hi, 0, 0, 0, &error),
+			                  &error);
+			if (ret == 0)
+				cp->high_water = hi;
+		}
+	}
+	free(uids);
+	return ret;
+}

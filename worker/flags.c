@@ -1,0 +1,201 @@
+/* Flag sync of already copied messages: CHANGEDSINCE the checkpoint's
+ * HIGHESTMODSEQ (RFC 7162) where the source has CONDSTORE, else a full
+ * compare; applied with one UID STORE per distinct flag set through the UID
+ * map. */
+#include "sync-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct flag_update {
+	uint32_t dst;
+	const char *flags;
+};
+
+static int flag_update_cmp(const void *a, const void *b)
+{
+	const struct flag_update *x = a, *y = b;
+	int c = strcmp(x->flags, y->flags);
+
+	return c != 0 ? c : (x->dst < y->dst ? -1 : x->dst > y->dst);
+}
+
+/* Applies updates with one UID STORE per distinct flag set. */
+static int flags_apply(struct folder_ctx *fc, struct flag_update *ups, size_t n)
+{
+	uint32_t *uids = calloc(n + 1, sizeof(*uids));
+	size_t i = 0;
+	int ret = 0;
+
+	if (uids == NULL)
+		return -1;
+	qsort(ups, n, sizeof(*ups), flag_update_cmp);
+	while (i < n && ret == 0) {
+		size_t k = 0, j = i;
+		if (run_should_stop(fc->run)) {
+			ret = 1;
+			break;
+		}
+		while (j < n && strcmp(ups[j].flags, ups[i].flags) == 0)
+			uids[k++] = ups[j++].dst;
+		ret = imap_store_flags(fc->dst, uids, k, ups[i].flags, fc->err, sizeof(fc->err));
+		if (ret == 0)
+			fc_alive(fc);
+		i = j;
+	}
+	free(uids);
+	return ret;
+}
+
+/* The message with this UID in a batch fetched in UID order, or NULL. */
+static const struct imap_msg *batch_find(const struct imap_batch *batch, uint32_t uid)
+{
+	size_t lo = 0, hi = batch->count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (batch->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < batch->count && batch->msgs[lo].uid == uid ? &batch->msgs[lo] : NULL;
+}
+
+static int word_cmp(const void *a, const void *b)
+{
+	return strcasecmp(a, b);
+}
+
+/* Sorted set of flag words, for comparing two flag lists. */
+static void flags_normalize(const char *in, char *out, size_t outlen)
+{
+	char words[64][64];
+	size_t n = 0, len = 0;
+	const char *p = in;
+
+	while (*p != '\0' && n < 64) {
+		size_t w = strcspn(p, " ");
+		if (w > 0 && w < 64) {
+			memcpy(words[n], p, w);
+			words[n++][w] = '\0';
+		}
+		p += w;
+		while (*p == ' ')
+			p++;
+	}
+	qsort(words, n, sizeof(words[0]), word_cmp);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(out + len, outlen > len ? outlen - len : 0, "%s%s",
+		                        i > 0 ? " " : "", words[i]);
+}
+
+/* Carries flag changes of already copied messages (UIDs <= upto) to the
+ * destination.  changedsince != 0: only what changed since that modseq;
+ * else every message is compared with its destination copy. */
+int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto, uint64_t changedsince)
+{
+	const struct sync_config *cfg = fc->run->cfg;
+	struct imap_status dst_st;
+	bool dst_open = false;
+	int ret = 0;
+
+	for (uint64_t lo = 1, next; lo <= upto && ret == 0; lo = next) {
+		uint32_t hi = upto - lo >= cfg->window ? (uint32_t)lo + cfg->window - 1 : upto;
+		struct imap_batch src = {0}, dst = {0};
+		uint32_t *src_uids = NULL, *dst_uids = NULL;
+		struct flag_update *ups = NULL;
+		size_t nups = 0;
+		const char *error = NULL;
+
+		next = (uint64_t)hi + 1;
+		if (run_should_stop(fc->run)) {
+			ret = 1;
+			break;
+		}
+		ret = imap_fetch_flags(fc->src, (uint32_t)lo, hi, changedsince, &src, fc->err,
+		                       sizeof(fc->err));
+		if (ret == 0)
+			fc_alive(fc);
+		/* An empty window: on to the next source UID the map holds (only
+		 * mapped messages have flags to carry), without a round trip. */
+		if (ret == 0 && src.count == 0 && hi < upto) {
+			uint32_t mapped = 0;
+			ret = store_check(
+			    fc, store_uidmap_next(fc->st, cp->id, hi + 1, &mapped, &error), &error);
+			if (ret == 0)
+				next = mapped == 0 || mapped > upto ? (uint64_t)upto + 1 : mapped;
+		}
+		if (ret != 0 || src.count == 0)
+			goto next;
+		src_uids = calloc(src.count, sizeof(*src_uids));
+		dst_uids = calloc(src.count, sizeof(*dst_uids));
+		ups = calloc(src.count, sizeof(*ups));
+		if (src_uids == NULL || dst_uids == NULL || ups == NULL) {
+			ret = -1;
+			goto next;
+		}
+		for (size_t i = 0; i < src.count; i++)
+			src_uids[i] = src.msgs[i].uid;
+		ret = store_check(
+		    fc, store_uidmap_lookup(fc->st, cp->id, src_uids, src.count, dst_uids, &error),
+		    &error);
+		if (ret < 0)
+			goto next;
+		if (!dst_open) {
+			ret = imap_folder_open(fc->dst, cp->dst_name, false, &dst_st, fc->err,
+			                       sizeof(fc->err));
+			if (ret < 0)
+				goto next;
+			dst_open = true;
+		}
+		if (changedsince == 0) {
+			/* Full compare: the destination flags of the mapped range. */
+			uint32_t dlo = UINT32_MAX, dhi = 0;
+			for (size_t i = 0; i < src.count; i++) {
+				if (dst_uids[i] == 0)
+					continue;
+				dlo = dst_uids[i] < dlo ? dst_uids[i] : dlo;
+				dhi = dst_uids[i] > dhi ? dst_uids[i] : dhi;
+			}
+			if (dhi > 0) {
+				ret = imap_fetch_flags(fc->dst, dlo, dhi, 0, &dst, fc->err,
+				                       sizeof(fc->err));
+				if (ret < 0)
+					goto next;
+			}
+		}
+		for (size_t i = 0; i < src.count; i++) {
+			if (dst_uids[i] == 0)
+				continue;
+			if (changedsince == 0) {
+				char a[512], b[512];
+				const struct imap_msg *d = batch_find(&dst, dst_uids[i]);
+				if (d == NULL)
+					continue; /* gone from the destination */
+				flags_normalize(src.msgs[i].flags, a, sizeof(a));
+				flags_normalize(d->flags, b, sizeof(b));
+				if (strcmp(a, b) == 0)
+					continue;
+			}
+			ups[nups].dst = dst_uids[i];
+			ups[nups++].flags = src.msgs[i].flags;
+		}
+		if (nups > 0)
+			ret = flags_apply(fc, ups, nups);
+		if (ret == 0) {
+			pthread_mutex_lock(&fc->run->lock);
+			fc->run->stats.flags_updated += nups;
+			pthread_mutex_unlock(&fc->run->lock);
+		}
+	next:
+		imap_batch_free(&src);
+		imap_batch_free(&dst);
+		free(src_uids);
+		free(dst_uids);
+		free(ups);
+	}
+	return ret;
+}

@@ -1,0 +1,244 @@
+/* Internals of the account copy (sync.h), shared by the files that cut it by
+ * protocol step:
+ *   sync.c      the walk of folders, folder threads, sessions, sync_account
+ *   folders.c   listing, mapping and preparing folders
+ *   batch.c     the crash-safe batch protocol: fetch, intent -> APPEND ->
+ *               commit, recovery of an open intent, the walk of new UIDs
+ *   identity.c  message identity (hash) and the destination index (re-match)
+ *   flags.c     flag sync
+ *   pace.c      rate limits, daily caps, throttling, sleeps
+ *   run.c       the run's shared state: outcome, heartbeat, lease write
+ *               guard, watchdog, connection slots
+ * Not a public interface: only these files include it.
+ *
+ * Unless said otherwise, a function taking a struct folder_ctx runs in that
+ * folder thread (it uses its sessions and store connection), returns 0 on
+ * success, <0 on failure (an IMAP_E* or STORE_* value, with the reason in
+ * fc->err) and 1 when the run is to stop; struct account_run fields behind
+ * run->lock are taken by these functions themselves. */
+#ifndef MAILSHIFT_SYNC_PRIVATE_H
+#define MAILSHIFT_SYNC_PRIVATE_H
+
+#include "sync.h"
+
+#include "account.h"
+#include "imap.h"
+#include "names.h"
+#include "store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#define HASH_LEN 32
+
+/* A destination message known by content, for re-matching. */
+struct dst_entry {
+	unsigned char hash[HASH_LEN];
+	uint32_t uid;
+	bool used;
+};
+
+struct dst_index {
+	struct dst_entry *entries;
+	size_t count;
+	uint32_t next_uid; /* the destination UIDNEXT the index covers up to */
+	/* UIDs this run appended at or above next_uid (marked used when the
+	 * index is extended over them); no_refresh: some had no APPENDUID, so
+	 * the run's own messages cannot be told from others'. */
+	uint32_t *own;
+	size_t nown, own_cap;
+	bool no_refresh;
+};
+
+/* Shared by the folder threads of one account. */
+struct account_run {
+	const struct sync_config *cfg;
+	const struct store_account *acct;
+	int64_t epoch;
+	struct account_creds creds;
+	struct imap_folder *src_folders, *dst_folders;
+	size_t nsrc, ndst;
+	struct imap_names_side src_side, dst_side;
+	char **dst_names; /* per source folder, NULL when skipped */
+
+	pthread_mutex_t lock;
+	size_t next_folder;
+	enum sync_outcome outcome;
+	char error[512];
+	struct sync_stats stats;
+	int64_t lease_deadline_ms; /* monotonic: no destination write after it */
+	char slot_owner[64];       /* holder name of this run's connection slots */
+	bool finished;             /* tells the heartbeat thread to stop */
+	pthread_cond_t wake;
+	uint64_t cap;           /* daily byte cap of the account, 0 = none */
+	uint64_t day_bytes;     /* bytes moved today, as far as this run knows */
+	time_t day;             /* today: UTC days since the epoch */
+	int wait_s;             /* SYNC_WAITING: when to run again */
+	struct folder_ctx *fcs; /* the folder threads, for the watchdog */
+	int nfcs;
+};
+
+/* One folder thread's connections. */
+struct folder_ctx {
+	struct account_run *run;
+	struct store *st;
+	int src_slot, dst_slot; /* connection budget slots held (0: none) */
+	struct imap_session *src, *dst;
+	/* The account's endpoints with this thread's cancel flag and I/O clock
+	 * (lib/imap keeps pointers to them for the sessions' lifetime). */
+	struct imap_endpoint src_ep, dst_ep;
+	int open_backoff_s; /* the server's suggested wait after a throttled connect */
+	bool throttled_dst; /* the last IMAP_ETHROTTLED came from the destination */
+	/* The failure in err came from PostgreSQL, not from a server: an error
+	 * of the account (STORE_LEASE_LOST and IMAP_ENET share a value). */
+	bool store_failed;
+	/* Watchdog (heartbeat thread): busy while the thread works on a folder
+	 * or prepares them; progress_ms is the monotonic time of its last
+	 * completed command, commit or legitimate wait. */
+	atomic_bool busy;
+	atomic_llong progress_ms;
+	atomic_int cancel_mine;  /* set by the watchdog: end this thread's IMAP waits */
+	atomic_llong last_io_ms; /* last byte moved on its sessions (lib/imap) */
+	bool stalled;            /* watchdog: reported once per stall */
+	char err[512];
+};
+
+/* run.c: the run's shared state */
+
+/* Records the run's outcome: the first failure wins; a lost lease overrides
+ * everything.  error is copied.  Any thread. */
+void run_fail(struct account_run *run, enum sync_outcome outcome, const char *error);
+/* Stops the run at its next checkpoint as "waiting" (not an error): run again
+ * after wait_s seconds, or at the next UTC midnight for -1.  Any thread. */
+void run_wait(struct account_run *run, int wait_s, const char *why);
+/* Whether the run is to stop now (lease lost, credentials refused, stopped,
+ * waiting, or SIGTERM).  Any thread. */
+bool run_should_stop(struct account_run *run);
+int64_t monotonic_ms(void);
+/* The folder thread made progress (for the watchdog). */
+void fc_alive(struct folder_ctx *fc);
+/* in with control characters shown as '?', into out (outlen > 0); returns
+ * out.  For names from a server in logs and reasons. */
+const char *printable(const char *in, char *out, size_t outlen);
+/* The write guard of every destination session (imap_session_set_write_guard,
+ * context: the struct account_run): false once the lease may have expired.
+ * Called from the folder threads. */
+bool lease_may_write(void *context);
+/* Starts the lease heartbeat (and watchdog) thread of run: 0, or -1 when it
+ * could not be started.  run must outlive run_heartbeat_stop. */
+int run_heartbeat_start(struct account_run *run, pthread_t *thread_r);
+/* Tells the heartbeat thread to end and joins it; nothing when *started is
+ * false, which it is afterwards.  The account's thread. */
+void run_heartbeat_stop(struct account_run *run, pthread_t thread, bool *started);
+/* Maps a store result ret (its message at *error, read after the call) to
+ * the run: STORE_LEASE_LOST fails the run, another failure sets fc->err and
+ * fc->store_failed, success counts as progress.  Returns ret. */
+int store_check(struct folder_ctx *fc, int ret, const char *const *error);
+/* Takes one source and one destination connection slot for this thread's
+ * sessions, unless held: 0 held, 1 the budget of a server is used up
+ * (nothing is held then), <0 store error (fc->err). */
+int slots_take(struct folder_ctx *fc);
+/* Gives back the slots fc holds, if any (errors ignored: they expire). */
+void slots_release(struct folder_ctx *fc);
+
+/* pace.c: rate, caps, throttling, sleeps */
+
+/* Sleeps up to secs in short steps, a legitimate wait for the watchdog;
+ * false when the run is to stop. */
+bool fc_sleep(struct folder_ctx *fc, double secs);
+/* Before a batch of n messages and bytes bytes: the servers' fleet-wide rate
+ * limits.  0 go on, 1 stop, <0 store failure. */
+int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes);
+/* Keeps the batch sizes->msgs[*i - *n .. *i) within the account's daily byte
+ * cap by dropping messages from its end (*i, *n, *bytes reduced); the bytes
+ * count as moved from here on.  false: not even one fits, the run waits for
+ * the next UTC day (run_wait).  Any folder thread. */
+bool cap_fit(struct account_run *run, const struct imap_batch *sizes, size_t *i, size_t *n,
+             size_t *bytes);
+/* After IMAP_ETHROTTLED (the count-th in a row, from 1): waits as the server
+ * asked and slows the fleet down for it; past THROTTLE_MAX the run waits.  0
+ * retry, 1 stop. */
+int throttle_wait(struct folder_ctx *fc, int count);
+
+/* identity.c: message identity, the destination index */
+
+/* SHA-256 of a fetched message (in memory or spooled) with every CR left
+ * out.  0, or -1 when the spool file cannot be read. */
+int hash_msg(const struct imap_msg *m, unsigned char out[HASH_LEN]);
+/* Indexes the destination folder's messages with UID >= from by content
+ * (the folder examined on fc->dst).  *idx_r is the caller's, to free with
+ * dst_index_free; nothing to free on failure. */
+int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t from,
+                    struct dst_index *idx_r);
+/* Indexes what arrived in the destination folder since idx was built or last
+ * refreshed (another writer), before a batch is matched. */
+int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct dst_index *idx);
+/* Takes an unused destination message with this hash: its UID, 0 if none. */
+uint32_t dst_index_take(struct dst_index *idx, const unsigned char hash[HASH_LEN]);
+/* Remembers destination UIDs this run appended while matching by idx.  0, or
+ * -1 out of memory. */
+int dst_index_own(struct dst_index *idx, const uint32_t *uids, size_t n);
+/* Frees and zeroes idx (a zeroed one is fine). */
+void dst_index_free(struct dst_index *idx);
+
+/* batch.c: the batch protocol */
+
+/* Cuts the next batch from the sizes of a UID window, from *i on (*i <
+ * sizes->count): at most max_count messages and max_bytes bytes, stopping
+ * before a message over max_message (0: no limit).  uids (max_count long)
+ * receives the UIDs; *i moves past them; *n_r and *bytes_r say how many.
+ * Returns true when the batch is one message over max_bytes, to be spooled. */
+bool batch_cut(const struct imap_batch *sizes, size_t *i, size_t max_count, size_t max_bytes,
+               uint64_t max_message, uint32_t *uids, size_t *n_r, size_t *bytes_r);
+/* Fetches the bodies of count UIDs on session into *batch_r (the caller's,
+ * imap_batch_free).  With spool (count 1) the body goes to a temporary file,
+ * *spool_r, for the caller to fclose; else *spool_r is NULL. */
+int fetch_batch(struct folder_ctx *fc, struct imap_session *session, const uint32_t *uids,
+                size_t count, bool spool, struct imap_batch *batch_r, FILE **spool_r);
+/* Where the next UID window starts after the window ending at hi came back
+ * empty (*next_r, up to last + 1); exists is the folder's message count. */
+int window_next(struct folder_ctx *fc, struct imap_session *session, uint32_t exists, uint32_t hi,
+                uint32_t last, uint64_t *next_r);
+/* Re-matches the folder's open intent and appends the rest of its batch. */
+int recover_intent(struct folder_ctx *fc, struct store_folder *cp);
+/* Copies source UIDs (cp->high_water, last] (the source folder examined on
+ * fc->src, holding exists messages), matching by idx when not NULL. */
+int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint32_t exists,
+             struct dst_index *idx);
+
+/* flags.c */
+
+/* Carries flag changes of copied messages (UIDs <= upto) to the destination:
+ * those since modseq changedsince, or all compared when 0. */
+int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto,
+               uint64_t changedsince);
+
+/* folders.c */
+
+/* folders_prepare: the source has more folders than the worker accepts. */
+#define FOLDERS_TOO_MANY (-100)
+
+/* Lists and maps the account's folders into run (src_folders, dst_names),
+ * creating missing destination folders; a folder that cannot be had is
+ * recorded as failed.  0, 1 stop, <0 (FOLDERS_TOO_MANY among them). */
+int folders_prepare(struct folder_ctx *fc);
+/* Records that a folder failed (why: the command and the server's words) and
+ * lets the account go on.  0, or <0 when the store could not record it (the
+ * run then fails). */
+int folder_failed(struct folder_ctx *fc, const char *src_name, const char *dst_name,
+                  const char *why);
+
+/* sync.c */
+
+/* Opens fc's source and destination sessions (the destination guarded by
+ * lease_may_write); refused credentials fail the run. */
+int sessions_open(struct folder_ctx *fc);
+/* Closes fc's sessions, if open. */
+void sessions_close(struct folder_ctx *fc);
+
+#endif
