@@ -21,15 +21,13 @@ struct imap_session {
 	char host[256];
 	int port;
 	enum imap_session_state state;
-	bool broken;                      /* the stream failed: only close is left */
-	char caps[4096];                  /* " CAP1 CAP2 ... " for word search */
-	uint64_t appendlimit;             /* 0 = none advertised */
-	unsigned int raw_tag;             /* tags of commands written directly: "M<n>" */
-	char selected[1024];              /* folder selected read-write, "" if none */
-	bool (*may_write)(void *context); /* see imap_session_set_write_guard */
-	void *may_write_context;
-	int backoff_s; /* see imap_session_backoff_s */
-	char bye[512]; /* the server's BYE line seen on the raw path, "" if none */
+	bool broken;          /* the stream failed: only close is left */
+	char caps[4096];      /* " CAP1 CAP2 ... " for word search */
+	uint64_t appendlimit; /* 0 = none advertised */
+	unsigned int raw_tag; /* tags of commands written directly: "M<n>" */
+	char selected[1024];  /* folder selected read-write, "" if none */
+	int backoff_s;        /* see imap_session_backoff_s */
+	char bye[512];        /* the server's BYE line seen on the raw path, "" if none */
 	struct imap_transport_fault fault; /* why the stream failed, set by the transport */
 };
 

@@ -21,24 +21,9 @@
  * length, names and SASL responses, are written on their own). */
 #define RAW_PRINTF_MAX 65536
 
-/* The write guard refused: nothing more may be sent on this session. */
-static bool raw_guard_refuses(struct imap_session *s)
-{
-	if (s->may_write == NULL || s->may_write(s->may_write_context))
-		return false;
-	log_warn("imap %s:%d: write refused by the guard (lease deadline passed); closing", s->host,
-	         s->port);
-	imap_session_break(s, IMAP_ENET,
-	                   "nothing more sent to %s:%d: the write guard refused (lease deadline "
-	                   "passed)",
-	                   s->host, s->port);
-	return true;
-}
-
 static int raw_write(struct imap_session *s, const void *buf, size_t len)
 {
-	if (raw_guard_refuses(s))
-		return IMAP_ENET;
+	/* The write guard is asked by the transport under every write. */
 	if (mailstream_write(s->imap->imap_stream, buf, len) != (ssize_t)len) {
 		s->broken = true;
 		return IMAP_ENET;
@@ -84,8 +69,6 @@ static int raw_printf(struct imap_session *s, const char *fmt, ...)
 
 static int raw_flush(struct imap_session *s)
 {
-	if (raw_guard_refuses(s))
-		return IMAP_ENET;
 	if (mailstream_flush(s->imap->imap_stream) < 0) {
 		s->broken = true;
 		return IMAP_ENET;

@@ -309,8 +309,6 @@ bool imap_session_has_cap(const struct imap_session *s, const char *cap)
 void imap_session_set_write_guard(struct imap_session *s, bool (*may_write)(void *context),
                                   void *context)
 {
-	s->may_write = may_write;
-	s->may_write_context = context;
 	/* Every write, libetpan's own commands (UID STORE, CREATE) included. */
 	if (s->imap != NULL && s->imap->imap_stream != NULL)
 		imap_transport_set_write_guard(mailstream_get_low(s->imap->imap_stream), may_write,
