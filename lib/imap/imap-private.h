@@ -58,4 +58,9 @@ int imap_session_arg_check(struct imap_session *s, const char *cmd, const char *
 int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64, bool sasl_ir,
                           char *err, size_t errlen);
 
+/* Parses the UIDs of "[APPENDUID <validity> <uid-set>]" (RFC 4315) in text,
+ * in order, into uids (at most max); returns how many, or 0 when the code is
+ * absent or malformed.  (raw.c; not static for tests/unit/test_uidset.c) */
+size_t appenduid_parse(const char *text, uint32_t *uids, size_t max);
+
 #endif
