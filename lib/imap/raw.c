@@ -259,6 +259,11 @@ size_t appenduid_parse(const char *text, uint32_t *uids, size_t max)
 			if (end == p)
 				return 0;
 			p = end;
+			if (b < a) { /* "4:2" is "2:4" (RFC 4315) */
+				unsigned long t = a;
+				a = b;
+				b = t;
+			}
 		}
 		for (unsigned long u = a; u <= b && n < max; u++)
 			uids[n++] = (uint32_t)u;

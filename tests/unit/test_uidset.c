@@ -114,6 +114,16 @@ static void test_parse_sets(void **state)
 	parses("A1 OK [APPENDUID 9 1:5,7] x", 6, 6, (const uint32_t[]){1, 2, 3, 4, 5, 7});
 }
 
+/* RFC 4315: "2:4 and 4:2 are equivalent". */
+static void test_parse_reversed_range(void **state)
+{
+	(void)state;
+	parses("A1 OK [APPENDUID 9 5:3] x", 16, 3, (const uint32_t[]){3, 4, 5});
+	parses("A1 OK [APPENDUID 9 1,12:10] x", 16, 4, (const uint32_t[]){1, 10, 11, 12});
+	parses("A1 OK [APPENDUID 9 4294967295:4294967294] x", 16, 2,
+	       (const uint32_t[]){4294967294u, 4294967295u});
+}
+
 /* What imap_uidset_format writes, appenduid_parse reads back. */
 static void test_round_trip(void **state)
 {
@@ -149,6 +159,7 @@ int main(void)
 	    cmocka_unit_test(test_format_buffer_limits),
 	    cmocka_unit_test(test_parse_single),
 	    cmocka_unit_test(test_parse_sets),
+	    cmocka_unit_test(test_parse_reversed_range),
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_parse_absent_or_malformed),
 	};
