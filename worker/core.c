@@ -78,29 +78,39 @@ int hash_msg(const struct imap_msg *m, unsigned char out[HASH_LEN])
 
 static int word_cmp(const void *a, const void *b)
 {
-	return strcasecmp(a, b);
+	return strcasecmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted set of flag words, for comparing two flag lists. */
+/* Sorted set of flag words, for comparing two flag lists.  Every word counts,
+ * however long and however many. */
 void flags_normalize(const char *in, char *out, size_t outlen)
 {
-	char words[64][64];
-	size_t n = 0, len = 0;
-	const char *p = in;
+	size_t inlen = strlen(in), n = 0, len = 0;
+	char *copy = malloc(inlen + 1);
+	/* A word and its space take two bytes at least. */
+	char **words = malloc((inlen / 2 + 1) * sizeof(*words));
 
-	while (*p != '\0' && n < 64) {
+	if (copy == NULL || words == NULL) {
+		/* The list as it is: at worst an unneeded STORE. */
+		snprintf(out, outlen, "%s", in);
+		free(copy);
+		free(words);
+		return;
+	}
+	memcpy(copy, in, inlen + 1);
+	for (char *p = copy; *p != '\0';) {
 		size_t w = strcspn(p, " ");
-		if (w > 0 && w < 64) {
-			memcpy(words[n], p, w);
-			words[n++][w] = '\0';
-		}
+		if (w > 0)
+			words[n++] = p;
 		p += w;
 		while (*p == ' ')
-			p++;
+			*p++ = '\0';
 	}
-	qsort(words, n, sizeof(words[0]), word_cmp);
+	qsort(words, n, sizeof(*words), word_cmp);
 	out[0] = '\0';
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)snprintf(out + len, outlen > len ? outlen - len : 0, "%s%s",
-		                        i > 0 ? " " : "", words[i]);
+	for (size_t i = 0; i < n && len < outlen; i++)
+		len +=
+		    (size_t)snprintf(out + len, outlen - len, "%s%s", i > 0 ? " " : "", words[i]);
+	free(words);
+	free(copy);
 }

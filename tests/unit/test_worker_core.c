@@ -304,6 +304,33 @@ static void test_flags_equal_lists(void **state)
 	assert_string_not_equal(a, b);
 }
 
+/* Long keywords and many words count like any others. */
+static void test_flags_long_and_many(void **state)
+{
+	char kw[80], in[400], want[400], a[512], b[512];
+	size_t len = 0;
+
+	(void)state;
+	memset(kw, 'k', 70);
+	kw[70] = '\0';
+	snprintf(in, sizeof(in), "%s \\Seen", kw);
+	snprintf(want, sizeof(want), "\\Seen %s", kw);
+	normalized(in, want);
+	flags_normalize(in, a, sizeof(a));
+	flags_normalize("\\Seen", b, sizeof(b));
+	assert_string_not_equal(a, b);
+
+	/* 80 words, given in descending order. */
+	for (int k = 79; k >= 0; k--)
+		len +=
+		    (size_t)snprintf(in + len, sizeof(in) - len, "%sk%02d", k < 79 ? " " : "", k);
+	len = 0;
+	for (int k = 0; k < 80; k++)
+		len += (size_t)snprintf(want + len, sizeof(want) - len, "%sk%02d", k > 0 ? " " : "",
+		                        k);
+	normalized(in, want);
+}
+
 static void test_flags_small_output(void **state)
 {
 	char out[8];
@@ -331,6 +358,7 @@ int main(void)
 	    cmocka_unit_test(test_flags_sorted),
 	    cmocka_unit_test(test_flags_spaces),
 	    cmocka_unit_test(test_flags_equal_lists),
+	    cmocka_unit_test(test_flags_long_and_many),
 	    cmocka_unit_test(test_flags_small_output),
 	};
 
