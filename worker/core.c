@@ -32,9 +32,11 @@ bool batch_cut(const struct imap_batch *sizes, size_t *i, size_t max_count, size
 }
 
 /* Message identity: SHA-256 of the bytes with every CR left out, so that a
- * destination which normalises line endings on storage (bare LF or bare CR to
- * CRLF, or CRLF to LF) still matches its copy.  Feeds data to the digest
- * without its CRs; a message is fed in pieces (spooled), the same way. */
+ * destination which normalises line endings on storage by adding or dropping
+ * CRs (bare LF to CRLF, or CRLF to LF) still matches its copy.  One that turns
+ * a bare CR into CRLF adds an LF: its copy does not match (recovery appends
+ * the message again).  Feeds data to the digest without its CRs; a message is
+ * fed in pieces (spooled), the same way. */
 static void digest_update_no_cr(EVP_MD_CTX *ctx, const char *data, size_t len)
 {
 	size_t start = 0;

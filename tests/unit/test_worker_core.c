@@ -208,6 +208,12 @@ static void test_hash_skips_cr(void **state)
 	hash_is("\r", 1, SHA_EMPTY);
 	hash_is("\r\r\r\r", 4, SHA_EMPTY);
 	hash_is("Subject: x\r\n\r\nhello\r\n", 21, SHA_MAIL);
+	/* CRs added or dropped anywhere change nothing ("a\r\r\nb" stored as
+	 * "a\r\nb" by a destination that turns CRLF into LF) ... */
+	hash_is("a\r\r\nb", 5, SHA_A_LF_B);
+	/* ... but a bare CR is no line end: "a\rb" is "ab", so a destination
+	 * that turns it into CRLF ("a\r\nb") does not match its copy. */
+	hash_is("a\rb", 3, "fb8e20fc2e4c3f248c60c39bd652f3c1347298bb977b8b4d5903b85055620603");
 	/* Only CR: a NUL byte or the length counts. */
 	hash_is("abc\0", 4, "dc1114cd074914bd872cc1f9a23ec910ea2203bc79779ab2e17da25782a624fc");
 }
