@@ -29,7 +29,7 @@ static void flag_append(char *buf, size_t buflen, const char *flag)
 	snprintf(buf + len, buflen - len, "%s%s", len > 0 ? " " : "", flag);
 }
 
-static void flags_format(struct mailimap_msg_att_dynamic *dyn, char *buf, size_t buflen)
+void imap_flags_format(struct mailimap_msg_att_dynamic *dyn, char *buf, size_t buflen)
 {
 	buf[0] = '\0';
 	if (dyn == NULL || dyn->att_list == NULL)
@@ -98,7 +98,7 @@ static void msg_from_att(struct mailimap_msg_att *att, struct imap_msg *m, bool 
 		struct mailimap_msg_att_item *item = clist_content(it);
 
 		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC) {
-			flags_format(item->att_data.att_dyn, m->flags, sizeof(m->flags));
+			imap_flags_format(item->att_data.att_dyn, m->flags, sizeof(m->flags));
 			continue;
 		}
 		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_EXTENSION) {
