@@ -63,7 +63,8 @@ int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *
  * absent or malformed.  (raw.c; not static for tests/unit/test_uidset.c) */
 size_t appenduid_parse(const char *text, uint32_t *uids, size_t max);
 /* The flags of a FETCH FLAGS item, space separated, into buf (buflen > 0),
- * \Recent left out; dyn may be NULL.  (fetch.c; not static for
+ * \Recent left out, a flag that does not fit whole left out (never cut);
+ * dyn may be NULL.  (fetch.c; not static for
  * tests/unit/test_fetch_flags.c) */
 void imap_flags_format(struct mailimap_msg_att_dynamic *dyn, char *buf, size_t buflen);
 
