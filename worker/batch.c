@@ -8,7 +8,6 @@
 
 #include "log.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -16,26 +15,6 @@
 
 /* Partial fetch size for messages spooled through a file. */
 #define SPOOL_CHUNK (1024 * 1024)
-
-bool batch_cut(const struct imap_batch *sizes, size_t *i, size_t max_count, size_t max_bytes,
-               uint64_t max_message, uint32_t *uids, size_t *n_r, size_t *bytes_r)
-{
-	bool spool;
-	size_t n = 0, bytes = 0;
-
-	assert(*i < sizes->count);
-	/* A message over the batch byte limit travels alone, spooled. */
-	spool = sizes->msgs[*i].size > max_bytes;
-	while (*i < sizes->count && n < max_count && !(n > 0 && spool) &&
-	       (n == 0 || bytes + sizes->msgs[*i].size <= max_bytes) &&
-	       (max_message == 0 || sizes->msgs[*i].size <= max_message)) {
-		bytes += sizes->msgs[*i].size;
-		uids[n++] = sizes->msgs[(*i)++].uid;
-	}
-	*n_r = n;
-	*bytes_r = bytes;
-	return spool;
-}
 
 /* Fetches the bodies of a batch.  With spool, the batch is one message too
  * large for the batch byte limit: it goes through a temporary file in

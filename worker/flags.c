@@ -6,7 +6,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 struct flag_update {
 	uint32_t dst;
@@ -61,35 +60,6 @@ static const struct imap_msg *batch_find(const struct imap_batch *batch, uint32_
 			hi = mid;
 	}
 	return lo < batch->count && batch->msgs[lo].uid == uid ? &batch->msgs[lo] : NULL;
-}
-
-static int word_cmp(const void *a, const void *b)
-{
-	return strcasecmp(a, b);
-}
-
-/* Sorted set of flag words, for comparing two flag lists. */
-static void flags_normalize(const char *in, char *out, size_t outlen)
-{
-	char words[64][64];
-	size_t n = 0, len = 0;
-	const char *p = in;
-
-	while (*p != '\0' && n < 64) {
-		size_t w = strcspn(p, " ");
-		if (w > 0 && w < 64) {
-			memcpy(words[n], p, w);
-			words[n++][w] = '\0';
-		}
-		p += w;
-		while (*p == ' ')
-			p++;
-	}
-	qsort(words, n, sizeof(words[0]), word_cmp);
-	out[0] = '\0';
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)snprintf(out + len, outlen > len ? outlen - len : 0, "%s%s",
-		                        i > 0 ? " " : "", words[i]);
 }
 
 /* Carries flag changes of already copied messages (UIDs <= upto) to the

@@ -6,6 +6,8 @@
  *               commit, recovery of an open intent, the walk of new UIDs
  *   identity.c  message identity (hash) and the destination index (re-match)
  *   flags.c     flag sync
+ *   core.c      the pure pieces of the above (batch_cut, hash_msg,
+ *               flags_normalize), unit tested on their own
  *   pace.c      rate limits, daily caps, throttling, sleeps
  *   run.c       the run's shared state: outcome, heartbeat, lease write
  *               guard, watchdog, connection slots
@@ -217,6 +219,9 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
  * those since modseq changedsince, or all compared when 0. */
 int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto,
                uint64_t changedsince);
+/* The flag words of in (space separated), sorted without regard to case and
+ * joined by single spaces into out, for comparing two flag lists.  (core.c) */
+void flags_normalize(const char *in, char *out, size_t outlen);
 
 /* folders.c */
 

@@ -22,14 +22,18 @@ void imap_batch_free(struct imap_batch *batch)
 	memset(batch, 0, sizeof(*batch));
 }
 
+/* Appends flag to the list in buf, unless it does not fit whole: a cut
+ * keyword would reach the destination as a flag the source never had. */
 static void flag_append(char *buf, size_t buflen, const char *flag)
 {
 	size_t len = strlen(buf);
 
+	if (len + (len > 0) + strlen(flag) >= buflen)
+		return;
 	snprintf(buf + len, buflen - len, "%s%s", len > 0 ? " " : "", flag);
 }
 
-static void flags_format(struct mailimap_msg_att_dynamic *dyn, char *buf, size_t buflen)
+void imap_flags_format(struct mailimap_msg_att_dynamic *dyn, char *buf, size_t buflen)
 {
 	buf[0] = '\0';
 	if (dyn == NULL || dyn->att_list == NULL)
@@ -63,8 +67,9 @@ static void flags_format(struct mailimap_msg_att_dynamic *dyn, char *buf, size_t
 			break;
 		case MAILIMAP_FLAG_EXTENSION: {
 			char ext[128];
-			snprintf(ext, sizeof(ext), "\\%s", f->fl_data.fl_extension);
-			flag_append(buf, buflen, ext);
+			int n = snprintf(ext, sizeof(ext), "\\%s", f->fl_data.fl_extension);
+			if (n > 0 && (size_t)n < sizeof(ext)) /* not cut either */
+				flag_append(buf, buflen, ext);
 			break;
 		}
 		}
@@ -98,7 +103,7 @@ static void msg_from_att(struct mailimap_msg_att *att, struct imap_msg *m, bool 
 		struct mailimap_msg_att_item *item = clist_content(it);
 
 		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC) {
-			flags_format(item->att_data.att_dyn, m->flags, sizeof(m->flags));
+			imap_flags_format(item->att_data.att_dyn, m->flags, sizeof(m->flags));
 			continue;
 		}
 		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_EXTENSION) {

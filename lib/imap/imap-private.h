@@ -58,4 +58,14 @@ int imap_session_arg_check(struct imap_session *s, const char *cmd, const char *
 int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64, bool sasl_ir,
                           char *err, size_t errlen);
 
+/* Parses the UIDs of "[APPENDUID <validity> <uid-set>]" (RFC 4315) in text,
+ * in order, into uids (at most max); returns how many, or 0 when the code is
+ * absent or malformed.  (raw.c; not static for tests/unit/test_uidset.c) */
+size_t appenduid_parse(const char *text, uint32_t *uids, size_t max);
+/* The flags of a FETCH FLAGS item, space separated, into buf (buflen > 0),
+ * \Recent left out, a flag that does not fit whole left out (never cut);
+ * dyn may be NULL.  (fetch.c; not static for
+ * tests/unit/test_fetch_flags.c) */
+void imap_flags_format(struct mailimap_msg_att_dynamic *dyn, char *buf, size_t buflen);
+
 #endif

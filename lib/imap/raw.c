@@ -234,7 +234,7 @@ int imap_uidset_format(const uint32_t *uids, size_t count, char *buf, size_t buf
 
 /* Parses the UIDs of "[APPENDUID <validity> <uid-set>]" in order into uids
  * (at most max); returns how many, or 0 when the code is absent. */
-static size_t appenduid_parse(const char *text, uint32_t *uids, size_t max)
+size_t appenduid_parse(const char *text, uint32_t *uids, size_t max)
 {
 	const char *p = strcasestr(text, "[APPENDUID ");
 	size_t n = 0;
@@ -259,6 +259,11 @@ static size_t appenduid_parse(const char *text, uint32_t *uids, size_t max)
 			if (end == p)
 				return 0;
 			p = end;
+			if (b < a) { /* "4:2" is "2:4" (RFC 4315) */
+				unsigned long t = a;
+				a = b;
+				b = t;
+			}
 		}
 		for (unsigned long u = a; u <= b && n < max; u++)
 			uids[n++] = (uint32_t)u;

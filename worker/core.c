@@ -1,0 +1,118 @@
+/* The pure pieces of the account copy, apart from the protocol steps that
+ * use them so that unit tests (tests/unit/test_worker_core.c) can reach them
+ * without a server or a store: batch cutting (batch.c), message identity
+ * (identity.c) and flag comparison (flags.c).  Declared in sync-private.h. */
+#include "sync-private.h"
+
+#include <assert.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+bool batch_cut(const struct imap_batch *sizes, size_t *i, size_t max_count, size_t max_bytes,
+               uint64_t max_message, uint32_t *uids, size_t *n_r, size_t *bytes_r)
+{
+	bool spool;
+	size_t n = 0, bytes = 0;
+
+	assert(*i < sizes->count);
+	/* A message over the batch byte limit travels alone, spooled. */
+	spool = sizes->msgs[*i].size > max_bytes;
+	while (*i < sizes->count && n < max_count && !(n > 0 && spool) &&
+	       (n == 0 || bytes + sizes->msgs[*i].size <= max_bytes) &&
+	       (max_message == 0 || sizes->msgs[*i].size <= max_message)) {
+		bytes += sizes->msgs[*i].size;
+		uids[n++] = sizes->msgs[(*i)++].uid;
+	}
+	*n_r = n;
+	*bytes_r = bytes;
+	return spool;
+}
+
+/* Message identity: SHA-256 of the bytes with every CR left out, so that a
+ * destination which normalises line endings on storage by adding or dropping
+ * CRs (bare LF to CRLF, or CRLF to LF) still matches its copy.  One that turns
+ * a bare CR into CRLF adds an LF: its copy does not match (recovery appends
+ * the message again).  Feeds data to the digest without its CRs; a message is
+ * fed in pieces (spooled), the same way. */
+static void digest_update_no_cr(EVP_MD_CTX *ctx, const char *data, size_t len)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] != '\r')
+			continue;
+		if (i > start)
+			EVP_DigestUpdate(ctx, data + start, i - start);
+		start = i + 1;
+	}
+	if (len > start)
+		EVP_DigestUpdate(ctx, data + start, len - start);
+}
+
+/* Hash of a fetched message, in memory or spooled. */
+int hash_msg(const struct imap_msg *m, unsigned char out[HASH_LEN])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int n = HASH_LEN;
+	char buf[65536];
+	int ret = 0;
+
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	if (!m->spooled)
+		digest_update_no_cr(ctx, m->body, m->body_len);
+	for (size_t off = 0; m->spooled && off < m->body_len;) {
+		size_t want = m->body_len - off < sizeof(buf) ? m->body_len - off : sizeof(buf);
+		ssize_t got = pread(m->body_fd, buf, want, (off_t)off);
+		if (got <= 0) {
+			ret = -1;
+			break;
+		}
+		digest_update_no_cr(ctx, buf, (size_t)got);
+		off += (size_t)got;
+	}
+	EVP_DigestFinal_ex(ctx, out, &n);
+	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+static int word_cmp(const void *a, const void *b)
+{
+	return strcasecmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted set of flag words, for comparing two flag lists.  Every word counts,
+ * however long and however many. */
+void flags_normalize(const char *in, char *out, size_t outlen)
+{
+	size_t inlen = strlen(in), n = 0, len = 0;
+	char *copy = malloc(inlen + 1);
+	/* A word and its space take two bytes at least. */
+	char **words = malloc((inlen / 2 + 1) * sizeof(*words));
+
+	if (copy == NULL || words == NULL) {
+		/* The list as it is: at worst an unneeded STORE. */
+		snprintf(out, outlen, "%s", in);
+		free(copy);
+		free(words);
+		return;
+	}
+	memcpy(copy, in, inlen + 1);
+	for (char *p = copy; *p != '\0';) {
+		size_t w = strcspn(p, " ");
+		if (w > 0)
+			words[n++] = p;
+		p += w;
+		while (*p == ' ')
+			*p++ = '\0';
+	}
+	qsort(words, n, sizeof(*words), word_cmp);
+	out[0] = '\0';
+	for (size_t i = 0; i < n && len < outlen; i++)
+		len +=
+		    (size_t)snprintf(out + len, outlen - len, "%s%s", i > 0 ? " " : "", words[i]);
+	free(words);
+	free(copy);
+}
