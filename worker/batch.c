@@ -234,6 +234,9 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 			                                 fc->err, sizeof(fc->err)));
 			if (ret < 0)
 				goto out;
+			/* SELECT's UIDNEXT serves as the intent's bound. */
+			if (fc->dst_uid_floor == 0)
+				fc->dst_uid_floor = sel_st.uidnext;
 		}
 		if (!keep_intent) {
 			struct imap_status dst_st = {.uidnext = fc->dst_uid_floor};

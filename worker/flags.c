@@ -159,8 +159,12 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto, ui
 		if (ret < 0)
 			goto next;
 		if (!dst_open) {
-			ret = imap_folder_open(fc->dst, cp->dst_name, false, &dst_st, fc->err,
-			                       sizeof(fc->err));
+			/* Selected read-write already when this pass appended. */
+			const char *sel = imap_session_selected(fc->dst);
+			ret = sel != NULL && strcmp(sel, cp->dst_name) == 0
+			          ? 0
+			          : imap_folder_open(fc->dst, cp->dst_name, false, &dst_st, fc->err,
+			                             sizeof(fc->err));
 			if (ret < 0)
 				goto next;
 			dst_open = true;

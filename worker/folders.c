@@ -86,9 +86,12 @@ int folders_prepare(struct folder_ctx *fc)
 	run->rows = calloc(run->nsrc + 1, sizeof(*run->rows));
 	run->src_st = calloc(run->nsrc + 1, sizeof(*run->src_st));
 	run->src_known = calloc(run->nsrc + 1, sizeof(*run->src_known));
+	run->dst_st = calloc(run->nsrc + 1, sizeof(*run->dst_st));
+	run->dst_known = calloc(run->nsrc + 1, sizeof(*run->dst_known));
 	run->todo = calloc(run->nsrc + 1, sizeof(*run->todo));
 	if (run->dst_names == NULL || run->rows == NULL || run->src_st == NULL ||
-	    run->src_known == NULL || run->todo == NULL)
+	    run->src_known == NULL || run->dst_st == NULL || run->dst_known == NULL ||
+	    run->todo == NULL)
 		return -1;
 	for (size_t i = 0; i < run->nsrc; i++) {
 		const struct imap_folder *f = &run->src_folders[i];
@@ -170,10 +173,14 @@ void folders_state_free(struct account_run *run)
 	free(run->rows);
 	free(run->src_st);
 	free(run->src_known);
+	free(run->dst_st);
+	free(run->dst_known);
 	free(run->todo);
 	run->rows = NULL;
 	run->src_st = NULL;
 	run->src_known = NULL;
+	run->dst_st = NULL;
+	run->dst_known = NULL;
 	run->todo = NULL;
 }
 
@@ -210,8 +217,9 @@ void folders_triage(struct folder_ctx *fc)
 	if (ret < 0)
 		goto out;
 	fc_alive(fc);
-	/* The source's numbers serve the folder threads; the destination is
-	 * asked only about the folders the source says are unchanged. */
+	/* The numbers serve the folder threads too.  The destination is asked
+	 * about the folders with a checkpoint there (its UIDVALIDITY is
+	 * checked before anything is trusted). */
 	size_t m = 0;
 	for (size_t k = 0; k < n; k++) {
 		size_t i = at[k];
@@ -219,7 +227,8 @@ void folders_triage(struct folder_ctx *fc)
 			continue;
 		run->src_st[i] = reqs[k].st;
 		run->src_known[i] = true;
-		if (!folder_unchanged(&run->rows[i], &reqs[k].st))
+		if (run->rows[i].dst_uidvalidity == 0 ||
+		    run->rows[i].src_uidvalidity != reqs[k].st.uidvalidity)
 			continue;
 		reqs[m].name = run->dst_names[i];
 		at[m++] = i;
@@ -229,8 +238,12 @@ void folders_triage(struct folder_ctx *fc)
 		goto out;
 	for (size_t k = 0; k < m; k++) {
 		size_t i = at[k];
-		if (reqs[k].ret != 0 || (run->rows[i].dst_uidvalidity != 0 &&
-		                         reqs[k].st.uidvalidity != run->rows[i].dst_uidvalidity))
+		if (reqs[k].ret != 0)
+			continue;
+		run->dst_st[i] = reqs[k].st;
+		run->dst_known[i] = true;
+		if (reqs[k].st.uidvalidity != run->rows[i].dst_uidvalidity ||
+		    !folder_unchanged(&run->rows[i], &run->src_st[i]))
 			continue;
 		run->todo[i] = false;
 		unchanged++;

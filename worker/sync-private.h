@@ -80,11 +80,12 @@ struct account_run {
 	struct imap_names_side src_side, dst_side;
 	char **dst_names; /* per source folder, NULL when skipped */
 	/* Per source folder, from folders_prepare and folders_triage: its
-	 * checkpoint row; the source STATUS when known (src_known); whether a
+	 * checkpoint row; the source and destination STATUS when known
+	 * (src_known, dst_known); whether a
 	 * folder thread has work there (false: found unchanged). */
 	struct store_folder *rows;
-	struct imap_status *src_st;
-	bool *src_known, *todo;
+	struct imap_status *src_st, *dst_st;
+	bool *src_known, *dst_known, *todo;
 
 	pthread_mutex_t lock;
 	size_t next_folder;

@@ -60,10 +60,12 @@ static int dst_wait_quiet(struct folder_ctx *fc, const char *dst_name, uint32_t 
 	return 0;
 }
 
-/* Brings one folder up to date.  known: its source STATUS, when
- * folders_triage asked it moments ago (NULL: asked here). */
+/* Brings one folder up to date.  known, known_dst: its source and
+ * destination STATUS when folders_triage asked them moments ago (NULL: asked
+ * here). */
 static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
-                       const char *dst_name, const struct imap_status *known)
+                       const char *dst_name, const struct imap_status *known,
+                       const struct imap_status *known_dst)
 {
 	struct account_run *run = fc->run;
 	struct store_folder cp = {0};
@@ -108,9 +110,12 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	bool dst_known = false, dst_changed = false;
 	if (cp.src_uidvalidity == st.uidvalidity && cp.dst_uidvalidity != 0) {
 		t0 = monotonic_ms();
-		ret = phase_add(
-		    fc, PHASE_STATUS, t0,
-		    imap_folder_status(fc->dst, dst_name, &dst_st, fc->err, sizeof(fc->err)));
+		if (known_dst != NULL)
+			dst_st = *known_dst;
+		else
+			ret = phase_add(fc, PHASE_STATUS, t0,
+			                imap_folder_status(fc->dst, dst_name, &dst_st, fc->err,
+			                                   sizeof(fc->err)));
 		if (ret < 0)
 			goto out;
 		dst_known = true;
@@ -366,6 +371,8 @@ static void folder_thread_run(struct folder_ctx *fc)
 		/* The triage's STATUS serves the first try only. */
 		const struct imap_status *known =
 		    run->src_known != NULL && run->src_known[i] ? &run->src_st[i] : NULL;
+		const struct imap_status *known_dst =
+		    run->dst_known != NULL && run->dst_known[i] ? &run->dst_st[i] : NULL;
 		for (int attempt = 0; attempt < FOLDER_ATTEMPTS && !run_should_stop(run);) {
 			ret = 0;
 			fc->store_failed = false;
@@ -379,9 +386,9 @@ static void folder_thread_run(struct folder_ctx *fc)
 			}
 			if (ret == 0) {
 				fc->throttled_dst = false;
-				ret =
-				    sync_folder(fc, &run->src_folders[i], run->dst_names[i], known);
-				known = NULL;
+				ret = sync_folder(fc, &run->src_folders[i], run->dst_names[i],
+				                  known, known_dst);
+				known = known_dst = NULL;
 			}
 			if (ret == IMAP_ETHROTTLED) {
 				/* Not an error, and not an attempt: wait as asked. */
