@@ -373,6 +373,8 @@ static void folder_thread_run(struct folder_ctx *fc)
 		    run->src_known != NULL && run->src_known[i] ? &run->src_st[i] : NULL;
 		const struct imap_status *known_dst =
 		    run->dst_known != NULL && run->dst_known[i] ? &run->dst_st[i] : NULL;
+		uint64_t rt_src = fc->src_io.round_trips, rt_dst = fc->dst_io.round_trips;
+		int64_t started = monotonic_ms();
 		for (int attempt = 0; attempt < FOLDER_ATTEMPTS && !run_should_stop(run);) {
 			ret = 0;
 			fc->store_failed = false;
@@ -415,6 +417,11 @@ static void folder_thread_run(struct folder_ctx *fc)
 			sessions_close(fc);
 		}
 		atomic_store(&fc->busy, false);
+		log_debug("account %" PRId64 " folder %s: %.3f s, round trips: source %" PRIu64
+		          ", destination %" PRIu64,
+		          run->acct->id, printable(run->src_folders[i].name, (char[256]){0}, 256),
+		          (double)(monotonic_ms() - started) / 1000.0,
+		          fc->src_io.round_trips - rt_src, fc->dst_io.round_trips - rt_dst);
 		if (ret == 1 || run_should_stop(run))
 			break;
 		if (folder_own_error(fc, ret)) {
