@@ -188,6 +188,10 @@ int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 	time_t deadline = time(NULL) + seconds;
 	struct tally t;
 	const char *error;
+	/* Woken by the NOTIFY of every account's lease release (an account's
+	 * pass ends there), not by polling; the status is read again at least
+	 * once a second anyway. */
+	bool listening = store_listen(st, &error) == 0;
 
 	for (;;) {
 		memset(&t, 0, sizeof(t));
@@ -198,7 +202,8 @@ int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 		}
 		if (t.ended == t.total || time(NULL) >= deadline)
 			break;
-		usleep(50 * 1000);
+		if (!listening || store_wait_notify(st, 1000, &error) < 0)
+			usleep(50 * 1000);
 	}
 	report_status(st, migration_id, 0);
 	if (t.ended < t.total)

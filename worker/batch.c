@@ -133,7 +133,8 @@ static int pair_cmp(const void *a, const void *b)
  * and is not rewritten: its UIDNEXT stays the lower bound for a later
  * re-match. */
 static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint32_t *uids,
-                      size_t count, bool spool, struct dst_index *idx, bool keep_intent)
+                      size_t count, bool spool, struct dst_index *idx, bool keep_intent,
+                      struct imap_batch *given)
 {
 	struct account_run *run = fc->run;
 	struct imap_batch bodies = {0};
@@ -148,7 +149,16 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	const char *error = NULL;
 	int ret;
 
-	ret = fetch_batch(fc, fc->src, uids, count, spool, &bodies, &spool_file);
+	int64_t t0 = monotonic_ms();
+	if (given != NULL) {
+		/* Fetched ahead (prefetch_start): ours now. */
+		bodies = *given;
+		memset(given, 0, sizeof(*given));
+		ret = 0;
+	} else {
+		ret = phase_add(fc, PHASE_FETCH, t0,
+		                fetch_batch(fc, fc->src, uids, count, spool, &bodies, &spool_file));
+	}
 	if (ret < 0)
 		return ret;
 	fc_alive(fc);
@@ -197,24 +207,37 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 		const char *sel = imap_session_selected(fc->dst);
 		if (sel == NULL || strcmp(sel, cp->dst_name) != 0) {
 			struct imap_status sel_st;
-			ret = imap_folder_open(fc->dst, cp->dst_name, false, &sel_st, fc->err,
-			                       sizeof(fc->err));
+			t0 = monotonic_ms();
+			ret = phase_add(fc, PHASE_STATUS, t0,
+			                imap_folder_open(fc->dst, cp->dst_name, false, &sel_st,
+			                                 fc->err, sizeof(fc->err)));
 			if (ret < 0)
 				goto out;
+			/* SELECT's UIDNEXT serves as the intent's bound. */
+			if (fc->dst_uid_floor == 0)
+				fc->dst_uid_floor = sel_st.uidnext;
 		}
 		if (!keep_intent) {
-			struct imap_status dst_st;
-			ret = imap_folder_status(fc->dst, cp->dst_name, &dst_st, fc->err,
-			                         sizeof(fc->err));
+			struct imap_status dst_st = {.uidnext = fc->dst_uid_floor};
+			t0 = monotonic_ms();
+			if (dst_st.uidnext == 0)
+				ret = phase_add(fc, PHASE_STATUS, t0,
+				                imap_folder_status(fc->dst, cp->dst_name, &dst_st,
+				                                   fc->err, sizeof(fc->err)));
 			if (ret < 0)
 				goto out;
+			t0 = monotonic_ms();
 			ret = store_intent_begin(fc->st, run->acct->id, run->epoch, cp->id,
 			                         dst_st.uidnext, append_uids, nappend, &error);
-			if (store_check(fc, ret, &error) < 0)
+			if (phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, &error)) < 0)
 				goto out;
 		}
-		ret = imap_append_batch(fc->dst, cp->dst_name, to_append, nappend, results, fc->err,
-		                        sizeof(fc->err));
+		t0 = monotonic_ms();
+		/* Unknown again until this batch's APPENDUIDs say otherwise. */
+		fc->dst_uid_floor = 0;
+		ret = phase_add(fc, PHASE_APPEND, t0,
+		                imap_append_batch(fc->dst, cp->dst_name, to_append, nappend,
+		                                  results, fc->err, sizeof(fc->err)));
 		if (ret < 0)
 			goto out;
 		fc_alive(fc);
@@ -229,6 +252,16 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 				goto out;
 			}
 		}
+		uint32_t top = 0;
+		bool all_known = true;
+		for (size_t i = 0; i < nappend; i++) {
+			if (results[i].error[0] == '\0' && results[i].dst_uid == 0)
+				all_known = false;
+			if (results[i].dst_uid > top)
+				top = results[i].dst_uid;
+		}
+		if (all_known && top != 0 && top < UINT32_MAX)
+			fc->dst_uid_floor = top + 1;
 		for (size_t i = 0; i < nappend; i++) {
 			if (results[i].error[0] != '\0') {
 				log_warn("account %" PRId64 " folder %s uid %" PRIu32 ": %s",
@@ -253,9 +286,10 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 		}
 	}
 	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
+	t0 = monotonic_ms();
 	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
 	                         nerrors, uids[count - 1], appended, bytes, matched, &error);
-	if (store_check(fc, ret, &error) < 0)
+	if (phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, &error)) < 0)
 		goto out;
 	cp->high_water = uids[count - 1];
 	pthread_mutex_lock(&run->lock);
@@ -294,7 +328,7 @@ int recover_intent(struct folder_ctx *fc, struct store_folder *cp)
 	if (ret == 0)
 		/* A batch of one may be a message too large to hold: spool it. */
 		ret = copy_batch(fc, cp, cp->intent_uids, cp->intent_count, cp->intent_count == 1,
-		                 &idx, true);
+		                 &idx, true, NULL);
 	dst_index_free(&idx);
 	return ret;
 }
@@ -363,7 +397,7 @@ static int copy_one_by_one(struct folder_ctx *fc, struct store_folder *cp, const
 	for (size_t k = 0; k < count && ret == 0; k++) {
 		if (run_should_stop(fc->run))
 			return 1;
-		ret = copy_batch(fc, cp, &uids[k], 1, true, idx, false);
+		ret = copy_batch(fc, cp, &uids[k], 1, true, idx, false, NULL);
 		if (ret == IMAP_ELIMIT) {
 			char why[600];
 			snprintf(why, sizeof(why), "%s", fc->err);
@@ -373,6 +407,55 @@ static int copy_one_by_one(struct folder_ctx *fc, struct store_folder *cp, const
 		}
 	}
 	return ret;
+}
+
+/* The next batch's bodies, fetched on the source session by a thread of its
+ * own while the current batch is appended to the destination: the two
+ * servers work at once instead of in turn.  Only the fetch runs there (the
+ * source session and its I/O counters, PHASE_FETCH, its own error text);
+ * everything else stays in the folder thread, which joins the fetch before it
+ * looks at any result. */
+struct prefetch {
+	struct folder_ctx *fc;
+	uint32_t *uids;
+	size_t n, bytes;
+	struct imap_batch bodies;
+	int ret;
+	char err[512];
+	pthread_t thread;
+	bool running;
+};
+
+static void *prefetch_run(void *arg)
+{
+	struct prefetch *pf = arg;
+	int64_t t0 = monotonic_ms();
+
+	pf->ret =
+	    imap_fetch_bodies(pf->fc->src, pf->uids, pf->n, &pf->bodies, pf->err, sizeof(pf->err));
+	if (pf->ret == 0)
+		fc_alive(pf->fc);
+	phase_add(pf->fc, PHASE_FETCH, t0, 0);
+	return NULL;
+}
+
+/* Starts fetching pf's batch; false when no thread could be had (the batch
+ * is then fetched in turn). */
+static bool prefetch_start(struct prefetch *pf)
+{
+	memset(&pf->bodies, 0, sizeof(pf->bodies));
+	pf->ret = 0;
+	pf->err[0] = '\0';
+	pf->running = pthread_create(&pf->thread, NULL, prefetch_run, pf) == 0;
+	return pf->running;
+}
+
+/* Waits for the fetch; its result is in pf->ret, pf->bodies, pf->err. */
+static void prefetch_join(struct prefetch *pf)
+{
+	if (pf->running)
+		pthread_join(pf->thread, NULL);
+	pf->running = false;
 }
 
 /* Copies source UIDs (high_water, last] in windows and byte-bounded batches;
@@ -385,10 +468,20 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 	const struct store_account *acct = fc->run->acct;
 	uint32_t *uids = calloc(cfg->batch_count, sizeof(*uids));
 	size_t batch_count = cfg->batch_count;
+	struct prefetch pf = {.fc = fc, .uids = calloc(cfg->batch_count, sizeof(*uids))};
+	bool ahead = false;
+	/* Fetching ahead: not under a rate limit or a daily cap (they must see
+	 * each batch before it moves), nor while matching by content. */
+	bool can_ahead = idx == NULL && fc->run->cap == 0 && acct->src.rate_messages == 0 &&
+	                 acct->src.rate_bytes == 0 && acct->dst.rate_messages == 0 &&
+	                 acct->dst.rate_bytes == 0;
 	int ret = 0;
 
-	if (uids == NULL)
+	if (uids == NULL || pf.uids == NULL) {
+		free(uids);
+		free(pf.uids);
 		return -1;
+	}
 	/* Under a message rate limit a batch is at most a second's worth, so the
 	 * limit holds over short spans too. */
 	if (acct->src.rate_messages > 0 && (size_t)acct->src.rate_messages < batch_count)
@@ -405,7 +498,10 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 			ret = 1;
 			break;
 		}
-		ret = imap_fetch_sizes(fc->src, lo, hi, &sizes, fc->err, sizeof(fc->err));
+		int64_t t0 = monotonic_ms();
+		ret =
+		    phase_add(fc, PHASE_FETCH, t0,
+		              imap_fetch_sizes(fc->src, lo, hi, &sizes, fc->err, sizeof(fc->err)));
 		if (ret < 0)
 			break;
 		fc_alive(fc);
@@ -413,36 +509,115 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 			/* Jump over an empty UID range in one commit. */
 			uint64_t next;
 			imap_batch_free(&sizes);
-			ret = window_next(fc, fc->src, exists, hi, last, &next);
+			t0 = monotonic_ms();
+			ret = phase_add(fc, PHASE_STATUS, t0,
+			                window_next(fc, fc->src, exists, hi, last, &next));
 			if (ret != 0)
 				break;
 			hi = (uint32_t)(next - 1);
 		}
-		while (i < sizes.count && ret == 0) {
+		size_t at = 0; /* where the batch fetched ahead was cut from */
+		while ((i < sizes.count || ahead) && ret == 0) {
+			struct imap_batch bodies = {0};
 			size_t n, bytes;
+			bool spool = false, given = false;
 
-			if (run_should_stop(fc->run)) {
-				ret = 1;
-				break;
+			if (ahead) {
+				/* The batch fetched while the last one was appended. */
+				uint32_t *t = uids;
+				uids = pf.uids;
+				pf.uids = t;
+				n = pf.n;
+				bytes = pf.bytes;
+				bodies = pf.bodies;
+				memset(&pf.bodies, 0, sizeof(pf.bodies));
+				ahead = false;
+				if (pf.ret < 0 || run_should_stop(fc->run)) {
+					snprintf(fc->err, sizeof(fc->err), "%s", pf.err);
+					ret = pf.ret < 0 ? pf.ret : 1;
+					imap_batch_free(&bodies);
+					if (ret == IMAP_ELIMIT)
+						ret = copy_one_by_one(fc, cp, uids, n, idx);
+					continue;
+				}
+				given = true;
+			} else {
+				if (run_should_stop(fc->run)) {
+					ret = 1;
+					break;
+				}
+				if (cfg->max_message_bytes > 0 &&
+				    sizes.msgs[i].size > cfg->max_message_bytes) {
+					ret = too_large(fc, cp, &sizes.msgs[i++]);
+					continue;
+				}
+				spool = batch_cut(&sizes, &i, batch_count, cfg->batch_bytes,
+				                  cfg->max_message_bytes, uids, &n, &bytes);
+				if (!cap_fit(fc->run, &sizes, &i, &n, &bytes)) {
+					ret = 1;
+					break;
+				}
+				t0 = monotonic_ms();
+				ret = phase_add(fc, PHASE_WAIT, t0, rate_gate(fc, n, bytes));
+				if (ret != 0)
+					break;
+				/* Fetched here when the next one may be fetched ahead:
+				 * the source session is then that fetch's. */
+				if (can_ahead && !spool && i < sizes.count) {
+					t0 = monotonic_ms();
+					ret =
+					    phase_add(fc, PHASE_FETCH, t0,
+					              imap_fetch_bodies(fc->src, uids, n, &bodies,
+					                                fc->err, sizeof(fc->err)));
+					if (ret == IMAP_ELIMIT && !fc->store_failed) {
+						ret = copy_one_by_one(fc, cp, uids, n, idx);
+						continue;
+					}
+					if (ret != 0)
+						break;
+					fc_alive(fc);
+					given = true;
+				}
 			}
-			if (cfg->max_message_bytes > 0 &&
-			    sizes.msgs[i].size > cfg->max_message_bytes) {
-				ret = too_large(fc, cp, &sizes.msgs[i++]);
-				continue;
+			/* The next batch, fetched while this one is appended: only a
+			 * plain one (not spooled, no message over the limit), and
+			 * only where no rate limit or daily cap has to see each
+			 * batch before it moves. */
+			if (can_ahead && !spool && i < sizes.count && !run_should_stop(fc->run) &&
+			    (cfg->max_message_bytes == 0 ||
+			     sizes.msgs[i].size <= cfg->max_message_bytes)) {
+				at = i;
+				if (batch_cut(&sizes, &i, batch_count, cfg->batch_bytes,
+				              cfg->max_message_bytes, pf.uids, &pf.n, &pf.bytes)) {
+					i = at; /* to be spooled: in turn */
+				} else {
+					t0 = monotonic_ms();
+					ret = phase_add(fc, PHASE_WAIT, t0,
+					                rate_gate(fc, pf.n, pf.bytes));
+					if (ret != 0)
+						break;
+					ahead = prefetch_start(&pf);
+					if (!ahead)
+						i = at;
+				}
 			}
-			bool spool = batch_cut(&sizes, &i, batch_count, cfg->batch_bytes,
-			                       cfg->max_message_bytes, uids, &n, &bytes);
-
-			if (!cap_fit(fc->run, &sizes, &i, &n, &bytes)) {
-				ret = 1;
-				break;
+			ret =
+			    copy_batch(fc, cp, uids, n, spool, idx, false, given ? &bodies : NULL);
+			imap_batch_free(&bodies); /* left there only when not given */
+			prefetch_join(&pf);
+			if (ret != 0 && ahead) {
+				/* Not taken: its messages are cut again. */
+				imap_batch_free(&pf.bodies);
+				ahead = false;
+				i = at;
 			}
-			ret = rate_gate(fc, n, bytes);
-			if (ret == 0)
-				ret = copy_batch(fc, cp, uids, n, spool, idx, false);
 			if (ret == IMAP_ELIMIT && !fc->store_failed)
 				ret = copy_one_by_one(fc, cp, uids, n, idx);
 		}
+		prefetch_join(&pf);
+		if (ahead)
+			imap_batch_free(&pf.bodies);
+		ahead = false;
 		imap_batch_free(&sizes);
 		/* An empty window (expunged UIDs) still moves the high water. */
 		if (ret == 0 && cp->high_water < hi) {
@@ -457,5 +632,6 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 		}
 	}
 	free(uids);
+	free(pf.uids);
 	return ret;
 }

@@ -4,6 +4,7 @@
  * map. */
 #include "sync-private.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,30 +21,43 @@ static int flag_update_cmp(const void *a, const void *b)
 	return c != 0 ? c : (x->dst < y->dst ? -1 : x->dst > y->dst);
 }
 
-/* Applies updates with one UID STORE per distinct flag set. */
+/* Applies updates with one UID STORE per distinct flag set, all pipelined. */
 static int flags_apply(struct folder_ctx *fc, struct flag_update *ups, size_t n)
 {
 	uint32_t *uids = calloc(n + 1, sizeof(*uids));
-	size_t i = 0;
+	struct imap_flag_store *stores = calloc(n + 1, sizeof(*stores));
+	size_t nstores = 0, i = 0;
 	int ret = 0;
 
-	if (uids == NULL)
+	if (uids == NULL || stores == NULL) {
+		free(uids);
+		free(stores);
+		snprintf(fc->err, sizeof(fc->err), "out of memory");
 		return -1;
+	}
 	qsort(ups, n, sizeof(*ups), flag_update_cmp);
-	while (i < n && ret == 0) {
-		size_t k = 0, j = i;
-		if (run_should_stop(fc->run)) {
-			ret = 1;
-			break;
+	while (i < n) {
+		size_t j = i;
+		stores[nstores].uids = &uids[i];
+		stores[nstores].flags = ups[i].flags;
+		while (j < n && strcmp(ups[j].flags, ups[i].flags) == 0) {
+			uids[j] = ups[j].dst;
+			j++;
 		}
-		while (j < n && strcmp(ups[j].flags, ups[i].flags) == 0)
-			uids[k++] = ups[j++].dst;
-		ret = imap_store_flags(fc->dst, uids, k, ups[i].flags, fc->err, sizeof(fc->err));
-		if (ret == 0)
-			fc_alive(fc);
+		/* Sorted by flags, then UID: each set's UIDs ascend. */
+		for (size_t k = i + 1; k < j; k++)
+			assert(uids[k - 1] <= uids[k]);
+		stores[nstores++].count = j - i;
 		i = j;
 	}
+	if (run_should_stop(fc->run))
+		ret = 1;
+	else
+		ret = imap_store_flags_many(fc->dst, stores, nstores, fc->err, sizeof(fc->err));
+	if (ret == 0)
+		fc_alive(fc);
 	free(uids);
+	free(stores);
 	return ret;
 }
 
@@ -115,8 +129,12 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto, ui
 		if (ret < 0)
 			goto next;
 		if (!dst_open) {
-			ret = imap_folder_open(fc->dst, cp->dst_name, false, &dst_st, fc->err,
-			                       sizeof(fc->err));
+			/* Selected read-write already when this pass appended. */
+			const char *sel = imap_session_selected(fc->dst);
+			ret = sel != NULL && strcmp(sel, cp->dst_name) == 0
+			          ? 0
+			          : imap_folder_open(fc->dst, cp->dst_name, false, &dst_st, fc->err,
+			                             sizeof(fc->err));
 			if (ret < 0)
 				goto next;
 			dst_open = true;

@@ -59,6 +59,7 @@ int folders_prepare(struct folder_ctx *fc)
 			free(run->dst_names[i]);
 	free(run->dst_names);
 	run->dst_names = NULL;
+	folders_state_free(run);
 	imap_folders_free(&run->src_folders, run->nsrc);
 	imap_folders_free(&run->dst_folders, run->ndst);
 	run->nsrc = run->ndst = 0;
@@ -82,11 +83,18 @@ int folders_prepare(struct folder_ctx *fc)
 	run->dst_side.delimiter = run->ndst > 0 ? run->dst_folders[0].delimiter : '/';
 	run->dst_side.prefix = acct->dst.prefix;
 	run->dst_names = calloc(run->nsrc + 1, sizeof(*run->dst_names));
-	if (run->dst_names == NULL)
+	run->rows = calloc(run->nsrc + 1, sizeof(*run->rows));
+	run->src_st = calloc(run->nsrc + 1, sizeof(*run->src_st));
+	run->src_known = calloc(run->nsrc + 1, sizeof(*run->src_known));
+	run->dst_st = calloc(run->nsrc + 1, sizeof(*run->dst_st));
+	run->dst_known = calloc(run->nsrc + 1, sizeof(*run->dst_known));
+	run->todo = calloc(run->nsrc + 1, sizeof(*run->todo));
+	if (run->dst_names == NULL || run->rows == NULL || run->src_st == NULL ||
+	    run->src_known == NULL || run->dst_st == NULL || run->dst_known == NULL ||
+	    run->todo == NULL)
 		return -1;
 	for (size_t i = 0; i < run->nsrc; i++) {
 		const struct imap_folder *f = &run->src_folders[i];
-		struct store_folder row = {0};
 		const char *error = NULL;
 		char name[1024], shown[256];
 		bool exists = false;
@@ -142,16 +150,111 @@ int folders_prepare(struct folder_ctx *fc)
 		/* The folder's row now, so that status shows the folders as they
 		 * are prepared, not only once synced. */
 		fc->store_failed = false;
-		ret = store_check(
-		    fc, store_folder_get(fc->st, acct->id, run->epoch, f->name, name, &row, &error),
-		    &error);
-		store_folder_clear(&row);
+		ret = store_check(fc,
+		                  store_folder_get(fc->st, acct->id, run->epoch, f->name, name,
+		                                   &run->rows[i], &error),
+		                  &error);
 		if (ret < 0)
 			return ret;
 		run->dst_names[i] = strdup(name);
 		if (run->dst_names[i] == NULL)
 			return -1;
+		run->todo[i] = true;
 		log_debug("account %" PRId64 ": folder %s -> %s", acct->id, shown, name);
 	}
 	return 0;
+}
+
+void folders_state_free(struct account_run *run)
+{
+	if (run->rows != NULL)
+		for (size_t i = 0; i < run->nsrc; i++)
+			store_folder_clear(&run->rows[i]);
+	free(run->rows);
+	free(run->src_st);
+	free(run->src_known);
+	free(run->dst_st);
+	free(run->dst_known);
+	free(run->todo);
+	run->rows = NULL;
+	run->src_st = NULL;
+	run->src_known = NULL;
+	run->dst_st = NULL;
+	run->dst_known = NULL;
+	run->todo = NULL;
+}
+
+/* Whether a folder is unchanged since its checkpoint: the same test
+ * sync_folder makes (nothing to copy, no flag changed, no intent open, the
+ * destination folder the same), on STATUS alone.  Without CONDSTORE a flag
+ * change cannot be seen this way, so such a folder is never unchanged. */
+static bool folder_unchanged(const struct store_folder *cp, const struct imap_status *src)
+{
+	return !cp->rematch && cp->intent_dst_uidnext == 0 && cp->src_uidvalidity != 0 &&
+	       cp->src_uidvalidity == src->uidvalidity && cp->src_uidnext == src->uidnext &&
+	       cp->src_messages == src->messages && src->highestmodseq != 0 &&
+	       cp->highest_modseq == src->highestmodseq;
+}
+
+void folders_triage(struct folder_ctx *fc)
+{
+	struct account_run *run = fc->run;
+	struct imap_status_req *reqs = calloc(run->nsrc + 1, sizeof(*reqs));
+	size_t *at = calloc(run->nsrc + 1, sizeof(*at));
+	size_t n = 0, unchanged = 0;
+	int64_t t0 = monotonic_ms();
+	int ret;
+
+	if (reqs == NULL || at == NULL)
+		goto out;
+	for (size_t i = 0; i < run->nsrc; i++) {
+		if (!run->todo[i])
+			continue;
+		reqs[n].name = run->src_folders[i].name;
+		at[n++] = i;
+	}
+	ret = n > 0 ? imap_status_many(fc->src, reqs, n, fc->err, sizeof(fc->err)) : 0;
+	if (ret < 0)
+		goto out;
+	fc_alive(fc);
+	/* The numbers serve the folder threads too.  The destination is asked
+	 * about the folders with a checkpoint there (its UIDVALIDITY is
+	 * checked before anything is trusted). */
+	size_t m = 0;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = at[k];
+		if (reqs[k].ret != 0)
+			continue;
+		run->src_st[i] = reqs[k].st;
+		run->src_known[i] = true;
+		if (run->rows[i].dst_uidvalidity == 0 ||
+		    run->rows[i].src_uidvalidity != reqs[k].st.uidvalidity)
+			continue;
+		reqs[m].name = run->dst_names[i];
+		at[m++] = i;
+	}
+	ret = m > 0 ? imap_status_many(fc->dst, reqs, m, fc->err, sizeof(fc->err)) : 0;
+	if (ret < 0)
+		goto out;
+	for (size_t k = 0; k < m; k++) {
+		size_t i = at[k];
+		if (reqs[k].ret != 0)
+			continue;
+		run->dst_st[i] = reqs[k].st;
+		run->dst_known[i] = true;
+		if (reqs[k].st.uidvalidity != run->rows[i].dst_uidvalidity ||
+		    !folder_unchanged(&run->rows[i], &run->src_st[i]))
+			continue;
+		run->todo[i] = false;
+		unchanged++;
+	}
+	pthread_mutex_lock(&run->lock);
+	run->stats.folders_unchanged += unchanged;
+	pthread_mutex_unlock(&run->lock);
+out:
+	/* A failed STATUS leaves the folders to their threads, which ask again
+	 * and report it. */
+	phase_add(fc, PHASE_STATUS, t0, 0);
+	free(reqs);
+	free(at);
 }

@@ -352,7 +352,9 @@ static void usage(void)
 	    "                         MAILSHIFT_SECRET_KEY holding the key)\n"
 	    "  --ca-file PATH         extra CA certificates for every IMAP server\n"
 	    "  --accounts N           accounts copied at once (default 4)\n"
-	    "  --folders N            parallel folders per account (default 2)\n"
+	    "  --folders N            parallel folders per account (default: from the\n"
+	    "                         servers' connection budgets, half the smaller one,\n"
+	    "                         at most 4)\n"
 	    "  --batch-count N        messages per append batch (default 200)\n"
 	    "  --batch-mb N           megabytes per batch (default 8)\n"
 	    "  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"
@@ -528,7 +530,7 @@ int main(int argc, char **argv)
 
 	memset(&w, 0, sizeof(w));
 	w.capacity = 4;
-	w.sync.folder_threads = 2;
+	w.sync.folder_threads = 0; /* from the budgets (sync_account) */
 	w.sync.batch_count = 200;
 	w.sync.batch_bytes = 8u << 20;
 	w.sync.window = 5000;
@@ -656,8 +658,13 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
-	log_info("worker %s ready: %d accounts at once, %d folders each", w.id, w.capacity,
-	         w.sync.folder_threads);
+	if (w.sync.folder_threads > 0)
+		log_info("worker %s ready: %d accounts at once, %d folders each", w.id, w.capacity,
+		         w.sync.folder_threads);
+	else
+		log_info("worker %s ready: %d accounts at once, folders each from the servers'"
+		         " budgets",
+		         w.id, w.capacity);
 	last_work = time(NULL);
 	while (!stop_requested) {
 		struct queue_job job;

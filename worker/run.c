@@ -52,6 +52,16 @@ int64_t monotonic_ms(void)
 
 /* The folder thread made progress: a command completed, a batch committed,
  * or it waits for a legitimate reason (rate limit, throttling, a slot). */
+const char *const run_phase_names[PHASE_COUNT] = {
+    "connect", "list", "status", "fetch", "append", "store", "flags", "wait",
+};
+
+int phase_add(struct folder_ctx *fc, enum run_phase phase, int64_t t0, int ret)
+{
+	fc->phase_ms[phase] += monotonic_ms() - t0;
+	return ret;
+}
+
 void fc_alive(struct folder_ctx *fc)
 {
 	atomic_store(&fc->progress_ms, monotonic_ms());

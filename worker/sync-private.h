@@ -57,6 +57,20 @@ struct dst_index {
 	bool no_refresh;
 };
 
+/* The phases of a run timed per folder thread (sync_stats.phase_ms). */
+enum run_phase {
+	PHASE_CONNECT, /* connect, TLS, login */
+	PHASE_LIST,    /* LIST, CREATE, the folders' rows */
+	PHASE_STATUS,  /* STATUS, SELECT/EXAMINE, UID walks */
+	PHASE_FETCH,   /* message sizes and bodies from the source */
+	PHASE_APPEND,  /* APPEND to the destination */
+	PHASE_STORE,   /* PostgreSQL: checkpoints, intents, the UID map */
+	PHASE_FLAGS,   /* flag sync, whole */
+	PHASE_WAIT,    /* rate limits, throttling, slots */
+	PHASE_COUNT
+};
+extern const char *const run_phase_names[PHASE_COUNT];
+
 /* Shared by the folder threads of one account. */
 struct account_run {
 	const struct sync_config *cfg;
@@ -67,6 +81,13 @@ struct account_run {
 	size_t nsrc, ndst;
 	struct imap_names_side src_side, dst_side;
 	char **dst_names; /* per source folder, NULL when skipped */
+	/* Per source folder, from folders_prepare and folders_triage: its
+	 * checkpoint row; the source and destination STATUS when known
+	 * (src_known, dst_known); whether a
+	 * folder thread has work there (false: found unchanged). */
+	struct store_folder *rows;
+	struct imap_status *src_st, *dst_st;
+	bool *src_known, *dst_known, *todo;
 
 	pthread_mutex_t lock;
 	size_t next_folder;
@@ -104,11 +125,20 @@ struct folder_ctx {
 	 * completed command, commit or legitimate wait. */
 	atomic_bool busy;
 	atomic_llong progress_ms;
-	atomic_int cancel_mine;  /* set by the watchdog: end this thread's IMAP waits */
-	atomic_llong last_io_ms; /* last byte moved on its sessions (lib/imap) */
-	bool stalled;            /* watchdog: reported once per stall */
+	atomic_int cancel_mine;              /* set by the watchdog: end this thread's IMAP waits */
+	atomic_llong last_io_ms;             /* last byte moved on its sessions (lib/imap) */
+	bool stalled;                        /* watchdog: reported once per stall */
+	struct imap_io_stats src_io, dst_io; /* over every session the thread opened */
+	/* A lower bound of the UID the destination gives the folder's next
+	 * message, from the last APPENDUIDs (0: unknown, asked with STATUS).
+	 * UIDs only grow, so it is a valid intent bound without a round trip. */
+	uint32_t dst_uid_floor;
+	int64_t phase_ms[PHASE_COUNT];
 	char err[512];
 };
+
+/* Adds the time since t0 (monotonic_ms) to fc's phase; returns ret. */
+int phase_add(struct folder_ctx *fc, enum run_phase phase, int64_t t0, int ret);
 
 /* run.c: the run's shared state */
 
@@ -232,6 +262,13 @@ void flags_normalize(const char *in, char *out, size_t outlen);
  * creating missing destination folders; a folder that cannot be had is
  * recorded as failed.  0, 1 stop, <0 (FOLDERS_TOO_MANY among them). */
 int folders_prepare(struct folder_ctx *fc);
+/* Asks the STATUS of every prepared folder, pipelined on fc's sessions, and
+ * marks those found unchanged since their checkpoint (run->todo false): no
+ * folder thread opens them.  Never fails: a folder it cannot judge is left
+ * to its thread. */
+void folders_triage(struct folder_ctx *fc);
+/* Frees what folders_prepare and folders_triage keep in run. */
+void folders_state_free(struct account_run *run);
 /* Records that a folder failed (why: the command and the server's words) and
  * lets the account go on.  0, or <0 when the store could not record it (the
  * run then fails). */

@@ -60,8 +60,12 @@ static int dst_wait_quiet(struct folder_ctx *fc, const char *dst_name, uint32_t 
 	return 0;
 }
 
+/* Brings one folder up to date.  known, known_dst: its source and
+ * destination STATUS when folders_triage asked them moments ago (NULL: asked
+ * here). */
 static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
-                       const char *dst_name)
+                       const char *dst_name, const struct imap_status *known,
+                       const struct imap_status *known_dst)
 {
 	struct account_run *run = fc->run;
 	struct store_folder cp = {0};
@@ -69,9 +73,16 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	struct dst_index idx = {0};
 	uint32_t copied_before;
 	const char *error = NULL;
-	int ret;
+	int64_t t0 = monotonic_ms();
+	int ret = 0;
 
-	ret = imap_folder_status(fc->src, folder->name, &st, fc->err, sizeof(fc->err));
+	fc->dst_uid_floor = 0;
+	if (known != NULL)
+		st = *known;
+	else
+		ret = phase_add(
+		    fc, PHASE_STATUS, t0,
+		    imap_folder_status(fc->src, folder->name, &st, fc->err, sizeof(fc->err)));
 	if (ret < 0)
 		return ret;
 	fc_alive(fc);
@@ -85,10 +96,12 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		         st.uidvalidity == 0 ? "UIDVALIDITY" : "UIDNEXT");
 		return IMAP_EPROTO;
 	}
+	t0 = monotonic_ms();
 	ret = store_check(fc,
 	                  store_folder_get(fc->st, run->acct->id, run->epoch, folder->name,
 	                                   dst_name, &cp, &error),
 	                  &error);
+	phase_add(fc, PHASE_STORE, t0, 0);
 	if (ret < 0)
 		return ret;
 	/* The destination's UIDVALIDITY too: a folder deleted and created
@@ -96,7 +109,13 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	 * or at other messages; it is then re-matched like a source change. */
 	bool dst_known = false, dst_changed = false;
 	if (cp.src_uidvalidity == st.uidvalidity && cp.dst_uidvalidity != 0) {
-		ret = imap_folder_status(fc->dst, dst_name, &dst_st, fc->err, sizeof(fc->err));
+		t0 = monotonic_ms();
+		if (known_dst != NULL)
+			dst_st = *known_dst;
+		else
+			ret = phase_add(fc, PHASE_STATUS, t0,
+			                imap_folder_status(fc->dst, dst_name, &dst_st, fc->err,
+			                                   sizeof(fc->err)));
 		if (ret < 0)
 			goto out;
 		dst_known = true;
@@ -152,7 +171,10 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		log_debug("account %" PRId64 " folder %s unchanged", run->acct->id, folder->name);
 		goto out;
 	}
-	ret = imap_folder_open(fc->src, folder->name, true, &opened, fc->err, sizeof(fc->err));
+	t0 = monotonic_ms();
+	ret = phase_add(
+	    fc, PHASE_STATUS, t0,
+	    imap_folder_open(fc->src, folder->name, true, &opened, fc->err, sizeof(fc->err)));
 	if (ret < 0)
 		goto out;
 	fc_alive(fc);
@@ -182,14 +204,17 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	}
 	if (copied_before > 0 && !cp.rematch) {
 		uint64_t since = st.highestmodseq != 0 ? cp.highest_modseq : 0;
-		ret = sync_flags(fc, &cp, copied_before, since);
+		t0 = monotonic_ms();
+		ret = phase_add(fc, PHASE_FLAGS, t0, sync_flags(fc, &cp, copied_before, since));
 		if (ret != 0)
 			goto out;
 	}
+	t0 = monotonic_ms();
 	ret = store_check(fc,
 	                  store_folder_synced(fc->st, run->acct->id, run->epoch, cp.id, st.uidnext,
 	                                      st.messages, st.highestmodseq, &error),
 	                  &error);
+	phase_add(fc, PHASE_STORE, t0, 0);
 	if (ret == 0) {
 		pthread_mutex_lock(&run->lock);
 		run->stats.folders++;
@@ -201,10 +226,30 @@ out:
 	return ret;
 }
 
+/* The destination's login, run beside the source's (sessions_open). */
+struct dst_open {
+	struct folder_ctx *fc;
+	int ret, backoff_s;
+	char err[512];
+};
+
+static void *dst_open_thread(void *arg)
+{
+	struct dst_open *o = arg;
+
+	o->ret = imap_session_open_backoff(&o->fc->dst_ep, &o->fc->dst, &o->backoff_s, o->err,
+	                                   sizeof(o->err));
+	return NULL;
+}
+
 int sessions_open(struct folder_ctx *fc)
 {
 	struct account_run *run = fc->run;
-	int ret;
+	struct dst_open dst = {.fc = fc};
+	pthread_t thread;
+	bool threaded;
+	int64_t t0 = monotonic_ms();
+	int ret, src_backoff = 0;
 
 	fc->open_backoff_s = 0;
 	fc->throttled_dst = false;
@@ -222,27 +267,38 @@ int sessions_open(struct folder_ctx *fc)
 		ep->cancel = run->cfg->cancel;
 		ep->cancel_mine = &fc->cancel_mine;
 		ep->last_io_ms = &fc->last_io_ms;
+		ep->stats = k == 0 ? &fc->src_io : &fc->dst_io;
 	}
-	ret = imap_session_open_backoff(&fc->src_ep, &fc->src, &fc->open_backoff_s, fc->err,
+	/* Both logins at once: over a WAN link each costs a few round trips. */
+	threaded = pthread_create(&thread, NULL, dst_open_thread, &dst) == 0;
+	ret = imap_session_open_backoff(&fc->src_ep, &fc->src, &src_backoff, fc->err,
 	                                sizeof(fc->err));
+	if (threaded)
+		pthread_join(thread, NULL);
+	else
+		dst_open_thread(&dst);
+	phase_add(fc, PHASE_CONNECT, t0, 0);
 	if (ret == IMAP_EAUTH) {
 		run_fail(run, SYNC_AUTH_FAILED, fc->err);
+	} else if (ret == 0) {
+		fc->throttled_dst = dst.ret == IMAP_ETHROTTLED;
+		fc->open_backoff_s = dst.backoff_s;
+		ret = dst.ret;
+		if (ret < 0)
+			snprintf(fc->err, sizeof(fc->err), "%s", dst.err);
+		if (ret == IMAP_EAUTH)
+			run_fail(run, SYNC_AUTH_FAILED, fc->err);
+	} else {
+		fc->open_backoff_s = src_backoff;
+	}
+	if (ret < 0) {
+		/* Both sessions or none. */
+		sessions_close(fc);
 		return ret;
 	}
-	if (ret < 0)
-		return ret;
-	fc->throttled_dst = true;
-	ret = imap_session_open_backoff(&fc->dst_ep, &fc->dst, &fc->open_backoff_s, fc->err,
-	                                sizeof(fc->err));
-	if (ret != IMAP_ETHROTTLED)
-		fc->throttled_dst = false;
-	if (ret == IMAP_EAUTH)
-		run_fail(run, SYNC_AUTH_FAILED, fc->err);
-	if (ret == 0) {
-		imap_session_set_write_guard(fc->dst, lease_may_write, run);
-		fc_alive(fc);
-	}
-	return ret;
+	imap_session_set_write_guard(fc->dst, lease_may_write, run);
+	fc_alive(fc);
+	return 0;
 }
 
 void sessions_close(struct folder_ctx *fc)
@@ -250,6 +306,9 @@ void sessions_close(struct folder_ctx *fc)
 	imap_session_close(&fc->src);
 	imap_session_close(&fc->dst);
 }
+
+/* Default folder threads of one account, at most (sync_config.folder_threads 0). */
+#define AUTO_FOLDER_THREADS 4
 
 /* Connections and LIST of an account: attempts when the connection drops. */
 #define PREPARE_ATTEMPTS 4
@@ -304,11 +363,18 @@ static void folder_thread_run(struct folder_ctx *fc)
 		pthread_mutex_unlock(&run->lock);
 		if (i >= run->nsrc || run_should_stop(run))
 			break;
-		if (run->dst_names[i] == NULL)
+		if (run->dst_names[i] == NULL || (run->todo != NULL && !run->todo[i]))
 			continue;
 		fc_alive(fc);
 		atomic_store(&fc->busy, true);
 		int throttles = 0;
+		/* The triage's STATUS serves the first try only. */
+		const struct imap_status *known =
+		    run->src_known != NULL && run->src_known[i] ? &run->src_st[i] : NULL;
+		const struct imap_status *known_dst =
+		    run->dst_known != NULL && run->dst_known[i] ? &run->dst_st[i] : NULL;
+		uint64_t rt_src = fc->src_io.round_trips, rt_dst = fc->dst_io.round_trips;
+		int64_t started = monotonic_ms();
 		for (int attempt = 0; attempt < FOLDER_ATTEMPTS && !run_should_stop(run);) {
 			ret = 0;
 			fc->store_failed = false;
@@ -322,11 +388,15 @@ static void folder_thread_run(struct folder_ctx *fc)
 			}
 			if (ret == 0) {
 				fc->throttled_dst = false;
-				ret = sync_folder(fc, &run->src_folders[i], run->dst_names[i]);
+				ret = sync_folder(fc, &run->src_folders[i], run->dst_names[i],
+				                  known, known_dst);
+				known = known_dst = NULL;
 			}
 			if (ret == IMAP_ETHROTTLED) {
 				/* Not an error, and not an attempt: wait as asked. */
-				if (throttle_wait(fc, ++throttles) != 0)
+				int64_t t0 = monotonic_ms();
+				if (phase_add(fc, PHASE_WAIT, t0, throttle_wait(fc, ++throttles)) !=
+				    0)
 					break;
 				continue;
 			}
@@ -347,6 +417,11 @@ static void folder_thread_run(struct folder_ctx *fc)
 			sessions_close(fc);
 		}
 		atomic_store(&fc->busy, false);
+		log_debug("account %" PRId64 " folder %s: %.3f s, round trips: source %" PRIu64
+		          ", destination %" PRIu64,
+		          run->acct->id, printable(run->src_folders[i].name, (char[256]){0}, 256),
+		          (double)(monotonic_ms() - started) / 1000.0,
+		          fc->src_io.round_trips - rt_src, fc->dst_io.round_trips - rt_dst);
 		if (ret == 1 || run_should_stop(run))
 			break;
 		if (folder_own_error(fc, ret)) {
@@ -367,6 +442,38 @@ static void folder_thread_run(struct folder_ctx *fc)
 		}
 	}
 	return;
+}
+
+/* Sums the folder threads' phase times and round trips into run->stats and
+ * logs them: where one account's time went, per pass. */
+static void run_cost_log(struct account_run *run)
+{
+	char line[512];
+	size_t len = 0;
+	uint64_t changed;
+
+	for (int i = 0; i < run->nfcs; i++) {
+		for (int p = 0; p < PHASE_COUNT; p++)
+			run->stats.phase_ms[p] += run->fcs[i].phase_ms[p];
+		run->stats.rt_src += run->fcs[i].src_io.round_trips;
+		run->stats.rt_dst += run->fcs[i].dst_io.round_trips;
+	}
+	line[0] = '\0';
+	for (int p = 0; p < PHASE_COUNT; p++)
+		if (run->stats.phase_ms[p] > 0)
+			len += (size_t)snprintf(
+			    line + len, len < sizeof(line) ? sizeof(line) - len : 0, " %s %.3f",
+			    run_phase_names[p], (double)run->stats.phase_ms[p] / 1000.0);
+	changed = 0;
+	for (size_t i = 0; i < run->nsrc && run->todo != NULL; i++)
+		changed += run->dst_names[i] != NULL && run->todo[i];
+	log_info(
+	    "account %" PRId64 ": %zu listed, %" PRIu64 " unchanged; round trips: source %" PRIu64
+	    ", destination %" PRIu64 " (%.1f per folder with work); thread time (s):%s",
+	    run->acct->id, run->nsrc, run->stats.folders_unchanged, run->stats.rt_src,
+	    run->stats.rt_dst,
+	    changed > 0 ? (double)(run->stats.rt_src + run->stats.rt_dst) / (double)changed : 0.0,
+	    line);
 }
 
 enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
@@ -399,8 +506,19 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 		run.outcome = ret == ACCOUNT_KEY_FAILED ? SYNC_KEY_FAILED : SYNC_FAILED;
 		goto out;
 	}
-	/* Folder threads: within both servers' connection budgets. */
+	/* Folder threads: within both servers' connection budgets; by default
+	 * half the smaller budget (room for a second account at once), at most
+	 * AUTO_FOLDER_THREADS. */
 	nthreads = cfg->folder_threads;
+	if (nthreads <= 0) {
+		int budget = acct->src.max_connections;
+		if (acct->dst.max_connections > 0 &&
+		    (budget <= 0 || acct->dst.max_connections < budget))
+			budget = acct->dst.max_connections;
+		nthreads = budget > 0 ? budget / 2 : AUTO_FOLDER_THREADS;
+		if (nthreads > AUTO_FOLDER_THREADS)
+			nthreads = AUTO_FOLDER_THREADS;
+	}
 	if (acct->src.max_connections > 0 && nthreads > acct->src.max_connections)
 		nthreads = acct->src.max_connections;
 	if (acct->dst.max_connections > 0 && nthreads > acct->dst.max_connections)
@@ -452,8 +570,9 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	for (int throttles = 1, drops = 0; ret == 0;) {
 		fcs[0].store_failed = false;
 		ret = sessions_open(&fcs[0]);
+		int64_t t0 = monotonic_ms();
 		if (ret == 0)
-			ret = folders_prepare(&fcs[0]);
+			ret = phase_add(&fcs[0], PHASE_LIST, t0, folders_prepare(&fcs[0]));
 		if (ret == IMAP_ENET && !fcs[0].store_failed && ++drops < PREPARE_ATTEMPTS &&
 		    !run_should_stop(&run)) {
 			log_warn("account %" PRId64 ": %s; trying again in %d s", acct->id,
@@ -476,7 +595,12 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 			run_fail(&run, SYNC_FAILED, fcs[0].err);
 		goto join;
 	}
-	for (int i = 1; i < nthreads && (size_t)i < run.nsrc; i++) {
+	folders_triage(&fcs[0]);
+	/* As many folder threads as folders with work, up to the budget. */
+	size_t todo = 0;
+	for (size_t i = 0; i < run.nsrc; i++)
+		todo += run.dst_names[i] != NULL && run.todo[i];
+	for (int i = 1; i < nthreads && (size_t)i < todo; i++) {
 		if (pthread_create(&threads[i], NULL, folder_thread, &fcs[i]) != 0)
 			break;
 		started = i;
@@ -492,6 +616,7 @@ join:
 			store_close(&fcs[i].st);
 	}
 	run_heartbeat_stop(&run, heartbeat, &heartbeat_started);
+	run_cost_log(&run);
 	if (run.outcome == SYNC_DONE && *cfg->stop)
 		run.outcome = SYNC_STOPPED;
 	if (run.outcome != SYNC_DONE)
@@ -504,6 +629,7 @@ out:
 		for (size_t i = 0; i < run.nsrc; i++)
 			free(run.dst_names[i]);
 	free(run.dst_names);
+	folders_state_free(&run);
 	free(fcs);
 	free(threads);
 	run_heartbeat_stop(&run, heartbeat, &heartbeat_started);

@@ -19,7 +19,8 @@ struct sync_stats;
 struct sync_config {
 	const char *db_conninfo;
 	const struct secret_key *key;
-	int folder_threads; /* parallel folders per account (within max_connections) */
+	int folder_threads; /* parallel folders per account (within max_connections);
+	                     * 0: from the servers' budgets */
 	size_t batch_count; /* messages per APPEND batch */
 	size_t batch_bytes; /* bytes per batch (bounds the memory of a folder thread) */
 	uint32_t window;    /* UIDs per metadata window */
@@ -58,12 +59,17 @@ enum sync_outcome {
 
 struct sync_stats {
 	uint64_t messages, bytes, errors, flags_updated, folders;
-	uint64_t matched;        /* found already in the destination by content: mapped */
-	uint64_t folders_failed; /* folders recorded with an error, the rest went on */
-	char folder_errors[512]; /* "name: error; ..." of the first failed folders */
-	uint64_t throttled;      /* "slow down" answers waited out (not errors) */
-	double rate_wait_s;      /* time spent waiting for rate limits */
-	int wait_s;              /* SYNC_WAITING: seconds, -1 = next UTC midnight */
+	uint64_t matched;           /* found already in the destination by content: mapped */
+	uint64_t folders_failed;    /* folders recorded with an error, the rest went on */
+	char folder_errors[512];    /* "name: error; ..." of the first failed folders */
+	uint64_t throttled;         /* "slow down" answers waited out (not errors) */
+	double rate_wait_s;         /* time spent waiting for rate limits */
+	uint64_t folders_unchanged; /* found unchanged by STATUS: not opened */
+	/* Where the run's time went, summed over its folder threads (ms), and
+	 * its round trips to each server (imap_io_stats). */
+	int64_t phase_ms[8];
+	uint64_t rt_src, rt_dst;
+	int wait_s; /* SYNC_WAITING: seconds, -1 = next UTC midnight */
 };
 
 /* Runs the pass of an account whose lease (epoch) the caller holds. st is the

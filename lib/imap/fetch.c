@@ -337,16 +337,8 @@ int imap_fetch_bodies(struct imap_session *s, const uint32_t *uids, size_t count
 	return batch_from_result(s, result, &f, batch_r, err, errlen);
 }
 
-int imap_store_flags(struct imap_session *s, const uint32_t *uids, size_t count, const char *flags,
-                     char *err, size_t errlen)
+int imap_flags_check(struct imap_session *s, const char *flags, char *err, size_t errlen)
 {
-	struct mailimap_flag_list *list;
-	struct mailimap_store_att_flags *att;
-	struct mailimap_set *set;
-	char *buf, *save = NULL, *word;
-	int r;
-
-	/* libetpan sends keywords as they are: each must be an atom. */
 	for (const char *p = flags; *p != '\0';) {
 		size_t len = strcspn(p, " ");
 		if (len > 0 && !imap_arg_flag_ok(p, len)) {
@@ -363,6 +355,22 @@ int imap_store_flags(struct imap_session *s, const uint32_t *uids, size_t count,
 		while (*p == ' ')
 			p++;
 	}
+	return 0;
+}
+
+int imap_store_flags(struct imap_session *s, const uint32_t *uids, size_t count, const char *flags,
+                     char *err, size_t errlen)
+{
+	struct mailimap_flag_list *list;
+	struct mailimap_store_att_flags *att;
+	struct mailimap_set *set;
+	char *buf, *save = NULL, *word;
+	int r;
+
+	/* libetpan sends keywords as they are: each must be an atom. */
+	r = imap_flags_check(s, flags, err, errlen);
+	if (r < 0)
+		return r;
 	buf = strdup(flags);
 	list = mailimap_flag_list_new_empty();
 	if (buf == NULL || list == NULL) {

@@ -23,6 +23,7 @@ struct imap_session {
 	enum imap_session_state state;
 	bool broken;          /* the stream failed: only close is left */
 	char caps[4096];      /* " CAP1 CAP2 ... " for word search */
+	bool caps_after_auth; /* caps came with the authentication's OK */
 	uint64_t appendlimit; /* 0 = none advertised */
 	unsigned int raw_tag; /* tags of commands written directly: "M<n>" */
 	char selected[1024];  /* folder selected read-write, "" if none */
@@ -54,6 +55,27 @@ void imap_session_break(struct imap_session *s, int code, const char *fmt, ...)
 /* IMAP_EARG (nothing sent) unless str can go out as one argument; see arg.h. */
 int imap_session_arg_check(struct imap_session *s, const char *cmd, const char *what, bool secret,
                            const char *str, char *err, size_t errlen);
+
+/* Sets the session's capabilities from a "[CAPABILITY ...]" response code in
+ * text; false (nothing changed) when text holds none. */
+bool imap_session_caps_from_text(struct imap_session *s, const char *text);
+
+/* The raw path (raw.c): commands written straight onto libetpan's stream and
+ * their replies read line by line.  Each returns 0 or IMAP_ENET (session
+ * broken); imap_raw_read_line also IMAP_ELIMIT, and IMAP_ETHROTTLED or
+ * IMAP_ENET for a BYE (kept in s->bye).  imap_raw_lost turns such a return
+ * into the caller's code with "what: <reason>" in err. */
+int imap_raw_write(struct imap_session *s, const void *buf, size_t len);
+int imap_raw_printf(struct imap_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int imap_raw_flush(struct imap_session *s);
+int imap_raw_read_line(struct imap_session *s, MMAPString *line);
+int imap_raw_lost(struct imap_session *s, int ret, const char *what, char *err, size_t errlen);
+/* IMAP_EARG (err names the flag) unless every word of flags is a valid flag. */
+int imap_flags_check(struct imap_session *s, const char *flags, char *err, size_t errlen);
+/* The size N of a literal announced at the end of a line ("{N}", "{N+}"), or
+ * -1 when the line does not end in one. */
+long imap_literal_at_end(const char *line, size_t len);
 
 int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64, bool sasl_ir,
                           char *err, size_t errlen);

@@ -49,6 +49,15 @@
 enum imap_tls_mode { IMAP_TLS_IMPLICIT, IMAP_TLS_STARTTLS, IMAP_TLS_NONE };
 enum imap_auth_mech { IMAP_AUTH_LOGIN, IMAP_AUTH_PLAIN, IMAP_AUTH_XOAUTH2 };
 
+/* What a session's byte stream cost, summed over the sessions an endpoint
+ * opened.  A round trip is a turn of the conversation: the first read after
+ * anything was written (pipelined commands read back together count once). */
+struct imap_io_stats {
+	uint64_t round_trips;
+	uint64_t wait_ms; /* time blocked waiting for the server's bytes */
+	uint64_t bytes_in, bytes_out;
+};
+
 struct imap_endpoint {
 	const char *host;
 	int port;
@@ -67,6 +76,7 @@ struct imap_endpoint {
 	const atomic_int *cancel_mine; /* one thread's own (watchdog): same effect */
 	atomic_llong *last_io_ms;      /* if not NULL: CLOCK_MONOTONIC ms of the last byte
 	                                * moved */
+	struct imap_io_stats *stats;   /* if not NULL: counted into (one thread at a time) */
 };
 
 int imap_tls_mode_parse(const char *s, enum imap_tls_mode *mode_r);
@@ -151,6 +161,24 @@ struct imap_status {
  * or UIDNEXT or answers UIDVALIDITY 0. */
 int imap_folder_status(struct imap_session *session, const char *name, struct imap_status *st_r,
                        char *err, size_t errlen);
+/* One folder of imap_status_many. */
+struct imap_status_req {
+	const char *name;      /* in: as for imap_folder_status */
+	struct imap_status st; /* out, when ret is 0 */
+	/* out: 0, or this folder's own failure, with err: IMAP_ENO (the
+	 * server's words), IMAP_EPROTO (invalid data) or IMAP_EARG (not sent) */
+	int ret;
+	char err[384];
+};
+/* STATUS of every folder of reqs, pipelined (a burst of commands written
+ * before the first answer is read): n folders cost about one round trip, not
+ * n.  Answers are matched by tag and by the folder name in the data.  Returns
+ * 0 when every folder has its ret; <0 when the whole call failed (the session
+ * is lost: IMAP_ENET, IMAP_ELIMIT, IMAP_EPROTO; or IMAP_ETHROTTLED: a STATUS
+ * was throttled, wait and call again), with err; reqs are not to be read then. */
+int imap_status_many(struct imap_session *session, struct imap_status_req *reqs, size_t n,
+                     char *err, size_t errlen);
+
 /* EXAMINE (read-only) or SELECT, with CONDSTORE when the server has it. */
 int imap_folder_open(struct imap_session *session, const char *name, bool read_only,
                      struct imap_status *st_r, char *err, size_t errlen);
@@ -217,6 +245,21 @@ int imap_fetch_uid_at(struct imap_session *session, uint32_t seq, uint32_t *uid_
  * that is not an atom (or "\" and an atom) is IMAP_EARG, nothing sent. */
 int imap_store_flags(struct imap_session *session, const uint32_t *uids, size_t count,
                      const char *flags, char *err, size_t errlen);
+
+/* One flag set for imap_store_flags_many: the UIDs (ascending) that get it. */
+struct imap_flag_store {
+	const uint32_t *uids;
+	size_t count;
+	const char *flags; /* space-separated, as imap_store_flags takes them */
+};
+/* imap_store_flags for many flag sets in the selected folder, pipelined: one
+ * round trip per burst of commands, not per flag set; long UID sets are cut
+ * into several commands.  Every command is answered before it returns: 0 when
+ * all were taken, else the first refusal (IMAP_ENO with the server's words,
+ * IMAP_ETHROTTLED), IMAP_EARG before anything is sent when a flag is not
+ * valid, or the session's loss. */
+int imap_store_flags_many(struct imap_session *session, const struct imap_flag_store *stores,
+                          size_t n, char *err, size_t errlen);
 
 /* Result of appending one message. */
 struct imap_append_result {

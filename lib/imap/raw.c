@@ -21,7 +21,7 @@
  * length, names and SASL responses, are written on their own). */
 #define RAW_PRINTF_MAX 65536
 
-static int raw_write(struct imap_session *s, const void *buf, size_t len)
+int imap_raw_write(struct imap_session *s, const void *buf, size_t len)
 {
 	/* The write guard is asked by the transport under every write. */
 	if (mailstream_write(s->imap->imap_stream, buf, len) != (ssize_t)len) {
@@ -31,9 +31,7 @@ static int raw_write(struct imap_session *s, const void *buf, size_t len)
 	return 0;
 }
 
-static int raw_printf(struct imap_session *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int raw_printf(struct imap_session *s, const char *fmt, ...)
+int imap_raw_printf(struct imap_session *s, const char *fmt, ...)
 {
 	char small[512], *buf = small;
 	va_list ap;
@@ -61,13 +59,13 @@ static int raw_printf(struct imap_session *s, const char *fmt, ...)
 		}
 		return IMAP_ENET;
 	}
-	ret = raw_write(s, buf, (size_t)n);
+	ret = imap_raw_write(s, buf, (size_t)n);
 	if (buf != small)
 		free(buf);
 	return ret;
 }
 
-static int raw_flush(struct imap_session *s)
+int imap_raw_flush(struct imap_session *s)
 {
 	if (mailstream_flush(s->imap->imap_stream) < 0) {
 		s->broken = true;
@@ -79,7 +77,7 @@ static int raw_flush(struct imap_session *s)
 /* Reads one reply line without its CRLF into line; IMAP_ENET on EOF/timeout.
  * A BYE breaks the session: IMAP_ETHROTTLED when it tells of load, else
  * IMAP_ENET; its line is kept in s->bye for the error text. */
-static int raw_read_line(struct imap_session *s, MMAPString *line)
+int imap_raw_read_line(struct imap_session *s, MMAPString *line)
 {
 	int backoff = 0;
 
@@ -105,7 +103,7 @@ static int raw_read_line(struct imap_session *s, MMAPString *line)
 /* The error text of a session the raw path lost: the server's BYE if any,
  * else the transport's reason (timeout, end of stream, a bound, cancelled).
  * Returns the code to give the caller. */
-static int raw_lost(struct imap_session *s, int ret, const char *what, char *err, size_t errlen)
+int imap_raw_lost(struct imap_session *s, int ret, const char *what, char *err, size_t errlen)
 {
 	if (ret == IMAP_ETHROTTLED) {
 		snprintf(err, errlen, "%s: %s:%d asks to slow down and closed the connection: %s",
@@ -159,37 +157,40 @@ int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *
 	snprintf(tag, sizeof(tag), "M%u ", ++s->raw_tag);
 	/* The response is written whole, whatever its length (an OAuth2
 	 * token can be several KB): never through a fixed buffer. */
-	ret = raw_printf(s, "%sAUTHENTICATE %s", tag, mech);
+	ret = imap_raw_printf(s, "%sAUTHENTICATE %s", tag, mech);
 	if (ret == 0 && sasl_ir)
-		ret = raw_write(s, " ", 1);
+		ret = imap_raw_write(s, " ", 1);
 	if (ret == 0 && sasl_ir)
-		ret = b64[0] != '\0' ? raw_write(s, b64, strlen(b64)) : raw_write(s, "=", 1);
+		ret = b64[0] != '\0' ? imap_raw_write(s, b64, strlen(b64))
+		                     : imap_raw_write(s, "=", 1);
 	if (ret == 0)
-		ret = raw_write(s, "\r\n", 2);
+		ret = imap_raw_write(s, "\r\n", 2);
 	if (ret == 0)
-		ret = raw_flush(s);
+		ret = imap_raw_flush(s);
 	raw_wipe_sent(s);
 	while (ret == 0) {
-		ret = raw_read_line(s, line);
+		ret = imap_raw_read_line(s, line);
 		if (ret < 0)
 			break;
 		if (line->str[0] == '+') {
 			/* First continuation: the credentials; a later one is an
 			 * error challenge (XOAUTH2): answer empty to get the NO. */
 			if (!sent)
-				ret = raw_write(s, b64, strlen(b64));
+				ret = imap_raw_write(s, b64, strlen(b64));
 			if (ret == 0)
-				ret = raw_write(s, "\r\n", 2);
+				ret = imap_raw_write(s, "\r\n", 2);
 			sent = true;
 			if (ret == 0)
-				ret = raw_flush(s);
+				ret = imap_raw_flush(s);
 			raw_wipe_sent(s);
 			continue;
 		}
 		if (strncmp(line->str, tag, strlen(tag)) != 0)
 			continue; /* untagged, e.g. CAPABILITY */
-		if (strncasecmp(line->str + strlen(tag), "OK", 2) == 0)
+		if (strncasecmp(line->str + strlen(tag), "OK", 2) == 0) {
+			s->caps_after_auth = imap_session_caps_from_text(s, line->str);
 			break;
+		}
 		/* A throttled answer is not a verdict on the credentials. */
 		if (imap_throttle_classify(line->str, &backoff)) {
 			s->backoff_s = backoff;
@@ -203,7 +204,7 @@ int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *
 		ret = IMAP_EAUTH;
 	}
 	if (ret == IMAP_ENET || ret == IMAP_ELIMIT || (ret == IMAP_ETHROTTLED && s->broken))
-		ret = raw_lost(s, ret, what, err, errlen);
+		ret = imap_raw_lost(s, ret, what, err, errlen);
 	mmap_string_free(line);
 	return ret;
 }
@@ -279,10 +280,10 @@ size_t appenduid_parse(const char *text, uint32_t *uids, size_t max)
 static int wait_continuation(struct imap_session *s, MMAPString *line, const char *tag,
                              bool *refused_r)
 {
-	int ret = raw_flush(s);
+	int ret = imap_raw_flush(s);
 
 	while (ret == 0) {
-		ret = raw_read_line(s, line);
+		ret = imap_raw_read_line(s, line);
 		if (ret < 0 || line->str[0] == '+')
 			break;
 		if (strncmp(line->str, tag, strlen(tag)) == 0) {
@@ -309,14 +310,14 @@ static int write_target(struct imap_session *s, const struct append_target *t, b
 	int ret;
 
 	if (t->form != IMAP_ARG_LITERAL || literal_plus)
-		return raw_write(s, t->arg.data, t->arg.len);
+		return imap_raw_write(s, t->arg.data, t->arg.len);
 	crlf = strstr(t->arg.data, "\r\n"); /* ends "{N}": the name holds no CR LF */
 	head = (size_t)(crlf - t->arg.data) + 2;
-	ret = raw_write(s, t->arg.data, head);
+	ret = imap_raw_write(s, t->arg.data, head);
 	if (ret == 0)
 		ret = wait_continuation(s, line, tag, refused_r);
 	if (ret == 0 && !*refused_r)
-		ret = raw_write(s, t->arg.data + head, t->arg.len - head);
+		ret = imap_raw_write(s, t->arg.data + head, t->arg.len - head);
 	return ret;
 }
 
@@ -329,17 +330,17 @@ static int write_message(struct imap_session *s, const struct imap_msg *m, bool 
 	int ret;
 
 	/* Flags and date were checked by message_check: atoms and date-time. */
-	ret = raw_printf(s, " (%s)%s%s%s {%zu%s}\r\n", m->flags,
-	                 m->internaldate[0] != '\0' ? " \"" : "", m->internaldate,
-	                 m->internaldate[0] != '\0' ? "\"" : "", m->body_len,
-	                 literal_plus ? "+" : "");
+	ret = imap_raw_printf(s, " (%s)%s%s%s {%zu%s}\r\n", m->flags,
+	                      m->internaldate[0] != '\0' ? " \"" : "", m->internaldate,
+	                      m->internaldate[0] != '\0' ? "\"" : "", m->body_len,
+	                      literal_plus ? "+" : "");
 	if (ret == 0 && !literal_plus) {
 		ret = wait_continuation(s, line, tag, refused_r);
 		if (ret < 0 || *refused_r)
 			return ret;
 	}
 	if (ret == 0 && !m->spooled)
-		ret = raw_write(s, m->body, m->body_len);
+		ret = imap_raw_write(s, m->body, m->body_len);
 	for (size_t off = 0; ret == 0 && m->spooled && off < m->body_len;) {
 		char buf[65536];
 		size_t want = m->body_len - off < sizeof(buf) ? m->body_len - off : sizeof(buf);
@@ -350,7 +351,7 @@ static int write_message(struct imap_session *s, const struct imap_msg *m, bool 
 			s->broken = true;
 			return IMAP_ENET;
 		}
-		ret = raw_write(s, buf, (size_t)n);
+		ret = imap_raw_write(s, buf, (size_t)n);
 		off += (size_t)n;
 	}
 	return ret;
@@ -362,7 +363,7 @@ static int read_tagged(struct imap_session *s, const char *tag, MMAPString *line
 	int ret;
 
 	for (;;) {
-		ret = raw_read_line(s, line);
+		ret = imap_raw_read_line(s, line);
 		if (ret < 0)
 			return ret;
 		if (strncmp(line->str, tag, strlen(tag)) == 0)
@@ -414,15 +415,15 @@ static int append_multi(struct imap_session *s, const struct append_target *fold
 	if (uids == NULL)
 		return -1;
 	snprintf(tag, sizeof(tag), "M%u ", ++s->raw_tag);
-	ret = raw_printf(s, "%sAPPEND ", tag);
+	ret = imap_raw_printf(s, "%sAPPEND ", tag);
 	if (ret == 0)
 		ret = write_target(s, folder, literal_plus, line, tag, &refused);
 	for (size_t i = 0; i < n && ret == 0 && !refused; i++)
 		ret = write_message(s, &msgs[idx[i]], literal_plus, line, tag, &refused);
 	if (ret == 0 && !refused) {
-		ret = raw_write(s, "\r\n", 2);
+		ret = imap_raw_write(s, "\r\n", 2);
 		if (ret == 0)
-			ret = raw_flush(s);
+			ret = imap_raw_flush(s);
 		if (ret == 0)
 			ret = read_tagged(s, tag, line);
 	}
@@ -459,7 +460,7 @@ static int append_each(struct imap_session *s, const struct append_target *folde
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		bool refused = false, throttled = false;
 		snprintf(tag, sizeof(tag), "M%u ", ++s->raw_tag);
-		ret = raw_printf(s, "%sAPPEND ", tag);
+		ret = imap_raw_printf(s, "%sAPPEND ", tag);
 		if (ret == 0)
 			ret = write_target(s, folder, literal_plus, line, tag, &refused);
 		if (ret == 0 && !refused)
@@ -468,9 +469,9 @@ static int append_each(struct imap_session *s, const struct append_target *folde
 			throttled = set_refused(&results[idx[i]], s, line->str, tag);
 		} else {
 			if (ret == 0)
-				ret = raw_write(s, "\r\n", 2);
+				ret = imap_raw_write(s, "\r\n", 2);
 			if (ret == 0 && !literal_plus) {
-				ret = raw_flush(s);
+				ret = imap_raw_flush(s);
 				if (ret == 0)
 					ret = read_tagged(s, tag, line);
 				if (ret == 0 && !tagged_ok(line->str, tag))
@@ -488,13 +489,13 @@ static int append_each(struct imap_session *s, const struct append_target *folde
 	}
 	if (ret < 0 || !literal_plus)
 		return ret;
-	ret = raw_flush(s);
+	ret = imap_raw_flush(s);
 	/* Completions come back in command order (RFC 3501 5.5 does not promise
 	 * it, so match them by tag). */
 	for (size_t done = 0; done < n && ret == 0;) {
 		unsigned long t;
 		char *end;
-		ret = raw_read_line(s, line);
+		ret = imap_raw_read_line(s, line);
 		if (ret < 0 || line->str[0] != 'M')
 			continue;
 		t = strtoul(line->str + 1, &end, 10);
@@ -594,7 +595,7 @@ out:
 	if (ret == -1 && !s->broken)
 		snprintf(err, errlen, "APPEND: out of memory");
 	else if (ret < 0 && ret != IMAP_EARG)
-		ret = raw_lost(s, ret, "APPEND", err, errlen);
+		ret = imap_raw_lost(s, ret, "APPEND", err, errlen);
 	if (line != NULL)
 		mmap_string_free(line);
 	imap_buf_free(&target.arg, false);

@@ -57,7 +57,7 @@ void imap_session_set_state(struct imap_session *s, enum imap_session_state stat
 }
 
 /* Size of a literal announced at the end of a line ("{N}", "{N+}"), -1 if none. */
-static long literal_at_end(const char *line, size_t len)
+long imap_literal_at_end(const char *line, size_t len)
 {
 	size_t i;
 
@@ -112,7 +112,7 @@ static void reply_copy(struct imap_session *s, bool complete, char *buf, size_t 
 				bye_len = len;
 			}
 		}
-		lit = literal_at_end(p, len);
+		lit = imap_literal_at_end(p, len);
 		p = nl != NULL ? nl + 1 : end;
 		if (lit > 0)
 			p = (size_t)lit < (size_t)(end - p) ? p + lit : end;
@@ -264,35 +264,92 @@ int imap_session_arg_check(struct imap_session *s, const char *cmd, const char *
 	return ret;
 }
 
+/* Adds one capability word to s->caps (" CAP1 CAP2 ... "). */
+static void cap_add(struct imap_session *s, size_t *len, const char *name, bool auth_type)
+{
+	char word[128];
+	int n = snprintf(word, sizeof(word), "%s%s ", auth_type ? "AUTH=" : "", name);
+
+	if (n < 0 || (size_t)n >= sizeof(word) || *len + (size_t)n >= sizeof(s->caps))
+		return;
+	memcpy(s->caps + *len, word, (size_t)n + 1);
+	*len += (size_t)n;
+	if (strncasecmp(word, "APPENDLIMIT=", 12) == 0)
+		s->appendlimit = strtoull(word + 12, NULL, 10);
+}
+
+static void caps_set(struct imap_session *s, const struct mailimap_capability_data *caps)
+{
+	size_t len = 1;
+
+	s->caps[0] = ' ';
+	s->caps[1] = '\0';
+	s->appendlimit = 0;
+	for (clistiter *it = clist_begin(caps->cap_list); it != NULL; it = clist_next(it)) {
+		const struct mailimap_capability *cap = clist_content(it);
+		if (cap->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE)
+			cap_add(s, &len, cap->cap_data.cap_auth_type, true);
+		else
+			cap_add(s, &len, cap->cap_data.cap_name, false);
+	}
+}
+
+bool imap_session_caps_from_text(struct imap_session *s, const char *text)
+{
+	const char *p = strcasestr(text, "[CAPABILITY ");
+	size_t len = 1;
+
+	if (p == NULL)
+		return false;
+	s->caps[0] = ' ';
+	s->caps[1] = '\0';
+	s->appendlimit = 0;
+	for (p += 12; *p != '\0' && *p != ']';) {
+		size_t w = strcspn(p, " ]");
+		char name[128];
+		if (w > 0 && w < sizeof(name)) {
+			memcpy(name, p, w);
+			name[w] = '\0';
+			cap_add(s, &len, name, false);
+		}
+		p += w;
+		while (*p == ' ')
+			p++;
+	}
+	return true;
+}
+
+/* Drops what libetpan kept of [CAPABILITY] response codes: after the next
+ * command, a list there was sent with that command's answer. */
+static void caps_code_forget(struct imap_session *s)
+{
+	if (s->imap->imap_connection_info != NULL &&
+	    s->imap->imap_connection_info->imap_capability != NULL) {
+		mailimap_capability_data_free(s->imap->imap_connection_info->imap_capability);
+		s->imap->imap_connection_info->imap_capability = NULL;
+	}
+}
+
+/* The server's capabilities: from a [CAPABILITY] response code of the last
+ * answer when it sent one (most servers do, in the greeting and the login's
+ * OK: a round trip saved per connection), else asked with CAPABILITY. */
 static int capabilities_load(struct imap_session *s, char *err, size_t errlen)
 {
 	struct mailimap_capability_data *caps = NULL;
-	clistiter *it;
-	size_t len = 1;
 	int r;
 
+	if (s->imap->imap_connection_info != NULL &&
+	    s->imap->imap_connection_info->imap_capability != NULL) {
+		caps_set(s, s->imap->imap_connection_info->imap_capability);
+		caps_code_forget(s);
+		return 0;
+	}
 	r = mailimap_capability(s->imap, &caps);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_command_failed(s, r, "CAPABILITY", err, errlen);
-	s->caps[0] = ' ';
-	s->caps[1] = '\0';
-	for (it = clist_begin(caps->cap_list); it != NULL; it = clist_next(it)) {
-		struct mailimap_capability *cap = clist_content(it);
-		char word[128];
-		int n;
-
-		if (cap->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE)
-			n = snprintf(word, sizeof(word), "AUTH=%s ", cap->cap_data.cap_auth_type);
-		else
-			n = snprintf(word, sizeof(word), "%s ", cap->cap_data.cap_name);
-		if (n < 0 || (size_t)n >= sizeof(word) || len + (size_t)n >= sizeof(s->caps))
-			continue;
-		memcpy(s->caps + len, word, (size_t)n + 1);
-		len += (size_t)n;
-		if (strncasecmp(word, "APPENDLIMIT=", 12) == 0)
-			s->appendlimit = strtoull(word + 12, NULL, 10);
-	}
+	caps_set(s, caps);
 	mailimap_capability_data_free(caps);
+	caps_code_forget(s);
 	return 0;
 }
 
@@ -520,17 +577,22 @@ int imap_session_open_backoff(const struct imap_endpoint *ep, struct imap_sessio
 			goto fail;
 		}
 		imap_session_set_state(s, IMAP_SESSION_GREETED);
+		/* What was said before TLS is not to be trusted (RFC 3501 6.2.1). */
+		caps_code_forget(s);
 	}
 	ret = capabilities_load(s, err, errlen);
 	if (ret < 0)
 		goto fail;
 	/* COMPRESS is never negotiated: Debian's libetpan breaks the stream with it. */
+	s->caps_after_auth = false;
 	ret = authenticate(s, ep, err, errlen);
 	if (ret < 0)
 		goto fail;
 	s->imap->imap_state = MAILIMAP_STATE_AUTHENTICATED;
 	imap_session_set_state(s, IMAP_SESSION_AUTHENTICATED);
-	ret = capabilities_load(s, err, errlen);
+	/* The login's OK may carry the new list (raw SASL path: parsed there). */
+	if (!s->caps_after_auth)
+		ret = capabilities_load(s, err, errlen);
 	if (ret < 0)
 		goto fail;
 	*session_r = s;
@@ -549,8 +611,11 @@ void imap_session_close(struct imap_session **session)
 	if (s == NULL)
 		return;
 	if (s->imap != NULL) {
-		if (!s->broken && s->state == IMAP_SESSION_AUTHENTICATED)
-			mailimap_logout(s->imap);
+		/* LOGOUT is said, its answer not awaited: a round trip saved per
+		 * connection, and nothing is left to learn from it. */
+		if (!s->broken && s->state == IMAP_SESSION_AUTHENTICATED &&
+		    imap_raw_printf(s, "M%u LOGOUT\r\n", ++s->raw_tag) == 0)
+			imap_raw_flush(s);
 		mailimap_free(s->imap);
 	}
 	free(s);

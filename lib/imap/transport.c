@@ -41,6 +41,8 @@ struct transport {
 	uint64_t max_literal;
 	const atomic_int *cancel, *cancel_mine;
 	atomic_llong *last_io_ms;
+	struct imap_io_stats *stats; /* NULL: not counted */
+	bool wrote;                  /* written since the last read: the next read is a turn */
 	struct imap_transport_fault *fault; /* the session's */
 	bool failed;
 	/* Asked before every write once set (imap_session_set_write_guard). */
@@ -369,14 +371,23 @@ static ssize_t transport_read(mailstream_low *low, void *buf, size_t count)
 			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 				return transport_lost(t, errno);
 		}
+		if (t->wrote && t->stats != NULL)
+			t->stats->round_trips++;
+		t->wrote = false;
 		if (n > 0) {
 			if (transport_frame(t, buf, (size_t)n) < 0)
 				return -1;
 			transport_moved(t);
 			window_moved(&t->rx, (size_t)n);
+			if (t->stats != NULL)
+				t->stats->bytes_in += (uint64_t)n;
 			return n;
 		}
-		if (transport_wait(t, want, &t->rx, 0, "waiting for a reply") < 0)
+		long long waited = imap_monotonic_ms();
+		int r = transport_wait(t, want, &t->rx, 0, "waiting for a reply");
+		if (t->stats != NULL)
+			t->stats->wait_ms += (uint64_t)(imap_monotonic_ms() - waited);
+		if (r < 0)
 			return -1;
 	}
 }
@@ -436,6 +447,9 @@ static ssize_t transport_write(mailstream_low *low, const void *buf, size_t coun
 			/* A new command: the replies' progress window starts over. */
 			memset(&t->rx, 0, sizeof(t->rx));
 			window_moved(&t->tx, (size_t)n);
+			t->wrote = true;
+			if (t->stats != NULL)
+				t->stats->bytes_out += (uint64_t)n;
 			return n;
 		}
 		if (transport_wait(t, want, &t->tx, 0, "sending") < 0)
@@ -615,6 +629,8 @@ int imap_transport_start_tls(mailstream_low *low, const struct imap_endpoint *ep
 		         t->peer);
 		return IMAP_ENET;
 	}
+	if (t->stats != NULL)
+		t->stats->round_trips++;
 	return transport_handshake(t, ep, err, errlen);
 }
 
@@ -643,6 +659,7 @@ int imap_transport_connect(const struct imap_endpoint *ep, struct imap_transport
 	t->cancel = ep->cancel;
 	t->cancel_mine = ep->cancel_mine;
 	t->last_io_ms = ep->last_io_ms;
+	t->stats = ep->stats;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -674,6 +691,8 @@ int imap_transport_connect(const struct imap_endpoint *ep, struct imap_transport
 		goto fail;
 	}
 	transport_moved(t);
+	if (t->stats != NULL) /* the TCP handshake; a TLS handshake counts as one more */
+		t->stats->round_trips += ep->tls == IMAP_TLS_IMPLICIT ? 2 : 1;
 	if (ep->tls == IMAP_TLS_IMPLICIT) {
 		ret = transport_handshake(t, ep, err, errlen);
 		if (ret < 0)
