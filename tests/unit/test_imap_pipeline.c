@@ -390,6 +390,46 @@ static void test_status_name_upper(void **state)
 	fake_stop(&fk);
 }
 
+/* Two folders whose names differ only in case, on a server that echoes names
+ * in upper case: the data of "twin" names "TWIN" and must not be taken for
+ * the folder "TWIN" (it was, silently: TWIN got twin's UIDVALIDITY).  And the
+ * same folder asked twice gets its numbers twice. */
+static void test_status_case_twins(void **state)
+{
+	struct imap_endpoint ep;
+	struct imap_session *s;
+	struct imap_status lower, upper;
+	struct imap_status_req reqs[4];
+	char err[512] = "";
+	struct fake fk;
+
+	(void)state;
+	for (int ooo = 0; ooo < 2; ooo++) {
+		fake_start(&fk, "--status-name-upper", ooo ? "--status-out-of-order" : NULL, NULL);
+		endpoint(&ep, &fk, NULL);
+		s = open_session(&ep);
+		assert_int_equal(imap_folder_create(s, "twin", err, sizeof(err)), 0);
+		assert_int_equal(imap_folder_create(s, "TWIN", err, sizeof(err)), 0);
+		assert_int_equal(imap_folder_status(s, "twin", &lower, err, sizeof(err)), 0);
+		assert_int_equal(imap_folder_status(s, "TWIN", &upper, err, sizeof(err)), 0);
+		assert_int_not_equal(lower.uidvalidity, upper.uidvalidity);
+		memset(reqs, 0, sizeof(reqs));
+		reqs[0].name = "twin";
+		reqs[1].name = "TWIN";
+		reqs[2].name = "INBOX";
+		reqs[3].name = "INBOX";
+		assert_int_equal(imap_status_many(s, reqs, 4, err, sizeof(err)), 0);
+		assert_int_equal(reqs[0].ret, 0);
+		assert_int_equal(reqs[1].ret, 0);
+		assert_int_equal(reqs[0].st.uidvalidity, lower.uidvalidity);
+		assert_int_equal(reqs[1].st.uidvalidity, upper.uidvalidity);
+		assert_status(&reqs[2], V_INBOX, 4, 3);
+		assert_status(&reqs[3], V_INBOX, 4, 3);
+		imap_session_close(&s);
+		fake_stop(&fk);
+	}
+}
+
 /* Folder names as literals in the STATUS data (with out-of-order answers):
  * decoded and matched, odd names included, nothing asked twice. */
 static void test_status_literal(void **state)
@@ -742,6 +782,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_status_out_of_order, teardown),
 	    cmocka_unit_test_teardown(test_status_no, teardown),
 	    cmocka_unit_test_teardown(test_status_name_upper, teardown),
+	    cmocka_unit_test_teardown(test_status_case_twins, teardown),
 	    cmocka_unit_test_teardown(test_status_literal, teardown),
 	    cmocka_unit_test_teardown(test_status_bye, teardown),
 	    cmocka_unit_test_teardown(test_status_throttled, teardown),
