@@ -455,6 +455,36 @@ static void test_status_literal(void **state)
 	}
 }
 
+/* A folder named in raw UTF-8 (not modified UTF-7): sent as a LITERAL+
+ * literal within the burst, and the server's data names it as a literal. */
+static void test_status_utf8_literal(void **state)
+{
+	struct imap_endpoint ep;
+	struct imap_session *s;
+	struct imap_status_req reqs[3];
+	char err[512] = "";
+	struct fake fk;
+
+	(void)state;
+	fake_start(&fk, "--status-out-of-order", NULL);
+	endpoint(&ep, &fk, NULL);
+	s = open_session(&ep);
+	assert_int_equal(imap_folder_create(s, "Caf\xc3\xa9", err, sizeof(err)), 0);
+	memset(reqs, 0, sizeof(reqs));
+	reqs[0].name = "INBOX";
+	reqs[1].name = "Caf\xc3\xa9";
+	reqs[2].name = "With Space";
+	assert_int_equal(imap_status_many(s, reqs, 3, err, sizeof(err)), 0);
+	assert_status(&reqs[0], V_INBOX, 4, 3);
+	assert_status(&reqs[1], V_F(1), 1, 0);
+	assert_status(&reqs[2], V_WITHSPACE, 3, 2);
+	/* Sent once, as a literal (the log shows {5} for {5+}). */
+	assert_log_count(&fk, " STATUS {5} ", 1);
+	assert_log_count(&fk, " STATUS ", 3);
+	imap_session_close(&s);
+	fake_stop(&fk);
+}
+
 /* BYE in the middle of a burst: the whole call fails with IMAP_ENET naming
  * the server's words, and the session is over. */
 static void test_status_bye(void **state)
@@ -784,6 +814,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_status_name_upper, teardown),
 	    cmocka_unit_test_teardown(test_status_case_twins, teardown),
 	    cmocka_unit_test_teardown(test_status_literal, teardown),
+	    cmocka_unit_test_teardown(test_status_utf8_literal, teardown),
 	    cmocka_unit_test_teardown(test_status_bye, teardown),
 	    cmocka_unit_test_teardown(test_status_throttled, teardown),
 	    cmocka_unit_test_teardown(test_status_invalid, teardown),
