@@ -152,6 +152,9 @@ static bool status_name(const MMAPString *line, size_t lit_off, size_t lit_len, 
 
 struct status_seen {
 	bool data, validity, next;
+	/* More STATUS data named this folder than it was asked for: one of
+	 * them was another folder's, echoed in another spelling. */
+	bool twice;
 };
 
 /* Reads "(ATT n ATT n ...)" into st. */
@@ -262,15 +265,25 @@ static int status_burst(struct imap_session *s, struct imap_status_req *reqs, si
 		if (line->str[0] == '*') {
 			char name[1024];
 			const char *rest;
+			size_t got = n, again = n;
 			if (!status_name(line, lit_off, lit_len, name, sizeof(name), &rest))
 				continue; /* other untagged data */
-			for (size_t i = 0; i < n; i++) {
-				if (done[i] || seen[i].data || !name_same(name, reqs[i].name))
+			for (size_t i = 0; i < n && got == n; i++) {
+				if (done[i] || !name_same(name, reqs[i].name))
 					continue;
-				memset(&reqs[i].st, 0, sizeof(reqs[i].st));
-				status_atts(rest, &reqs[i].st, &seen[i]);
-				seen[i].data = true;
-				break;
+				if (!seen[i].data)
+					got = i;
+				else if (again == n)
+					again = i;
+			}
+			if (got < n) {
+				memset(&reqs[got].st, 0, sizeof(reqs[got].st));
+				status_atts(rest, &reqs[got].st, &seen[got]);
+				seen[got].data = true;
+			} else if (again < n) {
+				/* The data it holds may be the other one's: ask
+				 * it again alone. */
+				seen[again].twice = true;
 			}
 			continue;
 		}
@@ -286,7 +299,7 @@ static int status_burst(struct imap_session *s, struct imap_status_req *reqs, si
 		left--;
 		name_shown(reqs[i].name, shown, sizeof(shown));
 		if (strncasecmp(status, "OK", 2) == 0) {
-			if (!seen[i].data) {
+			if (!seen[i].data || seen[i].twice) {
 				retry[i] = true;
 				continue;
 			}

@@ -77,6 +77,24 @@ Misbehaviours (each one option):
 --drop-after-login N   the Nth successful LOGIN/AUTHENTICATE (1-based, counted
                        over all connections) gets its tagged OK and then the
                        connection is closed; once only.
+--odd-names            two more folders, one message each: 'Odd "q" \\ name'
+                       (a quote and a backslash: sent quoted with escapes) and
+                       "Caf&AOk-" (modified UTF-7 for an 8-bit name).
+
+Pipelining (STATUS and UID STORE sent in bursts before any answer is read):
+--status-out-of-order  STATUS and STORE/UID STORE commands that are already
+                       waiting in the read buffer when one is read are answered
+                       together, in reverse order (each command's untagged data
+                       still right before its own tagged reply).
+--status-no SUBSTR     STATUS of a folder whose name contains SUBSTR gets
+                       "NO [NONEXISTENT] Mailbox doesn't exist".
+--status-throttle SUBSTR  same, with "NO [THROTTLED] Too many STATUS commands".
+--status-name-upper    the untagged STATUS data names the folder in upper case.
+--status-literal       the untagged STATUS data names the folder as a literal.
+--bye-on-status N      on a connection, the STATUS after the Nth gets
+                       "* BYE Server shutting down" and the connection closes.
+--store-no SUBSTR      a STORE/UID STORE whose flag list contains SUBSTR gets
+                       "NO [CANNOT] Flag not permitted" (nothing changed).
 
 Python 3 standard library only.
 """
@@ -94,6 +112,8 @@ LINE_MAX = 1 << 20
 LITERAL_RE = re.compile(rb"\{(\d+)(\+?)\}\r\n\Z")
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 EVIL_NAME = b"Evil\r\nX1 CREATE INJECTED-BY-SOURCE\r\nX2 NOOP"
+ODD_QUOTED = b'Odd "q" \\ name'
+ODD_8BIT = b"Caf&AOk-"
 SYSTEM_FLAGS = [b"\\Answered", b"\\Flagged", b"\\Deleted", b"\\Seen", b"\\Draft"]
 
 
@@ -151,6 +171,11 @@ class Mailbox:
                 self.create(name, special)
         for i in range(1, args.folders + 1):
             self.create(b"F%05d" % i)
+        if args.odd_names:
+            for i, name in enumerate((ODD_QUOTED, ODD_8BIT)):
+                f = self.create(name)
+                f.add(make_message(b"odd", 90 + i, "Mon, 1 Jan 2001 00:00:00 +0000"), [],
+                      "01-Jan-2001 00:00:00 +0000")
         if args.folder_name_crlf:
             f = self.create(EVIL_NAME)
             f.add(make_message(b"evil", 1, "Mon, 1 Jan 2001 00:00:00 +0000"), [],
@@ -385,12 +410,23 @@ class Connection:
         self.authed = False
         self.selected = None
         self.read_only = True
+        self.capture = None  # a list: send() collects there (--status-out-of-order)
+        self.held = []  # answers of a burst not sent yet, in arrival order
+        self.statuses = 0
         seq = server.validity_seq
         self.validity = seq[min(number - 1, len(seq) - 1)] if seq else None
 
     async def send(self, data):
+        if self.capture is not None:
+            self.capture.append(data)
+            return
         self.w.write(data)
         await self.w.drain()
+
+    def command_waiting(self):
+        """True when a whole command line is already in the read buffer."""
+        buf = getattr(self.r, "_buffer", b"")
+        return b"\n" in buf
 
     async def read_command(self):
         """The raw bytes of one command (first line, literals, following lines)
@@ -454,6 +490,11 @@ class Connection:
                 parts = shown.split(b" ")
                 log = b" ".join(parts[:3]) + (b" ***" if len(parts) > 3 else b"")
             self.srv.log_line(self.number, printable(log))
+            hold = self.args.status_out_of_order and name in (b"STATUS", b"STORE", b"UID STORE")
+            if hold:
+                self.capture = []
+            elif self.held:
+                await self.release()
             try:
                 keep = await self.dispatch(tag, name, raw)
             except Bad as e:
@@ -463,8 +504,22 @@ class Connection:
                 await self.send(tag + b" BAD Error in IMAP command: " +
                                 str(e).encode("ascii", "replace") + b"\r\n")
                 keep = True
+            if hold:
+                self.held.append(b"".join(self.capture))
+                self.capture = None
+                if not keep or not self.command_waiting():
+                    await self.release(last_at_end=not keep)
             if not keep:
                 return
+
+    async def release(self, last_at_end=False):
+        """Sends the held answers of a burst, last command first (or, when
+        it ended the connection, the others reversed and then its BYE)."""
+        held, self.held = self.held, []
+        tail = [held.pop()] if last_at_end and held else []
+        if len(held) > 1:
+            self.srv.log_line(self.number, "(answered %d in reverse order)" % len(held))
+        await self.send(b"".join(list(reversed(held)) + tail))
 
     async def login_ok(self, tag, text):
         self.authed = True
@@ -517,7 +572,7 @@ class Connection:
         elif name in (b"LIST", b"LSUB"):
             await self.list(tag, name, args)
         elif name == b"STATUS":
-            await self.status(tag, args)
+            return await self.status(tag, args)
         elif name in (b"SELECT", b"EXAMINE"):
             await self.select(tag, name, args)
         elif name == b"CREATE":
@@ -613,10 +668,20 @@ class Connection:
         return self.mb.folders.get(name)
 
     async def status(self, tag, args):
+        self.statuses += 1
+        if self.args.bye_on_status and self.statuses > self.args.bye_on_status:
+            await self.send(b"* BYE Server shutting down\r\n")
+            return False
         f = self.folder(args)
+        asked = sval(args[0])
+        if self.args.status_no and self.args.status_no.encode() in asked:
+            f = None
+        if self.args.status_throttle and self.args.status_throttle.encode() in asked:
+            await self.send(tag + b" NO [THROTTLED] Too many STATUS commands\r\n")
+            return True
         if f is None:
             await self.send(tag + b" NO [NONEXISTENT] Mailbox doesn't exist\r\n")
-            return
+            return True
         items = []
         for item in args[1]:
             item = item.upper()
@@ -635,8 +700,11 @@ class Connection:
                 items.append(b"RECENT 0")
             else:
                 raise Bad("unknown STATUS item")
-        await self.send(b"* STATUS " + quote(f.name) + b" (" + b" ".join(items) + b")\r\n" +
+        shown = f.name.upper() if self.args.status_name_upper else f.name
+        shown = b"{%d}\r\n%s" % (len(shown), shown) if self.args.status_literal else quote(shown)
+        await self.send(b"* STATUS " + shown + b" (" + b" ".join(items) + b")\r\n" +
                         tag + b" OK Status completed\r\n")
+        return True
 
     async def select(self, tag, name, args):
         self.selected = None
@@ -860,6 +928,9 @@ class Connection:
         flags = [bytes(x) for x in flags]
         silent = op.endswith(b".SILENT")
         op = op.replace(b".SILENT", b"")
+        if self.args.store_no and any(self.args.store_no.encode() in x for x in flags):
+            await self.send(tag + b" NO [CANNOT] Flag not permitted\r\n")
+            return
         f = self.selected
         out = bytearray()
         for seq, m in self.matching(uid_mode, bytes(args[0])):
@@ -919,6 +990,14 @@ def main():
     p.add_argument("--bytes-beyond-size", type=int, default=0, metavar="N")
     p.add_argument("--slow-read", type=float, default=0.0, metavar="SECS")
     p.add_argument("--drop-after-login", type=int, default=0, metavar="N")
+    p.add_argument("--odd-names", action="store_true")
+    p.add_argument("--status-out-of-order", action="store_true")
+    p.add_argument("--status-no", default=None, metavar="SUBSTR")
+    p.add_argument("--status-throttle", default=None, metavar="SUBSTR")
+    p.add_argument("--status-name-upper", action="store_true")
+    p.add_argument("--status-literal", action="store_true")
+    p.add_argument("--bye-on-status", type=int, default=0, metavar="N")
+    p.add_argument("--store-no", default=None, metavar="SUBSTR")
     args = p.parse_args()
     try:
         asyncio.run(serve(args))

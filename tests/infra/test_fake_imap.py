@@ -214,9 +214,42 @@ def test_faults():
         fake.stop()
 
 
+def test_pipelining():
+    """The misbehaviours on pipelined STATUS and STORE."""
+    fake = Fake("--status-out-of-order", "--status-no", "Drafts", "--status-name-upper",
+                "--status-literal", "--odd-names", "--store-no", "$Bad", "--bye-on-status", "5")
+    try:
+        r = Raw(fake.port)
+        r.read_until(b"\r\n")
+        r.cmd(b"a1 LOGIN u secret-pw\r\n")
+        r.sock.sendall(b"s1 STATUS INBOX (MESSAGES)\r\ns2 STATUS Drafts (MESSAGES)\r\n"
+                       b's3 STATUS "Odd \\"q\\" \\\\ name" (MESSAGES)\r\n')
+        out = r.read_until(b"s1 OK Status completed\r\n")
+        check("out of order", out.startswith(b"* STATUS {14}\r\nODD \"Q\" \\ NAME (MESSAGES 1)"
+                                             b"\r\ns3 OK Status completed\r\n"
+                                             b"s2 NO [NONEXISTENT]"), out)
+        check("upper literal name", b"* STATUS {5}\r\nINBOX (MESSAGES 3)\r\ns1 OK" in out, out)
+        out = r.cmd(b"s4 STATUS Caf&AOk- (MESSAGES)\r\n")
+        check("8-bit folder", b"CAF&AOK- (MESSAGES 1)" in out, out)
+        out = r.cmd(b"a2 SELECT INBOX\r\n") + r.cmd(b"a3 UID STORE 1 FLAGS.SILENT ($Bad)\r\n")
+        check("store refused", b"a3 NO [CANNOT] Flag not permitted" in out, out)
+        out = r.cmd(b"a4 UID STORE 1 FLAGS ($Good)\r\n")
+        check("store taken", b"FLAGS ($Good)" in out and b"a4 OK" in out, out)
+        out = r.cmd(b"s5 STATUS INBOX (MESSAGES)\r\n")
+        check("fifth status answered", b"s5 OK" in out, out)
+        r.sock.sendall(b"s6 STATUS INBOX (MESSAGES)\r\n")
+        out = r.read_until(b"never")
+        check("bye on status", out == b"* BYE Server shutting down\r\n", out)
+        check("reverse order logged", "(answered 3 in reverse order)" in fake.logged(),
+              fake.logged())
+    finally:
+        fake.stop()
+
+
 def main():
     test_default()
     test_faults()
+    test_pipelining()
     print("%d passed, %d failed" % (results["passed"], results["failed"]))
     sys.exit(0 if results["failed"] == 0 else 1)
 
