@@ -2,6 +2,7 @@
 """A TCP proxy that adds latency: every chunk in each direction is delayed.
 
     delay_proxy.py --port PORT --upstream PORT [--upstream-host HOST] --rtt-ms MS
+                   [--log FILE]
 
 Listens on 127.0.0.1:PORT (0: any free port) and forwards each connection to
 HOST:PORT (default host 127.0.0.1). Every chunk read from either side is
@@ -12,6 +13,13 @@ on while earlier chunks wait their turn, so a stream of bytes is only shifted
 in time, not slowed). Bytes are not looked at: TLS (implicit or STARTTLS)
 passes through, and certificates for 127.0.0.1 still match. This kernel has
 no netem; this stands for a WAN link in the benchmark.
+
+--log FILE appends one line per connection when it ends:
+  "conn N up BYTES CHUNKS down BYTES CHUNKS turns T secs S"
+where turns counts the times the client sent after having received
+something since it last sent: the round trips it waited for (a client that
+pipelines has few turns; one that waits for each answer has one per
+command, the greeting's included).
 
 Once listening it prints "listening on 127.0.0.1:PORT" on stdout.
 Python 3 standard library only.
@@ -25,7 +33,23 @@ import sys
 CHUNK = 1 << 16
 
 
-async def pump(reader, writer, delay):
+class Stats:
+    def __init__(self, number):
+        self.number = number
+        self.bytes = {"up": 0, "down": 0}
+        self.chunks = {"up": 0, "down": 0}
+        self.turns = 0
+        self.last = None
+
+    def saw(self, direction, n):
+        if direction == "up" and self.last == "down":
+            self.turns += 1
+        self.last = direction
+        self.bytes[direction] += n
+        self.chunks[direction] += 1
+
+
+async def pump(reader, writer, delay, stats, direction):
     """Copies reader to writer, each chunk delay seconds after it was read."""
     loop = asyncio.get_running_loop()
     queue = asyncio.Queue()
@@ -34,6 +58,8 @@ async def pump(reader, writer, delay):
         try:
             while True:
                 data = await reader.read(CHUNK)
+                if data:
+                    stats.saw(direction, len(data))
                 queue.put_nowait((loop.time() + delay, data))
                 if not data:
                     return
@@ -69,9 +95,15 @@ def nodelay(writer):
             pass
 
 
+CONNECTIONS = [0]
+
+
 async def handle(creader, cwriter, args):
     delay = args.rtt_ms / 2000.0
     uwriter = None
+    CONNECTIONS[0] += 1
+    stats = Stats(CONNECTIONS[0])
+    start = asyncio.get_running_loop().time()
     try:
         try:
             ureader, uwriter = await asyncio.open_connection(args.upstream_host, args.upstream)
@@ -81,11 +113,18 @@ async def handle(creader, cwriter, args):
         nodelay(cwriter)
         nodelay(uwriter)
         # Both directions until both have ended (a half close passes through).
-        await asyncio.gather(pump(creader, uwriter, delay), pump(ureader, cwriter, delay))
+        await asyncio.gather(pump(creader, uwriter, delay, stats, "up"),
+                             pump(ureader, cwriter, delay, stats, "down"))
     finally:
         for w in (cwriter, uwriter):
             if w is not None:
                 w.close()
+        if args.log:
+            with open(args.log, "a") as f:
+                f.write("conn %d up %d %d down %d %d turns %d secs %.3f\n"
+                        % (stats.number, stats.bytes["up"], stats.chunks["up"],
+                           stats.bytes["down"], stats.chunks["down"], stats.turns,
+                           asyncio.get_running_loop().time() - start))
 
 
 async def serve(args):
@@ -103,6 +142,7 @@ def main():
     p.add_argument("--upstream-host", default="127.0.0.1")
     p.add_argument("--rtt-ms", type=float, required=True, metavar="MS",
                    help="added round trip time; each direction gets half")
+    p.add_argument("--log", metavar="FILE", help="one line per connection when it ends")
     args = p.parse_args()
     try:
         asyncio.run(serve(args))
