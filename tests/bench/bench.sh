@@ -112,7 +112,8 @@ log "PostgreSQL: fsync=$(psql "$MAILSHIFT_DB" -Atc 'SHOW fsync'), synchronous_co
 # proxy NAME PORT UPSTREAM: a delay proxy; waits for its "listening on" line.
 proxy() {
   local out=$work/proxy-$1.out
-  python3 "$infra/delay_proxy.py" --port "$2" --upstream "$3" --rtt-ms "$rtt" >"$out" 2>&1 &
+  python3 "$infra/delay_proxy.py" --port "$2" --upstream "$3" --rtt-ms "$rtt" \
+    --log "$work/proxy-$1.log" >"$out" 2>&1 &
   proxies+=($!)
   for _ in $(seq 100); do grep -q "^listening on" "$out" && return 0; sleep 0.1; done
   cat "$out" >&2
@@ -316,14 +317,34 @@ EOF
   add "mbsync.$l.$3" "$(awk '{ printf "%.2f", $1 }' "$work/mbsync/time")"
 }
 
+# Round trips at 20 ms: the delay proxies log one line per connection when it
+# ends, with its "turns" (the times the client sent after it had received:
+# the round trips it waited for). rt_mark before a pass, rt_record TOOL STAGE
+# after it sums the connections and turns of the lines since, per server.
+touch "$work/proxy-src.log" "$work/proxy-dst.log"
+rt_mark() { RT_SRC=$(wc -l <"$work/proxy-src.log"); RT_DST=$(wc -l <"$work/proxy-dst.log"); }
+rt_record() {
+  local side from c t
+  sleep 0.3 # connections closed at the pass's end reach the log
+  for side in src dst; do
+    from=RT_${side^^}
+    read -r c t < <(tail -n "+$((${!from} + 1))" "$work/proxy-$side.log" |
+      awk '{ c++; t += $10 } END { print c + 0, t + 0 }')
+    add "$1.$rtt.$2_${side}_conns" "$c"
+    add "$1.$rtt.$2_${side}_turns" "$t"
+  done
+}
+
 # one TOOL LAT RUN STAGE N: a pass of any tool, then its check.
 one() {
   log "$1 ${2}ms run $3: $4"
+  [[ $2 == "$rtt" ]] && rt_mark
   case $1 in
     ms) ms_pass "$2" "$3" "$5" "$4" ;;
     ref) ref_pass "$2" "$3" "$4" ;;
     mbsync) mbsync_pass "$2" "$3" "$4" ;;
   esac
+  [[ $2 == "$rtt" ]] && rt_record "$1" "$4"
   check "$1" "$2" "$3" "$4"
 }
 
@@ -432,6 +453,22 @@ for t in tools:
     print("| %s | %s | %s |" % ({"ms": "mailshift", "ref": "refcopy"}.get(t, t),
         " / ".join(oks(t, "0", s) for s in ("pass1", "noop", "delta")),
         " / ".join(oks(t, rtt, s) for s in ("pass1", "noop", "delta"))))
+print()
+print("Round trips waited for at %s ms RTT (medians; per server: connections, client turns = the"
+      % rtt)
+print("times a client sent after it had received, counted by the delay proxies):")
+print()
+names = {"ms": "mailshift", "ref": "refcopy"}
+head = [""] + ["%s %s" % (names.get(t, t), side) for t in tools for side in ("src", "dst")]
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
+for stage, label in (("pass1", "pass 1"), ("noop", "no-op pass"), ("delta", "delta pass")):
+    row = [label]
+    for t in tools:
+        for side in ("src", "dst"):
+            c, tr = med("%s.%s.%s_%s_conns" % (t, rtt, stage, side)), med("%s.%s.%s_%s_turns" % (t, rtt, stage, side))
+            row.append("-" if c is None else "%g conn, %g turns" % (c, tr))
+    print("| " + " | ".join(row) + " |")
 if "mbsync" in tools:
     print()
     print("mbsync is never exact: it inserts an X-TUID header into every message and drops the")
