@@ -218,12 +218,11 @@ EOF
   echo "$m"
 }
 
-declare -A MIG
-if [[ " ${tools[*]} " == *" ms "* ]]; then
-  for l in "${lats[@]}"; do for r in $(seq "$runs"); do
-    MIG[$l.$r]=$(ms_import "$l" "$r") || die "mailshift import failed (see $work/ms/coordinator.log)"
-  done; done
-  MS_LOG=$work/ms/worker.log
+# ms_worker_start: a worker, in its consumer group before anything is timed.
+MS_STARTS=0
+ms_worker_start() {
+  MS_STARTS=$((MS_STARTS + 1))
+  MS_LOG=$work/ms/worker-$MS_STARTS.log
   "$worker_bin" >"$MS_LOG" 2>&1 &
   MS_PID=$!
   for _ in $(seq 300); do
@@ -232,12 +231,32 @@ if [[ " ${tools[*]} " == *" ms "* ]]; then
     sleep 0.1
   done
   grep -q assigned "$MS_LOG" || { tail -n 20 "$MS_LOG" >&2; die "mailshift worker did not join its consumer group"; }
+}
+
+# ms_worker_check: on a shared machine something else may have stopped the
+# worker (a broad pkill); say so and start another before the next pass.
+ms_worker_check() {
+  kill -0 "$MS_PID" 2>/dev/null && return 0
+  wait "$MS_PID" 2>/dev/null || true
+  log "mailshift worker $MS_PID ended on its own (see $MS_LOG): starting another"
+  MS_NOTES+=("worker $MS_PID ended outside the benchmark's control before a pass (log: $(tail -n 1 "$MS_LOG" | cut -c1-120)); another was started")
+  ms_worker_start
+}
+MS_NOTES=()
+
+declare -A MIG
+if [[ " ${tools[*]} " == *" ms "* ]]; then
+  for l in "${lats[@]}"; do for r in $(seq "$runs"); do
+    MIG[$l.$r]=$(ms_import "$l" "$r") || die "mailshift import failed (see $work/ms/coordinator.log)"
+  done; done
+  ms_worker_start
 fi
 
 # ms_pass LAT RUN N STAGE: one pass; records the operator's wall time and the
 # worker's own time (its "synced: pass N: ..., S s (" line after the pass began).
 ms_pass() {
   local l=$1 r=$2 n=$3 stage=$4 t0 t1 rc=0 from s line
+  ms_worker_check
   from=$(($(wc -l <"$MS_LOG") + 1))
   t0=$(now)
   "$coord" pass "${MIG[$l.$r]}" "$n" >>"$work/ms/coordinator.log" 2>&1
@@ -251,6 +270,8 @@ ms_pass() {
     sleep 0.05
   done
   s=$(sed -n "s/.*synced: pass $n: .*, \([0-9.]*\) s (.*/\1/p" <<<"$line")
+  # The worker's peak so far (a replaced worker's is kept).
+  awk '/^VmHWM:/ { print $2 }' "/proc/$MS_PID/status" >>"$work/ms/rss" 2>/dev/null || true
   add "ms.$l.${stage}_self" "${s:-?}"
   echo "l${l}r$r $stage: ${line#*: }" >>"$work/ms/synced.txt"
 }
@@ -373,11 +394,8 @@ done
 t_end=$(now)
 
 # --- report -----------------------------------------------------------------------
-ms_rss=-
-if [[ -n $MS_PID ]]; then
-  ms_rss=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$MS_PID/status")
-fi
 max_rss_mb() { [[ -s $1 ]] && sort -n "$1" | tail -n 1 | awk '{ printf "%.1f", $1 / 1024 }' || echo -; }
+ms_rss=$(max_rss_mb "$work/ms/rss")
 
 keys=()
 for k in "${!R[@]}"; do keys+=("$k=${R[$k]}"); done
@@ -474,12 +492,16 @@ if "mbsync" in tools:
     print("mbsync is never exact: it inserts an X-TUID header into every message and drops the")
     print("$Work and $Personal keywords (the lenient check below says what differs besides X-TUID).")
 print()
-print("Peak RSS (MB): mailshift worker %s (VmHWM, whole benchmark); refcopy %s; mbsync %s"
+print("Peak RSS (MB): mailshift worker %s (VmHWM after each pass, largest); refcopy %s; mbsync %s"
       % (ms_rss, ref_rss, mb_rss))
 PY
 echo
 echo "Every check (verify.py; mbsync also the lenient check ignoring X-TUID):"
 printf '  %s\n' "${CHECKS[@]}"
+if ((${#MS_NOTES[@]})); then
+  echo
+  printf 'note: %s\n' "${MS_NOTES[@]}"
+fi
 if [[ -s $work/ms/synced.txt ]]; then
   echo
   echo "mailshift worker's pass lines (last run):"
