@@ -1,43 +1,52 @@
 #!/usr/bin/env bash
-# bench.sh: mailshift next to mbsync and doveadm backup, on one machine.
+# bench.sh: one account's speed, mailshift next to a pipelined reference
+# client and mbsync, at loopback and at 20 ms RTT (issue 12).
 #
-# Starts its own throwaway test stack (tests/infra/stack.sh: PostgreSQL,
-# Dovecot src/dst/dst2, the local Kafka broker) on ports MAILSHIFT_PORT_BASE
-# (default 17300) .. +6, fills the source account alice with the SpamAssassin
-# corpus (6,046 messages in INBOX, Archive/2002, Old Projects, Junk) and copies
-# it with each tool into its own fresh destination account:
+# Starts its own throwaway test stack (tests/infra/stack.sh: PostgreSQL with
+# fsync and synchronous_commit ON as in production, Dovecot src/dst, the local
+# Kafka broker) on ports MAILSHIFT_PORT_BASE (default 17300) .. +6, and two
+# delay proxies (tests/infra/delay_proxy.py, 20 ms RTT: 10 ms each way) on
+# +7 (in front of src) and +8 (in front of dst). It fills the source account
+# alice with the SpamAssassin corpus (6,046 messages in INBOX, Archive/2002,
+# Old Projects, Junk) and copies it with each tool into a fresh destination
+# account on dst (Maildir++ '.' delimiter, special-use names differ,
+# MULTIAPPEND and LITERAL+ offered):
 #
-#   mailshift>dst2  one mailshift worker, destination dst2 ('/' delimiter like
-#                   the source, no MULTIAPPEND: one APPEND per message)
-#   mailshift>dst   one mailshift worker, destination dst (Maildir++ '.'
-#                   delimiter, special-use names differ, MULTIAPPEND offered)
-#   mbsync          isync's mbsync, IMAP store to IMAP store, into dst
-#   doveadm         'doveadm backup -R' with the imapc backend (Dovecot's
-#                   documented migration path) into dst; note it writes the
-#                   destination maildir directly (it runs with dst's config on
-#                   the destination host), it does not go through dst's IMAP
+#   mailshift  one mailshift worker (started once, in its consumer group
+#              before anything is timed); a migration per latency and run
+#   refcopy    tests/bench/refcopy.py: the pipelined reference client of
+#              issue 12 (MULTIAPPEND batches of 100 with LITERAL+, pipelined
+#              UID FETCH, 4 folders in parallel, a state file for later runs)
+#   mbsync     isync's mbsync, IMAP store to IMAP store, 'Sync Pull'
+#              (never exact: it inserts an X-TUID header into every message
+#              and drops keywords such as $Work; the lenient check says what
+#              differs besides X-TUID)
 #
-# For each tool it measures:
-#   pass 1      a full copy into an empty account (seconds, messages/s, MB/s
-#               of source bytes = sum of the source's RFC822.SIZE)
-#   no-op       the same run again with nothing changed
-#   delta       after the source changed once for everyone (mutate.py: 200
-#               new messages appended to INBOX, flag changes on 500 INBOX
-#               messages), the run that brings the destination up to date
-#   peak RSS    largest resident set of the tool's own process over its runs
-#               (mailshift: the worker's VmHWM; others: ru_maxrss of the child)
-#   exact       tests/infra/verify.py after pass 1 and after delta (bytes,
-#               flags including keywords, INTERNALDATE of every message)
+# Each run (BENCH_RUNS, default 3) of each tool at each latency (loopback and
+# 20 ms RTT, BENCH_RTT_MS) measures:
+#   pass 1      a full copy into an empty account
+#   no-op       the same again, nothing changed
+#   delta       after one source mutation (tests/infra/mutate.py: 200 new
+#               messages in INBOX, flag changes on 500 INBOX messages, the
+#               same seeded mutation in every run)
+# and every pass is checked by tests/infra/verify.py (bytes, flags including
+# keywords, INTERNALDATE; ok/FAIL printed per pass). Order of a run: every
+# tool's pass 1 and no-op at each latency, the mutation, every tool's delta;
+# then the source is put back as it was before the mutation (a copy of its
+# maildir, taken with no session open) for the next run.
 #
-# Order: every tool's pass 1 + no-op, then one source mutation, then every
-# tool's delta. mailshift times run from 'coordinator pass' to the end of
-# 'coordinator wait', with the worker already started and in its consumer
-# group (its start-up and Kafka group join are not timed). Times are
-# wall-clock 'date +%s.%N' differences.
+# Times: mailshift's operator wall = 'coordinator pass' to the end of
+# 'coordinator wait' (two process starts, a Kafka trip, the wait's polling);
+# mailshift's own time = the duration the worker logs in its "synced: pass
+# N: ..., S s" line. refcopy and mbsync: wall time of the process, its start
+# included. The table shows medians; ratio = reference's time / mailshift's
+# (above 1.0: mailshift faster, as in issue 12). Peak RSS: the worker's
+# VmHWM over the whole benchmark; others: ru_maxrss of the child.
 #
-# Usage: tests/bench/bench.sh        (needs build/ from a prior build, root,
-#        mbsync (isync), doveadm, python3, npm for the corpus cache)
+# Usage: tests/bench/bench.sh   (needs build/ from a prior build, root,
+#        python3, mbsync (isync, optional), npm for the corpus cache)
 # Env:   MAILSHIFT_PORT_BASE (17300), MAILSHIFT_BUILD (REPO/build),
+#        BENCH_RUNS (3), BENCH_RTT_MS (20), BENCH_TOOLS ("ms ref mbsync"),
 #        BENCH_KEEP=1 keeps the work directory (logs, configs) afterwards.
 set -euo pipefail
 
@@ -47,6 +56,11 @@ infra=$repo/tests/infra
 build=${MAILSHIFT_BUILD:-$repo/build}
 export MAILSHIFT_PORT_BASE=${MAILSHIFT_PORT_BASE:-17300}
 export MAILSHIFT_BUILD=$build
+export MAILSHIFT_PG_FSYNC=1
+runs=${BENCH_RUNS:-3}
+rtt=${BENCH_RTT_MS:-20}
+read -r -a tools <<<"${BENCH_TOOLS:-ms ref mbsync}"
+lats=(0 "$rtt")
 
 coord=$build/coordinator/mailshift-coordinator
 worker_bin=$build/worker/mailshift-worker
@@ -57,18 +71,24 @@ log() { echo "bench: $*" >&2; }
 for b in "$coord" "$worker_bin" "$build/deploy/broker/mailshift-broker"; do
   [[ -x $b ]] || die "$b not found: build the project first (cmake into $build); bench.sh builds nothing"
 done
-for c in mbsync doveadm python3 xxd; do
+for c in python3 xxd; do
   command -v "$c" >/dev/null || die "$c not found"
 done
+if [[ " ${tools[*]} " == *" mbsync "* ]] && ! command -v mbsync >/dev/null; then
+  log "mbsync not found: its column is left out"
+  read -r -a tools <<<"${tools[*]/mbsync/}"
+fi
 
 work=$(mktemp -d /tmp/mailshift-bench.XXXXXX)
 chmod 755 "$work"
 stack=$work/stack
-workers=()
+MS_PID=
+proxies=()
 
 cleanup() {
   local pid
-  for pid in "${workers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  [[ -n $MS_PID ]] && { kill -TERM "$MS_PID" 2>/dev/null || true; wait "$MS_PID" 2>/dev/null || true; }
+  for pid in "${proxies[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   bash "$infra/stack.sh" stop "$stack" >/dev/null 2>&1 || true
   if [[ ${BENCH_KEEP:-0} == 1 ]]; then
     log "work directory kept: $work"
@@ -82,174 +102,206 @@ now() { date +%s.%N; }
 # secs T0 T1: T1 - T0 with two decimals.
 secs() { python3 -c 'import sys; print("%.2f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$1" "$2"; }
 
-# --- stack and source data ----------------------------------------------------
-log "starting stack in $stack (ports $MAILSHIFT_PORT_BASE..+6)"
+# --- stack, proxies and source data -------------------------------------------
+log "starting stack in $stack (ports $MAILSHIFT_PORT_BASE..+8, PostgreSQL with fsync on)"
 bash "$infra/stack.sh" start "$stack" >&2
 # shellcheck disable=SC1091
 source "$stack/env"
+log "PostgreSQL: fsync=$(psql "$MAILSHIFT_DB" -Atc 'SHOW fsync'), synchronous_commit=$(psql "$MAILSHIFT_DB" -Atc 'SHOW synchronous_commit')"
+
+# proxy NAME PORT UPSTREAM: a delay proxy; waits for its "listening on" line.
+proxy() {
+  local out=$work/proxy-$1.out
+  python3 "$infra/delay_proxy.py" --port "$2" --upstream "$3" --rtt-ms "$rtt" \
+    --log "$work/proxy-$1.log" >"$out" 2>&1 &
+  proxies+=($!)
+  for _ in $(seq 100); do grep -q "^listening on" "$out" && return 0; sleep 0.1; done
+  cat "$out" >&2
+  die "delay proxy $1 did not start"
+}
+proxy src $((MAILSHIFT_PORT_BASE + 7)) "$SRC_PORT"
+proxy dst $((MAILSHIFT_PORT_BASE + 8)) "$DST_PORT"
+# PORT[side.latency]: where the tools connect.
+declare -A PORT=([src.0]=$SRC_PORT [dst.0]=$DST_PORT
+  [src.$rtt]=$((MAILSHIFT_PORT_BASE + 7)) [dst.$rtt]=$((MAILSHIFT_PORT_BASE + 8)))
 
 corpus=$(bash "$infra/corpus.sh")
 bash "$infra/users.sh" add "$SRC_DIR" alice alicepw
 python3 "$infra/fill_maildir.py" --corpus "$corpus" --maildir "$SRC_DIR/mail/alice/Maildir" --layout fs >&2
 SRC_ACCOUNT=127.0.0.1:$SRC_PORT:alice:alicepw
 
+# Destination users, one per tool, latency and run, written in one go (one
+# passwd-file reread), then wait until the last one logs in.
+dst_user() { echo "$1l$2r$3"; }
+for t in "${tools[@]}"; do for l in "${lats[@]}"; do for r in $(seq "$runs"); do
+  printf '%s:{PLAIN}pw::::::\n' "$(dst_user "$t" "$l" "$r")"
+done; done; done >>"$DST_DIR/users"
+touch -d "@$(($(date +%s) + 1))" "$DST_DIR/users"
+last_user=$(dst_user "${tools[-1]}" "${lats[-1]}" "$runs")
+python3 - "$DST_PORT" "$last_user" <<'PY'
+import imaplib, sys, time
+for _ in range(50):
+    try:
+        imaplib.IMAP4("127.0.0.1", int(sys.argv[1])).login(sys.argv[2], "pw")
+        sys.exit(0)
+    except imaplib.IMAP4.error:
+        time.sleep(0.2)
+sys.exit("user %s not accepted by the server" % sys.argv[2])
+PY
+
 # Count messages and sum RFC822.SIZE over every selectable source folder.
 read -r src_msgs src_bytes < <(python3 "$infra/sizes.py" "$SRC_PORT" alice:alicepw)
 [[ -n ${src_bytes:-} ]] || die "could not read the source's message sizes"
 log "source: $src_msgs messages, $src_bytes bytes"
+# The source as it is before any mutation, restored after each run.
+cp -a "$SRC_DIR/mail/alice" "$work/alice.pristine"
 
-# rss.py OUTFILE CMD...: run CMD, append the peak RSS (kB) of its largest
-# process (ru_maxrss over waited-for children) to OUTFILE, exit with its code.
+# rss.py RSSFILE TIMEFILE CMD...: run CMD; append its wall time (seconds,
+# fork and exec included) to TIMEFILE and the peak RSS (kB) of its largest
+# process (ru_maxrss over waited-for children) to RSSFILE; exit with its code.
 cat >"$work/rss.py" <<'EOF'
-import resource, subprocess, sys
-rc = subprocess.run(sys.argv[2:]).returncode
+import resource, subprocess, sys, time
+t0 = time.monotonic()
+rc = subprocess.run(sys.argv[3:]).returncode
+t1 = time.monotonic()
+with open(sys.argv[2], "w") as f:
+    f.write("%.3f\n" % (t1 - t0))
 with open(sys.argv[1], "a") as f:
     f.write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(rc)
 EOF
 
-# Results: R[tool.metric].
+# Results: R[tool.latency.metric] = space-separated values, one per run.
 declare -A R
-tools=(ms_dst mbsync doveadm ms_dst2)
-declare -A TITLE=([ms_dst2]="mailshift>dst2" [ms_dst]="mailshift>dst" [mbsync]="mbsync>dst" [doveadm]="doveadm>dst")
-declare -A VMAP=()
+add() { R[$1]+="${R[$1]:+ }$2"; }
+CHECKS=()
+declare -A VMAP=([mbsync]="--map Junk=Junk")
 
-# check TOOL STAGE DST_ACCOUNT: run verify.py, record exact/NOT and its summary.
+# check TOOL LAT RUN STAGE: verify.py on the tool's destination account (read
+# directly, not through the proxy); records ok/FAIL.
 check() {
-  local tool=$1 stage=$2 dst=$3 out rc=0
+  local tool=$1 lat=$2 run=$3 stage=$4 out rc=0 user extra=
+  user=$(dst_user "$tool" "$lat" "$run")
   # shellcheck disable=SC2086
-  out=$(python3 "$infra/verify.py" --src "$SRC_ACCOUNT" --dst "$dst" --account "$tool" ${VMAP[$tool]:-} 2>"$work/verify-$tool-$stage.err") || rc=$?
-  echo "$out" >>"$work/verify-$tool-$stage.err"
-  R[$tool.${stage}_exact]=$([[ $rc == 0 ]] && echo yes || echo "NO(rc=$rc)")
-  R[$tool.${stage}_detail]=${out#*compared: }
-  log "$tool $stage verify: rc=$rc $out"
-  # Not exact: say what differs besides an inserted X-TUID header (mbsync).
-  if [[ $rc == 1 ]]; then
-    R[$tool.${stage}_detail]+=$'\n'"                    $(python3 "$here/lenient_check.py" "$SRC_ACCOUNT" "$dst" 2>&1 || true)"
+  out=$(python3 "$infra/verify.py" --src "$SRC_ACCOUNT" --dst "127.0.0.1:$DST_PORT:$user:pw" \
+    --account "$user" ${VMAP[$tool]:-} 2>>"$work/verify.err") || rc=$?
+  if [[ $rc == 1 && $tool == mbsync ]]; then
+    extra=" | $(python3 "$here/lenient_check.py" "$SRC_ACCOUNT" "127.0.0.1:$DST_PORT:$user:pw" Junk=Junk 2>&1 | tail -n 1 || true)"
   fi
+  local verdict=FAIL
+  [[ $rc == 0 ]] && verdict=ok
+  add "$tool.$lat.${stage}_ok" "$verdict"
+  CHECKS+=("$(printf '%-8s %5s ms run %d %-6s %-4s %s%s' "$tool" "$lat" "$run" "$stage" "$verdict" "${out#verify }" "$extra")")
+  log "check $tool ${lat}ms run $run $stage: $verdict: $out$extra"
 }
 
-# record_pass1 TOOL SECONDS
-record_pass1() {
-  R[$1.pass1]=$2
-  R[$1.mps]=$(python3 -c 'import sys; print("%.0f" % (int(sys.argv[1]) / float(sys.argv[2])))' "$src_msgs" "$2")
-  R[$1.mbps]=$(python3 -c 'import sys; print("%.2f" % (int(sys.argv[1]) / 1e6 / float(sys.argv[2])))' "$src_bytes" "$2")
-}
-
-max_rss_mb() { sort -n "$1" | tail -n 1 | awk '{ printf "%.1f", $1 / 1024 }'; }
-
-# --- mailshift ------------------------------------------------------------------
+# --- mailshift --------------------------------------------------------------------
 (umask 077 && head -c 32 /dev/urandom | xxd -p -c 64 >"$work/key")
 export MAILSHIFT_KEY_FILE=$work/key
+mkdir -p "$work/ms"
 
-# ms_import TOOL DST_PORT: a one-account migration alice -> msh; prints its id.
+# ms_import LAT RUN: a one-account migration alice -> its user; prints its id.
 ms_import() {
-  local tool=$1 port=$2 d=$work/$1
+  local d=$work/ms/l$1r$2 m
   mkdir -p "$d"
-  printf 'source_login,source_password,destination_login,destination_password\nalice,alicepw,msh,pw\n' >"$d/accounts.csv"
+  printf 'source_login,source_password,destination_login,destination_password\nalice,alicepw,%s,pw\n' \
+    "$(dst_user ms "$1" "$2")" >"$d/accounts.csv"
   cat >"$d/plan.json" <<EOF
-{"name": "bench-$tool",
- "source": {"host": "127.0.0.1", "port": $SRC_PORT, "tls": "none", "auth": "plain", "max_connections": 10},
- "destination": {"host": "127.0.0.1", "port": $port, "tls": "none", "auth": "plain", "max_connections": 10},
+{"name": "bench-l$1r$2",
+ "source": {"host": "127.0.0.1", "port": ${PORT[src.$1]}, "tls": "none", "auth": "plain", "max_connections": 10},
+ "destination": {"host": "127.0.0.1", "port": ${PORT[dst.$1]}, "tls": "none", "auth": "plain", "max_connections": 10},
  "accounts": "accounts.csv"}
 EOF
-  local m
-  m=$(cd "$d" && "$coord" import plan.json 2>>"$d/coordinator.log") || return 1
+  m=$(cd "$d" && "$coord" import plan.json 2>>"$work/ms/coordinator.log") || return 1
   # A pass schedules verified accounts only.
-  "$coord" verify "$m" >>"$d/verify.log" 2>>"$d/coordinator.log" || return 1
+  "$coord" verify "$m" >>"$work/ms/verify.log" 2>>"$work/ms/coordinator.log" || return 1
   echo "$m"
 }
 
-# ms_worker_start TOOL: start one worker and wait until it has its partitions.
+# ms_worker_start: a worker, in its consumer group before anything is timed.
+MS_STARTS=0
 ms_worker_start() {
-  local d=$work/$1
-  MS_LOG=$d/worker-$(date +%s%N).log
-  local logf=$MS_LOG
-  "$worker_bin" >"$logf" 2>&1 &
+  MS_STARTS=$((MS_STARTS + 1))
+  MS_LOG=$work/ms/worker-$MS_STARTS.log
+  "$worker_bin" >"$MS_LOG" 2>&1 &
   MS_PID=$!
-  workers+=("$MS_PID")
   for _ in $(seq 300); do
-    grep -q assigned "$logf" && return 0
+    grep -q assigned "$MS_LOG" && break
     kill -0 "$MS_PID" 2>/dev/null || break
     sleep 0.1
   done
-  tail -n 20 "$logf" >&2
-  die "mailshift worker did not join its consumer group"
+  grep -q assigned "$MS_LOG" || { tail -n 20 "$MS_LOG" >&2; die "mailshift worker did not join its consumer group"; }
 }
 
-# ms_worker_stop TOOL: record VmHWM (kB) and stop the worker.
-ms_worker_stop() {
-  awk '/^VmHWM:/ { print $2 }' "/proc/$MS_PID/status" >>"$work/$1/rss"
-  kill -TERM "$MS_PID"
-  wait "$MS_PID" || true
+# ms_worker_check: on a shared machine something else may have stopped the
+# worker (a broad pkill); say so and start another before the next pass.
+ms_worker_check() {
+  kill -0 "$MS_PID" 2>/dev/null && return 0
+  wait "$MS_PID" 2>/dev/null || true
+  log "mailshift worker $MS_PID ended on its own (see $MS_LOG): starting another"
+  MS_NOTES+=("worker $MS_PID ended outside the benchmark's control before a pass (log: $(tail -n 1 "$MS_LOG" | cut -c1-120)); another was started")
+  ms_worker_start
 }
+MS_NOTES=()
 
-# ms_pass TOOL MIGRATION N: prints the seconds from 'pass' to the end of 'wait'.
+declare -A MIG
+if [[ " ${tools[*]} " == *" ms "* ]]; then
+  for l in "${lats[@]}"; do for r in $(seq "$runs"); do
+    MIG[$l.$r]=$(ms_import "$l" "$r") || die "mailshift import failed (see $work/ms/coordinator.log)"
+  done; done
+  ms_worker_start
+fi
+
+# ms_pass LAT RUN N STAGE: one pass; records the operator's wall time and the
+# worker's own time (its "synced: pass N: ..., S s (" line after the pass began).
 ms_pass() {
-  local d=$work/$1 t0 t1 rc=0
+  local l=$1 r=$2 n=$3 stage=$4 t0 t1 rc=0 from s line
+  ms_worker_check
+  from=$(($(wc -l <"$MS_LOG") + 1))
   t0=$(now)
-  "$coord" pass "$2" "$3" >>"$d/coordinator.log" 2>&1
-  "$coord" wait "$2" "$3" 600 >>"$d/coordinator.log" 2>&1 || rc=$?
+  "$coord" pass "${MIG[$l.$r]}" "$n" >>"$work/ms/coordinator.log" 2>&1
+  "$coord" wait "${MIG[$l.$r]}" "$n" 600 >>"$work/ms/coordinator.log" 2>&1 || rc=$?
   t1=$(now)
-  [[ $rc == 0 ]] || log "$1: pass $3 ended with wait rc=$rc (see $d/coordinator.log)"
-  secs "$t0" "$t1"
+  [[ $rc == 0 ]] || log "mailshift: pass $n of l${l}r$r ended with wait rc=$rc (see $work/ms/coordinator.log)"
+  add "ms.$l.$stage" "$(secs "$t0" "$t1")"
+  for _ in $(seq 40); do
+    line=$(tail -n "+$from" "$MS_LOG" | grep -m 1 "synced: pass $n:" || true)
+    [[ -n $line ]] && break
+    sleep 0.05
+  done
+  s=$(sed -n "s/.*synced: pass $n: .*, \([0-9.]*\) s (.*/\1/p" <<<"$line")
+  # The worker's peak so far (a replaced worker's is kept).
+  awk '/^VmHWM:/ { print $2 }' "/proc/$MS_PID/status" >>"$work/ms/rss" 2>/dev/null || true
+  add "ms.$l.${stage}_self" "${s:-?}"
+  echo "l${l}r$r $stage: ${line#*: }" >>"$work/ms/synced.txt"
 }
 
-# ms_self TOOL N: the pass duration the worker itself logged (its "synced:
-# pass N: ... S s" line), to compare with the coordinator-to-coordinator time.
-ms_self() {
-  local s
-  for _ in $(seq 20); do grep -q "synced: pass $2:" "$MS_LOG" && break; sleep 0.05; done
-  s=$(sed -n "s/.*synced: pass $2: .*, \([0-9.]*\) s (.*/\1/p" "$MS_LOG" | tail -n 1)
-  R[$1.self]+="${R[$1.self]:+, }pass $2 ${s:-?} s"
-}
-
-declare -A MIG DSTACC
-bash "$infra/users.sh" add "$DST2_DIR" msh pw
-bash "$infra/users.sh" add "$DST_DIR" msh pw
-MIG[ms_dst2]=$(ms_import ms_dst2 "$DST2_PORT")
-MIG[ms_dst]=$(ms_import ms_dst "$DST_PORT")
-DSTACC[ms_dst2]=127.0.0.1:$DST2_PORT:msh:pw
-DSTACC[ms_dst]=127.0.0.1:$DST_PORT:msh:pw
-
-run_mailshift() { # TOOL
-  local tool=$1 s
-  log "$tool: pass 1"
-  ms_worker_start "$tool"
-  s=$(ms_pass "$tool" "${MIG[$tool]}" 1)
-  record_pass1 "$tool" "$s"
-  ms_self "$tool" 1
-  check "$tool" pass1 "${DSTACC[$tool]}"
-  log "$tool: no-op pass"
-  R[$tool.noop]=$(ms_pass "$tool" "${MIG[$tool]}" 2)
-  ms_self "$tool" 2
-  ms_worker_stop "$tool"
-}
-
-delta_mailshift() { # TOOL
-  local tool=$1
-  log "$tool: delta pass"
-  ms_worker_start "$tool"
-  R[$tool.delta]=$(ms_pass "$tool" "${MIG[$tool]}" 3)
-  ms_self "$tool" 3
-  ms_worker_stop "$tool"
-  check "$tool" delta "${DSTACC[$tool]}"
-  R[$tool.rss]=$(max_rss_mb "$work/$tool/rss")
+# --- refcopy ----------------------------------------------------------------------
+mkdir -p "$work/ref"
+ref_pass() { # LAT RUN STAGE
+  local l=$1 r=$2 rc=0
+  python3 "$work/rss.py" "$work/ref/rss" "$work/ref/time" python3 "$here/refcopy.py" \
+    --src "127.0.0.1:${PORT[src.$l]}:alice:alicepw" \
+    --dst "127.0.0.1:${PORT[dst.$l]}:$(dst_user ref "$l" "$r"):pw" \
+    --state "$work/ref/state-l${l}r$r.json" >>"$work/ref/refcopy.log" 2>&1 || rc=$?
+  [[ $rc == 0 ]] || log "refcopy exited $rc (see $work/ref/refcopy.log)"
+  add "ref.$l.$3" "$(awk '{ printf "%.2f", $1 }' "$work/ref/time")"
 }
 
 # --- mbsync -----------------------------------------------------------------------
 # Far = source, Near = destination; 'Sync Pull' propagates new messages and
-# flag changes far -> near only; CopyArrivalDate keeps INTERNALDATE.
-bash "$infra/users.sh" add "$DST_DIR" mbs pw
-DSTACC[mbsync]=127.0.0.1:$DST_PORT:mbs:pw
-# mbsync and doveadm keep folder names; they do not map Junk to the
-# destination's special-use folder (Spam) as mailshift does.
-VMAP[mbsync]="--map Junk=Junk"
-mkdir -p "$work/mbsync/state"
-cat >"$work/mbsync/mbsyncrc" <<EOF
+# flag changes far -> near only; CopyArrivalDate keeps INTERNALDATE. The
+# destination's own special folders (auto-created, absent from the source)
+# are left out, or mbsync fails on them with "far side box cannot be opened".
+mkdir -p "$work/mbsync"
+mbsync_pass() { # LAT RUN STAGE
+  local l=$1 r=$2 rc=0 rcfile=$work/mbsync/l$1r$2.rc
+  if [[ ! -f $rcfile ]]; then
+    mkdir -p "$work/mbsync/state-l${l}r$r"
+    cat >"$rcfile" <<EOF
 IMAPAccount src
 Host 127.0.0.1
-Port $SRC_PORT
+Port ${PORT[src.$l]}
 User alice
 Pass alicepw
 SSLType None
@@ -257,8 +309,8 @@ AuthMechs LOGIN
 
 IMAPAccount dst
 Host 127.0.0.1
-Port $DST_PORT
-User mbs
+Port ${PORT[dst.$l]}
+User $(dst_user mbsync "$l" "$r")
 Pass pw
 SSLType None
 AuthMechs LOGIN
@@ -272,108 +324,186 @@ Account dst
 Channel migrate
 Far :src:
 Near :dst:
-Patterns *
+Patterns * !Drafts !Sent !Spam "!Deleted Messages"
 Create Near
 Sync Pull
 Expunge None
 CopyArrivalDate yes
-SyncState $work/mbsync/state/
+SyncState $work/mbsync/state-l${l}r$r/
 EOF
-
-mbsync_run() { # prints seconds
-  local t0 t1 rc=0
-  t0=$(now)
-  python3 "$work/rss.py" "$work/mbsync/rss" mbsync -c "$work/mbsync/mbsyncrc" -a \
+  fi
+  python3 "$work/rss.py" "$work/mbsync/rss" "$work/mbsync/time" mbsync -c "$rcfile" -a \
     >>"$work/mbsync/mbsync.log" 2>&1 || rc=$?
-  t1=$(now)
   [[ $rc == 0 ]] || log "mbsync exited $rc (see $work/mbsync/mbsync.log)"
-  secs "$t0" "$t1"
+  add "mbsync.$l.$3" "$(awk '{ printf "%.2f", $1 }' "$work/mbsync/time")"
 }
 
-# --- doveadm backup (imapc) ----------------------------------------------------
-# Run with dst's configuration: the imapc settings point at the source, and
-# -R makes the imapc: side the master and the user's local mailbox the copy.
-bash "$infra/users.sh" add "$DST_DIR" dove pw
-DSTACC[doveadm]=127.0.0.1:$DST_PORT:dove:pw
-VMAP[doveadm]="--map Junk=Junk"
-mkdir -p "$work/doveadm"
-# dsync wants one hierarchy separator on both sides: dst's namespace is told
-# to show '/' like the source (the maildir keeps its '.' on disk).
-doveadm_cmd=(doveadm -c "$DST_CONF" -o "namespace/inbox/separator=/"
-  -o imapc_host=127.0.0.1 -o "imapc_port=$SRC_PORT" -o imapc_ssl=no
-  -o imapc_user=alice -o imapc_password=alicepw
-  -o "imapc_features=rfc822.size fetch-headers" -o mail_prefetch_count=20
-  backup -R -u dove imapc:)
-
-doveadm_run() { # prints seconds
-  local t0 t1 rc=0
-  t0=$(now)
-  python3 "$work/rss.py" "$work/doveadm/rss" "${doveadm_cmd[@]}" >>"$work/doveadm/doveadm.log" 2>&1 || rc=$?
-  t1=$(now)
-  [[ $rc == 0 ]] || log "doveadm exited $rc (see $work/doveadm/doveadm.log)"
-  secs "$t0" "$t1"
+# Round trips at 20 ms: the delay proxies log one line per connection when it
+# ends, with its "turns" (the times the client sent after it had received:
+# the round trips it waited for). rt_mark before a pass, rt_record TOOL STAGE
+# after it sums the connections and turns of the lines since, per server.
+touch "$work/proxy-src.log" "$work/proxy-dst.log"
+rt_mark() { RT_SRC=$(wc -l <"$work/proxy-src.log"); RT_DST=$(wc -l <"$work/proxy-dst.log"); }
+rt_record() {
+  local side from c t
+  sleep 0.3 # connections closed at the pass's end reach the log
+  for side in src dst; do
+    from=RT_${side^^}
+    read -r c t < <(tail -n "+$((${!from} + 1))" "$work/proxy-$side.log" |
+      awk '{ c++; t += $10 } END { print c + 0, t + 0 }')
+    add "$1.$rtt.$2_${side}_conns" "$c"
+    add "$1.$rtt.$2_${side}_turns" "$t"
+  done
 }
 
-run_other() { # TOOL FUNC
-  local tool=$1 fn=$2 s
-  log "$tool: pass 1"
-  s=$($fn)
-  record_pass1 "$tool" "$s"
-  check "$tool" pass1 "${DSTACC[$tool]}"
-  log "$tool: no-op run"
-  R[$tool.noop]=$($fn)
-}
-
-delta_other() { # TOOL FUNC
-  local tool=$1 fn=$2
-  log "$tool: delta run"
-  R[$tool.delta]=$($fn)
-  check "$tool" delta "${DSTACC[$tool]}"
-  R[$tool.rss]=$(max_rss_mb "$work/$tool/rss")
+# one TOOL LAT RUN STAGE N: a pass of any tool, then its check.
+one() {
+  log "$1 ${2}ms run $3: $4"
+  [[ $2 == "$rtt" ]] && rt_mark
+  case $1 in
+    ms) ms_pass "$2" "$3" "$5" "$4" ;;
+    ref) ref_pass "$2" "$3" "$4" ;;
+    mbsync) mbsync_pass "$2" "$3" "$4" ;;
+  esac
+  [[ $2 == "$rtt" ]] && rt_record "$1" "$4"
+  check "$1" "$2" "$3" "$4"
 }
 
 # --- the runs ---------------------------------------------------------------------
-run_mailshift ms_dst2
-run_mailshift ms_dst
-run_other mbsync mbsync_run
-run_other doveadm doveadm_run
-
-log "mutating the source: append 200 to INBOX, flag changes on 500 INBOX messages"
-python3 "$infra/mutate.py" "$SRC_ACCOUNT" append INBOX 200 --corpus "$corpus" --seed 7 >"$work/mutate.log"
-python3 "$infra/mutate.py" "$SRC_ACCOUNT" flags INBOX 500 --seed 7 >>"$work/mutate.log"
-
-delta_mailshift ms_dst2
-delta_mailshift ms_dst
-delta_other mbsync mbsync_run
-delta_other doveadm doveadm_run
+t_bench=$(now)
+for r in $(seq "$runs"); do
+  for l in "${lats[@]}"; do
+    for t in "${tools[@]}"; do
+      one "$t" "$l" "$r" pass1 1
+      one "$t" "$l" "$r" noop 2
+    done
+  done
+  log "run $r: mutating the source: 200 new messages in INBOX, flag changes on 500 INBOX messages"
+  (cd "$infra" && python3 mutate.py "$SRC_ACCOUNT" append INBOX 200 --corpus "$corpus" --seed 7 &&
+    python3 mutate.py "$SRC_ACCOUNT" flags INBOX 500 --seed 7) >"$work/mutate-$r.log"
+  for l in "${lats[@]}"; do
+    for t in "${tools[@]}"; do one "$t" "$l" "$r" delta 3; done
+  done
+  if ((r < runs)); then
+    # No session is open now (every tool logged out): put the maildir back.
+    sleep 0.5
+    rm -rf "$SRC_DIR/mail/alice"
+    cp -a "$work/alice.pristine" "$SRC_DIR/mail/alice"
+  fi
+done
+t_end=$(now)
 
 # --- report -----------------------------------------------------------------------
-row() { # LABEL KEY
-  local t
-  printf '%-22s' "$1"
-  for t in "${tools[@]}"; do printf ' %16s' "${R[$t.$2]:--}"; done
-  printf '\n'
-}
+max_rss_mb() { [[ -s $1 ]] && sort -n "$1" | tail -n 1 | awk '{ printf "%.1f", $1 / 1024 }' || echo -; }
+ms_rss=$(max_rss_mb "$work/ms/rss")
+
+keys=()
+for k in "${!R[@]}"; do keys+=("$k=${R[$k]}"); done
 
 echo
-echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-echo "source:  $src_msgs messages, $src_bytes bytes (sum of RFC822.SIZE), 4 folders; delta: +200 messages, 500 flag changes"
+echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "source:  $src_msgs messages, $src_bytes bytes (sum of RFC822.SIZE), 4 folders; delta: +200 messages, flag changes on 500"
+echo "PostgreSQL fsync=on synchronous_commit=on; ${rtt} ms RTT = delay_proxy.py in front of src and dst; $runs runs; bench took $(secs "$t_bench" "$t_end") s"
 echo
-printf '%-22s' ""; for t in "${tools[@]}"; do printf ' %16s' "${TITLE[$t]}"; done; printf '\n'
-row "pass 1 (s)" pass1
-row "pass 1 messages/s" mps
-row "pass 1 MB/s" mbps
-row "peak RSS (MB)" rss
-row "no-op pass (s)" noop
-row "delta pass (s)" delta
-row "exact after pass 1" pass1_exact
-row "exact after delta" delta_exact
+python3 - "$rtt" "${tools[*]}" "$runs" "$ms_rss" "$(max_rss_mb "$work/ref/rss")" \
+  "$(max_rss_mb "$work/mbsync/rss")" "${keys[@]}" <<'PY'
+import statistics, sys
+rtt, tools, runs, ms_rss, ref_rss, mb_rss = sys.argv[1:7]
+tools = tools.split()
+R = dict(a.split("=", 1) for a in sys.argv[7:])
+
+def vals(key):
+    out = []
+    for v in R.get(key, "").split():
+        try:
+            out.append(float(v))
+        except ValueError:
+            pass
+    return out
+
+def med(key):
+    v = vals(key)
+    return statistics.median(v) if v else None
+
+def cell(key):
+    v = vals(key)
+    if not v:
+        return "-"
+    s = "%.2f" % statistics.median(v)
+    if len(v) > 1:
+        s += " (%.2f–%.2f)" % (min(v), max(v))
+    return s
+
+def ratio(a, b):
+    x, y = med(a), med(b)
+    return "%.2f×" % (x / y) if x and y else "-"
+
+def oks(tool, lat, stage):
+    v = R.get("%s.%s.%s_ok" % (tool, lat, stage), "").split()
+    return "%d/%d" % (v.count("ok"), len(v)) if v else "-"
+
+head = ["", "mailshift worker (s)", "mailshift operator wall (s)"]
+if "ref" in tools:
+    head += ["refcopy wall (s)", "ratio ref/ms worker", "ratio ref/ms operator"]
+if "mbsync" in tools:
+    head += ["mbsync wall (s)"]
+print("Medians of %s runs (min–max); ratio = refcopy's time / mailshift's: above 1.0× mailshift is faster." % runs)
+print()
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
+for stage, label in (("pass1", "pass 1"), ("noop", "no-op pass"), ("delta", "delta pass")):
+    for lat in ("0", rtt):
+        name = "%s, %s" % (label, "loopback" if lat == "0" else "%s ms RTT" % lat)
+        row = [name, cell("ms.%s.%s_self" % (lat, stage)), cell("ms.%s.%s" % (lat, stage))]
+        if "ref" in tools:
+            row += [cell("ref.%s.%s" % (lat, stage)),
+                    ratio("ref.%s.%s" % (lat, stage), "ms.%s.%s_self" % (lat, stage)),
+                    ratio("ref.%s.%s" % (lat, stage), "ms.%s.%s" % (lat, stage))]
+        if "mbsync" in tools:
+            row += [cell("mbsync.%s.%s" % (lat, stage))]
+        print("| " + " | ".join(row) + " |")
+print()
+print("Exact by verify.py (runs ok / runs), pass 1, no-op, delta:")
+print()
+print("| tool | loopback | %s ms RTT |" % rtt)
+print("|---|---|---|")
+for t in tools:
+    print("| %s | %s | %s |" % ({"ms": "mailshift", "ref": "refcopy"}.get(t, t),
+        " / ".join(oks(t, "0", s) for s in ("pass1", "noop", "delta")),
+        " / ".join(oks(t, rtt, s) for s in ("pass1", "noop", "delta"))))
+print()
+print("Round trips waited for at %s ms RTT (medians; per server: connections, client turns = the"
+      % rtt)
+print("times a client sent after it had received, counted by the delay proxies):")
+print()
+names = {"ms": "mailshift", "ref": "refcopy"}
+head = [""] + ["%s %s" % (names.get(t, t), side) for t in tools for side in ("src", "dst")]
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
+for stage, label in (("pass1", "pass 1"), ("noop", "no-op pass"), ("delta", "delta pass")):
+    row = [label]
+    for t in tools:
+        for side in ("src", "dst"):
+            c, tr = med("%s.%s.%s_%s_conns" % (t, rtt, stage, side)), med("%s.%s.%s_%s_turns" % (t, rtt, stage, side))
+            row.append("-" if c is None else "%g conn, %g turns" % (c, tr))
+    print("| " + " | ".join(row) + " |")
+if "mbsync" in tools:
+    print()
+    print("mbsync is never exact: it inserts an X-TUID header into every message and drops the")
+    print("$Work and $Personal keywords (the lenient check below says what differs besides X-TUID).")
+print()
+print("Peak RSS (MB): mailshift worker %s (VmHWM after each pass, largest); refcopy %s; mbsync %s"
+      % (ms_rss, ref_rss, mb_rss))
+PY
 echo
-echo "verify.py details:"
-for t in "${tools[@]}"; do
-  printf '  %-16s pass 1: %s\n' "${TITLE[$t]}" "${R[$t.pass1_detail]}"
-  printf '  %-16s delta:  %s\n' "" "${R[$t.delta_detail]}"
-done
-echo
-echo "mailshift worker's own pass durations (from 'started' to 'synced', in its log):"
-for t in ms_dst2 ms_dst; do printf '  %-16s %s\n' "${TITLE[$t]}" "${R[$t.self]}"; done
+echo "Every check (verify.py; mbsync also the lenient check ignoring X-TUID):"
+printf '  %s\n' "${CHECKS[@]}"
+if ((${#MS_NOTES[@]})); then
+  echo
+  printf 'note: %s\n' "${MS_NOTES[@]}"
+fi
+if [[ -s $work/ms/synced.txt ]]; then
+  echo
+  echo "mailshift worker's pass lines (last run):"
+  grep "r$runs " "$work/ms/synced.txt" | sed 's/^/  /'
+fi

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Compare a copy while ignoring the X-TUID header mbsync inserts.
 
-lenient_check.py SRC DST    (HOST:PORT:USER:PASS each; same folder names)
+lenient_check.py SRC DST [SRCNAME=DSTNAME ...]    (HOST:PORT:USER:PASS each)
 
 mbsync (isync 1.4) adds an "X-TUID: ..." header line to every message it
 copies, so verify.py sees every message as missing. This check removes that
 line from the destination's header before hashing and then compares bytes,
 flags (without \\Recent) and INTERNALDATE, to tell what else differs.
+Folders are mapped as verify.py maps them (the explicit SRCNAME=DSTNAME
+pairs first, then special-use, then the path with the destination's
+delimiter: mbsync writes Archive/2002 as Archive.2002 on a Maildir++ side).
 Prints one line; exit 0 if equal after that, 1 if not.
 """
 import collections
@@ -17,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "infra"))
 import imaptool  # noqa: E402
+import verify  # noqa: E402
 
 TUID_RE = re.compile(rb"^X-TUID: [^\r\n]*\r?\n", re.M)
 
@@ -42,13 +46,14 @@ def read(conn, name, strip):
 
 def main():
     src_acc, dst_acc = imaptool.Account(sys.argv[1]), imaptool.Account(sys.argv[2])
+    explicit = dict(a.split("=", 1) for a in sys.argv[3:])
     src, dst = src_acc.connect(), dst_acc.connect()
+    mapping = verify.map_folders(verify.selectable(imaptool.list_folders(src)),
+                                 verify.selectable(imaptool.list_folders(dst)), explicit)
     total = same = body_only = 0
     lost_flags = collections.Counter()
-    for name, _, attrs in imaptool.list_folders(src):
-        if attrs & {"\\noselect", "\\nonexistent"}:
-            continue
-        s, d = read(src, name, False), read(dst, name, True)
+    for name, target in sorted(mapping.items()):
+        s, d = read(src, name, False), read(dst, target, True)
         d_by_hash = collections.defaultdict(list)
         for (h, flags, date), n in d.items():
             d_by_hash[h].extend([(flags, date)] * n)

@@ -8,6 +8,9 @@
 #
 # Ports: MAILSHIFT_PORT_BASE (default 14300) + 0 PostgreSQL, +1/+2 src
 # imap/imaps, +3/+4 dst, +5/+6 dst2. MAILSHIFT_NO_BROKER=1 skips the broker.
+# PostgreSQL runs without fsync for the tests' speed; MAILSHIFT_PG_FSYNC=1
+# runs it durable as in production (fsync, synchronous_commit and
+# full_page_writes on), for benchmarks.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -67,9 +70,11 @@ start_pg() {
     runuser -u postgres -- "$bin/initdb" -D "$pgdir/data" -U postgres -A trust -E UTF8 \
       --no-locale >"$pgdir/initdb.log" 2>&1 || fail_with_log "initdb" "$pgdir/initdb.log"
   fi
+  local durable=off
+  [[ ${MAILSHIFT_PG_FSYNC:-0} == 1 ]] && durable=on
   runuser -u postgres -- "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/postgres.log" -w -t 30 \
     -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$pgdir \
-        -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        -c fsync=$durable -c synchronous_commit=$durable -c full_page_writes=$durable" \
     start >/dev/null 2>&1 || fail_with_log "PostgreSQL" "$pgdir/postgres.log"
   for _ in $(seq 50); do
     "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break
