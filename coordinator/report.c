@@ -111,14 +111,16 @@ static void print_folder_error(int64_t account_id, const char *src_name, const c
 int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 {
 	struct totals t = {0};
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 
 	char warnings[2048];
 
-	if (store_migration_status(st, migration_id, account_id, print_row, &t, &error) < 0 ||
-	    store_folder_errors(st, migration_id, account_id, print_folder_error, NULL, &error) <
-	        0 ||
-	    store_migration_cleartext(st, migration_id, warnings, sizeof(warnings), &error) < 0) {
+	if (store_migration_status(st, migration_id, account_id, print_row, &t, error,
+	                           sizeof(error)) < 0 ||
+	    store_folder_errors(st, migration_id, account_id, print_folder_error, NULL, error,
+	                        sizeof(error)) < 0 ||
+	    store_migration_cleartext(st, migration_id, warnings, sizeof(warnings), error,
+	                              sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
@@ -171,10 +173,10 @@ static void print_pass_account(const struct store_pass_account_row *r, void *con
 
 int report_passes(struct store *st, int64_t migration_id, int pass)
 {
-	const char *error;
-	int ret =
-	    pass > 0 ? store_pass_accounts(st, migration_id, pass, print_pass_account, NULL, &error)
-	             : store_passes(st, migration_id, print_pass, NULL, &error);
+	char error[STORE_ERRLEN] = "";
+	int ret = pass > 0 ? store_pass_accounts(st, migration_id, pass, print_pass_account, NULL,
+	                                         error, sizeof(error))
+	                   : store_passes(st, migration_id, print_pass, NULL, error, sizeof(error));
 
 	if (ret < 0) {
 		fprintf(stderr, "%s\n", error);
@@ -187,12 +189,13 @@ int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 {
 	time_t deadline = time(NULL) + seconds;
 	struct tally t;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 
 	for (;;) {
 		memset(&t, 0, sizeof(t));
 		t.pass = pass;
-		if (store_migration_status(st, migration_id, 0, count_row, &t, &error) < 0) {
+		if (store_migration_status(st, migration_id, 0, count_row, &t, error,
+		                           sizeof(error)) < 0) {
 			fprintf(stderr, "%s\n", error);
 			return 1;
 		}

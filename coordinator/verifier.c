@@ -30,14 +30,15 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 {
 	struct imap_session *s = NULL;
 	char err[512], owner[64];
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	int ret, slot = 0, taken;
 
 	snprintf(owner, sizeof(owner), "verify-%ld-%lu", (long)getpid(),
 	         (unsigned long)pthread_self());
 	/* The slot outlives the login and its waits for a throttling server. */
 	for (int waited = 0;
-	     (taken = store_slot_take(st, server_id, owner, 600, &slot, &error)) == 1; waited++) {
+	     (taken = store_slot_take(st, server_id, owner, 600, &slot, error, sizeof(error))) == 1;
+	     waited++) {
 		if (waited == 1200) { /* 2 minutes */
 			*state_r = "verify_failed";
 			snprintf(reason, reasonlen,
@@ -60,7 +61,7 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 		log_info("%s: %s; waiting %d s", side, err, backoff > 0 ? backoff : tries);
 		sleep((unsigned)(backoff > 0 && backoff < 60 ? backoff : tries));
 	}
-	if (taken == 0 && store_slot_release(st, server_id, slot, owner, &error) < 0)
+	if (taken == 0 && store_slot_release(st, server_id, slot, owner, error, sizeof(error)) < 0)
 		log_warn("%s: connection budget: %s", side, error);
 	if (ret == 0)
 		return true;
@@ -73,11 +74,11 @@ static void verify_one(struct verify_run *run, struct store *st, int64_t id)
 {
 	struct store_account acct;
 	struct account_creds creds;
-	const char *state = "verified", *error;
+	const char *state = "verified";
 	char reason[768] = "source and destination logins accepted";
-	char err[512];
+	char err[512], error[STORE_ERRLEN] = "";
 
-	if (store_account_get(st, id, &acct, &error) < 0) {
+	if (store_account_get(st, id, &acct, error, sizeof(error)) < 0) {
 		log_error("account %" PRId64 ": %s", id, error);
 		pthread_mutex_lock(&run->lock);
 		run->errors++;
@@ -93,7 +94,7 @@ static void verify_one(struct verify_run *run, struct store *st, int64_t id)
 			         sizeof(reason));
 		account_creds_close(&creds);
 	}
-	if (store_account_verified(st, id, state, reason, &error) < 0)
+	if (store_account_verified(st, id, state, reason, error, sizeof(error)) < 0)
 		log_error("account %" PRId64 ": %s", id, error);
 	pthread_mutex_lock(&run->lock);
 	printf("account %-4" PRId64 " %-24s %-13s %s\n", id, acct.src_login, state,
@@ -113,9 +114,9 @@ static void *verify_thread(void *arg)
 {
 	struct verify_run *run = arg;
 	struct store *st = NULL;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 
-	if (store_open(run->db_conninfo, &st, &error) < 0) {
+	if (store_open(run->db_conninfo, &st, error, sizeof(error)) < 0) {
 		log_error("%s", error);
 		return NULL;
 	}
@@ -138,14 +139,14 @@ int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t 
 	struct verify_run run;
 	struct store *st = NULL;
 	pthread_t *threads = NULL;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	int started = 0, ret = -1;
 
 	memset(&run, 0, sizeof(run));
 	run.db_conninfo = db_conninfo;
 	run.key = key;
 	pthread_mutex_init(&run.lock, NULL);
-	if (store_open(db_conninfo, &st, &error) < 0) {
+	if (store_open(db_conninfo, &st, error, sizeof(error)) < 0) {
 		log_error("%s", error);
 		goto out;
 	}
@@ -155,7 +156,8 @@ int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t 
 			goto out;
 		memcpy(run.ids, ids, count * sizeof(*ids));
 		run.count = count;
-	} else if (store_migration_accounts(st, migration_id, &run.ids, &run.count, &error) < 0) {
+	} else if (store_migration_accounts(st, migration_id, &run.ids, &run.count, error,
+	                                    sizeof(error)) < 0) {
 		log_error("%s", error);
 		goto out;
 	}

@@ -166,7 +166,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	size_t nappend = 0, npairs = 0, nerrors = 0, appended = 0, matched = 0;
 	uint64_t bytes = 0;
 	FILE *spool_file = NULL;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 	int ret;
 
 	ret = fetch_batch(fc, fc->src, uids, count, spool, &bodies, &spool_file);
@@ -230,8 +230,9 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 			if (ret < 0)
 				goto out;
 			ret = store_intent_begin(fc->st, run->acct->id, run->epoch, cp->id,
-			                         dst_st.uidnext, append_uids, nappend, &error);
-			if (store_check(fc, ret, &error) < 0)
+			                         dst_st.uidnext, append_uids, nappend, error,
+			                         sizeof(error));
+			if (store_check(fc, ret, error) < 0)
 				goto out;
 		}
 		ret = imap_append_batch(fc->dst, cp->dst_name, to_append, nappend, results, fc->err,
@@ -275,8 +276,9 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	}
 	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
 	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
-	                         nerrors, uids[count - 1], appended, bytes, matched, &error);
-	if (store_check(fc, ret, &error) < 0)
+	                         nerrors, uids[count - 1], appended, bytes, matched, error,
+	                         sizeof(error));
+	if (store_check(fc, ret, error) < 0)
 		goto out;
 	cp->high_water = uids[count - 1];
 	pthread_mutex_lock(&run->lock);
@@ -327,15 +329,15 @@ static int msg_error_commit(struct folder_ctx *fc, struct store_folder *cp, uint
 {
 	struct account_run *run = fc->run;
 	struct store_msg_error e = {.src_uid = uid, .error = why};
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 	int ret;
 
 	log_warn("account %" PRId64 " folder %s uid %" PRIu32 ": %s", run->acct->id, cp->src_name,
 	         uid, why);
 	ret = store_check(fc,
 	                  store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, NULL, 0, &e,
-	                                     1, uid, 0, 0, 0, &error),
-	                  &error);
+	                                     1, uid, 0, 0, 0, error, sizeof(error)),
+	                  error);
 	if (ret < 0)
 		return ret;
 	cp->high_water = uid;
@@ -467,12 +469,12 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 		imap_batch_free(&sizes);
 		/* An empty window (expunged UIDs) still moves the high water. */
 		if (ret == 0 && cp->high_water < hi) {
-			const char *error = NULL;
+			char error[STORE_ERRLEN] = "";
 			ret = store_check(fc,
 			                  store_batch_commit(fc->st, fc->run->acct->id,
 			                                     fc->run->epoch, cp->id, NULL, 0, NULL,
-			                                     0, hi, 0, 0, 0, &error),
-			                  &error);
+			                                     0, hi, 0, 0, 0, error, sizeof(error)),
+			                  error);
 			if (ret == 0)
 				cp->high_water = hi;
 		}

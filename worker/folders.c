@@ -16,7 +16,7 @@ int folder_failed(struct folder_ctx *fc, const char *src_name, const char *dst_n
                   const char *why)
 {
 	struct account_run *run = fc->run;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 	char shown[256];
 	size_t len;
 	int ret;
@@ -24,8 +24,8 @@ int folder_failed(struct folder_ctx *fc, const char *src_name, const char *dst_n
 	printable(src_name, shown, sizeof(shown));
 	log_warn("account %" PRId64 " folder %s failed, the account goes on: %s", run->acct->id,
 	         shown, why);
-	ret =
-	    store_folder_error(fc->st, run->acct->id, run->epoch, src_name, dst_name, why, &error);
+	ret = store_folder_error(fc->st, run->acct->id, run->epoch, src_name, dst_name, why, error,
+	                         sizeof(error));
 	if (ret == STORE_LEASE_LOST) {
 		run_fail(run, SYNC_LEASE_LOST, error);
 		return ret;
@@ -87,7 +87,7 @@ int folders_prepare(struct folder_ctx *fc)
 	for (size_t i = 0; i < run->nsrc; i++) {
 		const struct imap_folder *f = &run->src_folders[i];
 		struct store_folder row = {0};
-		const char *error = NULL;
+		char error[STORE_ERRLEN] = "";
 		char name[1024], shown[256];
 		bool exists = false;
 
@@ -142,9 +142,10 @@ int folders_prepare(struct folder_ctx *fc)
 		/* The folder's row now, so that status shows the folders as they
 		 * are prepared, not only once synced. */
 		fc->store_failed = false;
-		ret = store_check(
-		    fc, store_folder_get(fc->st, acct->id, run->epoch, f->name, name, &row, &error),
-		    &error);
+		ret = store_check(fc,
+		                  store_folder_get(fc->st, acct->id, run->epoch, f->name, name,
+		                                   &row, error, sizeof(error)),
+		                  error);
 		store_folder_clear(&row);
 		if (ret < 0)
 			return ret;

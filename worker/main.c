@@ -144,8 +144,8 @@ static void *account_thread(void *arg)
 	struct worker *w = aj->w;
 	struct sync_stats stats = {0};
 	enum sync_outcome outcome;
-	const char *state = "failed", *error;
-	char err[768], reason[1024];
+	const char *state = "failed";
+	char err[768], reason[1024], error[STORE_ERRLEN] = "";
 	struct timespec t0, t1;
 	double secs;
 
@@ -211,9 +211,9 @@ static void *account_thread(void *arg)
 	if (state != NULL) {
 		if ((strcmp(state, "waiting") == 0
 		         ? store_lease_wait(aj->st, aj->acct.id, aj->epoch, stats.wait_s, reason,
-		                            &error)
-		         : store_lease_release(aj->st, aj->acct.id, aj->epoch, state, reason,
-		                               &error)) < 0)
+		                            error, sizeof(error))
+		         : store_lease_release(aj->st, aj->acct.id, aj->epoch, state, reason, error,
+		                               sizeof(error))) < 0)
 			log_warn("account %" PRId64 ": lease release: %s", aj->acct.id, error);
 		log_info("account %" PRId64 " (%s): %s: %s", aj->acct.id, aj->acct.src_login, state,
 		         reason);
@@ -238,7 +238,7 @@ static void *account_thread(void *arg)
 static int job_start(struct worker *w, const struct queue_job *job)
 {
 	struct account_job *aj = calloc(1, sizeof(*aj));
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char why[512] = "";
 	pthread_t tid;
 	int ret;
@@ -250,10 +250,11 @@ static int job_start(struct worker *w, const struct queue_job *job)
 	/* PostgreSQL may be restarting: retry for a while before leaving the job
 	 * to the scheduler, which only re-publishes it much later. */
 	for (int attempt = 0;; attempt++) {
-		ret = store_open(w->sync.db_conninfo, &aj->st, &error);
+		ret = store_open(w->sync.db_conninfo, &aj->st, error, sizeof(error));
 		if (ret == 0) {
 			ret = store_lease_take(aj->st, job->account_id, job->pass, w->id,
-			                       w->sync.lease_ttl_s, &aj->epoch, &aj->acct, &error);
+			                       w->sync.lease_ttl_s, &aj->epoch, &aj->acct, error,
+			                       sizeof(error));
 			if (ret >= 0)
 				break;
 			/* The message lives in the store being closed. */
@@ -282,7 +283,8 @@ static int job_start(struct worker *w, const struct queue_job *job)
 	w->running++;
 	pthread_mutex_unlock(&w->lock);
 	if (pthread_create(&tid, NULL, account_thread, aj) != 0) {
-		store_lease_release(aj->st, aj->acct.id, aj->epoch, "queued", "no thread", &error);
+		store_lease_release(aj->st, aj->acct.id, aj->epoch, "queued", "no thread", error,
+		                    sizeof(error));
 		store_account_clear(&aj->acct);
 		store_close(&aj->st);
 		free(aj);
@@ -302,9 +304,9 @@ static int job_start(struct worker *w, const struct queue_job *job)
 static int worker_id_check(struct store *st, const char *id)
 {
 	double seen = 0, again = 0;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 
-	if (store_worker_seen(st, id, &seen, &error) < 0) {
+	if (store_worker_seen(st, id, &seen, error, sizeof(error)) < 0) {
 		log_error("%s", error);
 		return -1;
 	}
@@ -313,7 +315,7 @@ static int worker_id_check(struct store *st, const char *id)
 	log_info("worker id %s beat %.0f s ago: watching whether another worker uses it", id,
 	         (double)time(NULL) - seen);
 	sleep(ID_WATCH_S);
-	if (store_worker_seen(st, id, &again, &error) < 0) {
+	if (store_worker_seen(st, id, &again, error, sizeof(error)) < 0) {
 		log_error("%s", error);
 		return -1;
 	}
@@ -523,7 +525,7 @@ int main(int argc, char **argv)
 	size_t nowed = 0;
 	time_t last_work, beat_at = 0;
 	char err[512];
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	int c, ret = 1;
 
 	memset(&w, 0, sizeof(w));
@@ -632,7 +634,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	if (store_open(db, &st, &error) < 0 || store_schema_apply(st, &error) < 0) {
+	if (store_open(db, &st, error, sizeof(error)) < 0 ||
+	    store_schema_apply(st, error, sizeof(error)) < 0) {
 		log_error("%s", error);
 		goto out;
 	}
@@ -669,11 +672,11 @@ int main(int argc, char **argv)
 		pthread_mutex_unlock(&w.lock);
 		/* The beat: this worker's room, for the scheduler's metering. */
 		if (running != beat_running || time(NULL) - beat_at >= BEAT_S) {
-			if (beat_st == NULL && store_open(db, &beat_st, &error) < 0)
+			if (beat_st == NULL && store_open(db, &beat_st, error, sizeof(error)) < 0)
 				log_warn("beat: %s", error);
 			else if (store_worker_beat(beat_st, w.id, w.capacity, running,
 			                           beat_running >= 0 && running < beat_running,
-			                           &error) < 0) {
+			                           error, sizeof(error)) < 0) {
 				log_warn("beat: %s", error);
 				store_close(&beat_st);
 			} else {
@@ -682,7 +685,7 @@ int main(int argc, char **argv)
 			beat_at = time(NULL);
 		}
 		if (nowed > 0 && beat_st != NULL) {
-			if (store_jobs_owed(beat_st, owed, nowed, &error) < 0) {
+			if (store_jobs_owed(beat_st, owed, nowed, error, sizeof(error)) < 0) {
 				log_warn("hand back: %s", error);
 				store_close(&beat_st);
 			} else {
@@ -714,7 +717,8 @@ int main(int argc, char **argv)
 		 * partition.  Polling goes on either way, so the group never
 		 * sees this worker as gone. */
 		if (running >= w.capacity && beat_st != NULL) {
-			if (store_jobs_owed(beat_st, &job.account_id, 1, &error) < 0) {
+			if (store_jobs_owed(beat_st, &job.account_id, 1, error, sizeof(error)) <
+			    0) {
 				log_warn("account %" PRId64 ": decline: %s", job.account_id, error);
 				store_close(&beat_st);
 			} else {
@@ -741,13 +745,13 @@ int main(int argc, char **argv)
 	 * the shutdown bound. */
 	if (!shutdown_wait(&w, shutdown_s, &flush_ms)) {
 		if (beat_st != NULL)
-			store_worker_gone(beat_st, w.id, &error);
+			store_worker_gone(beat_st, w.id, error, sizeof(error));
 		fflush(NULL);
 		/* Threads still run and use the producer and the key: no
 		 * cleanup, no atexit handlers. */
 		_exit(0);
 	}
-	if (beat_st != NULL && store_worker_gone(beat_st, w.id, &error) < 0)
+	if (beat_st != NULL && store_worker_gone(beat_st, w.id, error, sizeof(error)) < 0)
 		log_warn("beat: %s", error);
 out:
 	store_close(&beat_st);

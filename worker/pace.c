@@ -42,11 +42,12 @@ int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes)
 	for (int i = 0; i < 2; i++) {
 		const struct store_server *srv = servers[i];
 		bool limited = srv->rate_messages > 0 || srv->rate_bytes > 0;
-		const char *error = NULL;
+		char error[STORE_ERRLEN] = "";
 		double w = 0;
 		if (store_check(fc,
-		                store_rate_reserve(fc->st, srv->id, limited, n, bytes, &w, &error),
-		                &error) < 0)
+		                store_rate_reserve(fc->st, srv->id, limited, n, bytes, &w, error,
+		                                   sizeof(error)),
+		                error) < 0)
 			return -1;
 		if (w > wait)
 			wait = w;
@@ -109,7 +110,7 @@ int throttle_wait(struct folder_ctx *fc, int count)
 	struct account_run *run = fc->run;
 	const struct store_server *srv;
 	struct imap_session *s;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 	int secs;
 
 	/* Which server: the append path says; else the one whose last answer
@@ -137,7 +138,7 @@ int throttle_wait(struct folder_ctx *fc, int count)
 	}
 	log_info("account %" PRId64 ": %s:%d asks to slow down (%s); waiting %d s", run->acct->id,
 	         srv->host, srv->port, fc->err, secs);
-	if (store_rate_penalty(fc->st, srv->id, secs, &error) < 0)
+	if (store_rate_penalty(fc->st, srv->id, secs, error, sizeof(error)) < 0)
 		log_warn("account %" PRId64 ": rate clock: %s", run->acct->id, error);
 	return fc_sleep(fc, secs) ? 0 : 1;
 }

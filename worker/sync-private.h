@@ -135,10 +135,10 @@ int run_heartbeat_start(struct account_run *run, pthread_t *thread_r);
 /* Tells the heartbeat thread to end and joins it; nothing when *started is
  * false, which it is afterwards.  The account's thread. */
 void run_heartbeat_stop(struct account_run *run, pthread_t thread, bool *started);
-/* Maps a store result ret (its message at *error, read after the call) to
+/* Maps a store result ret (its message in the buffer error) to
  * the run: STORE_LEASE_LOST fails the run, another failure sets fc->err and
  * fc->store_failed, success counts as progress.  Returns ret. */
-int store_check(struct folder_ctx *fc, int ret, const char *const *error);
+int store_check(struct folder_ctx *fc, int ret, const char *error);
 /* Takes one source and one destination connection slot for this thread's
  * sessions, unless held: 0 held, 1 the budget of a server is used up
  * (nothing is held then), <0 store error (fc->err). */

@@ -68,7 +68,7 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	struct imap_status st, opened, dst_st;
 	struct dst_index idx = {0};
 	uint32_t copied_before;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 	int ret;
 
 	ret = imap_folder_status(fc->src, folder->name, &st, fc->err, sizeof(fc->err));
@@ -87,8 +87,8 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	}
 	ret = store_check(fc,
 	                  store_folder_get(fc->st, run->acct->id, run->epoch, folder->name,
-	                                   dst_name, &cp, &error),
-	                  &error);
+	                                   dst_name, &cp, error, sizeof(error)),
+	                  error);
 	if (ret < 0)
 		return ret;
 	/* The destination's UIDVALIDITY too: a folder deleted and created
@@ -135,8 +135,8 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		ret = store_check(fc,
 		                  store_folder_reset(fc->st, run->acct->id, run->epoch, cp.id,
 		                                     st.uidvalidity, dst_st.uidvalidity, rematch,
-		                                     &error),
-		                  &error);
+		                                     error, sizeof(error)),
+		                  error);
 		if (ret < 0)
 			goto out;
 		cp.src_uidvalidity = st.uidvalidity;
@@ -188,8 +188,8 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	}
 	ret = store_check(fc,
 	                  store_folder_synced(fc->st, run->acct->id, run->epoch, cp.id, st.uidnext,
-	                                      st.messages, st.highestmodseq, &error),
-	                  &error);
+	                                      st.messages, st.highestmodseq, error, sizeof(error)),
+	                  error);
 	if (ret == 0) {
 		pthread_mutex_lock(&run->lock);
 		run->stats.folders++;
@@ -285,9 +285,10 @@ static bool folder_own_error(const struct folder_ctx *fc, int ret)
 static void folder_thread_run(struct folder_ctx *fc)
 {
 	struct account_run *run = fc->run;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 
-	if (fc->st == NULL && store_open(run->cfg->db_conninfo, &fc->st, &error) < 0) {
+	if (fc->st == NULL &&
+	    store_open(run->cfg->db_conninfo, &fc->st, error, sizeof(error)) < 0) {
 		run_fail(run, SYNC_FAILED, error);
 		return;
 	}
