@@ -176,10 +176,11 @@ int scheduler_run(const struct scheduler_config *cfg)
 			if (r < 0) {
 				log_warn("scheduler: %s", error);
 				store_close(&st);
-			} else if (r == 1 && store_listen(st, error, sizeof(error)) < 0) {
+			} else if (r == STORE_LOCK_TAKEN &&
+			           store_listen(st, error, sizeof(error)) < 0) {
 				log_warn("scheduler: %s", error);
 				store_close(&st);
-			} else if (r == 1) {
+			} else if (r == STORE_LOCK_TAKEN) {
 				active = true;
 				log_info("scheduler: active (this coordinator schedules)");
 			}

@@ -36,8 +36,8 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 	snprintf(owner, sizeof(owner), "verify-%ld-%lu", (long)getpid(),
 	         (unsigned long)pthread_self());
 	/* The slot outlives the login and its waits for a throttling server. */
-	for (int waited = 0;
-	     (taken = store_slot_take(st, server_id, owner, 600, &slot, error, sizeof(error))) == 1;
+	for (int waited = 0; (taken = store_slot_take(st, server_id, owner, 600, &slot, error,
+	                                              sizeof(error))) == STORE_BUSY;
 	     waited++) {
 		if (waited == 1200) { /* 2 minutes */
 			*state_r = "verify_failed";
@@ -61,7 +61,8 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 		log_info("%s: %s; waiting %d s", side, err, backoff > 0 ? backoff : tries);
 		sleep((unsigned)(backoff > 0 && backoff < 60 ? backoff : tries));
 	}
-	if (taken == 0 && store_slot_release(st, server_id, slot, owner, error, sizeof(error)) < 0)
+	if (taken == STORE_TAKEN &&
+	    store_slot_release(st, server_id, slot, owner, error, sizeof(error)) < 0)
 		log_warn("%s: connection budget: %s", side, error);
 	if (ret == 0)
 		return true;

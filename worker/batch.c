@@ -104,7 +104,7 @@ static int uid_seek(struct folder_ctx *fc, struct imap_session *session, uint32_
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		if (run_should_stop(fc->run))
-			return 1;
+			return RUN_STOP;
 		ret = imap_fetch_uid_at(session, mid, &uid, fc->err, sizeof(fc->err));
 		if (ret != 0)
 			return ret < 0 ? ret : 0;
@@ -385,7 +385,7 @@ static int copy_one_by_one(struct folder_ctx *fc, struct store_folder *cp, const
 
 	for (size_t k = 0; k < count && ret == 0; k++) {
 		if (run_should_stop(fc->run))
-			return 1;
+			return RUN_STOP;
 		ret = copy_batch(fc, cp, &uids[k], 1, true, idx, false);
 		if (ret == IMAP_ELIMIT) {
 			char why[600];

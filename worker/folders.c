@@ -95,7 +95,7 @@ int folders_prepare(struct folder_ctx *fc)
 		    imap_name_excluded(f->name, f->delimiter, acct->src.exclude))
 			continue;
 		if (run_should_stop(run))
-			return 1;
+			return RUN_STOP;
 		printable(f->name, shown, sizeof(shown));
 		if (imap_name_map(f, &run->src_side, run->dst_folders, run->ndst, &run->dst_side,
 		                  name, sizeof(name)) < 0) {

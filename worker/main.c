@@ -271,7 +271,7 @@ static int job_start(struct worker *w, const struct queue_job *job)
 		log_warn("account %" PRId64 ": lease: %s; retrying", job->account_id, why);
 		sleep(1);
 	}
-	if (ret > 0) {
+	if (ret == STORE_BUSY) {
 		log_info("job for account %" PRId64 " pass %d dropped: leased elsewhere or"
 		         " nothing to do",
 		         job->account_id, job->pass);
@@ -647,7 +647,7 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
-	w.key_checked = ret == 0;
+	w.key_checked = ret == ACCOUNT_KEY_CHECKED;
 	ret = 1;
 	w.sync.key = key;
 	if (worker_id_check(st, w.id) < 0)

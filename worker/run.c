@@ -221,8 +221,8 @@ int store_check(struct folder_ctx *fc, int ret, const char *error)
 }
 
 /* Takes one source and one destination connection slot for this thread's
- * sessions, unless held: 0 held, 1 the budget of a server is used up (nothing
- * is held then), <0 store error. */
+ * sessions, unless held: STORE_TAKEN held, STORE_BUSY the budget of a server is used
+ * up (nothing is held then), <0 store error. */
 int slots_take(struct folder_ctx *fc)
 {
 	struct account_run *run = fc->run;
@@ -250,7 +250,7 @@ int slots_take(struct folder_ctx *fc)
 			return ret;
 		}
 	}
-	return 0;
+	return STORE_TAKEN;
 }
 
 void slots_release(struct folder_ctx *fc)

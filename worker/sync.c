@@ -48,7 +48,7 @@ static int dst_wait_quiet(struct folder_ctx *fc, const char *dst_name, uint32_t 
 	while (monotonic_ms() - still < DST_QUIET_S * 1000 &&
 	       monotonic_ms() - start < DST_QUIET_MAX_S * 1000) {
 		if (!fc_sleep(fc, 0.5))
-			return 1;
+			return RUN_STOP;
 		ret = imap_folder_status(fc->dst, dst_name, &st, fc->err, sizeof(fc->err));
 		if (ret < 0)
 			return ret;
@@ -294,7 +294,7 @@ static void folder_thread_run(struct folder_ctx *fc)
 	}
 	/* A helper thread without a slot of both servers' budgets just does not
 	 * run: the account goes on with fewer parallel folders. */
-	if (slots_take(fc) != 0)
+	if (slots_take(fc) != STORE_TAKEN)
 		return;
 	for (;;) {
 		size_t i;
@@ -339,8 +339,8 @@ static void folder_thread_run(struct folder_ctx *fc)
 					break;
 				continue;
 			}
-			/* The store failure flag, not the value, tells STORE_LEASE_LOST
-			 * from IMAP_ENET (both -2). */
+			/* The store failure flag, not the value, tells a failure of
+			 * PostgreSQL (-1 like many others) from the servers'. */
 			if (fc->store_failed || ret != IMAP_ENET || run_should_stop(run))
 				break;
 			log_warn("account %" PRId64 " folder %s: %s; reconnecting", run->acct->id,
@@ -348,7 +348,7 @@ static void folder_thread_run(struct folder_ctx *fc)
 			sessions_close(fc);
 		}
 		atomic_store(&fc->busy, false);
-		if (ret == 1 || run_should_stop(run))
+		if (ret == RUN_STOP || run_should_stop(run))
 			break;
 		if (folder_own_error(fc, ret)) {
 			char why[600];
@@ -430,7 +430,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	/* The account's first connections wait for the servers' budgets. */
 	for (bool logged = false;; logged = true) {
 		ret = slots_take(&fcs[0]);
-		if (ret <= 0 || run_should_stop(&run))
+		if (ret != STORE_BUSY || run_should_stop(&run))
 			break;
 		if (!logged)
 			log_info(
@@ -440,7 +440,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 			    acct->dst.host, acct->dst.port, acct->dst.max_connections);
 		usleep(200 * 1000);
 	}
-	if (ret > 0) {
+	if (ret == STORE_BUSY) {
 		run_fail(&run, SYNC_STOPPED, "stopped while waiting for a connection slot");
 		goto join;
 	}
@@ -460,7 +460,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 			log_warn("account %" PRId64 ": %s; trying again in %d s", acct->id,
 			         fcs[0].err, 1 << (drops - 1));
 			sessions_close(&fcs[0]);
-			ret = fc_sleep(&fcs[0], 1 << (drops - 1)) ? 0 : 1;
+			ret = fc_sleep(&fcs[0], 1 << (drops - 1)) ? 0 : RUN_STOP;
 			continue;
 		}
 		if (ret != IMAP_ETHROTTLED)

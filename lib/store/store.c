@@ -9,6 +9,7 @@
 #include "schema.h"
 #include "store-private.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -899,7 +900,7 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 			store_rollback(st);
 			return -1;
 		}
-		return 1;
+		return STORE_BUSY;
 	}
 	epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	{
@@ -927,7 +928,7 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 		return -1;
 	}
 	*epoch_r = epoch;
-	return 0;
+	return STORE_TAKEN;
 fail:
 	PQclear(res);
 	store_rollback(st);
@@ -1389,6 +1390,8 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 	snprintf(nm, sizeof(nm), "%zu", appended);
 	snprintf(ne, sizeof(ne), "%zu", nerrors);
 	snprintf(nx, sizeof(nx), "%zu", matched);
+	for (size_t i = 1; i < npairs; i++)
+		assert(pairs[i - 1].src <= pairs[i].src); /* the contract: sorted by src */
 
 	/* Compress the pairs into runs of consecutive UIDs on both sides. */
 	src = calloc(npairs + 1, sizeof(*src));
@@ -1567,6 +1570,8 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 	PGresult *res = NULL;
 	size_t j = 0;
 
+	for (size_t i = 1; i < count; i++)
+		assert(src_uids[i - 1] <= src_uids[i]); /* the contract: ascending */
 	if (arr == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -1693,7 +1698,7 @@ int store_scheduler_lock(struct store *st, char *err, size_t errlen)
 		return -1;
 	taken = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
-	return taken;
+	return taken ? STORE_LOCK_TAKEN : STORE_LOCK_ELSEWHERE;
 }
 
 int store_account_get(struct store *st, int64_t account_id, struct store_account *acct_r, char *err,
@@ -1764,7 +1769,7 @@ int store_slot_take(struct store *st, int64_t server_id, const char *owner, int 
 	if (n > 0)
 		*slot_r = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	return n > 0 ? 0 : 1;
+	return n > 0 ? STORE_TAKEN : STORE_BUSY;
 }
 
 int store_slot_release(struct store *st, int64_t server_id, int slot, const char *owner, char *err,
@@ -1797,7 +1802,7 @@ int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r
                         char *err, size_t errlen)
 {
 	PGresult *res = NULL;
-	int ret = 1;
+	int ret = STORE_KEY_CHECK_NONE;
 
 	*check_r = NULL;
 	*key_id_r = NULL;
@@ -1813,7 +1818,7 @@ int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r
 			snprintf(err, errlen, "key check: out of memory or bad value");
 			ret = -1;
 		} else {
-			ret = 0;
+			ret = STORE_KEY_CHECK_FOUND;
 		}
 	}
 	PQclear(res);

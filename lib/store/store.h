@@ -13,7 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_LEASE_LOST (-2)
+/* Error codes: -1 is any failure (see err); the store's named codes are in
+ * -20..-29, apart from lib/imap's (-2..-9), lib/queue's (-30..-39), lib/account's
+ * (-40..-49) and lib/secret's (-50..-59) (tests/unit/test_codes.c). */
+#define STORE_LEASE_LOST (-20)
 /* An err buffer of this size carries any store error text whole. */
 #define STORE_ERRLEN 768
 
@@ -26,8 +29,13 @@ void store_close(struct store **store);
  * several processes starting at once: serialised by an advisory lock). */
 int store_schema_apply(struct store *st, char *err, size_t errlen);
 
+/* store_key_check_get's results besides a negative error. */
+enum store_key_check_result {
+	STORE_KEY_CHECK_FOUND = 0, /* *check_r and *key_id_r are set */
+	STORE_KEY_CHECK_NONE = 1,  /* no key check stored yet */
+};
 /* The key check of this database (see lib/secret): *check_r (caller frees)
- * and *key_id_r (caller frees).  Returns 1 (not 0) when none is stored yet. */
+ * and *key_id_r (caller frees), or STORE_KEY_CHECK_NONE. */
 int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r, char **key_id_r,
                         char *err, size_t errlen);
 /* Stores the key check if none is stored (a concurrent first one wins);
@@ -124,11 +132,19 @@ int store_migration_accounts(struct store *st, int64_t migration_id, int64_t **i
 int store_account_verified(struct store *st, int64_t account_id, const char *state,
                            const char *reason, char *err, size_t errlen);
 
+/* What store_lease_take and store_slot_take return besides a negative error. */
+enum store_take_result {
+	STORE_TAKEN = 0, /* the lease or slot is ours */
+	/* The lease is held by another live owner or there is nothing to do (the
+	 * job is to be dropped); every slot of the server is taken. */
+	STORE_BUSY = 1,
+};
+
 /* Takes the lease of an account for `owner` for ttl_s seconds, if it is free,
  * expired or already ours, and the account's requested pass is `pass` and not
  * finished.  On success *epoch_r is the new epoch (every later write is fenced by
- * it) and the account is filled in.  Returns 1 (not 0) when the lease is held by
- * another live owner or there is nothing to do: the job is to be dropped. */
+ * it) and the account is filled in: STORE_TAKEN.  STORE_BUSY when the lease is
+ * held by another live owner or there is nothing to do: the job is to be dropped. */
 int store_lease_take(struct store *st, int64_t account_id, int pass, const char *owner, int ttl_s,
                      int64_t *epoch_r, struct store_account *acct_r, char *err, size_t errlen);
 /* Extends the lease; STORE_LEASE_LOST if it was taken over.  *stop_r is
@@ -263,15 +279,20 @@ struct store_job {
 	int attempt; /* how many times the account's job was published */
 };
 
+/* store_scheduler_lock's results besides a negative error. */
+enum store_lock_result {
+	STORE_LOCK_ELSEWHERE = 0, /* another coordinator holds it */
+	STORE_LOCK_TAKEN = 1,     /* ours as long as this connection lives */
+};
 /* Tries to become the active scheduler: a session-level advisory lock held as
- * long as this connection lives.  Returns 1 if taken, 0 if another
- * coordinator holds it. */
+ * long as this connection lives. */
 int store_scheduler_lock(struct store *st, char *err, size_t errlen);
 
 /* Connection budgets: a server allows max_connections slots across the whole
  * fleet.  A slot is held as an expiring lease by `owner` (an account run) and
  * renewed with its heartbeat; a dead or frozen holder's slot frees itself.
- * store_slot_take returns 1 (not 0) when every slot is taken. */
+ * store_slot_take returns STORE_TAKEN with *slot_r, or STORE_BUSY when every
+ * slot is taken. */
 int store_slot_take(struct store *st, int64_t server_id, const char *owner, int ttl_s, int *slot_r,
                     char *err, size_t errlen);
 int store_slot_release(struct store *st, int64_t server_id, int slot, const char *owner, char *err,
