@@ -6,6 +6,7 @@
  * during long copies) and hands each leased account to an account thread; it
  * pauses the partitions while every account slot is busy. */
 #include "account.h"
+#include "account_state.h"
 #include "log.h"
 #include "queue.h"
 #include "secret.h"
@@ -144,7 +145,9 @@ static void *account_thread(void *arg)
 	struct worker *w = aj->w;
 	struct sync_stats stats = {0};
 	enum sync_outcome outcome;
-	const char *state = "failed";
+	/* The state the run leaves the account in; none when the lease is lost. */
+	enum account_state state = ACCOUNT_STATE_FAILED;
+	bool release = true;
 	char err[768], reason[1024], error[STORE_ERRLEN] = "";
 	struct timespec t0, t1;
 	double secs;
@@ -159,30 +162,30 @@ static void *account_thread(void *arg)
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	switch (outcome) {
 	case SYNC_DONE:
-		state = "synced";
+		state = ACCOUNT_STATE_SYNCED;
 		done_reason(aj->job.pass, &stats, secs, reason, sizeof(reason));
 		break;
 	case SYNC_AUTH_FAILED:
-		state = "auth_failed";
+		state = ACCOUNT_STATE_AUTH_FAILED;
 		snprintf(reason, sizeof(reason), "%s", err);
 		break;
 	case SYNC_STOPPED:
 		/* Stays paused or cancelled if that is why (the store keeps an
 		 * operator's state); else queued for another worker. */
-		state = "queued";
+		state = ACCOUNT_STATE_QUEUED;
 		snprintf(reason, sizeof(reason), "%s; checkpointed",
 		         stop_requested ? "worker stopping" : err);
 		break;
 	case SYNC_WAITING:
 		/* Not an error: a daily cap or a throttling server. */
-		state = "waiting";
+		state = ACCOUNT_STATE_WAITING;
 		snprintf(reason, sizeof(reason), "%s; checkpointed", err);
 		break;
 	case SYNC_LEASE_LOST:
-		state = NULL;
+		release = false;
 		break;
 	case SYNC_FAILED:
-		state = "failed";
+		state = ACCOUNT_STATE_FAILED;
 		snprintf(reason, sizeof(reason), "%s", err);
 		break;
 	case SYNC_KEY_FAILED:
@@ -190,7 +193,7 @@ static void *account_thread(void *arg)
 			/* The key decrypts the database's key check, so the key is
 			 * right and this account's stored secret is damaged: a
 			 * failure of the account, which passwd repairs. */
-			state = "failed";
+			state = ACCOUNT_STATE_FAILED;
 			snprintf(reason, sizeof(reason),
 			         "%s although this worker's key decrypts the database's key"
 			         " check: the account's stored secret is damaged; set it again"
@@ -200,7 +203,7 @@ static void *account_thread(void *arg)
 		}
 		/* No key check to prove this worker's key: it may be the wrong
 		 * one, so wait without spending the error budget. */
-		state = "waiting";
+		state = ACCOUNT_STATE_WAITING;
 		stats.wait_s = KEY_FAILED_WAIT_S;
 		snprintf(reason, sizeof(reason),
 		         "worker %s: %s with this worker's key: nothing done, error budget"
@@ -208,21 +211,22 @@ static void *account_thread(void *arg)
 		         w->id, err);
 		break;
 	}
-	if (state != NULL) {
-		if ((strcmp(state, "waiting") == 0
+	if (release) {
+		if ((state == ACCOUNT_STATE_WAITING
 		         ? store_lease_wait(aj->st, aj->acct.id, aj->epoch, stats.wait_s, reason,
 		                            error, sizeof(error))
-		         : store_lease_release(aj->st, aj->acct.id, aj->epoch, state, reason, error,
+		         : store_lease_release(aj->st, aj->acct.id, aj->epoch,
+		                               account_state_name(state), reason, error,
 		                               sizeof(error))) < 0)
 			log_warn("account %" PRId64 ": lease release: %s", aj->acct.id, error);
-		log_info("account %" PRId64 " (%s): %s: %s", aj->acct.id, aj->acct.src_login, state,
-		         reason);
+		log_info("account %" PRId64 " (%s): %s: %s", aj->acct.id, aj->acct.src_login,
+		         account_state_name(state), reason);
 	} else {
 		log_warn("account %" PRId64 ": %s; stopped without writing", aj->acct.id, err);
 	}
 	event_send(w, aj,
 	           outcome == SYNC_DONE ? QUEUE_EVENT_ACCOUNT_DONE : QUEUE_EVENT_ACCOUNT_FAILED,
-	           &stats, state);
+	           &stats, release ? account_state_name(state) : NULL);
 	store_account_clear(&aj->acct);
 	store_close(&aj->st);
 	free(aj);
@@ -283,7 +287,8 @@ static int job_start(struct worker *w, const struct queue_job *job)
 	w->running++;
 	pthread_mutex_unlock(&w->lock);
 	if (pthread_create(&tid, NULL, account_thread, aj) != 0) {
-		store_lease_release(aj->st, aj->acct.id, aj->epoch, "queued", "no thread", error,
+		store_lease_release(aj->st, aj->acct.id, aj->epoch,
+		                    account_state_name(ACCOUNT_STATE_QUEUED), "no thread", error,
 		                    sizeof(error));
 		store_account_clear(&aj->acct);
 		store_close(&aj->st);
