@@ -68,7 +68,7 @@ static int cmd_import(struct command_ctx *c, int argc, char **argv)
 	struct store_new_account *rows = NULL;
 	struct secret_key *key = NULL;
 	struct plan *plan = NULL;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char err[8192];
 	int64_t mid;
 	int ret = 1;
@@ -123,7 +123,7 @@ static int cmd_import(struct command_ctx *c, int argc, char **argv)
 		r->line = a->line;
 	}
 	if (store_migration_import(st, plan->name, plan->srcs, plan->nsrcs, &plan->dst, rows,
-	                           plan->naccounts, &mid, &error) < 0) {
+	                           plan->naccounts, &mid, error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s: %s (nothing imported)\n", path, error);
 		goto out;
 	}
@@ -169,9 +169,9 @@ static int publish_due(struct store *st, const struct command_options *o, int64_
 /* An account argument: a source login or an id; the error is printed. */
 static int account_arg(struct store *st, int64_t mid, const char *which, int64_t *id_r)
 {
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 
-	if (store_account_find(st, mid, which, id_r, &error) < 0) {
+	if (store_account_find(st, mid, which, id_r, error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return -1;
 	}
@@ -203,14 +203,14 @@ static int pass_queue(struct command_ctx *c, int64_t mid, int pass, const char *
 	struct store *st = c->st;
 	const struct command_options *o = c->o;
 	size_t queued = 0, published = 0;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	int ret;
 
 	if (o->brokers == NULL) {
 		fprintf(stderr, "no Kafka brokers: give --brokers or --brokers-file\n");
 		return 1;
 	}
-	if (store_pass_start(st, mid, pass, kind, ids, nids, &queued, &error) < 0) {
+	if (store_pass_start(st, mid, pass, kind, ids, nids, &queued, error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
@@ -219,7 +219,7 @@ static int pass_queue(struct command_ctx *c, int64_t mid, int pass, const char *
 		int64_t fresh = 0, verified = 0;
 
 		if (store_migration_states(st, mid, states, sizeof(states), &fresh, &verified,
-		                           &error) < 0) {
+		                           error, sizeof(error)) < 0) {
 			fprintf(stderr, "%s\n", error);
 			return 1;
 		}
@@ -278,7 +278,7 @@ static int cmd_delta(struct command_ctx *c, int argc, char **argv)
 	int64_t mid, *ids = NULL;
 	int first = 2, last = 0, ret;
 	bool final = first < argc && strcmp(argv[first], "--final") == 0;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 
 	if (parse_id(argv[1], "migration", &mid) < 0)
 		return 2;
@@ -286,7 +286,7 @@ static int cmd_delta(struct command_ctx *c, int argc, char **argv)
 		first++;
 	if (argc > first && resolve_accounts(c->st, mid, argv + first, argc - first, &ids) < 0)
 		return 2;
-	if (store_pass_last(c->st, mid, &last, &error) < 0) {
+	if (store_pass_last(c->st, mid, &last, error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		free(ids);
 		return 1;
@@ -342,7 +342,7 @@ static int cmd_control(struct command_ctx *c, int argc, char **argv)
 	const char *action = argv[0];
 	struct store_job *jobs = NULL;
 	size_t count = 0, changed = 0, unchanged = 0;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	int64_t mid, account_id = 0;
 	int ret = 0;
 
@@ -351,7 +351,7 @@ static int cmd_control(struct command_ctx *c, int argc, char **argv)
 	if (argc == 3 && account_arg(st, mid, argv[2], &account_id) < 0)
 		return 1;
 	if (store_accounts_control(st, mid, account_id, action, &jobs, &count, &changed, &unchanged,
-	                           &error) < 0) {
+	                           error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
@@ -379,7 +379,7 @@ static int verify_and_join(struct store *st, const struct command_options *o, in
                            const int64_t *ids, size_t n)
 {
 	struct secret_key *key = NULL;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char err[512];
 	size_t queued = 0;
 	int last = 0, ret;
@@ -390,13 +390,13 @@ static int verify_and_join(struct store *st, const struct command_options *o, in
 	}
 	ret = verifier_run(o->db, key, mid, ids, n, 8) != 0 ? 1 : 0;
 	secret_key_destroy(&key);
-	if (store_pass_last(st, mid, &last, &error) < 0) {
+	if (store_pass_last(st, mid, &last, error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
 	if (last > 0) {
 		if (store_pass_start(st, mid, last, last == 1 ? "bulk" : "delta", ids, n, &queued,
-		                     &error) < 0) {
+		                     error, sizeof(error)) < 0) {
 			fprintf(stderr, "%s\n", error);
 			return 1;
 		}
@@ -417,7 +417,7 @@ static int cmd_add(struct command_ctx *c, int argc, char **argv)
 	struct secret_key *key = NULL;
 	struct plan *plan = NULL;
 	int64_t mid, *ids = NULL;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char err[8192];
 	int ret = 1;
 
@@ -428,7 +428,7 @@ static int cmd_add(struct command_ctx *c, int argc, char **argv)
 	if (plan == NULL)
 		return 1;
 	/* The CSV names source profiles: the migration's. */
-	if (store_migration_sources(st, mid, &plan->srcs, &plan->nsrcs, &error) < 0) {
+	if (store_migration_sources(st, mid, &plan->srcs, &plan->nsrcs, error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		goto out;
 	}
@@ -477,12 +477,13 @@ static int cmd_add(struct command_ctx *c, int argc, char **argv)
 		                                     .source = a->source,
 		                                     .line = a->line};
 	}
-	if (store_accounts_add(st, mid, rows, plan->naccounts, &error) < 0) {
+	if (store_accounts_add(st, mid, rows, plan->naccounts, error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s: %s (nothing added)\n", csv, error);
 		goto out;
 	}
 	for (size_t i = 0; i < plan->naccounts; i++) {
-		if (store_account_find(st, mid, plan->accounts[i].src_login, &ids[i], &error) < 0) {
+		if (store_account_find(st, mid, plan->accounts[i].src_login, &ids[i], error,
+		                       sizeof(error)) < 0) {
 			fprintf(stderr, "%s\n", error);
 			goto out;
 		}
@@ -515,7 +516,7 @@ static int cmd_passwd(struct command_ctx *c, int argc, char **argv)
 	unsigned char *secret = NULL;
 	size_t secret_len = 0;
 	int64_t mid, id;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char pw[4096], err[512];
 	size_t len;
 	int ret = 1;
@@ -528,8 +529,8 @@ static int cmd_passwd(struct command_ctx *c, int argc, char **argv)
 		fprintf(stderr, "passwd: the side is source, destination or both, not %s\n", side);
 		return 2;
 	}
-	if (store_account_find(st, mid, which, &id, &error) < 0 ||
-	    store_account_get(st, id, &acct, &error) < 0) {
+	if (store_account_find(st, mid, which, &id, error, sizeof(error)) < 0 ||
+	    store_account_get(st, id, &acct, error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
@@ -552,7 +553,7 @@ static int cmd_passwd(struct command_ctx *c, int argc, char **argv)
 		                i == 0 ? acct.src_login : acct.dst_login, pw, &secret,
 		                &secret_len) < 0)
 			goto out;
-		if (store_account_secret(st, id, s, secret, secret_len, &error) < 0) {
+		if (store_account_secret(st, id, s, secret, secret_len, error, sizeof(error)) < 0) {
 			fprintf(stderr, "%s\n", error);
 			goto out;
 		}
@@ -584,22 +585,23 @@ static int cmd_remove(struct command_ctx *c, int argc, char **argv)
 	const char *which = argv[2];
 	struct store_job *jobs = NULL;
 	size_t njobs = 0, changed = 0, unchanged = 0;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char owner[128] = "";
 	int64_t mid, id;
 
 	(void)argc;
 	if (parse_id(argv[1], "migration", &mid) < 0)
 		return 2;
-	if (store_account_find(st, mid, which, &id, &error) < 0 ||
+	if (store_account_find(st, mid, which, &id, error, sizeof(error)) < 0 ||
 	    store_accounts_control(st, mid, id, "cancel", &jobs, &njobs, &changed, &unchanged,
-	                           &error) < 0) {
+	                           error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
 	free(jobs);
 	for (int i = 0; i <= REMOVE_WAIT_S * 2; i++) {
-		if (store_account_lease_holder(st, id, owner, sizeof(owner), &error) < 0) {
+		if (store_account_lease_holder(st, id, owner, sizeof(owner), error, sizeof(error)) <
+		    0) {
 			fprintf(stderr, "%s\n", error);
 			return 1;
 		}
@@ -619,7 +621,7 @@ static int cmd_remove(struct command_ctx *c, int argc, char **argv)
 		        which, owner, REMOVE_WAIT_S);
 		return 1;
 	}
-	if (store_account_remove(st, id, &error) < 0) {
+	if (store_account_remove(st, id, error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
@@ -733,7 +735,7 @@ const struct command *command_find(const char *name)
  * wrong argument count, checked after this. */
 int command_migration_args_exist(struct store *st, const struct command *cmd, int argc, char **argv)
 {
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char *end;
 	long long mid, pass = 0;
 
@@ -749,7 +751,7 @@ int command_migration_args_exist(struct store *st, const struct command *cmd, in
 		if (errno != 0 || *end != '\0' || pass < 1 || pass > 100000)
 			pass = 0;
 	}
-	if (store_migration_exists(st, (int64_t)mid, (int)pass, &error) < 0) {
+	if (store_migration_exists(st, (int64_t)mid, (int)pass, error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return -1;
 	}

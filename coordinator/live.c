@@ -124,7 +124,7 @@ void live_fold(struct live *live, const struct queue_event *ev)
 	}
 }
 
-int live_flush(struct live *live, struct store *st, const char **error_r)
+int live_flush(struct live *live, struct store *st, char *err, size_t errlen)
 {
 	struct store_live *rows;
 	int ret;
@@ -133,7 +133,7 @@ int live_flush(struct live *live, struct store *st, const char **error_r)
 		return 0;
 	rows = calloc(live->ndirty, sizeof(*rows));
 	if (rows == NULL) {
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < live->ndirty; i++) {
@@ -148,7 +148,7 @@ int live_flush(struct live *live, struct store *st, const char **error_r)
 		    .folder = a->folder,
 		};
 	}
-	ret = store_live_update(st, rows, live->ndirty, error_r);
+	ret = store_live_update(st, rows, live->ndirty, err, errlen);
 	free(rows);
 	if (ret == 0) {
 		for (size_t i = 0; i < live->ndirty; i++)

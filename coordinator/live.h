@@ -15,6 +15,6 @@ struct live *live_create(void);
 void live_destroy(struct live **live);
 void live_fold(struct live *live, const struct queue_event *ev);
 /* Writes the accounts changed since the last flush. */
-int live_flush(struct live *live, struct store *st, const char **error_r);
+int live_flush(struct live *live, struct store *st, char *err, size_t errlen);
 
 #endif

@@ -49,7 +49,7 @@ int main(int argc, char **argv)
 	};
 	struct command_ctx ctx = {.o = &o};
 	const struct command *cmd;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char err[512];
 	int c, nargs, ret = 2;
 
@@ -103,7 +103,8 @@ int main(int argc, char **argv)
 	}
 	/* The schema is applied before the command and its arguments are
 	 * checked, an unknown command included: the order it always had. */
-	if (store_open(o.db, &ctx.st, &error) < 0 || store_schema_apply(ctx.st, &error) < 0) {
+	if (store_open(o.db, &ctx.st, error, sizeof(error)) < 0 ||
+	    store_schema_apply(ctx.st, error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		ret = 1;
 		goto out;

@@ -1,5 +1,7 @@
 #include "report.h"
 
+#include "account_state.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,15 +19,25 @@ struct totals {
 	int64_t messages, bytes, failed_messages, live_messages, live_bytes;
 };
 
+/* The row's state; ACCOUNT_STATE_COUNT (no state) for a name it does not
+ * know, which counts as none of them. */
+static enum account_state row_state(const struct store_account_status *r)
+{
+	enum account_state state;
+
+	return account_state_parse(r->state, &state) == 0 ? state : ACCOUNT_STATE_COUNT;
+}
+
 static void print_row(const struct store_account_status *r, void *context)
 {
 	struct totals *t = context;
+	enum account_state state = row_state(r);
 
 	printf("account %-4" PRId64 " %-24s %-11s pass %d/%d  folders %-3" PRId64
 	       " messages %-7" PRId64 " bytes %-11" PRId64 " message errors %" PRId64,
 	       r->id, r->src_login, r->state, r->pass_done, r->pass, r->folders, r->messages,
 	       r->bytes, r->failed_messages);
-	if (r->live_messages >= 0 && strcmp(r->state, "running") == 0)
+	if (r->live_messages >= 0 && state == ACCOUNT_STATE_RUNNING)
 		printf("  live: %" PRId64 " messages %" PRId64 " bytes this pass", r->live_messages,
 		       r->live_bytes);
 	if (r->matched > 0)
@@ -38,20 +50,30 @@ static void print_row(const struct store_account_status *r, void *context)
 		printf("  last error: %s", r->last_error);
 	putchar('\n');
 	t->accounts++;
-	if (strcmp(r->state, "synced") == 0)
+	switch ((int)state) {
+	case ACCOUNT_STATE_SYNCED:
 		t->synced++;
-	else if (strcmp(r->state, "running") == 0)
+		break;
+	case ACCOUNT_STATE_RUNNING:
 		t->running++;
-	else if (strcmp(r->state, "queued") == 0)
+		break;
+	case ACCOUNT_STATE_QUEUED:
 		t->queued++;
-	else if (strcmp(r->state, "waiting") == 0)
+		break;
+	case ACCOUNT_STATE_WAITING:
 		t->waiting++;
-	else if (strcmp(r->state, "failed") == 0)
+		break;
+	case ACCOUNT_STATE_FAILED:
 		t->failed++;
-	else if (strcmp(r->state, "auth_failed") == 0 || strcmp(r->state, "verify_failed") == 0)
+		break;
+	case ACCOUNT_STATE_AUTH_FAILED:
+	case ACCOUNT_STATE_VERIFY_FAILED:
 		t->refused++;
-	else
+		break;
+	default:
 		t->other++;
+		break;
+	}
 	t->messages += r->messages;
 	t->bytes += r->bytes;
 	t->failed_messages += r->failed_messages;
@@ -64,6 +86,7 @@ static void print_row(const struct store_account_status *r, void *context)
 static void count_row(const struct store_account_status *r, void *context)
 {
 	struct tally *t = context;
+	enum account_state state = row_state(r);
 
 	if (r->pass < t->pass)
 		return; /* not scheduled for this pass (unverified, refused, cancelled) */
@@ -71,8 +94,8 @@ static void count_row(const struct store_account_status *r, void *context)
 	if (r->pass_done >= t->pass) {
 		t->synced++;
 		t->ended++;
-	} else if ((strcmp(r->state, "failed") == 0 && r->retry_at[0] == '\0') ||
-	           strcmp(r->state, "auth_failed") == 0 || strcmp(r->state, "cancelled") == 0) {
+	} else if ((state == ACCOUNT_STATE_FAILED && r->retry_at[0] == '\0') ||
+	           state == ACCOUNT_STATE_AUTH_FAILED || state == ACCOUNT_STATE_CANCELLED) {
 		/* A failed account with a retry to come is not done yet. */
 		t->ended++;
 	}
@@ -111,14 +134,16 @@ static void print_folder_error(int64_t account_id, const char *src_name, const c
 int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 {
 	struct totals t = {0};
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 
 	char warnings[2048];
 
-	if (store_migration_status(st, migration_id, account_id, print_row, &t, &error) < 0 ||
-	    store_folder_errors(st, migration_id, account_id, print_folder_error, NULL, &error) <
-	        0 ||
-	    store_migration_cleartext(st, migration_id, warnings, sizeof(warnings), &error) < 0) {
+	if (store_migration_status(st, migration_id, account_id, print_row, &t, error,
+	                           sizeof(error)) < 0 ||
+	    store_folder_errors(st, migration_id, account_id, print_folder_error, NULL, error,
+	                        sizeof(error)) < 0 ||
+	    store_migration_cleartext(st, migration_id, warnings, sizeof(warnings), error,
+	                              sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		return 1;
 	}
@@ -171,10 +196,10 @@ static void print_pass_account(const struct store_pass_account_row *r, void *con
 
 int report_passes(struct store *st, int64_t migration_id, int pass)
 {
-	const char *error;
-	int ret =
-	    pass > 0 ? store_pass_accounts(st, migration_id, pass, print_pass_account, NULL, &error)
-	             : store_passes(st, migration_id, print_pass, NULL, &error);
+	char error[STORE_ERRLEN] = "";
+	int ret = pass > 0 ? store_pass_accounts(st, migration_id, pass, print_pass_account, NULL,
+	                                         error, sizeof(error))
+	                   : store_passes(st, migration_id, print_pass, NULL, error, sizeof(error));
 
 	if (ret < 0) {
 		fprintf(stderr, "%s\n", error);
@@ -187,22 +212,23 @@ int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 {
 	time_t deadline = time(NULL) + seconds;
 	struct tally t;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	/* Woken by the NOTIFY of every account's lease release (an account's
 	 * pass ends there), not by polling; the status is read again at least
 	 * once a second anyway. */
-	bool listening = store_listen(st, &error) == 0;
+	bool listening = store_listen(st, error, sizeof(error)) == 0;
 
 	for (;;) {
 		memset(&t, 0, sizeof(t));
 		t.pass = pass;
-		if (store_migration_status(st, migration_id, 0, count_row, &t, &error) < 0) {
+		if (store_migration_status(st, migration_id, 0, count_row, &t, error,
+		                           sizeof(error)) < 0) {
 			fprintf(stderr, "%s\n", error);
 			return 1;
 		}
 		if (t.ended == t.total || time(NULL) >= deadline)
 			break;
-		if (!listening || store_wait_notify(st, 1000, &error) < 0)
+		if (!listening || store_wait_notify(st, 1000, error, sizeof(error)) < 0)
 			usleep(50 * 1000);
 	}
 	report_status(st, migration_id, 0);

@@ -36,11 +36,12 @@ int scheduler_publish_due(struct store *st, struct queue_producer *producer, int
                           size_t limit, int republish_s, size_t *count_r, char *err, size_t errlen)
 {
 	struct store_job *jobs = NULL;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	int ret = -1;
 
 	*count_r = 0;
-	if (store_publish_due(st, migration_id, limit, republish_s, &jobs, count_r, &error) < 0) {
+	if (store_publish_due(st, migration_id, limit, republish_s, &jobs, count_r, error,
+	                      sizeof(error)) < 0) {
 		snprintf(err, errlen, "%s", error);
 		return -1;
 	}
@@ -66,7 +67,7 @@ out:
 		int64_t *ids = malloc(*count_r * sizeof(*ids));
 		for (size_t i = 0; ids != NULL && i < *count_r; i++)
 			ids[i] = jobs[i].account_id;
-		if (ids == NULL || store_jobs_owed(st, ids, *count_r, &error) < 0)
+		if (ids == NULL || store_jobs_owed(st, ids, *count_r, error, sizeof(error)) < 0)
 			log_warn("scheduler: jobs not marked owed: %s",
 			         ids == NULL ? "out of memory" : error);
 		free(ids);
@@ -81,10 +82,10 @@ out:
 static int step(struct store *st, struct queue_producer *producer, int republish_s)
 {
 	size_t requeued = 0, count = 0;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char err[512];
 
-	if (store_schedule_step(st, &requeued, &error) < 0) {
+	if (store_schedule_step(st, &requeued, error, sizeof(error)) < 0) {
 		log_error("scheduler: %s", error);
 		return -1;
 	}
@@ -108,7 +109,7 @@ static int fold_events(struct store *st, struct queue_consumer *events, struct l
 {
 	struct queue_event ev;
 	struct queue_msg *msg = NULL;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char err[512];
 	int n = 0, r;
 
@@ -118,7 +119,7 @@ static int fold_events(struct store *st, struct queue_consumer *events, struct l
 		queue_msg_done(events, &msg);
 		n++;
 	}
-	if (live_flush(live, st, &error) < 0) {
+	if (live_flush(live, st, error, sizeof(error)) < 0) {
 		log_error("scheduler: live totals: %s", error);
 		return -1;
 	}
@@ -129,7 +130,7 @@ int scheduler_once(const struct scheduler_config *cfg)
 {
 	struct queue_producer *producer = NULL;
 	struct store *st = NULL;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char err[512];
 	int ret = -1;
 
@@ -137,7 +138,7 @@ int scheduler_once(const struct scheduler_config *cfg)
 		log_error("%s", err);
 		return -1;
 	}
-	if (store_open(cfg->db_conninfo, &st, &error) < 0)
+	if (store_open(cfg->db_conninfo, &st, error, sizeof(error)) < 0)
 		log_error("%s", error);
 	else
 		ret = step(st, producer, cfg->republish_s);
@@ -153,7 +154,7 @@ int scheduler_run(const struct scheduler_config *cfg)
 	struct live *live = NULL;
 	struct store *st = NULL;
 	bool active = false;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char err[512], client[64];
 
 	if (queue_producer_create(cfg->brokers, &producer, err, sizeof(err)) < 0) {
@@ -163,7 +164,7 @@ int scheduler_run(const struct scheduler_config *cfg)
 	snprintf(client, sizeof(client), "coordinator-%ld", (long)getpid());
 	while (!*cfg->stop) {
 		if (st == NULL) {
-			if (store_open(cfg->db_conninfo, &st, &error) < 0) {
+			if (store_open(cfg->db_conninfo, &st, error, sizeof(error)) < 0) {
 				log_warn("scheduler: %s; retrying", error);
 				sleep_ms(1000);
 				continue;
@@ -171,14 +172,15 @@ int scheduler_run(const struct scheduler_config *cfg)
 			active = false;
 		}
 		if (!active) {
-			int r = store_scheduler_lock(st, &error);
+			int r = store_scheduler_lock(st, error, sizeof(error));
 			if (r < 0) {
 				log_warn("scheduler: %s", error);
 				store_close(&st);
-			} else if (r == 1 && store_listen(st, &error) < 0) {
+			} else if (r == STORE_LOCK_TAKEN &&
+			           store_listen(st, error, sizeof(error)) < 0) {
 				log_warn("scheduler: %s", error);
 				store_close(&st);
-			} else if (r == 1) {
+			} else if (r == STORE_LOCK_TAKEN) {
 				active = true;
 				log_info("scheduler: active (this coordinator schedules)");
 			}
@@ -202,7 +204,7 @@ int scheduler_run(const struct scheduler_config *cfg)
 			store_close(&st);
 			active = false;
 		}
-		if (active && store_wait_notify(st, cfg->interval_ms, &error) < 0) {
+		if (active && store_wait_notify(st, cfg->interval_ms, error, sizeof(error)) < 0) {
 			log_warn("scheduler: %s", error);
 			store_close(&st);
 			active = false;

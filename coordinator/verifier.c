@@ -1,6 +1,7 @@
 #include "verifier.h"
 
 #include "account.h"
+#include "account_state.h"
 #include "imap.h"
 #include "log.h"
 #include "store.h"
@@ -26,20 +27,21 @@ struct verify_run {
  * held for the login, so verification never exceeds max_connections even
  * while workers copy); fills state/reason when it fails. */
 static bool login_ok(struct store *st, int64_t server_id, const struct imap_endpoint *ep,
-                     const char *side, const char **state_r, char *reason, size_t reasonlen)
+                     const char *side, enum account_state *state_r, char *reason, size_t reasonlen)
 {
 	struct imap_session *s = NULL;
 	char err[512], owner[64];
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	int ret, slot = 0, taken;
 
 	snprintf(owner, sizeof(owner), "verify-%ld-%lu", (long)getpid(),
 	         (unsigned long)pthread_self());
 	/* The slot outlives the login and its waits for a throttling server. */
-	for (int waited = 0;
-	     (taken = store_slot_take(st, server_id, owner, 600, &slot, &error)) == 1; waited++) {
+	for (int waited = 0; (taken = store_slot_take(st, server_id, owner, 600, &slot, error,
+	                                              sizeof(error))) == STORE_BUSY;
+	     waited++) {
 		if (waited == 1200) { /* 2 minutes */
-			*state_r = "verify_failed";
+			*state_r = ACCOUNT_STATE_VERIFY_FAILED;
 			snprintf(reason, reasonlen,
 			         "%s: no connection free within the server's budget for 2 minutes"
 			         " (copies are using it); check again later",
@@ -60,11 +62,12 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 		log_info("%s: %s; waiting %d s", side, err, backoff > 0 ? backoff : tries);
 		sleep((unsigned)(backoff > 0 && backoff < 60 ? backoff : tries));
 	}
-	if (taken == 0 && store_slot_release(st, server_id, slot, owner, &error) < 0)
+	if (taken == STORE_TAKEN &&
+	    store_slot_release(st, server_id, slot, owner, error, sizeof(error)) < 0)
 		log_warn("%s: connection budget: %s", side, error);
 	if (ret == 0)
 		return true;
-	*state_r = ret == IMAP_EAUTH ? "auth_failed" : "verify_failed";
+	*state_r = ret == IMAP_EAUTH ? ACCOUNT_STATE_AUTH_FAILED : ACCOUNT_STATE_VERIFY_FAILED;
 	snprintf(reason, reasonlen, "%s: %s", side, err);
 	return false;
 }
@@ -73,11 +76,11 @@ static void verify_one(struct verify_run *run, struct store *st, int64_t id)
 {
 	struct store_account acct;
 	struct account_creds creds;
-	const char *state = "verified", *error;
+	enum account_state state = ACCOUNT_STATE_VERIFIED;
 	char reason[768] = "source and destination logins accepted";
-	char err[512];
+	char err[512], error[STORE_ERRLEN] = "";
 
-	if (store_account_get(st, id, &acct, &error) < 0) {
+	if (store_account_get(st, id, &acct, error, sizeof(error)) < 0) {
 		log_error("account %" PRId64 ": %s", id, error);
 		pthread_mutex_lock(&run->lock);
 		run->errors++;
@@ -85,7 +88,7 @@ static void verify_one(struct verify_run *run, struct store *st, int64_t id)
 		return;
 	}
 	if (account_creds_open(&acct, run->key, NULL, &creds, err, sizeof(err)) < 0) {
-		state = "verify_failed";
+		state = ACCOUNT_STATE_VERIFY_FAILED;
 		snprintf(reason, sizeof(reason), "%s", err);
 	} else {
 		if (login_ok(st, acct.src.id, &creds.src, "source", &state, reason, sizeof(reason)))
@@ -93,15 +96,16 @@ static void verify_one(struct verify_run *run, struct store *st, int64_t id)
 			         sizeof(reason));
 		account_creds_close(&creds);
 	}
-	if (store_account_verified(st, id, state, reason, &error) < 0)
+	if (store_account_verified(st, id, account_state_name(state), reason, error,
+	                           sizeof(error)) < 0)
 		log_error("account %" PRId64 ": %s", id, error);
 	pthread_mutex_lock(&run->lock);
-	printf("account %-4" PRId64 " %-24s %-13s %s\n", id, acct.src_login, state,
-	       strcmp(state, "verified") == 0 ? "" : reason);
+	printf("account %-4" PRId64 " %-24s %-13s %s\n", id, acct.src_login,
+	       account_state_name(state), state == ACCOUNT_STATE_VERIFIED ? "" : reason);
 	fflush(stdout);
-	if (strcmp(state, "verified") == 0)
+	if (state == ACCOUNT_STATE_VERIFIED)
 		run->verified++;
-	else if (strcmp(state, "auth_failed") == 0)
+	else if (state == ACCOUNT_STATE_AUTH_FAILED)
 		run->refused++;
 	else
 		run->unreachable++;
@@ -113,9 +117,9 @@ static void *verify_thread(void *arg)
 {
 	struct verify_run *run = arg;
 	struct store *st = NULL;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 
-	if (store_open(run->db_conninfo, &st, &error) < 0) {
+	if (store_open(run->db_conninfo, &st, error, sizeof(error)) < 0) {
 		log_error("%s", error);
 		return NULL;
 	}
@@ -138,14 +142,14 @@ int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t 
 	struct verify_run run;
 	struct store *st = NULL;
 	pthread_t *threads = NULL;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	int started = 0, ret = -1;
 
 	memset(&run, 0, sizeof(run));
 	run.db_conninfo = db_conninfo;
 	run.key = key;
 	pthread_mutex_init(&run.lock, NULL);
-	if (store_open(db_conninfo, &st, &error) < 0) {
+	if (store_open(db_conninfo, &st, error, sizeof(error)) < 0) {
 		log_error("%s", error);
 		goto out;
 	}
@@ -155,7 +159,8 @@ int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t 
 			goto out;
 		memcpy(run.ids, ids, count * sizeof(*ids));
 		run.count = count;
-	} else if (store_migration_accounts(st, migration_id, &run.ids, &run.count, &error) < 0) {
+	} else if (store_migration_accounts(st, migration_id, &run.ids, &run.count, error,
+	                                    sizeof(error)) < 0) {
 		log_error("%s", error);
 		goto out;
 	}

@@ -83,7 +83,7 @@ static int uid_seek(struct folder_ctx *fc, struct imap_session *session, uint32_
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		if (run_should_stop(fc->run))
-			return 1;
+			return RUN_STOP;
 		ret = imap_fetch_uid_at(session, mid, &uid, fc->err, sizeof(fc->err));
 		if (ret != 0)
 			return ret < 0 ? ret : 0;
@@ -146,7 +146,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	size_t nappend = 0, npairs = 0, nerrors = 0, appended = 0, matched = 0;
 	uint64_t bytes = 0;
 	FILE *spool_file = NULL;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 	int ret;
 
 	int64_t t0 = monotonic_ms();
@@ -228,8 +228,9 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 				goto out;
 			t0 = monotonic_ms();
 			ret = store_intent_begin(fc->st, run->acct->id, run->epoch, cp->id,
-			                         dst_st.uidnext, append_uids, nappend, &error);
-			if (phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, &error)) < 0)
+			                         dst_st.uidnext, append_uids, nappend, error,
+			                         sizeof(error));
+			if (phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, error)) < 0)
 				goto out;
 		}
 		t0 = monotonic_ms();
@@ -288,8 +289,9 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
 	t0 = monotonic_ms();
 	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
-	                         nerrors, uids[count - 1], appended, bytes, matched, &error);
-	if (phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, &error)) < 0)
+	                         nerrors, uids[count - 1], appended, bytes, matched, error,
+	                         sizeof(error));
+	if (phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, error)) < 0)
 		goto out;
 	cp->high_water = uids[count - 1];
 	pthread_mutex_lock(&run->lock);
@@ -340,15 +342,15 @@ static int msg_error_commit(struct folder_ctx *fc, struct store_folder *cp, uint
 {
 	struct account_run *run = fc->run;
 	struct store_msg_error e = {.src_uid = uid, .error = why};
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 	int ret;
 
 	log_warn("account %" PRId64 " folder %s uid %" PRIu32 ": %s", run->acct->id, cp->src_name,
 	         uid, why);
 	ret = store_check(fc,
 	                  store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, NULL, 0, &e,
-	                                     1, uid, 0, 0, 0, &error),
-	                  &error);
+	                                     1, uid, 0, 0, 0, error, sizeof(error)),
+	                  error);
 	if (ret < 0)
 		return ret;
 	cp->high_water = uid;
@@ -396,7 +398,7 @@ static int copy_one_by_one(struct folder_ctx *fc, struct store_folder *cp, const
 
 	for (size_t k = 0; k < count && ret == 0; k++) {
 		if (run_should_stop(fc->run))
-			return 1;
+			return RUN_STOP;
 		ret = copy_batch(fc, cp, &uids[k], 1, true, idx, false, NULL);
 		if (ret == IMAP_ELIMIT) {
 			char why[600];
@@ -495,7 +497,7 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 		size_t i = 0;
 
 		if (run_should_stop(fc->run)) {
-			ret = 1;
+			ret = RUN_STOP;
 			break;
 		}
 		int64_t t0 = monotonic_ms();
@@ -534,7 +536,7 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 				ahead = false;
 				if (pf.ret < 0 || run_should_stop(fc->run)) {
 					snprintf(fc->err, sizeof(fc->err), "%s", pf.err);
-					ret = pf.ret < 0 ? pf.ret : 1;
+					ret = pf.ret < 0 ? pf.ret : RUN_STOP;
 					imap_batch_free(&bodies);
 					if (ret == IMAP_ELIMIT)
 						ret = copy_one_by_one(fc, cp, uids, n, idx);
@@ -543,7 +545,7 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 				given = true;
 			} else {
 				if (run_should_stop(fc->run)) {
-					ret = 1;
+					ret = RUN_STOP;
 					break;
 				}
 				if (cfg->max_message_bytes > 0 &&
@@ -554,7 +556,7 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 				spool = batch_cut(&sizes, &i, batch_count, cfg->batch_bytes,
 				                  cfg->max_message_bytes, uids, &n, &bytes);
 				if (!cap_fit(fc->run, &sizes, &i, &n, &bytes)) {
-					ret = 1;
+					ret = RUN_STOP;
 					break;
 				}
 				t0 = monotonic_ms();
@@ -621,12 +623,12 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 		imap_batch_free(&sizes);
 		/* An empty window (expunged UIDs) still moves the high water. */
 		if (ret == 0 && cp->high_water < hi) {
-			const char *error = NULL;
+			char error[STORE_ERRLEN] = "";
 			ret = store_check(fc,
 			                  store_batch_commit(fc->st, fc->run->acct->id,
 			                                     fc->run->epoch, cp->id, NULL, 0, NULL,
-			                                     0, hi, 0, 0, 0, &error),
-			                  &error);
+			                                     0, hi, 0, 0, 0, error, sizeof(error)),
+			                  error);
 			if (ret == 0)
 				cp->high_water = hi;
 		}

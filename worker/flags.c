@@ -51,7 +51,7 @@ static int flags_apply(struct folder_ctx *fc, struct flag_update *ups, size_t n)
 		i = j;
 	}
 	if (run_should_stop(fc->run))
-		ret = 1;
+		ret = RUN_STOP;
 	else
 		ret = imap_store_flags_many(fc->dst, stores, nstores, fc->err, sizeof(fc->err));
 	if (ret == 0)
@@ -92,11 +92,11 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto, ui
 		uint32_t *src_uids = NULL, *dst_uids = NULL;
 		struct flag_update *ups = NULL;
 		size_t nups = 0;
-		const char *error = NULL;
+		char error[STORE_ERRLEN] = "";
 
 		next = (uint64_t)hi + 1;
 		if (run_should_stop(fc->run)) {
-			ret = 1;
+			ret = RUN_STOP;
 			break;
 		}
 		ret = imap_fetch_flags(fc->src, (uint32_t)lo, hi, changedsince, &src, fc->err,
@@ -107,8 +107,10 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto, ui
 		 * mapped messages have flags to carry), without a round trip. */
 		if (ret == 0 && src.count == 0 && hi < upto) {
 			uint32_t mapped = 0;
-			ret = store_check(
-			    fc, store_uidmap_next(fc->st, cp->id, hi + 1, &mapped, &error), &error);
+			ret = store_check(fc,
+			                  store_uidmap_next(fc->st, cp->id, hi + 1, &mapped, error,
+			                                    sizeof(error)),
+			                  error);
 			if (ret == 0)
 				next = mapped == 0 || mapped > upto ? (uint64_t)upto + 1 : mapped;
 		}
@@ -123,9 +125,10 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto, ui
 		}
 		for (size_t i = 0; i < src.count; i++)
 			src_uids[i] = src.msgs[i].uid;
-		ret = store_check(
-		    fc, store_uidmap_lookup(fc->st, cp->id, src_uids, src.count, dst_uids, &error),
-		    &error);
+		ret = store_check(fc,
+		                  store_uidmap_lookup(fc->st, cp->id, src_uids, src.count, dst_uids,
+		                                      error, sizeof(error)),
+		                  error);
 		if (ret < 0)
 			goto next;
 		if (!dst_open) {

@@ -16,7 +16,7 @@ int folder_failed(struct folder_ctx *fc, const char *src_name, const char *dst_n
                   const char *why)
 {
 	struct account_run *run = fc->run;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 	char shown[256];
 	size_t len;
 	int ret;
@@ -24,8 +24,8 @@ int folder_failed(struct folder_ctx *fc, const char *src_name, const char *dst_n
 	printable(src_name, shown, sizeof(shown));
 	log_warn("account %" PRId64 " folder %s failed, the account goes on: %s", run->acct->id,
 	         shown, why);
-	ret =
-	    store_folder_error(fc->st, run->acct->id, run->epoch, src_name, dst_name, why, &error);
+	ret = store_folder_error(fc->st, run->acct->id, run->epoch, src_name, dst_name, why, error,
+	                         sizeof(error));
 	if (ret == STORE_LEASE_LOST) {
 		run_fail(run, SYNC_LEASE_LOST, error);
 		return ret;
@@ -95,7 +95,7 @@ int folders_prepare(struct folder_ctx *fc)
 		return -1;
 	for (size_t i = 0; i < run->nsrc; i++) {
 		const struct imap_folder *f = &run->src_folders[i];
-		const char *error = NULL;
+		char error[STORE_ERRLEN] = "";
 		char name[1024], shown[256];
 		bool exists = false;
 
@@ -103,7 +103,7 @@ int folders_prepare(struct folder_ctx *fc)
 		    imap_name_excluded(f->name, f->delimiter, acct->src.exclude))
 			continue;
 		if (run_should_stop(run))
-			return 1;
+			return RUN_STOP;
 		printable(f->name, shown, sizeof(shown));
 		if (imap_name_map(f, &run->src_side, run->dst_folders, run->ndst, &run->dst_side,
 		                  name, sizeof(name)) < 0) {
@@ -152,8 +152,8 @@ int folders_prepare(struct folder_ctx *fc)
 		fc->store_failed = false;
 		ret = store_check(fc,
 		                  store_folder_get(fc->st, acct->id, run->epoch, f->name, name,
-		                                   &run->rows[i], &error),
-		                  &error);
+		                                   &run->rows[i], error, sizeof(error)),
+		                  error);
 		if (ret < 0)
 			return ret;
 		run->dst_names[i] = strdup(name);

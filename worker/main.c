@@ -6,6 +6,7 @@
  * during long copies) and hands each leased account to an account thread; it
  * pauses the partitions while every account slot is busy. */
 #include "account.h"
+#include "account_state.h"
 #include "log.h"
 #include "queue.h"
 #include "secret.h"
@@ -144,8 +145,10 @@ static void *account_thread(void *arg)
 	struct worker *w = aj->w;
 	struct sync_stats stats = {0};
 	enum sync_outcome outcome;
-	const char *state = "failed", *error;
-	char err[768], reason[1024];
+	/* The state the run leaves the account in; none when the lease is lost. */
+	enum account_state state = ACCOUNT_STATE_FAILED;
+	bool release = true;
+	char err[768], reason[1024], error[STORE_ERRLEN] = "";
 	struct timespec t0, t1;
 	double secs;
 
@@ -159,30 +162,30 @@ static void *account_thread(void *arg)
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	switch (outcome) {
 	case SYNC_DONE:
-		state = "synced";
+		state = ACCOUNT_STATE_SYNCED;
 		done_reason(aj->job.pass, &stats, secs, reason, sizeof(reason));
 		break;
 	case SYNC_AUTH_FAILED:
-		state = "auth_failed";
+		state = ACCOUNT_STATE_AUTH_FAILED;
 		snprintf(reason, sizeof(reason), "%s", err);
 		break;
 	case SYNC_STOPPED:
 		/* Stays paused or cancelled if that is why (the store keeps an
 		 * operator's state); else queued for another worker. */
-		state = "queued";
+		state = ACCOUNT_STATE_QUEUED;
 		snprintf(reason, sizeof(reason), "%s; checkpointed",
 		         stop_requested ? "worker stopping" : err);
 		break;
 	case SYNC_WAITING:
 		/* Not an error: a daily cap or a throttling server. */
-		state = "waiting";
+		state = ACCOUNT_STATE_WAITING;
 		snprintf(reason, sizeof(reason), "%s; checkpointed", err);
 		break;
 	case SYNC_LEASE_LOST:
-		state = NULL;
+		release = false;
 		break;
 	case SYNC_FAILED:
-		state = "failed";
+		state = ACCOUNT_STATE_FAILED;
 		snprintf(reason, sizeof(reason), "%s", err);
 		break;
 	case SYNC_KEY_FAILED:
@@ -190,7 +193,7 @@ static void *account_thread(void *arg)
 			/* The key decrypts the database's key check, so the key is
 			 * right and this account's stored secret is damaged: a
 			 * failure of the account, which passwd repairs. */
-			state = "failed";
+			state = ACCOUNT_STATE_FAILED;
 			snprintf(reason, sizeof(reason),
 			         "%s although this worker's key decrypts the database's key"
 			         " check: the account's stored secret is damaged; set it again"
@@ -200,7 +203,7 @@ static void *account_thread(void *arg)
 		}
 		/* No key check to prove this worker's key: it may be the wrong
 		 * one, so wait without spending the error budget. */
-		state = "waiting";
+		state = ACCOUNT_STATE_WAITING;
 		stats.wait_s = KEY_FAILED_WAIT_S;
 		snprintf(reason, sizeof(reason),
 		         "worker %s: %s with this worker's key: nothing done, error budget"
@@ -208,21 +211,22 @@ static void *account_thread(void *arg)
 		         w->id, err);
 		break;
 	}
-	if (state != NULL) {
-		if ((strcmp(state, "waiting") == 0
+	if (release) {
+		if ((state == ACCOUNT_STATE_WAITING
 		         ? store_lease_wait(aj->st, aj->acct.id, aj->epoch, stats.wait_s, reason,
-		                            &error)
-		         : store_lease_release(aj->st, aj->acct.id, aj->epoch, state, reason,
-		                               &error)) < 0)
+		                            error, sizeof(error))
+		         : store_lease_release(aj->st, aj->acct.id, aj->epoch,
+		                               account_state_name(state), reason, error,
+		                               sizeof(error))) < 0)
 			log_warn("account %" PRId64 ": lease release: %s", aj->acct.id, error);
-		log_info("account %" PRId64 " (%s): %s: %s", aj->acct.id, aj->acct.src_login, state,
-		         reason);
+		log_info("account %" PRId64 " (%s): %s: %s", aj->acct.id, aj->acct.src_login,
+		         account_state_name(state), reason);
 	} else {
 		log_warn("account %" PRId64 ": %s; stopped without writing", aj->acct.id, err);
 	}
 	event_send(w, aj,
 	           outcome == SYNC_DONE ? QUEUE_EVENT_ACCOUNT_DONE : QUEUE_EVENT_ACCOUNT_FAILED,
-	           &stats, state);
+	           &stats, release ? account_state_name(state) : NULL);
 	store_account_clear(&aj->acct);
 	store_close(&aj->st);
 	free(aj);
@@ -238,7 +242,7 @@ static void *account_thread(void *arg)
 static int job_start(struct worker *w, const struct queue_job *job)
 {
 	struct account_job *aj = calloc(1, sizeof(*aj));
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	char why[512] = "";
 	pthread_t tid;
 	int ret;
@@ -250,10 +254,11 @@ static int job_start(struct worker *w, const struct queue_job *job)
 	/* PostgreSQL may be restarting: retry for a while before leaving the job
 	 * to the scheduler, which only re-publishes it much later. */
 	for (int attempt = 0;; attempt++) {
-		ret = store_open(w->sync.db_conninfo, &aj->st, &error);
+		ret = store_open(w->sync.db_conninfo, &aj->st, error, sizeof(error));
 		if (ret == 0) {
 			ret = store_lease_take(aj->st, job->account_id, job->pass, w->id,
-			                       w->sync.lease_ttl_s, &aj->epoch, &aj->acct, &error);
+			                       w->sync.lease_ttl_s, &aj->epoch, &aj->acct, error,
+			                       sizeof(error));
 			if (ret >= 0)
 				break;
 			/* The message lives in the store being closed. */
@@ -270,7 +275,7 @@ static int job_start(struct worker *w, const struct queue_job *job)
 		log_warn("account %" PRId64 ": lease: %s; retrying", job->account_id, why);
 		sleep(1);
 	}
-	if (ret > 0) {
+	if (ret == STORE_BUSY) {
 		log_info("job for account %" PRId64 " pass %d dropped: leased elsewhere or"
 		         " nothing to do",
 		         job->account_id, job->pass);
@@ -282,7 +287,9 @@ static int job_start(struct worker *w, const struct queue_job *job)
 	w->running++;
 	pthread_mutex_unlock(&w->lock);
 	if (pthread_create(&tid, NULL, account_thread, aj) != 0) {
-		store_lease_release(aj->st, aj->acct.id, aj->epoch, "queued", "no thread", &error);
+		store_lease_release(aj->st, aj->acct.id, aj->epoch,
+		                    account_state_name(ACCOUNT_STATE_QUEUED), "no thread", error,
+		                    sizeof(error));
 		store_account_clear(&aj->acct);
 		store_close(&aj->st);
 		free(aj);
@@ -302,9 +309,9 @@ static int job_start(struct worker *w, const struct queue_job *job)
 static int worker_id_check(struct store *st, const char *id)
 {
 	double seen = 0, again = 0;
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 
-	if (store_worker_seen(st, id, &seen, &error) < 0) {
+	if (store_worker_seen(st, id, &seen, error, sizeof(error)) < 0) {
 		log_error("%s", error);
 		return -1;
 	}
@@ -313,7 +320,7 @@ static int worker_id_check(struct store *st, const char *id)
 	log_info("worker id %s beat %.0f s ago: watching whether another worker uses it", id,
 	         (double)time(NULL) - seen);
 	sleep(ID_WATCH_S);
-	if (store_worker_seen(st, id, &again, &error) < 0) {
+	if (store_worker_seen(st, id, &again, error, sizeof(error)) < 0) {
 		log_error("%s", error);
 		return -1;
 	}
@@ -525,7 +532,7 @@ int main(int argc, char **argv)
 	size_t nowed = 0;
 	time_t last_work, beat_at = 0;
 	char err[512];
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	int c, ret = 1;
 
 	memset(&w, 0, sizeof(w));
@@ -634,7 +641,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	if (store_open(db, &st, &error) < 0 || store_schema_apply(st, &error) < 0) {
+	if (store_open(db, &st, error, sizeof(error)) < 0 ||
+	    store_schema_apply(st, error, sizeof(error)) < 0) {
 		log_error("%s", error);
 		goto out;
 	}
@@ -646,7 +654,7 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
-	w.key_checked = ret == 0;
+	w.key_checked = ret == ACCOUNT_KEY_CHECKED;
 	ret = 1;
 	w.sync.key = key;
 	if (worker_id_check(st, w.id) < 0)
@@ -676,11 +684,11 @@ int main(int argc, char **argv)
 		pthread_mutex_unlock(&w.lock);
 		/* The beat: this worker's room, for the scheduler's metering. */
 		if (running != beat_running || time(NULL) - beat_at >= BEAT_S) {
-			if (beat_st == NULL && store_open(db, &beat_st, &error) < 0)
+			if (beat_st == NULL && store_open(db, &beat_st, error, sizeof(error)) < 0)
 				log_warn("beat: %s", error);
 			else if (store_worker_beat(beat_st, w.id, w.capacity, running,
 			                           beat_running >= 0 && running < beat_running,
-			                           &error) < 0) {
+			                           error, sizeof(error)) < 0) {
 				log_warn("beat: %s", error);
 				store_close(&beat_st);
 			} else {
@@ -689,7 +697,7 @@ int main(int argc, char **argv)
 			beat_at = time(NULL);
 		}
 		if (nowed > 0 && beat_st != NULL) {
-			if (store_jobs_owed(beat_st, owed, nowed, &error) < 0) {
+			if (store_jobs_owed(beat_st, owed, nowed, error, sizeof(error)) < 0) {
 				log_warn("hand back: %s", error);
 				store_close(&beat_st);
 			} else {
@@ -721,7 +729,8 @@ int main(int argc, char **argv)
 		 * partition.  Polling goes on either way, so the group never
 		 * sees this worker as gone. */
 		if (running >= w.capacity && beat_st != NULL) {
-			if (store_jobs_owed(beat_st, &job.account_id, 1, &error) < 0) {
+			if (store_jobs_owed(beat_st, &job.account_id, 1, error, sizeof(error)) <
+			    0) {
 				log_warn("account %" PRId64 ": decline: %s", job.account_id, error);
 				store_close(&beat_st);
 			} else {
@@ -748,13 +757,13 @@ int main(int argc, char **argv)
 	 * the shutdown bound. */
 	if (!shutdown_wait(&w, shutdown_s, &flush_ms)) {
 		if (beat_st != NULL)
-			store_worker_gone(beat_st, w.id, &error);
+			store_worker_gone(beat_st, w.id, error, sizeof(error));
 		fflush(NULL);
 		/* Threads still run and use the producer and the key: no
 		 * cleanup, no atexit handlers. */
 		_exit(0);
 	}
-	if (beat_st != NULL && store_worker_gone(beat_st, w.id, &error) < 0)
+	if (beat_st != NULL && store_worker_gone(beat_st, w.id, error, sizeof(error)) < 0)
 		log_warn("beat: %s", error);
 out:
 	store_close(&beat_st);

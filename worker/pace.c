@@ -42,11 +42,12 @@ int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes)
 	for (int i = 0; i < 2; i++) {
 		const struct store_server *srv = servers[i];
 		bool limited = srv->rate_messages > 0 || srv->rate_bytes > 0;
-		const char *error = NULL;
+		char error[STORE_ERRLEN] = "";
 		double w = 0;
 		if (store_check(fc,
-		                store_rate_reserve(fc->st, srv->id, limited, n, bytes, &w, &error),
-		                &error) < 0)
+		                store_rate_reserve(fc->st, srv->id, limited, n, bytes, &w, error,
+		                                   sizeof(error)),
+		                error) < 0)
 			return -1;
 		if (w > wait)
 			wait = w;
@@ -56,7 +57,7 @@ int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes)
 	pthread_mutex_lock(&run->lock);
 	run->stats.rate_wait_s += wait;
 	pthread_mutex_unlock(&run->lock);
-	return fc_sleep(fc, wait) ? 0 : 1;
+	return fc_sleep(fc, wait) ? 0 : RUN_STOP;
 }
 
 /* Keeps a batch within the account's daily byte cap: drops messages from its
@@ -103,13 +104,13 @@ bool cap_fit(struct account_run *run, const struct imap_batch *sizes, size_t *i,
 /* After IMAP_ETHROTTLED: waits the server's suggested time (else 1, 2, 4 ...
  * up to 60 s), and moves that server's fleet-wide rate clock by as much so
  * that every worker slows down for it.  A session the server closed is
- * reopened by the caller.  Returns 0 to retry, 1 when the run is to stop. */
+ * reopened by the caller.  Returns 0 to retry, RUN_STOP when the run is to stop. */
 int throttle_wait(struct folder_ctx *fc, int count)
 {
 	struct account_run *run = fc->run;
 	const struct store_server *srv;
 	struct imap_session *s;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 	int secs;
 
 	/* Which server: the append path says; else the one whose last answer
@@ -133,11 +134,11 @@ int throttle_wait(struct folder_ctx *fc, int count)
 		snprintf(why, sizeof(why), "%s:%d keeps asking to slow down (%d times): %s",
 		         srv->host, srv->port, count - 1, fc->err);
 		run_wait(run, THROTTLE_REQUEUE_S, why);
-		return 1;
+		return RUN_STOP;
 	}
 	log_info("account %" PRId64 ": %s:%d asks to slow down (%s); waiting %d s", run->acct->id,
 	         srv->host, srv->port, fc->err, secs);
-	if (store_rate_penalty(fc->st, srv->id, secs, &error) < 0)
+	if (store_rate_penalty(fc->st, srv->id, secs, error, sizeof(error)) < 0)
 		log_warn("account %" PRId64 ": rate clock: %s", run->acct->id, error);
-	return fc_sleep(fc, secs) ? 0 : 1;
+	return fc_sleep(fc, secs) ? 0 : RUN_STOP;
 }

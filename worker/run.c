@@ -141,7 +141,7 @@ static void *heartbeat_thread(void *arg)
 	int64_t ttl_ms = (int64_t)run->cfg->lease_ttl_s * 1000, period_ms = ttl_ms / 4;
 	int64_t renewed_ms = monotonic_ms();
 	struct store *st = NULL;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 
 	if (run->cfg->stall_timeout_s > 0 && run->cfg->stall_timeout_s * 1000 / 4 < period_ms)
 		period_ms = run->cfg->stall_timeout_s * 1000 / 4;
@@ -168,16 +168,17 @@ static void *heartbeat_thread(void *arg)
 		}
 		renewed_ms = t;
 		const char *stop_why = NULL;
-		ret = st != NULL || store_open(run->cfg->db_conninfo, &st, &error) == 0
-		          ? store_lease_renew(st, run->acct->id, run->epoch, run->cfg->lease_ttl_s,
-		                              &stop_why, &error)
-		          : -1;
+		ret =
+		    st != NULL || store_open(run->cfg->db_conninfo, &st, error, sizeof(error)) == 0
+		        ? store_lease_renew(st, run->acct->id, run->epoch, run->cfg->lease_ttl_s,
+		                            &stop_why, error, sizeof(error))
+		        : -1;
 		if (ret == STORE_LEASE_LOST)
 			run_fail(run, SYNC_LEASE_LOST, error);
 		else if (ret == 0 && stop_why != NULL)
 			run_fail(run, SYNC_STOPPED, stop_why);
-		if (ret == 0 &&
-		    store_slots_renew(st, run->slot_owner, run->cfg->lease_ttl_s, &error) < 0)
+		if (ret == 0 && store_slots_renew(st, run->slot_owner, run->cfg->lease_ttl_s, error,
+		                                  sizeof(error)) < 0)
 			log_warn("account %" PRId64 ": slot renewal: %s", run->acct->id, error);
 		else if (ret < 0) {
 			/* PostgreSQL unreachable: the deadline runs out and writes stop;
@@ -211,14 +212,12 @@ void run_heartbeat_stop(struct account_run *run, pthread_t thread, bool *started
 	*started = false;
 }
 
-/* Maps a store result to an outcome recorded in the run; returns ret.  The
- * message is passed by address and read here, after the store call: in
- * store_check(fc, store_x(..., &error), &error) the arguments' order of
- * evaluation is unspecified, so passing `error` itself could read it before the
- * call set it. */
-int store_check(struct folder_ctx *fc, int ret, const char *const *error)
+/* Maps a store result to an outcome recorded in the run; returns ret.  error
+ * is the buffer the store call wrote its text into (read here, after the
+ * call). */
+int store_check(struct folder_ctx *fc, int ret, const char *error)
 {
-	const char *msg = *error != NULL ? *error : "store failure";
+	const char *msg = error[0] != '\0' ? error : "store failure";
 
 	if (ret < 0)
 		fc->store_failed = true;
@@ -232,17 +231,17 @@ int store_check(struct folder_ctx *fc, int ret, const char *const *error)
 }
 
 /* Takes one source and one destination connection slot for this thread's
- * sessions, unless held: 0 held, 1 the budget of a server is used up (nothing
- * is held then), <0 store error. */
+ * sessions, unless held: STORE_TAKEN held, STORE_BUSY the budget of a server is used
+ * up (nothing is held then), <0 store error. */
 int slots_take(struct folder_ctx *fc)
 {
 	struct account_run *run = fc->run;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 	int ret;
 
 	if (fc->src_slot == 0) {
 		ret = store_slot_take(fc->st, run->acct->src.id, run->slot_owner,
-		                      run->cfg->lease_ttl_s, &fc->src_slot, &error);
+		                      run->cfg->lease_ttl_s, &fc->src_slot, error, sizeof(error));
 		if (ret != 0) {
 			if (ret < 0)
 				snprintf(fc->err, sizeof(fc->err), "%s", error);
@@ -251,30 +250,30 @@ int slots_take(struct folder_ctx *fc)
 	}
 	if (fc->dst_slot == 0) {
 		ret = store_slot_take(fc->st, run->acct->dst.id, run->slot_owner,
-		                      run->cfg->lease_ttl_s, &fc->dst_slot, &error);
+		                      run->cfg->lease_ttl_s, &fc->dst_slot, error, sizeof(error));
 		if (ret != 0) {
 			if (ret < 0)
 				snprintf(fc->err, sizeof(fc->err), "%s", error);
 			store_slot_release(fc->st, run->acct->src.id, fc->src_slot, run->slot_owner,
-			                   &error);
+			                   error, sizeof(error));
 			fc->src_slot = 0;
 			return ret;
 		}
 	}
-	return 0;
+	return STORE_TAKEN;
 }
 
 void slots_release(struct folder_ctx *fc)
 {
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 
 	if (fc->st == NULL)
 		return;
 	if (fc->src_slot != 0)
 		store_slot_release(fc->st, fc->run->acct->src.id, fc->src_slot, fc->run->slot_owner,
-		                   &error);
+		                   error, sizeof(error));
 	if (fc->dst_slot != 0)
 		store_slot_release(fc->st, fc->run->acct->dst.id, fc->dst_slot, fc->run->slot_owner,
-		                   &error);
+		                   error, sizeof(error));
 	fc->src_slot = fc->dst_slot = 0;
 }

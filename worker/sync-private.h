@@ -16,12 +16,16 @@
  * Unless said otherwise, a function taking a struct folder_ctx runs in that
  * folder thread (it uses its sessions and store connection), returns 0 on
  * success, <0 on failure (an IMAP_E* or STORE_* value, with the reason in
- * fc->err) and 1 when the run is to stop; struct account_run fields behind
- * run->lock are taken by these functions themselves. */
+ * fc->err) and RUN_STOP when the run is to stop; struct account_run fields
+ * behind run->lock are taken by these functions themselves. */
 #ifndef MAILSHIFT_SYNC_PRIVATE_H
 #define MAILSHIFT_SYNC_PRIVATE_H
 
 #include "sync.h"
+
+/* A folder thread step's result when the run is to stop (asked to, lease
+ * lost, waiting): not an error, nothing more is to be done. */
+#define RUN_STOP 1
 
 #include "account.h"
 #include "imap.h"
@@ -118,7 +122,7 @@ struct folder_ctx {
 	int open_backoff_s; /* the server's suggested wait after a throttled connect */
 	bool throttled_dst; /* the last IMAP_ETHROTTLED came from the destination */
 	/* The failure in err came from PostgreSQL, not from a server: an error
-	 * of the account (STORE_LEASE_LOST and IMAP_ENET share a value). */
+	 * of the account (a plain -1 of the store looks like any other). */
 	bool store_failed;
 	/* Watchdog (heartbeat thread): busy while the thread works on a folder
 	 * or prepares them; progress_ms is the monotonic time of its last
@@ -167,13 +171,13 @@ int run_heartbeat_start(struct account_run *run, pthread_t *thread_r);
 /* Tells the heartbeat thread to end and joins it; nothing when *started is
  * false, which it is afterwards.  The account's thread. */
 void run_heartbeat_stop(struct account_run *run, pthread_t thread, bool *started);
-/* Maps a store result ret (its message at *error, read after the call) to
+/* Maps a store result ret (its message in the buffer error) to
  * the run: STORE_LEASE_LOST fails the run, another failure sets fc->err and
  * fc->store_failed, success counts as progress.  Returns ret. */
-int store_check(struct folder_ctx *fc, int ret, const char *const *error);
+int store_check(struct folder_ctx *fc, int ret, const char *error);
 /* Takes one source and one destination connection slot for this thread's
- * sessions, unless held: 0 held, 1 the budget of a server is used up
- * (nothing is held then), <0 store error (fc->err). */
+ * sessions, unless held: STORE_TAKEN held, STORE_BUSY the budget of a server is
+ * used up (nothing is held then), <0 store error (fc->err). */
 int slots_take(struct folder_ctx *fc);
 /* Gives back the slots fc holds, if any (errors ignored: they expire). */
 void slots_release(struct folder_ctx *fc);
@@ -184,7 +188,7 @@ void slots_release(struct folder_ctx *fc);
  * false when the run is to stop. */
 bool fc_sleep(struct folder_ctx *fc, double secs);
 /* Before a batch of n messages and bytes bytes: the servers' fleet-wide rate
- * limits.  0 go on, 1 stop, <0 store failure. */
+ * limits.  0 go on, RUN_STOP, <0 store failure. */
 int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes);
 /* Keeps the batch sizes->msgs[*i - *n .. *i) within the account's daily byte
  * cap by dropping messages from its end (*i, *n, *bytes reduced); the bytes
@@ -194,7 +198,7 @@ bool cap_fit(struct account_run *run, const struct imap_batch *sizes, size_t *i,
              size_t *bytes);
 /* After IMAP_ETHROTTLED (the count-th in a row, from 1): waits as the server
  * asked and slows the fleet down for it; past THROTTLE_MAX the run waits.  0
- * retry, 1 stop. */
+ * retry, RUN_STOP. */
 int throttle_wait(struct folder_ctx *fc, int count);
 
 /* identity.c: message identity, the destination index */
@@ -256,11 +260,11 @@ void flags_normalize(const char *in, char *out, size_t outlen);
 /* folders.c */
 
 /* folders_prepare: the source has more folders than the worker accepts. */
-#define FOLDERS_TOO_MANY (-100)
+#define FOLDERS_TOO_MANY (-100) /* the worker's own codes: -100..-109 */
 
 /* Lists and maps the account's folders into run (src_folders, dst_names),
  * creating missing destination folders; a folder that cannot be had is
- * recorded as failed.  0, 1 stop, <0 (FOLDERS_TOO_MANY among them). */
+ * recorded as failed.  0, RUN_STOP, <0 (FOLDERS_TOO_MANY among them). */
 int folders_prepare(struct folder_ctx *fc);
 /* Asks the STATUS of every prepared folder, pipelined on fc's sessions, and
  * marks those found unchanged since their checkpoint (run->todo false): no

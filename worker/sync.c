@@ -48,7 +48,7 @@ static int dst_wait_quiet(struct folder_ctx *fc, const char *dst_name, uint32_t 
 	while (monotonic_ms() - still < DST_QUIET_S * 1000 &&
 	       monotonic_ms() - start < DST_QUIET_MAX_S * 1000) {
 		if (!fc_sleep(fc, 0.5))
-			return 1;
+			return RUN_STOP;
 		ret = imap_folder_status(fc->dst, dst_name, &st, fc->err, sizeof(fc->err));
 		if (ret < 0)
 			return ret;
@@ -72,7 +72,7 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	struct imap_status st, opened, dst_st;
 	struct dst_index idx = {0};
 	uint32_t copied_before;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 	int64_t t0 = monotonic_ms();
 	int ret = 0;
 
@@ -99,8 +99,8 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	t0 = monotonic_ms();
 	ret = store_check(fc,
 	                  store_folder_get(fc->st, run->acct->id, run->epoch, folder->name,
-	                                   dst_name, &cp, &error),
-	                  &error);
+	                                   dst_name, &cp, error, sizeof(error)),
+	                  error);
 	phase_add(fc, PHASE_STORE, t0, 0);
 	if (ret < 0)
 		return ret;
@@ -154,8 +154,8 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		ret = store_check(fc,
 		                  store_folder_reset(fc->st, run->acct->id, run->epoch, cp.id,
 		                                     st.uidvalidity, dst_st.uidvalidity, rematch,
-		                                     &error),
-		                  &error);
+		                                     error, sizeof(error)),
+		                  error);
 		if (ret < 0)
 			goto out;
 		cp.src_uidvalidity = st.uidvalidity;
@@ -212,8 +212,8 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	t0 = monotonic_ms();
 	ret = store_check(fc,
 	                  store_folder_synced(fc->st, run->acct->id, run->epoch, cp.id, st.uidnext,
-	                                      st.messages, st.highestmodseq, &error),
-	                  &error);
+	                                      st.messages, st.highestmodseq, error, sizeof(error)),
+	                  error);
 	phase_add(fc, PHASE_STORE, t0, 0);
 	if (ret == 0) {
 		pthread_mutex_lock(&run->lock);
@@ -344,15 +344,16 @@ static bool folder_own_error(const struct folder_ctx *fc, int ret)
 static void folder_thread_run(struct folder_ctx *fc)
 {
 	struct account_run *run = fc->run;
-	const char *error = NULL;
+	char error[STORE_ERRLEN] = "";
 
-	if (fc->st == NULL && store_open(run->cfg->db_conninfo, &fc->st, &error) < 0) {
+	if (fc->st == NULL &&
+	    store_open(run->cfg->db_conninfo, &fc->st, error, sizeof(error)) < 0) {
 		run_fail(run, SYNC_FAILED, error);
 		return;
 	}
 	/* A helper thread without a slot of both servers' budgets just does not
 	 * run: the account goes on with fewer parallel folders. */
-	if (slots_take(fc) != 0)
+	if (slots_take(fc) != STORE_TAKEN)
 		return;
 	for (;;) {
 		size_t i;
@@ -408,8 +409,8 @@ static void folder_thread_run(struct folder_ctx *fc)
 					break;
 				continue;
 			}
-			/* The store failure flag, not the value, tells STORE_LEASE_LOST
-			 * from IMAP_ENET (both -2). */
+			/* The store failure flag, not the value, tells a failure of
+			 * PostgreSQL (-1 like many others) from the servers'. */
 			if (fc->store_failed || ret != IMAP_ENET || run_should_stop(run))
 				break;
 			log_warn("account %" PRId64 " folder %s: %s; reconnecting", run->acct->id,
@@ -422,7 +423,7 @@ static void folder_thread_run(struct folder_ctx *fc)
 		          run->acct->id, printable(run->src_folders[i].name, (char[256]){0}, 256),
 		          (double)(monotonic_ms() - started) / 1000.0,
 		          fc->src_io.round_trips - rt_src, fc->dst_io.round_trips - rt_dst);
-		if (ret == 1 || run_should_stop(run))
+		if (ret == RUN_STOP || run_should_stop(run))
 			break;
 		if (folder_own_error(fc, ret)) {
 			char why[600];
@@ -547,7 +548,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	/* The account's first connections wait for the servers' budgets. */
 	for (bool logged = false;; logged = true) {
 		ret = slots_take(&fcs[0]);
-		if (ret <= 0 || run_should_stop(&run))
+		if (ret != STORE_BUSY || run_should_stop(&run))
 			break;
 		if (!logged)
 			log_info(
@@ -557,7 +558,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 			    acct->dst.host, acct->dst.port, acct->dst.max_connections);
 		usleep(200 * 1000);
 	}
-	if (ret > 0) {
+	if (ret == STORE_BUSY) {
 		run_fail(&run, SYNC_STOPPED, "stopped while waiting for a connection slot");
 		goto join;
 	}
@@ -578,7 +579,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 			log_warn("account %" PRId64 ": %s; trying again in %d s", acct->id,
 			         fcs[0].err, 1 << (drops - 1));
 			sessions_close(&fcs[0]);
-			ret = fc_sleep(&fcs[0], 1 << (drops - 1)) ? 0 : 1;
+			ret = fc_sleep(&fcs[0], 1 << (drops - 1)) ? 0 : RUN_STOP;
 			continue;
 		}
 		if (ret != IMAP_ETHROTTLED)

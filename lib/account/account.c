@@ -60,7 +60,7 @@ int account_key_open(struct store *st, const char *key_file, bool create, struct
 	struct secret_key *key = NULL;
 	unsigned char *check = NULL;
 	char *stored_id = NULL, id[SECRET_KEY_ID_LEN + 1], why[256];
-	const char *error;
+	char error[STORE_ERRLEN] = "";
 	size_t len = 0;
 	int ret = -1, r;
 
@@ -71,30 +71,31 @@ int account_key_open(struct store *st, const char *key_file, bool create, struct
 		snprintf(err, errlen, "%s: cannot compute the key id", file);
 		goto out;
 	}
-	r = store_key_check_get(st, &check, &len, &stored_id, &error);
+	r = store_key_check_get(st, &check, &len, &stored_id, error, sizeof(error));
 	if (r < 0) {
 		snprintf(err, errlen, "key check: %s", error);
 		goto out;
 	}
-	if (r == 1 && create) {
+	if (r == STORE_KEY_CHECK_NONE && create) {
 		if (secret_key_check_make(key, &check, &len, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "%s: %s", file, why);
 			goto out;
 		}
-		if (store_key_check_put(st, check, len, id, &error) < 0) {
+		if (store_key_check_put(st, check, len, id, error, sizeof(error)) < 0) {
 			snprintf(err, errlen, "key check: %s", error);
 			goto out;
 		}
 		free(check);
 		check = NULL;
 		/* Another import may have stored its key's first: check against it. */
-		r = store_key_check_get(st, &check, &len, &stored_id, &error);
+		r = store_key_check_get(st, &check, &len, &stored_id, error, sizeof(error));
 		if (r < 0) {
 			snprintf(err, errlen, "key check: %s", error);
 			goto out;
 		}
 	}
-	if (r == 0 && secret_key_check_verify(key, check, len, why, sizeof(why)) < 0) {
+	if (r == STORE_KEY_CHECK_FOUND &&
+	    secret_key_check_verify(key, check, len, why, sizeof(why)) < 0) {
 		snprintf(err, errlen,
 		         "%s: this key (id %s) cannot decrypt the database's key check: its secrets"
 		         " were encrypted under the key with id %s.  Give the key file the plans"
@@ -106,7 +107,7 @@ int account_key_open(struct store *st, const char *key_file, bool create, struct
 	key = NULL;
 	/* 1: accepted without a check to prove it (a database from before key
 	 * checks, with nothing imported since). */
-	ret = r == 0 ? 0 : 1;
+	ret = r == STORE_KEY_CHECK_FOUND ? ACCOUNT_KEY_CHECKED : ACCOUNT_KEY_UNCHECKED;
 out:
 	free(check);
 	free(stored_id);

@@ -12,15 +12,19 @@
 
 /* account_creds_open's result when a secret does not decrypt with the key
  * (wrong key or corrupted data), as opposed to a bad setting. */
-#define ACCOUNT_KEY_FAILED (-2)
+#define ACCOUNT_KEY_FAILED (-40) /* lib/account's codes: -40..-49 (see store.h) */
 
 /* Loads the key (key_file, or MAILSHIFT_SECRET_KEY when NULL) and checks it
  * against the database's key check: a key that cannot decrypt it is refused
  * with a message naming the key file, both key ids and what to do.  With
  * create, a database without a key check gets this key's (the first import);
- * without, a database without one is accepted.  Returns 0 when the key
- * decrypted the check, 1 when it was accepted without one, <0 refused.
+ * without, a database without one is accepted.  Returns ACCOUNT_KEY_CHECKED
+ * or ACCOUNT_KEY_UNCHECKED, <0 refused.
  * *key_r: free with secret_key_destroy. */
+enum account_key_result {
+	ACCOUNT_KEY_CHECKED = 0,   /* the key decrypted the database's key check */
+	ACCOUNT_KEY_UNCHECKED = 1, /* accepted without a key check to prove it */
+};
 int account_key_open(struct store *st, const char *key_file, bool create, struct secret_key **key_r,
                      char *err, size_t errlen);
 

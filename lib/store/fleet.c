@@ -35,8 +35,8 @@ static char *id_array(const int64_t *ids, size_t count)
 }
 
 int store_pass_start(struct store *st, int64_t migration_id, int pass, const char *kind,
-                     const int64_t *account_ids, size_t naccounts, size_t *queued_r,
-                     const char **error_r)
+                     const int64_t *account_ids, size_t naccounts, size_t *queued_r, char *err,
+                     size_t errlen)
 {
 	char mid[32], p[16];
 	char *ids = id_array(account_ids, naccounts);
@@ -45,12 +45,12 @@ int store_pass_start(struct store *st, int64_t migration_id, int pass, const cha
 	int ret = -1;
 
 	if (account_ids != NULL && ids == NULL) {
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
 	snprintf(p, sizeof(p), "%d", pass);
-	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		goto out;
 	/* Queued: verified accounts, and those copied or tried before.  A
 	 * running account keeps running its pass and is queued again for this
@@ -77,7 +77,7 @@ int store_pass_start(struct store *st, int64_t migration_id, int pass, const cha
 	        " logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"
 	        "  SELECT id, old, state, 'pass ' || $2 || ' (' || $3 || ') requested' FROM q)"
 	        " SELECT count(*) FROM q",
-	        4, params, &res, error_r) < 0)
+	        4, params, &res, err, errlen) < 0)
 		goto fail;
 	*queued_r = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -93,9 +93,9 @@ int store_pass_start(struct store *st, int64_t migration_id, int pass, const cha
 	               "UPDATE passes SET accounts = (SELECT count(*) FROM pass_accounts pa"
 	               " JOIN accounts a ON a.id = pa.account_id WHERE a.migration_id = $1"
 	               " AND pa.number = $2) WHERE migration_id = $1 AND number = $2",
-	               2, params, NULL, error_r) < 0 ||
-	    store_exec_simple(st, "NOTIFY mailshift_scheduler", error_r) < 0 ||
-	    store_exec_simple(st, "COMMIT", error_r) < 0)
+	               2, params, NULL, err, errlen) < 0 ||
+	    store_exec_simple(st, "NOTIFY mailshift_scheduler", err, errlen) < 0 ||
+	    store_exec_simple(st, "COMMIT", err, errlen) < 0)
 		goto fail;
 	ret = 0;
 	goto out;
@@ -106,7 +106,8 @@ out:
 	return ret;
 }
 
-int store_migration_exists(struct store *st, int64_t migration_id, int pass, const char **error_r)
+int store_migration_exists(struct store *st, int64_t migration_id, int pass, char *err,
+                           size_t errlen)
 {
 	char mid[32], p[16];
 	const char *params[2] = {mid, p};
@@ -118,28 +119,25 @@ int store_migration_exists(struct store *st, int64_t migration_id, int pass, con
 	if (store_exec(st,
 	               "SELECT EXISTS (SELECT 1 FROM migrations WHERE id = $1),"
 	               " EXISTS (SELECT 1 FROM passes WHERE migration_id = $1 AND number = $2)",
-	               2, params, &res, error_r) < 0)
+	               2, params, &res, err, errlen) < 0)
 		return -1;
 	migration = PQgetvalue(res, 0, 0)[0] == 't';
 	pass_exists = PQgetvalue(res, 0, 1)[0] == 't';
 	PQclear(res);
 	if (!migration) {
-		snprintf(st->error, sizeof(st->error), "migration %" PRId64 " does not exist",
-		         migration_id);
-		*error_r = st->error;
+		snprintf(err, errlen, "migration %" PRId64 " does not exist", migration_id);
 		return -1;
 	}
 	if (pass > 0 && !pass_exists) {
-		snprintf(st->error, sizeof(st->error),
-		         "pass %d of migration %" PRId64 " does not exist", pass, migration_id);
-		*error_r = st->error;
+		snprintf(err, errlen, "pass %d of migration %" PRId64 " does not exist", pass,
+		         migration_id);
 		return -1;
 	}
 	return 0;
 }
 
 int store_migration_states(struct store *st, int64_t migration_id, char *buf, size_t len,
-                           int64_t *new_r, int64_t *verified_r, const char **error_r)
+                           int64_t *new_r, int64_t *verified_r, char *err, size_t errlen)
 {
 	char mid[32];
 	const char *params[1] = {mid};
@@ -150,7 +148,7 @@ int store_migration_states(struct store *st, int64_t migration_id, char *buf, si
 	if (store_exec(st,
 	               "SELECT state, count(*) FROM accounts WHERE migration_id = $1"
 	               " GROUP BY state ORDER BY state",
-	               1, params, &res, error_r) < 0)
+	               1, params, &res, err, errlen) < 0)
 		return -1;
 	buf[0] = '\0';
 	*new_r = 0;
@@ -175,7 +173,7 @@ int store_migration_states(struct store *st, int64_t migration_id, char *buf, si
 }
 
 int store_migration_cleartext(struct store *st, int64_t migration_id, char *buf, size_t len,
-                              const char **error_r)
+                              char *err, size_t errlen)
 {
 	char mid[32];
 	const char *params[1] = {mid};
@@ -186,7 +184,7 @@ int store_migration_cleartext(struct store *st, int64_t migration_id, char *buf,
 	if (store_exec(st,
 	               "SELECT role, name FROM servers WHERE migration_id = $1 AND tls = 'none'"
 	               " ORDER BY role DESC, id",
-	               1, params, &res, error_r) < 0)
+	               1, params, &res, err, errlen) < 0)
 		return -1;
 	buf[0] = '\0';
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -210,7 +208,7 @@ int store_migration_cleartext(struct store *st, int64_t migration_id, char *buf,
 	return 0;
 }
 
-int store_pass_last(struct store *st, int64_t migration_id, int *pass_r, const char **error_r)
+int store_pass_last(struct store *st, int64_t migration_id, int *pass_r, char *err, size_t errlen)
 {
 	char mid[32];
 	const char *params[1] = {mid};
@@ -220,7 +218,7 @@ int store_pass_last(struct store *st, int64_t migration_id, int *pass_r, const c
 	if (store_exec(st,
 	               "SELECT greatest((SELECT max(number) FROM passes WHERE migration_id = $1),"
 	               " (SELECT max(pass) FROM accounts WHERE migration_id = $1), 0)",
-	               1, params, &res, error_r) < 0)
+	               1, params, &res, err, errlen) < 0)
 		return -1;
 	*pass_r = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -228,7 +226,7 @@ int store_pass_last(struct store *st, int64_t migration_id, int *pass_r, const c
 }
 
 int store_publish_due(struct store *st, int64_t migration_id, size_t limit, int republish_s,
-                      struct store_job **jobs_r, size_t *count_r, const char **error_r)
+                      struct store_job **jobs_r, size_t *count_r, char *err, size_t errlen)
 {
 	char mid[32], lim[32], rep[16], key[32];
 	const char *params[3] = {mid, lim, rep};
@@ -239,14 +237,14 @@ int store_publish_due(struct store *st, int64_t migration_id, size_t limit, int 
 	snprintf(lim, sizeof(lim), "%zu", limit);
 	snprintf(rep, sizeof(rep), "%d", republish_s);
 	snprintf(key, sizeof(key), "%lld", (long long)PUBLISH_LOCK_KEY);
-	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		return -1;
 	/* In flight on a server: accounts running, and jobs published but not
 	 * taken yet.  Each needs at least one of the server's connections, so
 	 * no more are published than its budget has room for; within that
 	 * room, the lowest priority number first. */
-	if (store_exec(st, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lock_params, NULL,
-	               error_r) < 0 ||
+	if (store_exec(st, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lock_params, NULL, err,
+	               errlen) < 0 ||
 	    store_exec(
 	        st,
 	        "WITH inflight AS (SELECT sid, count(*) AS n FROM ("
@@ -284,19 +282,19 @@ int store_publish_due(struct store *st, int64_t migration_id, size_t limit, int 
 	        "  FROM pick WHERE a.id = pick.id"
 	        "  RETURNING a.id, a.migration_id, a.pass, a.priority, a.publishes)"
 	        " SELECT id, migration_id, pass, publishes FROM upd ORDER BY priority, id",
-	        3, params, &res, error_r) < 0) {
+	        3, params, &res, err, errlen) < 0) {
 		store_rollback(st);
 		return -1;
 	}
-	if (store_exec_simple(st, "COMMIT", error_r) < 0) {
+	if (store_exec_simple(st, "COMMIT", err, errlen) < 0) {
 		PQclear(res);
 		store_rollback(st);
 		return -1;
 	}
-	return store_jobs_from_result(res, jobs_r, count_r, error_r);
+	return store_jobs_from_result(res, jobs_r, count_r, err, errlen);
 }
 
-int store_schedule_step(struct store *st, size_t *requeued_r, const char **error_r)
+int store_schedule_step(struct store *st, size_t *requeued_r, char *err, size_t errlen)
 {
 	PGresult *res = NULL;
 
@@ -330,7 +328,7 @@ int store_schedule_step(struct store *st, size_t *requeued_r, const char **error
 	        "  reason) SELECT id, 'waiting', 'queued', 'wait over' FROM woken)"
 	        " SELECT (SELECT count(*) FROM reaped) + (SELECT count(*) FROM retried)"
 	        "  + (SELECT count(*) FROM woken)",
-	        0, NULL, &res, error_r) < 0)
+	        0, NULL, &res, err, errlen) < 0)
 		return -1;
 	*requeued_r = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -338,7 +336,7 @@ int store_schedule_step(struct store *st, size_t *requeued_r, const char **error
 }
 
 int store_worker_beat(struct store *st, const char *worker, int capacity, int running,
-                      bool room_freed, const char **error_r)
+                      bool room_freed, char *err, size_t errlen)
 {
 	char cap[16], run[16];
 	const char *params[3] = {worker, cap, run};
@@ -349,19 +347,20 @@ int store_worker_beat(struct store *st, const char *worker, int capacity, int ru
 	               "INSERT INTO workers (id, capacity, running) VALUES ($1, $2, $3)"
 	               " ON CONFLICT (id) DO UPDATE SET capacity = EXCLUDED.capacity,"
 	               " running = EXCLUDED.running, seen_at = now()",
-	               3, params, NULL, error_r) < 0)
+	               3, params, NULL, err, errlen) < 0)
 		return -1;
-	return room_freed ? store_exec_simple(st, "NOTIFY mailshift_scheduler", error_r) : 0;
+	return room_freed ? store_exec_simple(st, "NOTIFY mailshift_scheduler", err, errlen) : 0;
 }
 
-int store_worker_gone(struct store *st, const char *worker, const char **error_r)
+int store_worker_gone(struct store *st, const char *worker, char *err, size_t errlen)
 {
 	const char *params[1] = {worker};
 
-	return store_exec(st, "DELETE FROM workers WHERE id = $1", 1, params, NULL, error_r);
+	return store_exec(st, "DELETE FROM workers WHERE id = $1", 1, params, NULL, err, errlen);
 }
 
-int store_worker_seen(struct store *st, const char *worker, double *seen_r, const char **error_r)
+int store_worker_seen(struct store *st, const char *worker, double *seen_r, char *err,
+                      size_t errlen)
 {
 	const char *params[1] = {worker};
 	PGresult *res = NULL;
@@ -370,7 +369,7 @@ int store_worker_seen(struct store *st, const char *worker, double *seen_r, cons
 	if (store_exec(st,
 	               "SELECT extract(epoch FROM seen_at) FROM workers WHERE id = $1"
 	               " AND seen_at > now() - interval '15 seconds'",
-	               1, params, &res, error_r) < 0)
+	               1, params, &res, err, errlen) < 0)
 		return -1;
 	if (PQntuples(res) > 0)
 		*seen_r = strtod(PQgetvalue(res, 0, 0), NULL);
@@ -378,25 +377,25 @@ int store_worker_seen(struct store *st, const char *worker, double *seen_r, cons
 	return 0;
 }
 
-int store_jobs_owed(struct store *st, const int64_t *account_ids, size_t count,
-                    const char **error_r)
+int store_jobs_owed(struct store *st, const int64_t *account_ids, size_t count, char *err,
+                    size_t errlen)
 {
 	char *ids = id_array(account_ids, count);
 	const char *params[1] = {ids};
 	int ret = -1;
 
 	if (ids == NULL) {
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		goto out;
 	if (store_exec(st,
 	               "UPDATE accounts SET published_at = NULL"
 	               " WHERE id = ANY($1::bigint[]) AND state = 'queued'",
-	               1, params, NULL, error_r) < 0 ||
-	    store_exec_simple(st, "NOTIFY mailshift_scheduler", error_r) < 0 ||
-	    store_exec_simple(st, "COMMIT", error_r) < 0) {
+	               1, params, NULL, err, errlen) < 0 ||
+	    store_exec_simple(st, "NOTIFY mailshift_scheduler", err, errlen) < 0 ||
+	    store_exec_simple(st, "COMMIT", err, errlen) < 0) {
 		store_rollback(st);
 		goto out;
 	}
@@ -406,12 +405,12 @@ out:
 	return ret;
 }
 
-int store_listen(struct store *st, const char **error_r)
+int store_listen(struct store *st, char *err, size_t errlen)
 {
-	return store_exec_simple(st, "LISTEN mailshift_scheduler", error_r);
+	return store_exec_simple(st, "LISTEN mailshift_scheduler", err, errlen);
 }
 
-int store_wait_notify(struct store *st, int timeout_ms, const char **error_r)
+int store_wait_notify(struct store *st, int timeout_ms, char *err, size_t errlen)
 {
 	int sock = PQsocket(st->conn), got = 0;
 	PGnotify *n;
@@ -419,13 +418,13 @@ int store_wait_notify(struct store *st, int timeout_ms, const char **error_r)
 	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
 
 	if (sock < 0)
-		return store_fail(st, error_r, "postgresql", NULL);
+		return store_fail(st, err, errlen, "postgresql", NULL);
 	FD_ZERO(&fds);
 	FD_SET(sock, &fds);
 	if (select(sock + 1, &fds, NULL, NULL, &tv) < 0)
 		return 0; /* a signal: the caller looks at its stop flag */
 	if (!PQconsumeInput(st->conn))
-		return store_fail(st, error_r, "postgresql", NULL);
+		return store_fail(st, err, errlen, "postgresql", NULL);
 	while ((n = PQnotifies(st->conn)) != NULL) {
 		got = 1;
 		PQfreemem(n);
@@ -434,7 +433,7 @@ int store_wait_notify(struct store *st, int timeout_ms, const char **error_r)
 }
 
 int store_rate_reserve(struct store *st, int64_t server_id, bool limited, size_t messages,
-                       uint64_t bytes, double *wait_s_r, const char **error_r)
+                       uint64_t bytes, double *wait_s_r, char *err, size_t errlen)
 {
 	char sid[32], nm[32], nb[32];
 	const char *params[3] = {sid, nm, nb};
@@ -450,7 +449,7 @@ int store_rate_reserve(struct store *st, int64_t server_id, bool limited, size_t
 		        st,
 		        "SELECT greatest(0, extract(epoch FROM rate_next - now())) FROM servers"
 		        " WHERE id = $1",
-		        1, params, &res, error_r) < 0)
+		        1, params, &res, err, errlen) < 0)
 			return -1;
 		*wait_s_r = PQntuples(res) > 0 ? strtod(PQgetvalue(res, 0, 0), NULL) : 0;
 		PQclear(res);
@@ -467,14 +466,14 @@ int store_rate_reserve(struct store *st, int64_t server_id, bool limited, size_t
 	               " upd AS (UPDATE servers v SET rate_next = s.start"
 	               "  + make_interval(secs => s.cost) FROM s WHERE v.id = s.id AND s.limited)"
 	               " SELECT extract(epoch FROM s.start - now()) FROM s",
-	               3, params, &res, error_r) < 0)
+	               3, params, &res, err, errlen) < 0)
 		return -1;
 	*wait_s_r = PQntuples(res) > 0 ? strtod(PQgetvalue(res, 0, 0), NULL) : 0;
 	PQclear(res);
 	return 0;
 }
 
-int store_rate_penalty(struct store *st, int64_t server_id, int secs, const char **error_r)
+int store_rate_penalty(struct store *st, int64_t server_id, int secs, char *err, size_t errlen)
 {
 	char sid[32], s[16];
 	const char *params[2] = {sid, s};
@@ -484,11 +483,11 @@ int store_rate_penalty(struct store *st, int64_t server_id, int secs, const char
 	return store_exec(st,
 	                  "UPDATE servers SET rate_next = greatest(rate_next,"
 	                  " now() + make_interval(secs => $2::int)) WHERE id = $1",
-	                  2, params, NULL, error_r);
+	                  2, params, NULL, err, errlen);
 }
 
 int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void *context,
-                 const char **error_r)
+                 char *err, size_t errlen)
 {
 	char mid[32];
 	const char *params[1] = {mid};
@@ -521,7 +520,7 @@ int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void
 	               "  AND pa.account_id IN (SELECT id FROM accounts WHERE migration_id = $1)"
 	               " WHERE p.migration_id = $1 GROUP BY p.migration_id, p.number"
 	               " ORDER BY p.number",
-	               1, params, &res, error_r) < 0)
+	               1, params, &res, err, errlen) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct store_pass_row row = {
@@ -544,7 +543,7 @@ int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void
 }
 
 int store_pass_accounts(struct store *st, int64_t migration_id, int pass, store_pass_account_cb *cb,
-                        void *context, const char **error_r)
+                        void *context, char *err, size_t errlen)
 {
 	char mid[32], p[16];
 	const char *params[2] = {mid, p};
@@ -566,7 +565,7 @@ int store_pass_accounts(struct store *st, int64_t migration_id, int pass, store_
 	               " LEFT JOIN pass_folders f ON f.folder_id = fo.id AND f.number = pa.number"
 	               " WHERE a.migration_id = $1 AND pa.number = $2"
 	               " GROUP BY a.id, pa.account_id, pa.number ORDER BY a.id",
-	               2, params, &res, error_r) < 0)
+	               2, params, &res, err, errlen) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct store_pass_account_row row = {
@@ -589,10 +588,10 @@ int store_pass_accounts(struct store *st, int64_t migration_id, int pass, store_
 	return 0;
 }
 
-int store_live_update(struct store *st, const struct store_live *rows, size_t count,
-                      const char **error_r)
+int store_live_update(struct store *st, const struct store_live *rows, size_t count, char *err,
+                      size_t errlen)
 {
-	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < count; i++) {
 		char aid[32], p[16], m[32], b[32], e[32];
@@ -612,16 +611,16 @@ int store_live_update(struct store *st, const struct store_live *rows, size_t co
 		               " messages = EXCLUDED.messages, bytes = EXCLUDED.bytes,"
 		               " errors = EXCLUDED.errors, worker = EXCLUDED.worker,"
 		               " folder = EXCLUDED.folder, updated_at = now()",
-		               7, params, NULL, error_r) < 0) {
+		               7, params, NULL, err, errlen) < 0) {
 			store_rollback(st);
 			return -1;
 		}
 	}
-	return store_exec_simple(st, "COMMIT", error_r);
+	return store_exec_simple(st, "COMMIT", err, errlen);
 }
 
 int store_account_find(struct store *st, int64_t migration_id, const char *which,
-                       int64_t *account_id_r, const char **error_r)
+                       int64_t *account_id_r, char *err, size_t errlen)
 {
 	char mid[32];
 	const char *params[2] = {mid, which};
@@ -636,23 +635,22 @@ int store_account_find(struct store *st, int64_t migration_id, const char *which
 	               " UNION ALL SELECT 2, id FROM accounts WHERE migration_id = $1"
 	               "  AND id = CASE WHEN $2 ~ '^[0-9]{1,18}$' THEN $2::bigint END) x"
 	               " ORDER BY k LIMIT 1",
-	               2, params, &res, error_r) < 0)
+	               2, params, &res, err, errlen) < 0)
 		return -1;
 	n = PQntuples(res);
 	if (n == 1)
 		*account_id_r = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	if (n == 0) {
-		snprintf(st->error, sizeof(st->error),
-		         "migration %" PRId64 " has no account \"%.200s\"", migration_id, which);
-		*error_r = st->error;
+		snprintf(err, errlen, "migration %" PRId64 " has no account \"%.200s\"",
+		         migration_id, which);
 		return -1;
 	}
 	return 0;
 }
 
 int store_account_secret(struct store *st, int64_t account_id, const char *side,
-                         const unsigned char *secret, size_t len, const char **error_r)
+                         const unsigned char *secret, size_t len, char *err, size_t errlen)
 {
 	char aid[32];
 	const char *values[3] = {aid, (const char *)secret, side};
@@ -678,12 +676,12 @@ int store_account_secret(struct store *st, int64_t account_id, const char *side,
 	    3, values, lengths, formats);
 	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)
-		store_fail(st, error_r, "postgresql", res);
+		store_fail(st, err, errlen, "postgresql", res);
 	PQclear(res);
 	return ok ? 0 : -1;
 }
 
-int store_account_remove(struct store *st, int64_t account_id, const char **error_r)
+int store_account_remove(struct store *st, int64_t account_id, char *err, size_t errlen)
 {
 	char aid[32];
 	const char *params[1] = {aid};
@@ -691,11 +689,11 @@ int store_account_remove(struct store *st, int64_t account_id, const char **erro
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	/* Its checkpoints, UID map and history go with it; a worker still
 	 * running it finds its lease gone at the next write and stops. */
-	return store_exec(st, "DELETE FROM accounts WHERE id = $1", 1, params, NULL, error_r);
+	return store_exec(st, "DELETE FROM accounts WHERE id = $1", 1, params, NULL, err, errlen);
 }
 
 int store_account_lease_holder(struct store *st, int64_t account_id, char *owner, size_t ownerlen,
-                               const char **error_r)
+                               char *err, size_t errlen)
 {
 	char aid[32];
 	const char *params[1] = {aid};
@@ -705,7 +703,7 @@ int store_account_lease_holder(struct store *st, int64_t account_id, char *owner
 	if (store_exec(st,
 	               "SELECT coalesce(lease_owner, '') FROM accounts WHERE id = $1"
 	               " AND lease_owner IS NOT NULL AND lease_expires > now()",
-	               1, params, &res, error_r) < 0)
+	               1, params, &res, err, errlen) < 0)
 		return -1;
 	snprintf(owner, ownerlen, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
 	PQclear(res);

@@ -3,6 +3,8 @@
  * shipped: append a new one. */
 #include "schema.h"
 
+#include "account_state.h"
+
 #include <stddef.h>
 
 static const char *const migrations[] = {
@@ -193,6 +195,16 @@ static const char *const migrations[] = {
     "ALTER TABLE folders ADD COLUMN matched_messages bigint NOT NULL DEFAULT 0;"
     "ALTER TABLE pass_folders ADD COLUMN error text;"
     "ALTER TABLE pass_folders ADD COLUMN matched bigint NOT NULL DEFAULT 0;",
+    /* 8: every column holding an account state takes only the states of
+     * lib/store/account_state.h (the list is built from it).  Not
+     * account_log.from_state: the lease take writes '' there (its old state
+     * read back as NULL), in rows already stored too. */
+    "ALTER TABLE accounts ADD CONSTRAINT accounts_state"
+    "  CHECK (state IN (" ACCOUNT_STATE_SQL_LIST "));"
+    "ALTER TABLE pass_accounts ADD CONSTRAINT pass_accounts_state"
+    "  CHECK (state IN (" ACCOUNT_STATE_SQL_LIST "));"
+    "ALTER TABLE account_log ADD CONSTRAINT account_log_to_state"
+    "  CHECK (to_state IN (" ACCOUNT_STATE_SQL_LIST "));",
 };
 
 size_t schema_count(void)

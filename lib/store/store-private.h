@@ -22,27 +22,29 @@ struct store {
 PGresult *store_pq_exec(struct store *st, const char *sql, int nparams, const char *const *values,
                         const int *lengths, const int *formats);
 
-/* Records "what: server message" as the store's error; returns -1. */
-int store_fail(struct store *st, const char **error_r, const char *what, const PGresult *res);
+/* Records "what: server message" into the caller's err; returns -1. */
+int store_fail(struct store *st, char *err, size_t errlen, const char *what, const PGresult *res);
 /* A statement with text parameters; *res_r (if not NULL) is set only on
  * success, for the caller to PQclear. */
 int store_exec(struct store *st, const char *sql, int nparams, const char *const *values,
-               PGresult **res_r, const char **error_r);
+               PGresult **res_r, char *err, size_t errlen);
 /* Simple query protocol: several statements at once. */
-int store_exec_simple(struct store *st, const char *sql, const char **error_r);
+int store_exec_simple(struct store *st, const char *sql, char *err, size_t errlen);
 void store_rollback(struct store *st);
 /* Starts a transaction fenced by the account's lease epoch (STORE_LEASE_LOST
  * when it moved) and commits it. */
-int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, const char **error_r);
-int store_fence_commit(struct store *st, const char **error_r);
+int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, char *err,
+                      size_t errlen);
+int store_fence_commit(struct store *st, char *err, size_t errlen);
 /* One fenced statement: fence, statement, commit. */
 int store_fenced_exec(struct store *st, int64_t account_id, int64_t epoch, const char *sql,
-                      int nparams, const char *const *params, PGresult **res_r,
-                      const char **error_r);
+                      int nparams, const char *const *params, PGresult **res_r, char *err,
+                      size_t errlen);
 /* The first column of res as ids, or rows of (account, migration, pass) as
  * jobs (caller frees the array); both take res. */
-int store_ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, const char **error_r);
-int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r,
-                           const char **error_r);
+int store_ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, char *err,
+                          size_t errlen);
+int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r, char *err,
+                           size_t errlen);
 
 #endif

@@ -9,6 +9,7 @@
 #include "schema.h"
 #include "store-private.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -180,7 +181,7 @@ PGresult *store_pq_exec(struct store *st, const char *sql, int nparams, const ch
 	return store_pq_wait(st);
 }
 
-int store_fail(struct store *st, const char **error_r, const char *what, const PGresult *res)
+int store_fail(struct store *st, char *err, size_t errlen, const char *what, const PGresult *res)
 {
 	char msg[sizeof(st->error)];
 	size_t n;
@@ -199,13 +200,13 @@ int store_fail(struct store *st, const char **error_r, const char *what, const P
 	n = strlen(st->error);
 	while (n > 0 && (st->error[n - 1] == '\n' || st->error[n - 1] == ' '))
 		st->error[--n] = '\0';
-	*error_r = st->error;
+	snprintf(err, errlen, "%s", st->error);
 	return -1;
 }
 
 /* Runs a statement with text parameters; *res_r is set only on success. */
 int store_exec(struct store *st, const char *sql, int nparams, const char *const *values,
-               PGresult **res_r, const char **error_r)
+               PGresult **res_r, char *err, size_t errlen)
 {
 	PGresult *res;
 	ExecStatusType status;
@@ -216,7 +217,7 @@ int store_exec(struct store *st, const char *sql, int nparams, const char *const
 	status = PQresultStatus(res);
 
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-		store_fail(st, error_r, "postgresql", res);
+		store_fail(st, err, errlen, "postgresql", res);
 		PQclear(res);
 		return -1;
 	}
@@ -228,7 +229,7 @@ int store_exec(struct store *st, const char *sql, int nparams, const char *const
 }
 
 /* Simple query protocol: allows several statements (schema migrations). */
-int store_exec_simple(struct store *st, const char *sql, const char **error_r)
+int store_exec_simple(struct store *st, const char *sql, char *err, size_t errlen)
 {
 	PGresult *res;
 	ExecStatusType status;
@@ -238,7 +239,7 @@ int store_exec_simple(struct store *st, const char *sql, const char **error_r)
 	status = PQresultStatus(res);
 
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-		store_fail(st, error_r, "postgresql", res);
+		store_fail(st, err, errlen, "postgresql", res);
 		PQclear(res);
 		return -1;
 	}
@@ -258,9 +259,8 @@ static void notice_ignore(void *arg, const char *message)
 	(void)message;
 }
 
-int store_open(const char *conninfo, struct store **store_r, const char **error_r)
+int store_open(const char *conninfo, struct store **store_r, char *err, size_t errlen)
 {
-	static _Thread_local char error[768];
 	int connect_s = env_seconds("MAILSHIFT_DB_TIMEOUT", DB_CONNECT_TIMEOUT_S, 3600);
 	int statement_s =
 	    env_seconds("MAILSHIFT_DB_STATEMENT_TIMEOUT", DB_STATEMENT_TIMEOUT_S, 86400);
@@ -275,7 +275,7 @@ int store_open(const char *conninfo, struct store **store_r, const char **error_
 
 	st = calloc(1, sizeof(*st));
 	if (st == NULL) {
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	st->query_timeout_s = statement_s + DB_CLIENT_GRACE_S;
@@ -288,16 +288,15 @@ int store_open(const char *conninfo, struct store **store_r, const char **error_
 		const char *msg = st->conn != NULL ? PQerrorMessage(st->conn) : "out of memory";
 
 		store_where(st->conn, where, sizeof(where));
-		snprintf(error, sizeof(error),
+		snprintf(err, errlen,
 		         "cannot connect to PostgreSQL at %s (connect timeout %d s,"
 		         " MAILSHIFT_DB_TIMEOUT): %s",
 		         where, connect_s, msg);
-		for (char *p = error; *p != '\0'; p++)
+		for (char *p = err; *p != '\0'; p++)
 			if (*p == '\n')
 				*p = ' ';
-		for (size_t n = strlen(error); n > 0 && error[n - 1] == ' ';)
-			error[--n] = '\0';
-		*error_r = error;
+		for (size_t n = strlen(err); n > 0 && err[n - 1] == ' ';)
+			err[--n] = '\0';
 		PQfinish(st->conn);
 		free(st);
 		return -1;
@@ -305,9 +304,7 @@ int store_open(const char *conninfo, struct store **store_r, const char **error_
 	PQsetNoticeProcessor(st->conn, notice_ignore, NULL);
 	snprintf(settings, sizeof(settings), "%s; SET statement_timeout = '%ds'", SESSION_SETTINGS,
 	         statement_s);
-	if (store_exec_simple(st, settings, error_r) < 0) {
-		snprintf(error, sizeof(error), "%s", *error_r);
-		*error_r = error;
+	if (store_exec_simple(st, settings, err, errlen) < 0) {
 		PQfinish(st->conn);
 		free(st);
 		return -1;
@@ -325,7 +322,7 @@ void store_close(struct store **store)
 	*store = NULL;
 }
 
-int store_schema_apply(struct store *st, const char **error_r)
+int store_schema_apply(struct store *st, char *err, size_t errlen)
 {
 	char version[32], lock[32];
 	const char *params[1] = {version};
@@ -334,31 +331,31 @@ int store_schema_apply(struct store *st, const char **error_r)
 	int ret = -1, applied;
 
 	snprintf(lock, sizeof(lock), "%lld", (long long)SCHEMA_LOCK_KEY);
-	if (store_exec(st, "SELECT pg_advisory_lock($1::bigint)", 1, lock_params, NULL, error_r) <
-	    0)
+	if (store_exec(st, "SELECT pg_advisory_lock($1::bigint)", 1, lock_params, NULL, err,
+	               errlen) < 0)
 		return -1;
 	if (store_exec_simple(
 	        st,
 	        "CREATE TABLE IF NOT EXISTS schema_migrations ("
 	        " version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-	        error_r) < 0)
+	        err, errlen) < 0)
 		goto out;
 	for (size_t i = 0; i < schema_count(); i++) {
 		snprintf(version, sizeof(version), "%zu", i + 1);
 		if (store_exec(st, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params,
-		               &res, error_r) < 0)
+		               &res, err, errlen) < 0)
 			goto out;
 		applied = PQntuples(res) > 0;
 		PQclear(res);
 		res = NULL;
 		if (applied)
 			continue;
-		if (store_exec_simple(st, "BEGIN", error_r) < 0)
+		if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 			goto out;
-		if (store_exec_simple(st, schema_sql(i), error_r) < 0 ||
+		if (store_exec_simple(st, schema_sql(i), err, errlen) < 0 ||
 		    store_exec(st, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, params,
-		               NULL, error_r) < 0 ||
-		    store_exec_simple(st, "COMMIT", error_r) < 0) {
+		               NULL, err, errlen) < 0 ||
+		    store_exec_simple(st, "COMMIT", err, errlen) < 0) {
 			store_rollback(st);
 			goto out;
 		}
@@ -420,8 +417,8 @@ static void server_from_row(struct store_server *srv, const PGresult *res, int r
 /* Inserts a server profile with its connection budget (max_connections slots)
  * and its blackout windows; *id_r is its id. */
 static int server_insert(struct store *st, const char *migration_id, const char *role,
-                         const struct store_server *srv, char *id_r, size_t id_len,
-                         const char **error_r)
+                         const struct store_server *srv, char *id_r, size_t id_len, char *err,
+                         size_t errlen)
 {
 	char port[16], maxconn[16], rm[16], rb[32], cap[32];
 	const char *params[15] = {migration_id,
@@ -455,7 +452,7 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 	               " slots AS (INSERT INTO server_slots (server_id, slot)"
 	               " SELECT id, generate_series(1, max_connections) FROM srv)"
 	               " SELECT id FROM srv",
-	               15, params, &res, error_r) < 0)
+	               15, params, &res, err, errlen) < 0)
 		return -1;
 	snprintf(id_r, id_len, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
@@ -478,7 +475,7 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			snprintf(what, sizeof(what), "%s %s: blackout[%zu]", role,
 			         srv->name != NULL ? srv->name : "", i);
-			store_fail(st, error_r, what, res);
+			store_fail(st, err, errlen, what, res);
 			PQclear(res);
 			return -1;
 		}
@@ -491,7 +488,7 @@ static int server_insert(struct store *st, const char *migration_id, const char 
  * page instead of per account. */
 static int accounts_insert(struct store *st, const char *migration_id, const char *const *src_ids,
                            const char *dst_id, const struct store_new_account *accounts,
-                           size_t count, const char **error_r)
+                           size_t count, char *err, size_t errlen)
 {
 	const size_t page = 1000;
 
@@ -571,7 +568,7 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 		if (!ok) {
 			for (int k = 0; k < 6; k++)
 				free(buf[k]);
-			*error_r = "out of memory";
+			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
 		values[0] = migration_id;
@@ -609,7 +606,7 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 			else
 				snprintf(what, sizeof(what), "accounts %zu..%zu", first + 1,
 				         first + n);
-			store_fail(st, error_r, what, res);
+			store_fail(st, err, errlen, what, res);
 			PQclear(res);
 			return -1;
 		}
@@ -621,7 +618,7 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 int store_migration_import(struct store *st, const char *name, const struct store_server *srcs,
                            size_t nsrcs, const struct store_server *dst,
                            const struct store_new_account *accounts, size_t count, int64_t *id_r,
-                           const char **error_r)
+                           char *err, size_t errlen)
 {
 	const char *params[1] = {name};
 	char(*src_ids)[32] = calloc(nsrcs + 1, sizeof(*src_ids));
@@ -633,29 +630,29 @@ int store_migration_import(struct store *st, const char *name, const struct stor
 	if (src_ids == NULL || src_id_ptrs == NULL) {
 		free(src_ids);
 		free(src_id_ptrs);
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		goto fail;
 	if (store_exec(st, "INSERT INTO migrations (name) VALUES ($1) RETURNING id", 1, params,
-	               &res, error_r) < 0)
+	               &res, err, errlen) < 0)
 		goto fail;
 	id = PQgetvalue(res, 0, 0);
 	for (size_t i = 0; i < nsrcs; i++) {
-		if (server_insert(st, id, "source", &srcs[i], src_ids[i], sizeof(src_ids[i]),
-		                  error_r) < 0)
+		if (server_insert(st, id, "source", &srcs[i], src_ids[i], sizeof(src_ids[i]), err,
+		                  errlen) < 0)
 			goto fail;
 		src_id_ptrs[i] = src_ids[i];
 	}
-	if (server_insert(st, id, "destination", dst, dst_id, sizeof(dst_id), error_r) < 0 ||
-	    accounts_insert(st, id, src_id_ptrs, dst_id, accounts, count, error_r) < 0)
+	if (server_insert(st, id, "destination", dst, dst_id, sizeof(dst_id), err, errlen) < 0 ||
+	    accounts_insert(st, id, src_id_ptrs, dst_id, accounts, count, err, errlen) < 0)
 		goto fail;
 	*id_r = strtoll(id, NULL, 10);
 	PQclear(res);
 	free(src_ids);
 	free(src_id_ptrs);
-	return store_exec_simple(st, "COMMIT", error_r);
+	return store_exec_simple(st, "COMMIT", err, errlen);
 fail:
 	PQclear(res);
 	free(src_ids);
@@ -665,7 +662,8 @@ fail:
 }
 
 int store_accounts_add(struct store *st, int64_t migration_id,
-                       const struct store_new_account *accounts, size_t count, const char **error_r)
+                       const struct store_new_account *accounts, size_t count, char *err,
+                       size_t errlen)
 {
 	char mid[32];
 	const char *params[1] = {mid};
@@ -675,20 +673,20 @@ int store_accounts_add(struct store *st, int64_t migration_id,
 	int ret = -1;
 
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		return -1;
 	if (store_exec(st,
 	               "SELECT id, role FROM servers WHERE migration_id = $1"
 	               " ORDER BY role = 'destination', id FOR KEY SHARE",
-	               1, params, &res, error_r) < 0)
+	               1, params, &res, err, errlen) < 0)
 		goto out;
 	if (PQntuples(res) < 2) {
-		*error_r = "no such migration";
+		snprintf(err, errlen, "no such migration");
 		goto out;
 	}
 	src_ids = calloc((size_t)PQntuples(res), sizeof(*src_ids));
 	if (src_ids == NULL) {
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	for (int i = 0; i < PQntuples(res) - 1; i++)
@@ -696,13 +694,13 @@ int store_accounts_add(struct store *st, int64_t migration_id,
 	snprintf(dst_id, sizeof(dst_id), "%s", PQgetvalue(res, PQntuples(res) - 1, 0));
 	for (size_t i = 0; i < count; i++) {
 		if (accounts[i].source >= (size_t)PQntuples(res) - 1) {
-			*error_r = "unknown source profile";
+			snprintf(err, errlen, "unknown source profile");
 			goto out;
 		}
 	}
-	if (accounts_insert(st, mid, src_ids, dst_id, accounts, count, error_r) < 0)
+	if (accounts_insert(st, mid, src_ids, dst_id, accounts, count, err, errlen) < 0)
 		goto out;
-	ret = store_exec_simple(st, "COMMIT", error_r);
+	ret = store_exec_simple(st, "COMMIT", err, errlen);
 out:
 	if (ret < 0)
 		store_rollback(st);
@@ -712,7 +710,7 @@ out:
 }
 
 int store_migration_sources(struct store *st, int64_t migration_id, struct store_server **srcs_r,
-                            size_t *count_r, const char **error_r)
+                            size_t *count_r, char *err, size_t errlen)
 {
 	char mid[32];
 	const char *params[1] = {mid};
@@ -724,13 +722,13 @@ int store_migration_sources(struct store *st, int64_t migration_id, struct store
 	if (store_exec(st,
 	               "SELECT " SERVER_COLUMNS " FROM servers s WHERE migration_id = $1"
 	               " AND role = 'source' ORDER BY id",
-	               1, params, &res, error_r) < 0)
+	               1, params, &res, err, errlen) < 0)
 		return -1;
 	n = PQntuples(res);
 	srcs = calloc((size_t)n + 1, sizeof(*srcs));
 	if (srcs == NULL) {
 		PQclear(res);
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (int i = 0; i < n; i++)
@@ -742,14 +740,14 @@ int store_migration_sources(struct store *st, int64_t migration_id, struct store
 }
 
 /* The first column of res as ids (caller frees *ids_r); takes res. */
-int store_ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, const char **error_r)
+int store_ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, char *err, size_t errlen)
 {
 	int n = PQntuples(res);
 	int64_t *ids = calloc(n > 0 ? n : 1, sizeof(*ids));
 
 	if (ids == NULL) {
 		PQclear(res);
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (int i = 0; i < n; i++)
@@ -800,8 +798,8 @@ static int hex_decode(const char *hex, unsigned char **out_r, size_t *len_r)
 	return 0;
 }
 
-static int account_load(struct store *st, int64_t account_id, struct store_account *acct,
-                        const char **error_r)
+static int account_load(struct store *st, int64_t account_id, struct store_account *acct, char *err,
+                        size_t errlen)
 {
 	char aid[32];
 	const char *params[1] = {aid};
@@ -813,11 +811,11 @@ static int account_load(struct store *st, int64_t account_id, struct store_accou
 	               " coalesce((SELECT bytes FROM account_days d WHERE d.account_id = a.id"
 	               "  AND d.day = (now() AT TIME ZONE 'UTC')::date), 0)"
 	               " FROM accounts a WHERE id = $1",
-	               1, params, &res, error_r) < 0)
+	               1, params, &res, err, errlen) < 0)
 		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		*error_r = "account vanished";
+		snprintf(err, errlen, "account vanished");
 		return -1;
 	}
 	acct->id = account_id;
@@ -826,7 +824,7 @@ static int account_load(struct store *st, int64_t account_id, struct store_accou
 	if (hex_decode(PQgetvalue(res, 0, 3), &acct->src_secret, &acct->src_secret_len) < 0 ||
 	    hex_decode(PQgetvalue(res, 0, 5), &acct->dst_secret, &acct->dst_secret_len) < 0) {
 		PQclear(res);
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	acct->dst_login = dup_value(res, 0, 4);
@@ -839,7 +837,7 @@ static int account_load(struct store *st, int64_t account_id, struct store_accou
 	               "SELECT s.id = a.src_server_id, " SERVER_COLUMNS " FROM servers s"
 	               " JOIN accounts a ON s.id IN (a.src_server_id, a.dst_server_id)"
 	               " WHERE a.id = $1",
-	               1, params, &res, error_r) < 0)
+	               1, params, &res, err, errlen) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		if (PQgetvalue(res, i, 0)[0] == 't')
@@ -849,14 +847,14 @@ static int account_load(struct store *st, int64_t account_id, struct store_accou
 	}
 	PQclear(res);
 	if (acct->src.host == NULL || acct->dst.host == NULL) {
-		*error_r = "migration has no source or destination server";
+		snprintf(err, errlen, "migration has no source or destination server");
 		return -1;
 	}
 	return 0;
 }
 
 int store_lease_take(struct store *st, int64_t account_id, int pass, const char *owner, int ttl_s,
-                     int64_t *epoch_r, struct store_account *acct_r, const char **error_r)
+                     int64_t *epoch_r, struct store_account *acct_r, char *err, size_t errlen)
 {
 	char aid[32], p[16], ttl[16];
 	const char *params[4] = {aid, p, owner, ttl};
@@ -866,7 +864,7 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	snprintf(p, sizeof(p), "%d", pass);
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
-	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		return -1;
 	if (store_exec(
 	        st,
@@ -886,7 +884,7 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 	        /* Nothing starts inside a blackout window of either server. */
 	        " AND NOT server_blackout(src_server_id) AND NOT server_blackout(dst_server_id)"
 	        " RETURNING lease_epoch, (SELECT state FROM old)",
-	        4, params, &res, error_r) < 0)
+	        4, params, &res, err, errlen) < 0)
 		goto fail;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
@@ -897,12 +895,12 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 		               "UPDATE accounts SET published_at = NULL WHERE id = $1"
 		               " AND state = 'queued' AND (server_blackout(src_server_id)"
 		               " OR server_blackout(dst_server_id))",
-		               1, params, NULL, error_r) < 0 ||
-		    store_exec_simple(st, "COMMIT", error_r) < 0) {
+		               1, params, NULL, err, errlen) < 0 ||
+		    store_exec_simple(st, "COMMIT", err, errlen) < 0) {
 			store_rollback(st);
 			return -1;
 		}
-		return 1;
+		return STORE_BUSY;
 	}
 	epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	{
@@ -910,7 +908,7 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 		if (store_exec(st,
 		               "INSERT INTO account_log (account_id, from_state, to_state, reason)"
 		               " VALUES ($1, $2, 'running', 'lease taken by ' || $3)",
-		               3, log_params, NULL, error_r) < 0 ||
+		               3, log_params, NULL, err, errlen) < 0 ||
 		    store_exec(
 		        st,
 		        "INSERT INTO pass_accounts (account_id, number, state, started_at, runs)"
@@ -918,19 +916,19 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 		        " ON CONFLICT (account_id, number) DO UPDATE SET state = 'running',"
 		        " started_at = coalesce(pass_accounts.started_at, now()),"
 		        " runs = pass_accounts.runs + 1",
-		        1, log_params, NULL, error_r) < 0)
+		        1, log_params, NULL, err, errlen) < 0)
 			goto fail;
 	}
 	PQclear(res);
 	res = NULL;
-	if (store_exec_simple(st, "COMMIT", error_r) < 0)
+	if (store_exec_simple(st, "COMMIT", err, errlen) < 0)
 		goto fail;
-	if (account_load(st, account_id, acct_r, error_r) < 0) {
+	if (account_load(st, account_id, acct_r, err, errlen) < 0) {
 		store_account_clear(acct_r);
 		return -1;
 	}
 	*epoch_r = epoch;
-	return 0;
+	return STORE_TAKEN;
 fail:
 	PQclear(res);
 	store_rollback(st);
@@ -938,7 +936,7 @@ fail:
 }
 
 /* Starts a transaction fenced by the lease: STORE_LEASE_LOST if the epoch moved. */
-int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, const char **error_r)
+int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, char *err, size_t errlen)
 {
 	char aid[32], ep[32];
 	const char *params[2] = {aid, ep};
@@ -947,12 +945,12 @@ int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, const
 
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
-	if (store_exec_simple(st, "BEGIN", error_r) < 0)
+	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		return -1;
 	if (store_exec(st,
 	               "SELECT 1 FROM accounts WHERE id = $1 AND lease_epoch = $2"
 	               " AND lease_owner IS NOT NULL FOR SHARE",
-	               2, params, &res, error_r) < 0) {
+	               2, params, &res, err, errlen) < 0) {
 		store_rollback(st);
 		return -1;
 	}
@@ -960,15 +958,15 @@ int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, const
 	PQclear(res);
 	if (rows == 0) {
 		store_rollback(st);
-		*error_r = "lease lost: another worker owns this account now";
+		snprintf(err, errlen, "lease lost: another worker owns this account now");
 		return STORE_LEASE_LOST;
 	}
 	return 0;
 }
 
-int store_fence_commit(struct store *st, const char **error_r)
+int store_fence_commit(struct store *st, char *err, size_t errlen)
 {
-	if (store_exec_simple(st, "COMMIT", error_r) < 0) {
+	if (store_exec_simple(st, "COMMIT", err, errlen) < 0) {
 		store_rollback(st);
 		return -1;
 	}
@@ -977,18 +975,18 @@ int store_fence_commit(struct store *st, const char **error_r)
 
 /* Runs one fenced statement: fence, statement, commit. */
 int store_fenced_exec(struct store *st, int64_t account_id, int64_t epoch, const char *sql,
-                      int nparams, const char *const *params, PGresult **res_r,
-                      const char **error_r)
+                      int nparams, const char *const *params, PGresult **res_r, char *err,
+                      size_t errlen)
 {
-	int ret = store_fence_begin(st, account_id, epoch, error_r);
+	int ret = store_fence_begin(st, account_id, epoch, err, errlen);
 
 	if (ret < 0)
 		return ret;
-	if (store_exec(st, sql, nparams, params, res_r, error_r) < 0) {
+	if (store_exec(st, sql, nparams, params, res_r, err, errlen) < 0) {
 		store_rollback(st);
 		return -1;
 	}
-	if (store_fence_commit(st, error_r) < 0) {
+	if (store_fence_commit(st, err, errlen) < 0) {
 		if (res_r != NULL) {
 			PQclear(*res_r);
 			*res_r = NULL;
@@ -1000,15 +998,15 @@ int store_fenced_exec(struct store *st, int64_t account_id, int64_t epoch, const
 
 /* Rows of (account id, migration id, pass) as jobs (caller frees *jobs_r);
  * takes res. */
-int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r,
-                           const char **error_r)
+int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r, char *err,
+                           size_t errlen)
 {
 	int n = PQntuples(res);
 	struct store_job *jobs = calloc(n > 0 ? n : 1, sizeof(*jobs));
 
 	if (jobs == NULL) {
 		PQclear(res);
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
@@ -1025,7 +1023,7 @@ int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *cou
 }
 
 int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int ttl_s,
-                      const char **stop_r, const char **error_r)
+                      const char **stop_r, char *err, size_t errlen)
 {
 	char aid[32], ep[32], ttl[16];
 	const char *params[3] = {aid, ep, ttl};
@@ -1043,7 +1041,7 @@ int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int t
 	               "  THEN 'paused or cancelled by the operator'"
 	               "  WHEN server_blackout(src_server_id) OR server_blackout(dst_server_id)"
 	               "  THEN 'a blackout window began' END",
-	               3, params, &res, error_r) < 0)
+	               3, params, &res, err, errlen) < 0)
 		return -1;
 	rows = PQntuples(res);
 	*stop_r = NULL;
@@ -1053,7 +1051,7 @@ int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int t
 	}
 	PQclear(res);
 	if (rows == 0) {
-		*error_r = "lease lost: another worker owns this account now";
+		snprintf(err, errlen, "lease lost: another worker owns this account now");
 		return STORE_LEASE_LOST;
 	}
 	return 0;
@@ -1061,7 +1059,7 @@ int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int t
 
 int store_accounts_control(struct store *st, int64_t migration_id, int64_t account_id,
                            const char *action, struct store_job **jobs_r, size_t *count_r,
-                           size_t *changed_r, size_t *unchanged_r, const char **error_r)
+                           size_t *changed_r, size_t *unchanged_r, char *err, size_t errlen)
 {
 	char mid[32], aid[32];
 	const char *params[3] = {mid, aid, action};
@@ -1114,13 +1112,13 @@ int store_accounts_control(struct store *st, int64_t migration_id, int64_t accou
 	        "  JOIN accounts a ON a.id = upd.id WHERE upd.state = 'queued')"
 	        " SELECT j.id, j.migration_id, j.pass, c.changed, c.total FROM counts c"
 	        " LEFT JOIN j ON true ORDER BY j.priority, j.id",
-	        3, params, &res, error_r) < 0)
+	        3, params, &res, err, errlen) < 0)
 		return -1;
 	rows = PQntuples(res);
 	jobs = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*jobs));
 	if (jobs == NULL) {
 		PQclear(res);
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (int i = 0; i < rows; i++) {
@@ -1141,7 +1139,7 @@ int store_accounts_control(struct store *st, int64_t migration_id, int64_t accou
 }
 
 static int lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,
-                         const char *reason, int wait_s, const char **error_r)
+                         const char *reason, int wait_s, char *err, size_t errlen)
 {
 	char aid[32], ep[32], wait[16];
 	const char *params[5] = {aid, ep, state, reason != NULL ? reason : "", wait};
@@ -1150,19 +1148,19 @@ static int lease_release(struct store *st, int64_t account_id, int64_t epoch, co
 	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
 	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
 	snprintf(wait, sizeof(wait), "%d", wait_s);
-	ret = store_fence_begin(st, account_id, epoch, error_r);
+	ret = store_fence_begin(st, account_id, epoch, err, errlen);
 	if (ret < 0)
 		return ret;
 	if (store_exec(st,
 	               "INSERT INTO account_log (account_id, from_state, to_state, reason)"
 	               " SELECT id, state, $3, $4 FROM accounts WHERE id = $1 AND lease_epoch = $2",
-	               4, params, NULL, error_r) < 0 ||
+	               4, params, NULL, err, errlen) < 0 ||
 	    store_exec(st,
 	               "UPDATE pass_accounts pa SET state = $3,"
 	               " finished_at = CASE WHEN $3 = 'synced' THEN now() ELSE finished_at END"
 	               " FROM accounts a WHERE a.id = $1 AND a.lease_epoch = $2"
 	               " AND pa.account_id = a.id AND pa.number = a.lease_pass",
-	               3, params, NULL, error_r) < 0 ||
+	               3, params, NULL, err, errlen) < 0 ||
 	    store_exec(
 	        st,
 	        "UPDATE accounts SET lease_owner = NULL, lease_expires = NULL,"
@@ -1187,28 +1185,28 @@ static int lease_release(struct store *st, int64_t account_id, int64_t epoch, co
 	        " last_error = CASE WHEN $3 IN ('failed', 'auth_failed') THEN $4"
 	        "  WHEN $3 = 'synced' THEN NULL ELSE last_error END,"
 	        " updated_at = now() WHERE id = $1 AND lease_epoch = $2",
-	        5, params, NULL, error_r) < 0 ||
-	    store_exec_simple(st, "NOTIFY mailshift_scheduler", error_r) < 0) {
+	        5, params, NULL, err, errlen) < 0 ||
+	    store_exec_simple(st, "NOTIFY mailshift_scheduler", err, errlen) < 0) {
 		store_rollback(st);
 		return -1;
 	}
-	return store_fence_commit(st, error_r);
+	return store_fence_commit(st, err, errlen);
 }
 
 int store_lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,
-                        const char *reason, const char **error_r)
+                        const char *reason, char *err, size_t errlen)
 {
-	return lease_release(st, account_id, epoch, state, reason, 0, error_r);
+	return lease_release(st, account_id, epoch, state, reason, 0, err, errlen);
 }
 
 int store_lease_wait(struct store *st, int64_t account_id, int64_t epoch, int wait_s,
-                     const char *reason, const char **error_r)
+                     const char *reason, char *err, size_t errlen)
 {
-	return lease_release(st, account_id, epoch, "waiting", reason, wait_s, error_r);
+	return lease_release(st, account_id, epoch, "waiting", reason, wait_s, err, errlen);
 }
 
 int store_account_error(struct store *st, int64_t account_id, int64_t epoch, const char *error,
-                        const char **error_r)
+                        char *err, size_t errlen)
 {
 	char aid[32];
 	const char *params[2] = {aid, error};
@@ -1217,7 +1215,7 @@ int store_account_error(struct store *st, int64_t account_id, int64_t epoch, con
 	return store_fenced_exec(
 	    st, account_id, epoch,
 	    "UPDATE accounts SET last_error = $2, updated_at = now() WHERE id = $1", 2, params,
-	    NULL, error_r);
+	    NULL, err, errlen);
 }
 
 void store_folder_clear(struct store_folder *f)
@@ -1262,7 +1260,7 @@ static int uid_array_parse(const char *text, uint32_t **uids_r, size_t *count_r)
 }
 
 int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const char *src_name,
-                     const char *dst_name, struct store_folder *folder_r, const char **error_r)
+                     const char *dst_name, struct store_folder *folder_r, char *err, size_t errlen)
 {
 	char aid[32];
 	const char *params[3] = {aid, src_name, dst_name};
@@ -1280,7 +1278,7 @@ int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const 
 	    " SELECT id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water,"
 	    " highest_modseq, src_uidnext, src_messages, intent_dst_uidnext,"
 	    " coalesce(intent_uids::text, '{}'), rematch FROM ins",
-	    3, params, &res, error_r);
+	    3, params, &res, err, errlen);
 	if (ret < 0)
 		return ret;
 	f.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -1298,7 +1296,7 @@ int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const 
 	    f.src_name == NULL || f.dst_name == NULL) {
 		PQclear(res);
 		store_folder_clear(&f);
-		*error_r = "folder row: cannot parse";
+		snprintf(err, errlen, "folder row: cannot parse");
 		return -1;
 	}
 	PQclear(res);
@@ -1307,8 +1305,8 @@ int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const 
 }
 
 int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-                       uint32_t src_uidvalidity, uint32_t dst_uidvalidity, bool rematch,
-                       const char **error_r)
+                       uint32_t src_uidvalidity, uint32_t dst_uidvalidity, bool rematch, char *err,
+                       size_t errlen)
 {
 	char fid[32], sv[16], dv[16];
 	const char *params[4] = {fid, sv, dv, rematch ? "true" : "false"};
@@ -1317,20 +1315,20 @@ int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int6
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
 	snprintf(sv, sizeof(sv), "%" PRIu32, src_uidvalidity);
 	snprintf(dv, sizeof(dv), "%" PRIu32, dst_uidvalidity);
-	ret = store_fence_begin(st, account_id, epoch, error_r);
+	ret = store_fence_begin(st, account_id, epoch, err, errlen);
 	if (ret < 0)
 		return ret;
 	if ((rematch && store_exec(st, "DELETE FROM uid_map WHERE folder_id = $1", 1, params, NULL,
-	                           error_r) < 0) ||
+	                           err, errlen) < 0) ||
 	    store_exec(st,
 	               "UPDATE folders SET src_uidvalidity = $2, dst_uidvalidity = $3,"
 	               " high_water = 0, highest_modseq = 0, src_uidnext = 0, src_messages = 0,"
 	               " intent_dst_uidnext = 0, intent_uids = NULL, rematch = $4 WHERE id = $1",
-	               4, params, NULL, error_r) < 0) {
+	               4, params, NULL, err, errlen) < 0) {
 		store_rollback(st);
 		return -1;
 	}
-	return store_fence_commit(st, error_r);
+	return store_fence_commit(st, err, errlen);
 }
 
 /* Formats UIDs as a PostgreSQL array literal; caller frees. */
@@ -1351,8 +1349,8 @@ static char *uid_array_format(const uint32_t *uids, size_t count)
 }
 
 int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-                       uint32_t dst_uidnext, const uint32_t *uids, size_t count,
-                       const char **error_r)
+                       uint32_t dst_uidnext, const uint32_t *uids, size_t count, char *err,
+                       size_t errlen)
 {
 	char fid[32], next[16];
 	char *arr = uid_array_format(uids, count);
@@ -1360,7 +1358,7 @@ int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int6
 	int ret;
 
 	if (arr == NULL) {
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
@@ -1369,7 +1367,7 @@ int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int6
 	    st, account_id, epoch,
 	    "UPDATE folders SET intent_dst_uidnext = $2, intent_uids = $3::bigint[]"
 	    " WHERE id = $1",
-	    3, params, NULL, error_r);
+	    3, params, NULL, err, errlen);
 	free(arr);
 	return ret;
 }
@@ -1377,7 +1375,7 @@ int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int6
 int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
                        const struct store_uidpair *pairs, size_t npairs,
                        const struct store_msg_error *errors, size_t nerrors, uint32_t high_water,
-                       size_t appended, uint64_t bytes, size_t matched, const char **error_r)
+                       size_t appended, uint64_t bytes, size_t matched, char *err, size_t errlen)
 {
 	uint32_t *src = NULL, *dst = NULL, *len = NULL;
 	char *src_arr = NULL, *dst_arr = NULL, *len_arr = NULL;
@@ -1392,13 +1390,15 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 	snprintf(nm, sizeof(nm), "%zu", appended);
 	snprintf(ne, sizeof(ne), "%zu", nerrors);
 	snprintf(nx, sizeof(nx), "%zu", matched);
+	for (size_t i = 1; i < npairs; i++)
+		assert(pairs[i - 1].src <= pairs[i].src); /* the contract: sorted by src */
 
 	/* Compress the pairs into runs of consecutive UIDs on both sides. */
 	src = calloc(npairs + 1, sizeof(*src));
 	dst = calloc(npairs + 1, sizeof(*dst));
 	len = calloc(npairs + 1, sizeof(*len));
 	if (src == NULL || dst == NULL || len == NULL) {
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < npairs; i++) {
@@ -1416,10 +1416,10 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 	dst_arr = uid_array_format(dst, runs);
 	len_arr = uid_array_format(len, runs);
 	if (src_arr == NULL || dst_arr == NULL || len_arr == NULL) {
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	ret = store_fence_begin(st, account_id, epoch, error_r);
+	ret = store_fence_begin(st, account_id, epoch, err, errlen);
 	if (ret < 0)
 		goto out;
 	ret = -1;
@@ -1432,7 +1432,7 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 		               " $4::int[]) AS r(s, d, l)"
 		               " ON CONFLICT (folder_id, src_start) DO UPDATE SET"
 		               " dst_start = EXCLUDED.dst_start, len = EXCLUDED.len",
-		               4, params, NULL, error_r) < 0)
+		               4, params, NULL, err, errlen) < 0)
 			goto rollback;
 	}
 	for (size_t i = 0; i < nerrors; i++) {
@@ -1443,7 +1443,7 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 		               "INSERT INTO message_errors (account_id, folder_id, src_uid, error)"
 		               " VALUES ($1, $2, $3, $4) ON CONFLICT (folder_id, src_uid)"
 		               " DO UPDATE SET error = EXCLUDED.error, at = now()",
-		               4, params, NULL, error_r) < 0)
+		               4, params, NULL, err, errlen) < 0)
 			goto rollback;
 	}
 	{
@@ -1455,7 +1455,7 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 		        " + $4, failed_messages = failed_messages + $5,"
 		        " matched_messages = matched_messages + $6,"
 		        " intent_dst_uidnext = 0, intent_uids = NULL WHERE id = $1",
-		        6, params, NULL, error_r) < 0)
+		        6, params, NULL, err, errlen) < 0)
 			goto rollback;
 	}
 	if (appended > 0 || nerrors > 0 || matched > 0) {
@@ -1471,17 +1471,17 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 		        " bytes = pass_folders.bytes + EXCLUDED.bytes,"
 		        " failed = pass_folders.failed + EXCLUDED.failed,"
 		        " matched = pass_folders.matched + EXCLUDED.matched",
-		        6, params, NULL, error_r) < 0 ||
+		        6, params, NULL, err, errlen) < 0 ||
 		    store_exec(st,
 		               "INSERT INTO account_days (account_id, day, bytes)"
 		               " VALUES ($1, (now() AT TIME ZONE 'UTC')::date, $2)"
 		               " ON CONFLICT (account_id) DO UPDATE SET bytes = CASE WHEN"
 		               " account_days.day = EXCLUDED.day THEN account_days.bytes ELSE 0 END"
 		               " + EXCLUDED.bytes, day = EXCLUDED.day",
-		               2, params + 1, NULL, error_r) < 0)
+		               2, params + 1, NULL, err, errlen) < 0)
 			goto rollback;
 	}
-	ret = store_fence_commit(st, error_r);
+	ret = store_fence_commit(st, err, errlen);
 	goto out;
 rollback:
 	store_rollback(st);
@@ -1497,7 +1497,7 @@ out:
 
 int store_folder_synced(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
                         uint32_t src_uidnext, uint32_t src_messages, uint64_t highest_modseq,
-                        const char **error_r)
+                        char *err, size_t errlen)
 {
 	char fid[32], next[16], msgs[16], modseq[32];
 	const char *params[4] = {fid, next, msgs, modseq};
@@ -1516,11 +1516,11 @@ int store_folder_synced(struct store *st, int64_t account_id, int64_t epoch, int
 	    " ON a.id = f.account_id"
 	    " ON CONFLICT (folder_id, number) DO UPDATE SET finished_at = now(),"
 	    " error = NULL",
-	    4, params, NULL, error_r);
+	    4, params, NULL, err, errlen);
 }
 
 int store_folder_error(struct store *st, int64_t account_id, int64_t epoch, const char *src_name,
-                       const char *dst_name, const char *error, const char **error_r)
+                       const char *dst_name, const char *error, char *err, size_t errlen)
 {
 	char aid[32];
 	const char *params[4] = {aid, src_name, dst_name != NULL ? dst_name : "", error};
@@ -1535,11 +1535,11 @@ int store_folder_error(struct store *st, int64_t account_id, int64_t epoch, cons
 	    " SELECT f.id, a.lease_pass, $4 FROM f JOIN accounts a"
 	    " ON a.id = f.account_id"
 	    " ON CONFLICT (folder_id, number) DO UPDATE SET error = EXCLUDED.error",
-	    4, params, NULL, error_r);
+	    4, params, NULL, err, errlen);
 }
 
 int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_id,
-                        store_folder_error_cb *cb, void *context, const char **error_r)
+                        store_folder_error_cb *cb, void *context, char *err, size_t errlen)
 {
 	char mid[32], aid[32];
 	const char *params[2] = {mid, aid};
@@ -1552,7 +1552,7 @@ int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_
 	               " JOIN accounts a ON a.id = f.account_id"
 	               " WHERE a.migration_id = $1 AND ($2::bigint = 0 OR a.id = $2::bigint)"
 	               " AND f.error IS NOT NULL ORDER BY f.account_id, f.src_name",
-	               2, params, &res, error_r) < 0)
+	               2, params, &res, err, errlen) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++)
 		cb(strtoll(PQgetvalue(res, i, 0), NULL, 10), PQgetvalue(res, i, 1),
@@ -1562,7 +1562,7 @@ int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_
 }
 
 int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src_uids, size_t count,
-                        uint32_t *dst_uids_r, const char **error_r)
+                        uint32_t *dst_uids_r, char *err, size_t errlen)
 {
 	char fid[32];
 	char *arr = uid_array_format(src_uids, count);
@@ -1570,8 +1570,10 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 	PGresult *res = NULL;
 	size_t j = 0;
 
+	for (size_t i = 1; i < count; i++)
+		assert(src_uids[i - 1] <= src_uids[i]); /* the contract: ascending */
 	if (arr == NULL) {
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
@@ -1583,7 +1585,7 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 	        " CROSS JOIN LATERAL (SELECT src_start, dst_start, len FROM uid_map"
 	        "  WHERE folder_id = $1 AND src_start <= u ORDER BY src_start DESC LIMIT 1) m"
 	        " WHERE u < m.src_start + m.len ORDER BY u",
-	        2, params, &res, error_r) < 0) {
+	        2, params, &res, err, errlen) < 0) {
 		free(arr);
 		return -1;
 	}
@@ -1600,7 +1602,7 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 }
 
 int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32_t *uid_r,
-                      const char **error_r)
+                      char *err, size_t errlen)
 {
 	char fid[32], f[16];
 	const char *params[2] = {fid, f};
@@ -1611,7 +1613,7 @@ int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32
 	if (store_exec(st,
 	               "SELECT coalesce(min(greatest(src_start, $2::bigint)), 0) FROM uid_map"
 	               " WHERE folder_id = $1 AND src_start + len > $2::bigint",
-	               2, params, &res, error_r) < 0)
+	               2, params, &res, err, errlen) < 0)
 		return -1;
 	*uid_r = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -1619,14 +1621,14 @@ int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32
 }
 
 int store_uidmap_clear(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-                       const char **error_r)
+                       char *err, size_t errlen)
 {
 	char fid[32];
 	const char *params[1] = {fid};
 
 	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
 	return store_fenced_exec(st, account_id, epoch, "DELETE FROM uid_map WHERE folder_id = $1",
-	                         1, params, NULL, error_r);
+	                         1, params, NULL, err, errlen);
 }
 
 /* Accounts with their folder totals and live totals, WHERE cond. */
@@ -1644,7 +1646,7 @@ int store_uidmap_clear(struct store *st, int64_t account_id, int64_t epoch, int6
 	" WHERE " cond " GROUP BY a.id, l.messages, l.bytes ORDER BY a.id"
 
 int store_migration_status(struct store *st, int64_t migration_id, int64_t account_id,
-                           store_status_cb *cb, void *context, const char **error_r)
+                           store_status_cb *cb, void *context, char *err, size_t errlen)
 {
 	char mid[32], aid[32];
 	const char *params[2] = {mid, aid};
@@ -1656,7 +1658,7 @@ int store_migration_status(struct store *st, int64_t migration_id, int64_t accou
 	if (store_exec(st,
 	               account_id != 0 ? STATUS_SQL("a.migration_id = $1 AND a.id = $2::bigint")
 	                               : STATUS_SQL("a.migration_id = $1 AND $2::bigint = 0"),
-	               2, params, &res, error_r) < 0)
+	               2, params, &res, err, errlen) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct store_account_status row = {
@@ -1683,7 +1685,7 @@ int store_migration_status(struct store *st, int64_t migration_id, int64_t accou
 	return 0;
 }
 
-int store_scheduler_lock(struct store *st, const char **error_r)
+int store_scheduler_lock(struct store *st, char *err, size_t errlen)
 {
 	char key[32];
 	const char *params[1] = {key};
@@ -1691,18 +1693,19 @@ int store_scheduler_lock(struct store *st, const char **error_r)
 	int taken;
 
 	snprintf(key, sizeof(key), "%lld", (long long)SCHEDULER_LOCK_KEY);
-	if (store_exec(st, "SELECT pg_try_advisory_lock($1::bigint)", 1, params, &res, error_r) < 0)
+	if (store_exec(st, "SELECT pg_try_advisory_lock($1::bigint)", 1, params, &res, err,
+	               errlen) < 0)
 		return -1;
 	taken = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
-	return taken;
+	return taken ? STORE_LOCK_TAKEN : STORE_LOCK_ELSEWHERE;
 }
 
-int store_account_get(struct store *st, int64_t account_id, struct store_account *acct_r,
-                      const char **error_r)
+int store_account_get(struct store *st, int64_t account_id, struct store_account *acct_r, char *err,
+                      size_t errlen)
 {
 	memset(acct_r, 0, sizeof(*acct_r));
-	if (account_load(st, account_id, acct_r, error_r) < 0) {
+	if (account_load(st, account_id, acct_r, err, errlen) < 0) {
 		store_account_clear(acct_r);
 		return -1;
 	}
@@ -1710,7 +1713,7 @@ int store_account_get(struct store *st, int64_t account_id, struct store_account
 }
 
 int store_migration_accounts(struct store *st, int64_t migration_id, int64_t **ids_r,
-                             size_t *count_r, const char **error_r)
+                             size_t *count_r, char *err, size_t errlen)
 {
 	char mid[32];
 	const char *params[1] = {mid};
@@ -1718,13 +1721,13 @@ int store_migration_accounts(struct store *st, int64_t migration_id, int64_t **i
 
 	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
 	if (store_exec(st, "SELECT id FROM accounts WHERE migration_id = $1 ORDER BY id", 1, params,
-	               &res, error_r) < 0)
+	               &res, err, errlen) < 0)
 		return -1;
-	return store_ids_from_result(res, ids_r, count_r, error_r);
+	return store_ids_from_result(res, ids_r, count_r, err, errlen);
 }
 
 int store_account_verified(struct store *st, int64_t account_id, const char *state,
-                           const char *reason, const char **error_r)
+                           const char *reason, char *err, size_t errlen)
 {
 	char aid[32];
 	const char *params[3] = {aid, state, reason != NULL ? reason : ""};
@@ -1739,11 +1742,11 @@ int store_account_verified(struct store *st, int64_t account_id, const char *sta
 	                  "  FROM old WHERE a.id = old.id RETURNING a.id)"
 	                  " INSERT INTO account_log (account_id, from_state, to_state, reason)"
 	                  " SELECT id, state, $2, 'credential check: ' || $3 FROM old",
-	                  3, params, NULL, error_r);
+	                  3, params, NULL, err, errlen);
 }
 
 int store_slot_take(struct store *st, int64_t server_id, const char *owner, int ttl_s, int *slot_r,
-                    const char **error_r)
+                    char *err, size_t errlen)
 {
 	char sid[32], ttl[16];
 	const char *params[3] = {sid, owner, ttl};
@@ -1760,17 +1763,17 @@ int store_slot_take(struct store *st, int64_t server_id, const char *owner, int 
 	        "  AND (owner IS NULL OR expires < now()) ORDER BY slot LIMIT 1"
 	        "  FOR UPDATE SKIP LOCKED) free"
 	        " WHERE s.server_id = free.server_id AND s.slot = free.slot RETURNING s.slot",
-	        3, params, &res, error_r) < 0)
+	        3, params, &res, err, errlen) < 0)
 		return -1;
 	n = PQntuples(res);
 	if (n > 0)
 		*slot_r = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	return n > 0 ? 0 : 1;
+	return n > 0 ? STORE_TAKEN : STORE_BUSY;
 }
 
-int store_slot_release(struct store *st, int64_t server_id, int slot, const char *owner,
-                       const char **error_r)
+int store_slot_release(struct store *st, int64_t server_id, int slot, const char *owner, char *err,
+                       size_t errlen)
 {
 	char sid[32], sl[16];
 	const char *params[3] = {sid, sl, owner};
@@ -1780,10 +1783,10 @@ int store_slot_release(struct store *st, int64_t server_id, int slot, const char
 	return store_exec(st,
 	                  "UPDATE server_slots SET owner = NULL, expires = NULL"
 	                  " WHERE server_id = $1 AND slot = $2 AND owner = $3",
-	                  3, params, NULL, error_r);
+	                  3, params, NULL, err, errlen);
 }
 
-int store_slots_renew(struct store *st, const char *owner, int ttl_s, const char **error_r)
+int store_slots_renew(struct store *st, const char *owner, int ttl_s, char *err, size_t errlen)
 {
 	char ttl[16];
 	const char *params[2] = {owner, ttl};
@@ -1792,30 +1795,30 @@ int store_slots_renew(struct store *st, const char *owner, int ttl_s, const char
 	return store_exec(st,
 	                  "UPDATE server_slots SET expires = now() + make_interval(secs => $2::int)"
 	                  " WHERE owner = $1",
-	                  2, params, NULL, error_r);
+	                  2, params, NULL, err, errlen);
 }
 
 int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r, char **key_id_r,
-                        const char **error_r)
+                        char *err, size_t errlen)
 {
 	PGresult *res = NULL;
-	int ret = 1;
+	int ret = STORE_KEY_CHECK_NONE;
 
 	*check_r = NULL;
 	*key_id_r = NULL;
 	*len_r = 0;
 	if (store_exec(st, "SELECT key_id, encode(check_value, 'hex') FROM key_check", 0, NULL,
-	               &res, error_r) < 0)
+	               &res, err, errlen) < 0)
 		return -1;
 	if (PQntuples(res) > 0) {
 		*key_id_r = strdup(PQgetvalue(res, 0, 0));
 		if (*key_id_r == NULL || hex_decode(PQgetvalue(res, 0, 1), check_r, len_r) < 0) {
 			free(*key_id_r);
 			*key_id_r = NULL;
-			*error_r = "key check: out of memory or bad value";
+			snprintf(err, errlen, "key check: out of memory or bad value");
 			ret = -1;
 		} else {
-			ret = 0;
+			ret = STORE_KEY_CHECK_FOUND;
 		}
 	}
 	PQclear(res);
@@ -1823,7 +1826,7 @@ int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r
 }
 
 int store_key_check_put(struct store *st, const unsigned char *check, size_t len,
-                        const char *key_id, const char **error_r)
+                        const char *key_id, char *err, size_t errlen)
 {
 	const char *values[2] = {key_id, (const char *)check};
 	int lengths[2] = {0, (int)len}, formats[2] = {0, 1};
@@ -1837,7 +1840,7 @@ int store_key_check_put(struct store *st, const unsigned char *check, size_t len
 	                    2, values, lengths, formats);
 	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)
-		store_fail(st, error_r, "postgresql", res);
+		store_fail(st, err, errlen, "postgresql", res);
 	PQclear(res);
 	return ok ? 0 : -1;
 }
