@@ -33,6 +33,15 @@ struct imap_session {
 };
 
 void imap_session_set_state(struct imap_session *s, enum imap_session_state state);
+/* Whether a libetpan return is a success. */
+bool imap_ok(int r);
+/* auth.c: the capabilities (from the last answer's [CAPABILITY] code when it
+ * had one, else CAPABILITY) and the login by ep->auth.  0 or an IMAP_E*. */
+int imap_capabilities_load(struct imap_session *s, char *err, size_t errlen);
+int imap_authenticate(struct imap_session *s, const struct imap_endpoint *ep, char *err,
+                      size_t errlen);
+/* Drops what libetpan kept of [CAPABILITY] response codes. */
+void imap_caps_code_forget(struct imap_session *s);
 /* Turns a failed libetpan call (r is not a MAILIMAP_NO_ERROR*) into
  * IMAP_ETHROTTLED, IMAP_ENET, IMAP_ELIMIT, IMAP_EPROTO or IMAP_ENO, with
  * "what: ..." and the server's own words, or the transport's reason (timeout,
