@@ -7,8 +7,6 @@
 #include "account.h"
 #include "log.h"
 #include "plan.h"
-#include "queue.h"
-#include "report.h"
 #include "scheduler.h"
 #include "secret.h"
 #include "verifier.h"
@@ -19,7 +17,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
 
