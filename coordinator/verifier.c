@@ -4,6 +4,7 @@
 #include "account_state.h"
 #include "imap.h"
 #include "log.h"
+#include "pace.h"
 #include "store.h"
 
 #include <inttypes.h>
@@ -23,6 +24,30 @@ struct verify_run {
 	size_t verified, refused, unreachable, errors;
 };
 
+/* How long a login waits for a slot of its server's connection budget. */
+#define SLOT_WAIT_S 120
+/* Tries for a login while the server asks to slow down. */
+#define THROTTLE_TRIES 6
+
+_Static_assert(PACE_TAKEN == STORE_TAKEN && PACE_BUSY == STORE_BUSY, "lib/pace results");
+
+/* One try for a slot of a server's budget, as pace_take_fn. */
+struct slot_take {
+	struct store *st;
+	int64_t server_id;
+	const char *owner;
+	int *slot_r;
+	char *error;
+	size_t errlen;
+};
+
+static int slot_try(void *context)
+{
+	struct slot_take *t = context;
+
+	return store_slot_take(t->st, t->server_id, t->owner, 600, t->slot_r, t->error, t->errlen);
+}
+
 /* Tries one side's login within the server's connection budget (a slot is
  * held for the login, so verification never exceeds max_connections even
  * while workers copy); fills state/reason when it fails. */
@@ -33,34 +58,32 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 	char err[512], owner[64];
 	char error[STORE_ERRLEN] = "";
 	int ret, slot = 0, taken;
+	struct slot_take take = {st, server_id, owner, &slot, error, sizeof(error)};
 
 	snprintf(owner, sizeof(owner), "verify-%ld-%lu", (long)getpid(),
 	         (unsigned long)pthread_self());
 	/* The slot outlives the login and its waits for a throttling server. */
-	for (int waited = 0; (taken = store_slot_take(st, server_id, owner, 600, &slot, error,
-	                                              sizeof(error))) == STORE_BUSY;
-	     waited++) {
-		if (waited == 1200) { /* 2 minutes */
-			*state_r = ACCOUNT_STATE_VERIFY_FAILED;
-			snprintf(reason, reasonlen,
-			         "%s: no connection free within the server's budget for 2 minutes"
-			         " (copies are using it); check again later",
-			         side);
-			return false;
-		}
-		usleep(100 * 1000);
+	taken = pace_slot_wait(slot_try, &take, SLOT_WAIT_S, NULL, NULL);
+	if (taken == STORE_BUSY) {
+		*state_r = ACCOUNT_STATE_VERIFY_FAILED;
+		snprintf(reason, reasonlen,
+		         "%s: no connection free within the server's budget for 2 minutes"
+		         " (copies are using it); check again later",
+		         side);
+		return false;
 	}
 	if (taken < 0)
 		log_warn("%s: connection budget: %s (checking anyway)", side, error);
 	/* A server that asks to slow down is waited for, not taken as a no. */
 	for (int tries = 1;; tries++) {
-		int backoff = 0;
+		int backoff = 0, secs;
 		ret = imap_session_open_backoff(ep, &s, &backoff, err, sizeof(err));
 		imap_session_close(&s);
-		if (ret != IMAP_ETHROTTLED || tries == 6)
+		if (ret != IMAP_ETHROTTLED || tries == THROTTLE_TRIES)
 			break;
-		log_info("%s: %s; waiting %d s", side, err, backoff > 0 ? backoff : tries);
-		sleep((unsigned)(backoff > 0 && backoff < 60 ? backoff : tries));
+		secs = pace_throttle_delay_s(backoff, tries);
+		log_info("%s: %s; waiting %d s", side, err, secs);
+		pace_sleep(secs, NULL, NULL);
 	}
 	if (taken == STORE_TAKEN &&
 	    store_slot_release(st, server_id, slot, owner, error, sizeof(error)) < 0)

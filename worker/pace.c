@@ -4,19 +4,20 @@
 #include "sync-private.h"
 
 #include "log.h"
+#include "pace.h"
 
 #include <inttypes.h>
-#include <unistd.h>
 
-/* Sleeps up to secs in short steps; false when the run is to stop. */
+/* pace_go_fn of a run's waits: they end when the run is to stop. */
+static bool run_go(void *context)
+{
+	return !run_should_stop(context);
+}
+
+/* Sleeps up to secs in short steps (lib/pace); false when the run is to stop. */
 static bool run_sleep(struct account_run *run, double secs)
 {
-	for (double slept = 0; slept < secs; slept += 0.1) {
-		if (run_should_stop(run))
-			return false;
-		usleep(secs - slept < 0.1 ? (useconds_t)((secs - slept) * 1e6) : 100000);
-	}
-	return !run_should_stop(run);
+	return pace_sleep(secs, run_go, run) == PACE_SLEPT;
 }
 
 /* run_sleep for a folder thread: a legitimate wait, which the watchdog does
@@ -102,9 +103,9 @@ bool cap_fit(struct account_run *run, const struct imap_batch *sizes, size_t *i,
 #define THROTTLE_REQUEUE_S 300
 
 /* After IMAP_ETHROTTLED: waits the server's suggested time (else 1, 2, 4 ...
- * up to 60 s), and moves that server's fleet-wide rate clock by as much so
- * that every worker slows down for it.  A session the server closed is
- * reopened by the caller.  Returns 0 to retry, RUN_STOP when the run is to stop. */
+ * up to 60 s; at most 600 s: pace_throttle_delay_s), and moves that server's
+ * fleet-wide rate clock by as much so that every worker slows down for it.  A session the server
+ * closed is reopened by the caller.  Returns 0 to retry, RUN_STOP when the run is to stop. */
 int throttle_wait(struct folder_ctx *fc, int count)
 {
 	struct account_run *run = fc->run;
@@ -122,10 +123,7 @@ int throttle_wait(struct folder_ctx *fc, int count)
 	s = fc->throttled_dst ? fc->dst : fc->src;
 	secs = s != NULL ? imap_session_backoff_s(s) : fc->open_backoff_s;
 
-	if (secs <= 0)
-		secs = count < 7 ? 1 << (count - 1) : 60;
-	if (secs > 600)
-		secs = 600;
+	secs = pace_throttle_delay_s(secs, count);
 	pthread_mutex_lock(&run->lock);
 	run->stats.throttled++;
 	pthread_mutex_unlock(&run->lock);

@@ -25,6 +25,7 @@
 #include "sync-private.h"
 
 #include "log.h"
+#include "pace.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -477,11 +478,43 @@ static void run_cost_log(struct account_run *run)
 	    line);
 }
 
+_Static_assert(PACE_TAKEN == STORE_TAKEN && PACE_BUSY == STORE_BUSY, "lib/pace results");
+
+/* pace_take_fn: one try for both slots of a folder thread (slots_take). */
+static int slots_try(void *context)
+{
+	return slots_take(context);
+}
+
+/* pace_go_fn of the account's first slot wait: says once that it waits; the
+ * wait ends when the run is to stop. */
+struct slot_wait {
+	struct account_run *run;
+	bool logged;
+};
+
+static bool slots_wait_go(void *context)
+{
+	struct slot_wait *sw = context;
+	const struct store_account *acct = sw->run->acct;
+
+	if (run_should_stop(sw->run))
+		return false;
+	if (!sw->logged)
+		log_info("account %" PRId64 ": waiting for a connection slot (%s:%d allows %d,"
+		         " %s:%d allows %d across the fleet)",
+		         acct->id, acct->src.host, acct->src.port, acct->src.max_connections,
+		         acct->dst.host, acct->dst.port, acct->dst.max_connections);
+	sw->logged = true;
+	return true;
+}
+
 enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
                                const struct store_account *acct, int64_t epoch,
                                struct sync_stats *stats_r, char *err, size_t errlen)
 {
 	struct account_run run;
+	struct slot_wait slot_wait = {.run = &run};
 	struct folder_ctx *fcs = NULL;
 	pthread_t *threads = NULL, heartbeat;
 	bool heartbeat_started = false;
@@ -546,18 +579,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	heartbeat_started = true;
 	snprintf(run.slot_owner, sizeof(run.slot_owner), "%" PRId64 ":%" PRId64, acct->id, epoch);
 	/* The account's first connections wait for the servers' budgets. */
-	for (bool logged = false;; logged = true) {
-		ret = slots_take(&fcs[0]);
-		if (ret != STORE_BUSY || run_should_stop(&run))
-			break;
-		if (!logged)
-			log_info(
-			    "account %" PRId64 ": waiting for a connection slot (%s:%d allows %d,"
-			    " %s:%d allows %d across the fleet)",
-			    acct->id, acct->src.host, acct->src.port, acct->src.max_connections,
-			    acct->dst.host, acct->dst.port, acct->dst.max_connections);
-		usleep(200 * 1000);
-	}
+	ret = pace_slot_wait(slots_try, &fcs[0], -1, slots_wait_go, &slot_wait);
 	if (ret == STORE_BUSY) {
 		run_fail(&run, SYNC_STOPPED, "stopped while waiting for a connection slot");
 		goto join;
