@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -362,7 +363,7 @@ static void usage(void)
 	    "  --folders N            parallel folders per account (default: from the\n"
 	    "                         servers' connection budgets, half the smaller one,\n"
 	    "                         at most 4)\n"
-	    "  --batch-count N        messages per append batch (default 200)\n"
+	    "  --batch-count N        messages per append batch (default 100)\n"
 	    "  --batch-mb N           megabytes per batch (default 8)\n"
 	    "  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"
 	    "  --lease-ttl SECS       account lease lifetime, renewed while copying (default 60)\n"
@@ -535,10 +536,13 @@ int main(int argc, char **argv)
 	char error[STORE_ERRLEN] = "";
 	int c, ret = 1;
 
+	/* Two malloc arenas: fetch threads come and go per batch, and an arena
+	 * per thread would keep their freed batches resident (peak RSS). */
+	mallopt(M_ARENA_MAX, 2);
 	memset(&w, 0, sizeof(w));
 	w.capacity = 4;
 	w.sync.folder_threads = 0; /* from the budgets (sync_account) */
-	w.sync.batch_count = 200;
+	w.sync.batch_count = 100;
 	w.sync.batch_bytes = 8u << 20;
 	w.sync.window = 5000;
 	w.sync.lease_ttl_s = 60;
