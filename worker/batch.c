@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Bytes an account's folder threads may be fetching ahead at once. */
+#define AHEAD_BYTES ((size_t)4 << 20)
+
 /* Partial fetch size for messages spooled through a file. */
 #define SPOOL_CHUNK (1024 * 1024)
 
@@ -134,7 +137,7 @@ static int pair_cmp(const void *a, const void *b)
  * re-match. */
 static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint32_t *uids,
                       size_t count, bool spool, struct dst_index *idx, bool keep_intent,
-                      struct imap_batch *given)
+                      struct imap_batch *given, const struct store_intent *next, bool *next_written)
 {
 	struct account_run *run = fc->run;
 	struct imap_batch bodies = {0};
@@ -287,12 +290,22 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 		}
 	}
 	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
+	/* The next batch's intent rides on this commit when its bound is known
+	 * (this batch's APPENDUIDs): one PostgreSQL commit per batch, not two. */
+	struct store_intent next_intent = {0};
+	bool with_next = next != NULL && next->count > 0 && fc->dst_uid_floor != 0;
+	if (with_next) {
+		next_intent = *next;
+		next_intent.dst_uidnext = fc->dst_uid_floor;
+	}
 	t0 = monotonic_ms();
 	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
-	                         nerrors, uids[count - 1], appended, bytes, matched, error,
-	                         sizeof(error));
+	                         nerrors, uids[count - 1], appended, bytes, matched,
+	                         with_next ? &next_intent : NULL, error, sizeof(error));
 	if (phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, error)) < 0)
 		goto out;
+	if (next_written != NULL)
+		*next_written = with_next;
 	cp->high_water = uids[count - 1];
 	pthread_mutex_lock(&run->lock);
 	run->stats.messages += appended;
@@ -330,7 +343,7 @@ int recover_intent(struct folder_ctx *fc, struct store_folder *cp)
 	if (ret == 0)
 		/* A batch of one may be a message too large to hold: spool it. */
 		ret = copy_batch(fc, cp, cp->intent_uids, cp->intent_count, cp->intent_count == 1,
-		                 &idx, true, NULL);
+		                 &idx, true, NULL, NULL, NULL);
 	dst_index_free(&idx);
 	return ret;
 }
@@ -349,7 +362,7 @@ static int msg_error_commit(struct folder_ctx *fc, struct store_folder *cp, uint
 	         uid, why);
 	ret = store_check(fc,
 	                  store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, NULL, 0, &e,
-	                                     1, uid, 0, 0, 0, error, sizeof(error)),
+	                                     1, uid, 0, 0, 0, NULL, error, sizeof(error)),
 	                  error);
 	if (ret < 0)
 		return ret;
@@ -399,7 +412,7 @@ static int copy_one_by_one(struct folder_ctx *fc, struct store_folder *cp, const
 	for (size_t k = 0; k < count && ret == 0; k++) {
 		if (run_should_stop(fc->run))
 			return RUN_STOP;
-		ret = copy_batch(fc, cp, &uids[k], 1, true, idx, false, NULL);
+		ret = copy_batch(fc, cp, &uids[k], 1, true, idx, false, NULL, NULL, NULL);
 		if (ret == IMAP_ELIMIT) {
 			char why[600];
 			snprintf(why, sizeof(why), "%s", fc->err);
@@ -445,19 +458,42 @@ static void *prefetch_run(void *arg)
  * is then fetched in turn). */
 static bool prefetch_start(struct prefetch *pf)
 {
+	struct account_run *run = pf->fc->run;
+	bool room;
+
+	/* The account's folder threads fetch ahead within AHEAD_BYTES between
+	 * them: the worker's memory stays bounded however many run. */
+	pthread_mutex_lock(&run->lock);
+	room = run->ahead_bytes + pf->bytes <= AHEAD_BYTES;
+	if (room)
+		run->ahead_bytes += pf->bytes;
+	pthread_mutex_unlock(&run->lock);
+	if (!room)
+		return false;
 	memset(&pf->bodies, 0, sizeof(pf->bodies));
 	pf->ret = 0;
 	pf->err[0] = '\0';
 	pf->running = pthread_create(&pf->thread, NULL, prefetch_run, pf) == 0;
+	if (!pf->running) {
+		pthread_mutex_lock(&run->lock);
+		run->ahead_bytes -= pf->bytes;
+		pthread_mutex_unlock(&run->lock);
+	}
 	return pf->running;
 }
 
 /* Waits for the fetch; its result is in pf->ret, pf->bodies, pf->err. */
 static void prefetch_join(struct prefetch *pf)
 {
-	if (pf->running)
-		pthread_join(pf->thread, NULL);
+	struct account_run *run = pf->fc->run;
+
+	if (!pf->running)
+		return;
+	pthread_join(pf->thread, NULL);
 	pf->running = false;
+	pthread_mutex_lock(&run->lock);
+	run->ahead_bytes -= pf->bytes;
+	pthread_mutex_unlock(&run->lock);
 }
 
 /* Copies source UIDs (high_water, last] in windows and byte-bounded batches;
@@ -518,7 +554,8 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 				break;
 			hi = (uint32_t)(next - 1);
 		}
-		size_t at = 0; /* where the batch fetched ahead was cut from */
+		size_t at = 0;             /* where the batch fetched ahead was cut from */
+		bool next_written = false; /* its intent is in (the last commit) */
 		while ((i < sizes.count || ahead) && ret == 0) {
 			struct imap_batch bodies = {0};
 			size_t n, bytes;
@@ -603,8 +640,13 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 						i = at;
 				}
 			}
-			ret =
-			    copy_batch(fc, cp, uids, n, spool, idx, false, given ? &bodies : NULL);
+			/* With the next batch's intent written by this one's commit,
+			 * that batch goes straight to its APPEND. */
+			struct store_intent next = {.uids = pf.uids, .count = pf.n};
+			bool keep = next_written;
+			next_written = false;
+			ret = copy_batch(fc, cp, uids, n, spool, idx, keep, given ? &bodies : NULL,
+			                 ahead ? &next : NULL, &next_written);
 			imap_batch_free(&bodies); /* left there only when not given */
 			prefetch_join(&pf);
 			if (ret != 0 && ahead) {
@@ -624,11 +666,12 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 		/* An empty window (expunged UIDs) still moves the high water. */
 		if (ret == 0 && cp->high_water < hi) {
 			char error[STORE_ERRLEN] = "";
-			ret = store_check(fc,
-			                  store_batch_commit(fc->st, fc->run->acct->id,
-			                                     fc->run->epoch, cp->id, NULL, 0, NULL,
-			                                     0, hi, 0, 0, 0, error, sizeof(error)),
-			                  error);
+			ret =
+			    store_check(fc,
+			                store_batch_commit(fc->st, fc->run->acct->id,
+			                                   fc->run->epoch, cp->id, NULL, 0, NULL, 0,
+			                                   hi, 0, 0, 0, NULL, error, sizeof(error)),
+			                error);
 			if (ret == 0)
 				cp->high_water = hi;
 		}

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "secret.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,9 @@ int main(int argc, char **argv)
 	char error[STORE_ERRLEN] = "";
 	int ret = 1;
 
+	/* Two malloc arenas: fetch threads come and go per batch, and an arena
+	 * per thread would keep their freed batches resident (peak RSS). */
+	mallopt(M_ARENA_MAX, 2);
 	memset(&w, 0, sizeof(w));
 	w.sync.stop = &stop_requested;
 	w.sync.cancel = &cancel_all;

@@ -23,7 +23,7 @@ static void usage(void)
 	    "  --folders N            parallel folders per account (default: from the\n"
 	    "                         servers' connection budgets, half the smaller one,\n"
 	    "                         at most 4)\n"
-	    "  --batch-count N        messages per append batch (default 200)\n"
+	    "  --batch-count N        messages per append batch (default 100)\n"
 	    "  --batch-mb N           megabytes per batch (default 8)\n"
 	    "  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"
 	    "  --lease-ttl SECS       account lease lifetime, renewed while copying (default 60)\n"
@@ -131,7 +131,7 @@ int worker_options_parse(int argc, char **argv, struct worker *w, struct worker_
 	o->shutdown_s = 10;
 	w->capacity = 4;
 	w->sync.folder_threads = 0; /* from the budgets (sync_account) */
-	w->sync.batch_count = 200;
+	w->sync.batch_count = 100;
 	w->sync.batch_bytes = 8u << 20;
 	w->sync.window = 5000;
 	w->sync.lease_ttl_s = 60;

@@ -103,6 +103,7 @@ struct account_run {
 	bool finished;             /* tells the heartbeat thread to stop */
 	pthread_cond_t wake;
 	uint64_t cap;           /* daily byte cap of the account, 0 = none */
+	uint64_t ahead_bytes;   /* bytes being fetched ahead by its folder threads */
 	uint64_t day_bytes;     /* bytes moved today, as far as this run knows */
 	time_t day;             /* today: UTC days since the epoch */
 	int wait_s;             /* SYNC_WAITING: when to run again */

@@ -1375,11 +1375,12 @@ int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int6
 int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
                        const struct store_uidpair *pairs, size_t npairs,
                        const struct store_msg_error *errors, size_t nerrors, uint32_t high_water,
-                       size_t appended, uint64_t bytes, size_t matched, char *err, size_t errlen)
+                       size_t appended, uint64_t bytes, size_t matched,
+                       const struct store_intent *next, char *err, size_t errlen)
 {
 	uint32_t *src = NULL, *dst = NULL, *len = NULL;
-	char *src_arr = NULL, *dst_arr = NULL, *len_arr = NULL;
-	char fid[32], aid[32], hw[16], nb[32], nm[32], ne[32], nx[32];
+	char *src_arr = NULL, *dst_arr = NULL, *len_arr = NULL, *next_arr = NULL;
+	char fid[32], aid[32], hw[16], nb[32], nm[32], ne[32], nx[32], nn[16];
 	size_t runs = 0;
 	int ret = -1;
 
@@ -1390,6 +1391,12 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 	snprintf(nm, sizeof(nm), "%zu", appended);
 	snprintf(ne, sizeof(ne), "%zu", nerrors);
 	snprintf(nx, sizeof(nx), "%zu", matched);
+	snprintf(nn, sizeof(nn), "%" PRIu32, next != NULL ? next->dst_uidnext : 0);
+	if (next != NULL && next->count > 0 &&
+	    (next_arr = uid_array_format(next->uids, next->count)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	for (size_t i = 1; i < npairs; i++)
 		assert(pairs[i - 1].src <= pairs[i].src); /* the contract: sorted by src */
 
@@ -1447,15 +1454,17 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 			goto rollback;
 	}
 	{
-		const char *params[6] = {fid, hw, nb, nm, ne, nx};
+		/* The intent is cleared, or is the next batch's ($8 NULL: none). */
+		const char *params[8] = {fid, hw, nb, nm, ne, nx, nn, next_arr};
 		if (store_exec(
 		        st,
 		        "UPDATE folders SET high_water = greatest(high_water, $2::bigint),"
 		        " copied_bytes = copied_bytes + $3, copied_messages = copied_messages"
 		        " + $4, failed_messages = failed_messages + $5,"
 		        " matched_messages = matched_messages + $6,"
-		        " intent_dst_uidnext = 0, intent_uids = NULL WHERE id = $1",
-		        6, params, NULL, err, errlen) < 0)
+		        " intent_dst_uidnext = CASE WHEN $8::bigint[] IS NULL THEN 0 ELSE $7 END,"
+		        " intent_uids = $8::bigint[] WHERE id = $1",
+		        8, params, NULL, err, errlen) < 0)
 			goto rollback;
 	}
 	if (appended > 0 || nerrors > 0 || matched > 0) {
@@ -1492,6 +1501,7 @@ out:
 	free(src_arr);
 	free(dst_arr);
 	free(len_arr);
+	free(next_arr);
 	return ret;
 }
 

@@ -226,16 +226,25 @@ struct store_msg_error {
 	const char *error;
 };
 
+/* The next batch's intent, written by the commit of the one before it. */
+struct store_intent {
+	uint32_t dst_uidnext; /* a lower bound of the UIDs its APPENDs get */
+	const uint32_t *uids; /* its source UIDs, ascending */
+	size_t count;
+};
+
 /* Batch protocol: docs/DESIGN.md, "2. Copy of a folder: the batch protocol".
  * Step (c): in one transaction stores the pairs as runs, records the errors,
  * sets high_water, adds `appended` messages and `bytes` to the folder's copy
  * counters (pairs found by re-matching are not copies: `matched` counts those
- * the destination already held), and clears the intent.  pairs sorted by
- * src. */
+ * the destination already held), and clears the intent -- or, with next,
+ * writes the next batch's intent in its place (its step (a), one commit
+ * instead of two).  pairs sorted by src. */
 int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
                        const struct store_uidpair *pairs, size_t npairs,
                        const struct store_msg_error *errors, size_t nerrors, uint32_t high_water,
-                       size_t appended, uint64_t bytes, size_t matched, char *err, size_t errlen);
+                       size_t appended, uint64_t bytes, size_t matched,
+                       const struct store_intent *next, char *err, size_t errlen);
 
 /* Records that a folder failed in this pass (fenced): the command and the
  * server's words in `error` (no secret in it).  Creates the folder row if the
