@@ -53,8 +53,10 @@
 # mailshift's own time = the duration the worker logs in its "synced: pass
 # N: ..., S s" line. refcopy and mbsync: wall time of the process, its start
 # included. The table shows medians; ratio = reference's time / mailshift's
-# (above 1.0: mailshift faster, as in issue 12). Peak RSS: the worker's
-# VmHWM over the whole benchmark; others: ru_maxrss of the child.
+# (above 1.0: mailshift faster, as in issue 12); base/ms = the baseline's
+# time / mailshift's (above 1.0: this build faster than the baseline). Peak
+# RSS: a worker's VmHWM over the whole benchmark (the largest of its
+# processes); others: ru_maxrss of the child.
 #
 # Usage: tests/bench/bench.sh   (needs build/ from a prior build, root,
 #        python3, mbsync (isync, optional), npm for the corpus cache)
@@ -482,6 +484,8 @@ t_end=$(now)
 
 # --- report -----------------------------------------------------------------------
 max_rss_mb() { [[ -s $1 ]] && sort -n "$1" | tail -n 1 | awk '{ printf "%.1f", $1 / 1024 }' || echo -; }
+# The mailshift worker that still runs: its peak, then it stops.
+ms_worker_stop
 ms_rss=$(max_rss_mb "$work/ms/rss")
 
 keys=()
@@ -493,11 +497,11 @@ echo "source:  $src_msgs messages, $src_bytes bytes (sum of RFC822.SIZE), 4 fold
 echo "PostgreSQL fsync=on synchronous_commit=on; ${rtt} ms RTT = delay_proxy.py in front of src and dst; $runs runs; bench took $(secs "$t_bench" "$t_end") s"
 echo
 python3 - "$rtt" "${tools[*]}" "$runs" "$ms_rss" "$(max_rss_mb "$work/ref/rss")" \
-  "$(max_rss_mb "$work/mbsync/rss")" "${keys[@]}" <<'PY'
+  "$(max_rss_mb "$work/mbsync/rss")" "$(max_rss_mb "$work/base/rss")" "$baseline" "${keys[@]}" <<'PY'
 import statistics, sys
-rtt, tools, runs, ms_rss, ref_rss, mb_rss = sys.argv[1:7]
+rtt, tools, runs, ms_rss, ref_rss, mb_rss, base_rss, baseline = sys.argv[1:9]
 tools = tools.split()
-R = dict(a.split("=", 1) for a in sys.argv[7:])
+R = dict(a.split("=", 1) for a in sys.argv[9:])
 
 def vals(key):
     out = []
@@ -530,11 +534,17 @@ def oks(tool, lat, stage):
     return "%d/%d" % (v.count("ok"), len(v)) if v else "-"
 
 head = ["", "mailshift worker (s)", "mailshift operator wall (s)"]
+if "base" in tools:
+    head += ["baseline worker (s)", "baseline operator wall (s)", "ratio base/ms worker",
+             "ratio base/ms operator"]
 if "ref" in tools:
     head += ["refcopy wall (s)", "ratio ref/ms worker", "ratio ref/ms operator"]
 if "mbsync" in tools:
     head += ["mbsync wall (s)"]
 print("Medians of %s runs (min–max); ratio = refcopy's time / mailshift's: above 1.0× mailshift is faster." % runs)
+if "base" in tools:
+    print("baseline = the same mailshift passes with the binaries of %s; ratio base/ms above 1.0×:" % baseline)
+    print("this build is faster than the baseline.")
 print()
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
@@ -542,6 +552,10 @@ for stage, label in (("pass1", "pass 1"), ("noop", "no-op pass"), ("delta", "del
     for lat in ("0", rtt):
         name = "%s, %s" % (label, "loopback" if lat == "0" else "%s ms RTT" % lat)
         row = [name, cell("ms.%s.%s_self" % (lat, stage)), cell("ms.%s.%s" % (lat, stage))]
+        if "base" in tools:
+            row += [cell("base.%s.%s_self" % (lat, stage)), cell("base.%s.%s" % (lat, stage)),
+                    ratio("base.%s.%s_self" % (lat, stage), "ms.%s.%s_self" % (lat, stage)),
+                    ratio("base.%s.%s" % (lat, stage), "ms.%s.%s" % (lat, stage))]
         if "ref" in tools:
             row += [cell("ref.%s.%s" % (lat, stage)),
                     ratio("ref.%s.%s" % (lat, stage), "ms.%s.%s_self" % (lat, stage)),
@@ -555,7 +569,7 @@ print()
 print("| tool | loopback | %s ms RTT |" % rtt)
 print("|---|---|---|")
 for t in tools:
-    print("| %s | %s | %s |" % ({"ms": "mailshift", "ref": "refcopy"}.get(t, t),
+    print("| %s | %s | %s |" % ({"ms": "mailshift", "base": "baseline", "ref": "refcopy"}.get(t, t),
         " / ".join(oks(t, "0", s) for s in ("pass1", "noop", "delta")),
         " / ".join(oks(t, rtt, s) for s in ("pass1", "noop", "delta"))))
 print()
@@ -563,7 +577,7 @@ print("Round trips waited for at %s ms RTT (medians; per server: connections, cl
       % rtt)
 print("times a client sent after it had received, counted by the delay proxies):")
 print()
-names = {"ms": "mailshift", "ref": "refcopy"}
+names = {"ms": "mailshift", "base": "baseline", "ref": "refcopy"}
 head = [""] + ["%s %s" % (names.get(t, t), side) for t in tools for side in ("src", "dst")]
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
@@ -579,8 +593,8 @@ if "mbsync" in tools:
     print("mbsync is never exact: it inserts an X-TUID header into every message and drops the")
     print("$Work and $Personal keywords (the lenient check below says what differs besides X-TUID).")
 print()
-print("Peak RSS (MB): mailshift worker %s (VmHWM after each pass, largest); refcopy %s; mbsync %s"
-      % (ms_rss, ref_rss, mb_rss))
+print("Peak RSS (MB): mailshift worker %s (VmHWM after each pass, largest)%s; refcopy %s; mbsync %s"
+      % (ms_rss, "; baseline worker %s" % base_rss if "base" in tools else "", ref_rss, mb_rss))
 PY
 echo
 echo "Every check (verify.py; mbsync also the lenient check ignoring X-TUID):"
@@ -593,4 +607,9 @@ if [[ -s $work/ms/synced.txt ]]; then
   echo
   echo "mailshift worker's pass lines (last run):"
   grep "r$runs " "$work/ms/synced.txt" | sed 's/^/  /'
+fi
+if [[ -s $work/base/synced.txt ]]; then
+  echo
+  echo "baseline worker's pass lines (last run):"
+  grep "r$runs " "$work/base/synced.txt" | sed 's/^/  /'
 fi
