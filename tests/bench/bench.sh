@@ -14,6 +14,19 @@
 #
 #   mailshift  one mailshift worker (started once, in its consumer group
 #              before anything is timed); a migration per latency and run
+#   baseline   (tool base, only with BENCH_BASELINE=DIR, issue 11) the same
+#              passes with the coordinator and worker of another build DIR
+#              (a CMake build dir of another commit), into its own accounts,
+#              with its own migrations in its own database, mailshift_base
+#              (same PostgreSQL; its coordinator applies its own schema, as
+#              an older build need not work against a newer schema). Only
+#              one worker is ever alive, as both would join the same
+#              consumer group: before a pass of mailshift or baseline the
+#              other's worker is stopped (by its PID, waited for) and this
+#              one's started and waited for until it holds partitions, all
+#              untimed; so with a baseline each worker is restarted a few
+#              times per run, and the pass after a restart runs in a fresh
+#              process
 #   refcopy    tests/bench/refcopy.py: the pipelined reference client of
 #              issue 12 (MULTIAPPEND batches of 100 with LITERAL+, pipelined
 #              UID FETCH, 4 folders in parallel, a state file for later runs)
@@ -40,14 +53,21 @@
 # mailshift's own time = the duration the worker logs in its "synced: pass
 # N: ..., S s" line. refcopy and mbsync: wall time of the process, its start
 # included. The table shows medians; ratio = reference's time / mailshift's
-# (above 1.0: mailshift faster, as in issue 12). Peak RSS: the worker's
-# VmHWM over the whole benchmark; others: ru_maxrss of the child.
+# (above 1.0: mailshift faster, as in issue 12); base/ms = the baseline's
+# time / mailshift's (above 1.0: this build faster than the baseline). Peak
+# RSS: a worker's VmHWM over the whole benchmark (the largest of its
+# processes); others: ru_maxrss of the child.
 #
 # Usage: tests/bench/bench.sh   (needs build/ from a prior build, root,
 #        python3, mbsync (isync, optional), npm for the corpus cache)
 # Env:   MAILSHIFT_PORT_BASE (17300), MAILSHIFT_BUILD (REPO/build),
 #        BENCH_RUNS (3), BENCH_RTT_MS (20), BENCH_TOOLS ("ms ref mbsync"),
-#        BENCH_KEEP=1 keeps the work directory (logs, configs) afterwards.
+#        BENCH_KEEP=1 keeps the work directory (logs, configs) afterwards,
+#        BENCH_BASELINE=DIR adds the baseline column (tool base, right after
+#        ms unless BENCH_TOOLS places it), e.g. with a build of an older
+#        commit: git worktree add /tmp/old COMMIT && cmake -S /tmp/old -B
+#        /tmp/old-build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build
+#        /tmp/old-build; then BENCH_BASELINE=/tmp/old-build tests/bench/bench.sh
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -64,6 +84,7 @@ lats=(0 "$rtt")
 
 coord=$build/coordinator/mailshift-coordinator
 worker_bin=$build/worker/mailshift-worker
+baseline=${BENCH_BASELINE:-}
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
@@ -71,6 +92,29 @@ log() { echo "bench: $*" >&2; }
 for b in "$coord" "$worker_bin" "$build/deploy/broker/mailshift-broker"; do
   [[ -x $b ]] || die "$b not found: build the project first (cmake into $build); bench.sh builds nothing"
 done
+# COORD[tool], WORKER[tool]: the binaries of the mailshift tools, ms and
+# (with BENCH_BASELINE) base.
+declare -A COORD=([ms]=$coord) WORKER=([ms]=$worker_bin)
+if [[ -n $baseline ]]; then
+  baseline=$(cd "$baseline" && pwd) || die "BENCH_BASELINE=$BENCH_BASELINE: no such directory"
+  COORD[base]=$baseline/coordinator/mailshift-coordinator
+  WORKER[base]=$baseline/worker/mailshift-worker
+  for b in "${COORD[base]}" "${WORKER[base]}"; do
+    [[ -x $b ]] || die "$b not found: BENCH_BASELINE must be a build directory of another commit"
+  done
+  # The baseline's column comes right after mailshift's unless placed.
+  if [[ " ${tools[*]} " != *" base "* ]]; then
+    t0=("${tools[@]}")
+    tools=()
+    for t in "${t0[@]}"; do
+      tools+=("$t")
+      [[ $t == ms ]] && tools+=(base)
+    done
+    [[ " ${tools[*]} " == *" base "* ]] || tools=(base "${tools[@]}")
+  fi
+elif [[ " ${tools[*]} " == *" base "* ]]; then
+  die "BENCH_TOOLS names base but BENCH_BASELINE (the other build) is unset"
+fi
 for c in python3 xxd; do
   command -v "$c" >/dev/null || die "$c not found"
 done
@@ -195,75 +239,120 @@ check() {
   log "check $tool ${lat}ms run $run $stage: $verdict: $out$extra"
 }
 
-# --- mailshift --------------------------------------------------------------------
+# --- mailshift (ms, and base: the same with BENCH_BASELINE's binaries) ----------
 (umask 077 && head -c 32 /dev/urandom | xxd -p -c 64 >"$work/key")
 export MAILSHIFT_KEY_FILE=$work/key
 mkdir -p "$work/ms"
 
-# ms_import LAT RUN: a one-account migration alice -> its user; prints its id.
+# DB[tool]: the database of each mailshift tool. base gets its own,
+# mailshift_base in the same PostgreSQL, which its own coordinator migrates
+# to its own schema: an older build's code need not work against the newer
+# schema ms's coordinator applies (an added NOT NULL column breaks its
+# inserts), and base's rows stay out of the tables ms's passes read.
+declare -A DB=([ms]=$MAILSHIFT_DB)
+if [[ -n $baseline ]]; then
+  mkdir -p "$work/base"
+  DB[base]="host=127.0.0.1 port=$MAILSHIFT_PG_PORT dbname=mailshift_base user=postgres"
+  psql "$MAILSHIFT_DB" -qc 'CREATE DATABASE mailshift_base' >&2 || die "could not create the database mailshift_base"
+fi
+# mcoord TOOL ARGS...: the tool's coordinator, on its database.
+mcoord() { MAILSHIFT_DB=${DB[$1]} "${COORD[$1]}" "${@:2}"; }
+
+# ms_import TOOL LAT RUN: a one-account migration alice -> its user; prints
+# its id.
 ms_import() {
-  local d=$work/ms/l$1r$2 m
+  local t=$1 d=$work/$1/l$2r$3 m
   mkdir -p "$d"
   printf 'source_login,source_password,destination_login,destination_password\nalice,alicepw,%s,pw\n' \
-    "$(dst_user ms "$1" "$2")" >"$d/accounts.csv"
+    "$(dst_user "$t" "$2" "$3")" >"$d/accounts.csv"
   cat >"$d/plan.json" <<EOF
-{"name": "bench-l$1r$2",
- "source": {"host": "127.0.0.1", "port": ${PORT[src.$1]}, "tls": "none", "auth": "plain", "max_connections": 10},
- "destination": {"host": "127.0.0.1", "port": ${PORT[dst.$1]}, "tls": "none", "auth": "plain", "max_connections": 10},
+{"name": "bench-$t-l$2r$3",
+ "source": {"host": "127.0.0.1", "port": ${PORT[src.$2]}, "tls": "none", "auth": "plain", "max_connections": 10},
+ "destination": {"host": "127.0.0.1", "port": ${PORT[dst.$2]}, "tls": "none", "auth": "plain", "max_connections": 10},
  "accounts": "accounts.csv"}
 EOF
-  m=$(cd "$d" && "$coord" import plan.json 2>>"$work/ms/coordinator.log") || return 1
+  m=$(cd "$d" && mcoord "$t" import plan.json 2>>"$work/$t/coordinator.log") || return 1
   # A pass schedules verified accounts only.
-  "$coord" verify "$m" >>"$work/ms/verify.log" 2>>"$work/ms/coordinator.log" || return 1
+  mcoord "$t" verify "$m" >>"$work/$t/verify.log" 2>>"$work/$t/coordinator.log" || return 1
   echo "$m"
 }
 
-# ms_worker_start: a worker, in its consumer group before anything is timed.
+# Only one mailshift worker is alive at a time: ms's and base's would join
+# the same consumer group and take each other's jobs. MS_TOOL is whose
+# worker MS_PID is.
 MS_STARTS=0
+MS_TOOL=
+
+# ms_worker_start TOOL: the tool's worker, in its consumer group (holding
+# partitions) before anything is timed.
 ms_worker_start() {
   MS_STARTS=$((MS_STARTS + 1))
-  MS_LOG=$work/ms/worker-$MS_STARTS.log
-  "$worker_bin" >"$MS_LOG" 2>&1 &
+  MS_LOG=$work/$1/worker-$MS_STARTS.log
+  MAILSHIFT_DB=${DB[$1]} "${WORKER[$1]}" >"$MS_LOG" 2>&1 &
   MS_PID=$!
-  for _ in $(seq 300); do
-    grep -q assigned "$MS_LOG" && break
+  MS_TOOL=$1
+  for _ in $(seq 1200); do
+    grep -q "assigned [1-9]" "$MS_LOG" && break
     kill -0 "$MS_PID" 2>/dev/null || break
     sleep 0.1
   done
-  grep -q assigned "$MS_LOG" || { tail -n 20 "$MS_LOG" >&2; die "mailshift worker did not join its consumer group"; }
+  grep -q "assigned [1-9]" "$MS_LOG" || { tail -n 20 "$MS_LOG" >&2; die "$1's worker did not join its consumer group"; }
 }
 
-# ms_worker_check: on a shared machine something else may have stopped the
-# worker (a broad pkill); say so and start another before the next pass.
-ms_worker_check() {
-  kill -0 "$MS_PID" 2>/dev/null && return 0
+# ms_worker_stop: stops the worker and waits for it to end (it leaves the
+# consumer group on its way out); records its peak RSS.
+ms_worker_stop() {
+  [[ -n $MS_PID ]] || return 0
+  awk '/^VmHWM:/ { print $2 }' "/proc/$MS_PID/status" >>"$work/$MS_TOOL/rss" 2>/dev/null || true
+  kill -TERM "$MS_PID" 2>/dev/null || true
   wait "$MS_PID" 2>/dev/null || true
-  log "mailshift worker $MS_PID ended on its own (see $MS_LOG): starting another"
-  MS_NOTES+=("worker $MS_PID ended outside the benchmark's control before a pass (log: $(tail -n 1 "$MS_LOG" | cut -c1-120)); another was started")
-  ms_worker_start
+  MS_PID=
+  MS_TOOL=
+}
+
+# ms_worker_use TOOL: before a pass: the tool's worker runs, no other. On a
+# shared machine something else may have stopped it (a broad pkill): say so
+# and start another.
+ms_worker_use() {
+  if [[ -n $MS_PID && $MS_TOOL == "$1" ]]; then
+    kill -0 "$MS_PID" 2>/dev/null && return 0
+    wait "$MS_PID" 2>/dev/null || true
+    log "$1's worker $MS_PID ended on its own (see $MS_LOG): starting another"
+    MS_NOTES+=("$1's worker $MS_PID ended outside the benchmark's control before a pass (log: $(tail -n 1 "$MS_LOG" | cut -c1-120)); another was started")
+    MS_PID=
+  fi
+  if [[ -n $MS_PID ]]; then
+    log "stopping $MS_TOOL's worker $MS_PID, starting $1's"
+    ms_worker_stop
+  fi
+  ms_worker_start "$1"
 }
 MS_NOTES=()
 
 declare -A MIG
-if [[ " ${tools[*]} " == *" ms "* ]]; then
+for t in ms base; do
+  [[ " ${tools[*]} " == *" $t "* ]] || continue
   for l in "${lats[@]}"; do for r in $(seq "$runs"); do
-    MIG[$l.$r]=$(ms_import "$l" "$r") || die "mailshift import failed (see $work/ms/coordinator.log)"
+    MIG[$t.$l.$r]=$(ms_import "$t" "$l" "$r") || die "$t: import failed (see $work/$t/coordinator.log)"
   done; done
-  ms_worker_start
-fi
+done
+for t in "${tools[@]}"; do
+  [[ $t == ms || $t == base ]] && { ms_worker_use "$t"; break; }
+done
 
-# ms_pass LAT RUN N STAGE: one pass; records the operator's wall time and the
-# worker's own time (its "synced: pass N: ..., S s (" line after the pass began).
+# ms_pass TOOL LAT RUN N STAGE: one pass of ms or base; records the
+# operator's wall time and the worker's own time (its "synced: pass N: ...,
+# S s (" line after the pass began).
 ms_pass() {
-  local l=$1 r=$2 n=$3 stage=$4 t0 t1 rc=0 from s line
-  ms_worker_check
+  local t=$1 l=$2 r=$3 n=$4 stage=$5 t0 t1 rc=0 from s line
+  ms_worker_use "$t"
   from=$(($(wc -l <"$MS_LOG") + 1))
   t0=$(now)
-  "$coord" pass "${MIG[$l.$r]}" "$n" >>"$work/ms/coordinator.log" 2>&1
-  "$coord" wait "${MIG[$l.$r]}" "$n" 600 >>"$work/ms/coordinator.log" 2>&1 || rc=$?
+  mcoord "$t" pass "${MIG[$t.$l.$r]}" "$n" >>"$work/$t/coordinator.log" 2>&1
+  mcoord "$t" wait "${MIG[$t.$l.$r]}" "$n" 600 >>"$work/$t/coordinator.log" 2>&1 || rc=$?
   t1=$(now)
-  [[ $rc == 0 ]] || log "mailshift: pass $n of l${l}r$r ended with wait rc=$rc (see $work/ms/coordinator.log)"
-  add "ms.$l.$stage" "$(secs "$t0" "$t1")"
+  [[ $rc == 0 ]] || log "$t: pass $n of l${l}r$r ended with wait rc=$rc (see $work/$t/coordinator.log)"
+  add "$t.$l.$stage" "$(secs "$t0" "$t1")"
   for _ in $(seq 40); do
     line=$(tail -n "+$from" "$MS_LOG" | grep -m 1 "synced: pass $n:" || true)
     [[ -n $line ]] && break
@@ -271,9 +360,9 @@ ms_pass() {
   done
   s=$(sed -n "s/.*synced: pass $n: .*, \([0-9.]*\) s (.*/\1/p" <<<"$line")
   # The worker's peak so far (a replaced worker's is kept).
-  awk '/^VmHWM:/ { print $2 }' "/proc/$MS_PID/status" >>"$work/ms/rss" 2>/dev/null || true
-  add "ms.$l.${stage}_self" "${s:-?}"
-  echo "l${l}r$r $stage: ${line#*: }" >>"$work/ms/synced.txt"
+  awk '/^VmHWM:/ { print $2 }' "/proc/$MS_PID/status" >>"$work/$t/rss" 2>/dev/null || true
+  add "$t.$l.${stage}_self" "${s:-?}"
+  echo "l${l}r$r $stage: ${line#*: }" >>"$work/$t/synced.txt"
 }
 
 # --- refcopy ----------------------------------------------------------------------
@@ -361,7 +450,7 @@ one() {
   log "$1 ${2}ms run $3: $4"
   [[ $2 == "$rtt" ]] && rt_mark
   case $1 in
-    ms) ms_pass "$2" "$3" "$5" "$4" ;;
+    ms | base) ms_pass "$1" "$2" "$3" "$5" "$4" ;;
     ref) ref_pass "$2" "$3" "$4" ;;
     mbsync) mbsync_pass "$2" "$3" "$4" ;;
   esac
@@ -395,6 +484,8 @@ t_end=$(now)
 
 # --- report -----------------------------------------------------------------------
 max_rss_mb() { [[ -s $1 ]] && sort -n "$1" | tail -n 1 | awk '{ printf "%.1f", $1 / 1024 }' || echo -; }
+# The mailshift worker that still runs: its peak, then it stops.
+ms_worker_stop
 ms_rss=$(max_rss_mb "$work/ms/rss")
 
 keys=()
@@ -406,11 +497,11 @@ echo "source:  $src_msgs messages, $src_bytes bytes (sum of RFC822.SIZE), 4 fold
 echo "PostgreSQL fsync=on synchronous_commit=on; ${rtt} ms RTT = delay_proxy.py in front of src and dst; $runs runs; bench took $(secs "$t_bench" "$t_end") s"
 echo
 python3 - "$rtt" "${tools[*]}" "$runs" "$ms_rss" "$(max_rss_mb "$work/ref/rss")" \
-  "$(max_rss_mb "$work/mbsync/rss")" "${keys[@]}" <<'PY'
+  "$(max_rss_mb "$work/mbsync/rss")" "$(max_rss_mb "$work/base/rss")" "$baseline" "${keys[@]}" <<'PY'
 import statistics, sys
-rtt, tools, runs, ms_rss, ref_rss, mb_rss = sys.argv[1:7]
+rtt, tools, runs, ms_rss, ref_rss, mb_rss, base_rss, baseline = sys.argv[1:9]
 tools = tools.split()
-R = dict(a.split("=", 1) for a in sys.argv[7:])
+R = dict(a.split("=", 1) for a in sys.argv[9:])
 
 def vals(key):
     out = []
@@ -443,11 +534,17 @@ def oks(tool, lat, stage):
     return "%d/%d" % (v.count("ok"), len(v)) if v else "-"
 
 head = ["", "mailshift worker (s)", "mailshift operator wall (s)"]
+if "base" in tools:
+    head += ["baseline worker (s)", "baseline operator wall (s)", "ratio base/ms worker",
+             "ratio base/ms operator"]
 if "ref" in tools:
     head += ["refcopy wall (s)", "ratio ref/ms worker", "ratio ref/ms operator"]
 if "mbsync" in tools:
     head += ["mbsync wall (s)"]
 print("Medians of %s runs (min–max); ratio = refcopy's time / mailshift's: above 1.0× mailshift is faster." % runs)
+if "base" in tools:
+    print("baseline = the same mailshift passes with the binaries of %s; ratio base/ms above 1.0×:" % baseline)
+    print("this build is faster than the baseline.")
 print()
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
@@ -455,6 +552,10 @@ for stage, label in (("pass1", "pass 1"), ("noop", "no-op pass"), ("delta", "del
     for lat in ("0", rtt):
         name = "%s, %s" % (label, "loopback" if lat == "0" else "%s ms RTT" % lat)
         row = [name, cell("ms.%s.%s_self" % (lat, stage)), cell("ms.%s.%s" % (lat, stage))]
+        if "base" in tools:
+            row += [cell("base.%s.%s_self" % (lat, stage)), cell("base.%s.%s" % (lat, stage)),
+                    ratio("base.%s.%s_self" % (lat, stage), "ms.%s.%s_self" % (lat, stage)),
+                    ratio("base.%s.%s" % (lat, stage), "ms.%s.%s" % (lat, stage))]
         if "ref" in tools:
             row += [cell("ref.%s.%s" % (lat, stage)),
                     ratio("ref.%s.%s" % (lat, stage), "ms.%s.%s_self" % (lat, stage)),
@@ -468,7 +569,7 @@ print()
 print("| tool | loopback | %s ms RTT |" % rtt)
 print("|---|---|---|")
 for t in tools:
-    print("| %s | %s | %s |" % ({"ms": "mailshift", "ref": "refcopy"}.get(t, t),
+    print("| %s | %s | %s |" % ({"ms": "mailshift", "base": "baseline", "ref": "refcopy"}.get(t, t),
         " / ".join(oks(t, "0", s) for s in ("pass1", "noop", "delta")),
         " / ".join(oks(t, rtt, s) for s in ("pass1", "noop", "delta"))))
 print()
@@ -476,7 +577,7 @@ print("Round trips waited for at %s ms RTT (medians; per server: connections, cl
       % rtt)
 print("times a client sent after it had received, counted by the delay proxies):")
 print()
-names = {"ms": "mailshift", "ref": "refcopy"}
+names = {"ms": "mailshift", "base": "baseline", "ref": "refcopy"}
 head = [""] + ["%s %s" % (names.get(t, t), side) for t in tools for side in ("src", "dst")]
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
@@ -492,8 +593,8 @@ if "mbsync" in tools:
     print("mbsync is never exact: it inserts an X-TUID header into every message and drops the")
     print("$Work and $Personal keywords (the lenient check below says what differs besides X-TUID).")
 print()
-print("Peak RSS (MB): mailshift worker %s (VmHWM after each pass, largest); refcopy %s; mbsync %s"
-      % (ms_rss, ref_rss, mb_rss))
+print("Peak RSS (MB): mailshift worker %s (VmHWM after each pass, largest)%s; refcopy %s; mbsync %s"
+      % (ms_rss, "; baseline worker %s" % base_rss if "base" in tools else "", ref_rss, mb_rss))
 PY
 echo
 echo "Every check (verify.py; mbsync also the lenient check ignoring X-TUID):"
@@ -506,4 +607,9 @@ if [[ -s $work/ms/synced.txt ]]; then
   echo
   echo "mailshift worker's pass lines (last run):"
   grep "r$runs " "$work/ms/synced.txt" | sed 's/^/  /'
+fi
+if [[ -s $work/base/synced.txt ]]; then
+  echo
+  echo "baseline worker's pass lines (last run):"
+  grep "r$runs " "$work/base/synced.txt" | sed 's/^/  /'
 fi
