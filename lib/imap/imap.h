@@ -287,6 +287,34 @@ struct imap_append_result {
 int imap_append_batch(struct imap_session *session, const char *folder, const struct imap_msg *msgs,
                       size_t count, struct imap_append_result *results, char *err, size_t errlen);
 
+/* A MULTIAPPEND written but not yet answered: several can be on the way at
+ * once on one session, so the server appends one batch while the next is
+ * already there (a WAN link's round trip is then not paid per batch). */
+struct imap_append_pending {
+	unsigned int tag;
+	size_t *idx, n, count; /* the messages sent: indexes into msgs (n of count) */
+	bool sent;
+	char *answer; /* its tagged answer, when read while waiting for another's */
+};
+/* Whether imap_append_send may be used: MULTIAPPEND, LITERAL+ and UIDPLUS. */
+bool imap_append_can_pipeline(const struct imap_session *session);
+/* Writes msgs as one MULTIAPPEND (LITERAL+) without waiting for the answer.
+ * Messages that cannot be sent get their error in results at once (as in
+ * imap_append_batch); results must live until imap_append_finish.  0, or the
+ * session's loss (IMAP_ENET), IMAP_EARG (nothing sent), -1. */
+int imap_append_send(struct imap_session *session, const char *folder, const struct imap_msg *msgs,
+                     size_t count, struct imap_append_result *results,
+                     struct imap_append_pending *p, char *err, size_t errlen);
+/* Reads p's answer (keeping those of others read on the way) and fills the
+ * destination UIDs of results.  0 stored; IMAP_ENO: the MULTIAPPEND was
+ * refused whole and nothing of it stored (RFC 3502), the server's words in
+ * err; IMAP_ETHROTTLED (results marked throttled); IMAP_ENET, IMAP_ELIMIT.
+ * Frees p's memory in every case. */
+int imap_append_finish(struct imap_session *session, struct imap_append_pending *p,
+                       struct imap_append_pending *const *others, size_t nothers,
+                       struct imap_append_result *results, char *err, size_t errlen);
+void imap_append_pending_free(struct imap_append_pending *p);
+
 /* Formats ascending UIDs as an IMAP sequence set ("1:5,7") into buf. */
 int imap_uidset_format(const uint32_t *uids, size_t count, char *buf, size_t buflen);
 

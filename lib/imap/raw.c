@@ -602,3 +602,162 @@ out:
 	free(idx);
 	return ret < 0 ? ret : 0;
 }
+
+/* --- MULTIAPPEND without waiting (imap_append_send / imap_append_finish) --- */
+
+bool imap_append_can_pipeline(const struct imap_session *s)
+{
+	return imap_session_has_cap(s, "MULTIAPPEND") && imap_session_has_cap(s, "LITERAL+") &&
+	       imap_session_has_cap(s, "UIDPLUS");
+}
+
+int imap_append_send(struct imap_session *s, const char *folder, const struct imap_msg *msgs,
+                     size_t count, struct imap_append_result *results,
+                     struct imap_append_pending *p, char *err, size_t errlen)
+{
+	struct append_target target;
+	MMAPString *line = NULL;
+	char why[384], tag[32];
+	bool refused = false;
+	int ret = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->idx = calloc(count + 1, sizeof(*p->idx));
+	if (p->idx == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	p->count = count;
+	for (size_t i = 0; i < count; i++) {
+		memset(&results[i], 0, sizeof(results[i]));
+		if (s->appendlimit > 0 && msgs[i].body_len > s->appendlimit)
+			snprintf(results[i].error, sizeof(results[i].error),
+			         "message of %zu bytes is larger than the APPENDLIMIT of %s:%d"
+			         " (%" PRIu64 " bytes)",
+			         msgs[i].body_len, s->host, s->port, s->appendlimit);
+		else if (msgs[i].body_len == 0)
+			snprintf(results[i].error, sizeof(results[i].error),
+			         "empty message: nothing to append");
+		else if (message_check(&msgs[i], &results[i]))
+			p->idx[p->n++] = i;
+	}
+	if (p->n == 0)
+		return 0; /* nothing to send: imap_append_finish has nothing to read */
+	imap_buf_init(&target.arg, IMAP_ARG_MAX + 32);
+	target.form = imap_arg_encode(&target.arg, "folder name", false, folder, strlen(folder),
+	                              true, why, sizeof(why));
+	if (target.form < 0) {
+		snprintf(err, errlen, "APPEND to %s:%d not sent: %s", s->host, s->port, why);
+		imap_buf_free(&target.arg, false);
+		p->n = 0;
+		return IMAP_EARG;
+	}
+	line = mmap_string_new("");
+	if (line == NULL) {
+		imap_buf_free(&target.arg, false);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->backoff_s = 0;
+	p->tag = ++s->raw_tag;
+	snprintf(tag, sizeof(tag), "M%u ", p->tag);
+	/* LITERAL+ throughout: nothing here waits for the server. */
+	ret = imap_raw_printf(s, "%sAPPEND ", tag);
+	if (ret == 0)
+		ret = write_target(s, &target, true, line, tag, &refused);
+	for (size_t i = 0; i < p->n && ret == 0; i++)
+		ret = write_message(s, &msgs[p->idx[i]], true, line, tag, &refused);
+	if (ret == 0)
+		ret = imap_raw_write(s, "\r\n", 2);
+	if (ret == 0)
+		ret = imap_raw_flush(s);
+	imap_buf_free(&target.arg, false);
+	mmap_string_free(line);
+	if (ret < 0)
+		return imap_raw_lost(s, ret, "APPEND", err, errlen);
+	p->sent = true;
+	return 0;
+}
+
+/* The tagged answer of p: read from the stream, or kept by an earlier call
+ * that read it while waiting for another's (answers may come in any order). */
+static int pending_answer(struct imap_session *s, struct imap_append_pending *p,
+                          struct imap_append_pending *const *others, size_t nothers,
+                          MMAPString *line)
+{
+	char tag[32];
+	int ret;
+
+	if (p->answer != NULL)
+		return mmap_string_assign(line, p->answer) != NULL ? 0 : -1;
+	snprintf(tag, sizeof(tag), "M%u ", p->tag);
+	for (;;) {
+		ret = imap_raw_read_line(s, line);
+		if (ret < 0)
+			return ret;
+		if (strncmp(line->str, tag, strlen(tag)) == 0)
+			return 0;
+		for (size_t k = 0; k < nothers; k++) {
+			char other[32];
+			snprintf(other, sizeof(other), "M%u ", others[k]->tag);
+			if (others[k]->sent && others[k]->answer == NULL &&
+			    strncmp(line->str, other, strlen(other)) == 0)
+				others[k]->answer = strdup(line->str);
+		}
+	}
+}
+
+int imap_append_finish(struct imap_session *s, struct imap_append_pending *p,
+                       struct imap_append_pending *const *others, size_t nothers,
+                       struct imap_append_result *results, char *err, size_t errlen)
+{
+	MMAPString *line;
+	char tag[32];
+	int ret = 0;
+
+	if (!p->sent)
+		goto out;
+	line = mmap_string_new("");
+	if (line == NULL) {
+		snprintf(err, errlen, "out of memory");
+		ret = -1;
+		goto out;
+	}
+	snprintf(tag, sizeof(tag), "M%u ", p->tag);
+	ret = pending_answer(s, p, others, nothers, line);
+	if (ret < 0) {
+		ret = ret == -1 ? -1 : imap_raw_lost(s, ret, "APPEND", err, errlen);
+	} else if (tagged_ok(line->str, tag)) {
+		uint32_t *uids = calloc(p->n + 1, sizeof(*uids));
+		size_t got = uids != NULL ? appenduid_parse(line->str, uids, p->n) : 0;
+		for (size_t i = 0; i < p->n; i++)
+			results[p->idx[i]].dst_uid = got == p->n ? uids[i] : 0;
+		free(uids);
+	} else if (imap_throttle_classify(line->str, NULL)) {
+		/* Atomic (RFC 3502): nothing was stored. */
+		for (size_t i = 0; i < p->n; i++)
+			set_refused(&results[p->idx[i]], s, line->str, tag);
+		snprintf(err, errlen, "APPEND: %s:%d asks to slow down: %s", s->host, s->port,
+		         line->str + strlen(tag));
+		ret = IMAP_ETHROTTLED;
+	} else {
+		/* Refused whole (one message the server does not take): nothing
+		 * was stored; the caller appends them again one by one. */
+		snprintf(err, errlen, "MULTIAPPEND of %zu messages refused by %s:%d: %s", p->n,
+		         s->host, s->port, line->str + strlen(tag));
+		ret = IMAP_ENO;
+	}
+	mmap_string_free(line);
+out:
+	imap_append_pending_free(p);
+	return ret;
+}
+
+void imap_append_pending_free(struct imap_append_pending *p)
+{
+	free(p->idx);
+	free(p->answer);
+	p->idx = NULL;
+	p->answer = NULL;
+	p->sent = false;
+}
