@@ -66,6 +66,11 @@ Misbehaviours (each one option):
                        folder reports that connection's value.
 --refuse-create SUBSTR CREATE of a name containing SUBSTR gets
                        "NO [CANNOT] Invalid mailbox name".
+--refuse-append-flag FLAG  an APPEND (single or MULTIAPPEND) with a message
+                       whose flag list holds FLAG (a flag or keyword, compared
+                       case-insensitively) gets "NO [LIMIT] Too many keywords"
+                       and stores nothing of that command (MULTIAPPEND is
+                       atomic, RFC 3502); APPENDs without it work as usual.
 --garbage-fetch        every FETCH response carries "RFC822.SIZE !!" (not a
                        number), a reply no parser accepts.
 --bytes-beyond-size N  a body literal has N bytes more than the RFC822.SIZE
@@ -760,6 +765,11 @@ class Connection:
             new.append((body, flags, date or imap_date(datetime.datetime.now().timestamp())))
         if not new:
             raise Bad("APPEND needs a message")
+        refused = self.args.refuse_append_flag
+        if refused and any(refused.encode().lower() in [x.lower() for x in flags]
+                           for _body, flags, _date in new):
+            await self.send(tag + b" NO [LIMIT] Too many keywords\r\n")
+            return
         uids = [f.add(body, flags, date).uid for body, flags, date in new]
         await self.send(tag + b" OK [APPENDUID %d %s] Append completed\r\n" %
                         (self.uidvalidity(f), format_set(uids)))
@@ -986,6 +996,7 @@ def main():
     p.add_argument("--uid-negative", action="store_true")
     p.add_argument("--uidvalidity-seq", default=None, metavar="LIST")
     p.add_argument("--refuse-create", default=None, metavar="SUBSTR")
+    p.add_argument("--refuse-append-flag", default=None, metavar="FLAG")
     p.add_argument("--garbage-fetch", action="store_true")
     p.add_argument("--bytes-beyond-size", type=int, default=0, metavar="N")
     p.add_argument("--slow-read", type=float, default=0.0, metavar="SECS")

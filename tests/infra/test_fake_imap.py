@@ -4,8 +4,9 @@ and raw sockets that the default mailbox is served correctly (LOGIN,
 AUTHENTICATE, LIST, STATUS, EXAMINE, UID FETCH whole and partial, CHANGEDSINCE,
 UID SEARCH with and without ESEARCH, APPEND with MULTIAPPEND and LITERAL+,
 UID STORE), that the log hides passwords, and that a few misbehaviours happen
-as documented. Run by ctest; ends with "N passed, N failed"; exit status 0
-only if all passed.
+as documented (among them --refuse-append-flag: a MULTIAPPEND refused whole).
+Run by ctest; ends with "N passed, N failed"; exit status 0 only if all
+passed.
 """
 
 import base64
@@ -246,10 +247,40 @@ def test_pipelining():
         fake.stop()
 
 
+def test_refuse_append_flag():
+    """--refuse-append-flag: an APPEND carrying the keyword is refused whole."""
+    fake = Fake("--refuse-append-flag", "$Rejected")
+    try:
+        r = Raw(fake.port)
+        r.read_until(b"\r\n")
+        r.cmd(b"a1 LOGIN u secret-pw\r\n")
+        before = r.cmd(b"a2 STATUS Sent (MESSAGES UIDNEXT)\r\n")
+        out = r.cmd(b"a3 APPEND Sent (\\Seen) {5+}\r\nHello ($rejected \\Seen) {3+}\r\nBad"
+                    b" () {4+}\r\nLast\r\n")
+        check("multiappend with the flag refused", b"a3 NO [LIMIT] Too many keywords" in out, out)
+        out = r.cmd(b"a4 STATUS Sent (MESSAGES UIDNEXT)\r\n")
+        check("multiappend refused atomically (nothing stored)",
+              b"MESSAGES 0 UIDNEXT 1" in before and b"MESSAGES 0 UIDNEXT 1" in out, (before, out))
+        out = r.cmd(b"a5 APPEND Sent ($Rejected) {3+}\r\nBad\r\n")
+        check("single append with the flag refused", b"a5 NO [LIMIT] Too many keywords" in out,
+              out)
+        out = r.cmd(b"a6 APPEND Sent ($Fine) {4+}\r\nGood (\\Seen) {4+}\r\nMore\r\n")
+        check("appends without the flag stored", b"a6 OK [APPENDUID" in out and b" 1:2]" in out,
+              out)
+        out = r.cmd(b"a7 STATUS Sent (MESSAGES)\r\n")
+        check("only those stored", b"MESSAGES 2" in out, out)
+        out = r.cmd(b"a8 NOOP\r\n")
+        check("connection usable after a refusal", b"a8 OK" in out, out)
+        r.sock.close()
+    finally:
+        fake.stop()
+
+
 def main():
     test_default()
     test_faults()
     test_pipelining()
+    test_refuse_append_flag()
     print("%d passed, %d failed" % (results["passed"], results["failed"]))
     sys.exit(0 if results["failed"] == 0 else 1)
 

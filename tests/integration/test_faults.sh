@@ -3,7 +3,7 @@
 # the middle of FETCH and APPEND (tests/infra/reset_proxy.py on both links),
 # misbehaving IMAP servers (tests/infra/fake_imap.py: hangs, drops, endless or
 # huge replies, invalid data, hostile folder names, a destination refusing a
-# folder), re-runs of a migration, and SIGTERM while an account is stuck.
+# folder or a whole pipelined MULTIAPPEND), re-runs of a migration, and SIGTERM while an account is stuck.
 # What a user would check: verify.py finds the destination exact (or exact
 # but for the folders named as failed), status names every failed folder with
 # the server's words, no account blocks another, the worker stays bounded in
@@ -215,6 +215,107 @@ check "the account's state reason says synced with errors" \
   test "$(sql "SELECT count(*) FROM account_log l JOIN accounts a ON a.id = l.account_id
                WHERE a.migration_id = $m_refuse AND l.to_state = 'synced'
                AND l.reason LIKE '%1 folders failed: Old Projects: CREATE%Invalid mailbox name%'")" = 1
+
+# --- a destination refusing a whole MULTIAPPEND (RFC 3502: nothing stored) ----
+# 450 messages in INBOX, the 230th with the keyword $Rejected, which the fake
+# destination refuses ("NO [LIMIT] Too many keywords"): the pipelined
+# MULTIAPPENDs (MULTIAPPEND, LITERAL+ and UIDPLUS offered) lose a batch of 100
+# whole, with the next one on the way; the recovery path completes both, and
+# only that message ends as a message error.
+add_user SRC rejkw rejkwpw
+rej_uid=$(python3 - "$SRC_PORT" <<'PY'
+import imaplib, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+c.login("rejkw", "rejkwpw")
+for n in range(1, 451):
+    msg = ("From: s%d@example.org\r\nTo: rejkw@example.com\r\nSubject: keyword test %d\r\n"
+           "Message-ID: <rejkw-%d@example.org>\r\n\r\nbody %d\r\n" % (n, n, n, n)).encode()
+    typ, data = c.append("INBOX", "($Rejected)" if n == 230 else None,
+                         '"01-Feb-2020 10:00:00 +0000"', msg)
+    if typ != "OK":
+        sys.exit("source refused: %r" % data)
+c.select("INBOX", readonly=True)
+typ, data = c.uid("SEARCH", None, "KEYWORD", "$Rejected")
+print(data[0].decode())
+PY
+)
+mkdir -p "$work/rejkw-empty"
+fake_start rejdst --user rejkw --password rejkwpw --messages-dir "$work/rejkw-empty" \
+  --refuse-append-flag "\$Rejected"
+plan=$(make_plan rejkw "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$fake_port" none)" \
+  "rejkw,rejkwpw,rejkw,rejkwpw")
+m_rejkw=$(import_plan "$plan")
+check "MULTIAPPEND refused whole: the source holds 450 messages, the keyword on one (UID $rej_uid)" \
+  test "$rej_uid" = 230
+check "MULTIAPPEND refused whole: the pass ends synced" run_pass "$m_rejkw" 1
+rejkw_errors() {
+  sql "SELECT e.src_uid || ' ' || e.error FROM message_errors e JOIN accounts a
+       ON a.id = e.account_id WHERE a.migration_id = $m_rejkw ORDER BY e.src_uid"
+}
+rejkw_errors >"$work/rejkw.errors"
+check "MULTIAPPEND refused whole: exactly one message error, UID $rej_uid with the server's words ($(head -3 "$work/rejkw.errors" | tr '\n' ' '))" \
+  bash -c "test \"\$(wc -l <'$work/rejkw.errors')\" = 1 &&
+           grep -Eq '^$rej_uid .*Too many keywords' '$work/rejkw.errors'"
+"$COORD" status "$m_rejkw" >"$work/rejkw.status" 2>&1
+check "MULTIAPPEND refused whole: status counts 1 message error" \
+  grep -q "message errors 1\b" "$work/rejkw.status"
+rejkw_pipelined() {
+  grep -E '^conn=[0-9]+ [^ ]+ APPEND ' "$work/fake-rejdst.log" |
+    awk '{ n = gsub(/\{[0-9]+\+?\}/, "&"); if (n > 1) multi++; else single++ }
+         END { print multi + 0, single + 0 }'
+}
+read -r rejkw_multi rejkw_single < <(rejkw_pipelined)
+check "MULTIAPPEND refused whole: the pipelined MULTIAPPENDs ran ($rejkw_multi of several messages, $rejkw_single of one)" \
+  test "$rejkw_multi" -ge 2
+# message_ids PORT USER PASS: one Message-ID a line, for every message in the
+# account's INBOX (duplicates kept).
+message_ids() {
+  python3 - "$@" <<'PY'
+import imaplib, re, sys
+port, user, pw = sys.argv[1:]
+c = imaplib.IMAP4("127.0.0.1", int(port))
+c.login(user, pw)
+typ, data = c.select("INBOX", readonly=True)
+if int(data[0]) > 0:
+    typ, data = c.uid("FETCH", "1:*", "(BODY.PEEK[])")
+    for item in data:
+        if isinstance(item, tuple):
+            m = re.search(rb"^Message-ID: (<[^>]*>)", item[1], re.M | re.I)
+            print(m.group(1).decode() if m else "(none)")
+c.logout()
+PY
+}
+message_ids "$fake_port" rejkw rejkwpw | sort >"$work/rejkw.ids"
+rejkw_ids_ok() {
+  local want
+  want=$(for n in $(seq 1 450); do [[ $n = 230 ]] || echo "<rejkw-$n@example.org>"; done | sort)
+  [[ $(sort -u "$work/rejkw.ids") == "$want" ]] && [[ $(wc -l <"$work/rejkw.ids") = 449 ]]
+}
+check "MULTIAPPEND refused whole: the other 449 in the destination once each, by Message-ID ($(wc -l <"$work/rejkw.ids") held, $(sort "$work/rejkw.ids" | uniq -d | wc -l) duplicated, $(grep -c '<rejkw-230@' "$work/rejkw.ids") of UID 230)" \
+  rejkw_ids_ok
+python3 "$infra/verify.py" --src "127.0.0.1:$SRC_PORT:rejkw:rejkwpw" \
+  --dst "127.0.0.1:$fake_port:rejkw:rejkwpw" --account rejkw --strict >"$work/rejkw.verify" 2>&1
+check "MULTIAPPEND refused whole: verify finds only UID $rej_uid missing, flags and dates kept ($(head -1 "$work/rejkw.verify"))" \
+  bash -c "grep -q '450 messages compared: 1 missing, 0 duplicated, 0 changed$' '$work/rejkw.verify' &&
+           grep -q 'missing: src uid $rej_uid ' '$work/rejkw.verify'"
+rejkw_counts=$(sql "SELECT coalesce(sum(copied_messages), 0) || '/' || coalesce(sum(matched_messages), 0)
+                   FROM folders f JOIN accounts a ON a.id = f.account_id WHERE a.migration_id = $m_rejkw")
+check "MULTIAPPEND refused whole: copied and matched add up to 449 (copied/matched $rejkw_counts)" \
+  test $((${rejkw_counts%/*} + ${rejkw_counts#*/})) = 449
+state "$fake_port" rejkw:rejkwpw >"$work/rejkw.state1"
+rejkw_appends=$(grep -c ' APPEND ' "$work/fake-rejdst.log")
+check "MULTIAPPEND refused whole: pass 2 ends synced" run_pass "$m_rejkw" 2
+state "$fake_port" rejkw:rejkwpw >"$work/rejkw.state2"
+rejkw_copied2=$(sql "SELECT coalesce(sum(pf.messages), 0) FROM pass_folders pf JOIN folders f
+                     ON f.id = pf.folder_id JOIN accounts a ON a.id = f.account_id
+                     WHERE a.migration_id = $m_rejkw AND pf.number = 2")
+check "MULTIAPPEND refused whole: pass 2 copies nothing ($rejkw_copied2 copied, $(($(grep -c ' APPEND ' "$work/fake-rejdst.log") - rejkw_appends)) APPEND commands)" \
+  test "$rejkw_copied2" = 0
+check "MULTIAPPEND refused whole: pass 2 changes nothing in the destination (same UIDs, flags, MODSEQs)" \
+  cmp -s "$work/rejkw.state1" "$work/rejkw.state2"
+rejkw_errors >"$work/rejkw.errors2"
+check "MULTIAPPEND refused whole: still the one message error after pass 2" \
+  cmp -s "$work/rejkw.errors" "$work/rejkw.errors2"
 
 # --- a connection dropped right after login ----------------------------------
 fake_account drop --drop-after-login 1; m_drop=$fake_m
