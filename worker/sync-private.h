@@ -4,6 +4,7 @@
  *   folders.c   listing, mapping and preparing folders
  *   batch.c     the crash-safe batch protocol: fetch, intent -> APPEND ->
  *               commit, recovery of an open intent, the walk of new UIDs
+ *   piped.c     fetching ahead, and two MULTIAPPENDs on the way under one intent
  *   identity.c  message identity (hash) and the destination index (re-match)
  *   flags.c     flag sync
  *   core.c      the pure pieces of the above (batch_cut, hash_msg,
@@ -247,6 +248,40 @@ int recover_intent(struct folder_ctx *fc, struct store_folder *cp);
  * fc->src, holding exists messages), matching by idx when not NULL. */
 int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint32_t exists,
              struct dst_index *idx);
+
+/* Re-sends source UIDs one message per batch on new sessions, after a batch
+ * broke a bound of lib/imap: only the offending message gets a message error. */
+int copy_one_by_one(struct folder_ctx *fc, struct store_folder *cp, const uint32_t *uids,
+                    size_t count, struct dst_index *idx);
+
+/* piped.c: fetching ahead, pipelined APPENDs */
+
+/* The next batch's bodies, fetched on the source session by a thread of its
+ * own while the current batch is appended (only the fetch runs there: the
+ * source session, PHASE_FETCH, its own error text; the folder thread joins it
+ * before it looks at any result). */
+struct prefetch {
+	struct folder_ctx *fc;
+	uint32_t *uids;
+	size_t n, bytes;
+	struct imap_batch bodies;
+	int ret;
+	char err[512];
+	pthread_t thread;
+	bool running;
+};
+/* Starts fetching pf's batch, within the account's fetch-ahead bound; false
+ * (nothing started) when there is no room or no thread. */
+bool prefetch_start(struct prefetch *pf);
+/* Waits for the fetch: its result is in pf->ret, pf->bodies, pf->err. */
+void prefetch_join(struct prefetch *pf);
+/* Copies the plain batches of a UID window of sizes from *i on with two
+ * MULTIAPPENDs on the way (the destination offers MULTIAPPEND, LITERAL+,
+ * UIDPLUS; no rate limit, cap or content matching).  Stops at the window's
+ * end or before a batch that is not plain (*i there).  0, RUN_STOP or <0 with
+ * the intent left open for recovery. */
+int copy_piped(struct folder_ctx *fc, struct store_folder *cp, const struct imap_batch *sizes,
+               size_t *i, size_t batch_count);
 
 /* flags.c */
 
