@@ -4,7 +4,7 @@
 #include "account_state.h"
 #include "imap.h"
 #include "log.h"
-#include "store.h"
+#include "store-lease.h"
 
 #include <inttypes.h>
 #include <pthread.h>

@@ -10,7 +10,8 @@
 #include "log.h"
 #include "queue.h"
 #include "secret.h"
-#include "store.h"
+#include "store-lease.h"
+#include "store-schedule.h"
 #include "sync.h"
 
 #include <errno.h>
