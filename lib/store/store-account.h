@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Everything a worker needs to run an account. Free with store_account_clear. */
+/* Everything a worker needs to run an account. Free with store_account_clear.
+ * Callers pass it zeroed: the store fills in what it reads (not the servers'
+ * blackouts), and store_account_clear frees every field. */
 struct store_account {
 	int64_t id;
 	int64_t migration_id;
