@@ -29,10 +29,11 @@ void store_account_clear(struct store_account *acct)
 int store_account_load(struct store *st, int64_t account_id, struct store_account *acct, char *err,
                        size_t errlen)
 {
-	char aid[32];
-	const char *params[1] = {aid};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
 	if (store_exec(st,
 	               "SELECT id, migration_id, src_login, encode(src_secret, 'hex'), dst_login,"
 	               " encode(dst_secret, 'hex'), state, pass,"
@@ -85,15 +86,17 @@ int store_accounts_control(struct store *st, int64_t migration_id, int64_t accou
                            const char *action, struct store_job **jobs_r, size_t *count_r,
                            size_t *changed_r, size_t *unchanged_r, char *err, size_t errlen)
 {
-	char mid[32], aid[32];
-	const char *params[3] = {mid, aid, action};
+	struct store_params q;
+	const char *const *params = q.values;
 	struct store_job *jobs;
 	PGresult *res = NULL;
 	size_t n = 0, total;
 	int rows;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
+	store_param_i64(&q, account_id);
+	store_param_str(&q, action);
 	/* pause: anything not finished or refused.  cancel: anything not
 	 * finished: a synced or done account, a cancelled one and a failed one
 	 * with no retry left keep their state (cancel stops work, it does not
@@ -176,11 +179,12 @@ int store_account_get(struct store *st, int64_t account_id, struct store_account
 int store_migration_accounts(struct store *st, int64_t migration_id, int64_t **ids_r,
                              size_t *count_r, char *err, size_t errlen)
 {
-	char mid[32];
-	const char *params[1] = {mid};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
 	if (store_exec(st, "SELECT id FROM accounts WHERE migration_id = $1 ORDER BY id", 1, params,
 	               &res, err, errlen) < 0)
 		return -1;
@@ -190,10 +194,13 @@ int store_migration_accounts(struct store *st, int64_t migration_id, int64_t **i
 int store_account_verified(struct store *st, int64_t account_id, const char *state,
                            const char *reason, char *err, size_t errlen)
 {
-	char aid[32];
-	const char *params[3] = {aid, state, reason != NULL ? reason : ""};
+	struct store_params q;
+	const char *const *params = q.values;
 
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
+	store_param_str(&q, state);
+	store_param_str(&q, reason != NULL ? reason : "");
 	return store_exec(st,
 	                  "WITH old AS (SELECT id, state FROM accounts WHERE id = $1"
 	                  "  AND state IN ('new', 'verified', 'auth_failed', 'verify_failed')"
@@ -209,12 +216,14 @@ int store_account_verified(struct store *st, int64_t account_id, const char *sta
 int store_account_find(struct store *st, int64_t migration_id, const char *which,
                        int64_t *account_id_r, char *err, size_t errlen)
 {
-	char mid[32];
-	const char *params[2] = {mid, which};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 	int n;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
+	store_param_str(&q, which);
 	/* A source login (case-insensitive, as servers treat it) or an id. */
 	if (store_exec(st,
 	               "SELECT id FROM (SELECT 1 AS k, id FROM accounts WHERE migration_id = $1"
@@ -239,13 +248,16 @@ int store_account_find(struct store *st, int64_t migration_id, const char *which
 int store_account_secret(struct store *st, int64_t account_id, const char *side,
                          const unsigned char *secret, size_t len, char *err, size_t errlen)
 {
-	char aid[32];
-	const char *values[3] = {aid, (const char *)secret, side};
+	/* $2 is binary: the secret's bytes as they are. */
+	struct store_params q;
 	int lengths[3] = {0, (int)len, 0}, formats[3] = {0, 1, 0};
 	PGresult *res;
 	int ok;
 
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
+	store_param_str(&q, (const char *)secret);
+	store_param_str(&q, side);
 	/* A refused account needs its credentials checked again before it is
 	 * scheduled; other states carry on (the next lease reads the secret). */
 	st->error[0] = '\0';
@@ -260,7 +272,7 @@ int store_account_secret(struct store *st, int64_t account_id, const char *side,
 	    "  FROM old WHERE a.id = old.id RETURNING a.id, a.state, old.state AS was)"
 	    " INSERT INTO account_log (account_id, from_state, to_state, reason)"
 	    " SELECT id, was, state, 'operator: ' || $3 || ' password updated' FROM upd",
-	    3, values, lengths, formats);
+	    3, q.values, lengths, formats);
 	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)
 		store_fail(st, err, errlen, "postgresql", res);
@@ -270,10 +282,11 @@ int store_account_secret(struct store *st, int64_t account_id, const char *side,
 
 int store_account_remove(struct store *st, int64_t account_id, char *err, size_t errlen)
 {
-	char aid[32];
-	const char *params[1] = {aid};
+	struct store_params q;
+	const char *const *params = q.values;
 
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
 	/* Its checkpoints, UID map and history go with it; a worker still
 	 * running it finds its lease gone at the next write and stops. */
 	return store_exec(st, "DELETE FROM accounts WHERE id = $1", 1, params, NULL, err, errlen);
@@ -282,11 +295,12 @@ int store_account_remove(struct store *st, int64_t account_id, char *err, size_t
 int store_account_lease_holder(struct store *st, int64_t account_id, char *owner, size_t ownerlen,
                                char *err, size_t errlen)
 {
-	char aid[32];
-	const char *params[1] = {aid};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
 	if (store_exec(st,
 	               "SELECT coalesce(lease_owner, '') FROM accounts WHERE id = $1"
 	               " AND lease_owner IS NOT NULL AND lease_expires > now()",

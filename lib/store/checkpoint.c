@@ -55,14 +55,16 @@ static int uid_array_parse(const char *text, uint32_t **uids_r, size_t *count_r)
 int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const char *src_name,
                      const char *dst_name, struct store_folder *folder_r, char *err, size_t errlen)
 {
-	char aid[32];
-	const char *params[3] = {aid, src_name, dst_name};
+	struct store_params q;
 	PGresult *res = NULL;
 	struct store_folder f;
 	int ret;
 
 	memset(&f, 0, sizeof(f));
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
+	store_param_str(&q, src_name);
+	store_param_str(&q, dst_name);
 	ret = store_fenced_exec(
 	    st, account_id, epoch,
 	    "WITH ins AS (INSERT INTO folders (account_id, src_name, dst_name)"
@@ -71,7 +73,7 @@ int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const 
 	    " SELECT id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water,"
 	    " highest_modseq, src_uidnext, src_messages, intent_dst_uidnext,"
 	    " coalesce(intent_uids::text, '{}'), rematch FROM ins",
-	    3, params, &res, err, errlen);
+	    q.count, q.values, &res, err, errlen);
 	if (ret < 0)
 		return ret;
 	f.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -101,13 +103,15 @@ int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int6
                        uint32_t src_uidvalidity, uint32_t dst_uidvalidity, bool rematch, char *err,
                        size_t errlen)
 {
-	char fid[32], sv[16], dv[16];
-	const char *params[4] = {fid, sv, dv, rematch ? "true" : "false"};
+	struct store_params q;
+	const char *const *params = q.values;
 	int ret;
 
-	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
-	snprintf(sv, sizeof(sv), "%" PRIu32, src_uidvalidity);
-	snprintf(dv, sizeof(dv), "%" PRIu32, dst_uidvalidity);
+	store_params_init(&q);
+	store_param_i64(&q, folder_id);
+	store_param_u32(&q, src_uidvalidity);
+	store_param_u32(&q, dst_uidvalidity);
+	store_param_bool(&q, rematch);
 	ret = store_fence_begin(st, account_id, epoch, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -124,44 +128,26 @@ int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int6
 	return store_fence_commit(st, err, errlen);
 }
 
-/* Formats UIDs as a PostgreSQL array literal; caller frees. */
-static char *uid_array_format(const uint32_t *uids, size_t count)
-{
-	size_t cap = 3 + count * 11, len = 0;
-	char *out = malloc(cap);
-
-	if (out == NULL)
-		return NULL;
-	out[len++] = '{';
-	for (size_t i = 0; i < count; i++)
-		len +=
-		    (size_t)snprintf(out + len, cap - len, "%s%" PRIu32, i > 0 ? "," : "", uids[i]);
-	out[len++] = '}';
-	out[len] = '\0';
-	return out;
-}
-
 int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
                        uint32_t dst_uidnext, const uint32_t *uids, size_t count, char *err,
                        size_t errlen)
 {
-	char fid[32], next[16];
-	char *arr = uid_array_format(uids, count);
-	const char *params[3] = {fid, next, arr};
-	int ret;
+	struct store_params q;
+	int ret = -1;
 
-	if (arr == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
-	snprintf(next, sizeof(next), "%" PRIu32, dst_uidnext);
+	store_params_init(&q);
+	store_param_i64(&q, folder_id);
+	store_param_u32(&q, dst_uidnext);
+	store_param_uids(&q, uids, count);
+	if (store_params_check(&q, err, errlen) < 0)
+		goto out;
 	ret = store_fenced_exec(
 	    st, account_id, epoch,
 	    "UPDATE folders SET intent_dst_uidnext = $2, intent_uids = $3::bigint[]"
 	    " WHERE id = $1",
-	    3, params, NULL, err, errlen);
-	free(arr);
+	    q.count, q.values, NULL, err, errlen);
+out:
+	store_params_free(&q);
 	return ret;
 }
 
@@ -172,24 +158,34 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
                        const struct store_intent *next, char *err, size_t errlen)
 {
 	uint32_t *src = NULL, *dst = NULL, *len = NULL;
-	char *src_arr = NULL, *dst_arr = NULL, *len_arr = NULL, *next_arr = NULL;
-	char fid[32], aid[32], hw[16], nb[32], nm[32], ne[32], nx[32], nn[16];
+	/* runs: the UID map's rows; folder: the folder's counters and the intent
+	 * ($8 NULL: none); counts: the pass's and the day's. */
+	struct store_params runs_q, folder_q, counts_q;
 	size_t runs = 0;
 	int ret = -1;
 
-	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	snprintf(hw, sizeof(hw), "%" PRIu32, high_water);
-	snprintf(nb, sizeof(nb), "%" PRIu64, bytes);
-	snprintf(nm, sizeof(nm), "%zu", appended);
-	snprintf(ne, sizeof(ne), "%zu", nerrors);
-	snprintf(nx, sizeof(nx), "%zu", matched);
-	snprintf(nn, sizeof(nn), "%" PRIu32, next != NULL ? next->dst_uidnext : 0);
-	if (next != NULL && next->count > 0 &&
-	    (next_arr = uid_array_format(next->uids, next->count)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	store_params_init(&runs_q);
+	store_params_init(&folder_q);
+	store_params_init(&counts_q);
+	store_param_i64(&folder_q, folder_id);
+	store_param_u32(&folder_q, high_water);
+	store_param_u64(&folder_q, bytes);
+	store_param_u64(&folder_q, appended);
+	store_param_u64(&folder_q, nerrors);
+	store_param_u64(&folder_q, matched);
+	store_param_u32(&folder_q, next != NULL ? next->dst_uidnext : 0);
+	if (next != NULL && next->count > 0)
+		store_param_uids(&folder_q, next->uids, next->count);
+	else
+		store_param_str(&folder_q, NULL);
+	store_param_i64(&counts_q, folder_id);
+	store_param_i64(&counts_q, account_id);
+	store_param_u64(&counts_q, bytes);
+	store_param_u64(&counts_q, appended);
+	store_param_u64(&counts_q, nerrors);
+	store_param_u64(&counts_q, matched);
+	if (store_params_check(&folder_q, err, errlen) < 0)
+		goto out;
 	for (size_t i = 1; i < npairs; i++)
 		assert(pairs[i - 1].src <= pairs[i].src); /* the contract: sorted by src */
 
@@ -212,43 +208,41 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 		len[runs] = 1;
 		runs++;
 	}
-	src_arr = uid_array_format(src, runs);
-	dst_arr = uid_array_format(dst, runs);
-	len_arr = uid_array_format(len, runs);
-	if (src_arr == NULL || dst_arr == NULL || len_arr == NULL) {
-		snprintf(err, errlen, "out of memory");
+	store_param_i64(&runs_q, folder_id);
+	store_param_uids(&runs_q, src, runs);
+	store_param_uids(&runs_q, dst, runs);
+	store_param_uids(&runs_q, len, runs);
+	if (store_params_check(&runs_q, err, errlen) < 0)
 		goto out;
-	}
 	ret = store_fence_begin(st, account_id, epoch, err, errlen);
 	if (ret < 0)
 		goto out;
 	ret = -1;
-	{
-		const char *params[4] = {fid, src_arr, dst_arr, len_arr};
-		if (runs > 0 &&
-		    store_exec(st,
-		               "INSERT INTO uid_map (folder_id, src_start, dst_start, len)"
-		               " SELECT $1, s, d, l FROM unnest($2::bigint[], $3::bigint[],"
-		               " $4::int[]) AS r(s, d, l)"
-		               " ON CONFLICT (folder_id, src_start) DO UPDATE SET"
-		               " dst_start = EXCLUDED.dst_start, len = EXCLUDED.len",
-		               4, params, NULL, err, errlen) < 0)
-			goto rollback;
-	}
+	if (runs > 0 && store_exec(st,
+	                           "INSERT INTO uid_map (folder_id, src_start, dst_start, len)"
+	                           " SELECT $1, s, d, l FROM unnest($2::bigint[], $3::bigint[],"
+	                           " $4::int[]) AS r(s, d, l)"
+	                           " ON CONFLICT (folder_id, src_start) DO UPDATE SET"
+	                           " dst_start = EXCLUDED.dst_start, len = EXCLUDED.len",
+	                           runs_q.count, runs_q.values, NULL, err, errlen) < 0)
+		goto rollback;
 	for (size_t i = 0; i < nerrors; i++) {
-		char uid[16];
-		const char *params[4] = {aid, fid, uid, errors[i].error};
-		snprintf(uid, sizeof(uid), "%" PRIu32, errors[i].src_uid);
+		struct store_params e;
+
+		store_params_init(&e);
+		store_param_i64(&e, account_id);
+		store_param_i64(&e, folder_id);
+		store_param_u32(&e, errors[i].src_uid);
+		store_param_str(&e, errors[i].error);
 		if (store_exec(st,
 		               "INSERT INTO message_errors (account_id, folder_id, src_uid, error)"
 		               " VALUES ($1, $2, $3, $4) ON CONFLICT (folder_id, src_uid)"
 		               " DO UPDATE SET error = EXCLUDED.error, at = now()",
-		               4, params, NULL, err, errlen) < 0)
+		               e.count, e.values, NULL, err, errlen) < 0)
 			goto rollback;
 	}
 	{
 		/* The intent is cleared, or is the next batch's ($8 NULL: none). */
-		const char *params[8] = {fid, hw, nb, nm, ne, nx, nn, next_arr};
 		if (store_exec(
 		        st,
 		        "UPDATE folders SET high_water = greatest(high_water, $2::bigint),"
@@ -257,11 +251,11 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 		        " matched_messages = matched_messages + $6,"
 		        " intent_dst_uidnext = CASE WHEN $8::bigint[] IS NULL THEN 0 ELSE $7 END,"
 		        " intent_uids = $8::bigint[] WHERE id = $1",
-		        8, params, NULL, err, errlen) < 0)
+		        folder_q.count, folder_q.values, NULL, err, errlen) < 0)
 			goto rollback;
 	}
 	if (appended > 0 || nerrors > 0 || matched > 0) {
-		const char *params[6] = {fid, aid, nb, nm, ne, nx};
+		const char *const *params = counts_q.values;
 		/* The pass's own counts, and the bytes of the account's UTC day. */
 		if (store_exec(
 		        st,
@@ -291,10 +285,9 @@ out:
 	free(src);
 	free(dst);
 	free(len);
-	free(src_arr);
-	free(dst_arr);
-	free(len_arr);
-	free(next_arr);
+	store_params_free(&runs_q);
+	store_params_free(&folder_q);
+	store_params_free(&counts_q);
 	return ret;
 }
 
@@ -302,13 +295,13 @@ int store_folder_synced(struct store *st, int64_t account_id, int64_t epoch, int
                         uint32_t src_uidnext, uint32_t src_messages, uint64_t highest_modseq,
                         char *err, size_t errlen)
 {
-	char fid[32], next[16], msgs[16], modseq[32];
-	const char *params[4] = {fid, next, msgs, modseq};
+	struct store_params q;
 
-	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
-	snprintf(next, sizeof(next), "%" PRIu32, src_uidnext);
-	snprintf(msgs, sizeof(msgs), "%" PRIu32, src_messages);
-	snprintf(modseq, sizeof(modseq), "%" PRIu64, highest_modseq);
+	store_params_init(&q);
+	store_param_i64(&q, folder_id);
+	store_param_u32(&q, src_uidnext);
+	store_param_u32(&q, src_messages);
+	store_param_u64(&q, highest_modseq);
 	return store_fenced_exec(
 	    st, account_id, epoch,
 	    "WITH f AS (UPDATE folders SET src_uidnext = $2, src_messages = $3,"
@@ -319,16 +312,19 @@ int store_folder_synced(struct store *st, int64_t account_id, int64_t epoch, int
 	    " ON a.id = f.account_id"
 	    " ON CONFLICT (folder_id, number) DO UPDATE SET finished_at = now(),"
 	    " error = NULL",
-	    4, params, NULL, err, errlen);
+	    q.count, q.values, NULL, err, errlen);
 }
 
 int store_folder_error(struct store *st, int64_t account_id, int64_t epoch, const char *src_name,
                        const char *dst_name, const char *error, char *err, size_t errlen)
 {
-	char aid[32];
-	const char *params[4] = {aid, src_name, dst_name != NULL ? dst_name : "", error};
+	struct store_params q;
 
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
+	store_param_str(&q, src_name);
+	store_param_str(&q, dst_name != NULL ? dst_name : "");
+	store_param_str(&q, error);
 	return store_fenced_exec(
 	    st, account_id, epoch,
 	    "WITH f AS (INSERT INTO folders (account_id, src_name, dst_name, error)"
@@ -338,25 +334,25 @@ int store_folder_error(struct store *st, int64_t account_id, int64_t epoch, cons
 	    " SELECT f.id, a.lease_pass, $4 FROM f JOIN accounts a"
 	    " ON a.id = f.account_id"
 	    " ON CONFLICT (folder_id, number) DO UPDATE SET error = EXCLUDED.error",
-	    4, params, NULL, err, errlen);
+	    q.count, q.values, NULL, err, errlen);
 }
 
 int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src_uids, size_t count,
                         uint32_t *dst_uids_r, char *err, size_t errlen)
 {
-	char fid[32];
-	char *arr = uid_array_format(src_uids, count);
-	const char *params[2] = {fid, arr};
+	struct store_params q;
 	PGresult *res = NULL;
 	size_t j = 0;
 
 	for (size_t i = 1; i < count; i++)
 		assert(src_uids[i - 1] <= src_uids[i]); /* the contract: ascending */
-	if (arr == NULL) {
-		snprintf(err, errlen, "out of memory");
+	store_params_init(&q);
+	store_param_i64(&q, folder_id);
+	store_param_uids(&q, src_uids, count);
+	if (store_params_check(&q, err, errlen) < 0) {
+		store_params_free(&q);
 		return -1;
 	}
-	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
 	memset(dst_uids_r, 0, count * sizeof(*dst_uids_r));
 	/* For each UID, the run with the greatest start <= UID (an index probe). */
 	if (store_exec(
@@ -365,11 +361,11 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 	        " CROSS JOIN LATERAL (SELECT src_start, dst_start, len FROM uid_map"
 	        "  WHERE folder_id = $1 AND src_start <= u ORDER BY src_start DESC LIMIT 1) m"
 	        " WHERE u < m.src_start + m.len ORDER BY u",
-	        2, params, &res, err, errlen) < 0) {
-		free(arr);
+	        q.count, q.values, &res, err, errlen) < 0) {
+		store_params_free(&q);
 		return -1;
 	}
-	free(arr);
+	store_params_free(&q);
 	for (int i = 0; i < PQntuples(res); i++) {
 		uint32_t u = (uint32_t)strtoul(PQgetvalue(res, i, 0), NULL, 10);
 		while (j < count && src_uids[j] < u)
@@ -384,16 +380,16 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32_t *uid_r,
                       char *err, size_t errlen)
 {
-	char fid[32], f[16];
-	const char *params[2] = {fid, f};
+	struct store_params q;
 	PGresult *res = NULL;
 
-	snprintf(fid, sizeof(fid), "%" PRId64, folder_id);
-	snprintf(f, sizeof(f), "%" PRIu32, from);
+	store_params_init(&q);
+	store_param_i64(&q, folder_id);
+	store_param_u32(&q, from);
 	if (store_exec(st,
 	               "SELECT coalesce(min(greatest(src_start, $2::bigint)), 0) FROM uid_map"
 	               " WHERE folder_id = $1 AND src_start + len > $2::bigint",
-	               2, params, &res, err, errlen) < 0)
+	               q.count, q.values, &res, err, errlen) < 0)
 		return -1;
 	*uid_r = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);

@@ -365,13 +365,14 @@ int store_hex_decode(const char *hex, unsigned char **out_r, size_t *len_r)
 /* Starts a transaction fenced by the lease: STORE_LEASE_LOST if the epoch moved. */
 int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, char *err, size_t errlen)
 {
-	char aid[32], ep[32];
-	const char *params[2] = {aid, ep};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 	int rows;
 
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
+	store_param_i64(&q, epoch);
 	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		return -1;
 	if (store_exec(st,

@@ -15,14 +15,16 @@
 int store_lease_take(struct store *st, int64_t account_id, int pass, const char *owner, int ttl_s,
                      int64_t *epoch_r, struct store_account *acct_r, char *err, size_t errlen)
 {
-	char aid[32], p[16], ttl[16];
-	const char *params[4] = {aid, p, owner, ttl};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 	int64_t epoch;
 
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	snprintf(p, sizeof(p), "%d", pass);
-	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
+	store_param_i64(&q, pass);
+	store_param_str(&q, owner);
+	store_param_i64(&q, ttl_s);
 	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		return -1;
 	if (store_exec(
@@ -63,7 +65,7 @@ int store_lease_take(struct store *st, int64_t account_id, int pass, const char 
 	}
 	epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	{
-		const char *log_params[3] = {aid, PQgetvalue(res, 0, 1), owner};
+		const char *log_params[3] = {params[0], PQgetvalue(res, 0, 1), owner};
 		if (store_exec(st,
 		               "INSERT INTO account_log (account_id, from_state, to_state, reason)"
 		               " VALUES ($1, $2, 'running', 'lease taken by ' || $3)",
@@ -97,14 +99,15 @@ fail:
 int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int ttl_s,
                       const char **stop_r, char *err, size_t errlen)
 {
-	char aid[32], ep[32], ttl[16];
-	const char *params[3] = {aid, ep, ttl};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 	int rows;
 
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
-	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
+	store_param_i64(&q, epoch);
+	store_param_i64(&q, ttl_s);
 	if (store_exec(st,
 	               "UPDATE accounts SET lease_expires = clock_timestamp()"
 	               " + make_interval(secs => $3::int)"
@@ -132,13 +135,16 @@ int store_lease_renew(struct store *st, int64_t account_id, int64_t epoch, int t
 static int lease_release(struct store *st, int64_t account_id, int64_t epoch, const char *state,
                          const char *reason, int wait_s, char *err, size_t errlen)
 {
-	char aid[32], ep[32], wait[16];
-	const char *params[5] = {aid, ep, state, reason != NULL ? reason : "", wait};
+	struct store_params q;
+	const char *const *params = q.values;
 	int ret;
 
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
-	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
-	snprintf(wait, sizeof(wait), "%d", wait_s);
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
+	store_param_i64(&q, epoch);
+	store_param_str(&q, state);
+	store_param_str(&q, reason != NULL ? reason : "");
+	store_param_i64(&q, wait_s);
 	ret = store_fence_begin(st, account_id, epoch, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -199,13 +205,15 @@ int store_lease_wait(struct store *st, int64_t account_id, int64_t epoch, int wa
 int store_slot_take(struct store *st, int64_t server_id, const char *owner, int ttl_s, int *slot_r,
                     char *err, size_t errlen)
 {
-	char sid[32], ttl[16];
-	const char *params[3] = {sid, owner, ttl};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 	int n;
 
-	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
-	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	store_params_init(&q);
+	store_param_i64(&q, server_id);
+	store_param_str(&q, owner);
+	store_param_i64(&q, ttl_s);
 	if (store_exec(
 	        st,
 	        "UPDATE server_slots s SET owner = $2,"
@@ -226,11 +234,13 @@ int store_slot_take(struct store *st, int64_t server_id, const char *owner, int 
 int store_slot_release(struct store *st, int64_t server_id, int slot, const char *owner, char *err,
                        size_t errlen)
 {
-	char sid[32], sl[16];
-	const char *params[3] = {sid, sl, owner};
+	struct store_params q;
+	const char *const *params = q.values;
 
-	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
-	snprintf(sl, sizeof(sl), "%d", slot);
+	store_params_init(&q);
+	store_param_i64(&q, server_id);
+	store_param_i64(&q, slot);
+	store_param_str(&q, owner);
 	return store_exec(st,
 	                  "UPDATE server_slots SET owner = NULL, expires = NULL"
 	                  " WHERE server_id = $1 AND slot = $2 AND owner = $3",
@@ -239,10 +249,12 @@ int store_slot_release(struct store *st, int64_t server_id, int slot, const char
 
 int store_slots_renew(struct store *st, const char *owner, int ttl_s, char *err, size_t errlen)
 {
-	char ttl[16];
-	const char *params[2] = {owner, ttl};
+	struct store_params q;
+	const char *const *params = q.values;
 
-	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+	store_params_init(&q);
+	store_param_str(&q, owner);
+	store_param_i64(&q, ttl_s);
 	return store_exec(st,
 	                  "UPDATE server_slots SET expires = now() + make_interval(secs => $2::int)"
 	                  " WHERE owner = $1",
@@ -252,11 +264,13 @@ int store_slots_renew(struct store *st, const char *owner, int ttl_s, char *err,
 int store_worker_beat(struct store *st, const char *worker, int capacity, int running,
                       bool room_freed, char *err, size_t errlen)
 {
-	char cap[16], run[16];
-	const char *params[3] = {worker, cap, run};
+	struct store_params q;
+	const char *const *params = q.values;
 
-	snprintf(cap, sizeof(cap), "%d", capacity);
-	snprintf(run, sizeof(run), "%d", running);
+	store_params_init(&q);
+	store_param_str(&q, worker);
+	store_param_i64(&q, capacity);
+	store_param_i64(&q, running);
 	if (store_exec(st,
 	               "INSERT INTO workers (id, capacity, running) VALUES ($1, $2, $3)"
 	               " ON CONFLICT (id) DO UPDATE SET capacity = EXCLUDED.capacity,"
@@ -294,13 +308,14 @@ int store_worker_seen(struct store *st, const char *worker, double *seen_r, char
 int store_rate_reserve(struct store *st, int64_t server_id, bool limited, size_t messages,
                        uint64_t bytes, double *wait_s_r, char *err, size_t errlen)
 {
-	char sid[32], nm[32], nb[32];
-	const char *params[3] = {sid, nm, nb};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 
-	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
-	snprintf(nm, sizeof(nm), "%zu", messages);
-	snprintf(nb, sizeof(nb), "%" PRIu64, bytes);
+	store_params_init(&q);
+	store_param_i64(&q, server_id);
+	store_param_u64(&q, messages);
+	store_param_u64(&q, bytes);
 	/* Servers without limits only read their clock (a throttled server
 	 * moves it too), without a lock. */
 	if (!limited) {
@@ -334,11 +349,12 @@ int store_rate_reserve(struct store *st, int64_t server_id, bool limited, size_t
 
 int store_rate_penalty(struct store *st, int64_t server_id, int secs, char *err, size_t errlen)
 {
-	char sid[32], s[16];
-	const char *params[2] = {sid, s};
+	struct store_params q;
+	const char *const *params = q.values;
 
-	snprintf(sid, sizeof(sid), "%" PRId64, server_id);
-	snprintf(s, sizeof(s), "%d", secs);
+	store_params_init(&q);
+	store_param_i64(&q, server_id);
+	store_param_i64(&q, secs);
 	return store_exec(st,
 	                  "UPDATE servers SET rate_next = greatest(rate_next,"
 	                  " now() + make_interval(secs => $2::int)) WHERE id = $1",

@@ -13,12 +13,13 @@
 int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_id,
                         store_folder_error_cb *cb, void *context, char *err, size_t errlen)
 {
-	char mid[32], aid[32];
-	const char *params[2] = {mid, aid};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
+	store_param_i64(&q, account_id);
 	if (store_exec(st,
 	               "SELECT f.account_id, f.src_name, f.error FROM folders f"
 	               " JOIN accounts a ON a.id = f.account_id"
@@ -50,12 +51,13 @@ int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_
 int store_migration_status(struct store *st, int64_t migration_id, int64_t account_id,
                            store_status_cb *cb, void *context, char *err, size_t errlen)
 {
-	char mid[32], aid[32];
-	const char *params[2] = {mid, aid};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	snprintf(aid, sizeof(aid), "%" PRId64, account_id);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
+	store_param_i64(&q, account_id);
 	/* One account: by its key, not a scan of the migration. */
 	if (store_exec(st,
 	               account_id != 0 ? STATUS_SQL("a.migration_id = $1 AND a.id = $2::bigint")
@@ -162,13 +164,14 @@ out:
 int store_migration_exists(struct store *st, int64_t migration_id, int pass, char *err,
                            size_t errlen)
 {
-	char mid[32], p[16];
-	const char *params[2] = {mid, p};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 	bool migration, pass_exists;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	snprintf(p, sizeof(p), "%d", pass);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
+	store_param_i64(&q, pass);
 	if (store_exec(st,
 	               "SELECT EXISTS (SELECT 1 FROM migrations WHERE id = $1),"
 	               " EXISTS (SELECT 1 FROM passes WHERE migration_id = $1 AND number = $2)",
@@ -192,12 +195,13 @@ int store_migration_exists(struct store *st, int64_t migration_id, int pass, cha
 int store_migration_states(struct store *st, int64_t migration_id, char *buf, size_t len,
                            int64_t *new_r, int64_t *verified_r, char *err, size_t errlen)
 {
-	char mid[32];
-	const char *params[1] = {mid};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 	size_t used = 0;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
 	if (store_exec(st,
 	               "SELECT state, count(*) FROM accounts WHERE migration_id = $1"
 	               " GROUP BY state ORDER BY state",
@@ -228,12 +232,13 @@ int store_migration_states(struct store *st, int64_t migration_id, char *buf, si
 int store_migration_cleartext(struct store *st, int64_t migration_id, char *buf, size_t len,
                               char *err, size_t errlen)
 {
-	char mid[32];
-	const char *params[1] = {mid};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 	size_t used = 0;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
 	if (store_exec(st,
 	               "SELECT role, name FROM servers WHERE migration_id = $1 AND tls = 'none'"
 	               " ORDER BY role DESC, id",
@@ -263,11 +268,12 @@ int store_migration_cleartext(struct store *st, int64_t migration_id, char *buf,
 
 int store_pass_last(struct store *st, int64_t migration_id, int *pass_r, char *err, size_t errlen)
 {
-	char mid[32];
-	const char *params[1] = {mid};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
 	if (store_exec(st,
 	               "SELECT greatest((SELECT max(number) FROM passes WHERE migration_id = $1),"
 	               " (SELECT max(pass) FROM accounts WHERE migration_id = $1), 0)",
@@ -281,11 +287,12 @@ int store_pass_last(struct store *st, int64_t migration_id, int *pass_r, char *e
 int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void *context,
                  char *err, size_t errlen)
 {
-	char mid[32];
-	const char *params[1] = {mid};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
 	if (store_exec(st,
 	               "SELECT p.number, p.kind, to_char(p.started_at AT TIME ZONE 'UTC',"
 	               "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), count(pa.account_id),"
@@ -337,12 +344,13 @@ int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void
 int store_pass_accounts(struct store *st, int64_t migration_id, int pass, store_pass_account_cb *cb,
                         void *context, char *err, size_t errlen)
 {
-	char mid[32], p[16];
-	const char *params[2] = {mid, p};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	snprintf(p, sizeof(p), "%d", pass);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
+	store_param_i64(&q, pass);
 	if (store_exec(st,
 	               "SELECT a.id, a.src_login, pa.state, pa.runs,"
 	               " coalesce(to_char(pa.started_at AT TIME ZONE 'UTC',"
@@ -386,14 +394,16 @@ int store_live_update(struct store *st, const struct store_live *rows, size_t co
 	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < count; i++) {
-		char aid[32], p[16], m[32], b[32], e[32];
-		const char *params[7] = {aid, p, m, b, e, rows[i].worker, rows[i].folder};
+		struct store_params q;
 
-		snprintf(aid, sizeof(aid), "%" PRId64, rows[i].account_id);
-		snprintf(p, sizeof(p), "%d", rows[i].pass);
-		snprintf(m, sizeof(m), "%" PRIu64, rows[i].messages);
-		snprintf(b, sizeof(b), "%" PRIu64, rows[i].bytes);
-		snprintf(e, sizeof(e), "%" PRIu64, rows[i].errors);
+		store_params_init(&q);
+		store_param_i64(&q, rows[i].account_id);
+		store_param_i64(&q, rows[i].pass);
+		store_param_u64(&q, rows[i].messages);
+		store_param_u64(&q, rows[i].bytes);
+		store_param_u64(&q, rows[i].errors);
+		store_param_str(&q, rows[i].worker);
+		store_param_str(&q, rows[i].folder);
 		/* An account removed meanwhile has no row to update: skipped. */
 		if (store_exec(st,
 		               "INSERT INTO live_totals (account_id, pass, messages, bytes, errors,"
@@ -403,7 +413,7 @@ int store_live_update(struct store *st, const struct store_live *rows, size_t co
 		               " messages = EXCLUDED.messages, bytes = EXCLUDED.bytes,"
 		               " errors = EXCLUDED.errors, worker = EXCLUDED.worker,"
 		               " folder = EXCLUDED.folder, updated_at = now()",
-		               7, params, NULL, err, errlen) < 0) {
+		               q.count, q.values, NULL, err, errlen) < 0) {
 			store_rollback(st);
 			return -1;
 		}

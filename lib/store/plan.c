@@ -51,29 +51,26 @@ static int server_insert(struct store *st, const char *migration_id, const char 
                          const struct store_server *srv, char *id_r, size_t id_len, char *err,
                          size_t errlen)
 {
-	char port[16], maxconn[16], rm[16], rb[32], cap[32];
-	const char *params[15] = {migration_id,
-	                          role,
-	                          srv->host,
-	                          port,
-	                          srv->tls,
-	                          srv->ca_file,
-	                          srv->auth,
-	                          srv->master_user,
-	                          maxconn,
-	                          srv->prefix != NULL ? srv->prefix : "",
-	                          srv->exclude != NULL ? srv->exclude : "",
-	                          srv->name != NULL ? srv->name : "default",
-	                          rm,
-	                          rb,
-	                          cap};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 
-	snprintf(port, sizeof(port), "%d", srv->port);
-	snprintf(maxconn, sizeof(maxconn), "%d", srv->max_connections);
-	snprintf(rm, sizeof(rm), "%d", srv->rate_messages);
-	snprintf(rb, sizeof(rb), "%" PRId64, srv->rate_bytes);
-	snprintf(cap, sizeof(cap), "%" PRId64, srv->account_daily_bytes);
+	store_params_init(&q);
+	store_param_str(&q, migration_id);
+	store_param_str(&q, role);
+	store_param_str(&q, srv->host);
+	store_param_i64(&q, srv->port);
+	store_param_str(&q, srv->tls);
+	store_param_str(&q, srv->ca_file);
+	store_param_str(&q, srv->auth);
+	store_param_str(&q, srv->master_user);
+	store_param_i64(&q, srv->max_connections);
+	store_param_str(&q, srv->prefix != NULL ? srv->prefix : "");
+	store_param_str(&q, srv->exclude != NULL ? srv->exclude : "");
+	store_param_str(&q, srv->name != NULL ? srv->name : "default");
+	store_param_i64(&q, srv->rate_messages);
+	store_param_i64(&q, srv->rate_bytes);
+	store_param_i64(&q, srv->account_daily_bytes);
 	if (store_exec(st,
 	               "WITH srv AS (INSERT INTO servers (migration_id, role, host, port, tls,"
 	               " ca_file, auth, master_user, max_connections, prefix, exclude, name,"
@@ -89,12 +86,15 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 	PQclear(res);
 	for (size_t i = 0; i < srv->nblackouts; i++) {
 		const struct store_blackout *b = &srv->blackouts[i];
-		char days[16], from[16], to[16], what[160];
-		const char *bp[5] = {id_r, days, from, to, b->time_zone};
+		char what[160];
+		struct store_params bq;
 
-		snprintf(days, sizeof(days), "%d", b->weekdays);
-		snprintf(from, sizeof(from), "%d", b->from_s);
-		snprintf(to, sizeof(to), "%d", b->to_s);
+		store_params_init(&bq);
+		store_param_str(&bq, id_r);
+		store_param_i64(&bq, b->weekdays);
+		store_param_i64(&bq, b->from_s);
+		store_param_i64(&bq, b->to_s);
+		store_param_str(&bq, b->time_zone);
 		/* AT TIME ZONE refuses an unknown zone here, at import, rather than
 		 * in every scheduler step later. */
 		st->error[0] = '\0';
@@ -102,7 +102,7 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 		    st,
 		    "INSERT INTO blackouts (server_id, weekdays, from_s, to_s, time_zone)"
 		    " SELECT $1, $2, $3, $4, $5 WHERE (now() AT TIME ZONE $5) IS NOT NULL",
-		    5, bp, NULL, NULL);
+		    bq.count, bq.values, NULL, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			snprintf(what, sizeof(what), "%s %s: blackout[%zu]", role,
 			         srv->name != NULL ? srv->name : "", i);
@@ -296,14 +296,15 @@ int store_accounts_add(struct store *st, int64_t migration_id,
                        const struct store_new_account *accounts, size_t count, char *err,
                        size_t errlen)
 {
-	char mid[32];
-	const char *params[1] = {mid};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 	const char **src_ids = NULL;
 	char dst_id[32];
 	int ret = -1;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
 	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		return -1;
 	if (store_exec(st,
@@ -329,7 +330,7 @@ int store_accounts_add(struct store *st, int64_t migration_id,
 			goto out;
 		}
 	}
-	if (accounts_insert(st, mid, src_ids, dst_id, accounts, count, err, errlen) < 0)
+	if (accounts_insert(st, params[0], src_ids, dst_id, accounts, count, err, errlen) < 0)
 		goto out;
 	ret = store_exec_simple(st, "COMMIT", err, errlen);
 out:
@@ -343,13 +344,14 @@ out:
 int store_migration_sources(struct store *st, int64_t migration_id, struct store_server **srcs_r,
                             size_t *count_r, char *err, size_t errlen)
 {
-	char mid[32];
-	const char *params[1] = {mid};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 	struct store_server *srcs;
 	int n;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
 	if (store_exec(st,
 	               "SELECT " STORE_SERVER_COLUMNS " FROM servers s WHERE migration_id = $1"
 	               " AND role = 'source' ORDER BY id",

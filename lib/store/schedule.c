@@ -19,12 +19,13 @@
 
 int store_scheduler_lock(struct store *st, char *err, size_t errlen)
 {
-	char key[32];
-	const char *params[1] = {key};
+	struct store_params q;
+	const char *const *params = q.values;
 	PGresult *res = NULL;
 	int taken;
 
-	snprintf(key, sizeof(key), "%lld", (long long)SCHEDULER_LOCK_KEY);
+	store_params_init(&q);
+	store_param_i64(&q, SCHEDULER_LOCK_KEY);
 	if (store_exec(st, "SELECT pg_try_advisory_lock($1::bigint)", 1, params, &res, err,
 	               errlen) < 0)
 		return -1;
@@ -39,15 +40,17 @@ int store_scheduler_lock(struct store *st, char *err, size_t errlen)
 int store_publish_due(struct store *st, int64_t migration_id, size_t limit, int republish_s,
                       struct store_job **jobs_r, size_t *count_r, char *err, size_t errlen)
 {
-	char mid[32], lim[32], rep[16], key[32];
-	const char *params[3] = {mid, lim, rep};
-	const char *lock_params[1] = {key};
+	struct store_params q, lock;
+	const char *const *params = q.values;
+	const char *const *lock_params = lock.values;
 	PGresult *res = NULL;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, migration_id);
-	snprintf(lim, sizeof(lim), "%zu", limit);
-	snprintf(rep, sizeof(rep), "%d", republish_s);
-	snprintf(key, sizeof(key), "%lld", (long long)PUBLISH_LOCK_KEY);
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
+	store_param_u64(&q, limit);
+	store_param_i64(&q, republish_s);
+	store_params_init(&lock);
+	store_param_i64(&lock, PUBLISH_LOCK_KEY);
 	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		return -1;
 	/* In flight on a server: accounts running, and jobs published but not

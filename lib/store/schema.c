@@ -230,14 +230,13 @@ const char *schema_sql(size_t i)
 
 int store_schema_apply(struct store *st, char *err, size_t errlen)
 {
-	char version[32], lock[32];
-	const char *params[1] = {version};
-	const char *lock_params[1] = {lock};
+	struct store_params lock;
 	PGresult *res = NULL;
 	int ret = -1, applied;
 
-	snprintf(lock, sizeof(lock), "%lld", (long long)SCHEMA_LOCK_KEY);
-	if (store_exec(st, "SELECT pg_advisory_lock($1::bigint)", 1, lock_params, NULL, err,
+	store_params_init(&lock);
+	store_param_i64(&lock, SCHEMA_LOCK_KEY);
+	if (store_exec(st, "SELECT pg_advisory_lock($1::bigint)", 1, lock.values, NULL, err,
 	               errlen) < 0)
 		return -1;
 	if (store_exec_simple(
@@ -247,7 +246,11 @@ int store_schema_apply(struct store *st, char *err, size_t errlen)
 	        err, errlen) < 0)
 		goto out;
 	for (size_t i = 0; i < schema_count(); i++) {
-		snprintf(version, sizeof(version), "%zu", i + 1);
+		struct store_params version;
+		const char *const *params = version.values;
+
+		store_params_init(&version);
+		store_param_u64(&version, i + 1);
 		if (store_exec(st, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params,
 		               &res, err, errlen) < 0)
 			goto out;
@@ -270,7 +273,7 @@ int store_schema_apply(struct store *st, char *err, size_t errlen)
 	ret = 0;
 out:
 	PQclear(
-	    store_pq_exec(st, "SELECT pg_advisory_unlock($1::bigint)", 1, lock_params, NULL, NULL));
+	    store_pq_exec(st, "SELECT pg_advisory_unlock($1::bigint)", 1, lock.values, NULL, NULL));
 	return ret;
 }
 

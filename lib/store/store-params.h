@@ -21,7 +21,9 @@ struct store_params {
 	char *owned[STORE_PARAMS_MAX];  /* array texts, freed by store_params_free */
 };
 
-/* An empty set; free with store_params_free (also after a failure). */
+/* An empty set.  store_params_free releases the array texts: needed after
+ * store_param_uids or store_param_ids (also after a failure), harmless
+ * otherwise. */
 void store_params_init(struct store_params *p);
 void store_params_free(struct store_params *p);
 /* True if some parameter could not be added. */
