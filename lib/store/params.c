@@ -118,3 +118,77 @@ void store_param_ids(struct store_params *p, const int64_t *ids, size_t count)
 	}
 	param_array(p, NULL, ids, count);
 }
+
+/* Stores arr (owned) as the next parameter, or marks the set failed. */
+static void param_owned(struct store_params *p, char *arr)
+{
+	int i;
+
+	if (arr == NULL) {
+		p->failed = true;
+		return;
+	}
+	i = param_slot(p);
+	if (i < 0) {
+		free(arr);
+		return;
+	}
+	p->owned[i] = arr;
+	p->values[i] = arr;
+}
+
+void store_param_texts(struct store_params *p, const char *const *texts, size_t count)
+{
+	size_t cap = 3, len = 0;
+	char *arr;
+
+	for (size_t k = 0; k < count; k++)
+		cap += 3 + 2 * strlen(texts[k]);
+	arr = malloc(cap);
+	if (arr != NULL) {
+		arr[len++] = '{';
+		for (size_t k = 0; k < count; k++) {
+			if (k > 0)
+				arr[len++] = ',';
+			arr[len++] = '"';
+			for (const char *c = texts[k]; *c != '\0'; c++) {
+				if (*c == '"' || *c == '\\')
+					arr[len++] = '\\';
+				arr[len++] = *c;
+			}
+			arr[len++] = '"';
+		}
+		arr[len++] = '}';
+		arr[len] = '\0';
+	}
+	param_owned(p, arr);
+}
+
+void store_param_byteas(struct store_params *p, const unsigned char *const *bytes,
+                        const size_t *lens, size_t count)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t cap = 3, len = 0;
+	char *arr;
+
+	for (size_t k = 0; k < count; k++)
+		cap += 7 + 2 * lens[k];
+	arr = malloc(cap);
+	if (arr != NULL) {
+		arr[len++] = '{';
+		for (size_t k = 0; k < count; k++) {
+			if (k > 0)
+				arr[len++] = ',';
+			memcpy(arr + len, "\"\\\\x", 4);
+			len += 4;
+			for (size_t j = 0; j < lens[k]; j++) {
+				arr[len++] = hex[bytes[k][j] >> 4];
+				arr[len++] = hex[bytes[k][j] & 15];
+			}
+			arr[len++] = '"';
+		}
+		arr[len++] = '}';
+		arr[len] = '\0';
+	}
+	param_owned(p, arr);
+}

@@ -125,87 +125,56 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 
 	for (size_t first = 0; first < count; first += page) {
 		size_t n = count - first < page ? count - first : page;
-		const char *values[8];
-		char *buf[6] = {NULL};
-		size_t cap[6] = {0}, len[6] = {0};
+		/* One page as arrays: logins, secrets, priorities, source ids. */
+		const char **src_logins = calloc(n, sizeof(*src_logins));
+		const char **dst_logins = calloc(n, sizeof(*dst_logins));
+		const char **sources = calloc(n, sizeof(*sources));
+		const unsigned char **src_secrets = calloc(n, sizeof(*src_secrets));
+		const unsigned char **dst_secrets = calloc(n, sizeof(*dst_secrets));
+		size_t *src_lens = calloc(n, sizeof(*src_lens));
+		size_t *dst_lens = calloc(n, sizeof(*dst_lens));
+		int64_t *priorities = calloc(n, sizeof(*priorities));
+		struct store_params q;
 		PGresult *res;
-		int ok = 1;
+		int ok = src_logins != NULL && dst_logins != NULL && sources != NULL &&
+		         src_secrets != NULL && dst_secrets != NULL && src_lens != NULL &&
+		         dst_lens != NULL && priorities != NULL;
 
-		/* Text arrays: logins quoted, secrets as hex bytea, numbers. */
-		for (size_t i = first; i < first + n && ok; i++) {
-			const struct store_new_account *a = &accounts[i];
-			const char *texts[2] = {a->src_login, a->dst_login};
-			for (int k = 0; k < 6 && ok; k++) {
-				size_t need =
-				    64 +
-				    (k < 2 ? 2 * strlen(texts[k]) + 4
-				     : k < 4
-				         ? 2 * (k == 2 ? a->src_secret_len : a->dst_secret_len) + 8
-				         : 24);
-				if (len[k] + need > cap[k]) {
-					size_t nc = (cap[k] + need) * 2;
-					char *tmp = realloc(buf[k], nc);
-					if (tmp == NULL) {
-						ok = 0;
-						break;
-					}
-					buf[k] = tmp;
-					cap[k] = nc;
-				}
-				char *o = buf[k] + len[k];
-				*o++ = i == first ? '{' : ',';
-				if (k < 2) {
-					*o++ = '"';
-					for (const char *c = texts[k]; *c != '\0'; c++) {
-						if (*c == '"' || *c == '\\')
-							*o++ = '\\';
-						*o++ = *c;
-					}
-					*o++ = '"';
-				} else if (k < 4) {
-					const unsigned char *b =
-					    k == 2 ? a->src_secret : a->dst_secret;
-					size_t bl = k == 2 ? a->src_secret_len : a->dst_secret_len;
-					static const char hex[] = "0123456789abcdef";
-					*o++ = '"';
-					*o++ = '\\';
-					*o++ = '\\';
-					*o++ = 'x';
-					for (size_t j = 0; j < bl; j++) {
-						*o++ = hex[b[j] >> 4];
-						*o++ = hex[b[j] & 15];
-					}
-					*o++ = '"';
-				} else if (k == 4) {
-					o += sprintf(o, "%d", a->priority);
-				} else {
-					o += sprintf(o, "%s", src_ids[a->source]);
-				}
-				len[k] = (size_t)(o - buf[k]);
-			}
+		store_params_init(&q);
+		for (size_t i = 0; i < n && ok; i++) {
+			const struct store_new_account *a = &accounts[first + i];
+			src_logins[i] = a->src_login;
+			dst_logins[i] = a->dst_login;
+			src_secrets[i] = a->src_secret;
+			dst_secrets[i] = a->dst_secret;
+			src_lens[i] = a->src_secret_len;
+			dst_lens[i] = a->dst_secret_len;
+			priorities[i] = a->priority;
+			sources[i] = src_ids[a->source];
 		}
-		for (int k = 0; k < 6 && ok; k++) {
-			if (len[k] + 2 > cap[k]) {
-				char *tmp = realloc(buf[k], len[k] + 2);
-				if (tmp == NULL) {
-					ok = 0;
-					break;
-				}
-				buf[k] = tmp;
-			}
-			buf[k][len[k]] = '}';
-			buf[k][len[k] + 1] = '\0';
+		if (ok) {
+			store_param_str(&q, migration_id);
+			store_param_str(&q, dst_id);
+			store_param_texts(&q, src_logins, n);
+			store_param_texts(&q, dst_logins, n);
+			store_param_byteas(&q, src_secrets, src_lens, n);
+			store_param_byteas(&q, dst_secrets, dst_lens, n);
+			store_param_ids(&q, priorities, n);
+			store_param_texts(&q, sources, n);
 		}
-		if (!ok) {
-			for (int k = 0; k < 6; k++)
-				free(buf[k]);
+		free(src_logins);
+		free(dst_logins);
+		free(sources);
+		free(src_secrets);
+		free(dst_secrets);
+		free(src_lens);
+		free(dst_lens);
+		free(priorities);
+		if (!ok || store_params_check(&q, err, errlen) < 0) {
+			store_params_free(&q);
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		values[0] = migration_id;
-		values[1] = dst_id;
-		for (int k = 0; k < 6; k++)
-			values[2 + k] = buf[k];
 		st->error[0] = '\0';
 		res =
 		    store_pq_exec(st,
@@ -214,9 +183,8 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 		                  " SELECT $1, $2, s, d, ss, ds, p, sv FROM unnest($3::text[],"
 		                  " $4::text[], $5::bytea[], $6::bytea[], $7::int[], $8::bigint[])"
 		                  " AS r(s, d, ss, ds, p, sv)",
-		                  8, values, NULL, NULL);
-		for (int k = 0; k < 6; k++)
-			free(buf[k]);
+		                  q.count, q.values, NULL, NULL);
+		store_params_free(&q);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			/* Name the account: a duplicate names its login in the detail. */
 			const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);

@@ -40,4 +40,12 @@ void store_param_str(struct store_params *p, const char *s);
 void store_param_uids(struct store_params *p, const uint32_t *uids, size_t count);
 void store_param_ids(struct store_params *p, const int64_t *ids, size_t count);
 
+/* Text array: each element double-quoted, '"' and '\\' escaped (any
+ * text, and numbers for a typed array: '{"1","2"}'::bigint[] is {1,2}). */
+void store_param_texts(struct store_params *p, const char *const *texts, size_t count);
+/* bytea array: each element "\\x<hex>" in the literal (bytes[i], lens[i]
+ * bytes), the escape form PostgreSQL reads as bytea. */
+void store_param_byteas(struct store_params *p, const unsigned char *const *bytes,
+                        const size_t *lens, size_t count);
+
 #endif

@@ -74,7 +74,9 @@ static int setup(void **state)
 	(void)state;
 	dst.host = "dst.example";
 	for (size_t i = 0; i < ACCOUNTS; i++) {
-		snprintf(logins[i][0], sizeof(logins[i][0]), "user%zu@src.example", i);
+		/* the last login needs quoting inside an array literal */
+		snprintf(logins[i][0], sizeof(logins[i][0]), "%s%zu@src.example",
+		         i + 1 == ACCOUNTS ? "q\"u\\o,te" : "user", i);
 		snprintf(logins[i][1], sizeof(logins[i][1]), "user%zu@dst.example", i);
 		accts[i] = (struct store_new_account){.src_login = logins[i][0],
 		                                      .dst_login = logins[i][1],
@@ -350,6 +352,28 @@ static void test_slots(void **state)
 	assert_int_equal(store_slot_release(st, src_server_id, c, "acct:3", err, sizeof(err)), 0);
 }
 
+/* The import's arrays: an odd login and binary secrets come back as sent,
+ * and the account is found by its login. */
+static void test_plan_import(void **state)
+{
+	struct store_account acct = {0};
+	int64_t found = 0;
+
+	(void)state;
+	assert_int_equal(store_account_get(st, account_ids[ACCOUNTS - 1], &acct, err, sizeof(err)),
+	                 0);
+	assert_string_equal(acct.src_login, "q\"u\\o,te2@src.example");
+	assert_string_equal(acct.dst_login, "user2@dst.example");
+	assert_int_equal(acct.dst_secret_len, 4);
+	assert_memory_equal(acct.dst_secret, ((const unsigned char[]){0x00, 0x01, 0xfe, 0xff}), 4);
+	assert_int_equal(acct.src.id, src_server_id);
+	store_account_clear(&acct);
+	assert_int_equal(store_account_find(st, migration_id, "Q\"U\\O,TE2@src.example", &found,
+	                                    err, sizeof(err)),
+	                 0);
+	assert_int_equal(found, account_ids[ACCOUNTS - 1]);
+}
+
 /* The parameter helper: texts as PostgreSQL reads them, arrays included. */
 static void test_params(void **state)
 {
@@ -400,6 +424,24 @@ static void test_params(void **state)
 	PQclear(r);
 	store_params_free(&p);
 
+	/* text and bytea arrays */
+	store_params_init(&p);
+	store_param_texts(&p, (const char *const[]){"a\"b", "c\\d", ""}, 3);
+	store_param_byteas(&p, (const unsigned char *const[]){(const unsigned char *)"\x01\xab"},
+	                   (const size_t[]){2}, 1);
+	assert_false(store_params_failed(&p));
+	assert_string_equal(p.values[0], "{\"a\\\"b\",\"c\\\\d\",\"\"}");
+	assert_string_equal(p.values[1], "{\"\\\\x01ab\"}");
+	r = PQexecParams(db,
+	                 "SELECT ($1::text[])[1], ($1::text[])[2], encode(($2::bytea[])[1], 'hex')",
+	                 2, NULL, p.values, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "a\"b");
+	assert_string_equal(PQgetvalue(r, 0, 1), "c\\d");
+	assert_string_equal(PQgetvalue(r, 0, 2), "01ab");
+	PQclear(r);
+	store_params_free(&p);
+
 	/* more than STORE_PARAMS_MAX: the set is marked failed */
 	store_params_init(&p);
 	for (int i = 0; i <= STORE_PARAMS_MAX; i++)
@@ -415,6 +457,7 @@ int main(void)
 	    cmocka_unit_test(test_checkpoint_protocol),
 	    cmocka_unit_test(test_lease_fencing),
 	    cmocka_unit_test(test_slots),
+	    cmocka_unit_test(test_plan_import),
 	    cmocka_unit_test(test_params),
 	};
 
