@@ -25,10 +25,12 @@
 
 struct store;
 
+/* conn.c: a connection with bounded waits (docs/DESIGN.md, "6. Bounds");
+ * store_close does nothing for *store NULL and sets *store to NULL. */
 int store_open(const char *conninfo, struct store **store_r, char *err, size_t errlen);
 void store_close(struct store **store);
 
-/* Applies the numbered schema migrations not applied yet (idempotent; safe with
+/* schema.c: applies the numbered schema migrations not applied yet (idempotent; safe with
  * several processes starting at once: serialised by an advisory lock). */
 int store_schema_apply(struct store *st, char *err, size_t errlen);
 
