@@ -11,7 +11,12 @@
 #include "account.h"
 #include "commands.h"
 #include "secret.h"
-#include "store.h"
+#include "store-account.h"
+#include "store-conn.h"
+#include "store-lease.h"
+#include "store-pass.h"
+#include "store-plan.h"
+#include "store-schedule.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -9,6 +9,9 @@
 #include "plan.h"
 #include "scheduler.h"
 #include "secret.h"
+#include "store-account.h"
+#include "store-pass.h"
+#include "store-schedule.h"
 #include "verifier.h"
 
 #include <errno.h>

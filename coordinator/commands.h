@@ -3,7 +3,7 @@
 #ifndef MAILSHIFT_COMMANDS_H
 #define MAILSHIFT_COMMANDS_H
 
-#include "store.h"
+#include "store-conn.h"
 
 #include <stdio.h>
 

@@ -1,4 +1,5 @@
 #include "live.h"
+#include "store-pass.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #define MAILSHIFT_LIVE_H
 
 #include "queue.h"
-#include "store.h"
+#include "store-conn.h"
 
 struct live;
 

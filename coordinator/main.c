@@ -5,7 +5,7 @@
 #include "log.h"
 #include "queue.h"
 #include "secret.h"
-#include "store.h"
+#include "store-conn.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -56,7 +56,7 @@
 
 #include <stddef.h>
 
-#include "store.h"
+#include "store-plan.h"
 
 #define PLAN_MAX_ERRORS 50
 /* Upper bounds of sizes and rates in a plan: beyond them a value is a typo

@@ -1,6 +1,8 @@
 #include "report.h"
 
 #include "account_state.h"
+#include "store-pass.h"
+#include "store-schedule.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
 #ifndef MAILSHIFT_REPORT_H
 #define MAILSHIFT_REPORT_H
 
-#include "store.h"
+#include "store-conn.h"
 
 #include <stdint.h>
 

@@ -5,13 +5,17 @@
  * progress events into live totals.  PostgreSQL says what is owed; Kafka only
  * carries it, so a step lost half-way is repeated by the next one without
  * harm.  Between steps the scheduler sleeps until a pass starts or an account
- * is released (LISTEN/NOTIFY), or the interval passes. */
+ * is released (LISTEN/NOTIFY), or the interval passes.
+ *
+ * The SQL that decides what is owed and in what order (the metered
+ * publishing statement, the reaper, retries, wake-ups, the election lock)
+ * lives in lib/store/schedule.c (store-schedule.h). */
 #include "scheduler.h"
 
 #include "live.h"
 #include "log.h"
 #include "queue.h"
-#include "store.h"
+#include "store-schedule.h"
 
 #include <inttypes.h>
 #include <stdbool.h>

@@ -5,7 +5,7 @@
 #define MAILSHIFT_SCHEDULER_H
 
 #include "queue.h"
-#include "store.h"
+#include "store-conn.h"
 
 #include <signal.h>
 #include <stddef.h>

@@ -5,7 +5,8 @@
 #include "imap.h"
 #include "log.h"
 #include "pace.h"
-#include "store.h"
+#include "store-account.h"
+#include "store-lease.h"
 
 #include <inttypes.h>
 #include <pthread.h>

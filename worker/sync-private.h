@@ -31,7 +31,8 @@
 #include "account.h"
 #include "imap.h"
 #include "names.h"
-#include "store.h"
+#include "store-checkpoint.h"
+#include "store-lease.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -7,7 +7,7 @@
 #define MAILSHIFT_SYNC_H
 
 #include "secret.h"
-#include "store.h"
+#include "store-account.h"
 
 #include <signal.h>
 #include <stdatomic.h>

@@ -8,7 +8,10 @@
 #define MAILSHIFT_WORKER_PRIVATE_H
 
 #include "queue.h"
-#include "store.h"
+#include "store-checkpoint.h"
+#include "store-conn.h"
+#include "store-lease.h"
+#include "store-schedule.h"
 #include "sync.h"
 
 #include <pthread.h>

@@ -6,13 +6,13 @@
 
 #include "imap.h"
 #include "secret.h"
-#include "store.h"
+#include "store-account.h"
 
 #include <stdbool.h>
 
 /* account_creds_open's result when a secret does not decrypt with the key
  * (wrong key or corrupted data), as opposed to a bad setting. */
-#define ACCOUNT_KEY_FAILED (-40) /* lib/account's codes: -40..-49 (see store.h) */
+#define ACCOUNT_KEY_FAILED (-40) /* lib/account's codes: -40..-49 (see store-conn.h) */
 
 /* Loads the key (key_file, or MAILSHIFT_SECRET_KEY when NULL) and checks it
  * against the database's key check: a key that cannot decrypt it is refused

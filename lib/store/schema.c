@@ -1,11 +1,19 @@
 /* Numbered schema migrations.  Each entry is applied once, in order, in its own
  * transaction, and recorded in schema_migrations.  Never edit an entry that has
- * shipped: append a new one. */
+ * shipped: append a new one.  store_schema_apply applies them (store-conn.h),
+ * and the key check row is read and written here too. */
 #include "schema.h"
 
+#include "store-conn.h"
+#include "store-private.h"
+
 #include "account_state.h"
+#include "log.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char *const migrations[] = {
     /* 1: plans, accounts, checkpoints */
@@ -215,4 +223,104 @@ size_t schema_count(void)
 const char *schema_sql(size_t i)
 {
 	return i < schema_count() ? migrations[i] : NULL;
+}
+
+/* Advisory lock key taken while applying schema migrations ("mshift"). */
+#define SCHEMA_LOCK_KEY 0x6d7368696674LL
+
+int store_schema_apply(struct store *st, char *err, size_t errlen)
+{
+	struct store_params lock;
+	PGresult *res = NULL;
+	int ret = -1, applied;
+
+	store_params_init(&lock);
+	store_param_i64(&lock, SCHEMA_LOCK_KEY);
+	if (store_exec(st, "SELECT pg_advisory_lock($1::bigint)", 1, lock.values, NULL, err,
+	               errlen) < 0)
+		return -1;
+	if (store_exec_simple(
+	        st,
+	        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	        " version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+	        err, errlen) < 0)
+		goto out;
+	for (size_t i = 0; i < schema_count(); i++) {
+		struct store_params version;
+		const char *const *params = version.values;
+
+		store_params_init(&version);
+		store_param_u64(&version, i + 1);
+		if (store_exec(st, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params,
+		               &res, err, errlen) < 0)
+			goto out;
+		applied = PQntuples(res) > 0;
+		PQclear(res);
+		res = NULL;
+		if (applied)
+			continue;
+		if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
+			goto out;
+		if (store_exec_simple(st, schema_sql(i), err, errlen) < 0 ||
+		    store_exec(st, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, params,
+		               NULL, err, errlen) < 0 ||
+		    store_exec_simple(st, "COMMIT", err, errlen) < 0) {
+			store_rollback(st);
+			goto out;
+		}
+		log_info("schema migration %zu applied", i + 1);
+	}
+	ret = 0;
+out:
+	PQclear(
+	    store_pq_exec(st, "SELECT pg_advisory_unlock($1::bigint)", 1, lock.values, NULL, NULL));
+	return ret;
+}
+
+int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r, char **key_id_r,
+                        char *err, size_t errlen)
+{
+	PGresult *res = NULL;
+	int ret = STORE_KEY_CHECK_NONE;
+
+	*check_r = NULL;
+	*key_id_r = NULL;
+	*len_r = 0;
+	if (store_exec(st, "SELECT key_id, encode(check_value, 'hex') FROM key_check", 0, NULL,
+	               &res, err, errlen) < 0)
+		return -1;
+	if (PQntuples(res) > 0) {
+		*key_id_r = strdup(PQgetvalue(res, 0, 0));
+		if (*key_id_r == NULL ||
+		    store_hex_decode(PQgetvalue(res, 0, 1), check_r, len_r) < 0) {
+			free(*key_id_r);
+			*key_id_r = NULL;
+			snprintf(err, errlen, "key check: out of memory or bad value");
+			ret = -1;
+		} else {
+			ret = STORE_KEY_CHECK_FOUND;
+		}
+	}
+	PQclear(res);
+	return ret;
+}
+
+int store_key_check_put(struct store *st, const unsigned char *check, size_t len,
+                        const char *key_id, char *err, size_t errlen)
+{
+	const char *values[2] = {key_id, (const char *)check};
+	int lengths[2] = {0, (int)len}, formats[2] = {0, 1};
+	PGresult *res;
+	int ok;
+
+	st->error[0] = '\0';
+	res = store_pq_exec(st,
+	                    "INSERT INTO key_check (key_id, check_value) VALUES ($1, $2)"
+	                    " ON CONFLICT (only_row) DO NOTHING",
+	                    2, values, lengths, formats);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		store_fail(st, err, errlen, "postgresql", res);
+	PQclear(res);
+	return ok ? 0 : -1;
 }

@@ -1,9 +1,14 @@
-/* Internals shared by the store's source files (store.c: plans, leases,
- * checkpoints; fleet.c: passes, scheduling, rates, live totals). */
+/* Internals shared by the store's modules (conn.c, schema.c, plan.c,
+ * account.c, lease.c, checkpoint.c, schedule.c, pass.c): the connection's
+ * layout, statements and their errors, the lease fence, and row readers.
+ * Never included outside lib/store. */
 #ifndef MAILSHIFT_STORE_PRIVATE_H
 #define MAILSHIFT_STORE_PRIVATE_H
 
-#include "store.h"
+#include "store-account.h"
+#include "store-conn.h"
+#include "store-params.h"
+#include "store-schedule.h"
 
 #include <libpq-fe.h>
 
@@ -31,6 +36,8 @@ int store_exec(struct store *st, const char *sql, int nparams, const char *const
 /* Simple query protocol: several statements at once. */
 int store_exec_simple(struct store *st, const char *sql, char *err, size_t errlen);
 void store_rollback(struct store *st);
+/* 0, or -1 with "out of memory" when a parameter could not be built. */
+int store_params_check(const struct store_params *p, char *err, size_t errlen);
 /* Starts a transaction fenced by the account's lease epoch (STORE_LEASE_LOST
  * when it moved) and commits it. */
 int store_fence_begin(struct store *st, int64_t account_id, int64_t epoch, char *err,
@@ -46,5 +53,22 @@ int store_ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, char 
                           size_t errlen);
 int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r, char *err,
                            size_t errlen);
+
+/* Row readers.  store_dup_value: the text value, NULL for SQL NULL (caller
+ * frees).  store_hex_decode: encode(x, 'hex') output into a malloc'ed buffer
+ * (-1 on bad input or no memory). */
+char *store_dup_value(const PGresult *res, int row, int col);
+int store_hex_decode(const char *hex, unsigned char **out_r, size_t *len_r);
+
+/* A server's columns as store_server_from_row reads them (alias s). */
+#define STORE_SERVER_COLUMNS                                                                       \
+	"s.id, s.host, s.port, s.tls, s.ca_file, s.auth, s.master_user, s.max_connections,"        \
+	" s.prefix, s.exclude, s.name, s.rate_messages, s.rate_bytes, s.account_daily_bytes"
+/* Fills srv from the STORE_SERVER_COLUMNS starting at column c (plan.c). */
+void store_server_from_row(struct store_server *srv, const PGresult *res, int row, int c);
+/* Reads an account with its servers and secrets (account.c); the lease
+ * take and store_account_get share it. */
+int store_account_load(struct store *st, int64_t account_id, struct store_account *acct, char *err,
+                       size_t errlen);
 
 #endif

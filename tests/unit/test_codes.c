@@ -12,7 +12,7 @@
 
 #include "account.h"
 #include "imap.h"
-#include "store.h"
+#include "store-lease.h"
 #include "sync-private.h"
 
 #define IN_RANGE(code, lo, hi) ((code) >= (lo) && (code) <= (hi))
