@@ -133,7 +133,12 @@ static void *account_thread(void *arg)
 	         aj->job.pass);
 	event_send(w, aj, QUEUE_EVENT_ACCOUNT_STARTED, NULL, NULL);
 	err[0] = '\0';
-	outcome = sync_account(&w->sync, aj->st, &aj->acct, aj->epoch, &stats, err, sizeof(err));
+	/* The accounts this worker copies now share its folder threads. */
+	struct sync_config cfg = w->sync;
+	pthread_mutex_lock(&w->lock);
+	cfg.sharing = w->running;
+	pthread_mutex_unlock(&w->lock);
+	outcome = sync_account(&cfg, aj->st, &aj->acct, aj->epoch, &stats, err, sizeof(err));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	switch (outcome) {

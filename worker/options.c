@@ -22,7 +22,7 @@ static void usage(void)
 	    "  --accounts N           accounts copied at once (default 4)\n"
 	    "  --folders N            parallel folders per account (default: from the\n"
 	    "                         servers' connection budgets, half the smaller one,\n"
-	    "                         at most 4)\n"
+	    "                         at most 4, and 8 shared by the accounts at once)\n"
 	    "  --batch-count N        messages per append batch (default 100)\n"
 	    "  --batch-mb N           megabytes per batch (default 8)\n"
 	    "  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"

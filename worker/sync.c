@@ -310,6 +310,8 @@ void sessions_close(struct folder_ctx *fc)
 
 /* Default folder threads of one account, at most (sync_config.folder_threads 0). */
 #define AUTO_FOLDER_THREADS 4
+/* Default folder threads of a worker, shared by the accounts it copies at once. */
+#define WORKER_FOLDER_THREADS 8
 
 /* Connections and LIST of an account: attempts when the connection drops. */
 #define PREPARE_ATTEMPTS 4
@@ -552,6 +554,11 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 		nthreads = budget > 0 ? budget / 2 : AUTO_FOLDER_THREADS;
 		if (nthreads > AUTO_FOLDER_THREADS)
 			nthreads = AUTO_FOLDER_THREADS;
+		/* A worker copying several accounts at once keeps its servers
+		 * no busier than one with WORKER_FOLDER_THREADS threads: more
+		 * connections only add contention on the destination. */
+		if (cfg->sharing > 1 && nthreads > WORKER_FOLDER_THREADS / cfg->sharing)
+			nthreads = WORKER_FOLDER_THREADS / cfg->sharing;
 	}
 	if (acct->src.max_connections > 0 && nthreads > acct->src.max_connections)
 		nthreads = acct->src.max_connections;

@@ -19,6 +19,8 @@ struct sync_stats;
 struct sync_config {
 	const char *db_conninfo;
 	const struct secret_key *key;
+	int sharing;        /* accounts the worker copies at once now (>= 1): with
+	                     * folder_threads 0 they share WORKER_FOLDER_THREADS */
 	int folder_threads; /* parallel folders per account (within max_connections);
 	                     * 0: from the servers' budgets */
 	size_t batch_count; /* messages per APPEND batch */
