@@ -351,6 +351,30 @@ static bool message_check(const struct imap_msg *m, struct imap_append_result *r
 	return true;
 }
 
+/* Clears results and lists in idx the messages that can be sent; the others
+ * get their error in results (over APPENDLIMIT, empty, an invalid flag or
+ * date).  Returns how many are listed. */
+static size_t messages_sendable(const struct imap_session *s, const struct imap_msg *msgs,
+                                size_t count, struct imap_append_result *results, size_t *idx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		memset(&results[i], 0, sizeof(results[i]));
+		if (s->appendlimit > 0 && msgs[i].body_len > s->appendlimit)
+			snprintf(results[i].error, sizeof(results[i].error),
+			         "message of %zu bytes is larger than the APPENDLIMIT of %s:%d"
+			         " (%" PRIu64 " bytes)",
+			         msgs[i].body_len, s->host, s->port, s->appendlimit);
+		else if (msgs[i].body_len == 0)
+			snprintf(results[i].error, sizeof(results[i].error),
+			         "empty message: nothing to append");
+		else if (message_check(&msgs[i], &results[i]))
+			idx[n++] = i;
+	}
+	return n;
+}
+
 int imap_append_batch(struct imap_session *s, const char *folder, const struct imap_msg *msgs,
                       size_t count, struct imap_append_result *results, char *err, size_t errlen)
 {
@@ -376,19 +400,7 @@ int imap_append_batch(struct imap_session *s, const char *folder, const struct i
 		goto out;
 	}
 	s->backoff_s = 0;
-	for (size_t i = 0; i < count; i++) {
-		memset(&results[i], 0, sizeof(results[i]));
-		if (s->appendlimit > 0 && msgs[i].body_len > s->appendlimit)
-			snprintf(results[i].error, sizeof(results[i].error),
-			         "message of %zu bytes is larger than the APPENDLIMIT of %s:%d"
-			         " (%" PRIu64 " bytes)",
-			         msgs[i].body_len, s->host, s->port, s->appendlimit);
-		else if (msgs[i].body_len == 0)
-			snprintf(results[i].error, sizeof(results[i].error),
-			         "empty message: nothing to append");
-		else if (message_check(&msgs[i], &results[i]))
-			idx[n++] = i;
-	}
+	n = messages_sendable(s, msgs, count, results, idx);
 	if (n == 0)
 		goto out;
 	if (n > 1 && imap_session_has_cap(s, "MULTIAPPEND")) {
@@ -434,19 +446,7 @@ int imap_append_send(struct imap_session *s, const char *folder, const struct im
 		return -1;
 	}
 	p->count = count;
-	for (size_t i = 0; i < count; i++) {
-		memset(&results[i], 0, sizeof(results[i]));
-		if (s->appendlimit > 0 && msgs[i].body_len > s->appendlimit)
-			snprintf(results[i].error, sizeof(results[i].error),
-			         "message of %zu bytes is larger than the APPENDLIMIT of %s:%d"
-			         " (%" PRIu64 " bytes)",
-			         msgs[i].body_len, s->host, s->port, s->appendlimit);
-		else if (msgs[i].body_len == 0)
-			snprintf(results[i].error, sizeof(results[i].error),
-			         "empty message: nothing to append");
-		else if (message_check(&msgs[i], &results[i]))
-			p->idx[p->n++] = i;
-	}
+	p->n = messages_sendable(s, msgs, count, results, p->idx);
 	if (p->n == 0)
 		return 0; /* nothing to send: imap_append_finish has nothing to read */
 	imap_buf_init(&target.arg, IMAP_ARG_MAX + 32);
