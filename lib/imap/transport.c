@@ -2,6 +2,8 @@
  * guarantees and why. */
 #include "transport.h"
 
+#include "framing.h"
+
 #include "tls.h"
 
 #include <errno.h>
@@ -22,8 +24,6 @@
 /* A server that sends less than this while we waited a whole timeout_s for
  * the replies to one command is too slow to be alive. */
 #define PROGRESS_MIN_BYTES 1024
-/* Bytes of a line's end kept to find a literal announcement ("{N+}"). */
-#define TAIL_MAX 32
 
 struct window {
 	long long wait_ms;
@@ -37,8 +37,6 @@ struct transport {
 	char peer[300]; /* "host:port" for error texts */
 	char host[256];
 	int timeout_s;
-	size_t max_line;
-	uint64_t max_literal;
 	const atomic_int *cancel, *cancel_mine;
 	atomic_llong *last_io_ms;
 	struct imap_io_stats *stats; /* NULL: not counted */
@@ -49,13 +47,7 @@ struct transport {
 	bool (*may_write)(void *context);
 	void *may_write_context;
 
-	/* The server's byte stream framed as IMAP: outside a literal, the length
-	 * of the current line and its last bytes; inside, the bytes left. */
-	bool in_literal;
-	uint64_t literal_left;
-	size_t line_len;
-	char tail[TAIL_MAX];
-	size_t tail_len;
+	struct imap_framing framing; /* the server's byte stream framed as IMAP */
 
 	/* Progress windows: ms spent waiting for the server since the last
 	 * PROGRESS_MIN_BYTES moved, and the bytes since then.  Replies: also
@@ -164,111 +156,24 @@ static int transport_wait(struct transport *t, short events, struct window *w,
 	}
 }
 
-/* The literal announced at the end of the line in t->tail, if any. */
-static bool tail_literal(const struct transport *t, uint64_t *size_r, bool *overflow_r)
-{
-	size_t end = t->tail_len, i;
-	uint64_t n = 0;
-
-	*overflow_r = false;
-	if (end > 0 && t->tail[end - 1] == '\r')
-		end--;
-	if (end < 3 || t->tail[end - 1] != '}')
-		return false;
-	i = end - 1;
-	if (t->tail[i - 1] == '+')
-		i--;
-	while (i > 0 && t->tail[i - 1] >= '0' && t->tail[i - 1] <= '9')
-		i--;
-	if (i == 0 || t->tail[i - 1] != '{' || t->tail[i] < '0' || t->tail[i] > '9')
-		return false;
-	for (size_t k = i; t->tail[k] >= '0' && t->tail[k] <= '9'; k++) {
-		if (n > (UINT64_MAX - 9) / 10) {
-			*overflow_r = true;
-			n = UINT64_MAX;
-			break;
-		}
-		n = n * 10 + (uint64_t)(t->tail[k] - '0');
-	}
-	*size_r = n;
-	return true;
-}
-
-static void tail_add(struct transport *t, const char *p, size_t n)
-{
-	if (n >= TAIL_MAX) {
-		memcpy(t->tail, p + n - TAIL_MAX, TAIL_MAX);
-		t->tail_len = TAIL_MAX;
-		return;
-	}
-	if (t->tail_len + n > TAIL_MAX) {
-		size_t drop = t->tail_len + n - TAIL_MAX;
-		memmove(t->tail, t->tail + drop, t->tail_len - drop);
-		t->tail_len -= drop;
-	}
-	memcpy(t->tail + t->tail_len, p, n);
-	t->tail_len += n;
-}
-
-/* Follows the server's bytes through lines and literals; -1 (and the fault
- * set) when they break a bound, before they are handed to libetpan. */
+/* Follows the server's bytes through lines and literals (framing.h); -1
+ * (and the fault set) when they break a bound, before they are handed to
+ * libetpan. */
 static int transport_frame(struct transport *t, const char *buf, size_t len)
 {
-	size_t off = 0;
+	char why[160];
 
-	while (off < len) {
-		if (t->in_literal) {
-			uint64_t take = len - off < t->literal_left ? len - off : t->literal_left;
-			t->literal_left -= take;
-			off += (size_t)take;
-			if (t->literal_left == 0)
-				t->in_literal = false;
-			continue;
-		}
-		const char *nl = memchr(buf + off, '\n', len - off);
-		size_t seg = (nl != NULL ? (size_t)(nl - (buf + off)) : len - off);
-		uint64_t size;
-		bool overflow;
-
-		t->line_len += seg;
-		if (t->line_len > t->max_line)
-			return transport_fail(t, IMAP_ELIMIT,
-			                      "%s: reply line longer than %zu bytes", t->peer,
-			                      t->max_line);
-		tail_add(t, buf + off, seg);
-		off += seg;
-		if (nl == NULL)
-			break;
-		off++; /* the LF */
-		if (tail_literal(t, &size, &overflow)) {
-			if (overflow || size > t->max_literal) {
-				if (overflow)
-					return transport_fail(
-					    t, IMAP_ELIMIT,
-					    "%s announced a literal whose size does not fit "
-					    "in 64 bits, more than the limit of %llu",
-					    t->peer, (unsigned long long)t->max_literal);
-				return transport_fail(t, IMAP_ELIMIT,
-				                      "%s announced a literal of %llu bytes, more "
-				                      "than the limit of %llu",
-				                      t->peer, (unsigned long long)size,
-				                      (unsigned long long)t->max_literal);
-			}
-			t->in_literal = size > 0;
-			t->literal_left = size;
-		}
-		t->line_len = 0;
-		t->tail_len = 0;
-	}
+	if (imap_framing_feed(&t->framing, buf, len, why, sizeof(why)) < 0)
+		return transport_fail(t, IMAP_ELIMIT, "%s%s", t->peer, why);
 	return 0;
 }
 
 /* The end of the stream or a reset, in words that say where we were. */
 static int transport_lost(struct transport *t, int errnum)
 {
-	const char *where = t->in_literal     ? " in the middle of a literal"
-	                    : t->line_len > 0 ? " in the middle of a reply line"
-	                                      : "";
+	const char *where = t->framing.in_literal     ? " in the middle of a literal"
+	                    : t->framing.line_len > 0 ? " in the middle of a reply line"
+	                                              : "";
 
 	if (errnum == 0)
 		return transport_fail(t, IMAP_ENET, "%s closed the connection%s", t->peer, where);
@@ -654,8 +559,8 @@ int imap_transport_connect(const struct imap_endpoint *ep, struct imap_transport
 	snprintf(t->host, sizeof(t->host), "%s", ep->host);
 	snprintf(t->peer, sizeof(t->peer), "%s:%d", ep->host, ep->port);
 	t->timeout_s = ep->timeout_s > 0 ? ep->timeout_s : IMAP_DEFAULT_TIMEOUT_S;
-	t->max_line = ep->max_line > 0 ? ep->max_line : IMAP_DEFAULT_MAX_LINE;
-	t->max_literal = ep->max_literal > 0 ? ep->max_literal : IMAP_DEFAULT_MAX_LITERAL;
+	t->framing.max_line = ep->max_line > 0 ? ep->max_line : IMAP_DEFAULT_MAX_LINE;
+	t->framing.max_literal = ep->max_literal > 0 ? ep->max_literal : IMAP_DEFAULT_MAX_LITERAL;
 	t->cancel = ep->cancel;
 	t->cancel_mine = ep->cancel_mine;
 	t->last_io_ms = ep->last_io_ms;

@@ -13,7 +13,7 @@
  *    T s": a drip-feeding server) or for our bytes ("took only");
  *  - end of stream, a reset or any error is returned as -1, never 0;
  *  - the cancel flags of the endpoint end any wait within 250 ms;
- *  - the bytes from the server are framed as IMAP (lines, and literals
+ *  - the bytes from the server are framed as IMAP (framing.h: lines, and literals
  *    announced by "{N}", "{N+}" or "~{N}" at a line's end): a line longer than
  *    max_line, or a literal larger than max_literal, fails the read before
  *    those bytes reach libetpan, so it never allocates for them;
