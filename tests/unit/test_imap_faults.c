@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "fake_server.h"
 #include "imap.h"
 
 #include <errno.h>
@@ -25,42 +26,6 @@
 #define TIMEOUT_S 2
 /* A failure by timeout must come within this (2 x timeout + 1 s). */
 #define BOUND_MS ((2 * TIMEOUT_S + 1) * 1000)
-
-struct fake {
-	pid_t pid;
-	int port;
-	char log[64];
-};
-
-/* Fakes still running: a failed assertion leaves a test without reaching its
- * fake_stop, so the teardown of every test stops what is left. */
-static pid_t running[8];
-
-static void running_add(pid_t pid)
-{
-	for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++)
-		if (running[i] == 0) {
-			running[i] = pid;
-			return;
-		}
-}
-
-static void running_stop(pid_t pid)
-{
-	for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++)
-		if (running[i] != 0 && (pid == 0 || running[i] == pid)) {
-			kill(running[i], SIGTERM);
-			waitpid(running[i], NULL, 0);
-			running[i] = 0;
-		}
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	running_stop(0);
-	return 0;
-}
 
 static long long now_ms(void)
 {
@@ -84,61 +49,6 @@ static long rss_kib(void)
 			kib = strtol(line + 6, NULL, 10);
 	fclose(f);
 	return kib;
-}
-
-/* Starts fake_imap.py with the options (NULL-terminated) on a free port. */
-static void fake_start(struct fake *fk, ...)
-{
-	const char *argv[32];
-	int pipefd[2], n = 0;
-	char line[128];
-	va_list ap;
-	FILE *out;
-	int fd;
-
-	snprintf(fk->log, sizeof(fk->log), "/tmp/fake-imap-log.XXXXXX");
-	fd = mkstemp(fk->log);
-	assert_true(fd >= 0);
-	close(fd);
-	argv[n++] = PYTHON;
-	argv[n++] = FAKE_IMAP;
-	argv[n++] = "--port";
-	argv[n++] = "0";
-	argv[n++] = "--log";
-	argv[n++] = fk->log;
-	va_start(ap, fk);
-	for (const char *a = va_arg(ap, const char *); a != NULL && n < 30;
-	     a = va_arg(ap, const char *))
-		argv[n++] = a;
-	va_end(ap);
-	argv[n] = NULL;
-	assert_int_equal(pipe(pipefd), 0);
-	fk->pid = fork();
-	assert_true(fk->pid >= 0);
-	if (fk->pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 2);
-		dup2(pipefd[1], 1);
-		close(pipefd[0]);
-		close(pipefd[1]);
-		execv(PYTHON, (char *const *)argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	running_add(fk->pid);
-	out = fdopen(pipefd[0], "r");
-	assert_non_null(out);
-	assert_non_null(fgets(line, sizeof(line), out));
-	fclose(out);
-	assert_true(strncmp(line, "listening on 127.0.0.1:", 23) == 0);
-	fk->port = (int)strtol(line + 23, NULL, 10);
-}
-
-static void fake_stop(struct fake *fk)
-{
-	running_stop(fk->pid);
-	unlink(fk->log);
 }
 
 /* The fake's log of commands received. */
@@ -877,28 +787,28 @@ static void test_write_guard(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_normal_mailbox, teardown),
-	    cmocka_unit_test_teardown(test_no_greeting, teardown),
-	    cmocka_unit_test_teardown(test_endless_greeting, teardown),
-	    cmocka_unit_test_teardown(test_huge_literal, teardown),
-	    cmocka_unit_test_teardown(test_close_mid_literal, teardown),
-	    cmocka_unit_test_teardown(test_stall_mid_literal, teardown),
-	    cmocka_unit_test_teardown(test_drip, teardown),
-	    cmocka_unit_test_teardown(test_bytes_beyond_size, teardown),
-	    cmocka_unit_test_teardown(test_status_no_uidnext, teardown),
-	    cmocka_unit_test_teardown(test_uid_zero, teardown),
-	    cmocka_unit_test_teardown(test_uid_negative, teardown),
-	    cmocka_unit_test_teardown(test_folder_name_crlf, teardown),
-	    cmocka_unit_test_teardown(test_password_crlf, teardown),
-	    cmocka_unit_test_teardown(test_long_xoauth2_token, teardown),
-	    cmocka_unit_test_teardown(test_cancel, teardown),
-	    cmocka_unit_test_teardown(test_slow_reader, teardown),
-	    cmocka_unit_test_teardown(test_drop_after_login, teardown),
-	    cmocka_unit_test_teardown(test_write_guard, teardown),
+	    cmocka_unit_test_teardown(test_normal_mailbox, fake_teardown),
+	    cmocka_unit_test_teardown(test_no_greeting, fake_teardown),
+	    cmocka_unit_test_teardown(test_endless_greeting, fake_teardown),
+	    cmocka_unit_test_teardown(test_huge_literal, fake_teardown),
+	    cmocka_unit_test_teardown(test_close_mid_literal, fake_teardown),
+	    cmocka_unit_test_teardown(test_stall_mid_literal, fake_teardown),
+	    cmocka_unit_test_teardown(test_drip, fake_teardown),
+	    cmocka_unit_test_teardown(test_bytes_beyond_size, fake_teardown),
+	    cmocka_unit_test_teardown(test_status_no_uidnext, fake_teardown),
+	    cmocka_unit_test_teardown(test_uid_zero, fake_teardown),
+	    cmocka_unit_test_teardown(test_uid_negative, fake_teardown),
+	    cmocka_unit_test_teardown(test_folder_name_crlf, fake_teardown),
+	    cmocka_unit_test_teardown(test_password_crlf, fake_teardown),
+	    cmocka_unit_test_teardown(test_long_xoauth2_token, fake_teardown),
+	    cmocka_unit_test_teardown(test_cancel, fake_teardown),
+	    cmocka_unit_test_teardown(test_slow_reader, fake_teardown),
+	    cmocka_unit_test_teardown(test_drop_after_login, fake_teardown),
+	    cmocka_unit_test_teardown(test_write_guard, fake_teardown),
 	};
 
 	const struct CMUnitTest tls_tests[] = {
-	    cmocka_unit_test_teardown(test_tls, teardown),
+	    cmocka_unit_test_teardown(test_tls, fake_teardown),
 	};
 	int failed;
 

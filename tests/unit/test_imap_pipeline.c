@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "fake_server.h"
 #include "imap.h"
 
 #include <fcntl.h>
@@ -31,90 +32,6 @@
 #define V_F(i) (1007 + (i))
 #define ODD_QUOTED "Odd \"q\" \\ name"
 #define ODD_8BIT "Caf&AOk-"
-
-struct fake {
-	pid_t pid;
-	int port;
-	char log[64];
-};
-
-static pid_t running[4];
-
-static void running_stop(pid_t pid)
-{
-	for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++)
-		if (running[i] != 0 && (pid == 0 || running[i] == pid)) {
-			kill(running[i], SIGTERM);
-			waitpid(running[i], NULL, 0);
-			running[i] = 0;
-		}
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	running_stop(0);
-	return 0;
-}
-
-/* Starts fake_imap.py with the options (NULL-terminated) on a free port. */
-static void fake_start(struct fake *fk, ...)
-{
-	const char *argv[32];
-	int pipefd[2], n = 0;
-	char line[128];
-	va_list ap;
-	FILE *out;
-	int fd;
-
-	snprintf(fk->log, sizeof(fk->log), "/tmp/fake-imap-log.XXXXXX");
-	fd = mkstemp(fk->log);
-	assert_true(fd >= 0);
-	close(fd);
-	argv[n++] = PYTHON;
-	argv[n++] = FAKE_IMAP;
-	argv[n++] = "--port";
-	argv[n++] = "0";
-	argv[n++] = "--log";
-	argv[n++] = fk->log;
-	va_start(ap, fk);
-	for (const char *a = va_arg(ap, const char *); a != NULL && n < 30;
-	     a = va_arg(ap, const char *))
-		argv[n++] = a;
-	va_end(ap);
-	argv[n] = NULL;
-	assert_int_equal(pipe(pipefd), 0);
-	fk->pid = fork();
-	assert_true(fk->pid >= 0);
-	if (fk->pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 2);
-		dup2(pipefd[1], 1);
-		close(pipefd[0]);
-		close(pipefd[1]);
-		execv(PYTHON, (char *const *)argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++)
-		if (running[i] == 0) {
-			running[i] = fk->pid;
-			break;
-		}
-	out = fdopen(pipefd[0], "r");
-	assert_non_null(out);
-	assert_non_null(fgets(line, sizeof(line), out));
-	fclose(out);
-	assert_true(strncmp(line, "listening on 127.0.0.1:", 23) == 0);
-	fk->port = (int)strtol(line + 23, NULL, 10);
-}
-
-static void fake_stop(struct fake *fk)
-{
-	running_stop(fk->pid);
-	unlink(fk->log);
-}
 
 /* The fake's log of commands received, whole (malloc'd). */
 static char *fake_log(const struct fake *fk)
@@ -808,20 +725,20 @@ static void test_store_invalid_flag(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_status_normal, teardown),
-	    cmocka_unit_test_teardown(test_status_out_of_order, teardown),
-	    cmocka_unit_test_teardown(test_status_no, teardown),
-	    cmocka_unit_test_teardown(test_status_name_upper, teardown),
-	    cmocka_unit_test_teardown(test_status_case_twins, teardown),
-	    cmocka_unit_test_teardown(test_status_literal, teardown),
-	    cmocka_unit_test_teardown(test_status_utf8_literal, teardown),
-	    cmocka_unit_test_teardown(test_status_bye, teardown),
-	    cmocka_unit_test_teardown(test_status_throttled, teardown),
-	    cmocka_unit_test_teardown(test_status_invalid, teardown),
-	    cmocka_unit_test_teardown(test_store_many, teardown),
-	    cmocka_unit_test_teardown(test_store_split, teardown),
-	    cmocka_unit_test_teardown(test_store_no, teardown),
-	    cmocka_unit_test_teardown(test_store_invalid_flag, teardown),
+	    cmocka_unit_test_teardown(test_status_normal, fake_teardown),
+	    cmocka_unit_test_teardown(test_status_out_of_order, fake_teardown),
+	    cmocka_unit_test_teardown(test_status_no, fake_teardown),
+	    cmocka_unit_test_teardown(test_status_name_upper, fake_teardown),
+	    cmocka_unit_test_teardown(test_status_case_twins, fake_teardown),
+	    cmocka_unit_test_teardown(test_status_literal, fake_teardown),
+	    cmocka_unit_test_teardown(test_status_utf8_literal, fake_teardown),
+	    cmocka_unit_test_teardown(test_status_bye, fake_teardown),
+	    cmocka_unit_test_teardown(test_status_throttled, fake_teardown),
+	    cmocka_unit_test_teardown(test_status_invalid, fake_teardown),
+	    cmocka_unit_test_teardown(test_store_many, fake_teardown),
+	    cmocka_unit_test_teardown(test_store_split, fake_teardown),
+	    cmocka_unit_test_teardown(test_store_no, fake_teardown),
+	    cmocka_unit_test_teardown(test_store_invalid_flag, fake_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
