@@ -23,6 +23,7 @@ static const char *const plan_server_keys[] = {"host",
                                                "max_connections",
                                                "prefix",
                                                "exclude",
+                                               "folder_rules",
                                                "max_messages_per_second",
                                                "max_bytes_per_second",
                                                "account_daily_bytes",
@@ -202,6 +203,13 @@ void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
 	(void)plan_json_int(pj, obj, prefix, "max_connections", 1, 1000, 10, &srv->max_connections);
 	(void)plan_json_string(pj, obj, prefix, "prefix", false, "", &srv->prefix);
 	(void)plan_json_exclude(pj, obj, prefix, &srv->exclude);
+	if (strcmp(prefix, "destination.") == 0 && json_object_get(obj, "folder_rules") != NULL)
+		plan_errors_add(pj->errs, 0,
+		                "%s: destination.folder_rules: rules rename source folders: "
+		                "give them in the source profile",
+		                pj->path);
+	else
+		(void)plan_json_folder_rules(pj, obj, prefix, &srv->folder_rules);
 	if (plan_json_size(pj, obj, prefix, "max_messages_per_second", PLAN_MAX_MESSAGES_RATE,
 	                   "1000000 messages per second", &rate_messages) == 0)
 		srv->rate_messages = (int)rate_messages;

@@ -31,6 +31,7 @@
 #include "account.h"
 #include "imap.h"
 #include "names.h"
+#include "rules.h"
 #include "store-checkpoint.h"
 #include "store-lease.h"
 
@@ -87,6 +88,13 @@ struct account_run {
 	size_t nsrc, ndst;
 	struct imap_names_side src_side, dst_side;
 	char **dst_names; /* per source folder, NULL when skipped */
+	/* The operator's folder renames: the account's, then its source
+	 * profile's.  merged: two source folders go to one destination folder
+	 * by a rule; they are then copied one after the other (one folder
+	 * thread), so that neither's crash recovery sees the other's appends
+	 * at the same time. */
+	struct imap_rules rules;
+	bool merged;
 	/* Per source folder, from folders_prepare and folders_triage: its
 	 * checkpoint row; the source and destination STATUS when known
 	 * (src_known, dst_known); whether a

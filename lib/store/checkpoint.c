@@ -395,3 +395,43 @@ int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32
 	PQclear(res);
 	return 0;
 }
+
+int store_uidmap_claimed(struct store *st, int64_t account_id, int64_t folder_id,
+                         const char *dst_name, uint32_t **starts_r, uint32_t **lens_r,
+                         size_t *count_r, char *err, size_t errlen)
+{
+	struct store_params q;
+	PGresult *res = NULL;
+	size_t n;
+
+	*starts_r = *lens_r = NULL;
+	*count_r = 0;
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
+	store_param_i64(&q, folder_id);
+	store_param_str(&q, dst_name);
+	if (store_exec(
+	        st,
+	        "SELECT m.dst_start, m.len FROM uid_map m JOIN folders f ON f.id = m.folder_id"
+	        " WHERE f.account_id = $1 AND f.id <> $2 AND f.dst_name = $3",
+	        q.count, q.values, &res, err, errlen) < 0)
+		return -1;
+	n = (size_t)PQntuples(res);
+	*starts_r = calloc(n + 1, sizeof(**starts_r));
+	*lens_r = calloc(n + 1, sizeof(**lens_r));
+	if (*starts_r == NULL || *lens_r == NULL) {
+		PQclear(res);
+		free(*starts_r);
+		free(*lens_r);
+		*starts_r = *lens_r = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		(*starts_r)[i] = (uint32_t)strtoul(PQgetvalue(res, (int)i, 0), NULL, 10);
+		(*lens_r)[i] = (uint32_t)strtoul(PQgetvalue(res, (int)i, 1), NULL, 10);
+	}
+	*count_r = n;
+	PQclear(res);
+	return 0;
+}

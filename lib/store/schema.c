@@ -213,6 +213,10 @@ static const char *const migrations[] = {
     "  CHECK (state IN (" ACCOUNT_STATE_SQL_LIST "));"
     "ALTER TABLE account_log ADD CONSTRAINT account_log_to_state"
     "  CHECK (to_state IN (" ACCOUNT_STATE_SQL_LIST "));",
+    /* 9: folder renames and merges an operator sets, per source profile
+     * and per account (lib/imap/rules.h's text form) */
+    "ALTER TABLE servers ADD COLUMN folder_rules text NOT NULL DEFAULT '';"
+    "ALTER TABLE accounts ADD COLUMN folder_rules text NOT NULL DEFAULT '';",
 };
 
 size_t schema_count(void)

@@ -100,5 +100,11 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 /* The lowest mapped source UID >= from, or 0 in *uid_r when none. */
 int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32_t *uid_r,
                       char *err, size_t errlen);
+/* Merged folders: the destination UIDs the account's other source folders
+ * mapped into the same destination folder, as runs starts[i] ..
+ * starts[i] + lens[i] - 1 (caller frees both arrays). */
+int store_uidmap_claimed(struct store *st, int64_t account_id, int64_t folder_id,
+                         const char *dst_name, uint32_t **starts_r, uint32_t **lens_r,
+                         size_t *count_r, char *err, size_t errlen);
 
 #endif

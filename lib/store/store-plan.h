@@ -33,6 +33,7 @@ struct store_server {
 	int max_connections;
 	char *prefix;       /* IMAP path prefix, "" if none */
 	char *exclude;      /* comma separated folder names excluded from copy, "" if none */
+	char *folder_rules; /* a source's folder renames (lib/imap/rules.h text), "" if none */
 	int rate_messages;  /* messages/s across the whole fleet, 0 = no limit */
 	int64_t rate_bytes; /* bytes/s across the whole fleet, 0 = no limit */
 	int64_t account_daily_bytes; /* bytes per account per UTC day, 0 = no cap */
@@ -47,8 +48,9 @@ struct store_new_account {
 	const unsigned char *src_secret, *dst_secret;
 	size_t src_secret_len, dst_secret_len;
 	int priority;
-	size_t source; /* index of its source profile */
-	int line;      /* where it came from, for error texts */
+	const char *folder_rules; /* renames of its own, before its profile's; NULL: none */
+	size_t source;            /* index of its source profile */
+	int line;                 /* where it came from, for error texts */
 };
 
 /* Creates a migration with its source profiles, its destination and all its

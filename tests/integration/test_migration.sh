@@ -164,6 +164,41 @@ check "the other folders are exact" verify alice:alicepw "$DST2_PORT" excl:exclp
 excluded_absent() { ! dst_has_folder "$DST2_PORT" excl exclpw Junk && ! dst_has_folder "$DST2_PORT" excl exclpw Archive/2002; }
 check "excluded folders were neither created nor copied" excluded_absent
 
+# --- folder renames and merges by rule --------------------------------------
+# The profile renames by folder and by regular expression; the account's own
+# folder_map (CSV) comes first and merges Old Projects into INBOX.
+add_user DST2 rules rulespw
+plan=$(make_plan rules "{\"host\": \"127.0.0.1\", \"port\": $SRC_PORT, \"tls\": \"none\",
+  \"auth\": \"plain\", \"folder_rules\": [{\"folder\": \"Old Projects\", \"to\": \"Projects/Old\"},
+  {\"regex\": \"Archive/([0-9]+)\", \"to\": \"Archives/Year \\\\1\"}]}" \
+  "$(server_json dst "$DST2_PORT" none)")
+printf 'source_login,source_password,destination_login,destination_password,folder_map\n%s\n' \
+  'alice,alicepw,rules,rulespw,Junk=Spam;Old Projects=INBOX' >"$work/rules/accounts.csv"
+m_rules=$(import_plan "$plan")
+rules_map=(--map "Old Projects=INBOX" --map "Junk=Spam" --map "Archive/2002=Archives/Year 2002")
+check "rules: pass ends synced" run_pass "$m_rules" 1
+check "rules: renamed (Spam, Archives/Year 2002) and merged (Old Projects into INBOX), exact" \
+  verify alice:alicepw "$DST2_PORT" rules:rulespw --account rules "${rules_map[@]}" --strict
+rules_absent() { dst_has_folder "$DST2_PORT" rules rulespw Spam &&
+  dst_has_folder "$DST2_PORT" rules rulespw "Archives/Year 2002" &&
+  ! dst_has_folder "$DST2_PORT" rules rulespw Junk &&
+  ! dst_has_folder "$DST2_PORT" rules rulespw "Old Projects" &&
+  ! dst_has_folder "$DST2_PORT" rules rulespw "Projects/Old"; }
+check "rules: the new names exist, the old ones not; the account's rule beat the profile's" \
+  rules_absent
+# A re-run that has lost its checkpoints matches by content; each merged
+# folder finds only its own copies, not the other's.
+sql "DELETE FROM folders f USING accounts a WHERE a.id = f.account_id AND a.migration_id = $m_rules"
+check "rules: a re-run without checkpoints ends synced" run_pass "$m_rules" 2
+check "rules: after the re-run, still exact, no duplicate in the merged INBOX" \
+  verify alice:alicepw "$DST2_PORT" rules:rulespw --account rules "${rules_map[@]}" --strict
+plan=$(make_plan badrule "{\"host\": \"127.0.0.1\", \"port\": $SRC_PORT, \"tls\": \"none\",
+  \"auth\": \"plain\", \"folder_rules\": [{\"regex\": \"Archive/(\", \"to\": \"x\"}]}" \
+  "$(server_json dst "$DST2_PORT" none)" "alice,alicepw,rules,rulespw")
+out=$("$COORD" import "$plan" 2>&1); rc=$?
+check "rules: a bad regular expression is refused at import, naming it (exit $rc)" \
+  eval '[[ $rc -ne 0 && $out == *"source.folder_rules: folder rule 1: regular expression"* ]]'
+
 # --- odd folder names and odd messages, both destinations -------------------
 add_user SRC odd oddpw
 add_user DST odd oddpw
