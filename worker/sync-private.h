@@ -301,6 +301,11 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto,
 /* The flag words of in (space separated), sorted without regard to case and
  * joined by single spaces into out, for comparing two flag lists.  (core.c) */
 void flags_normalize(const char *in, char *out, size_t outlen);
+/* An IMAP INTERNALDATE ("dd-Mon-yyyy hh:mm:ss +zzzz") as seconds since the
+ * epoch; -1 if it is not one.  (core.c) */
+int internaldate_epoch(const char *s, int64_t *epoch_r);
+/* "YYYY-MM-DD" as the epoch second its UTC day starts; -1 if not.  (core.c) */
+int day_epoch(const char *s, int64_t *epoch_r);
 
 /* folders.c */
 

@@ -70,9 +70,10 @@ static int rule_parse(struct imap_rule *r, const char *line, size_t len, int lin
 	for (const char *p = r->to; *p != '\0'; p++)
 		if (p[0] == '\\' && p[1] >= '1' && p[1] <= '9' &&
 		    (size_t)(p[1] - '0') > r->re.re_nsub - 1) {
-			snprintf(err, errlen,
-			         "folder rule %d: \"%.200s\" names group \\%c, the expression has %zu",
-			         lineno, r->to, p[1], r->re.re_nsub - 1);
+			snprintf(
+			    err, errlen,
+			    "folder rule %d: \"%.200s\" names group \\%c, the expression has %zu",
+			    lineno, r->to, p[1], r->re.re_nsub - 1);
 			return -1;
 		}
 	return 0;
@@ -164,8 +165,9 @@ int imap_rules_apply(const struct imap_rules *rules, const char *path, char *out
 		} else {
 			size_t flen = strlen(r->from);
 			/* INBOX in any case, as servers name it. */
-			bool same = strcmp(r->from, "INBOX") == 0 ? strncasecmp(path, "INBOX", 5) == 0
-			                                          : strncmp(path, r->from, flen) == 0;
+			bool same = strcmp(r->from, "INBOX") == 0
+			                ? strncasecmp(path, "INBOX", 5) == 0
+			                : strncmp(path, r->from, flen) == 0;
 			if (!same || (path[flen] != '\0' && path[flen] != '/'))
 				continue;
 			n = snprintf(out, outlen, "%s%s", r->to, path + flen);
@@ -258,7 +260,9 @@ static int32_t utf8_next(const unsigned char **p)
 		cp = cp << 6 | (s[k] & 0x3F);
 	}
 	if (cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000) ||
-	    cp < (more == 1 ? 0x80u : more == 2 ? 0x800u : 0x10000u))
+	    cp < (more == 1   ? 0x80u
+	          : more == 2 ? 0x800u
+	                      : 0x10000u))
 		return -1;
 	*p = s + more + 1;
 	return (int32_t)cp;

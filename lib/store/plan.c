@@ -20,6 +20,7 @@ void store_server_clear(struct store_server *srv)
 	free(srv->prefix);
 	free(srv->exclude);
 	free(srv->folder_rules);
+	free(srv->since);
 	free(srv->name);
 	for (size_t i = 0; i < srv->nblackouts; i++)
 		free(srv->blackouts[i].time_zone);
@@ -45,6 +46,8 @@ void store_server_from_row(struct store_server *srv, const PGresult *res, int ro
 	srv->rate_bytes = strtoll(PQgetvalue(res, row, c + 12), NULL, 10);
 	srv->account_daily_bytes = strtoll(PQgetvalue(res, row, c + 13), NULL, 10);
 	srv->folder_rules = store_dup_value(res, row, c + 14);
+	srv->since = store_dup_value(res, row, c + 15);
+	srv->max_message_bytes = strtoll(PQgetvalue(res, row, c + 16), NULL, 10);
 }
 
 /* Inserts a server profile with its connection budget (max_connections slots)
@@ -88,6 +91,20 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 		return -1;
 	snprintf(id_r, id_len, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (srv->since != NULL || srv->max_message_bytes > 0) {
+		/* The filters (their own statement: the insert has all the
+		 * parameters a statement takes). */
+		struct store_params fq;
+		store_params_init(&fq);
+		store_param_str(&fq, id_r);
+		store_param_str(&fq, srv->since);
+		store_param_i64(&fq, srv->max_message_bytes);
+		if (store_exec(st,
+		               "UPDATE servers SET since = $2::date, max_message_bytes = $3"
+		               " WHERE id = $1",
+		               fq.count, fq.values, NULL, err, errlen) < 0)
+			return -1;
+	}
 	for (size_t i = 0; i < srv->nblackouts; i++) {
 		const struct store_blackout *b = &srv->blackouts[i];
 		char what[160];

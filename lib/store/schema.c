@@ -216,7 +216,23 @@ static const char *const migrations[] = {
     /* 9: folder renames and merges an operator sets, per source profile
      * and per account (lib/imap/rules.h's text form) */
     "ALTER TABLE servers ADD COLUMN folder_rules text NOT NULL DEFAULT '';"
-    "ALTER TABLE accounts ADD COLUMN folder_rules text NOT NULL DEFAULT '';",
+    "ALTER TABLE accounts ADD COLUMN folder_rules text NOT NULL DEFAULT '';"
+    /* ... and the filters of a source profile: only mail since a date, none
+     * larger than a size.  What they leave out is counted per folder and
+     * pass (once: up to filtered_through), and a message left out for its
+     * size is named with the reason. */
+    "ALTER TABLE servers ADD COLUMN since date;"
+    "ALTER TABLE servers ADD COLUMN max_message_bytes bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE folders ADD COLUMN filtered_messages bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE folders ADD COLUMN filtered_through bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE pass_folders ADD COLUMN filtered bigint NOT NULL DEFAULT 0;"
+    "CREATE TABLE message_skips ("
+    "  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
+    "  folder_id bigint NOT NULL REFERENCES folders ON DELETE CASCADE,"
+    "  src_uid bigint NOT NULL, reason text NOT NULL,"
+    "  at timestamptz NOT NULL DEFAULT now(),"
+    "  PRIMARY KEY (folder_id, src_uid));"
+    "CREATE INDEX message_skips_account ON message_skips (account_id);",
 };
 
 size_t schema_count(void)

@@ -34,8 +34,10 @@ struct store_server {
 	char *prefix;       /* IMAP path prefix, "" if none */
 	char *exclude;      /* comma separated folder names excluded from copy, "" if none */
 	char *folder_rules; /* a source's folder renames (lib/imap/rules.h text), "" if none */
-	int rate_messages;  /* messages/s across the whole fleet, 0 = no limit */
-	int64_t rate_bytes; /* bytes/s across the whole fleet, 0 = no limit */
+	char *since;        /* a source's date filter "YYYY-MM-DD", NULL if none */
+	int64_t max_message_bytes;   /* a source's size filter, 0 = none */
+	int rate_messages;           /* messages/s across the whole fleet, 0 = no limit */
+	int64_t rate_bytes;          /* bytes/s across the whole fleet, 0 = no limit */
 	int64_t account_daily_bytes; /* bytes per account per UTC day, 0 = no cap */
 	struct store_blackout *blackouts;
 	size_t nblackouts;
