@@ -184,12 +184,19 @@ static int cmd_run(struct command_ctx *c, int argc, char **argv)
 	    .republish_s = REPUBLISH_S,
 	    .stop = &stop_requested,
 	};
+	struct final_proofs *fp;
+	int ret;
 
 	(void)argc;
 	(void)argv;
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	return scheduler_run(&sc) < 0 ? 1 : 0;
+	/* A final pass ends with a proof of completeness of each account. */
+	fp = command_final_proofs_start(c->o, &stop_requested);
+	ret = scheduler_run(&sc) < 0 ? 1 : 0;
+	stop_requested = 1;
+	command_final_proofs_stop(&fp);
+	return ret;
 }
 
 static const struct command commands[] = {
@@ -225,6 +232,17 @@ static const struct command commands[] = {
     {"resume", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control,
      "continue paused accounts"},
     {"cancel", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control, "stop for good"},
+    {"estimate", "MIGRATION [ACCOUNT...] [--json]", 1, -1, COMMAND_MIGRATION, cmd_estimate,
+     "dry run: per account the source's folders, messages\n"
+     "and bytes (excluded folders shown), totals and an ETA"},
+    {"proof", "MIGRATION [ACCOUNT...] [--out DIR] [--json]", 1, -1, COMMAND_MIGRATION, cmd_proof,
+     "proof of completeness: both sides compared message by\n"
+     "message; --out writes the customer's report (.md,\n"
+     ".csv); exit 1 when not exact"},
+    {"empty-destination", "MIGRATION ACCOUNT --confirm DESTINATION_LOGIN [--json]", 3, -1,
+     COMMAND_MIGRATION, cmd_empty_destination,
+     "delete every message on the account's destination\n"
+     "and forget its checkpoints (not while it runs)"},
     {"run", "", 0, 0, COMMAND_BROKERS | COMMAND_OWN_DB, cmd_run,
      "the scheduler daemon: re-queues accounts whose lease\n"
      "expired and publishes the jobs owed (one active\n"
