@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* APPENDs tried per refused message at most: a message refused for another
  * reason (its size) costs this many more. */
@@ -135,4 +136,28 @@ int keywords_fallback(struct folder_ctx *fc, const char *dst_name, const struct 
 	snprintf(res->error, sizeof(res->error), "%.200s (refused without its keywords too)",
 	         refused);
 	return 0;
+}
+
+void keywords_strip(char *flags, const char *dropped)
+{
+	struct flag_words drop, w;
+	char out[sizeof(w.buf)];
+	size_t len = 0;
+
+	words_split(dropped, &drop);
+	words_split(flags, &w);
+	out[0] = '\0';
+	for (size_t i = 0; i < w.nsys && len < sizeof(out); i++)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s", len > 0 ? " " : "",
+		                        w.sys[i]);
+	for (size_t i = 0; i < w.nkw && len < sizeof(out); i++) {
+		bool gone = false;
+		for (size_t k = 0; k < drop.nkw && !gone; k++)
+			gone = strcasecmp(w.kw[i], drop.kw[k]) == 0;
+		if (!gone)
+			len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s",
+			                        len > 0 ? " " : "", w.kw[i]);
+	}
+	/* flags is an imap_msg's flags[256], as w.buf. */
+	snprintf(flags, sizeof(w.buf), "%s", out);
 }

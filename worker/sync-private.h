@@ -261,6 +261,10 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
  * (IMAP_ETHROTTLED, fc->throttled_dst set). */
 int keywords_fallback(struct folder_ctx *fc, const char *dst_name, const struct imap_msg *m,
                       struct imap_append_result *res, struct store_uid_note *note);
+/* Removes from flags (an imap_msg's, 256 bytes) the keywords named in
+ * dropped: the flag sync never asks the destination again for keywords it
+ * refused. */
+void keywords_strip(char *flags, const char *dropped);
 
 /* Re-sends source UIDs one message per batch on new sessions, after a batch
  * broke a bound of lib/imap: only the offending message gets a message error. */
