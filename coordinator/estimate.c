@@ -16,7 +16,7 @@
 /* UIDs per size fetch: bounds the memory of one answer on a large folder. */
 #define SIZE_WINDOW 20000
 
-/* Messages and bytes of one source folder: EXAMINE (never changes \Recent
+/* Messages and bytes of one source folder, where STATUS had no SIZE: EXAMINE (never changes \Recent
  * or \Seen), then RFC822.SIZE of every message in UID windows. */
 static int folder_count(struct imap_session *s, const char *name, uint64_t *messages_r,
                         uint64_t *bytes_r, char *err, size_t errlen)
@@ -56,6 +56,7 @@ static json_t *account_estimate(struct store *st, const struct secret_key *key, 
 	struct account_creds creds = {0};
 	struct inspect_side src = {0};
 	struct imap_folder *folders = NULL;
+	struct imap_status_req *reqs = NULL;
 	size_t nfolders = 0;
 	uint64_t messages = 0, bytes = 0;
 	char error[STORE_ERRLEN] = "", err[768] = "";
@@ -72,6 +73,19 @@ static json_t *account_estimate(struct store *st, const struct secret_key *key, 
 	    imap_folders_list(src.session, acct.src.prefix, &folders, &nfolders, err, sizeof(err)) <
 	        0)
 		goto out;
+	/* One pipelined STATUS of every folder, with SIZE (RFC 8438) where the
+	 * server offers STATUS=SIZE: no message is listed then. */
+	reqs = calloc(nfolders + 1, sizeof(*reqs));
+	if (reqs == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nfolders; i++) {
+		reqs[i].name = folders[i].name;
+		reqs[i].want_size = true;
+	}
+	if (nfolders > 0 && imap_status_many(src.session, reqs, nfolders, err, sizeof(err)) < 0)
+		goto out;
 	for (size_t i = 0; i < nfolders; i++) {
 		const struct imap_folder *f = &folders[i];
 		uint64_t m = 0, b = 0;
@@ -87,7 +101,16 @@ static json_t *account_estimate(struct store *st, const struct secret_key *key, 
 		inspect_folder_shown(f->name, shown, sizeof(shown));
 		json_object_set_new(jf, "name", json_string(shown));
 		json_object_set_new(jf, "excluded", json_boolean(excluded));
-		int ret = folder_count(src.session, f->name, &m, &b, ferr, sizeof(ferr));
+		int ret = 0;
+		bool by_status = reqs[i].ret == 0 && reqs[i].st.has_size;
+		json_object_set_new(jf, "counted_by",
+		                    json_string(by_status ? "STATUS SIZE" : "FETCH RFC822.SIZE"));
+		if (by_status) {
+			m = reqs[i].st.messages;
+			b = reqs[i].st.size;
+		} else {
+			ret = folder_count(src.session, f->name, &m, &b, ferr, sizeof(ferr));
+		}
 		if (ret < 0)
 			json_object_set_new(jf, "error", json_string(ferr));
 		json_object_set_new(jf, "messages", json_integer((json_int_t)m));
@@ -109,6 +132,7 @@ out:
 	json_object_set_new(a, "bytes", json_integer((json_int_t)bytes));
 	if (err[0] != '\0')
 		json_object_set_new(a, "error", json_string(err));
+	free(reqs);
 	imap_folders_free(&folders, nfolders);
 	inspect_side_close(&src);
 	account_creds_close(&creds);

@@ -155,6 +155,8 @@ struct imap_status {
 	uint32_t uidnext;
 	uint32_t messages;
 	uint64_t highestmodseq; /* 0 when the server has no CONDSTORE */
+	uint64_t size;          /* STATUS SIZE (RFC 8438): only imap_status_many, when asked */
+	bool has_size;          /* size was answered */
 };
 /* STATUS: does not select, never changes anything.  STATUS, and
  * imap_folder_open, return IMAP_EPROTO when the server leaves out UIDVALIDITY
@@ -164,6 +166,7 @@ int imap_folder_status(struct imap_session *session, const char *name, struct im
 /* One folder of imap_status_many. */
 struct imap_status_req {
 	const char *name;      /* in: as for imap_folder_status */
+	bool want_size;        /* in: ask SIZE too where the server offers STATUS=SIZE */
 	struct imap_status st; /* out, when ret is 0 */
 	/* out: 0, or this folder's own failure, with err: IMAP_ENO (the
 	 * server's words), IMAP_EPROTO (invalid data) or IMAP_EARG (not sent) */
