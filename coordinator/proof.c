@@ -5,6 +5,7 @@
 #include "inspect-private.h"
 
 #include "log.h"
+#include "names.h"
 #include "proof-compare.h"
 #include "proof-report.h"
 #include "store-account.h"
@@ -234,6 +235,80 @@ out:
 	return ret;
 }
 
+/* A selectable source folder the worker has no row for (created on the
+ * source since the last pass, or never copied): every message is missing. */
+static int folder_uncopied(struct inspect_side *src, const char *name, json_t *folders,
+                           json_t *diffs, size_t *missing, char *err, size_t errlen)
+{
+	struct imap_status st;
+	char shown[1024];
+	size_t count = 0;
+	int ret;
+
+	inspect_folder_shown(name, shown, sizeof(shown));
+	ret = imap_folder_open(src->session, name, true, &st, err, errlen);
+	if (ret < 0)
+		return ret;
+	for (uint64_t first = 1; first < st.uidnext; first += SIZE_WINDOW) {
+		struct imap_batch b = {0};
+		uint64_t last = first + SIZE_WINDOW - 1;
+		if (last >= st.uidnext)
+			last = UINT32_MAX;
+		ret = imap_fetch_sizes(src->session, (uint32_t)first, (uint32_t)last, &b, err,
+		                       errlen);
+		if (ret < 0)
+			return ret;
+		for (size_t i = 0; i < b.count; i++) {
+			struct proof_diff d = {.kind = PROOF_MISSING, .src_uid = b.msgs[i].uid};
+			snprintf(d.src, sizeof(d.src), "%u bytes", b.msgs[i].size);
+			snprintf(d.detail, sizeof(d.detail),
+			         "the folder was not copied (no pass has seen it yet)");
+			json_array_append_new(diffs, diff_json(shown, &d));
+		}
+		count += b.count;
+		imap_batch_free(&b);
+		if (last == UINT32_MAX)
+			break;
+	}
+	json_t *jf = json_object();
+	json_object_set_new(jf, "name", json_string(shown));
+	json_object_set_new(jf, "destination_name", json_null());
+	json_object_set_new(jf, "source", json_integer((json_int_t)count));
+	json_object_set_new(jf, "destination", json_integer(0));
+	json_object_set_new(jf, "missing", json_integer((json_int_t)count));
+	json_object_set_new(jf, "extra", json_integer(0));
+	json_object_set_new(jf, "changed", json_integer(0));
+	json_object_set_new(jf, "error", json_string("not copied"));
+	json_array_append_new(folders, jf);
+	*missing += count;
+	return 0;
+}
+
+/* The source folders a pass would copy and the worker has no row for. */
+static int folders_uncopied(struct inspect_side *src, const struct store_account *acct,
+                            const struct store_proof_folder *rows, size_t nrows, json_t *folders,
+                            json_t *diffs, size_t *missing, char *err, size_t errlen)
+{
+	struct imap_folder *list = NULL;
+	size_t n = 0;
+	int ret = imap_folders_list(src->session, acct->src.prefix, &list, &n, err, errlen);
+
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		bool known = false;
+		/* The worker's own rule (worker/folders.c). */
+		if ((list[i].flags & IMAP_FOLDER_NOSELECT) != 0 ||
+		    imap_name_excluded(list[i].name, list[i].delimiter, acct->src.exclude))
+			continue;
+		for (size_t k = 0; k < nrows && !known; k++)
+			known = strcmp(rows[k].src_name, list[i].name) == 0;
+		if (!known)
+			ret = folder_uncopied(src, list[i].name, folders, diffs, missing, err,
+			                      errlen);
+	}
+	imap_folders_free(&list, n);
+	return ret;
+}
+
 static void now_rfc3339(char *out, size_t outlen)
 {
 	time_t t = time(NULL);
@@ -279,6 +354,9 @@ static json_t *account_prove(struct store *st, const struct secret_key *key, int
 	for (size_t i = 0; i < nrows && err[0] == '\0'; i++)
 		folder_prove(st, &src, &dst, &rows[i], folders, diffs, &missing, &extra, &changed,
 		             err, sizeof(err));
+	if (err[0] == '\0')
+		folders_uncopied(&src, &acct, rows, nrows, folders, diffs, &missing, err,
+		                 sizeof(err));
 out:
 	exact = err[0] == '\0' && missing == 0 && extra == 0 && changed == 0;
 	json_object_set_new(a, "at", json_string(at));
