@@ -286,7 +286,7 @@ static void *final_proofs_thread(void *arg)
 		return NULL;
 	}
 	while (!*fp->stop) {
-		if (inspect_final_proofs(st, key, err, sizeof(err)) < 0) {
+		if (inspect_final_proofs(st, key, fp->stop, err, sizeof(err)) < 0) {
 			log_warn("final proofs: %s", err);
 			/* A lost connection is opened again at the next look. */
 			store_close(&st);

@@ -48,9 +48,53 @@ static int folder_count(struct imap_session *s, const char *name, uint64_t *mess
 	return 0;
 }
 
+/* What the estimated accounts put through one server, against its budget
+ * (rate limits are fleet-wide, per server profile). */
+struct server_load {
+	int64_t id;
+	double rate_bytes, rate_messages; /* 0: no limit */
+	uint64_t bytes, messages;
+};
+#define LOADS_MAX 64
+
+static void load_add(struct server_load *loads, size_t *n, const struct store_server *srv,
+                     uint64_t bytes, uint64_t messages)
+{
+	size_t i = 0;
+
+	while (i < *n && loads[i].id != srv->id)
+		i++;
+	if (i == *n) {
+		if (*n == LOADS_MAX)
+			return;
+		loads[i] = (struct server_load){srv->id, (double)srv->rate_bytes,
+		                                (double)srv->rate_messages, 0, 0};
+		(*n)++;
+	}
+	loads[i].bytes += bytes;
+	loads[i].messages += messages;
+}
+
+/* Seconds the busiest server's budget needs for its load; 0 when no server
+ * has a budget. */
+static double budget_eta(const struct server_load *loads, size_t n)
+{
+	double eta = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (loads[i].rate_bytes > 0 && (double)loads[i].bytes / loads[i].rate_bytes > eta)
+			eta = (double)loads[i].bytes / loads[i].rate_bytes;
+		if (loads[i].rate_messages > 0 &&
+		    (double)loads[i].messages / loads[i].rate_messages > eta)
+			eta = (double)loads[i].messages / loads[i].rate_messages;
+	}
+	return eta;
+}
+
 /* One account: {"account", "account_id", "folders", "messages", "bytes"}
  * or with "error". */
-static json_t *account_estimate(struct store *st, const struct secret_key *key, int64_t id)
+static json_t *account_estimate(struct store *st, const struct secret_key *key, int64_t id,
+                                struct server_load *loads, size_t *nloads)
 {
 	struct store_account acct = {0};
 	struct account_creds creds = {0};
@@ -126,6 +170,8 @@ static json_t *account_estimate(struct store *st, const struct secret_key *key, 
 			bytes += b;
 		}
 	}
+	load_add(loads, nloads, &acct.src, bytes, messages);
+	load_add(loads, nloads, &acct.dst, bytes, messages);
 out:
 	json_object_set_new(a, "folders", list);
 	json_object_set_new(a, "messages", json_integer((json_int_t)messages));
@@ -140,96 +186,55 @@ out:
 	return a;
 }
 
-/* The servers' own budget, fleet-wide (0: none): the smallest among the
- * servers named. */
-static int budget(struct store *st, int64_t migration_id, double *bytes_r, double *messages_r,
-                  char *err, size_t errlen)
-{
-	int64_t *ids = NULL;
-	size_t n = 0;
-
-	*bytes_r = *messages_r = 0;
-	/* Every account's servers are the migration's: read one account's. */
-	if (store_migration_accounts(st, migration_id, &ids, &n, err, errlen) < 0)
-		return -1;
-	for (size_t i = 0; i < n && i < 1; i++) {
-		struct store_account acct = {0};
-		if (store_account_get(st, ids[i], &acct, err, errlen) < 0) {
-			free(ids);
-			return -1;
-		}
-		const struct store_server *sv[2] = {&acct.src, &acct.dst};
-		for (int k = 0; k < 2; k++) {
-			if (sv[k]->rate_bytes > 0 &&
-			    (*bytes_r == 0 || (double)sv[k]->rate_bytes < *bytes_r))
-				*bytes_r = (double)sv[k]->rate_bytes;
-			if (sv[k]->rate_messages > 0 &&
-			    (*messages_r == 0 || sv[k]->rate_messages < *messages_r))
-				*messages_r = sv[k]->rate_messages;
-		}
-		store_account_clear(&acct);
-	}
-	free(ids);
-	return 0;
-}
-
 json_t *inspect_estimate(struct store *st, const struct secret_key *key, int64_t migration_id,
                          const int64_t *ids, size_t count, char *err, size_t errlen,
                          enum inspect_code *code_r)
 {
+	struct server_load loads[LOADS_MAX];
 	int64_t *todo = NULL;
-	size_t n = 0;
+	size_t n = 0, nloads = 0;
 	uint64_t messages = 0, bytes = 0;
-	double measured_b, measured_m, budget_b, budget_m, rate_b = 0, rate_m = 0;
+	double measured_b, measured_m, eta = -1;
 	const char *source = NULL;
 	json_t *out = NULL, *accounts;
 	enum inspect_code code = INSPECT_FAILED;
 
 	if (inspect_ids(st, migration_id, ids, count, &todo, &n, err, errlen) < 0 ||
-	    store_rate_measured(st, migration_id, &measured_b, &measured_m, err, errlen) < 0 ||
-	    budget(st, migration_id, &budget_b, &budget_m, err, errlen) < 0)
+	    store_rate_measured(st, migration_id, &measured_b, &measured_m, err, errlen) < 0)
 		goto out;
 	out = json_object();
 	accounts = json_array();
 	json_object_set_new(out, "accounts", accounts);
 	for (size_t i = 0; i < n; i++) {
-		json_t *a = account_estimate(st, key, todo[i]);
+		json_t *a = account_estimate(st, key, todo[i], loads, &nloads);
 		messages += (uint64_t)json_integer_value(json_object_get(a, "messages"));
 		bytes += (uint64_t)json_integer_value(json_object_get(a, "bytes"));
 		json_array_append_new(accounts, a);
 	}
-	/* The measured rate includes every budget it ran under; without one,
-	 * the budgets alone bound it (and nothing is known without either). */
+	/* The measured rate is what the fleet did under every budget it ran
+	 * with; before any pass, the busiest server's budget bounds it; with
+	 * neither, nothing is known. */
 	if (measured_b > 0) {
-		rate_b = measured_b;
-		rate_m = measured_m;
+		eta = (double)bytes / measured_b;
+		if (measured_m > 0 && (double)messages / measured_m > eta)
+			eta = (double)messages / measured_m;
 		source = "measured";
-	}
-	if (budget_b > 0 && (rate_b == 0 || budget_b < rate_b)) {
-		rate_b = budget_b;
+	} else if (budget_eta(loads, nloads) > 0) {
+		eta = budget_eta(loads, nloads);
 		source = "budget";
-	}
-	if (budget_m > 0 && (rate_m == 0 || budget_m < rate_m)) {
-		rate_m = budget_m;
-		source = source != NULL ? source : "budget";
 	}
 	json_object_set_new(out, "migration", json_integer(migration_id));
 	json_object_set_new(out, "messages", json_integer((json_int_t)messages));
 	json_object_set_new(out, "bytes", json_integer((json_int_t)bytes));
-	json_object_set_new(out, "rate_bytes_per_s", rate_b > 0 ? json_real(rate_b) : json_null());
+	json_object_set_new(out, "rate_bytes_per_s",
+	                    source != NULL && eta > 0 ? json_real((double)bytes / eta)
+	                                              : json_null());
 	json_object_set_new(out, "rate_messages_per_s",
-	                    rate_m > 0 ? json_real(rate_m) : json_null());
+	                    source != NULL && eta > 0 ? json_real((double)messages / eta)
+	                                              : json_null());
 	json_object_set_new(out, "rate_source", source != NULL ? json_string(source) : json_null());
-	if (rate_b > 0 || rate_m > 0) {
-		double eta = 0;
-		if (rate_b > 0)
-			eta = (double)bytes / rate_b;
-		if (rate_m > 0 && (double)messages / rate_m > eta)
-			eta = (double)messages / rate_m;
-		json_object_set_new(out, "eta_seconds", json_integer((json_int_t)(eta + 0.5)));
-	} else {
-		json_object_set_new(out, "eta_seconds", json_null());
-	}
+	json_object_set_new(out, "eta_seconds",
+	                    source != NULL ? json_integer((json_int_t)(eta + 0.5)) : json_null());
 	code = INSPECT_OK;
 out:
 	free(todo);

@@ -17,6 +17,7 @@
 #include "store-conn.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,13 +33,16 @@ enum inspect_code {
 
 /* Estimate of accounts ids[0..count) of the migration (ids NULL: every
  * account): per account the source's folders with messages and bytes
- * (excluded folders listed with "excluded": true and not counted), totals,
- * the measured rate and an ETA:
- *   {"accounts": [{"account", "account_id", "folders": [{"name", "messages",
- *     "bytes", "excluded"}], "messages", "bytes", "error"}], "messages",
- *    "bytes", "rate_bytes_per_s", "rate_source", "eta_seconds"}
- * An account whose source cannot be read has "error" (the server's words)
- * and no folders; the others are still estimated. */
+ * (STATUS SIZE where offered, else FETCH RFC822.SIZE; excluded folders
+ * listed with "excluded": true and not counted), totals and an ETA:
+ *   {"migration", "accounts": [{"account", "account_id", "folders": [{"name",
+ *     "messages", "bytes", "excluded", "counted_by", "error"}], "messages",
+ *     "bytes", "error"}], "messages", "bytes", "rate_bytes_per_s",
+ *    "rate_messages_per_s", "rate_source", "eta_seconds"}
+ * The ETA uses the rate the migration's passes measured ("measured"), else
+ * the busiest server's rate budget for what goes through it ("budget"), else
+ * none (rates and ETA null).  An account whose source cannot be read has
+ * "error" (the server's words); the others are still estimated. */
 json_t *inspect_estimate(struct store *st, const struct secret_key *key, int64_t migration_id,
                          const int64_t *ids, size_t count, char *err, size_t errlen,
                          enum inspect_code *code_r);
@@ -68,9 +72,11 @@ json_t *inspect_proofs_summary(struct store *st, int64_t migration_id, char *err
                                enum inspect_code *code_r);
 
 /* Proves the accounts whose final pass ended since the last call (each
- * once, claimed in the store); the coordinator's scheduler calls it.  Returns
- * how many were proven, or -1. */
-int inspect_final_proofs(struct store *st, const struct secret_key *key, char *err, size_t errlen);
+ * once, claimed in the store, one at a time) until none is left or *stop
+ * (may be NULL) is set; `coordinator run` calls it.  Returns how many were
+ * proven, or -1. */
+int inspect_final_proofs(struct store *st, const struct secret_key *key,
+                         const volatile sig_atomic_t *stop, char *err, size_t errlen);
 
 /* Deletes every message of the account's destination folders and forgets its
  * checkpoints, UID map and folder rows, so a later pass copies everything

@@ -473,15 +473,22 @@ json_t *inspect_proofs_summary(struct store *st, int64_t migration_id, char *err
 	return out;
 }
 
-int inspect_final_proofs(struct store *st, const struct secret_key *key, char *err, size_t errlen)
+int inspect_final_proofs(struct store *st, const struct secret_key *key,
+                         const volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
-	int64_t *ids = NULL;
-	size_t n = 0;
+	int proven = 0;
 
-	if (store_final_proofs_claim(st, &ids, &n, err, errlen) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		json_decref(account_prove(st, key, ids[i], "final"));
-	free(ids);
-	return (int)n;
+	while (stop == NULL || !*stop) {
+		int64_t *ids = NULL;
+		size_t n = 0;
+		if (store_final_proofs_claim(st, &ids, &n, err, errlen) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			json_decref(account_prove(st, key, ids[i], "final"));
+		free(ids);
+		if (n == 0)
+			return proven;
+		proven += (int)n;
+	}
+	return proven;
 }

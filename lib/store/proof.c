@@ -258,15 +258,18 @@ int store_final_proofs_claim(struct store *st, int64_t **ids_r, size_t *count_r,
 	PGresult *res = NULL;
 
 	/* One claim per (account, final pass): a second coordinator, or the
-	 * next step, never proves it again. */
+	 * next step, never proves it again.  One at a time, so a coordinator
+	 * that dies while proving leaves at most that one unproven. */
 	if (store_exec(st,
-	               "UPDATE pass_accounts pa SET proof_claimed_at = now()"
-	               " FROM accounts a, passes p"
-	               " WHERE a.id = pa.account_id AND p.migration_id = a.migration_id"
-	               " AND p.number = pa.number AND p.kind = 'final'"
-	               " AND pa.state = 'synced' AND pa.finished_at IS NOT NULL"
-	               " AND pa.proof_claimed_at IS NULL AND a.pass_done >= pa.number"
-	               " RETURNING pa.account_id",
+	               "UPDATE pass_accounts SET proof_claimed_at = now()"
+	               " WHERE (account_id, number) IN (SELECT pa.account_id, pa.number"
+	               "  FROM pass_accounts pa JOIN accounts a ON a.id = pa.account_id"
+	               "  JOIN passes p ON p.migration_id = a.migration_id AND p.number = pa.number"
+	               "  WHERE p.kind = 'final' AND pa.state = 'synced'"
+	               "  AND pa.finished_at IS NOT NULL AND pa.proof_claimed_at IS NULL"
+	               "  AND a.pass_done >= pa.number"
+	               "  ORDER BY pa.finished_at LIMIT 1 FOR UPDATE OF pa SKIP LOCKED)"
+	               " RETURNING account_id",
 	               0, NULL, &res, err, errlen) < 0)
 		return -1;
 	return store_ids_from_result(res, ids_r, count_r, err, errlen);

@@ -71,8 +71,9 @@ int store_proof_get(struct store *st, int64_t account_id, char **json_r, char *e
 int store_proofs_summary(struct store *st, int64_t migration_id, char **json_r, char *err,
                          size_t errlen);
 
-/* Claims accounts whose final pass ended synced and were not proven since:
- * each is returned once (caller frees *ids_r). */
+/* Claims the next account whose final pass ended synced and was not
+ * proven since (*count_r 0 or 1): each is returned once (caller frees
+ * *ids_r). */
 int store_final_proofs_claim(struct store *st, int64_t **ids_r, size_t *count_r, char *err,
                              size_t errlen);
 

@@ -191,6 +191,15 @@ check "estimate: Dovecot offers STATUS=SIZE, so no folder was counted by FETCH" 
 import json, sys
 e = json.load(open(sys.argv[1]))
 sys.exit(0 if all(f["counted_by"] == "STATUS SIZE" for f in e["accounts"][0]["folders"]) else 1)' "$work/estimate.json"
+# With a rate budget on the destination (100 kB/s), the ETA is its bytes at that rate.
+sql "UPDATE servers SET rate_bytes = 100000 WHERE migration_id = $m AND role = 'destination'" >/dev/null
+"$COORD" estimate "$m" --json >"$work/estimate-budget.json" 2>>"$work/estimate.err"
+sql "UPDATE servers SET rate_bytes = 0 WHERE migration_id = $m" >/dev/null
+check "estimate before any pass: the ETA from the budget ($((want_bytes / 100000)) s)" python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))
+sys.exit(0 if e["rate_source"] == "budget" and e["eta_seconds"] == int(int(sys.argv[2]) / 100000 + 0.5) else 1)' \
+  "$work/estimate-budget.json" "$want_bytes"
 "$COORD" estimate "$m" >"$work/estimate.txt" 2>&1
 check "estimate in text names the total and Junk (excluded)" \
   bash -c "grep -q '^total: $want_msgs messages' '$work/estimate.txt' && grep -q 'Junk.*(excluded)' '$work/estimate.txt'"
