@@ -317,14 +317,15 @@ static void test_plan_errors(void **state)
 	check_plan_error("{\"name\":\"n\"," SRC_OK
 	                 ",\"destination\":{\"host\":\"d\",\"tls\":\"ssl\"}}",
 	                 "@/plan.json: destination.tls: must be one of implicit|starttls|none");
-	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"auth\":\"cram\","
-	                 "\"max_connections\":0,\"exclude\":[\"Trash\",\"a,b\"],"
-	                 "\"master_password\":\"S3cret\"}," DST_OK "}",
-	                 "@/plan.json: source.auth: must be one of login|plain|xoauth2\n"
-	                 "@/plan.json: source.master_password: given without master_user\n"
-	                 "@/plan.json: source.max_connections: must be an integer 1..1000\n"
-	                 "@/plan.json: source.exclude[1]: must be a non-empty folder name without "
-	                 "commas");
+	check_plan_error(
+	    "{\"name\":\"n\",\"source\":{\"host\":\"s\",\"auth\":\"cram\","
+	    "\"max_connections\":0,\"exclude\":[\"Trash\",\"a,b\"],"
+	    "\"master_password\":\"S3cret\"}," DST_OK "}",
+	    "@/plan.json: source.auth: must be one of login|plain|xoauth2|oauthbearer\n"
+	    "@/plan.json: source.master_password: given without master_user\n"
+	    "@/plan.json: source.max_connections: must be an integer 1..1000\n"
+	    "@/plan.json: source.exclude[1]: must be a non-empty folder name without "
+	    "commas");
 	check_plan_error("{\"name\":\"n\"," SRC_OK "}", "@/plan.json: destination: missing");
 	check_plan_error("[1]", "@/plan.json: the plan must be a JSON object");
 
