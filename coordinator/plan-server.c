@@ -242,8 +242,8 @@ static void plan_json_oauth2(struct plan_json *pj, json_t *obj, const char *pref
 		if (strncasecmp(url, "https://", 8) != 0 || host[0] == '\0' ||
 		    strchr(url, '@') != NULL || plan_has_control(url, strlen(url)))
 			plan_errors_add(pj->errs, 0,
-			                "%s: %stoken_url: must be an https:// URL without "
-			                "user:password@",
+			                "%s: %stoken_url: must be an https:// URL without a "
+			                "user or password in it",
 			                pj->path, where);
 	}
 	(void)plan_json_string(pj, v, where, "client_id", true, NULL, &srv->oauth_client_id);
