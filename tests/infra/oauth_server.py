@@ -5,6 +5,7 @@ endpoint for Dovecot's oauth2 passdb.
     oauth_server.py --port PORT --introspect-port PORT --cert PEM --key PEM
                     --state FILE --client-id ID --client-secret SECRET
                     [--lifetime SECONDS] [--rotate] [--issued FILE]
+                    [--grant USER]...
 
 HTTPS on 127.0.0.1:--port (the stack's certificate):
   POST /token         RFC 6749 6, grant_type=refresh_token: an access token
@@ -25,8 +26,10 @@ Plain HTTP on 127.0.0.1:--introspect-port:
 
 State (refresh tokens, stats) is kept in --state, so a restart keeps it.
 Every token issued is appended to --issued (one a line), for tests that
-check no log holds one.  Prints "listening on 127.0.0.1:PORT" (the HTTPS
-port) once both listeners are up.  Python 3 standard library only.
+check no log holds one.  --grant USER prints "grant USER TOKEN", a new
+refresh token of USER, at start.  Prints "introspect on 127.0.0.1:PORT",
+then "listening on 127.0.0.1:PORT" (the HTTPS port) once both listeners
+are up (port 0: any free one).  Python 3 standard library only.
 """
 
 import argparse
@@ -180,6 +183,7 @@ def main():
     p.add_argument("--lifetime", type=int, default=5)
     p.add_argument("--rotate", action="store_true")
     p.add_argument("--issued", default=None)
+    p.add_argument("--grant", action="append", default=[])
     args = p.parse_args()
     if os.path.exists(args.state):
         with open(args.state) as f:
@@ -190,6 +194,10 @@ def main():
     tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
     plain = ThreadingHTTPServer(("127.0.0.1", args.introspect_port), Handler)
     threading.Thread(target=plain.serve_forever, daemon=True).start()
+    for user in args.grant:
+        print("grant %s %s" % (user, new_refresh(user)))
+    save()
+    print("introspect on 127.0.0.1:%d" % plain.server_address[1])
     print("listening on 127.0.0.1:%d" % tls.server_address[1], flush=True)
     tls.serve_forever()
 
