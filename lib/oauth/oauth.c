@@ -353,11 +353,16 @@ int oauth_token_get(struct oauth_token *t, const char *refused, oauth_rotated_fn
 	t->access = g.access_token;
 	g.access_token = NULL;
 	t->expiry_ms = now + g.expires_in * 1000;
-	/* A margin of a tenth of the lifetime, at most 60 s: a session opened
-	 * near the end gets a fresh token, never one about to lapse. */
+	/* A margin of a tenth of the lifetime, from 1 s to 60 s (at most half
+	 * of it): a session opened near the end gets a fresh token, never one
+	 * that lapses while the server checks it. */
 	margin = g.expires_in * 100;
+	if (margin < 1000)
+		margin = 1000;
 	if (margin > 60000)
 		margin = 60000;
+	if (margin > g.expires_in * 500)
+		margin = g.expires_in * 500;
 	t->renew_ms = t->expiry_ms - margin;
 	if (g.refresh_token != NULL && strcmp(g.refresh_token, t->refresh) != 0) {
 		/* Rotated: the old one may no longer work anywhere. */

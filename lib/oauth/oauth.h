@@ -72,10 +72,10 @@ void oauth_token_destroy(struct oauth_token *t);
 typedef void (*oauth_rotated_fn)(void *context, const char *refresh);
 
 /* A copy of a current access token (*access_r, free with secret_free): the
- * cached one unless it is within its margin of expiry (min(60 s, a tenth of
- * its lifetime)) or is refused (the token a server refused: it is refreshed
- * once, unless another thread already did).  OAUTH_EREFUSED, OAUTH_EDOWN,
- * -1 with err set. */
+ * cached one unless it is within its margin of expiry (a tenth of its
+ * lifetime, from 1 s to 60 s, at most half of it) or is refused (the token a server refused: it is
+ * refreshed once, unless another thread already did).  OAUTH_EREFUSED, OAUTH_EDOWN, -1 with err
+ * set. */
 int oauth_token_get(struct oauth_token *t, const char *refused, oauth_rotated_fn rotated,
                     void *context, char **access_r, char *err, size_t errlen);
 

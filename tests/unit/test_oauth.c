@@ -191,7 +191,7 @@ static void rotated(void *context, const char *refresh)
 }
 
 /* The cache: one refresh for many logins, another near expiry (2 s tokens:
- * a margin of 0.2 s) and when the cached token is refused, none when a
+ * a margin of 1 s) and when the cached token is refused, none when a
  * token already replaced is; each rotation handed over. */
 static void test_cache(void **state)
 {
@@ -218,8 +218,8 @@ static void test_cache(void **state)
 	assert_int_equal(oauth_token_get(&t, a1, rotated, &r, &a3, err, sizeof(err)), 0);
 	assert_string_equal(a2, a3);
 	assert_int_equal(t.refreshes, 2);
-	/* Near expiry: a fresh one. */
-	usleep(1900 * 1000);
+	/* Near expiry (not yet expired): a fresh one. */
+	usleep(1200 * 1000);
 	assert_int_equal(oauth_token_get(&t, NULL, rotated, &r, &a4, err, sizeof(err)), 0);
 	assert_string_not_equal(a3, a4);
 	assert_int_equal(t.refreshes, 3);
