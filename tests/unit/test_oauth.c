@@ -54,7 +54,7 @@ static int setup(void **state)
 		close(pipefd[0]);
 		execl(PYTHON, PYTHON, OAUTH_SERVER, "--port", "0", "--introspect-port", "0",
 		      "--cert", cert, "--key", key, "--state", st, "--client-id", "app",
-		      "--client-secret", "cs-unit-S3cret", "--lifetime", "2", "--rotate", "--grant",
+		      "--client-secret", "cs-unit-S3cret", "--lifetime", "4", "--rotate", "--grant",
 		      "alice", "--grant", "bob", (char *)NULL);
 		_exit(127);
 	}
@@ -121,7 +121,7 @@ static void test_grant_and_rotation(void **state)
 	assert_true(strncmp(g.access_token, "at-", 3) == 0);
 	assert_non_null(g.refresh_token);
 	assert_string_not_equal(g.refresh_token, fx.bob);
-	assert_int_equal(g.expires_in, 2);
+	assert_int_equal(g.expires_in, 4);
 	oauth_grant_clear(&g);
 	assert_null(g.access_token);
 	assert_int_equal(oauth_refresh(&p, fx.bob, &g, err, sizeof(err)), OAUTH_EREFUSED);
@@ -190,8 +190,8 @@ static void rotated(void *context, const char *refresh)
 	snprintf(r->last, sizeof(r->last), "%s", refresh);
 }
 
-/* The cache: one refresh for many logins, another near expiry (2 s tokens:
- * a margin of 1 s) and when the cached token is refused, none when a
+/* The cache: one refresh for many logins, another near expiry (4 s tokens:
+ * a margin of 1 s from the request) and when the cached token is refused, none when a
  * token already replaced is; each rotation handed over. */
 static void test_cache(void **state)
 {
@@ -219,7 +219,7 @@ static void test_cache(void **state)
 	assert_string_equal(a2, a3);
 	assert_int_equal(t.refreshes, 2);
 	/* Near expiry (not yet expired): a fresh one. */
-	usleep(1200 * 1000);
+	usleep(3200 * 1000);
 	assert_int_equal(oauth_token_get(&t, NULL, rotated, &r, &a4, err, sizeof(err)), 0);
 	assert_string_not_equal(a3, a4);
 	assert_int_equal(t.refreshes, 3);
