@@ -5,12 +5,14 @@
 #include "plan-private.h"
 #include "store-view.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -31,9 +33,10 @@ static const char *const plan_server_keys[] = {"host",
                                                "max_bytes_per_second",
                                                "account_daily_bytes",
                                                "blackout",
+                                               "oauth2",
                                                NULL};
 static const char *const plan_tls_values[] = {"implicit", "starttls", "none", NULL};
-static const char *const plan_auth_values[] = {"login", "plain", "xoauth2", NULL};
+static const char *const plan_auth_values[] = {"login", "plain", "xoauth2", "oauthbearer", NULL};
 
 /* "HH:MM" or "HH:MM:SS", 00:00 .. 24:00, as seconds after midnight. */
 static int plan_parse_clock(const char *s, int *secs_r)
@@ -201,6 +204,60 @@ static void plan_json_since(struct plan_json *pj, json_t *obj, const char *prefi
 		pj->errs->oom = true;
 }
 
+/* "oauth2": {"token_url", "client_id", "client_secret_file", "scope",
+ * "ca_file"}: the accounts' secrets are refresh tokens, exchanged for access
+ * tokens at token_url (lib/oauth).  Needs auth xoauth2 or oauthbearer. */
+static void plan_json_oauth2(struct plan_json *pj, json_t *obj, const char *prefix,
+                             struct store_server *srv)
+{
+	static const char *const keys[] = {"token_url",          "scope",   "client_id",
+	                                   "client_secret_file", "ca_file", NULL};
+	json_t *v = json_object_get(obj, "oauth2");
+	char where[192];
+	const char *url;
+
+	if (v == NULL || json_is_null(v))
+		return;
+	if (!json_is_object(v)) {
+		plan_errors_add(pj->errs, 0, "%s: %soauth2: must be an object", pj->path, prefix);
+		return;
+	}
+	(void)snprintf(where, sizeof(where), "%soauth2.", prefix);
+	plan_json_unknown_keys(pj, v, where, keys);
+	if (srv->auth != NULL && strcmp(srv->auth, "xoauth2") != 0 &&
+	    strcmp(srv->auth, "oauthbearer") != 0)
+		plan_errors_add(pj->errs, 0,
+		                "%s: %soauth2: needs auth \"xoauth2\" or \"oauthbearer\" (auth is "
+		                "\"%s\")",
+		                pj->path, prefix, srv->auth);
+	if (srv->master_user != NULL)
+		plan_errors_add(pj->errs, 0,
+		                "%s: %soauth2: not with master_user (each account logs in with "
+		                "its own token)",
+		                pj->path, prefix);
+	if (plan_json_string(pj, v, where, "token_url", true, NULL, &srv->oauth_token_url) == 0 &&
+	    (url = srv->oauth_token_url) != NULL) {
+		/* HTTPS only (the refresh token and the client secret travel in
+		 * it), and no user:password@ that errors would print. */
+		const char *host = url + 8;
+		if (strncasecmp(url, "https://", 8) != 0 || host[0] == '\0' ||
+		    strchr(url, '@') != NULL || plan_has_control(url, strlen(url)))
+			plan_errors_add(pj->errs, 0,
+			                "%s: %stoken_url: must be an https:// URL without a "
+			                "user or password in it",
+			                pj->path, where);
+	}
+	(void)plan_json_string(pj, v, where, "client_id", true, NULL, &srv->oauth_client_id);
+	if (plan_json_string(pj, v, where, "client_secret_file", false, NULL,
+	                     &srv->oauth_client_secret_file) == 0 &&
+	    srv->oauth_client_secret_file != NULL &&
+	    access(srv->oauth_client_secret_file, R_OK) != 0)
+		plan_errors_add(pj->errs, 0, "%s: %sclient_secret_file: %s: %s", pj->path, where,
+		                srv->oauth_client_secret_file, strerror(errno));
+	(void)plan_json_string(pj, v, where, "scope", false, NULL, &srv->oauth_scope);
+	(void)plan_json_string(pj, v, where, "ca_file", false, NULL, &srv->oauth_ca_file);
+}
+
 void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
                       struct store_server *srv, char **master_password_r)
 {
@@ -258,6 +315,7 @@ void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
 	(void)plan_json_size(pj, obj, prefix, "account_daily_bytes", PLAN_MAX_BYTES,
 	                     "1 PiB (1125899906842624 bytes) per day", &srv->account_daily_bytes);
 	plan_json_blackouts(pj, obj, prefix, srv);
+	plan_json_oauth2(pj, obj, prefix, srv);
 }
 
 /* "source": {...} or "sources": {"NAME": {...}, ...}. */

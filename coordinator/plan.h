@@ -18,7 +18,13 @@
  *     port           integer 1..65535; default 993 with tls "implicit", else 143
  *     tls            "implicit" (default), "starttls" or "none"
  *     ca_file        string or null (null: system CAs)
- *     auth           "login", "plain" (default) or "xoauth2"
+ *     auth           "login", "plain" (default), "xoauth2" or "oauthbearer"
+ *     oauth2         object or null: the accounts' passwords are OAuth2 refresh
+ *                    tokens, exchanged for access tokens (auth xoauth2 or
+ *                    oauthbearer, no master_user): token_url (https://,
+ *                    required), client_id (required), client_secret_file (a
+ *                    file every worker and coordinator can read; only the
+ *                    path is stored), scope, ca_file (the endpoint's CA)
  *     master_user    string or null: authorization identity for PLAIN admin login
  *     master_password  string or null; only with master_user
  *     max_connections  integer 1..1000, default 10

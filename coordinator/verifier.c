@@ -97,6 +97,38 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 	return false;
 }
 
+/* A side's login: with OAuth2, first an access token from the endpoint
+ * (a rotated refresh token is stored at once): a refused grant is refused
+ * credentials, an endpoint that cannot be asked leaves the account
+ * verify_failed. */
+static bool side_ok(struct verify_run *run, struct store *st, const struct store_account *acct,
+                    struct account_creds *creds, enum account_side k, enum account_state *state_r,
+                    char *reason, size_t reasonlen)
+{
+	const char *side = k == ACCOUNT_SRC ? "source" : "destination";
+	struct imap_endpoint ep = k == ACCOUNT_SRC ? creds->src : creds->dst;
+	const struct account_rotate rot = {st, run->key, acct, k};
+	char *token = NULL, err[512];
+	bool ok;
+	int ret;
+
+	if (!(k == ACCOUNT_SRC ? creds->src_oauth : creds->dst_oauth))
+		return login_ok(st, k == ACCOUNT_SRC ? acct->src.id : acct->dst.id, &ep, side,
+		                state_r, reason, reasonlen);
+	ret = account_oauth_token(creds, &rot, NULL, &token, err, sizeof(err));
+	if (ret < 0) {
+		*state_r =
+		    ret == OAUTH_EREFUSED ? ACCOUNT_STATE_AUTH_FAILED : ACCOUNT_STATE_VERIFY_FAILED;
+		snprintf(reason, reasonlen, "%s: %s", side, err);
+		return false;
+	}
+	ep.secret = token;
+	ok = login_ok(st, k == ACCOUNT_SRC ? acct->src.id : acct->dst.id, &ep, side, state_r,
+	              reason, reasonlen);
+	secret_free(&token);
+	return ok;
+}
+
 static void verify_one(struct verify_run *run, struct store *st, int64_t id)
 {
 	struct store_account acct;
@@ -116,9 +148,9 @@ static void verify_one(struct verify_run *run, struct store *st, int64_t id)
 		state = ACCOUNT_STATE_VERIFY_FAILED;
 		snprintf(reason, sizeof(reason), "%s", err);
 	} else {
-		if (login_ok(st, acct.src.id, &creds.src, "source", &state, reason, sizeof(reason)))
-			login_ok(st, acct.dst.id, &creds.dst, "destination", &state, reason,
-			         sizeof(reason));
+		if (side_ok(run, st, &acct, &creds, ACCOUNT_SRC, &state, reason, sizeof(reason)))
+			side_ok(run, st, &acct, &creds, ACCOUNT_DST, &state, reason,
+			        sizeof(reason));
 		account_creds_close(&creds);
 	}
 	if (store_account_verified(st, id, account_state_name(state), reason, error,

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   librdkafka-dev libetpan-dev libssl-dev libpq-dev
-  libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev
+  libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev libcurl4-gnutls-dev
   libsasl2-modules libcmocka-dev
   postgresql dovecot-imapd dovecot-core isync
   python3 python3-yaml openssl ca-certificates procps time curl

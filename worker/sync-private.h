@@ -132,6 +132,8 @@ struct folder_ctx {
 	/* The account's endpoints with this thread's cancel flag and I/O clock
 	 * (lib/imap keeps pointers to them for the sessions' lifetime). */
 	struct imap_endpoint src_ep, dst_ep;
+	/* The OAuth2 access tokens of the endpoints (sessions_open), or NULL. */
+	char *src_token, *dst_token;
 	int open_backoff_s; /* the server's suggested wait after a throttled connect */
 	bool throttled_dst; /* the last IMAP_ETHROTTLED came from the destination */
 	/* The failure in err came from PostgreSQL, not from a server: an error

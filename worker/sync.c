@@ -270,7 +270,9 @@ static void *dst_open_thread(void *arg)
 	return NULL;
 }
 
-int sessions_open(struct folder_ctx *fc)
+/* Both logins once; *auth_side_r: 0 source, 1 destination, when a server
+ * refused the credentials (IMAP_EAUTH). */
+static int sessions_open_once(struct folder_ctx *fc, int *auth_side_r)
 {
 	struct account_run *run = fc->run;
 	struct dst_open dst = {.fc = fc};
@@ -283,8 +285,6 @@ int sessions_open(struct folder_ctx *fc)
 	fc->throttled_dst = false;
 	atomic_store(&fc->cancel_mine, 0);
 	fc_alive(fc);
-	fc->src_ep = run->creds.src;
-	fc->dst_ep = run->creds.dst;
 	for (int k = 0; k < 2; k++) {
 		struct imap_endpoint *ep = k == 0 ? &fc->src_ep : &fc->dst_ep;
 		if (run->cfg->io_timeout_s > 0)
@@ -306,22 +306,22 @@ int sessions_open(struct folder_ctx *fc)
 	else
 		dst_open_thread(&dst);
 	phase_add(fc, PHASE_CONNECT, t0, 0);
-	if (ret == IMAP_EAUTH) {
-		run_fail(run, SYNC_AUTH_FAILED, fc->err);
-	} else if (ret == 0) {
+	*auth_side_r = 0;
+	if (ret == 0) {
 		fc->throttled_dst = dst.ret == IMAP_ETHROTTLED;
 		fc->open_backoff_s = dst.backoff_s;
 		ret = dst.ret;
 		if (ret < 0)
 			snprintf(fc->err, sizeof(fc->err), "%s", dst.err);
-		if (ret == IMAP_EAUTH)
-			run_fail(run, SYNC_AUTH_FAILED, fc->err);
-	} else {
+		*auth_side_r = 1;
+	} else if (ret != IMAP_EAUTH) {
 		fc->open_backoff_s = src_backoff;
 	}
 	if (ret < 0) {
-		/* Both sessions or none. */
-		sessions_close(fc);
+		/* Both sessions or none (the tokens stay: a refused one is
+		 * compared with the cache's). */
+		imap_session_close(&fc->src);
+		imap_session_close(&fc->dst);
 		return ret;
 	}
 	imap_session_set_write_guard(fc->dst, lease_may_write, run);
@@ -329,10 +329,82 @@ int sessions_open(struct folder_ctx *fc)
 	return 0;
 }
 
+/* Puts a current access token into fc's endpoint of each OAuth2 side, the
+ * one a server just refused (refused[side]) refreshed.  A grant the token
+ * endpoint refuses (a revoked refresh token) fails the run as refused
+ * credentials, with the endpoint's words; an endpoint that cannot be asked
+ * is IMAP_ENET: retried like a dropped connection, then the account fails
+ * and the scheduler tries it again with backoff. */
+static int oauth_fill(struct folder_ctx *fc, const bool refused[2])
+{
+	struct account_run *run = fc->run;
+
+	for (int k = 0; k < 2; k++) {
+		bool oauth = k == 0 ? run->creds.src_oauth : run->creds.dst_oauth;
+		char **token = k == 0 ? &fc->src_token : &fc->dst_token;
+		const struct account_rotate rot = {fc->st, run->cfg->key, run->acct,
+		                                   k == 0 ? ACCOUNT_SRC : ACCOUNT_DST};
+		const char *side = k == 0 ? "source" : "destination";
+		char *fresh = NULL, why[512];
+		int ret;
+
+		if (!oauth)
+			continue;
+		ret = account_oauth_token(&run->creds, &rot, refused[k] ? *token : NULL, &fresh,
+		                          why, sizeof(why));
+		secret_free(token);
+		if (ret == OAUTH_EREFUSED) {
+			snprintf(fc->err, sizeof(fc->err), "%s: %s", side, why);
+			run_fail(run, SYNC_AUTH_FAILED, fc->err);
+			return IMAP_EAUTH;
+		}
+		if (ret < 0) {
+			snprintf(fc->err, sizeof(fc->err), "%s: %s", side, why);
+			return IMAP_ENET;
+		}
+		*token = fresh;
+		(k == 0 ? &fc->src_ep : &fc->dst_ep)->secret = fresh;
+	}
+	return 0;
+}
+
+int sessions_open(struct folder_ctx *fc)
+{
+	struct account_run *run = fc->run;
+	bool refused[2] = {false, false};
+	int ret, side;
+
+	fc->src_ep = run->creds.src;
+	fc->dst_ep = run->creds.dst;
+	for (int attempt = 0;; attempt++) {
+		bool oauth;
+		if ((ret = oauth_fill(fc, refused)) < 0)
+			return ret;
+		ret = sessions_open_once(fc, &side);
+		if (ret != IMAP_EAUTH)
+			return ret;
+		/* An access token refused (expired or revoked early at the
+		 * server) is refreshed once and the login tried again; a
+		 * second refusal is the account's. */
+		oauth = side == 0 ? run->creds.src_oauth : run->creds.dst_oauth;
+		if (!oauth || attempt > 0)
+			break;
+		log_info("account %" PRId64 ": %s; refreshing the access token once", run->acct->id,
+		         fc->err);
+		refused[side] = true;
+	}
+	run_fail(run, SYNC_AUTH_FAILED, fc->err);
+	return ret;
+}
+
 void sessions_close(struct folder_ctx *fc)
 {
 	imap_session_close(&fc->src);
 	imap_session_close(&fc->dst);
+	/* The access tokens were only needed for the logins. */
+	secret_free(&fc->src_token);
+	secret_free(&fc->dst_token);
+	fc->src_ep.secret = fc->dst_ep.secret = NULL;
 }
 
 /* Default folder threads of one account, at most (sync_config.folder_threads 0). */

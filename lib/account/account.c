@@ -1,5 +1,7 @@
 #include "account.h"
 
+#include "log.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,75 @@ out:
 	return ret;
 }
 
+/* A side whose server has a token endpoint: the stored secret is the
+ * refresh token, never sent to the IMAP server (the endpoint's secret stays
+ * NULL: an access token is put in a copy of it). */
+static int oauth_setup(struct account_creds *creds, enum account_side side,
+                       const struct store_server *srv, char *err, size_t errlen)
+{
+	struct oauth_provider *p =
+	    side == ACCOUNT_SRC ? &creds->src_provider : &creds->dst_provider;
+	struct oauth_token *t = side == ACCOUNT_SRC ? &creds->src_token : &creds->dst_token;
+	struct imap_endpoint *ep = side == ACCOUNT_SRC ? &creds->src : &creds->dst;
+	const char *refresh = side == ACCOUNT_SRC ? creds->src_secret : creds->dst_secret;
+
+	if (srv->oauth_token_url == NULL)
+		return 0;
+	if (ep->auth != IMAP_AUTH_XOAUTH2 && ep->auth != IMAP_AUTH_OAUTHBEARER) {
+		snprintf(err, errlen,
+		         "server %s: an OAuth2 token endpoint needs auth xoauth2 or"
+		         " oauthbearer",
+		         srv->host);
+		return -1;
+	}
+	p->token_url = srv->oauth_token_url;
+	p->client_id = srv->oauth_client_id != NULL ? srv->oauth_client_id : "";
+	p->client_secret_file = srv->oauth_client_secret_file;
+	p->scope = srv->oauth_scope;
+	p->ca_file = srv->oauth_ca_file;
+	if (oauth_token_init(t, p, refresh) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	ep->secret = NULL;
+	if (side == ACCOUNT_SRC)
+		creds->src_oauth = true;
+	else
+		creds->dst_oauth = true;
+	return 0;
+}
+
+/* oauth_rotated_fn: seals and stores the new refresh token. */
+static void rotated_store(void *context, const char *refresh)
+{
+	const struct account_rotate *rot = context;
+	const char *login = rot->side == ACCOUNT_SRC ? rot->acct->src_login : rot->acct->dst_login;
+	const char *side = rot->side == ACCOUNT_SRC ? "source" : "destination";
+	unsigned char *blob = NULL;
+	size_t len = 0;
+	char err[STORE_ERRLEN];
+
+	if (account_secret_seal(rot->key, rot->side, login, refresh, &blob, &len, err,
+	                        sizeof(err)) < 0 ||
+	    store_account_token_rotated(rot->st, rot->acct->id, side, blob, len, err, sizeof(err)) <
+	        0)
+		log_warn("account %lld: the %s refresh token the endpoint rotated was not stored"
+		         " (%s): it works until this run ends",
+		         (long long)rot->acct->id, side, err);
+	else
+		log_info("account %lld: %s refresh token rotated by the endpoint, stored",
+		         (long long)rot->acct->id, side);
+	free(blob);
+}
+
+int account_oauth_token(struct account_creds *creds, const struct account_rotate *rot,
+                        const char *refused, char **token_r, char *err, size_t errlen)
+{
+	struct oauth_token *t = rot->side == ACCOUNT_SRC ? &creds->src_token : &creds->dst_token;
+
+	return oauth_token_get(t, refused, rotated_store, (void *)rot, token_r, err, errlen);
+}
+
 int account_creds_open(const struct store_account *acct, const struct secret_key *key,
                        const char *ca_file, struct account_creds *creds, char *err, size_t errlen)
 {
@@ -129,7 +200,9 @@ int account_creds_open(const struct store_account *acct, const struct secret_key
 	if (endpoint_setup(&creds->src, &acct->src, acct->src_login, creds->src_secret, ca_file,
 	                   err, errlen) < 0 ||
 	    endpoint_setup(&creds->dst, &acct->dst, acct->dst_login, creds->dst_secret, ca_file,
-	                   err, errlen) < 0) {
+	                   err, errlen) < 0 ||
+	    oauth_setup(creds, ACCOUNT_SRC, &acct->src, err, errlen) < 0 ||
+	    oauth_setup(creds, ACCOUNT_DST, &acct->dst, err, errlen) < 0) {
 		account_creds_close(creds);
 		return -1;
 	}
@@ -142,5 +215,9 @@ void account_creds_close(struct account_creds *creds)
 		secret_free(&creds->src_secret);
 	if (creds->dst_secret != NULL)
 		secret_free(&creds->dst_secret);
+	if (creds->src_oauth)
+		oauth_token_destroy(&creds->src_token);
+	if (creds->dst_oauth)
+		oauth_token_destroy(&creds->dst_token);
 	memset(creds, 0, sizeof(*creds));
 }

@@ -5,6 +5,7 @@
 #define MAILSHIFT_ACCOUNT_H
 
 #include "imap.h"
+#include "oauth.h"
 #include "secret.h"
 #include "store-account.h"
 
@@ -51,6 +52,12 @@ int account_secret_open(const struct secret_key *key, enum account_side side, co
 struct account_creds {
 	struct imap_endpoint src, dst;
 	char *src_secret, *dst_secret; /* plaintext, wiped by account_creds_close */
+	/* A side whose server has an OAuth2 token endpoint: its secret is a
+	 * refresh token, its endpoint's secret NULL until account_oauth_token
+	 * fills a copy of the endpoint; provider and token set (oauth true). */
+	bool src_oauth, dst_oauth;
+	struct oauth_provider src_provider, dst_provider;
+	struct oauth_token src_token, dst_token;
 };
 
 /* Fills creds for acct (which must outlive creds); ACCOUNT_KEY_FAILED when a
@@ -61,5 +68,22 @@ int account_creds_open(const struct store_account *acct, const struct secret_key
                        const char *ca_file, struct account_creds *creds, char *err, size_t errlen);
 /* Wipes and frees the plaintexts; safe on a zeroed or half-opened struct. */
 void account_creds_close(struct account_creds *creds);
+
+/* Where a refresh token the endpoint rotated is stored back (sealed), at
+ * once: st the caller's connection (used by the calling thread only). */
+struct account_rotate {
+	struct store *st;
+	const struct secret_key *key;
+	const struct store_account *acct;
+	enum account_side side;
+};
+
+/* For a side with OAuth2 (creds->src_oauth / dst_oauth): a current access
+ * token into *token_r (free with secret_free), from the account's cache or
+ * the endpoint (refused: the token a server just refused, refreshed once);
+ * a rotated refresh token is stored through rot.  OAUTH_EREFUSED (the grant
+ * refused: the account's credentials), OAUTH_EDOWN (try later), -1. */
+int account_oauth_token(struct account_creds *creds, const struct account_rotate *rot,
+                        const char *refused, char **token_r, char *err, size_t errlen);
 
 #endif

@@ -1,6 +1,6 @@
 /* The server's capabilities (from [CAPABILITY] response codes or the
  * CAPABILITY command) and authentication: LOGIN, SASL PLAIN with an
- * authorization identity, XOAUTH2. */
+ * authorization identity, XOAUTH2 and OAUTHBEARER (RFC 7628). */
 #include "imap-private.h"
 
 #include "arg.h"
@@ -130,9 +130,10 @@ uint64_t imap_session_appendlimit(const struct imap_session *s)
 	return s->appendlimit;
 }
 
-/* Sends a SASL initial response (base64 of raw) and wipes the encoding. */
+/* Sends a SASL initial response (base64 of raw) and wipes the encoding;
+ * error_reply answers an error challenge (imap_raw_authenticate). */
 static int auth_sasl(struct imap_session *s, const char *mech, const unsigned char *raw,
-                     size_t rawlen, char *err, size_t errlen)
+                     size_t rawlen, const char *error_reply, char *err, size_t errlen)
 {
 	size_t b64len = 4 * ((rawlen + 2) / 3) + 1;
 	char *b64 = malloc(b64len);
@@ -143,7 +144,8 @@ static int auth_sasl(struct imap_session *s, const char *mech, const unsigned ch
 		return -1;
 	}
 	EVP_EncodeBlock((unsigned char *)b64, raw, (int)rawlen);
-	ret = imap_raw_authenticate(s, mech, b64, imap_session_has_cap(s, "SASL-IR"), err, errlen);
+	ret = imap_raw_authenticate(s, mech, b64, imap_session_has_cap(s, "SASL-IR"), error_reply,
+	                            err, errlen);
 	OPENSSL_cleanse(b64, b64len);
 	free(b64);
 	return ret;
@@ -180,40 +182,61 @@ static int auth_plain(struct imap_session *s, const struct imap_endpoint *ep, ch
 	memcpy(raw + lz + 1, authc, lc);
 	raw[lz + 1 + lc] = '\0';
 	memcpy(raw + lz + 2 + lc, ep->secret, lp);
-	ret = auth_sasl(s, "PLAIN", raw, rawlen, err, errlen);
+	ret = auth_sasl(s, "PLAIN", raw, rawlen, NULL, err, errlen);
 	OPENSSL_cleanse(raw, rawlen);
 	free(raw);
 	return ret;
 }
 
-/* XOAUTH2: "user=<user>^Aauth=Bearer <token>^A^A". */
-static int auth_xoauth2(struct imap_session *s, const struct imap_endpoint *ep, char *err,
-                        size_t errlen)
+/* XOAUTH2: "user=<user>^Aauth=Bearer <token>^A^A"; an error challenge
+ * (base64 JSON) is answered with an empty line.  OAUTHBEARER (RFC 7628):
+ * "n,a=<user>,^Ahost=<host>^Aport=<port>^Aauth=Bearer <token>^A^A", the
+ * user's ',' and '=' escaped as =2C and =3D; an error challenge is
+ * answered with ^A (3.2.3). */
+static int auth_oauth(struct imap_session *s, const struct imap_endpoint *ep, bool bearer,
+                      char *err, size_t errlen)
 {
-	size_t rawlen = strlen(ep->user) + strlen(ep->secret) + 32;
+	const char *mech = bearer ? "OAUTHBEARER" : "XOAUTH2";
+	char what[48];
+	size_t rawlen = 3 * strlen(ep->user) + strlen(ep->secret) + strlen(s->host) + 96, n = 0;
 	char *raw;
-	int n, ret;
+	int ret;
 
+	snprintf(what, sizeof(what), "AUTHENTICATE %s", mech);
 	/* ^A separates the fields (a user or token holding one would add
 	 * fields of its own); CR, LF and NUL are refused everywhere. */
 	if (strchr(ep->user, '\001') != NULL || strchr(ep->secret, '\001') != NULL) {
-		snprintf(err, errlen,
-		         "AUTHENTICATE XOAUTH2 to %s:%d not sent: the %s holds a ^A byte", s->host,
+		snprintf(err, errlen, "%s to %s:%d not sent: the %s holds a ^A byte", what, s->host,
 		         s->port, strchr(ep->user, '\001') != NULL ? "login" : "token");
 		return IMAP_EARG;
 	}
-	if ((ret = imap_session_arg_check(s, "AUTHENTICATE XOAUTH2", "login", false, ep->user, err,
-	                                  errlen)) < 0 ||
-	    (ret = imap_session_arg_check(s, "AUTHENTICATE XOAUTH2", "token", true, ep->secret, err,
-	                                  errlen)) < 0)
+	if ((ret = imap_session_arg_check(s, what, "login", false, ep->user, err, errlen)) < 0 ||
+	    (ret = imap_session_arg_check(s, what, "token", true, ep->secret, err, errlen)) < 0)
 		return ret;
 	raw = malloc(rawlen);
 	if (raw == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	n = snprintf(raw, rawlen, "user=%s\001auth=Bearer %s\001\001", ep->user, ep->secret);
-	ret = auth_sasl(s, "XOAUTH2", (const unsigned char *)raw, (size_t)n, err, errlen);
+	if (!bearer) {
+		n = (size_t)snprintf(raw, rawlen, "user=%s\001auth=Bearer %s\001\001", ep->user,
+		                     ep->secret);
+	} else {
+		memcpy(raw, "n,a=", 4);
+		n = 4;
+		for (const char *c = ep->user; *c != '\0'; c++) {
+			if (*c == ',' || *c == '=') {
+				memcpy(raw + n, *c == ',' ? "=2C" : "=3D", 3);
+				n += 3;
+			} else {
+				raw[n++] = *c;
+			}
+		}
+		n += (size_t)snprintf(raw + n, rawlen - n,
+		                      ",\001host=%s\001port=%d\001auth=Bearer %s\001\001", s->host,
+		                      s->port, ep->secret);
+	}
+	ret = auth_sasl(s, mech, (const unsigned char *)raw, n, bearer ? "AQ==" : "", err, errlen);
 	OPENSSL_cleanse(raw, rawlen);
 	free(raw);
 	return ret;
@@ -250,7 +273,9 @@ int imap_authenticate(struct imap_session *s, const struct imap_endpoint *ep, ch
 	case IMAP_AUTH_PLAIN:
 		return auth_plain(s, ep, err, errlen);
 	case IMAP_AUTH_XOAUTH2:
-		return auth_xoauth2(s, ep, err, errlen);
+		return auth_oauth(s, ep, false, err, errlen);
+	case IMAP_AUTH_OAUTHBEARER:
+		return auth_oauth(s, ep, true, err, errlen);
 	}
 	snprintf(err, errlen, "unknown authentication mechanism %d", (int)ep->auth);
 	return -1;

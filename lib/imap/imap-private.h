@@ -86,8 +86,12 @@ int imap_flags_check(struct imap_session *s, const char *flags, char *err, size_
  * -1 when the line does not end in one. */
 long imap_literal_at_end(const char *line, size_t len);
 
+/* AUTHENTICATE mech with the initial response b64 (sent with the command
+ * when sasl_ir).  A continuation after the response is an error challenge,
+ * answered with error_reply (NULL: empty line) so the server sends its NO;
+ * the decoded challenge is added to the refusal's message. */
 int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64, bool sasl_ir,
-                          char *err, size_t errlen);
+                          const char *error_reply, char *err, size_t errlen);
 
 /* Parses the UIDs of "[APPENDUID <validity> <uid-set>]" (RFC 4315) in text,
  * in order, into uids (at most max); returns how many, or 0 when the code is

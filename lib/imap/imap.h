@@ -47,7 +47,7 @@
 #define IMAP_EARG (-8)
 
 enum imap_tls_mode { IMAP_TLS_IMPLICIT, IMAP_TLS_STARTTLS, IMAP_TLS_NONE };
-enum imap_auth_mech { IMAP_AUTH_LOGIN, IMAP_AUTH_PLAIN, IMAP_AUTH_XOAUTH2 };
+enum imap_auth_mech { IMAP_AUTH_LOGIN, IMAP_AUTH_PLAIN, IMAP_AUTH_XOAUTH2, IMAP_AUTH_OAUTHBEARER };
 
 /* What a session's byte stream cost, summed over the sessions an endpoint
  * opened.  A round trip is a turn of the conversation: the first read after

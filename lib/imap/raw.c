@@ -11,6 +11,7 @@
 
 #include <inttypes.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,11 +143,44 @@ static const char *tagged_rest(const char *line)
 	return sp != NULL ? sp + 1 : "";
 }
 
+/* The server's error challenge of an OAuth2 mechanism (RFC 7628 3.2.2: base64
+ * of a JSON object such as {"status":"invalid_token"}), decoded into out as
+ * printable text for the refusal's message; "" when there is none. */
+static void challenge_decode(const char *line, char *out, size_t outlen)
+{
+	const char *b64 = line + 1;
+	size_t len, cap;
+	unsigned char *raw;
+	int n;
+
+	out[0] = '\0';
+	while (*b64 == ' ')
+		b64++;
+	len = strcspn(b64, "\r\n");
+	if (len == 0 || len % 4 != 0 || len > 4096)
+		return;
+	cap = len / 4 * 3 + 1;
+	raw = malloc(cap);
+	if (raw == NULL)
+		return;
+	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+	if (n > 0) {
+		size_t o = 0;
+		/* The padding decodes as NULs at the end. */
+		while (n > 0 && raw[n - 1] == '\0')
+			n--;
+		for (int i = 0; i < n && o + 1 < outlen; i++)
+			out[o++] = raw[i] >= 0x20 && raw[i] < 0x7f ? (char)raw[i] : '?';
+		out[o] = '\0';
+	}
+	free(raw);
+}
+
 int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *b64, bool sasl_ir,
-                          char *err, size_t errlen)
+                          const char *error_reply, char *err, size_t errlen)
 {
 	MMAPString *line = mmap_string_new("");
-	char tag[32], what[64];
+	char tag[32], what[64], challenge[256] = "";
 	bool sent = sasl_ir;
 	int ret, backoff = 0;
 
@@ -175,9 +209,12 @@ int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *
 			break;
 		if (line->str[0] == '+') {
 			/* First continuation: the credentials; a later one is an
-			 * error challenge (XOAUTH2): answer empty to get the NO. */
-			if (!sent)
-				ret = imap_raw_write(s, b64, strlen(b64));
+			 * error challenge of XOAUTH2 or OAUTHBEARER, answered as
+			 * the mechanism says (empty, or ^A) to get the NO. */
+			const char *reply = error_reply != NULL ? error_reply : "";
+			if (sent)
+				challenge_decode(line->str, challenge, sizeof(challenge));
+			ret = imap_raw_write(s, sent ? reply : b64, strlen(sent ? reply : b64));
 			if (ret == 0)
 				ret = imap_raw_write(s, "\r\n", 2);
 			sent = true;
@@ -200,8 +237,10 @@ int imap_raw_authenticate(struct imap_session *s, const char *mech, const char *
 			ret = IMAP_ETHROTTLED;
 			break;
 		}
-		snprintf(err, errlen, "AUTHENTICATE %s refused by %s:%d: %s", mech, s->host,
-		         s->port, tagged_rest(line->str + strlen(tag) - 1));
+		snprintf(err, errlen, "AUTHENTICATE %s refused by %s:%d: %s%s%s%s", mech, s->host,
+		         s->port, tagged_rest(line->str + strlen(tag) - 1),
+		         challenge[0] != '\0' ? " (error challenge " : "", challenge,
+		         challenge[0] != '\0' ? ")" : "");
 		ret = IMAP_EAUTH;
 	}
 	if (ret == IMAP_ENET || ret == IMAP_ELIMIT || (ret == IMAP_ETHROTTLED && s->broken))

@@ -40,6 +40,8 @@ int imap_auth_mech_parse(const char *s, enum imap_auth_mech *mech_r)
 		*mech_r = IMAP_AUTH_PLAIN;
 	else if (strcmp(s, "xoauth2") == 0)
 		*mech_r = IMAP_AUTH_XOAUTH2;
+	else if (strcmp(s, "oauthbearer") == 0)
+		*mech_r = IMAP_AUTH_OAUTHBEARER;
 	else
 		return -1;
 	return 0;

@@ -282,6 +282,34 @@ int store_account_secret(struct store *st, int64_t account_id, const char *side,
 	return ok ? 0 : -1;
 }
 
+int store_account_token_rotated(struct store *st, int64_t account_id, const char *side,
+                                const unsigned char *secret, size_t len, char *err, size_t errlen)
+{
+	struct store_params q;
+	int lengths[3] = {0, (int)len, 0}, formats[3] = {0, 1, 0};
+	PGresult *res;
+	int ok;
+
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
+	store_param_str(&q, (const char *)secret);
+	store_param_str(&q, side);
+	/* Not fenced by the lease: the endpoint has already replaced the old
+	 * token, so the new one is the only one worth keeping, whoever got it. */
+	st->error[0] = '\0';
+	res = store_pq_exec(st,
+	                    "UPDATE accounts SET"
+	                    " src_secret = CASE WHEN $3 = 'source' THEN $2 ELSE src_secret END,"
+	                    " dst_secret = CASE WHEN $3 = 'destination' THEN $2 ELSE dst_secret END"
+	                    " WHERE id = $1",
+	                    3, q.values, lengths, formats);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		store_fail(st, err, errlen, "postgresql", res);
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
 int store_account_remove(struct store *st, int64_t account_id, char *err, size_t errlen)
 {
 	struct store_params q;

@@ -22,6 +22,11 @@ void store_server_clear(struct store_server *srv)
 	free(srv->folder_rules);
 	free(srv->since);
 	free(srv->name);
+	free(srv->oauth_token_url);
+	free(srv->oauth_client_id);
+	free(srv->oauth_client_secret_file);
+	free(srv->oauth_scope);
+	free(srv->oauth_ca_file);
 	for (size_t i = 0; i < srv->nblackouts; i++)
 		free(srv->blackouts[i].time_zone);
 	free(srv->blackouts);
@@ -48,6 +53,11 @@ void store_server_from_row(struct store_server *srv, const PGresult *res, int ro
 	srv->folder_rules = store_dup_value(res, row, c + 14);
 	srv->since = store_dup_value(res, row, c + 15);
 	srv->max_message_bytes = strtoll(PQgetvalue(res, row, c + 16), NULL, 10);
+	srv->oauth_token_url = store_dup_value(res, row, c + 17);
+	srv->oauth_client_id = store_dup_value(res, row, c + 18);
+	srv->oauth_client_secret_file = store_dup_value(res, row, c + 19);
+	srv->oauth_scope = store_dup_value(res, row, c + 20);
+	srv->oauth_ca_file = store_dup_value(res, row, c + 21);
 }
 
 /* Inserts a server profile with its connection budget (max_connections slots)
@@ -103,6 +113,23 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 		               "UPDATE servers SET since = $2::date, max_message_bytes = $3"
 		               " WHERE id = $1",
 		               fq.count, fq.values, NULL, err, errlen) < 0)
+			return -1;
+	}
+	if (srv->oauth_token_url != NULL) {
+		struct store_params oq;
+		store_params_init(&oq);
+		store_param_str(&oq, id_r);
+		store_param_str(&oq, srv->oauth_token_url);
+		store_param_str(&oq, srv->oauth_client_id);
+		store_param_str(&oq, srv->oauth_client_secret_file);
+		store_param_str(&oq, srv->oauth_scope);
+		store_param_str(&oq, srv->oauth_ca_file);
+		if (store_exec(
+		        st,
+		        "UPDATE servers SET oauth_token_url = $2, oauth_client_id = $3,"
+		        " oauth_client_secret_file = $4, oauth_scope = $5, oauth_ca_file = $6"
+		        " WHERE id = $1",
+		        oq.count, oq.values, NULL, err, errlen) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < srv->nblackouts; i++) {

@@ -262,6 +262,14 @@ static const char *const migrations[] = {
     "  at timestamptz NOT NULL DEFAULT now(),"
     "  PRIMARY KEY (folder_id, src_uid));"
     "ALTER TABLE pass_accounts ADD COLUMN proof_claimed_at timestamptz;",
+    /* 12: OAuth2 per server: the token endpoint where each account's
+     * refresh token (its stored secret) buys access tokens; the client
+     * secret stays in its file, only the path is stored */
+    "ALTER TABLE servers ADD COLUMN oauth_token_url text;"
+    "ALTER TABLE servers ADD COLUMN oauth_client_id text;"
+    "ALTER TABLE servers ADD COLUMN oauth_client_secret_file text;"
+    "ALTER TABLE servers ADD COLUMN oauth_scope text;"
+    "ALTER TABLE servers ADD COLUMN oauth_ca_file text;",
 };
 
 size_t schema_count(void)

@@ -63,6 +63,10 @@ int store_account_find(struct store *st, int64_t migration_id, const char *which
  * account goes back to "new", to be checked again. */
 int store_account_secret(struct store *st, int64_t account_id, const char *side,
                          const unsigned char *secret, size_t len, char *err, size_t errlen);
+/* Stores a refresh token the OAuth2 endpoint rotated (encrypted) as side
+ * "source" or "destination"'s secret; the account's state is left alone. */
+int store_account_token_rotated(struct store *st, int64_t account_id, const char *side,
+                                const unsigned char *secret, size_t len, char *err, size_t errlen);
 /* Removes the account with its checkpoints (its copied mail stays). */
 int store_account_remove(struct store *st, int64_t account_id, char *err, size_t errlen);
 /* Whether a worker holds the account's lease now (a lease not expired): its

@@ -18,7 +18,8 @@
 
 /* Error codes: -1 is any failure (see err); the store's named codes are in
  * -20..-29, apart from lib/imap's (-2..-9), lib/queue's (-30..-39), lib/account's
- * (-40..-49) and lib/secret's (-50..-59) (tests/unit/test_codes.c). */
+ * (-40..-49), lib/secret's (-50..-59) and lib/oauth's (-60..-69)
+ * (tests/unit/test_codes.c). */
 #define STORE_LEASE_LOST (-20)
 /* An err buffer of this size carries any store error text whole. */
 #define STORE_ERRLEN 768

@@ -28,7 +28,7 @@ struct store_server {
 	int port;
 	char *tls;         /* "implicit", "starttls" or "none" */
 	char *ca_file;     /* NULL: system CAs */
-	char *auth;        /* "login", "plain", "xoauth2" */
+	char *auth;        /* "login", "plain", "xoauth2", "oauthbearer" */
 	char *master_user; /* authorization identity for PLAIN admin login, or NULL */
 	int max_connections;
 	char *prefix;       /* IMAP path prefix, "" if none */
@@ -41,6 +41,14 @@ struct store_server {
 	int64_t account_daily_bytes; /* bytes per account per UTC day, 0 = no cap */
 	struct store_blackout *blackouts;
 	size_t nblackouts;
+	/* OAuth2 (auth xoauth2 or oauthbearer): the provider's token endpoint,
+	 * where each account's stored secret, a refresh token, buys access
+	 * tokens.  token_url NULL: the stored secret is the access token. */
+	char *oauth_token_url;
+	char *oauth_client_id;
+	char *oauth_client_secret_file; /* a path, read at each refresh; NULL: none */
+	char *oauth_scope;              /* NULL: none asked */
+	char *oauth_ca_file;            /* the endpoint's CA; NULL: the system's */
 };
 void store_server_clear(struct store_server *srv);
 

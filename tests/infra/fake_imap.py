@@ -22,11 +22,12 @@ INBOX and DIR/SUB/*.eml into the folder SUB (hierarchy "/"), with no flags
 and the file's modification time as INTERNALDATE.
 
 Commands: CAPABILITY (IMAP4rev1 LITERAL+ UIDPLUS SASL-IR AUTH=PLAIN
-AUTH=XOAUTH2 ESEARCH MULTIAPPEND NAMESPACE SPECIAL-USE, and CONDSTORE unless
+AUTH=XOAUTH2 AUTH=OAUTHBEARER ESEARCH MULTIAPPEND NAMESPACE SPECIAL-USE, and CONDSTORE unless
 --no-condstore, SASL-IR unless --no-sasl-ir), LOGIN (atoms, quoted strings, literals), AUTHENTICATE PLAIN
-(authorization identity empty or the user) and XOAUTH2 (user and
---xoauth2-token; when that is not given, the password is accepted as the
-token), both with SASL-IR or after the "+" continuation; NAMESPACE, LIST and
+(authorization identity empty or the user), XOAUTH2 and OAUTHBEARER (user
+and --xoauth2-token; when that is not given, the password is accepted as the
+token; a wrong one gets an error challenge, which OAUTHBEARER must answer
+with ^A, RFC 7628), all with SASL-IR or after the "+" continuation; NAMESPACE, LIST and
 LSUB (special-use attributes always shown), STATUS (UIDVALIDITY UIDNEXT
 MESSAGES HIGHESTMODSEQ UNSEEN), SELECT/EXAMINE (with CONDSTORE), FETCH and
 UID FETCH (UID FLAGS INTERNALDATE RFC822.SIZE BODY[] BODY.PEEK[]
@@ -376,7 +377,7 @@ class Server:
             self.ssl_ctx.load_cert_chain(args.tls_cert, args.tls_key)
 
     def caps(self):
-        c = (b"IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN AUTH=XOAUTH2 ESEARCH MULTIAPPEND "
+        c = (b"IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER ESEARCH MULTIAPPEND "
              b"NAMESPACE SPECIAL-USE")
         if not self.args.no_sasl_ir:
             c += b" SASL-IR"
@@ -604,7 +605,7 @@ class Connection:
 
     async def authenticate(self, tag, args):
         mech = sval(args[0]).upper()
-        if mech not in (b"PLAIN", b"XOAUTH2"):
+        if mech not in (b"PLAIN", b"XOAUTH2", b"OAUTHBEARER"):
             await self.send(tag + b" NO Unsupported authentication mechanism\r\n")
             return True
         if len(args) > 1:
@@ -630,6 +631,21 @@ class Connection:
             await self.send(tag + b" NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
             return True
         token = (self.args.xoauth2_token or self.args.password).encode()
+        if mech == b"OAUTHBEARER":
+            # RFC 7628: gs2 header with the user (',' and '=' escaped),
+            # then ^A-separated fields; an error challenge wants ^A back.
+            m = re.fullmatch(rb"n,a=([^,]*),\x01(?:[a-z]+=[^\x01]*\x01)*?auth=Bearer "
+                             rb"([^\x01]*)\x01(?:[a-z]+=[^\x01]*\x01)*\x01", raw, re.S)
+            name = m.group(1).replace(b"=2C", b",").replace(b"=3D", b"=") if m else None
+            if m is not None and name == user and m.group(2) == token:
+                return await self.login_ok(tag, b"Logged in")
+            challenge = base64.b64encode(b'{"status":"invalid_token","scope":"mail"}')
+            await self.send(b"+ " + challenge + b"\r\n")
+            if await self.read_sasl_line() != b"AQ==":
+                await self.send(tag + b" BAD Expected ^A after the error challenge\r\n")
+                return True
+            await self.send(tag + b" NO [AUTHENTICATIONFAILED] Invalid token\r\n")
+            return True
         m = re.fullmatch(rb"user=([^\x01]*)\x01auth=Bearer ([^\x01]*)\x01\x01", raw, re.S)
         if m is not None and m.group(1) == user and m.group(2) == token:
             return await self.login_ok(tag, b"Logged in")

@@ -8,6 +8,9 @@
 #
 # Ports: MAILSHIFT_PORT_BASE (default 14300) + 0 PostgreSQL, +1/+2 src
 # imap/imaps, +3/+4 dst, +5/+6 dst2. MAILSHIFT_NO_BROKER=1 skips the broker.
+# MAILSHIFT_STACK_OAUTH2=URL: every Dovecot also takes OAuth2 access tokens
+# (XOAUTH2, OAUTHBEARER), checked at that RFC 7662 introspection URL
+# (tests/infra/oauth_server.py); passwords keep working beside them.
 # PostgreSQL runs without fsync for the tests' speed; MAILSHIFT_PG_FSYNC=1
 # runs it durable as in production (fsync, synchronous_commit and
 # full_page_writes on), for benchmarks.
@@ -167,6 +170,7 @@ passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $d/users
 }
+$(oauth2_passdb "$d")
 userdb {
   driver = static
   args = uid=mail gid=mail home=$d/mail/%u
@@ -184,6 +188,23 @@ service imap-login {
   }
 }
 EOF
+}
+
+# oauth2_passdb DIR: with MAILSHIFT_STACK_OAUTH2, a passdb that asks the
+# introspection URL about a token the passwd-file did not take.
+oauth2_passdb() {
+  [[ -n ${MAILSHIFT_STACK_OAUTH2:-} ]] || return 0
+  cat >"$1/dovecot-oauth2.conf.ext" <<EOF2
+introspection_mode = post
+introspection_url = $MAILSHIFT_STACK_OAUTH2
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+EOF2
+  printf 'passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = %s\n}\n' \
+    "$1/dovecot-oauth2.conf.ext"
 }
 
 write_src() {

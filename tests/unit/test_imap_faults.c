@@ -533,6 +533,34 @@ static void test_long_xoauth2_token(void **state)
 	}
 }
 
+/* OAUTHBEARER (RFC 7628): the token accepted with and without SASL-IR; a
+ * wrong one gets the error challenge, answered with ^A (the fake answers BAD
+ * to anything else), and the refusal carries the decoded challenge. */
+static void test_oauthbearer(void **state)
+{
+	struct imap_endpoint ep;
+	struct imap_session *s = NULL;
+	char err[512] = "", token[] = "ya29.a0-oauthbearer-token";
+
+	(void)state;
+	for (int ir = 0; ir < 2; ir++) {
+		struct fake fk;
+		fake_start(&fk, "--xoauth2-token", token, ir ? NULL : "--no-sasl-ir", NULL);
+		endpoint(&ep, &fk);
+		ep.auth = IMAP_AUTH_OAUTHBEARER;
+		ep.secret = token;
+		if (imap_session_open(&ep, &s, err, sizeof(err)) != 0)
+			fail_msg("OAUTHBEARER (SASL-IR %d): %s", ir, err);
+		imap_session_close(&s);
+		ep.secret = "expired-token";
+		assert_int_equal(imap_session_open(&ep, &s, err, sizeof(err)), IMAP_EAUTH);
+		assert_err_has(err, "AUTHENTICATE OAUTHBEARER refused by 127.0.0.1:");
+		assert_err_has(err, "Invalid token");
+		assert_err_has(err, "(error challenge {\"status\":\"invalid_token\"");
+		fake_stop(&fk);
+	}
+}
+
 /* A server that takes our bytes as slowly as a drip: the APPEND ends by the
  * send side's progress window, not after days. */
 static void test_slow_reader(void **state)
@@ -801,6 +829,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_folder_name_crlf, fake_teardown),
 	    cmocka_unit_test_teardown(test_password_crlf, fake_teardown),
 	    cmocka_unit_test_teardown(test_long_xoauth2_token, fake_teardown),
+	    cmocka_unit_test_teardown(test_oauthbearer, fake_teardown),
 	    cmocka_unit_test_teardown(test_cancel, fake_teardown),
 	    cmocka_unit_test_teardown(test_slow_reader, fake_teardown),
 	    cmocka_unit_test_teardown(test_drop_after_login, fake_teardown),

@@ -298,6 +298,64 @@ static void check_plan_error(const char *json, const char *expected_fmt)
 #define SRC_OK "\"source\":{\"host\":\"s\"}"
 #define DST_OK "\"destination\":{\"host\":\"d\"}"
 
+/* OAuth2 settings: kept as given for the store; each mistake named. */
+static void test_plan_oauth2(void **state)
+{
+	struct plan *plan = NULL;
+	char err[ERRLEN] = "", json[1024];
+	const char *secret_file = write_file(1, "client-secret", "cs-S3cret\n");
+
+	(void)state;
+	snprintf(json, sizeof(json),
+	         "{\"name\":\"n\"," SRC_OK ",\"destination\":{\"host\":\"d\",\"auth\":"
+	         "\"oauthbearer\",\"oauth2\":{\"token_url\":\"https://login.example/token\","
+	         "\"client_id\":\"app\",\"client_secret_file\":\"%s\",\"scope\":\"mail\"}}}",
+	         secret_file);
+	if (plan_load(write_file(0, "plan.json", json), &plan, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(plan->dst.auth, "oauthbearer");
+	assert_string_equal(plan->dst.oauth_token_url, "https://login.example/token");
+	assert_string_equal(plan->dst.oauth_client_id, "app");
+	assert_string_equal(plan->dst.oauth_client_secret_file, secret_file);
+	assert_string_equal(plan->dst.oauth_scope, "mail");
+	assert_null(plan->dst.oauth_ca_file);
+	assert_null(plan->srcs[0].oauth_token_url);
+	plan_destroy(&plan);
+
+	check_plan_error("{\"name\":\"n\"," SRC_OK ",\"destination\":{\"host\":\"d\",\"auth\":"
+	                 "\"plain\",\"oauth2\":{\"token_url\":\"http://login.example/token\","
+	                 "\"client_id\":\"app\",\"client_secret_file\":\"/nonexistent/cs\","
+	                 "\"scopes\":\"mail\"}}}",
+	                 "@/plan.json: destination.oauth2.scopes: unknown key\n"
+	                 "@/plan.json: destination.oauth2: needs auth \"xoauth2\" or "
+	                 "\"oauthbearer\" (auth is \"plain\")\n"
+	                 "@/plan.json: destination.oauth2.token_url: must be an https:// URL "
+	                 "without a user or password in it\n"
+	                 "@/plan.json: destination.oauth2.client_secret_file: /nonexistent/cs: No "
+	                 "such file or directory");
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"auth\":\"xoauth2\","
+	                 "\"master_user\":\"admin\",\"oauth2\":{\"token_url\":"
+	                 "\"https://login.example/token\"}}," DST_OK "}",
+	                 "@/plan.json: source.oauth2: not with master_user (each account logs in "
+	                 "with its own token)\n"
+	                 "@/plan.json: source.oauth2.client_id: missing");
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"auth\":\"xoauth2\","
+	                 "\"oauth2\":[]}," DST_OK "}",
+	                 "@/plan.json: source.oauth2: must be an object");
+	/* A password in the URL would be printed by every error naming it. */
+	plan = (struct plan *)&plan;
+	assert_int_equal(plan_load(write_file(0, "plan.json",
+	                                      "{\"name\":\"n\",\"source\":{\"host\":\"s\","
+	                                      "\"auth\":\"xoauth2\",\"oauth2\":{\"token_url\":"
+	                                      "\"https://u:pw@login.example/t\",\"client_id\":"
+	                                      "\"app\"}}," DST_OK "}"),
+	                           &plan, err, sizeof(err)),
+	                 -1);
+	assert_null(plan);
+	assert_non_null(strstr(err, "source.oauth2.token_url: must be an https:// URL without a "
+	                            "user or password in it"));
+}
+
 static void test_plan_errors(void **state)
 {
 	struct plan *plan = NULL;
@@ -318,14 +376,15 @@ static void test_plan_errors(void **state)
 	check_plan_error("{\"name\":\"n\"," SRC_OK
 	                 ",\"destination\":{\"host\":\"d\",\"tls\":\"ssl\"}}",
 	                 "@/plan.json: destination.tls: must be one of implicit|starttls|none");
-	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"auth\":\"cram\","
-	                 "\"max_connections\":0,\"exclude\":[\"Trash\",\"a,b\"],"
-	                 "\"master_password\":\"S3cret\"}," DST_OK "}",
-	                 "@/plan.json: source.auth: must be one of login|plain|xoauth2\n"
-	                 "@/plan.json: source.master_password: given without master_user\n"
-	                 "@/plan.json: source.max_connections: must be an integer 1..1000\n"
-	                 "@/plan.json: source.exclude[1]: must be a non-empty folder name without "
-	                 "commas");
+	check_plan_error(
+	    "{\"name\":\"n\",\"source\":{\"host\":\"s\",\"auth\":\"cram\","
+	    "\"max_connections\":0,\"exclude\":[\"Trash\",\"a,b\"],"
+	    "\"master_password\":\"S3cret\"}," DST_OK "}",
+	    "@/plan.json: source.auth: must be one of login|plain|xoauth2|oauthbearer\n"
+	    "@/plan.json: source.master_password: given without master_user\n"
+	    "@/plan.json: source.max_connections: must be an integer 1..1000\n"
+	    "@/plan.json: source.exclude[1]: must be a non-empty folder name without "
+	    "commas");
 	check_plan_error("{\"name\":\"n\"," SRC_OK "}", "@/plan.json: destination: missing");
 	check_plan_error("[1]", "@/plan.json: the plan must be a JSON object");
 
@@ -628,6 +687,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good_plan),
+	    cmocka_unit_test(test_plan_oauth2),
 	    cmocka_unit_test(test_port_default_starttls),
 	    cmocka_unit_test(test_csv_each_error),
 	    cmocka_unit_test(test_csv_all_errors),
