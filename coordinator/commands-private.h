@@ -4,6 +4,7 @@
  *                       step, run; the id and secret helpers
  *   commands-pass.c     pass, start, delta, passes, wait, status; publishing
  *   commands-account.c  pause, resume, cancel, add, passwd, remove
+ *   commands-mx.c       mx, and the plan's MX settings at import
  * Helpers print their errors (to stderr, or the log where said). */
 #ifndef MAILSHIFT_COMMANDS_PRIVATE_H
 #define MAILSHIFT_COMMANDS_PRIVATE_H
@@ -54,5 +55,11 @@ int cmd_control(struct command_ctx *c, int argc, char **argv);
 int cmd_add(struct command_ctx *c, int argc, char **argv);
 int cmd_passwd(struct command_ctx *c, int argc, char **argv);
 int cmd_remove(struct command_ctx *c, int argc, char **argv);
+
+/* commands-mx.c: the mx command, and the plan's MX settings stored after
+ * its import (-1 with the error printed). */
+struct plan;
+int cmd_mx(struct command_ctx *c, int argc, char **argv);
+int command_mx_import(struct store *st, int64_t mid, const struct plan *plan);
 
 #endif

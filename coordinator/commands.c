@@ -130,7 +130,7 @@ static int cmd_import(struct command_ctx *c, int argc, char **argv)
 	printf("%" PRId64 "\n", mid);
 	log_info("migration %" PRId64 " (%s): %zu accounts imported", mid, plan->name,
 	         plan->naccounts);
-	ret = 0;
+	ret = command_mx_import(st, mid, plan) < 0 ? 1 : 0;
 out:
 	if (rows != NULL) {
 		for (size_t i = 0; i < plan->naccounts; i++) {
@@ -226,6 +226,12 @@ static const struct command commands[] = {
     {"resume", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control,
      "continue paused accounts"},
     {"cancel", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control, "stop for good"},
+    {"mx",
+     "MIGRATION --domains D,.. --hosts H,.. [--settle T] [--interval T] [--resolver A] | --off", 2,
+     11, COMMAND_MIGRATION, cmd_mx,
+     "watch the domains' MX records (run does): every MX\n"
+     "at the destination's hosts for the settle time\n"
+     "starts the final pass (default 10m, lookups every 1m)"},
     {"run", "", 0, 0, COMMAND_BROKERS | COMMAND_OWN_DB, cmd_run,
      "the scheduler daemon: re-queues accounts whose lease\n"
      "expired and publishes the jobs owed (one active\n"
