@@ -95,6 +95,13 @@ out:
 	return ret;
 }
 
+static void mx_strv_free(char **v)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* Splits a PostgreSQL text[] literal's elements as array_to_string gave
  * them (separated by a space; host names hold none) into a NULL-terminated
  * array. */
@@ -112,17 +119,15 @@ static char **mx_split(const char *s)
 		free(copy);
 		return NULL;
 	}
-	for (char *t = strtok_r(copy, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save))
-		out[i++] = strdup(t);
+	for (char *t = strtok_r(copy, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save)) {
+		if ((out[i++] = strdup(t)) == NULL) {
+			free(copy);
+			mx_strv_free(out);
+			return NULL;
+		}
+	}
 	free(copy);
 	return out;
-}
-
-static void mx_strv_free(char **v)
-{
-	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
 }
 
 void store_mx_due_free(struct store_mx_due *rows, size_t count)
@@ -277,6 +282,22 @@ fail:
 	" JOIN passes p ON p.migration_id = a.migration_id AND p.number = pa.number"               \
 	"  AND p.kind = 'final' WHERE" MX_MEMBER
 
+/* A final pass due but not started: why, for status, until the next
+ * lookup. */
+static int mx_not_started(struct store *st, int64_t domain_id, const char *why, char *err,
+                          size_t errlen)
+{
+	char text[512];
+	struct store_params q;
+
+	snprintf(text, sizeof(text), "final pass due but not started: %s", why);
+	store_params_init(&q);
+	store_param_i64(&q, domain_id);
+	store_param_str(&q, text);
+	return store_exec(st, "UPDATE mx_domains SET error = $2 WHERE id = $1", 2, q.values, NULL,
+	                  err, errlen);
+}
+
 int store_mx_final_start(struct store *st, int64_t domain_id, int *pass_r, size_t *queued_r,
                          const char **why_r, char *err, size_t errlen)
 {
@@ -343,7 +364,7 @@ int store_mx_final_start(struct store *st, int64_t domain_id, int *pass_r, size_
 		         " @domain)";
 		store_rollback(st);
 		free(ids);
-		return 0;
+		return mx_not_started(st, domain_id, *why_r, err, errlen);
 	}
 	if (store_pass_start_tx(st, mid, pass, "final", ids, nids, queued_r, err, errlen) < 0)
 		goto fail;
@@ -352,7 +373,7 @@ int store_mx_final_start(struct store *st, int64_t domain_id, int *pass_r, size_
 	if (*queued_r == 0) {
 		*why_r = "no account of the domain can run it (none verified or copied before)";
 		store_rollback(st);
-		return 0;
+		return mx_not_started(st, domain_id, *why_r, err, errlen);
 	}
 	store_param_i64(&q, pass);
 	store_param_i64(&q, (int64_t)*queued_r);

@@ -37,6 +37,8 @@ dns_serve() {
     echo "mx-host=example.test,$host,$pref" >>"$work/dns.conf"
     pref=$((pref + 10))
   done
+  # A domain already switched, with no account of the migrations.
+  echo "mx-host=empty.test,mx1.new.example,10" >>"$work/dns.conf"
   dns_stop
   dnsmasq --keep-in-foreground --conf-file="$work/dns.conf" --no-resolv --no-hosts \
     --port="$dns_port" --listen-address=127.0.0.1 --bind-interfaces --pid-file= \
@@ -88,6 +90,10 @@ trap mx_cleanup EXIT
 stack_start || { echo "0 passed, 1 failed"; exit 1; }
 echo "# stack up in $work (ports from $MAILSHIFT_PORT_BASE)"
 scheduler_start
+# A second coordinator, standing by: only the one holding the scheduler lock
+# watches and starts passes.
+"$COORD" run >"$work/standby.log" 2>&1 &
+pids+=($!)
 dns_serve mx1.old.example mx2.old.example || { echo "0 passed, 1 failed"; exit 1; }
 
 # --- a migration watching example.test ----------------------------------------
@@ -185,10 +191,13 @@ check "bob ends exact" \
 check "status: the final pass is done and the migration complete" \
   wait_until 10 eval "status_has $m 'mx example.test: final pass 2 done at' &&
                       status_has $m 'migration $m: complete'"
-check "the scheduler logged the migration complete" \
-  grep -q "migration $m: complete: the final pass ended for every MX domain" "$work/scheduler.log"
+# Either coordinator may be the active one after the restart.
+check "the active scheduler logged the migration complete" \
+  grep -q "migration $m: complete: the final pass ended for every MX domain" \
+  "$work/scheduler.log" "$work/standby.log"
 sleep 3
-check "one final pass only, after the restart too (no pass 3)" test "$(passes_of "$m")" = 2
+check "one final pass only, after the restart and with a standby (no pass 3)" \
+  test "$(passes_of "$m")" = 2
 check "the final pass started is in the history once, naming the domain and the MX hosts" \
   test "$(history "$m" alice@example.test 'final pass 2 started by the MX watcher for example.test: MX mx1.new.example mx2.new.example at the destination since%')" = 1 \
   -a "$(history "$m" bob@example.test 'final pass 2 started by the MX watcher%')" = 1
@@ -213,9 +222,9 @@ check "status: an unreachable resolver is a clear error" \
 check "the error names the domain, the resolver and why" \
   grep -qF "MX lookup of example.test at 127.0.0.1:$dead_port failed: resolver unreachable" \
   "$work/m2-status.out"
-check "the scheduler logged it" \
+check "the active scheduler logged it" \
   grep -qF "migration $m2: MX lookup of example.test at 127.0.0.1:$dead_port failed" \
-  "$work/scheduler.log"
+  "$work/scheduler.log" "$work/standby.log"
 sleep 3
 check "no final pass without an answer" test "$(passes_of "$m2")" = 1
 check "delta --final by hand still works" "$COORD" delta "$m2" --final
@@ -234,6 +243,14 @@ check "the history says the watcher starts none" \
   test "$(history "$m2" dave@example.test 'final pass 2 started by hand for example.test: the MX watcher starts none')" = 1
 check "dave ends exact" \
   verify dave@example.test:davepw "$DST_PORT" dave@example.test:davedst --account mx-dave
+
+# --- a domain switched but without accounts -----------------------------------
+check "the mx command adds a domain" \
+  "$COORD" mx "$m2" --domains example.test,empty.test --hosts mx1.new.example,mx2.new.example \
+  --settle 1s --interval 1s --resolver "127.0.0.1:$dns_port"
+check "a domain without accounts: its final pass is due but not started, and status says why" \
+  wait_until 15 status_has "$m2" "final pass due but not started: the domain has no account"
+check "and no pass was started for it" test "$(passes_of "$m2")" = 2
 
 # --- the mx command's refusals -------------------------------------------------
 check "mx refuses a bad duration" eval "! '$COORD' mx '$m2' --domains a.test --hosts b.test --settle 5x 2>/dev/null"
