@@ -57,6 +57,7 @@ static int watch_domain(struct store *st, const struct store_mx_due *d)
 	int matched = 0, pass = 0;
 	const char *not_started = NULL;
 	size_t queued = 0;
+	enum store_mx_change change = STORE_MX_SAME;
 	bool due = false, failed;
 
 	if (resolver != NULL && resolver[0] == '\0')
@@ -78,11 +79,19 @@ static int watch_domain(struct store *st, const struct store_mx_due *d)
 	free(hosts);
 	if (failed)
 		log_warn("migration %" PRId64 ": %s", d->migration_id, why);
-	if (store_mx_record(st, d->id, failed ? why : NULL, seen, matched, (int)n, &due, error,
-	                    sizeof(error)) < 0) {
+	if (store_mx_record(st, d->id, failed ? why : NULL, seen, matched, (int)n, &due, &change,
+	                    error, sizeof(error)) < 0) {
 		log_error("mx: %s", error);
 		return -1;
 	}
+	if (change == STORE_MX_SETTLE_STARTED)
+		log_info("migration %" PRId64 ": %s: every MX at the destination (%s): settle"
+		         " started",
+		         d->migration_id, d->domain, seen);
+	else if (change == STORE_MX_SETTLE_RESET)
+		log_info("migration %" PRId64 ": %s: %d of %zu MX at the destination (%s): settle"
+		         " reset",
+		         d->migration_id, d->domain, matched, n, seen);
 	if (!due)
 		return 0;
 	if (store_mx_final_start(st, d->id, &pass, &queued, &not_started, error, sizeof(error)) <

@@ -185,7 +185,8 @@ int store_mx_due_list(struct store *st, struct store_mx_due **rows_r, size_t *co
 }
 
 int store_mx_record(struct store *st, int64_t domain_id, const char *error, const char *seen,
-                    int matched, int total, bool *due_r, char *err, size_t errlen)
+                    int matched, int total, bool *due_r, enum store_mx_change *change_r, char *err,
+                    size_t errlen)
 {
 	struct store_params q;
 	PGresult *res = NULL;
@@ -195,6 +196,7 @@ int store_mx_record(struct store *st, int64_t domain_id, const char *error, cons
 	int settle;
 
 	*due_r = false;
+	*change_r = STORE_MX_SAME;
 	store_params_init(&q);
 	store_param_i64(&q, domain_id);
 	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
@@ -232,6 +234,7 @@ int store_mx_record(struct store *st, int64_t domain_id, const char *error, cons
 		               5, q.values, NULL, err, errlen) < 0)
 			goto fail;
 		if (all && !was && open) {
+			*change_r = STORE_MX_SETTLE_STARTED;
 			snprintf(reason, sizeof(reason),
 			         "MX switch seen for %s: every MX at the destination (%s)", domain,
 			         seen);
@@ -244,6 +247,7 @@ int store_mx_record(struct store *st, int64_t domain_id, const char *error, cons
 			if (mx_log(st, domain_id, reason, err, errlen) < 0)
 				goto fail;
 		} else if (!all && was && open) {
+			*change_r = STORE_MX_SETTLE_RESET;
 			snprintf(
 			    reason, sizeof(reason),
 			    "MX switch undone for %s: %d of %d MX at the destination (%s); settle"

@@ -50,14 +50,23 @@ int store_mx_due_list(struct store *st, struct store_mx_due **rows_r, size_t *co
                       size_t errlen);
 void store_mx_due_free(struct store_mx_due *rows, size_t count);
 
+/* What a lookup changed. */
+enum store_mx_change {
+	STORE_MX_SAME,
+	STORE_MX_SETTLE_STARTED, /* every MX at the destination: the settle starts */
+	STORE_MX_SETTLE_RESET,   /* switched no more (partly or back): settle reset */
+};
+
 /* Records a lookup of domain id: either error (the lookup failed: the
  * switch state is kept, the error shown) or seen (the MX hosts, sorted,
  * space separated), of which matched of total name a destination host.
  * All switched starts the settle (if not started); anything else resets
- * it; both are written to the accounts' history.  *due_r: the settle is
+ * it; both are written to the accounts' history and told in *change_r.
+ * *due_r: the settle is
  * over and no final pass was started for the domain. */
 int store_mx_record(struct store *st, int64_t domain_id, const char *error, const char *seen,
-                    int matched, int total, bool *due_r, char *err, size_t errlen);
+                    int matched, int total, bool *due_r, enum store_mx_change *change_r, char *err,
+                    size_t errlen);
 
 /* Starts the domain's final pass (kind 'final', the next pass number, for
  * the domain's accounts, as `delta --final` does) if it is still due, in

@@ -158,6 +158,10 @@ check "the switch back resets the settle, in the history too" \
 dns_serve mx1.new.example mx2.new.example
 check "switched fully again" wait_until 10 status_has "$m" "mx example.test: switched at "
 switched=$(sql "SELECT switched_at FROM mx_domains WHERE migration_id = $m")
+sched_log_count() { cat "$work/scheduler.log" "$work/standby.log" | grep -cF -- "$1"; }
+check "the scheduler logged the settle started, reset and started again" \
+  test "$(sched_log_count "migration $m: example.test: every MX at the destination (mx1.new.example mx2.new.example): settle started")" = 2 \
+  -a "$(sched_log_count "migration $m: example.test: 1 of 2 MX at the destination (mx1.new.example mx2.old.example): settle reset")" = 1
 check "the settle starts again from the new switch" \
   test "$(sql "SELECT '$switched'::timestamptz > '$first'::timestamptz")" = t
 check "each switch seen is in the domain's accounts' history, naming the MX hosts" \
