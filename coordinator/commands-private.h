@@ -5,6 +5,7 @@
  *   commands-pass.c     pass, start, delta, passes, wait, status; publishing
  *   commands-account.c  pause, resume, cancel, add, passwd, remove
  *   commands-inspect.c  estimate, proof, empty-destination (inspect.h)
+ *   commands-mx.c       mx, and the plan's MX settings at import
  * Helpers print their errors (to stderr, or the log where said). */
 #ifndef MAILSHIFT_COMMANDS_PRIVATE_H
 #define MAILSHIFT_COMMANDS_PRIVATE_H
@@ -61,5 +62,10 @@ int cmd_remove(struct command_ctx *c, int argc, char **argv);
 int cmd_estimate(struct command_ctx *c, int argc, char **argv);
 int cmd_proof(struct command_ctx *c, int argc, char **argv);
 int cmd_empty_destination(struct command_ctx *c, int argc, char **argv);
+
+/* commands-mx.c: the mx command, and the plan's MX settings stored after
+ * its import (-1 with the error printed). */
+struct plan;
+int cmd_mx(struct command_ctx *c, int argc, char **argv);
 
 #endif

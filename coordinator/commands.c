@@ -249,6 +249,12 @@ static const struct command commands[] = {
     {"resume", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control,
      "continue paused accounts"},
     {"cancel", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control, "stop for good"},
+    {"mx",
+     "MIGRATION --domains D,.. --hosts H,.. [--settle T] [--interval T] [--resolver A] | --off", 2,
+     11, COMMAND_MIGRATION, cmd_mx,
+     "watch the domains' MX records (run does): every MX\n"
+     "at the destination's hosts for the settle time\n"
+     "starts the final pass (default 10m, lookups every 1m)"},
     {"estimate", "MIGRATION [ACCOUNT...] [--json]", 1, -1, COMMAND_MIGRATION, cmd_estimate,
      "dry run: per account the source's folders, messages\n"
      "and bytes (excluded folders shown), totals and an ETA"},

@@ -9,6 +9,7 @@
 #include "scheduler.h"
 #include "secret.h"
 #include "store-account.h"
+#include "store-mx.h"
 #include "store-pass.h"
 #include "store-plan.h"
 #include "store-schedule.h"
@@ -137,6 +138,20 @@ int ops_import(const struct ops *o, const struct plan *plan, int64_t *mid_r, cha
 	else
 		log_info("migration %" PRId64 " (%s): %zu accounts imported", *mid_r, plan->name,
 		         plan->naccounts);
+	if (ret == 0 && plan->mx != NULL) {
+		/* Its own statement: the accounts stay imported if this fails. */
+		struct store_mx_config cfg;
+		char why[STORE_ERRLEN] = "";
+		plan_mx_config(plan->mx, &cfg);
+		if (store_mx_set(o->st, *mid_r, &cfg, why, sizeof(why)) < 0) {
+			snprintf(err, errlen,
+			         "migration %" PRId64
+			         " imported, but its MX settings were not stored:"
+			         " %s; set them with `mailshift-coordinator mx %" PRId64 " ...`",
+			         *mid_r, why, *mid_r);
+			ret = OPS_FAILED;
+		}
+	}
 	rows_free(rows, plan->naccounts);
 	return ret;
 }

@@ -7,6 +7,7 @@
  *   plan-csv.c       the CSV reader (RFC 4180)
  *   plan-accounts.c  the accounts CSV: columns, rows, duplicates,
  *                    plan_accounts_parse
+ *   plan-mx.c        the "mx" object and the values of MX settings
  * Not a public interface: only these files include it.
  *
  * Errors are never returned as text by these functions: they are added to a
@@ -137,5 +138,10 @@ void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
                       struct store_server *srv, char **master_password_r);
 /* "source": {...} or "sources": {"NAME": {...}, ...} into plan->srcs. */
 void plan_json_sources(struct plan_json *pj, json_t *root, struct plan *plan);
+
+/* ---- the "mx" object (plan-mx.c) ---- */
+
+/* Reads the "mx" object obj (NULL or null when absent) into plan->mx. */
+void plan_json_mx(struct plan_json *pj, json_t *obj, struct plan *plan);
 
 #endif

@@ -135,6 +135,7 @@ void plan_destroy(struct plan **plan)
 	store_server_clear(&p->dst);
 	plan_wipe_free(p->dst_master_password);
 	free(p->accounts_path);
+	plan_mx_free(&p->mx);
 	free(p);
 	*plan = NULL;
 }
@@ -152,8 +153,8 @@ bool plan_has_control(const char *s, size_t len)
 
 /* ---- plan JSON: the top level ---- */
 
-static const char *const plan_top_keys[] = {"name",        "source",   "sources",
-                                            "destination", "accounts", NULL};
+static const char *const plan_top_keys[] = {"name",     "source", "sources", "destination",
+                                            "accounts", "mx",     NULL};
 
 /* Resolves rel against the directory of plan_path, unless it is absolute. */
 static char *plan_resolve_path(const char *plan_path, const char *rel)
@@ -280,6 +281,7 @@ int plan_load(const char *path, struct plan **plan_r, char *err, size_t errlen)
 				errs.oom = true;
 		}
 	}
+	plan_json_mx(&pj, json_object_get(root, "mx"), plan);
 	/* The CSV is read only for a valid plan: its errors would otherwise
 	 * bury the plan's. */
 	if (plan_errors_any(&errs))

@@ -43,6 +43,19 @@
  *                    (from >= to runs over midnight, "24:00" allowed),
  *                    "time_zone": IANA name, default "UTC"}
  *   accounts     string or null: CSV path, relative to the plan file's directory
+ *   mx           object or null: the MX-aware final pass (coordinator/mx.h):
+ *     domains           array of mail domains, required, non-empty; a domain's
+ *                       accounts are those whose source or destination login
+ *                       ends in "@domain"
+ *     destination_hosts array of the destination's MX host names, required
+ *     settle            duration: how long every MX must stay switched before
+ *                       the final pass starts; "90s", "10m", "1h" or seconds;
+ *                       default "10m"
+ *     interval          duration between two lookups of a domain, default "1m"
+ *     resolver          "IP" or "IP:PORT" ("[IPv6]:PORT") of the DNS resolver
+ *                       to ask; default the coordinator's (MAILSHIFT_MX_RESOLVER,
+ *                       else the system's)
+ *                    names are compared without case and a trailing dot
  *
  * Accounts CSV: a header row is required; names are case-insensitive and
  * trimmed; a UTF-8 BOM, CRLF or LF line ends, quoted fields with "" escapes and
@@ -60,8 +73,10 @@
 #ifndef MAILSHIFT_PLAN_H
 #define MAILSHIFT_PLAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "store-mx.h"
 #include "store-plan.h"
 
 #define PLAN_MAX_ERRORS 50
@@ -82,6 +97,19 @@ struct plan_account {
 	char *folder_rules; /* its folder_map as rules text, NULL when none */
 };
 
+/* The plan's "mx" object: names lower case without a trailing dot. */
+struct plan_mx {
+	char **domains;
+	size_t ndomains;
+	char **hosts;
+	size_t nhosts;
+	int settle_s, interval_s;
+	char *resolver; /* NULL: the coordinator's */
+};
+#define PLAN_MX_SETTLE_DEFAULT 600
+#define PLAN_MX_INTERVAL_DEFAULT 60
+#define PLAN_MX_MAX_S (7 * 86400) /* a week: beyond, a typo */
+
 /* Every string is owned by the plan (strdup) and freed by plan_destroy. */
 struct plan {
 	char *name;
@@ -93,6 +121,7 @@ struct plan {
 	char *accounts_path;       /* resolved CSV path, NULL if the plan names none */
 	struct plan_account *accounts;
 	size_t naccounts;
+	struct plan_mx *mx; /* NULL: no MX watching */
 };
 
 /* Parses the plan file at path and, if it names one, its accounts CSV.  On
@@ -125,6 +154,19 @@ struct store_server_patch;
 int plan_server_patch_parse(const char *text, size_t len, struct store_server_patch *patch,
                             char *err, size_t errlen);
 void plan_server_patch_clear(struct store_server_patch *patch);
+
+/* MX settings' values (plan-mx.c), also for the coordinator's mx command.
+ * A duration: whole seconds, or a number with s, m or h ("90s", "10m"),
+ * 1..PLAN_MX_MAX_S: 0 or -1.  A domain or host name: letters, digits, '-',
+ * '_' and dots, into a new string in lower case without the trailing dot:
+ * 0 or -1.  A resolver address: "IPv4", "IPv4:PORT", "IPv6" or
+ * "[IPv6]:PORT": true if well formed. */
+int plan_mx_duration(const char *s, int *out_r);
+int plan_mx_name(const char *s, char **out_r);
+bool plan_mx_resolver_ok(const char *s);
+/* The store's view of mx (borrowed strings). */
+void plan_mx_config(const struct plan_mx *mx, struct store_mx_config *cfg);
+void plan_mx_free(struct plan_mx **mx);
 
 /* Wipes the passwords and frees everything; accepts NULL, sets *plan to NULL. */
 void plan_destroy(struct plan **plan);

@@ -3,6 +3,7 @@
 #include "ops.h"
 
 #include "account_state.h"
+#include "mx.h"
 #include "store-pass.h"
 #include "store-proof.h"
 #include "store-schedule.h"
@@ -156,6 +157,10 @@ int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 		       migration_id, t.accounts, t.synced, t.running, t.queued, t.waiting, t.failed,
 		       t.refused, t.other, t.messages, t.bytes, t.failed_messages, t.live_messages,
 		       t.live_bytes);
+	if (account_id == 0 && mx_status_print(st, migration_id, error, sizeof(error)) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return 1;
+	}
 	/* After the accounts; one account's status stays one line on stdout. */
 	fputs(warnings, account_id == 0 ? stdout : stderr);
 	return 0;

@@ -14,6 +14,7 @@
 
 #include "live.h"
 #include "log.h"
+#include "mx.h"
 #include "queue.h"
 #include "store-schedule.h"
 
@@ -207,7 +208,8 @@ int scheduler_run(const struct scheduler_config *cfg)
 				live = live_create();
 		}
 		if (active && (step(st, producer, cfg->republish_s) < 0 ||
-		               (events != NULL && fold_events(st, events, live) < 0))) {
+		               (events != NULL && fold_events(st, events, live) < 0) ||
+		               mx_watch_step(st) < 0)) {
 			/* A broken connection also dropped the lock: start over. */
 			store_close(&st);
 			active = false;

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages mailshift builds and tests with. Idempotent; run as root.
 # Debian's postgresql and dovecot packages start system services; tests never use them.
+# dnsmasq-base is the binary alone (no service): the MX test runs its own.
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  librdkafka-dev libetpan-dev libssl-dev libpq-dev
+  librdkafka-dev libetpan-dev libssl-dev libpq-dev libc-ares-dev
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev libcurl4-gnutls-dev
   libsasl2-modules libcmocka-dev
-  postgresql dovecot-imapd dovecot-core isync
+  postgresql dovecot-imapd dovecot-core isync dnsmasq-base
   python3 python3-yaml openssl ca-certificates procps time curl
   clang-format cppcheck git
 )

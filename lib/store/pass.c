@@ -90,9 +90,9 @@ int store_migration_status(struct store *st, int64_t migration_id, int64_t accou
 	return 0;
 }
 
-int store_pass_start(struct store *st, int64_t migration_id, int pass, const char *kind,
-                     const int64_t *account_ids, size_t naccounts, size_t *queued_r, char *err,
-                     size_t errlen)
+int store_pass_start_tx(struct store *st, int64_t migration_id, int pass, const char *kind,
+                        const int64_t *account_ids, size_t naccounts, size_t *queued_r, char *err,
+                        size_t errlen)
 {
 	struct store_params q;
 	const char *const *params = q.values;
@@ -105,8 +105,6 @@ int store_pass_start(struct store *st, int64_t migration_id, int pass, const cha
 	store_param_str(&q, kind);
 	store_param_ids(&q, account_ids, naccounts);
 	if (store_params_check(&q, err, errlen) < 0)
-		goto out;
-	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 		goto out;
 	/* Queued: verified accounts, and those copied or tried before.  A
 	 * running account keeps running its pass and is queued again for this
@@ -134,14 +132,11 @@ int store_pass_start(struct store *st, int64_t migration_id, int pass, const cha
 	        "  SELECT id, old, state, 'pass ' || $2 || ' (' || $3 || ') requested' FROM q)"
 	        " SELECT count(*) FROM q",
 	        4, params, &res, err, errlen) < 0)
-		goto fail;
+		goto out;
 	*queued_r = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	res = NULL;
 	if (*queued_r == 0) {
-		/* Nothing to run: no pass is recorded (a later start, once the
-		 * accounts are verified, is still pass 1). */
-		store_rollback(st);
 		ret = 0;
 		goto out;
 	}
@@ -150,16 +145,36 @@ int store_pass_start(struct store *st, int64_t migration_id, int pass, const cha
 	               " JOIN accounts a ON a.id = pa.account_id WHERE a.migration_id = $1"
 	               " AND pa.number = $2) WHERE migration_id = $1 AND number = $2",
 	               2, params, NULL, err, errlen) < 0 ||
-	    store_exec_simple(st, "NOTIFY mailshift_scheduler", err, errlen) < 0 ||
-	    store_exec_simple(st, "COMMIT", err, errlen) < 0)
-		goto fail;
+	    store_exec_simple(st, "NOTIFY mailshift_scheduler", err, errlen) < 0)
+		goto out;
 	ret = 0;
-	goto out;
-fail:
-	store_rollback(st);
 out:
 	store_params_free(&q);
 	return ret;
+}
+
+int store_pass_start(struct store *st, int64_t migration_id, int pass, const char *kind,
+                     const int64_t *account_ids, size_t naccounts, size_t *queued_r, char *err,
+                     size_t errlen)
+{
+	if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
+		return -1;
+	if (store_pass_start_tx(st, migration_id, pass, kind, account_ids, naccounts, queued_r, err,
+	                        errlen) < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	/* Nothing to run: no pass is recorded (a later start, once the
+	 * accounts are verified, is still pass 1). */
+	if (*queued_r == 0) {
+		store_rollback(st);
+		return 0;
+	}
+	if (store_exec_simple(st, "COMMIT", err, errlen) < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	return 0;
 }
 
 int store_migration_exists(struct store *st, int64_t migration_id, int pass, char *err,

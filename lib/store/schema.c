@@ -270,6 +270,32 @@ static const char *const migrations[] = {
     "ALTER TABLE servers ADD COLUMN oauth_client_secret_file text;"
     "ALTER TABLE servers ADD COLUMN oauth_scope text;"
     "ALTER TABLE servers ADD COLUMN oauth_ca_file text;",
+    /* 13: the MX-aware final pass.  A migration may name the destination's
+     * MX hosts (lower case, no trailing dot; NULL: no watching), how long
+     * the MX must stay switched before the final pass (the settle), how
+     * often to look and which resolver to ask; and its mail domains, each
+     * with what the last lookup saw and where it stands: switched_at is
+     * the start of the settle (every MX at the destination since then),
+     * final_pass the final pass started for the domain's accounts (by the
+     * watcher or by hand), done_at when that pass ended.  In PostgreSQL so
+     * that a coordinator restart neither loses the settle nor starts the
+     * pass twice. */
+    "ALTER TABLE migrations ADD COLUMN mx_hosts text[];"
+    "ALTER TABLE migrations ADD COLUMN mx_settle_s int NOT NULL DEFAULT 600;"
+    "ALTER TABLE migrations ADD COLUMN mx_interval_s int NOT NULL DEFAULT 60;"
+    "ALTER TABLE migrations ADD COLUMN mx_resolver text;"
+    "CREATE TABLE mx_domains ("
+    "  id bigserial PRIMARY KEY,"
+    "  migration_id bigint NOT NULL REFERENCES migrations ON DELETE CASCADE,"
+    "  domain text NOT NULL,"
+    "  checked_at timestamptz, seen text NOT NULL DEFAULT '',"
+    "  matched int NOT NULL DEFAULT 0, total int NOT NULL DEFAULT 0,"
+    "  error text,"
+    "  switched_at timestamptz,"
+    "  final_pass int, final_by text CHECK (final_by IN ('watcher', 'hand')),"
+    "  final_at timestamptz, done_at timestamptz, synced int NOT NULL DEFAULT 0,"
+    "  accounts int NOT NULL DEFAULT 0,"
+    "  UNIQUE (migration_id, domain));",
 };
 
 size_t schema_count(void)

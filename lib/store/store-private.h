@@ -54,6 +54,13 @@ int store_ids_from_result(PGresult *res, int64_t **ids_r, size_t *count_r, char 
 int store_jobs_from_result(PGresult *res, struct store_job **jobs_r, size_t *count_r, char *err,
                            size_t errlen);
 
+/* store_pass_start's statements inside the caller's transaction (pass.c):
+ * with *queued_r 0 nothing is worth keeping and the caller rolls back; the
+ * MX watcher (mx.c) starts its final pass with them in its own. */
+int store_pass_start_tx(struct store *st, int64_t migration_id, int pass, const char *kind,
+                        const int64_t *account_ids, size_t naccounts, size_t *queued_r, char *err,
+                        size_t errlen);
+
 /* Row readers.  store_dup_value: the text value, NULL for SQL NULL (caller
  * frees).  store_hex_decode: encode(x, 'hex') output into a malloc'ed buffer
  * (-1 on bad input or no memory). */

@@ -683,6 +683,71 @@ static void test_server_patch(void **state)
 	assert_int_equal(plan_server_patch_parse(body, strlen(body), &p, err, sizeof(err)), -1);
 }
 
+/* The "mx" object: names normalised, durations with units, defaults, and
+ * each refusal naming its key. */
+static void test_mx(void **state)
+{
+	struct plan *plan = NULL;
+	char err[ERRLEN] = "";
+	int v = 0;
+
+	(void)state;
+	assert_int_equal(plan_load(write_file(0, "plan.json",
+	                                      "{\"name\":\"n\"," SRC_OK "," DST_OK ",\"mx\":"
+	                                      "{\"domains\":[\"Example.TEST.\",\"b.test\"],"
+	                                      "\"destination_hosts\":[\"MX1.New.Example.\"],"
+	                                      "\"settle\":\"10m\",\"resolver\":"
+	                                      "\"127.0.0.1:5353\"}}"),
+	                           &plan, err, sizeof(err)),
+	                 0);
+	assert_non_null(plan->mx);
+	assert_int_equal(plan->mx->ndomains, 2);
+	assert_string_equal(plan->mx->domains[0], "example.test");
+	assert_string_equal(plan->mx->domains[1], "b.test");
+	assert_int_equal(plan->mx->nhosts, 1);
+	assert_string_equal(plan->mx->hosts[0], "mx1.new.example");
+	assert_int_equal(plan->mx->settle_s, 600);
+	assert_int_equal(plan->mx->interval_s, PLAN_MX_INTERVAL_DEFAULT);
+	assert_string_equal(plan->mx->resolver, "127.0.0.1:5353");
+	plan_destroy(&plan);
+
+	/* No mx object: no watching. */
+	assert_int_equal(
+	    plan_load(write_file(0, "plan.json", "{\"name\":\"n\"," SRC_OK "," DST_OK "}"), &plan,
+	              err, sizeof(err)),
+	    0);
+	assert_null(plan->mx);
+	plan_destroy(&plan);
+
+	check_plan_error("{\"name\":\"n\"," SRC_OK "," DST_OK ",\"mx\":{\"domain\":[\"a\"],"
+	                 "\"destination_hosts\":[],\"settle\":\"5x\",\"resolver\":\"1.2.3\"}}",
+	                 "@/plan.json: mx.domain: unknown key\n"
+	                 "@/plan.json: mx.domains: must be a non-empty array of mail domains\n"
+	                 "@/plan.json: mx.destination_hosts: must be a non-empty array of MX host "
+	                 "names\n"
+	                 "@/plan.json: mx.settle: must be a duration like \"90s\", \"10m\" or "
+	                 "\"1h\" (at most a week)\n"
+	                 "@/plan.json: mx.resolver: must be an address like \"127.0.0.1\", "
+	                 "\"127.0.0.1:5353\" or \"[::1]:5353\"");
+	check_plan_error("{\"name\":\"n\"," SRC_OK "," DST_OK ",\"mx\":{\"domains\":[\"a b\","
+	                 "\"x.test\",\"X.test.\"],\"destination_hosts\":[\"h\"]}}",
+	                 "@/plan.json: mx.domains[0]: not a DNS name\n"
+	                 "@/plan.json: mx.domains[2]: x.test named twice");
+
+	assert_int_equal(plan_mx_duration("90", &v), 0);
+	assert_int_equal(v, 90);
+	assert_int_equal(plan_mx_duration("2h", &v), 0);
+	assert_int_equal(v, 7200);
+	assert_int_equal(plan_mx_duration("0s", &v), -1);
+	assert_int_equal(plan_mx_duration("-5s", &v), -1);
+	assert_int_equal(plan_mx_duration("200h", &v), -1);
+	assert_true(plan_mx_resolver_ok("[::1]:53"));
+	assert_true(plan_mx_resolver_ok("::1"));
+	assert_true(plan_mx_resolver_ok("10.0.0.1"));
+	assert_false(plan_mx_resolver_ok("10.0.0.1:0"));
+	assert_false(plan_mx_resolver_ok("dns.example:53"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -698,6 +763,7 @@ int main(void)
 	    cmocka_unit_test(test_csv_utf8),
 	    cmocka_unit_test(test_plan_text),
 	    cmocka_unit_test(test_server_patch),
+	    cmocka_unit_test(test_mx),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
