@@ -6,11 +6,11 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   librdkafka-dev libetpan-dev libssl-dev libpq-dev
-  libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev
+  libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
   libsasl2-modules libcmocka-dev
   postgresql dovecot-imapd dovecot-core isync
   python3 openssl ca-certificates procps time
-  clang-format cppcheck git
+  clang-format cppcheck git chromium
 )
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
