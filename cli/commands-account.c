@@ -112,7 +112,9 @@ int cmd_account(struct cli *c, int argc, char **argv)
 	printf("state %s, pass %lld of %lld done, %lld messages, %s, %lld errors\n",
 	       fmt_str(a, "state", "-"), fmt_int(a, "pass_done", 0), fmt_int(a, "pass", 0),
 	       fmt_int(a, "messages", 0), fmt_bytes(fmt_int(a, "bytes", 0), b, sizeof(b)),
-	       fmt_int(a, "errors", 0));
+	       json_is_array(json_object_get(a, "errors"))
+	           ? (long long)json_array_size(json_object_get(a, "errors"))
+	           : fmt_int(a, "errors", 0));
 	if (fmt_str(a, "last_error", NULL) != NULL)
 		printf("last error: %s\n", fmt_str(a, "last_error", ""));
 

@@ -16,6 +16,7 @@
 
 #define BAR_WIDTH 30
 #define MAX_TRACKED 512
+#define MAX_ACCOUNT_BARS 12
 /* Weight of the newest sample in the smoothed rates. */
 #define RATE_ALPHA 0.5
 
@@ -163,7 +164,7 @@ static int frame(struct cli *c, struct watch *w, long long m, int *active_r)
 	const json_t *st;
 	struct tracked *t;
 	time_t now = time(NULL);
-	size_t i;
+	size_t i, shown = 0;
 	int ret;
 
 	path = cli_path(m, NULL, "");
@@ -193,8 +194,14 @@ static int frame(struct cli *c, struct watch *w, long long m, int *active_r)
 	          fmt_int(mig, "bytes_done", 0), fmt_int(mig, "bytes_total", -1), t);
 	json_array_foreach(accounts, i, a)
 	{
-		if (is_active(fmt_str(a, "state", "")))
-			draw_account(w, a);
+		if (!is_active(fmt_str(a, "state", "")))
+			continue;
+		/* A fleet runs hundreds at once: the first few drawn, the rest counted. */
+		if (shown++ == MAX_ACCOUNT_BARS) {
+			line(w, "  ... and %zu more running", json_array_size(accounts) - i);
+			break;
+		}
+		draw_account(w, a);
 	}
 	if (w->tty)
 		printf("\033[J");

@@ -227,26 +227,31 @@ function drawThroughput(canvas, rows) {
     g.fillText('nothing copied in the last hour', pad.l + pw / 2, pad.t + ph / 2);
     return;
   }
-  const slot = pw / rows.length;
+  /* Minutes are placed by their time: a minute the API leaves out (nothing
+   * copied) stays an empty slot. */
+  const times = rows.map((r) => Date.parse(r.at));
+  const t0 = Math.min(...times), t1 = Math.max(...times);
+  const slots = Math.round((t1 - t0) / 60000) + 1;
+  const slot = pw / slots;
+  const xOf = (i) => pad.l + Math.round((times[i] - t0) / 60000) * slot;
   g.fillStyle = '#2d6cdf';
   rows.forEach((r, i) => {
     const bh = (ph * (r.bytes || 0)) / maxB;
-    g.fillRect(pad.l + i * slot + 1, pad.t + ph - bh, Math.max(1, slot - 2), bh);
+    g.fillRect(xOf(i) + 1, pad.t + ph - bh, Math.max(1, slot - 2), bh);
   });
   g.strokeStyle = '#c77700';
   g.lineWidth = 2;
   g.beginPath();
   rows.forEach((r, i) => {
-    const x = pad.l + i * slot + slot / 2, y = pad.t + ph - (ph * (r.messages || 0)) / maxM;
+    const x = xOf(i) + slot / 2, y = pad.t + ph - (ph * (r.messages || 0)) / maxM;
     if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
   });
   g.stroke();
   g.fillStyle = '#6b7380';
   g.textAlign = 'left';
-  const t0 = new Date(rows[0].at), t1 = new Date(rows[rows.length - 1].at);
-  g.fillText(t0.toLocaleTimeString(), pad.l, hgt - 6);
+  g.fillText(new Date(t0).toLocaleTimeString(), pad.l, hgt - 6);
   g.textAlign = 'right';
-  g.fillText(t1.toLocaleTimeString(), pad.l + pw, hgt - 6);
+  g.fillText(new Date(t1).toLocaleTimeString(), pad.l + pw, hgt - 6);
 }
 
 function table(headers, rows, attrs = {}) {
@@ -339,7 +344,7 @@ async function viewMigration(m) {
       errItems.length === 0 ? h('p', { class: 'muted', id: 'errors-none' }, 'No message errors.')
         : table(['At', 'Account', 'Folder', '#UID', 'Error'], errItems.map((e) => h('tr', {},
           cell(e.at), cell(e.account), cell(e.folder), num(e.uid),
-          h('td', { class: 'err' }, e.error)))), { id: 'errors' }),
+          h('td', { class: 'err' }, e.error))), { id: 'errors' })),
   ];
   /* The canvas is drawn once it is in the page and has a size. */
   requestAnimationFrame(() => drawThroughput(canvas, tput));
@@ -359,7 +364,7 @@ async function viewAccount(m, a) {
       h('h1', {}, `${acc.source_login} → ${acc.destination_login}`),
       h('p', {}, 'state ', h('span', { class: 'state', id: 'account-state', 'data-state': acc.state },
         acc.state), ` · pass ${acc.pass_done ?? 0} of ${acc.pass ?? 0} done · ${acc.messages ?? 0}`
-        + ` messages · ${bytes(acc.bytes ?? 0)} · ${acc.errors ?? 0} errors`),
+        + ` messages · ${bytes(acc.bytes ?? 0)} · ${errorCount(acc)} errors`),
       acc.last_error ? h('p', { class: 'err' }, acc.last_error) : null,
       h('div', { class: 'buttons' },
         action('Pause', () => api('POST', apath(m, a, '/pause')), { id: 'pause' }),
@@ -374,8 +379,8 @@ async function viewAccount(m, a) {
       (acc.folders || []).map((f) => h('tr', { 'data-folder': f.source_name },
         cell(f.source_name), cell(f.destination_name), num(f.source_messages),
         num(f.destination_messages), num(f.copied), num(f.matched), num(f.failed),
-        num(bytes(f.bytes ?? 0)), cell(f.synced_at), h('td', { class: 'err' }, f.error || '')))),
-      { id: 'folders' }),
+        num(bytes(f.bytes ?? 0)), cell(f.synced_at), h('td', { class: 'err' }, f.error || ''))),
+      { id: 'folders' })),
     h('div', { class: 'grid2' },
       h('section', { class: 'card' }, h('h2', {}, 'Passes'),
         table(['#Pass', 'Kind', 'State', '#Messages', '#Bytes', 'Started', 'Finished'],
@@ -393,6 +398,13 @@ async function viewAccount(m, a) {
       proofView(proof)),
   ];
   return out;
+}
+
+/* An account's error count: a number in the lists, in the detail maybe the
+ * list of errors itself. */
+function errorCount(acc) {
+  if (Array.isArray(acc.errors)) return acc.errors.length;
+  return acc.errors ?? 0;
 }
 
 function proofView(p) {
