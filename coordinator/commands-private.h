@@ -10,6 +10,7 @@
 
 #include "account.h"
 #include "commands.h"
+#include "ops.h"
 #include "secret.h"
 #include "store-account.h"
 #include "store-conn.h"
@@ -21,21 +22,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The options and store as the shared actions (ops.h) take them; the
+ * commands act as "command" in the accounts' history. */
+struct ops command_ops(const struct command_ctx *c);
+
 /* Seconds after which a job published but not taken is published again. */
 #define REPUBLISH_S 300
 
 /* A positive integer argument: 0, or -1 with the error printed. */
 int command_parse_id(const char *s, const char *what, int64_t *v_r);
-
-/* Seals one password for its account: 0, or -1 with the error logged. */
-int command_seal_secret(const struct secret_key *key, enum account_side side, const char *login,
-                        const char *secret, unsigned char **out_r, size_t *len_r);
-
-/* Publishes what the budgets and the workers' room allow now; the scheduler
- * publishes the rest as accounts finish.  *published_r (may be NULL) counts
- * the jobs.  0, or 1 with the error printed. */
-int command_publish_due(struct store *st, const struct command_options *o, int64_t mid,
-                        size_t *published_r);
 
 /* An account argument: a source login or an id; -1 with the error printed. */
 int command_account_arg(struct store *st, int64_t mid, const char *which, int64_t *id_r);

@@ -1,5 +1,7 @@
 #include "report.h"
 
+#include "ops.h"
+
 #include "account_state.h"
 #include "store-pass.h"
 #include "store-schedule.h"
@@ -9,11 +11,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-struct tally {
-	int pass;
-	int total, synced, ended;
-};
 
 /* Per-migration totals, printed after the accounts. */
 struct totals {
@@ -82,24 +79,6 @@ static void print_row(const struct store_account_status *r, void *context)
 	if (r->live_messages > 0) {
 		t->live_messages += r->live_messages;
 		t->live_bytes += r->live_bytes;
-	}
-}
-
-static void count_row(const struct store_account_status *r, void *context)
-{
-	struct tally *t = context;
-	enum account_state state = row_state(r);
-
-	if (r->pass < t->pass)
-		return; /* not scheduled for this pass (unverified, refused, cancelled) */
-	t->total++;
-	if (r->pass_done >= t->pass) {
-		t->synced++;
-		t->ended++;
-	} else if ((state == ACCOUNT_STATE_FAILED && r->retry_at[0] == '\0') ||
-	           state == ACCOUNT_STATE_AUTH_FAILED || state == ACCOUNT_STATE_CANCELLED) {
-		/* A failed account with a retry to come is not done yet. */
-		t->ended++;
 	}
 }
 
@@ -213,7 +192,8 @@ int report_passes(struct store *st, int64_t migration_id, int pass)
 int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 {
 	time_t deadline = time(NULL) + seconds;
-	struct tally t;
+	const struct ops o = {.st = st};
+	struct ops_pass_tally t;
 	char error[STORE_ERRLEN] = "";
 	/* Woken by the NOTIFY of every account's lease release (an account's
 	 * pass ends there), not by polling; the status is read again at least
@@ -221,10 +201,7 @@ int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 	bool listening = store_listen(st, error, sizeof(error)) == 0;
 
 	for (;;) {
-		memset(&t, 0, sizeof(t));
-		t.pass = pass;
-		if (store_migration_status(st, migration_id, 0, count_row, &t, error,
-		                           sizeof(error)) < 0) {
+		if (ops_pass_tally(&o, migration_id, pass, &t, error, sizeof(error)) < 0) {
 			fprintf(stderr, "%s\n", error);
 			return 1;
 		}

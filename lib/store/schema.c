@@ -213,6 +213,17 @@ static const char *const migrations[] = {
     "  CHECK (state IN (" ACCOUNT_STATE_SQL_LIST "));"
     "ALTER TABLE account_log ADD CONSTRAINT account_log_to_state"
     "  CHECK (to_state IN (" ACCOUNT_STATE_SQL_LIST "));",
+    /* 9: who or what caused each state change (store_actor_set: "api:NAME",
+     * "command", "scheduler"; NULL where nobody said, the workers'), and the
+     * messages and bytes copied per migration and minute, from the workers'
+     * events as the active coordinator folds them (the throughput chart). */
+    "ALTER TABLE account_log ADD COLUMN actor text"
+    "  DEFAULT nullif(current_setting('mailshift.actor', true), '');"
+    "CREATE TABLE throughput ("
+    "  migration_id bigint NOT NULL REFERENCES migrations ON DELETE CASCADE,"
+    "  minute timestamptz NOT NULL,"
+    "  messages bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (migration_id, minute));",
 };
 
 size_t schema_count(void)
@@ -275,6 +286,18 @@ out:
 	PQclear(
 	    store_pq_exec(st, "SELECT pg_advisory_unlock($1::bigint)", 1, lock.values, NULL, NULL));
 	return ret;
+}
+
+int store_schema_current(struct store *st, bool *current_r, char *err, size_t errlen)
+{
+	PGresult *res = NULL;
+
+	if (store_exec(st, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, &res,
+	               err, errlen) < 0)
+		return -1;
+	*current_r = strtoull(PQgetvalue(res, 0, 0), NULL, 10) >= schema_count();
+	PQclear(res);
+	return 0;
 }
 
 int store_key_check_get(struct store *st, unsigned char **check_r, size_t *len_r, char **key_id_r,
