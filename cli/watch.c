@@ -39,8 +39,49 @@ struct tracked {
 struct watch {
 	struct tracked t[MAX_TRACKED];
 	size_t n;
-	int tty, lines; /* lines drawn by the last frame (tty redraw) */
+	int tty, lines;   /* lines drawn by the last frame (tty redraw) */
+	json_t *estimate; /* the API's estimate (source counts), or NULL */
 };
+
+/* The source's totals of an account (estimate's entry by id or login), or
+ * of the migration when a is NULL: -1 when not known. */
+static void source_totals(const struct watch *w, const json_t *a, long long *mt, long long *bt)
+{
+	const json_t *e;
+	size_t i;
+
+	*mt = *bt = -1;
+	if (w->estimate == NULL)
+		return;
+	if (a == NULL) {
+		*mt = fmt_int(w->estimate, "messages", -1);
+		*bt = fmt_int(w->estimate, "bytes", -1);
+		return;
+	}
+	json_array_foreach(json_object_get(w->estimate, "accounts"), i, e)
+	{
+		const json_t *id = json_object_get(e, "account");
+
+		if ((json_is_integer(id) && json_integer_value(id) == fmt_int(a, "id", -2)) ||
+		    (json_is_string(id) &&
+		     strcmp(json_string_value(id), fmt_str(a, "source_login", "")) == 0) ||
+		    fmt_int(e, "id", -2) == fmt_int(a, "id", -3)) {
+			*mt = fmt_int(e, "messages", -1);
+			*bt = fmt_int(e, "bytes", -1);
+			return;
+		}
+	}
+}
+
+/* A total the bars can use: what the API knows once it is exact (every
+ * folder synced; pass -1 while it is only a lower bound), else the source's
+ * count from the estimate, and none at all when below what is done. */
+static long long usable_total(long long source, long long known, long long done)
+{
+	long long t = known >= 0 ? known : source;
+
+	return t >= done && t > 0 ? t : -1;
+}
 
 static double now_s(void)
 {
@@ -135,14 +176,18 @@ static void draw_bars(struct watch *w, const char *indent, long long md, long lo
 static void draw_account(struct watch *w, const json_t *a)
 {
 	const json_t *p = json_object_get(a, "progress");
-	long long md = fmt_int(a, "messages", 0), bd = fmt_int(a, "bytes", 0);
-	long long mt = fmt_int(a, "messages_total", -1), bt = fmt_int(a, "bytes_total", -1);
+	/* Done: copied and matched (found already at the destination). */
+	long long md = fmt_int(a, "messages", 0) + fmt_int(a, "matched", 0);
+	long long bd = fmt_int(a, "bytes", 0), mt, bt;
 	struct tracked *t;
 
 	if (fmt_int(p, "messages", 0) > md)
 		md = fmt_int(p, "messages", 0);
 	if (fmt_int(p, "bytes", 0) > bd)
 		bd = fmt_int(p, "bytes", 0);
+	source_totals(w, a, &mt, &bt);
+	mt = usable_total(mt, -1, md);
+	bt = usable_total(bt, -1, bd);
 	t = track(w, fmt_int(a, "id", 0), md, bd);
 	line(w, "  %s %s  %s%s%s", fmt_str(a, "state", "-"), fmt_str(a, "source_login", "-"),
 	     fmt_str(p, "folder", ""), fmt_str(p, "worker", NULL) != NULL ? "  worker " : "",
@@ -164,6 +209,7 @@ static int frame(struct cli *c, struct watch *w, long long m, int *active_r)
 	const json_t *st;
 	struct tracked *t;
 	time_t now = time(NULL);
+	long long md, bd, mt, bt;
 	size_t i, shown = 0;
 	int ret;
 
@@ -189,9 +235,15 @@ static int frame(struct cli *c, struct watch *w, long long m, int *active_r)
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
 	line(w, "%s migration %lld %s, pass %lld: %s", stamp, m, fmt_str(mig, "name", ""),
 	     fmt_int(mig, "current_pass", 0), fmt_states(st, states, sizeof(states)));
-	t = track(w, 0, fmt_int(mig, "messages_done", 0), fmt_int(mig, "bytes_done", 0));
-	draw_bars(w, "  ", fmt_int(mig, "messages_done", 0), fmt_int(mig, "messages_total", -1),
-	          fmt_int(mig, "bytes_done", 0), fmt_int(mig, "bytes_total", -1), t);
+	md = fmt_int(mig, "messages_done", 0);
+	bd = fmt_int(mig, "bytes_done", 0);
+	source_totals(w, NULL, &mt, &bt);
+	/* What the API knows is a total only once nothing runs (a folder's count
+	 * arrives when it is synced): mid-pass it would read 100 % between folders. */
+	mt = usable_total(mt, *active_r ? -1 : fmt_int(mig, "messages_total", -1), md);
+	bt = usable_total(bt, *active_r ? -1 : fmt_int(mig, "bytes_total", -1), bd);
+	t = track(w, 0, md, bd);
+	draw_bars(w, "  ", md, mt, bd, bt, t);
 	json_array_foreach(accounts, i, a)
 	{
 		if (!is_active(fmt_str(a, "state", "")))
@@ -211,6 +263,27 @@ static int frame(struct cli *c, struct watch *w, long long m, int *active_r)
 	return EXIT_OK;
 }
 
+/* The source's counts, once, for the bars' totals: the API knows a folder's
+ * count only once the folder is synced.  Without an estimate (an API that
+ * does not offer it, or a source that does not answer in time) the bars
+ * use what the API knows. */
+static void load_estimate(struct cli *c, struct watch *w, long long m)
+{
+	char err[API_ERRLEN], *path = cli_path(m, NULL, "/estimate");
+	json_t *body = json_object();
+
+	if (path != NULL && api_call(c->api, "POST", path, body, NULL, NULL, 60, &w->estimate, NULL,
+	                             err, sizeof(err)) != EXIT_OK) {
+		fprintf(stderr,
+		        "mailshift: status: no estimate of the source (%s): totals are the "
+		        "folders synced so far\n",
+		        err);
+		w->estimate = NULL;
+	}
+	json_decref(body);
+	free(path);
+}
+
 static int watch_run(struct cli *c, long long m, long long interval)
 {
 	struct watch *w = calloc(1, sizeof(*w));
@@ -219,6 +292,7 @@ static int watch_run(struct cli *c, long long m, long long interval)
 	if (w == NULL)
 		return cli_fail(EXIT_UNREACHABLE, "status", "out of memory");
 	w->tty = isatty(STDOUT_FILENO);
+	load_estimate(c, w, m);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	while (!watch_stop && active) {
@@ -232,6 +306,7 @@ static int watch_run(struct cli *c, long long m, long long interval)
 	}
 	if (ret == EXIT_OK && !active)
 		printf("nothing queued, running or waiting: done watching\n");
+	json_decref(w->estimate);
 	free(w);
 	return ret;
 }

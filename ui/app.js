@@ -163,19 +163,45 @@ function barView(done, total) {
     h('span', { style: `width:${pct(done, total)}%` }));
 }
 
-function progressView(m, rate) {
-  const left = (m.bytes_total || 0) - (m.bytes_done || 0);
-  const eta = left <= 0 ? 0 : rate > 0 ? left / rate : null;
+/* The API knows a folder's source count once the folder is synced, so its
+ * totals are lower bounds while accounts run: the source's counts come from
+ * the estimate (asked once per migration), and the API's totals are used
+ * alone only when nothing runs. */
+const estimates = new Map();
+
+function wantEstimate(m) {
+  if (estimates.has(m)) return;
+  estimates.set(m, null);
+  api('POST', mpath(m, '/estimate'), {}).then((r) => estimates.set(m, r), () => {});
+}
+
+function totals(m, active) {
+  const est = estimates.get(String(m.id));
+  /* Once nothing runs the API's totals are exact (every folder synced). */
+  const pick = (source, known, done) => {
+    const t = active || known === null || known === undefined ? source ?? -1 : known;
+    return t >= (done || 0) && t > 0 ? t : null;
+  };
+  return {
+    messages: pick(est && est.messages, m.messages_total, m.messages_done),
+    bytes: pick(est && est.bytes, m.bytes_total, m.bytes_done),
+  };
+}
+
+function progressView(m, rate, total) {
+  const left = total.bytes === null ? null : total.bytes - (m.bytes_done || 0);
+  const eta = left === null ? null : left <= 0 ? 0 : rate > 0 ? left / rate : null;
+  const of = (t, fmt) => (t === null ? 'not known yet' : fmt(t));
   return h('div', { class: 'progress', id: 'progress' },
-    h('span', {}, 'messages'), barView(m.messages_done, m.messages_total),
+    h('span', {}, 'messages'), barView(m.messages_done, total.messages),
     h('span', {}, h('span', { id: 'messages-done' }, m.messages_done ?? 0), ' of ',
-      h('span', { id: 'messages-total' }, m.messages_total ?? 0),
-      ` (${pct(m.messages_done, m.messages_total)} %)`),
-    h('span', {}, 'bytes'), barView(m.bytes_done, m.bytes_total),
+      h('span', { id: 'messages-total' }, of(total.messages, (t) => t)),
+      total.messages === null ? '' : ` (${pct(m.messages_done, total.messages)} %)`),
+    h('span', {}, 'bytes'), barView(m.bytes_done, total.bytes),
     h('span', {}, h('span', { id: 'bytes-done', 'data-bytes': m.bytes_done ?? 0 },
       bytes(m.bytes_done ?? 0)), ' of ',
-    h('span', { id: 'bytes-total', 'data-bytes': m.bytes_total ?? 0 }, bytes(m.bytes_total ?? 0)),
-    ` (${pct(m.bytes_done, m.bytes_total)} %)`),
+    h('span', { id: 'bytes-total', 'data-bytes': total.bytes ?? '' }, of(total.bytes, bytes)),
+    total.bytes === null ? '' : ` (${pct(m.bytes_done, total.bytes)} %)`),
     h('span', {}, 'rate'), h('span', { id: 'rate' }, rate > 0 ? `${bytes(rate)}/s` : '-'),
     h('span', {}, 'ETA ', h('b', { id: 'eta' }, eta === null ? '-' : duration(eta))));
 }
@@ -271,6 +297,11 @@ function crumbs(...parts) {
 }
 
 /* ---- views ---- */
+function totalsOf(m) {
+  const st = m.states || {};
+  return totals(m, (st.queued || 0) + (st.running || 0) + (st.waiting || 0) > 0);
+}
+
 async function viewMigrations() {
   crumbs({ text: 'migrations' });
   const items = await apiAll('/v1/migrations');
@@ -279,10 +310,10 @@ async function viewMigrations() {
     cell(h('a', { href: `#/m/${m.id}` }, m.name)),
     num(m.accounts),
     h('td', {}, statesView(m.states)),
-    h('td', {}, barView(m.messages_done, m.messages_total),
-      `${m.messages_done ?? 0} of ${m.messages_total ?? 0} messages`),
-    h('td', {}, barView(m.bytes_done, m.bytes_total),
-      `${bytes(m.bytes_done ?? 0)} of ${bytes(m.bytes_total ?? 0)}`),
+    h('td', {}, barView(m.messages_done, totalsOf(m).messages),
+      `${m.messages_done ?? 0} of ${totalsOf(m).messages ?? '?'} messages`),
+    h('td', {}, barView(m.bytes_done, totalsOf(m).bytes),
+      `${bytes(m.bytes_done ?? 0)} of ${totalsOf(m).bytes === null ? '?' : bytes(totalsOf(m).bytes)}`),
     num(m.current_pass), num(m.errors)));
   return [h('section', { class: 'card' }, h('h1', {}, 'Migrations'),
     items.length === 0 ? h('p', { class: 'muted' }, 'No migration yet.')
@@ -299,6 +330,9 @@ async function viewMigration(m) {
   ]);
   crumbs({ text: 'migrations', href: '#/' }, { text: `${mig.id} ${mig.name}` });
   const rate = measureRate(mig);
+  const st = mig.states || {};
+  const active = (st.queued || 0) + (st.running || 0) + (st.waiting || 0) > 0;
+  if (active) wantEstimate(String(mig.id));
   const pass = mig.current_pass || 0;
   const canvas = h('canvas', { id: 'throughput' });
   const errItems = Array.isArray(errors) ? errors : errors.items || [];
@@ -321,7 +355,7 @@ async function viewMigration(m) {
         action('Resume', () => api('POST', mpath(m, '/resume')), { id: 'resume' }),
         pass > 0 ? action(`Retry failed of pass ${pass}`,
           () => api('POST', mpath(m, `/passes/${pass}/retry`), {}), { id: 'retry' }) : null),
-      progressView(mig, rate)),
+      progressView(mig, rate, totals(mig, active))),
     h('section', { class: 'card' }, h('h2', {}, 'Throughput (per minute, last hour)'), canvas,
       h('p', { class: 'muted' }, 'bars: bytes · line: messages')),
     h('section', { class: 'card' }, h('h2', {}, 'Accounts'),

@@ -52,7 +52,7 @@ json() {
   python3 - "$work/$1.out" "$2" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
-sys.exit(0 if eval(sys.argv[2]) else 1)
+sys.exit(0 if eval("(%s)" % sys.argv[2]) else 1)
 PY
 }
 
@@ -109,23 +109,27 @@ check "wait MIGRATION 1: exit 0, every account synced (exit $rc)" \
 wait "$watch_pid"
 watch_rc=$?
 
-# The migration's bytes percentage per frame, in order.
+# Per frame, in order: the migration's messages done, and its bytes
+# percentage where a total is known.
+done_counts() { sed -nE 's/^  messages (\[[#?-]*\] +[0-9]+%  )?([0-9]+).*/\2/p' "$1"; }
 percents() { sed -n 's/^  bytes *\[[#?-]*\] *\([0-9]*\)%.*/\1/p' "$1"; }
+done_counts "$work/watch-plain.out" >"$work/watch-plain.done"
 percents "$work/watch-plain.out" >"$work/watch-plain.pct"
 check "status --watch on a pipe: plain lines, no escape sequences, ends by itself (exit $watch_rc)" \
   eval 'test "$watch_rc" = 0 && ! grep -q $'"'"'\033'"'"' "$work/watch-plain.out" &&
         has watch-plain.out "done watching"'
-check "status --watch: the migration's bar moved ($(sort -un "$work/watch-plain.pct" | tr '\n' ' '))" \
-  test "$(sort -un "$work/watch-plain.pct" | wc -l)" -ge 3
-check "status --watch: percentages never go back and end at 100 %" \
-  eval 'sort -nc "$work/watch-plain.pct" && test "$(tail -n 1 "$work/watch-plain.pct")" = 100'
-check "status --watch: a bar per running account with its rate and ETA" \
-  eval 'grep -qE "^  running cli[12] " "$work/watch-plain.out" &&
-        grep -qE "^    bytes +\[[#-]+\] +[0-9]+%.*/s  ETA [0-9-]" "$work/watch-plain.out"'
-percents "$work/watch-tmux.screens" >"$work/watch-tmux.pct"
+check "status --watch: the migration's messages grew ($(sort -un "$work/watch-plain.done" | head -8 | tr '\n' ' ')...)" \
+  eval 'test "$(sort -un "$work/watch-plain.done" | wc -l)" -ge 3 && sort -nc "$work/watch-plain.done"'
+check "status --watch: percentages never go back and the last frame shows 100 % of 1900" \
+  eval 'sort -nc "$work/watch-plain.pct" && test "$(tail -n 1 "$work/watch-plain.pct")" = 100 &&
+        grep -qE "^  messages \[#+\] 100%  1900/1900 " "$work/watch-plain.out"'
+check "status --watch: a line per running account with its folder, counts and rate" \
+  eval 'grep -qE "^  running cli[12]  [A-Za-z]" "$work/watch-plain.out" &&
+        grep -qE "^    bytes +.*[0-9.]+ (B|KiB|MiB)/s" "$work/watch-plain.out"'
+done_counts "$work/watch-tmux.screens" >"$work/watch-tmux.done"
 check "status --watch under tmux: redrawn in place, bars moved, final 100 %" \
-  eval 'test "$(sort -un "$work/watch-tmux.pct" | wc -l)" -ge 3 &&
-        test "$(tail -n 1 "$work/watch-tmux.pct")" = 100 &&
+  eval 'test "$(sort -un "$work/watch-tmux.done" | wc -l)" -ge 3 &&
+        grep -qE "^  messages \[#+\] 100%  1900/1900 " "$last_screen" &&
         test "$(grep -c "migration $m " "$last_screen")" = 1'
 
 check "cli1 copied exactly (verify.py: messages, flags, internal dates)" \
