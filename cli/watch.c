@@ -65,7 +65,7 @@ static void source_totals(const struct watch *w, const json_t *a, long long *mt,
 		if ((json_is_integer(id) && json_integer_value(id) == fmt_int(a, "id", -2)) ||
 		    (json_is_string(id) &&
 		     strcmp(json_string_value(id), fmt_str(a, "source_login", "")) == 0) ||
-		    fmt_int(e, "id", -2) == fmt_int(a, "id", -3)) {
+		    fmt_int(e, "account_id", -2) == fmt_int(a, "id", -3)) {
 			*mt = fmt_int(e, "messages", -1);
 			*bt = fmt_int(e, "bytes", -1);
 			return;

@@ -42,7 +42,7 @@ function bytes(n) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = n, u = 0;
   while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+  return u === 0 ? `${Math.round(n)} B` : `${v.toFixed(1)} ${units[u]}`;
 }
 
 function duration(secs) {
@@ -190,7 +190,7 @@ function totals(m, active) {
 
 function progressView(m, rate, total) {
   const left = total.bytes === null ? null : total.bytes - (m.bytes_done || 0);
-  const eta = left === null ? null : left <= 0 ? 0 : rate > 0 ? left / rate : null;
+  const eta = left === null ? null : left <= 0 ? 0 : rate >= 1 ? left / rate : null;
   const of = (t, fmt) => (t === null ? 'not known yet' : fmt(t));
   return h('div', { class: 'progress', id: 'progress' },
     h('span', {}, 'messages'), barView(m.messages_done, total.messages),
@@ -202,7 +202,7 @@ function progressView(m, rate, total) {
       bytes(m.bytes_done ?? 0)), ' of ',
     h('span', { id: 'bytes-total', 'data-bytes': total.bytes ?? '' }, of(total.bytes, bytes)),
     total.bytes === null ? '' : ` (${pct(m.bytes_done, total.bytes)} %)`),
-    h('span', {}, 'rate'), h('span', { id: 'rate' }, rate > 0 ? `${bytes(rate)}/s` : '-'),
+    h('span', {}, 'rate'), h('span', { id: 'rate' }, rate >= 1 ? `${bytes(rate)}/s` : '-'),
     h('span', {}, 'ETA ', h('b', { id: 'eta' }, eta === null ? '-' : duration(eta))));
 }
 

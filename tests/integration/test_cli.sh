@@ -197,6 +197,13 @@ for acct, state in dst.items():
         raise SystemExit("%s: folders %s, destination %s" % (acct, seen.get(acct), sorted(state)))
 PY
 
+run throughput --json throughput "$m" --minutes 30
+check "--json throughput: per minute, summing to the 1930 messages copied" \
+  json throughput "sum(r['messages'] for r in j) == 1930 and all('at' in r and 'bytes' in r for r in j)"
+run throughput-text throughput "$m"
+check "throughput: a line per minute (exit $rc)" \
+  eval 'test "$rc" = 0 && test "$(grep -cE "^[0-9]{4}-" "$work/throughput-text.out")" -ge 1'
+
 # --- exit codes -----------------------------------------------------------------
 run badtoken --token-file "$work/bad-token" status "$m"
 check "a wrong token: exit 2, the API's unauthorized named (exit $rc)" \
