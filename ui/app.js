@@ -191,7 +191,7 @@ function totals(m, active) {
 function progressView(m, rate, total) {
   const left = total.bytes === null ? null : total.bytes - (m.bytes_done || 0);
   const eta = left === null ? null : left <= 0 ? 0 : rate >= 1 ? left / rate : null;
-  const of = (t, fmt) => (t === null ? 'not known yet' : fmt(t));
+  const of = (t, fmt) => (t === null ? '?' : fmt(t));
   return h('div', { class: 'progress', id: 'progress' },
     h('span', {}, 'messages'), barView(m.messages_done, total.messages),
     h('span', {}, h('span', { id: 'messages-done' }, m.messages_done ?? 0), ' of ',
@@ -222,7 +222,12 @@ function measureRate(m) {
 /* The throughput chart: bytes per minute as bars, messages per minute as a
  * line, drawn on a canvas sized to its box.  data-points tells a test how
  * many minutes were drawn. */
-function drawThroughput(canvas, rows) {
+function drawThroughput(canvas, allRows) {
+  /* The hour is cut to the minutes with traffic (two before the first), at
+   * least the last ten, so a short pass is not a sliver at the right edge. */
+  const first = allRows.findIndex((r) => (r.bytes || 0) > 0 || (r.messages || 0) > 0);
+  const rows = first < 0 ? allRows : allRows.slice(Math.max(0,
+    Math.min(first - 2, allRows.length - 10)));
   const dpr = window.devicePixelRatio || 1;
   const w = canvas.clientWidth || 600, hgt = canvas.clientHeight || 180;
   canvas.width = Math.round(w * dpr);
@@ -248,7 +253,7 @@ function drawThroughput(canvas, rows) {
     g.textAlign = 'left';
     g.fillText(`${Math.round((maxM * i) / 4)}`, pad.l + pw + 6, y + 4);
   }
-  if (rows.length === 0) {
+  if (first < 0) {
     g.textAlign = 'center';
     g.fillText('nothing copied in the last hour', pad.l + pw / 2, pad.t + ph / 2);
     return;
