@@ -57,8 +57,15 @@ void api_migrations_import(struct api_req *r)
 	int64_t mid;
 	int ret;
 
-	if (api_store(r) == NULL)
+	json_t *body;
+
+	/* Not JSON at all is the request's fault as a whole (bad_request);
+	 * the plan's keys and CSV lines are checked field by field. */
+	if ((body = api_body_object(r, false)) == NULL || api_store(r) == NULL) {
+		json_decref(body);
 		return;
+	}
+	json_decref(body);
 	if (plan_parse(r->body, r->body_len, &plan, err, sizeof(err)) < 0) {
 		invalid_body(r, err);
 		return;

@@ -170,7 +170,7 @@ static const char *const views[] = {
     [STORE_VIEW_THROUGHPUT] =
         ARGS "SELECT coalesce(json_agg(json_build_object('at', g.m, 'messages',"
              " coalesce(t.messages, 0), 'bytes', coalesce(t.bytes, 0)) ORDER BY g.m), '[]')"
-             " FROM args, generate_series(date_trunc('minute', now())"
+             " FROM args CROSS JOIN generate_series(date_trunc('minute', now())"
              " - make_interval(mins => args.minutes - 1), date_trunc('minute', now()),"
              " interval '1 minute') g(m)"
              " LEFT JOIN throughput t ON t.migration_id = args.mid AND t.minute = g.m",
