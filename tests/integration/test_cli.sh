@@ -31,7 +31,7 @@ cli_cleanup() {
 suite_start
 trap cli_cleanup EXIT
 
-token=CliT0ken-$RANDOM$RANDOM
+token=CliT0ken-$RANDOM$RANDOM-$RANDOM$RANDOM-cli
 printf '# operators\nops:%s\n' "$token" >"$work/tokens"
 printf '%s\n' "$token" >"$work/token"
 printf 'WrongT0ken\n' >"$work/bad-token"

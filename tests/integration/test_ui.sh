@@ -34,7 +34,7 @@ fi
 [[ -x /usr/bin/chromium ]] || { echo "no /usr/bin/chromium (deploy/install-deps.sh)"; echo "0 passed, 1 failed"; exit 1; }
 
 suite_start
-token=UiT0ken-$RANDOM$RANDOM
+token=UiT0ken-$RANDOM$RANDOM-$RANDOM$RANDOM-ui
 printf 'ui:%s\n' "$token" >"$work/tokens"
 printf '%s\n' "$token" >"$work/token"
 api_start --api-tokens-file "$work/tokens" --ui-dir "$repo/ui" || { echo "0 passed, 1 failed"; exit 1; }
