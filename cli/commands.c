@@ -411,10 +411,11 @@ static void print_pass_header(void)
 	       "STARTED", "FINISHED", "MESSAGES", "BYTES", "FAILED", "STATES");
 }
 
-/* The per-account rows of one pass, whatever the list is called. */
+/* The per-account rows of one pass ("account_rows": "accounts" is their
+ * count). */
 static void print_pass_accounts(const json_t *p)
 {
-	const json_t *rows = json_object_get(p, "accounts"), *a;
+	const json_t *rows = json_object_get(p, "account_rows"), *a;
 	char cell[64];
 	size_t i;
 
@@ -533,8 +534,9 @@ int cmd_wait(struct cli *c, int argc, char **argv)
 		        n);
 		ret = EXIT_NOT_DONE;
 	} else {
-		long long total = fmt_int(reply, "accounts", 0);
-		long long synced = fmt_int(json_object_get(reply, "states"), "synced", 0);
+		long long total = fmt_int(reply, "scheduled", fmt_int(reply, "accounts", 0));
+		long long synced = fmt_int(reply, "synced",
+		                           fmt_int(json_object_get(reply, "states"), "synced", 0));
 
 		if (synced < total) {
 			fprintf(stderr,
