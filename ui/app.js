@@ -53,6 +53,12 @@ function duration(secs) {
   return hh > 0 ? `${hh}:${two(mm)}:${two(ss)}` : `${mm}:${two(ss)}`;
 }
 
+/* An API time (RFC 3339) as "2026-12-07 00:02:34" UTC; other values as they are. */
+function when(t) {
+  if (typeof t !== 'string' || Number.isNaN(Date.parse(t))) return t;
+  return new Date(t).toISOString().replace('T', ' ').slice(0, 19);
+}
+
 function pct(done, total) {
   if (!total || total <= 0) return 0;
   return Math.min(100, Math.floor((done * 100) / total));
@@ -382,7 +388,7 @@ async function viewMigration(m) {
     h('section', { class: 'card' }, h('h2', {}, 'Errors (latest 50)'),
       errItems.length === 0 ? h('p', { class: 'muted', id: 'errors-none' }, 'No message errors.')
         : table(['At', 'Account', 'Folder', '#UID', 'Error'], errItems.map((e) => h('tr', {},
-          cell(e.at), cell(e.account), cell(e.folder), num(e.uid),
+          cell(when(e.at)), cell(e.account), cell(e.folder), num(e.uid),
           h('td', { class: 'err' }, e.error))), { id: 'errors' })),
   ];
   /* The canvas is drawn once it is in the page and has a size. */
@@ -418,20 +424,20 @@ async function viewAccount(m, a) {
       (acc.folders || []).map((f) => h('tr', { 'data-folder': f.source_name },
         cell(f.source_name), cell(f.destination_name), num(f.source_messages),
         num(f.destination_messages), num(f.copied), num(f.matched), num(f.failed),
-        num(bytes(f.bytes ?? 0)), cell(f.synced_at), h('td', { class: 'err' }, f.error || ''))),
+        num(bytes(f.bytes ?? 0)), cell(when(f.synced_at)), h('td', { class: 'err' }, f.error || ''))),
       { id: 'folders' })),
     h('div', { class: 'grid2' },
       h('section', { class: 'card' }, h('h2', {}, 'Passes'),
         table(['#Pass', 'Kind', 'State', '#Messages', '#Bytes', 'Started', 'Finished'],
           (acc.passes || []).map((p) => h('tr', {}, num(p.number ?? p.pass), cell(p.kind),
-            cell(p.state), num(p.messages), num(bytes(p.bytes ?? 0)), cell(p.started_at),
-            cell(p.finished_at))))),
+            cell(p.state), num(p.messages), num(bytes(p.bytes ?? 0)), cell(when(p.started_at)),
+            cell(when(p.finished_at)))))),
       h('section', { class: 'card' }, h('h2', {}, 'State history'),
         table(['At', 'From', 'To', 'By', 'Reason'], (acc.history || []).map((x) => h('tr', {},
-          cell(x.at), cell(x.from_state), cell(x.to_state), cell(x.actor), cell(x.reason)))))),
+          cell(when(x.at)), cell(x.from_state), cell(x.to_state), cell(x.actor), cell(x.reason)))))),
     h('section', { class: 'card' }, h('h2', {}, 'Errors'),
       (acc.errors || []).length === 0 ? h('p', { class: 'muted' }, 'No message errors.')
-        : table(['At', 'Folder', '#UID', 'Error'], acc.errors.map((e) => h('tr', {}, cell(e.at),
+        : table(['At', 'Folder', '#UID', 'Error'], acc.errors.map((e) => h('tr', {}, cell(when(e.at)),
           cell(e.folder), num(e.uid), h('td', { class: 'err' }, e.error))))),
     h('section', { class: 'card', id: 'proof' }, h('h2', {}, 'Proof of completeness'),
       proofView(proof)),
@@ -451,7 +457,7 @@ function proofView(p) {
   return h('div', {},
     h('p', {}, h('b', { id: 'proof-verdict', 'data-exact': p.exact ? 'true' : 'false' },
       p.exact ? 'Complete: the destination holds exactly the source\'s messages'
-        : 'Differences found'), ` (at ${p.at || '-'})`),
+        : 'Differences found'), ` (at ${when(p.at) || '-'})`),
     table(['Folder', '#Source', '#Destination', '#Missing', '#Extra', '#Changed'],
       (p.folders || []).map((f) => h('tr', {}, cell(f.name), num(f.source), num(f.destination),
         num(f.missing), num(f.extra), num(f.changed)))),
