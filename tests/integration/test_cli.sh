@@ -204,6 +204,44 @@ run throughput-text throughput "$m"
 check "throughput: a line per minute (exit $rc)" \
   eval 'test "$rc" = 0 && test "$(grep -cE "^[0-9]{4}-" "$work/throughput-text.out")" -ge 1'
 
+# --- one account in detail, servers, retry, passwd --------------------------------
+run account --json account "$m" cli1
+check "--json account: per folder both sides' counts, summing to the 1530 messages" \
+  json account "sum(f['destination_messages'] for f in j['folders']) == 1530 and
+                all(f['source_messages'] == f['destination_messages'] for f in j['folders'])"
+run account-text account "$m" cli1
+check "account: folders, passes and the state history with the API actor" \
+  eval 'test "$rc" = 0 && has account-text.out "INBOX" && has account-text.out "pass 2 final" &&
+        has account-text.out "verified -> queued by api:ops"'
+run servers --json server show "$m"
+dst_id=$(python3 -c 'import json,sys; print([s["id"] for s in json.load(open(sys.argv[1])) if s["role"] == "destination"][0])' \
+  "$work/servers.out" 2>/dev/null)
+run server-set server set "$m" "${dst_id:-0}" rate_messages=500 max_connections=4
+run servers2 --json server show "$m"
+check "server set: the destination's rate and connection budget changed (exit $rc)" \
+  json servers2 "[(s['rate_messages'], s['max_connections']) for s in j if s['role'] == 'destination'] == [(500, 4)]"
+run retry retry "$m" 2
+check "retry of a pass with nothing failed: 0 accounts queued again (exit $rc)" \
+  eval 'test "$rc" = 0 && has retry.out "0 accounts queued again"'
+echo clipw2 | timeout 60 "$CLI" passwd "$m" cli2 source >"$work/passwd.out" 2>"$work/passwd.err"
+rc=$?
+check "passwd reads the password from stdin (exit $rc) and prints no password" \
+  eval 'test "$rc" = 0 && ! grep -q clipw2 "$work/passwd.out" "$work/passwd.err"'
+
+# --- a message the destination refuses: errors in the server's words -----------
+add_user SRC clibig clibigpw
+add_user DST clibig clibigpw
+python3 "$repo/tests/integration/oddcases.py" "127.0.0.1:$SRC_PORT:clibig:clibigpw" big 6 >/dev/null
+p=$(make_plan clibig "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST_PORT" none)" \
+  "clibig,clibigpw,clibig,clibigpw")
+m_big=$("$CLI" import "$p" 2>/dev/null)
+"$CLI" verify "$m_big" >/dev/null 2>&1 && "$CLI" start "$m_big" >/dev/null 2>&1
+run big-wait wait "$m_big" 1 120
+run big-errors errors "$m_big"
+check "errors: the refused message with the destination's own words (uid 2)" \
+  eval 'test "$rc" = 0 && grep -q "clibig  INBOX  uid 2: .*Mail size is larger than the maximum size" \
+        "$work/big-errors.out"'
+
 # --- exit codes -----------------------------------------------------------------
 run badtoken --token-file "$work/bad-token" status "$m"
 check "a wrong token: exit 2, the API's unauthorized named (exit $rc)" \
