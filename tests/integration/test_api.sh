@@ -32,8 +32,10 @@ dead_port=$((MAILSHIFT_PORT_BASE + 7)) # nothing listens there
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 token2=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '# operators of the test\nops:%s\n\n%s\n' "$token" "$token2" >"$work/tokens"
+mkdir -p "$work/ui"
+echo '<!doctype html><title>mailshift test</title>' >"$work/ui/index.html"
 "$COORD" run --listen "127.0.0.1:$api_port" --api-tokens-file "$work/tokens" \
-  >"$work/coordinator-run.log" 2>&1 &
+  --ui-dir "$work/ui" >"$work/coordinator-run.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null && break
@@ -339,6 +341,18 @@ api GET "/v1/migrations/424242"
 check "an unknown migration is 404" err_is 404 not_found
 api GET "/v1/nothing/here"
 check "an unknown path is 404" err_is 404 not_found
+api_as "" GET /
+check "/ redirects to the dashboard" \
+  eval 'is 302 && [[ $(curl -s -o /dev/null -w "%header{location}" "http://127.0.0.1:$api_port/") == /ui/ ]]'
+api_as "" GET /ui/index.html
+check "/ui/index.html is served as HTML" eval 'is 200 && [[ $ctype == text/html* ]]'
+api_as "" GET /ui/
+check "/ui/ serves the dashboard's index.html" \
+  eval 'is 200 && [[ $ctype == text/html* ]] && grep -q "<title>mailshift" "$body"'
+api_as "" GET /ui/../tokens --path-as-is
+check "the dashboard's files never climb out of their directory" err_is 404 not_found
+api_as "" GET /ui/%2e%2e/tokens
+check "not even escaped" err_is 404 not_found
 
 # --- migration, throughput, metrics ----------------------------------------------------
 api GET "/v1/migrations/$m"
