@@ -127,4 +127,11 @@ void api_account_delete(struct api_req *r);
 void api_account_password(struct api_req *r);
 void api_account_control(struct api_req *r);
 
+/* api-inspect.c */
+void api_estimate(struct api_req *r);
+void api_proof_run(struct api_req *r);
+void api_proofs_summary(struct api_req *r);
+void api_account_proof(struct api_req *r);
+void api_account_empty(struct api_req *r);
+
 #endif

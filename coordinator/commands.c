@@ -170,6 +170,7 @@ static int cmd_run(struct command_ctx *c, int argc, char **argv)
 	};
 	struct http_server *srv = NULL;
 	struct http_config hc;
+	struct final_proofs *fp;
 	char err[1024];
 	int ret;
 
@@ -183,7 +184,11 @@ static int cmd_run(struct command_ctx *c, int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	/* A final pass ends with a proof of completeness of each account. */
+	fp = command_final_proofs_start(c->o, &stop_requested);
 	ret = scheduler_run(&sc) < 0 ? 1 : 0;
+	stop_requested = 1;
+	command_final_proofs_stop(&fp);
 	http_server_stop(&srv);
 	return ret;
 }
@@ -244,6 +249,17 @@ static const struct command commands[] = {
     {"resume", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control,
      "continue paused accounts"},
     {"cancel", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control, "stop for good"},
+    {"estimate", "MIGRATION [ACCOUNT...] [--json]", 1, -1, COMMAND_MIGRATION, cmd_estimate,
+     "dry run: per account the source's folders, messages\n"
+     "and bytes (excluded folders shown), totals and an ETA"},
+    {"proof", "MIGRATION [ACCOUNT...] [--out DIR] [--json]", 1, -1, COMMAND_MIGRATION, cmd_proof,
+     "proof of completeness: both sides compared message by\n"
+     "message; --out writes the customer's report (.md,\n"
+     ".csv); exit 1 when not exact"},
+    {"empty-destination", "MIGRATION ACCOUNT --confirm DESTINATION_LOGIN [--json]", 3, -1,
+     COMMAND_MIGRATION, cmd_empty_destination,
+     "delete every message on the account's destination\n"
+     "and forget its checkpoints (not while it runs)"},
     {"run", "[--listen ADDR:PORT] [--api-tokens-file F] [--ui-dir D]", 0, -1,
      COMMAND_BROKERS | COMMAND_OWN_DB, cmd_run,
      "the scheduler daemon: re-queues accounts whose lease\n"

@@ -4,6 +4,7 @@
 
 #include "account_state.h"
 #include "store-pass.h"
+#include "store-proof.h"
 #include "store-schedule.h"
 
 #include <inttypes.h>
@@ -112,6 +113,20 @@ static void print_folder_error(int64_t account_id, const char *src_name, const c
 	putchar('\n');
 }
 
+/* One line per message copied without keywords the destination refused. */
+static void print_keywords_dropped(int64_t account_id, const char *src_name, uint32_t src_uid,
+                                   const char *keywords, const char *error, void *context)
+{
+	(void)context;
+	printf("account %-4" PRId64 " folder \"", account_id);
+	print_escaped(src_name);
+	printf("\" uid %" PRIu32 " copied without the keywords ", src_uid);
+	print_escaped(keywords);
+	fputs(": ", stdout);
+	print_escaped(error);
+	putchar('\n');
+}
+
 int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 {
 	struct totals t = {0};
@@ -123,6 +138,8 @@ int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 	                           sizeof(error)) < 0 ||
 	    store_folder_errors(st, migration_id, account_id, print_folder_error, NULL, error,
 	                        sizeof(error)) < 0 ||
+	    store_keywords_dropped_each(st, migration_id, account_id, print_keywords_dropped, NULL,
+	                                error, sizeof(error)) < 0 ||
 	    store_migration_cleartext(st, migration_id, warnings, sizeof(warnings), error,
 	                              sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);

@@ -153,6 +153,15 @@ check "migrations: limit 0 is 400 naming limit" \
 api POST "/v1/migrations/$m/verify"
 check "verify: 3 verified, 1 auth_failed (bd1's wrong password)" \
   eval 'is 200 && [[ $(j .verified) == 3 && $(j .auth_failed) == 1 && $(j .verify_failed) == 0 ]]'
+api POST "/v1/migrations/$m/estimate" --data-binary '{"accounts": ["al1"]}'
+check "estimate of al1 before any pass: its 40 messages, folder by folder" \
+  eval 'is 200 && [[ $(j ".accounts[0].messages") == 40 && $(j ".messages") == 40 &&
+        $(j "[.accounts[0].folders[].messages] | add") == 40 ]]'
+api POST "/v1/migrations/$m/estimate"
+check "estimate of every account: bd1's refused login named, the others counted" \
+  eval 'is 200 && [[ $(j ".accounts | length") == 4 &&
+        $(j ".accounts[] | select(.account == \"bd1\") | .error") == *AUTHENTICATIONFAILED* &&
+        $(j ".accounts[] | select(.account == \"rt1\") | .messages") == 15 ]]'
 api GET "/v1/migrations/$m/servers"
 alt=$(j '.[] | select(.name == "alt") | .id')
 dst=$(j '.[] | select(.role == "destination") | .id')
@@ -271,6 +280,20 @@ for u in al1 al2 rt1; do
     verify "$u:$pw" "$DST_PORT" "$u:$pw"
 done
 
+api GET "/v1/migrations/$m/accounts/al1/proof"
+check "al1 has no proof yet: 404" err_is 404 not_found
+api POST "/v1/migrations/$m/proof" --data-binary '{"accounts": ["al1", "rt1"]}'
+check "proof of al1 and rt1: exact, nothing missing, extra or changed" \
+  eval 'is 200 && [[ $(j .exact) == true && $(j ".accounts | length") == 2 &&
+        $(j "[.accounts[] | .missing + .extra + .changed] | add") == 0 ]]'
+api GET "/v1/migrations/$m/accounts/al1/proof"
+check "al1's last proof: exact, 40 messages on both sides" \
+  eval 'is 200 && [[ $(j .exact) == true && $(j "[.folders[].destination] | add") == 40 ]]'
+api GET "/v1/migrations/$m/proof"
+check "the migration's proofs: al1 and rt1, by an operator" \
+  eval 'is 200 && [[ $(j "[.items[].account] | join(\",\")") == al1,rt1 &&
+        $(j ".items[0].trigger") == operator ]]'
+
 # --- password fixed through the API ----------------------------------------------------
 api PUT "/v1/migrations/$m/accounts/bd1/password" --data-binary '{"side": "left", "password": "x"}'
 check "password: a bad side is 400 naming side" \
@@ -301,6 +324,21 @@ check "passes: two, bulk then delta, both finished" \
 api GET "/v1/migrations/$m/passes/7"
 check "a pass that does not exist is 404" err_is 404 not_found
 
+api POST "/v1/migrations/$m/accounts/rt1/empty-destination" --data-binary '{}'
+check "empty-destination without confirm: 400 confirmation_required" \
+  eval 'err_is 400 confirmation_required && [[ $(j .error.field) == confirm ]]'
+api POST "/v1/migrations/$m/accounts/rt1/empty-destination" --data-binary '{"confirm": "al1"}'
+check "empty-destination with another login: 400 confirmation_required" \
+  err_is 400 confirmation_required
+check "the refused confirmations deleted nothing" verify rt1:rtpw1 "$DST_PORT" rt1:rtpw1
+api POST "/v1/migrations/$m/accounts/rt1/empty-destination" --data-binary '{"confirm": "rt1"}'
+check "empty-destination of rt1: its 15 messages deleted" \
+  eval 'is 200 && [[ $(j .deleted) == 15 && $(j .destination_login) == rt1 ]]'
+check "the emptying is in rt1's history with the API's actor" \
+  test "$(sql "SELECT count(*) FROM account_log l JOIN accounts a ON a.id = l.account_id
+               WHERE a.migration_id = $m AND a.src_login = 'rt1' AND l.actor = 'api:ops'
+               AND l.reason LIKE 'emptying the destination%'")" = 1
+
 # --- accounts added as CSV; pause, resume, cancel; remove -----------------------------
 api POST "/v1/migrations/$m/accounts" -H 'Content-Type: application/json' --data-binary 'x'
 check "add: not text/csv is 400" err_is 400 bad_request
@@ -313,8 +351,8 @@ check "add: al3 added, verified and joined pass 2" \
   eval 'is 201 && [[ $(j .added) == 1 && $(j .verified) == 1 && $(j .joined) == 1 ]]'
 wait_until 60 account_state al3 synced
 check "al3 synced after it was added" account_state al3 synced
-api POST "/v1/migrations/$m/passes" --data-binary '{"kind": "final", "accounts": ["al2", "al3"]}'
-check "pass 3 (final) for two named accounts" eval 'is 201 && [[ $(j .number) == 3 && $(j .accounts) == 2 ]]'
+api POST "/v1/migrations/$m/passes" --data-binary '{"kind": "final", "accounts": ["al2", "al3", "rt1"]}'
+check "pass 3 (final) for three named accounts" eval 'is 201 && [[ $(j .number) == 3 && $(j .accounts) == 3 ]]'
 api POST "/v1/migrations/$m/pause"
 check "pause: the migration's unfinished accounts paused" eval 'is 200 && [[ $(j .accounts) -ge 0 ]]'
 api POST "/v1/migrations/$m/resume"
@@ -324,6 +362,8 @@ api POST "/v1/migrations/$m/accounts/al2/resume"
 check "pause and resume of one account" is 200
 api GET "/v1/migrations/$m/passes/3/wait?timeout=120"
 check "wait: pass 3 ended" eval 'is 200 && [[ $(j .ended) == true ]]'
+check "rt1 copied again, once, after its destination was emptied" \
+  verify rt1:rtpw1 "$DST_PORT" rt1:rtpw1 --strict
 api POST "/v1/migrations/$m/accounts/al2/cancel"
 check "cancel of one finished account leaves it as it was" \
   eval 'is 200 && [[ $(j .unchanged) == 1 ]]'
