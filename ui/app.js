@@ -194,9 +194,11 @@ function totals(m, active) {
   };
 }
 
-function progressView(m, rate, total) {
+function progressView(m, rate, total, running) {
   const left = total.bytes === null ? null : total.bytes - (m.bytes_done || 0);
-  const eta = left === null ? null : left <= 0 ? 0 : rate >= 1 ? left / rate : null;
+  /* No ETA while nothing runs (paused, waiting): the rate says nothing then. */
+  const eta = left === null ? null : left <= 0 ? 0
+    : rate >= 1 && running ? left / rate : null;
   const of = (t, fmt) => (t === null ? '?' : fmt(t));
   return h('div', { class: 'progress', id: 'progress' },
     h('span', {}, 'messages'), barView(m.messages_done, total.messages),
@@ -241,7 +243,7 @@ function drawThroughput(canvas, allRows) {
   const g = canvas.getContext('2d');
   g.scale(dpr, dpr);
   g.clearRect(0, 0, w, hgt);
-  const pad = { l: 64, r: 48, t: 10, b: 22 };
+  const pad = { l: 80, r: 48, t: 10, b: 22 };
   const pw = w - pad.l - pad.r, ph = hgt - pad.t - pad.b;
   const maxB = Math.max(1, ...rows.map((r) => r.bytes || 0));
   const maxM = Math.max(1, ...rows.map((r) => r.messages || 0));
@@ -366,7 +368,7 @@ async function viewMigration(m) {
         action('Resume', () => api('POST', mpath(m, '/resume')), { id: 'resume' }),
         pass > 0 ? action(`Retry failed of pass ${pass}`,
           () => api('POST', mpath(m, `/passes/${pass}/retry`), {}), { id: 'retry' }) : null),
-      progressView(mig, rate, totals(mig, active))),
+      progressView(mig, rate, totals(mig, active), (st.running || 0) > 0)),
     h('section', { class: 'card' }, h('h2', {}, 'Throughput (per minute, last hour)'), canvas,
       h('p', { class: 'muted' }, 'bars: bytes · line: messages')),
     h('section', { class: 'card' }, h('h2', {}, 'Accounts'),

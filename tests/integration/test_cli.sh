@@ -204,6 +204,20 @@ run throughput-text throughput "$m"
 check "throughput: a line per minute (exit $rc)" \
   eval 'test "$rc" = 0 && test "$(grep -cE "^[0-9]{4}-" "$work/throughput-text.out")" -ge 1'
 
+# --- estimate and proof ------------------------------------------------------------
+run estimate estimate "$m"
+check "estimate: the source's 1930 messages, per account and folder (exit $rc)" \
+  eval 'test "$rc" = 0 && has estimate.out "total: 1930 messages" && has estimate.out "cli1: 1530 messages"'
+run proof proof "$m"
+check "proof of a clean migration: exit 0, both accounts complete and exact (exit $rc)" \
+  eval 'test "$rc" = 0 && has proof.out "cli1: complete, exact" && has proof.out "cli2: complete, exact"'
+run proof-json --json proof "$m"
+check "--json proof parses: exact, no differences" \
+  json proof-json "j['exact'] is True and all(a['exact'] and not a['differences'] for a in j['accounts'])"
+run proof-last proof "$m" --last cli1
+check "proof --last ACCOUNT: the stored proof (exit $rc)" \
+  eval 'test "$rc" = 0 && has proof-last.out "cli1: complete, exact"'
+
 # --- one account in detail, servers, retry, passwd --------------------------------
 run account --json account "$m" cli1
 check "--json account: per folder both sides' counts, summing to the 1530 messages" \
@@ -241,6 +255,10 @@ run big-errors errors "$m_big"
 check "errors: the refused message with the destination's own words (uid 2)" \
   eval 'test "$rc" = 0 && grep -q "clibig  INBOX  uid 2: .*Mail size is larger than the maximum size" \
         "$work/big-errors.out"'
+
+run big-proof proof "$m_big"
+check "proof naming the refused message: exit 4, uid 2 missing (exit $rc)" \
+  eval 'test "$rc" = 4 && grep -qE "INBOX missing: source uid 2" "$work/big-proof.out"'
 
 # --- exit codes -----------------------------------------------------------------
 run badtoken --token-file "$work/bad-token" status "$m"
