@@ -260,6 +260,36 @@ run big-proof proof "$m_big"
 check "proof naming the refused message: exit 4, uid 2 missing (exit $rc)" \
   eval 'test "$rc" = 4 && grep -qE "INBOX missing: source uid 2" "$work/big-proof.out"'
 
+# --- pause, a wait that times out, resume; empty-destination, add, remove --------
+run pause pause "$m"
+check "pause: both accounts changed (exit $rc)" \
+  eval 'test "$rc" = 0 && has pause.out "pause: 2 accounts changed"'
+run delta3 delta "$m" cli1
+run wait3 wait "$m" 3 3
+check "wait on a paused pass: exit 4 after its 3 s, saying it timed out (exit $rc)" \
+  eval 'test "$rc" = 4 && has wait3.err "timed out after 3 s: pass 3 has not ended"'
+run resume resume "$m"
+run wait3b wait "$m" 3 120
+check "resume, then the pass ends: exit 0 (exit $rc)" test "$rc" = 0
+run empty-noconfirm empty-destination "$m_big" clibig
+check "empty-destination without --confirm: exit 1, nothing sent (exit $rc)" \
+  eval 'test "$rc" = 1 && has empty-noconfirm.err "--confirm DESTINATION_LOGIN"'
+run empty-wrong empty-destination "$m_big" clibig --confirm someone-else
+check "empty-destination with the wrong login: exit 2, confirmation_required (exit $rc)" \
+  eval 'test "$rc" = 2 && has empty-wrong.err "confirmation_required"'
+run empty empty-destination "$m_big" clibig --confirm clibig
+check "empty-destination --confirm LOGIN: the destination holds no message (exit $rc)" \
+  eval 'test "$rc" = 0 && test "$(state "$DST_PORT" clibig:clibigpw |
+        python3 -c "import json,sys; print(sum(len(f[\"messages\"]) for f in json.load(sys.stdin).values()))")" = 0'
+printf 'source_login,source_password\nclinew,\n' >"$work/bad-add.csv"
+run add-bad add "$m_big" "$work/bad-add.csv"
+check "add with a CSV line lacking its password: exit 2 naming the line (exit $rc)" \
+  eval 'test "$rc" = 2 && has add-bad.err "invalid_field" && grep -q ":2" "$work/add-bad.err"'
+run remove remove "$m_big" clibig
+run removed account "$m_big" clibig
+check "remove, then the account is not_found: exit 2 (exit $rc)" \
+  eval 'test "$rc" = 2 && has removed.err "not_found"'
+
 # --- exit codes -----------------------------------------------------------------
 run badtoken --token-file "$work/bad-token" status "$m"
 check "a wrong token: exit 2, the API's unauthorized named (exit $rc)" \
