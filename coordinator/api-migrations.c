@@ -93,7 +93,7 @@ void api_migration_get(struct api_req *r)
 	m = json_incref(json_array_get(list, 0));
 	json_decref(list);
 	servers = api_view(r, STORE_VIEW_SERVERS, &args);
-	passes = servers != NULL ? api_view(r, STORE_VIEW_PASSES, &args) : NULL;
+	passes = servers != NULL ? api_passes(r, args.migration_id, 0) : NULL;
 	if (m == NULL || servers == NULL || passes == NULL) {
 		json_decref(m);
 		json_decref(servers);

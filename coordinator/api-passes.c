@@ -14,13 +14,61 @@
 /* The longest a wait answers after (a proxy between may cut sooner). */
 #define WAIT_MAX_S 300
 
+/* A time of the store's rows: "" is null. */
+static json_t *time_json(const char *t)
+{
+	return t[0] != '\0' ? json_string(t) : json_null();
+}
+
+struct passes_ctx {
+	json_t *list;
+	int only; /* one pass, or 0 */
+};
+
+static void pass_row(const struct store_pass_row *p, void *context)
+{
+	struct passes_ctx *c = context;
+	json_t *states;
+
+	if (c->only > 0 && p->number != c->only)
+		return;
+	states = json_loads(p->states, 0, NULL);
+	json_array_append_new(
+	    c->list,
+	    json_pack("{sisssIsssosososIsIsIsIsIsI}", "number", p->number, "kind", p->kind,
+	              "accounts", (json_int_t)p->accounts, "started_at", p->started_at,
+	              "finished_at", time_json(p->finished_at), "states",
+	              states != NULL ? states : json_object(), "seconds",
+	              p->seconds >= 0 ? json_real(p->seconds) : json_null(), "messages",
+	              (json_int_t)p->messages, "bytes", (json_int_t)p->bytes, "failed",
+	              (json_int_t)p->failed, "synced", (json_int_t)p->synced, "matched",
+	              (json_int_t)p->matched, "failed_folders", (json_int_t)p->failed_folders));
+}
+
+json_t *api_passes(struct api_req *r, int64_t mid, int pass)
+{
+	struct passes_ctx c = {.list = json_array(), .only = pass};
+	char err[STORE_ERRLEN] = "";
+
+	if (api_store(r) == NULL) {
+		json_decref(c.list);
+		return NULL;
+	}
+	/* The rows `passes` prints (lib/store/pass.c), rendered as JSON. */
+	if (store_passes(r->st, mid, pass_row, &c, err, sizeof(err)) < 0) {
+		json_decref(c.list);
+		api_ops_error(r, OPS_FAILED, err);
+		return NULL;
+	}
+	return c.list;
+}
+
 void api_passes_list(struct api_req *r)
 {
-	struct store_view_args args = {0};
+	int64_t mid;
 	json_t *list;
 
-	if (api_migration(r, &args.migration_id) < 0 ||
-	    (list = api_view(r, STORE_VIEW_PASSES, &args)) == NULL)
+	if (api_migration(r, &mid) < 0 || (list = api_passes(r, mid, 0)) == NULL)
 		return;
 	api_reply(r, 200, json_pack("{soso}", "items", list, "next", json_null()));
 }
@@ -61,13 +109,28 @@ out:
 	json_decref(body);
 }
 
-/* The pass of seg[4] with its accounts: NULL with a reply set. */
+static void pass_account_row(const struct store_pass_account_row *a, void *context)
+{
+	json_array_append_new(
+	    context,
+	    json_pack("{sIsssssisososososIsIsIsIsIsI}", "account_id", (json_int_t)a->account_id,
+	              "account", a->src_login, "state", a->state, "runs", a->runs, "queued_at",
+	              time_json(a->queued_at), "started_at", time_json(a->started_at),
+	              "finished_at", time_json(a->finished_at), "seconds",
+	              a->seconds >= 0 ? json_real(a->seconds) : json_null(), "folders",
+	              (json_int_t)a->folders, "messages", (json_int_t)a->messages, "bytes",
+	              (json_int_t)a->bytes, "failed", (json_int_t)a->failed, "matched",
+	              (json_int_t)a->matched, "failed_folders", (json_int_t)a->failed_folders));
+}
+
+/* The pass with its accounts (as `passes M N` prints them): NULL with a
+ * reply set. */
 static json_t *pass_object(struct api_req *r, int64_t mid, int pass)
 {
-	struct store_view_args args = {.migration_id = mid, .pass = pass};
+	char err[STORE_ERRLEN] = "";
 	json_t *list, *p, *accounts;
 
-	list = api_view(r, STORE_VIEW_PASSES, &args);
+	list = api_passes(r, mid, pass);
 	if (list == NULL)
 		return NULL;
 	p = json_incref(json_array_get(list, 0));
@@ -77,9 +140,12 @@ static json_t *pass_object(struct api_req *r, int64_t mid, int pass)
 		          "pass %d of migration %" PRId64 " does not exist", pass, mid);
 		return NULL;
 	}
-	accounts = api_view(r, STORE_VIEW_PASS_ACCOUNTS, &args);
-	if (accounts == NULL) {
+	accounts = json_array();
+	if (store_pass_accounts(r->st, mid, pass, pass_account_row, accounts, err, sizeof(err)) <
+	    0) {
+		json_decref(accounts);
 		json_decref(p);
+		api_ops_error(r, OPS_FAILED, err);
 		return NULL;
 	}
 	json_object_set_new(p, "account_rows", accounts);

@@ -51,7 +51,7 @@ void api_error(struct api_req *r, int status, const char *code, const char *fiel
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
 	api_reply(r, status,
-	          json_pack("{s{sssssO}}", "error", "code", code, "message", message, "field",
+	          json_pack("{s{ssssso}}", "error", "code", code, "message", message, "field",
 	                    field != NULL ? json_string(field) : json_null()));
 }
 

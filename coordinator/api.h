@@ -20,6 +20,7 @@ struct api_pool;
 #define API_MAX_SEGMENTS 8
 
 struct api_req {
+	struct http_server *srv;
 	const struct http_config *cfg;
 	struct api_pool *pool;
 	struct MHD_Connection *conn;
@@ -112,7 +113,9 @@ void api_errors_list(struct api_req *r);
 void api_report(struct api_req *r);
 void api_throughput(struct api_req *r);
 
-/* api-passes.c */
+/* api-passes.c; api_passes: the migration's passes (or only `pass`) as
+ * `passes` prints them, NULL with a reply set. */
+json_t *api_passes(struct api_req *r, int64_t mid, int pass);
 void api_passes_list(struct api_req *r);
 void api_passes_start(struct api_req *r);
 void api_pass_get(struct api_req *r);

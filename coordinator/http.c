@@ -242,9 +242,8 @@ static void stats_record(struct http_server *srv, enum route_class rc, int statu
 
 void http_metrics_write(struct api_req *r, char **buf, size_t *len, size_t *cap)
 {
-	struct http_server *srv = (struct http_server *)r->cfg;
+	struct http_server *srv = r->srv;
 
-	/* cfg is the server's first member: the server itself. */
 	pthread_mutex_lock(&srv->stats_lock);
 	api_buf_printf(buf, len, cap,
 	               "# HELP mailshift_api_requests_total API requests answered, by route"
@@ -467,7 +466,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct http_server *srv = cls;
 	struct http_request *hr = *con_cls;
-	struct api_req r = {.cfg = &srv->cfg, .pool = srv->pool, .conn = conn, .method = method};
+	struct api_req r = {
+	    .srv = srv, .cfg = &srv->cfg, .pool = srv->pool, .conn = conn, .method = method};
 	struct timespec now;
 	enum route_class rc;
 	enum MHD_Result ret;

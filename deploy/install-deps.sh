@@ -10,8 +10,8 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev libcurl4-gnutls-dev
   libsasl2-modules libcmocka-dev
   postgresql dovecot-imapd dovecot-core isync dnsmasq-base
-  python3 python3-yaml openssl ca-certificates procps time curl
-  clang-format cppcheck git
+  python3 python3-yaml openssl ca-certificates procps time curl jq tmux
+  clang-format cppcheck git chromium
 )
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

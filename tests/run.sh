@@ -7,7 +7,8 @@
 #   4. integration tests against real servers it starts itself (PostgreSQL,
 #      three Dovecot instances, the Kafka-protocol broker), with the sanitized
 #      worker and coordinator, each suite on its own stack, in two lanes run
-#      side by side (see lanes below).
+#      side by side (see lanes below); artefacts a suite keeps (the browser
+#      test's screenshots) go to the log directory, under the suite's name.
 # Ends with one line "N passed, N failed"; exit status 0 only if all passed.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,11 +46,12 @@ unit_failed=${unit_failed:-1}
 # Two lanes run side by side to keep the suite's wall time down on a 2-core
 # machine; suites within a lane run one after the other.  Each suite's output
 # goes to its log and is printed whole when its lane is done.
-lanes=("test_migration test_proof test_api test_oauth test_mx" "test_fleet test_faults test_operator")
+lanes=("test_migration test_proof test_api test_oauth test_mx test_cli test_ui" "test_fleet test_faults test_operator")
 run_lane() {
   local suite
   for suite in $1; do
-    MAILSHIFT_BUILD=$repo/build-asan bash "tests/integration/$suite.sh" >"$logs/$suite.log" 2>&1
+    MAILSHIFT_BUILD=$repo/build-asan MAILSHIFT_ARTIFACTS=$logs/$suite \
+      bash "tests/integration/$suite.sh" >"$logs/$suite.log" 2>&1
     echo $? >"$logs/$suite.rc"
   done
 }

@@ -27,7 +27,7 @@ fi
 includes=()
 for d in lib/*/; do includes+=(-I "$d"); done
 if out=$(cppcheck --enable=warning,portability,performance --std=c11 --error-exitcode=1 -q \
-  --inline-suppr "${includes[@]}" lib worker coordinator deploy/broker 2>&1); then
+  --inline-suppr "${includes[@]}" lib worker coordinator cli deploy/broker 2>&1); then
   passed=$((passed + 1)); echo "ok   - cppcheck (warning, portability, performance): nothing found"
 else
   failed=$((failed + 1)); echo "FAIL - cppcheck:"; echo "$out"

@@ -124,10 +124,14 @@ int store_accounts_control(struct store *st, int64_t migration_id, int64_t accou
 	        "  state = CASE $3 WHEN 'pause' THEN 'paused' WHEN 'cancel' THEN 'cancelled'"
 	        "   WHEN 'resume' THEN CASE WHEN t.pass_done < t.pass THEN 'queued'"
 	        /* Nothing left to run: back to the state it was paused from
-	         * (an account paused before its first pass is not synced). */
-	        "    ELSE coalesce((SELECT l.from_state FROM account_log l"
+	         * (an account paused before its first pass is not synced).  One
+	         * paused while running, queued or waiting has finished its pass
+	         * since (pass_done caught up): synced, not a "running" no worker
+	         * holds and no reaper would ever requeue. */
+	        "    ELSE (SELECT CASE WHEN s IN ('running', 'queued', 'waiting') THEN 'synced'"
+	        "     ELSE s END FROM coalesce((SELECT l.from_state FROM account_log l"
 	        "     WHERE l.account_id = t.id AND l.to_state = 'paused'"
-	        "     AND l.from_state <> 'paused' ORDER BY l.id DESC LIMIT 1), 'synced') END"
+	        "     AND l.from_state <> 'paused' ORDER BY l.id DESC LIMIT 1), 'synced') s) END"
 	        "   END"
 	        "  FROM target t WHERE a.id = t.id RETURNING a.id, a.state, t.state AS old),"
 	        " logged AS (INSERT INTO account_log (account_id, from_state, to_state, reason)"

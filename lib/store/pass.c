@@ -330,7 +330,16 @@ int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void
 	               "  AND f.error IS NOT NULL),"
 	               " coalesce((SELECT sum(f.matched) FROM pass_folders f JOIN folders fo"
 	               "  ON fo.id = f.folder_id JOIN accounts a ON a.id = fo.account_id"
-	               "  WHERE a.migration_id = p.migration_id AND f.number = p.number), 0)"
+	               "  WHERE a.migration_id = p.migration_id AND f.number = p.number), 0),"
+	               " CASE WHEN count(pa.account_id) > 0"
+	               "  AND count(pa.account_id) = count(pa.finished_at)"
+	               "  THEN to_char(max(pa.finished_at) AT TIME ZONE 'UTC',"
+	               "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') ELSE '' END,"
+	               " (SELECT coalesce(json_object_agg(s.state, s.n), '{}')::text FROM"
+	               "  (SELECT pa2.state, count(*) AS n FROM pass_accounts pa2"
+	               "  JOIN accounts a2 ON a2.id = pa2.account_id"
+	               "  WHERE a2.migration_id = p.migration_id AND pa2.number = p.number"
+	               "  GROUP BY pa2.state) s)"
 	               " FROM passes p LEFT JOIN pass_accounts pa ON pa.number = p.number"
 	               "  AND pa.account_id IN (SELECT id FROM accounts WHERE migration_id = $1)"
 	               " WHERE p.migration_id = $1 GROUP BY p.migration_id, p.number"
@@ -350,6 +359,8 @@ int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void
 		    .seconds = PQgetisnull(res, i, 8) ? -1 : strtod(PQgetvalue(res, i, 8), NULL),
 		    .failed_folders = strtoll(PQgetvalue(res, i, 9), NULL, 10),
 		    .matched = strtoll(PQgetvalue(res, i, 10), NULL, 10),
+		    .finished_at = PQgetvalue(res, i, 11),
+		    .states = PQgetvalue(res, i, 12),
 		};
 		cb(&row, context);
 	}
@@ -367,21 +378,25 @@ int store_pass_accounts(struct store *st, int64_t migration_id, int pass, store_
 	store_params_init(&q);
 	store_param_i64(&q, migration_id);
 	store_param_i64(&q, pass);
-	if (store_exec(st,
-	               "SELECT a.id, a.src_login, pa.state, pa.runs,"
-	               " coalesce(to_char(pa.started_at AT TIME ZONE 'UTC',"
-	               "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
-	               " coalesce(extract(epoch FROM pa.finished_at - pa.started_at), -1),"
-	               " count(f.folder_id), coalesce(sum(f.messages), 0),"
-	               " coalesce(sum(f.bytes), 0), coalesce(sum(f.failed), 0),"
-	               " count(f.folder_id) FILTER (WHERE f.error IS NOT NULL),"
-	               " coalesce(sum(f.matched), 0)"
-	               " FROM pass_accounts pa JOIN accounts a ON a.id = pa.account_id"
-	               " LEFT JOIN folders fo ON fo.account_id = a.id"
-	               " LEFT JOIN pass_folders f ON f.folder_id = fo.id AND f.number = pa.number"
-	               " WHERE a.migration_id = $1 AND pa.number = $2"
-	               " GROUP BY a.id, pa.account_id, pa.number ORDER BY a.id",
-	               2, params, &res, err, errlen) < 0)
+	if (store_exec(
+	        st,
+	        "SELECT a.id, a.src_login, pa.state, pa.runs,"
+	        " coalesce(to_char(pa.started_at AT TIME ZONE 'UTC',"
+	        "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+	        " coalesce(extract(epoch FROM pa.finished_at - pa.started_at), -1),"
+	        " count(f.folder_id), coalesce(sum(f.messages), 0),"
+	        " coalesce(sum(f.bytes), 0), coalesce(sum(f.failed), 0),"
+	        " count(f.folder_id) FILTER (WHERE f.error IS NOT NULL),"
+	        " coalesce(sum(f.matched), 0),"
+	        " to_char(pa.queued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	        " coalesce(to_char(pa.finished_at AT TIME ZONE 'UTC',"
+	        "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
+	        " FROM pass_accounts pa JOIN accounts a ON a.id = pa.account_id"
+	        " LEFT JOIN folders fo ON fo.account_id = a.id"
+	        " LEFT JOIN pass_folders f ON f.folder_id = fo.id AND f.number = pa.number"
+	        " WHERE a.migration_id = $1 AND pa.number = $2"
+	        " GROUP BY a.id, pa.account_id, pa.number ORDER BY a.id",
+	        2, params, &res, err, errlen) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct store_pass_account_row row = {
@@ -397,6 +412,8 @@ int store_pass_accounts(struct store *st, int64_t migration_id, int pass, store_
 		    .failed = strtoll(PQgetvalue(res, i, 9), NULL, 10),
 		    .failed_folders = strtoll(PQgetvalue(res, i, 10), NULL, 10),
 		    .matched = strtoll(PQgetvalue(res, i, 11), NULL, 10),
+		    .queued_at = PQgetvalue(res, i, 12),
+		    .finished_at = PQgetvalue(res, i, 13),
 		};
 		cb(&row, context);
 	}

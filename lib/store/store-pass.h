@@ -71,10 +71,13 @@ int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_
                         store_folder_error_cb *cb, void *context, char *err, size_t errlen);
 
 /* Passes of a migration with their totals (strings valid during the
- * callback); seconds is -1 while some account has not finished. */
+ * callback; times RFC 3339 UTC); seconds is -1 while some account is not
+ * synced.  `passes` prints them, the API renders them. */
 struct store_pass_row {
 	int number;
 	const char *kind, *started_at;
+	const char *finished_at; /* when the last account finished, "" until all did */
+	const char *states;      /* JSON object: the pass's accounts by state */
 	int64_t accounts, synced, messages, bytes, failed;
 	int64_t failed_folders, matched;
 	double seconds;
@@ -86,7 +89,8 @@ int store_passes(struct store *st, int64_t migration_id, store_pass_cb *cb, void
  * (-1 unfinished) and what it copied. */
 struct store_pass_account_row {
 	int64_t account_id;
-	const char *src_login, *state, *started_at;
+	const char *src_login, *state, *started_at; /* "" not started */
+	const char *queued_at, *finished_at;        /* "" not finished */
 	int runs;
 	double seconds;
 	int64_t folders, messages, bytes, failed;

@@ -76,42 +76,6 @@ static const char *const views[] = {
              "  FROM blackouts b WHERE b.server_id = s.id) AS blackouts"
              " FROM args, servers s WHERE s.migration_id = args.mid"
              " AND (args.sid IS NULL OR s.id = args.sid)) x",
-    [STORE_VIEW_PASSES] =
-        ARGS "SELECT coalesce(json_agg(x ORDER BY x.number), '[]') FROM (SELECT p.number,"
-             " p.kind, p.accounts, p.started_at,"
-             " CASE WHEN c.n > 0 AND c.n = c.finished THEN c.finished_at END AS finished_at,"
-             " c.states, coalesce(c.messages, 0) AS messages, coalesce(c.bytes, 0) AS bytes,"
-             " coalesce(c.failed, 0) AS failed"
-             " FROM args, passes p LEFT JOIN LATERAL (SELECT count(*) AS n,"
-             "  count(pa.finished_at) AS finished, max(pa.finished_at) AS finished_at,"
-             "  (SELECT coalesce(json_object_agg(s.state, s.n), '{}') FROM (SELECT pa2.state,"
-             "   count(*) AS n FROM pass_accounts pa2 JOIN accounts a2 ON a2.id = pa2.account_id"
-             "   WHERE a2.migration_id = p.migration_id AND pa2.number = p.number"
-             "   GROUP BY pa2.state) s) AS states,"
-             "  (SELECT sum(pf.messages) FROM pass_folders pf JOIN folders f ON f.id ="
-             "   pf.folder_id JOIN accounts a3 ON a3.id = f.account_id WHERE a3.migration_id ="
-             "   p.migration_id AND pf.number = p.number) AS messages,"
-             "  (SELECT sum(pf.bytes) FROM pass_folders pf JOIN folders f ON f.id ="
-             "   pf.folder_id JOIN accounts a3 ON a3.id = f.account_id WHERE a3.migration_id ="
-             "   p.migration_id AND pf.number = p.number) AS bytes,"
-             "  (SELECT sum(pf.failed) FROM pass_folders pf JOIN folders f ON f.id ="
-             "   pf.folder_id JOIN accounts a3 ON a3.id = f.account_id WHERE a3.migration_id ="
-             "   p.migration_id AND pf.number = p.number) AS failed"
-             "  FROM pass_accounts pa JOIN accounts a ON a.id = pa.account_id"
-             "  WHERE a.migration_id = p.migration_id AND pa.number = p.number) c ON true"
-             " WHERE p.migration_id = args.mid AND (args.pass IS NULL OR p.number = args.pass)) x",
-    [STORE_VIEW_PASS_ACCOUNTS] =
-        ARGS "SELECT coalesce(json_agg(x ORDER BY x.account_id), '[]') FROM (SELECT"
-             " a.id AS account_id, a.src_login AS account, pa.state, pa.runs, pa.queued_at,"
-             " pa.started_at, pa.finished_at, coalesce(c.messages, 0) AS messages,"
-             " coalesce(c.bytes, 0) AS bytes, coalesce(c.failed, 0) AS failed,"
-             " coalesce(c.matched, 0) AS matched"
-             " FROM args, pass_accounts pa JOIN accounts a ON a.id = pa.account_id"
-             " LEFT JOIN LATERAL (SELECT sum(pf.messages) AS messages, sum(pf.bytes) AS bytes,"
-             "  sum(pf.failed) AS failed, sum(pf.matched) AS matched FROM pass_folders pf"
-             "  JOIN folders f ON f.id = pf.folder_id WHERE f.account_id = a.id"
-             "  AND pf.number = pa.number) c ON true"
-             " WHERE a.migration_id = args.mid AND pa.number = args.pass) x",
     [STORE_VIEW_ACCOUNTS] =
         ARGS "SELECT coalesce(json_agg(x ORDER BY x.id), '[]') FROM (" ACCOUNT_ROW
              " WHERE a.migration_id = args.mid AND (args.aid IS NULL OR a.id = args.aid)"
