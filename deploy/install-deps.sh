@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages mailshift builds and tests with. Idempotent; run as root.
 # Debian's postgresql and dovecot packages start system services; tests never use them.
+# libcurl: the GnuTLS flavour, which libetpan-dev also pulls in (the OpenSSL
+# flavour's -dev package conflicts with it).  radicale: the tests' CardDAV/CalDAV
+# servers (tests/infra/radicale.sh runs its own; the system service is unused).
 set -euo pipefail
 
 packages=(
@@ -8,7 +11,8 @@ packages=(
   librdkafka-dev libetpan-dev libssl-dev libpq-dev
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev
   libsasl2-modules libcmocka-dev
-  postgresql dovecot-imapd dovecot-core isync
+  libcurl4-gnutls-dev libxml2-dev
+  postgresql dovecot-imapd dovecot-core isync radicale curl
   python3 openssl ca-certificates procps time
   clang-format cppcheck git
 )
