@@ -21,6 +21,8 @@ void store_server_clear(struct store_server *srv)
 	free(srv->exclude);
 	free(srv->folder_rules);
 	free(srv->since);
+	free(srv->dav_url);
+	free(srv->dav_ca_file);
 	free(srv->name);
 	for (size_t i = 0; i < srv->nblackouts; i++)
 		free(srv->blackouts[i].time_zone);
@@ -48,6 +50,8 @@ void store_server_from_row(struct store_server *srv, const PGresult *res, int ro
 	srv->folder_rules = store_dup_value(res, row, c + 14);
 	srv->since = store_dup_value(res, row, c + 15);
 	srv->max_message_bytes = strtoll(PQgetvalue(res, row, c + 16), NULL, 10);
+	srv->dav_url = store_dup_value(res, row, c + 17);
+	srv->dav_ca_file = store_dup_value(res, row, c + 18);
 }
 
 /* Inserts a server profile with its connection budget (max_connections slots)
@@ -103,6 +107,17 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 		               "UPDATE servers SET since = $2::date, max_message_bytes = $3"
 		               " WHERE id = $1",
 		               fq.count, fq.values, NULL, err, errlen) < 0)
+			return -1;
+	}
+	if (srv->dav_url != NULL) {
+		struct store_params dq;
+		store_params_init(&dq);
+		store_param_str(&dq, id_r);
+		store_param_str(&dq, srv->dav_url);
+		store_param_str(&dq, srv->dav_ca_file);
+		if (store_exec(st,
+		               "UPDATE servers SET dav_url = $2, dav_ca_file = $3 WHERE id = $1",
+		               dq.count, dq.values, NULL, err, errlen) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < srv->nblackouts; i++) {

@@ -41,6 +41,10 @@ struct store_server {
 	int64_t account_daily_bytes; /* bytes per account per UTC day, 0 = no cap */
 	struct store_blackout *blackouts;
 	size_t nblackouts;
+	/* Contacts and calendars: the CardDAV/CalDAV server's URL (NULL: none)
+	 * and its CA file (NULL: system CAs); the account's login is used. */
+	char *dav_url;
+	char *dav_ca_file;
 };
 void store_server_clear(struct store_server *srv);
 
