@@ -4,6 +4,7 @@
  *                       step, run; the id and secret helpers
  *   commands-pass.c     pass, start, delta, passes, wait, status; publishing
  *   commands-account.c  pause, resume, cancel, add, passwd, remove
+ *   dav.c               import-dav; the status lines of contacts and calendars
  * Helpers print their errors (to stderr, or the log where said). */
 #ifndef MAILSHIFT_COMMANDS_PRIVATE_H
 #define MAILSHIFT_COMMANDS_PRIVATE_H
@@ -54,5 +55,6 @@ int cmd_control(struct command_ctx *c, int argc, char **argv);
 int cmd_add(struct command_ctx *c, int argc, char **argv);
 int cmd_passwd(struct command_ctx *c, int argc, char **argv);
 int cmd_remove(struct command_ctx *c, int argc, char **argv);
+int cmd_import_dav(struct command_ctx *c, int argc, char **argv); /* dav.c */
 
 #endif

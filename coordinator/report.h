@@ -9,6 +9,9 @@
 /* Prints one line per account (or only account_id if not 0) and the
  * migration's totals; returns 0. */
 int report_status(struct store *st, int64_t migration_id, int64_t account_id);
+/* Prints a line per account (or only account_id if not 0) with contacts
+ * and calendars copied (coordinator/dav.c); returns 0, 1 on a store error. */
+int report_dav(struct store *st, int64_t migration_id, int64_t account_id);
 /* Prints the migration's passes, or with pass > 0 that pass per account. */
 int report_passes(struct store *st, int64_t migration_id, int pass);
 /* Waits until pass `pass` ended for every account scheduled for it (synced,
