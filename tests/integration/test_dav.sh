@@ -97,7 +97,12 @@ srcdav alice alicepw change
 srcdav alice alicepw snapshot "$work/src-changed.json"
 src_writes_before=$(writes dav-src)
 dst_puts_before=$(puts dav-dst)
+src_reports_before=$(grep -c '\] REPORT request' "$work/dav-src/log")
 run_pass "$m" 2 >"$work/pass2.out"
+check "pass 2 listed the source's collections by sync-collection" \
+  test "$(($(grep -c '\] REPORT request' "$work/dav-src/log") - src_reports_before))" -ge 5
+check "a sync-token is kept per collection" \
+  test "$(sql "SELECT count(*) FROM dav_collections WHERE account_id = $alice AND sync_token LIKE 'http%'")" = 5
 check "pass 2 ends synced" grep -q "^account .*alice .*synced" "$work/pass2.out"
 check "pass 2 copied one contact and nothing else" test "$(counts 2)" = "1 0 0"
 check "the destination saw exactly one PUT in pass 2" \
@@ -105,6 +110,7 @@ check "the destination saw exactly one PUT in pass 2" \
 check "the changed contact and all others byte-identical after pass 2" \
   dstdav alice dstpw compare "$work/src-changed.json" --skip big
 check "the source was not written to in pass 2" test "$(writes dav-src)" = "$src_writes_before"
+check "the source holds what it held" srcdav alice alicepw compare "$work/src-changed.json"
 "$COORD" status "$m" >"$work/status2.out" 2>&1
 check "status: this pass 1 contact" grep -q "this pass: 1 contacts, 0 events copied, 0 refused" \
   "$work/status2.out"
@@ -114,6 +120,18 @@ dst_puts_before=$(puts dav-dst)
 run_pass "$m" 3 >"$work/pass3.out"
 check "pass 3 with nothing changed copies nothing" test "$(counts 3)" = "0 0 0"
 check "no PUT in pass 3" test "$(puts dav-dst)" = "$dst_puts_before"
+
+# --- pass 4 after the records were lost (a run stopped between its PUTs and
+# their records): every object is found already there, nothing copied twice --
+sql "DELETE FROM dav_objects o USING dav_collections c WHERE c.id = o.collection_id AND c.account_id = $alice; UPDATE dav_collections SET sync_token = NULL WHERE account_id = $alice" >/dev/null
+run_pass "$m" 4 >"$work/pass4.out"
+check "pass 4 ends synced" grep -q "^account .*alice .*synced" "$work/pass4.out"
+check "pass 4 copies nothing (all found equal), the big one refused again" \
+  test "$(counts 4)" = "0 0 1"
+check "the destination still holds each object once, byte-identical" \
+  dstdav alice dstpw compare "$work/src-changed.json" --skip big
+check "contacts still 3 in the destination's address book" \
+  test "$(dstdav alice dstpw count contacts)" = 3
 
 # --- export-then-import: a .vcf and a .ics, each twice ----------------------
 printf 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:imp-one\r\nFN:Élodie Dupré\r\nN:Dupré;Élodie;;;\r\nEND:VCARD\r\nBEGIN:VCARD\r\nVERSION:3.0\r\nUID:imp two ü\r\nFN:Øystein\r\nN:;Øystein;;;\r\nEND:VCARD\r\n' \
