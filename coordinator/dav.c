@@ -237,14 +237,9 @@ static void print_dav(const struct store_dav_status *r, void *context)
 	putchar('\n');
 }
 
-int report_dav(struct store *st, int64_t migration_id, int64_t account_id)
+int report_dav(struct store *st, int64_t migration_id, int64_t account_id, char *err, size_t errlen)
 {
-	char error[STORE_ERRLEN] = "";
-
-	if (store_dav_status(st, migration_id, account_id, print_dav, NULL, error, sizeof(error)) <
-	    0) {
-		fprintf(stderr, "%s\n", error);
-		return 1;
-	}
+	if (store_dav_status(st, migration_id, account_id, print_dav, NULL, err, errlen) < 0)
+		return -1;
 	return 0;
 }
