@@ -534,6 +534,37 @@ static void test_csv_utf8(void **state)
 	free(plan.accounts);
 }
 
+/* "dav": a profile's CardDAV/CalDAV server, checked at load. */
+static void test_dav_profiles(void **state)
+{
+	struct plan *plan = NULL;
+	char err[ERRLEN] = "";
+
+	(void)state;
+	assert_int_equal(
+	    plan_load(write_file(0, "p.json",
+	                         "{\"name\":\"n\",\"source\":{\"host\":\"s\",\"dav\":{\"url\":"
+	                         "\"https://dav.old.example/\",\"ca_file\":\"/ca.pem\"}},"
+	                         "\"destination\":{\"host\":\"d\",\"dav\":{\"url\":"
+	                         "\"https://dav.new.example/dav/\"}}}"),
+	              &plan, err, sizeof(err)),
+	    0);
+	assert_string_equal(plan->srcs[0].dav_url, "https://dav.old.example/");
+	assert_string_equal(plan->srcs[0].dav_ca_file, "/ca.pem");
+	assert_string_equal(plan->dst.dav_url, "https://dav.new.example/dav/");
+	assert_null(plan->dst.dav_ca_file);
+	plan_destroy(&plan);
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"dav\":{\"url\":"
+	                 "\"ftp://x/\"}}," DST_OK "}",
+	                 "@/plan.json: source.dav.url: must start with https:// (or http://)");
+	check_plan_error(
+	    "{\"name\":\"n\",\"source\":{\"host\":\"s\",\"dav\":\"https://x/\"}," DST_OK "}",
+	    "@/plan.json: source.dav: must be an object {\"url\": ...}");
+	check_plan_error("{\"name\":\"n\"," SRC_OK ",\"destination\":{\"host\":\"d\",\"dav\":{"
+	                 "\"url\":\"https://x/\",\"user\":\"u\"}}}",
+	                 "@/plan.json: destination.dav.user: unknown key");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +577,7 @@ int main(void)
 	    cmocka_unit_test(test_profiles_limits_blackouts),
 	    cmocka_unit_test(test_sizes_and_rates),
 	    cmocka_unit_test(test_csv_utf8),
+	    cmocka_unit_test(test_dav_profiles),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
