@@ -216,6 +216,16 @@ int plan_load(const char *path, struct plan **plan_r, char *err, size_t errlen)
 	plan->dst.name = strdup("destination");
 	if (plan->dst.name == NULL)
 		errs.oom = true;
+	/* Contacts and calendars go from a source's DAV server to the
+	 * destination's: one without the other would silently copy nothing. */
+	for (size_t i = 0; i < plan->nsrcs && plan->dst.dav_url == NULL; i++)
+		if (plan->srcs[i].dav_url != NULL) {
+			plan_errors_add(&errs, 0,
+			                "%s: destination.dav: missing, but a source profile has one"
+			                " (contacts and calendars need both)",
+			                path);
+			break;
+		}
 	if (plan_json_string(&pj, root, "", "accounts", false, NULL, &accounts) == 0 &&
 	    accounts != NULL) {
 		if (accounts[0] == '\0') {

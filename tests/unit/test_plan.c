@@ -555,7 +555,8 @@ static void test_dav_profiles(void **state)
 	assert_null(plan->dst.dav_ca_file);
 	plan_destroy(&plan);
 	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"dav\":{\"url\":"
-	                 "\"ftp://x/\"}}," DST_OK "}",
+	                 "\"ftp://x/\"}},\"destination\":{\"host\":\"d\",\"dav\":{\"url\":"
+	                 "\"https://y/\"}}}",
 	                 "@/plan.json: source.dav.url: must start with https:// (or http://)");
 	check_plan_error(
 	    "{\"name\":\"n\",\"source\":{\"host\":\"s\",\"dav\":\"https://x/\"}," DST_OK "}",
@@ -563,6 +564,10 @@ static void test_dav_profiles(void **state)
 	check_plan_error("{\"name\":\"n\"," SRC_OK ",\"destination\":{\"host\":\"d\",\"dav\":{"
 	                 "\"url\":\"https://x/\",\"user\":\"u\"}}}",
 	                 "@/plan.json: destination.dav.user: unknown key");
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"dav\":{\"url\":"
+	                 "\"https://x/\"}}," DST_OK "}",
+	                 "@/plan.json: destination.dav: missing, but a source profile has one"
+	                 " (contacts and calendars need both)");
 }
 
 int main(void)
