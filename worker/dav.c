@@ -172,7 +172,7 @@ static int copy_object(struct dav_run *d, const struct dav_collection *col, int6
 	ret = dav_get(d->src, res->href, &obj, &status, why, sizeof(why));
 	if (ret == DAV_ESTATUS && status == 404)
 		return 0; /* deleted since it was listed: the next listing says so */
-	if (ret < 0)
+	if (ret < 0 && ret != DAV_ESTATUS)
 		return server_failed(d, "source", why);
 	if (known != NULL)
 		dst_href = strdup(known->dst_href);
@@ -181,6 +181,12 @@ static int copy_object(struct dav_run *d, const struct dav_collection *col, int6
 	if (dst_href == NULL) {
 		ret = server_failed(d, "destination", "out of memory");
 		goto out;
+	}
+	if (ret < 0) {
+		/* The source would not give this one object: recorded like a
+		 * refusal, tried again when its ETag changes. */
+		refusal = why;
+		goto record;
 	}
 	const char *ctype = obj.content_type != NULL ? obj.content_type
 	                    : cal                    ? "text/calendar; charset=utf-8"
@@ -233,6 +239,7 @@ static int copy_object(struct dav_run *d, const struct dav_collection *col, int6
 		}
 		if_match = there.etag;
 	}
+record:
 	if (refusal != NULL) {
 		d->failed++;
 		note_error(d, res->href, refusal);

@@ -6,6 +6,7 @@
 #include "dav-private.h"
 
 #include <curl/curl.h>
+#include <libxml/parser.h>
 
 #include <ctype.h>
 #include <pthread.h>
@@ -27,10 +28,12 @@ struct dav_client {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result;
 
-/* curl_global_init is not safe to race with other threads' first use. */
+/* curl_global_init is not safe to race with other threads' first use, and
+ * libxml2 wants its parser set up once before threads use it. */
 static void curl_init(void)
 {
 	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+	xmlInitParser();
 }
 
 /* Splits url into origin and path; only http and https. */
