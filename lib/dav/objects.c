@@ -33,7 +33,11 @@ struct members {
 	struct dav_resource *res;
 	size_t count, cap;
 	bool oom;
+	bool truncated; /* RFC 6578 3.6: 507 on the collection, more to ask */
 };
+
+/* Most sync-collection answers read for one listing of a truncating server. */
+#define SYNC_MAX_ROUNDS 10000
 
 static int member_cb(const char *href, int status, xmlNodePtr prop, void *context)
 {
@@ -43,6 +47,8 @@ static int member_cb(const char *href, int status, xmlNodePtr prop, void *contex
 
 	/* The collection itself, sub-collections and members on another
 	 * server are no objects of it. */
+	if (path != NULL && strcmp(path, m->collection) == 0 && status == 507)
+		m->truncated = true;
 	if (path == NULL || strcmp(path, m->collection) == 0 ||
 	    dav_xml_child(type, NS_DAV, "collection") != NULL || path[strlen(path) - 1] == '/') {
 		free(path);
@@ -81,12 +87,51 @@ static int list_answer(struct members *m, const char *method, const char *href,
 	return ret;
 }
 
+/* sync_round: the token is one the server no longer knows (RFC 6578 3.2). */
+#define SYNC_FORGOTTEN 1
+
+/* One REPORT sync-collection from token (NULL: from the start); its members
+ * added to m, *token_r (caller frees) the token it gave.  0, SYNC_FORGOTTEN
+ * or a DAV_E* code. */
+static int sync_round(struct dav_client *c, const char *href, const char *token, struct members *m,
+                      char **token_r, char *err, size_t errlen)
+{
+	static const char *const headers0[] = {"Content-Type: application/xml; charset=utf-8",
+	                                       "Depth: 0", NULL};
+	struct dav_response r;
+	char *esc = dav_xml_escape(token != NULL ? token : ""), *body = NULL;
+	int ret;
+
+	*token_r = NULL;
+	if (esc == NULL ||
+	    asprintf(&body,
+	             "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+	             "<d:sync-collection xmlns:d=\"DAV:\"><d:sync-token>%s</d:sync-token>"
+	             "<d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop>"
+	             "</d:sync-collection>",
+	             esc) < 0) {
+		free(esc);
+		snprintf(err, errlen, "out of memory");
+		return DAV_EFAIL;
+	}
+	free(esc);
+	ret = dav_request(c, "REPORT", href, headers0, body, strlen(body), false, &r, err, errlen);
+	free(body);
+	if (ret < 0)
+		return ret;
+	if ((r.status == 403 || r.status == 409) && token != NULL && token[0] != '\0' &&
+	    dav_xml_error_is(r.body, r.len, NS_DAV, "valid-sync-token"))
+		ret = SYNC_FORGOTTEN;
+	else
+		ret = list_answer(m, "REPORT", href, &r, token_r, err, errlen);
+	dav_response_free(&r);
+	return ret;
+}
+
 int dav_list(struct dav_client *c, const char *href, bool can_sync, const char *token,
              struct dav_resource **res_r, size_t *count_r, char **new_token_r, bool *full_r,
              char *err, size_t errlen)
 {
-	static const char *const headers0[] = {"Content-Type: application/xml; charset=utf-8",
-	                                       "Depth: 0", NULL};
 	static const char *const headers1[] = {"Content-Type: application/xml; charset=utf-8",
 	                                       "Depth: 1", NULL};
 	static const char propfind_body[] =
@@ -95,7 +140,7 @@ int dav_list(struct dav_client *c, const char *href, bool can_sync, const char *
 	    "</d:propfind>";
 	struct members m = {.c = c, .collection = href};
 	struct dav_response r;
-	char *body = NULL, *tok = NULL;
+	char *tok = NULL;
 	int ret;
 
 	*res_r = NULL;
@@ -103,40 +148,39 @@ int dav_list(struct dav_client *c, const char *href, bool can_sync, const char *
 	*new_token_r = NULL;
 	*full_r = true;
 	if (can_sync) {
-		char *esc = dav_xml_escape(token != NULL ? token : "");
-		if (esc == NULL ||
-		    asprintf(&body,
-		             "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
-		             "<d:sync-collection xmlns:d=\"DAV:\"><d:sync-token>%s</d:sync-token>"
-		             "<d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop>"
-		             "</d:sync-collection>",
-		             esc) < 0) {
-			free(esc);
-			snprintf(err, errlen, "out of memory");
-			return DAV_EFAIL;
-		}
-		free(esc);
-		ret = dav_request(c, "REPORT", href, headers0, body, strlen(body), false, &r, err,
-		                  errlen);
-		free(body);
-		if (ret < 0)
-			return ret;
-		/* A token the server forgot (RFC 6578 3.2): list it all again. */
-		bool forgotten = (r.status == 403 || r.status == 409) && token != NULL &&
-		                 token[0] != '\0' &&
-		                 dav_xml_error_is(r.body, r.len, NS_DAV, "valid-sync-token");
-		if (!forgotten) {
-			ret = list_answer(&m, "REPORT", href, &r, &tok, err, errlen);
-			dav_response_free(&r);
-			if (ret < 0)
+		/* A server may cut its answer (507 on the collection itself):
+		 * asked again from the token it gave, until it is whole. */
+		const char *from = token;
+		char *prev = NULL;
+		for (int round = 0;; round++) {
+			m.truncated = false;
+			ret = sync_round(c, href, from, &m, &tok, err, errlen);
+			if (ret == SYNC_FORGOTTEN && round == 0) {
+				dav_resources_free(&m.res, m.count);
+				return dav_list(c, href, true, NULL, res_r, count_r, new_token_r,
+				                full_r, err, errlen);
+			}
+			free(prev);
+			prev = NULL;
+			if (ret < 0 || ret == SYNC_FORGOTTEN) {
+				if (ret == SYNC_FORGOTTEN) {
+					snprintf(err, errlen,
+					         "REPORT %.200s: the server forgot the token"
+					         " it just gave",
+					         href);
+					ret = DAV_EFAIL;
+				}
+				free(tok);
 				goto fail;
-			*full_r = token == NULL || token[0] == '\0';
-			*new_token_r = tok;
-			goto done;
+			}
+			if (!m.truncated || tok == NULL || round == SYNC_MAX_ROUNDS)
+				break;
+			from = prev = tok;
+			tok = NULL;
 		}
-		dav_response_free(&r);
-		return dav_list(c, href, true, NULL, res_r, count_r, new_token_r, full_r, err,
-		                errlen);
+		*full_r = token == NULL || token[0] == '\0';
+		*new_token_r = tok;
+		goto done;
 	}
 	ret = dav_request(c, "PROPFIND", href, headers1, propfind_body, strlen(propfind_body),
 	                  false, &r, err, errlen);

@@ -7,6 +7,7 @@ davtool.py URL USER PASS CA COMMAND [ARGS]
                      (non-ASCII text, a recurring event with a VTIMEZONE,
                      a to-do), and one large contact in the address book "big"
   change             changes one contact (contacts/anna.vcf)
+  many N             an address book "many" with N contacts
   snapshot FILE      every collection and object (name, displayname, ETag,
                      body) as JSON into FILE
   compare FILE [--skip NAME...]
@@ -246,6 +247,11 @@ def main():
     elif cmd == "change":
         d.put("contacts", "anna.vcf", vcard("anna", "Anna Ångström-Berg", "Ångström-Berg",
                                             "Anna", "anna@example.net"), "text/vcard")
+    elif cmd == "many":
+        d.mkcol("many", "addressbook", "Many")
+        for i in range(int(args[0])):
+            d.put("many", "m%04d.vcf" % i, vcard("m%04d" % i, "Person %d Łukasz" % i, "Łukasz",
+                                                 "P%d" % i, "p%d@example.org" % i), "text/vcard")
     elif cmd == "snapshot":
         with open(args[0], "w") as f:
             json.dump(snapshot(d), f, ensure_ascii=False, sort_keys=True)

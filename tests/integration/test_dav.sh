@@ -68,6 +68,8 @@ m=$(import_plan "$plan")
 check "plan with dav profiles imported" test -n "$m"
 check "dav url stored per profile" \
   test "$(sql "SELECT count(*) FROM servers WHERE migration_id = $m AND dav_url LIKE 'https://localhost:%'")" = 2
+# A killed worker's lease ends soon (pass 5).
+export LEASE_TTL=8
 worker_start || { echo "0 passed, 1 failed"; exit 1; }
 
 # --- pass 1: mail, then every collection ----------------------------------
@@ -115,11 +117,17 @@ check "the source holds what it held" srcdav alice alicepw compare "$work/src-ch
 check "status: this pass 1 contact" grep -q "this pass: 1 contacts, 0 events copied, 0 refused" \
   "$work/status2.out"
 
-# --- pass 3 with nothing changed: nothing copied, no PUT -------------------
+# --- pass 3 with nothing changed, the sync-tokens forgotten by the source
+# (RFC 6578 3.2): listed whole again, nothing copied, no PUT ---------------
+sql "UPDATE dav_collections SET sync_token = 'http://radicale.org/ns/sync/0000' WHERE account_id = $alice" >/dev/null
 dst_puts_before=$(puts dav-dst)
 run_pass "$m" 3 >"$work/pass3.out"
+check "pass 3 ends synced despite unknown sync-tokens" grep -q "^account .*alice .*synced" \
+  "$work/pass3.out"
 check "pass 3 with nothing changed copies nothing" test "$(counts 3)" = "0 0 0"
 check "no PUT in pass 3" test "$(puts dav-dst)" = "$dst_puts_before"
+check "fresh sync-tokens kept after pass 3" \
+  test "$(sql "SELECT count(*) FROM dav_collections WHERE account_id = $alice AND sync_token LIKE 'http%' AND sync_token <> 'http://radicale.org/ns/sync/0000'")" = 5
 
 # --- pass 4 after the records were lost (a run stopped between its PUTs and
 # their records): every object is found already there, nothing copied twice --
@@ -132,6 +140,31 @@ check "the destination still holds each object once, byte-identical" \
   dstdav alice dstpw compare "$work/src-changed.json" --skip big
 check "contacts still 3 in the destination's address book" \
   test "$(dstdav alice dstpw count contacts)" = 3
+
+# --- pass 5: a worker killed -9 in the middle of an address book ------------
+srcdav alice alicepw many 300
+srcdav alice alicepw snapshot "$work/src-many.json"
+many_puts() { grep -c '\] PUT request for .*/alice/many/' "$work/dav-dst/log"; }
+"$COORD" pass "$m" 5 >/dev/null 2>>"$work/coordinator.log"
+for _ in $(seq 1 1200); do (($(many_puts) >= 40)) && break; sleep 0.05; done
+kill -KILL "$worker_pid"
+wait "$worker_pid" 2>/dev/null
+worker_pid=
+killed_at=$(many_puts)
+check "the worker was killed in the middle of the address book ($killed_at of 300 PUT)" \
+  test "$killed_at" -ge 40 -a "$killed_at" -lt 300
+worker_start || { echo "0 passed, 1 failed"; exit 1; }
+"$COORD" wait "$m" 5 300 >"$work/pass5.out" 2>>"$work/coordinator.log"
+check "pass 5 ends synced after the kill" grep -q "^account .*alice .*synced" "$work/pass5.out"
+check "pass 5 took the lease twice" \
+  test "$(sql "SELECT runs FROM pass_accounts WHERE account_id = $alice AND number = 5")" -ge 2
+check "the destination holds the 300 contacts once each" \
+  test "$(dstdav alice dstpw count many)" = 300
+check "every object byte-identical after the kill" \
+  dstdav alice dstpw compare "$work/src-many.json" --skip big
+c5=$(counts 5)
+check "pass 5 counted each contact once (at most one found already there): $c5" \
+  bash -c "[[ '$c5' == '300 0 0' || '$c5' == '299 0 0' ]]"
 
 # --- export-then-import: a .vcf and a .ics, each twice ----------------------
 printf 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:imp-one\r\nFN:Élodie Dupré\r\nN:Dupré;Élodie;;;\r\nEND:VCARD\r\nBEGIN:VCARD\r\nVERSION:3.0\r\nUID:imp two ü\r\nFN:Øystein\r\nN:;Øystein;;;\r\nEND:VCARD\r\n' \
