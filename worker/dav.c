@@ -66,7 +66,8 @@ static void note_error(struct dav_run *d, const char *what, const char *why)
 }
 
 static int client_open(struct dav_run *d, const struct store_server *srv, const char *login,
-                       const char *secret, struct dav_client **c_r, char *err, size_t errlen)
+                       const char *secret, bool read_only, struct dav_client **c_r, char *err,
+                       size_t errlen)
 {
 	const struct sync_config *cfg = d->run->cfg;
 	struct dav_endpoint ep = {
@@ -75,6 +76,7 @@ static int client_open(struct dav_run *d, const struct store_server *srv, const 
 	    .user = login,
 	    .password = secret,
 	    .timeout_s = cfg->io_timeout_s > 0 ? cfg->io_timeout_s * 4 : 0,
+	    .read_only = read_only,
 	};
 	return dav_client_create(&ep, c_r, err, errlen);
 }
@@ -355,12 +357,13 @@ int dav_copy(struct account_run *run, struct store *st)
 	char why[512] = "";
 	int ret = RUN_STOP;
 
-	if (client_open(&d, &acct->src, acct->src_login, run->creds.src_secret, &d.src, why,
+	/* The source is only ever read: its client refuses anything else. */
+	if (client_open(&d, &acct->src, acct->src_login, run->creds.src_secret, true, &d.src, why,
 	                sizeof(why)) < 0) {
 		server_failed(&d, "source", why);
 		goto out;
 	}
-	if (client_open(&d, &acct->dst, acct->dst_login, run->creds.dst_secret, &d.dst, why,
+	if (client_open(&d, &acct->dst, acct->dst_login, run->creds.dst_secret, false, &d.dst, why,
 	                sizeof(why)) < 0) {
 		server_failed(&d, "destination", why);
 		goto out;

@@ -21,6 +21,7 @@ struct dav_client {
 	char *base_path; /* "/" or "/dav/" */
 	char *user, *password, *ca_file;
 	long connect_timeout_s, timeout_s;
+	bool read_only;
 	unsigned long requests;
 	char curl_error[CURL_ERROR_SIZE];
 };
@@ -48,7 +49,9 @@ static int url_split(const char *url, char **origin_r, char **path_r)
 	else
 		return -1;
 	slash = strchr(rest, '/');
-	if (slash == rest || strchr(url, '@') != NULL || strpbrk(url, " \t\r\n") != NULL)
+	const char *at = strchr(rest, '@');
+	if (slash == rest || (at != NULL && (slash == NULL || at < slash)) ||
+	    strpbrk(url, " \t\r\n") != NULL)
 		return -1; /* no host, or credentials in the URL */
 	*origin_r = slash != NULL ? strndup(url, (size_t)(slash - url)) : strdup(url);
 	*path_r = strdup(slash != NULL ? slash : "/");
@@ -90,6 +93,7 @@ int dav_client_create(const struct dav_endpoint *ep, struct dav_client **client_
 		goto oom;
 	c->connect_timeout_s = ep->connect_timeout_s > 0 ? ep->connect_timeout_s : 15;
 	c->timeout_s = ep->timeout_s > 0 ? ep->timeout_s : 120;
+	c->read_only = ep->read_only;
 	*client_r = c;
 	return 0;
 oom:
@@ -305,9 +309,15 @@ int dav_request(struct dav_client *c, const char *method, const char *href,
                 const char *const *headers, const char *body, size_t len, bool follow,
                 struct dav_response *r, char *err, size_t errlen)
 {
-	char *path = strdup(href[0] != '\0' ? href : c->base_path);
+	char *path;
 	int ret = DAV_EFAIL;
 
+	if (c->read_only && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	    strcmp(method, "PROPFIND") != 0 && strcmp(method, "REPORT") != 0) {
+		snprintf(err, errlen, "%s %.200s: refused: this server is only read", method, href);
+		return DAV_EFAIL;
+	}
+	path = strdup(href[0] != '\0' ? href : c->base_path);
 	if (path == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return DAV_EFAIL;

@@ -30,6 +30,9 @@ struct dav_endpoint {
 	const char *user, *password;
 	int connect_timeout_s; /* 0: 15 s */
 	int timeout_s;         /* one request's whole time, 0: 120 s */
+	/* Only reads (PROPFIND, REPORT, GET, HEAD): any other request is
+	 * refused before it is sent.  A migration's source is one. */
+	bool read_only;
 };
 
 struct dav_client;

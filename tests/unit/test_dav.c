@@ -1,7 +1,8 @@
-/* lib/dav's split of export files: each vCard as it is; calendar components
- * grouped by UID into one VCALENDAR with the calendar's properties (not
- * METHOD) and only the time zones they name; names from UIDs; bad files
- * refused. */
+/* lib/dav without a server.  The split of export files: each vCard as it
+ * is; calendar components grouped by UID into one VCALENDAR with the
+ * calendar's properties (not METHOD) and only the time zones they name;
+ * names from UIDs; bad files refused.  Clients: URLs with credentials or
+ * another scheme refused; a read-only client sends no write. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -126,13 +127,48 @@ static void test_names(void **state)
 	assert_int_equal(dav_href_name("/", name, sizeof(name)), -1);
 }
 
+static void test_clients(void **state)
+{
+	static const char *const bad[] = {"ftp://x/", "https://u:p@x/", "https:///x", "x"};
+	struct dav_endpoint ep = {.user = "u", .password = "secret-pw"};
+	struct dav_client *c = NULL;
+	char err[256], *etag = NULL;
+	long status = -1;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ep.url = bad[i];
+		assert_int_equal(dav_client_create(&ep, &c, err, sizeof(err)), DAV_EFAIL);
+		assert_null(c);
+	}
+	/* Port 9 on loopback: a request that went out would fail with
+	 * DAV_ENET, not be refused. */
+	/* An @ in the path is no credential. */
+	ep.url = "https://127.0.0.1:9/dav/bob@example.org/";
+	assert_int_equal(dav_client_create(&ep, &c, err, sizeof(err)), 0);
+	dav_client_destroy(&c);
+	ep.url = "https://127.0.0.1:9/dav/";
+	ep.read_only = true;
+	assert_int_equal(dav_client_create(&ep, &c, err, sizeof(err)), 0);
+	assert_int_equal(
+	    dav_put(c, "/dav/a.vcf", "x", 1, "text/vcard", NULL, &etag, &status, err, sizeof(err)),
+	    DAV_EFAIL);
+	assert_non_null(strstr(err, "refused"));
+	assert_null(strstr(err, "secret-pw"));
+	struct dav_collection col = {.kind = DAV_CALENDAR};
+	assert_int_equal(dav_create(c, "/dav/cal/", &col, &status, err, sizeof(err)), DAV_EFAIL);
+	assert_int_equal(dav_client_requests(c), 0);
+	dav_client_destroy(&c);
+	assert_null(c);
+	dav_client_destroy(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vcards),
-	    cmocka_unit_test(test_calendar),
-	    cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_vcards),  cmocka_unit_test(test_calendar),
+	    cmocka_unit_test(test_refused), cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_clients),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
