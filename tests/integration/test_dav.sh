@@ -69,7 +69,7 @@ check "plan with dav profiles imported" test -n "$m"
 check "dav url stored per profile" \
   test "$(sql "SELECT count(*) FROM servers WHERE migration_id = $m AND dav_url LIKE 'https://localhost:%'")" = 2
 # A killed worker's lease ends soon (pass 5).
-export LEASE_TTL=8
+export LEASE_TTL=12
 worker_start || { echo "0 passed, 1 failed"; exit 1; }
 
 # --- pass 1: mail, then every collection ----------------------------------
