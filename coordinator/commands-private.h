@@ -6,6 +6,7 @@
  *   commands-account.c  pause, resume, cancel, add, passwd, remove
  *   commands-inspect.c  estimate, proof, empty-destination (inspect.h)
  *   commands-mx.c       mx, and the plan's MX settings at import
+ *   dav.c               import-dav; the status lines of contacts and calendars
  * Helpers print their errors (to stderr, or the log where said). */
 #ifndef MAILSHIFT_COMMANDS_PRIVATE_H
 #define MAILSHIFT_COMMANDS_PRIVATE_H
@@ -67,5 +68,6 @@ int cmd_empty_destination(struct command_ctx *c, int argc, char **argv);
  * its import (-1 with the error printed). */
 struct plan;
 int cmd_mx(struct command_ctx *c, int argc, char **argv);
+int cmd_import_dav(struct command_ctx *c, int argc, char **argv); /* dav.c */
 
 #endif

@@ -244,6 +244,9 @@ static const struct command commands[] = {
      "new password from stdin"},
     {"remove", "MIGRATION ACCOUNT", 2, 2, COMMAND_MIGRATION, cmd_remove,
      "forget an account (its copied mail stays)"},
+    {"import-dav", "MIGRATION ACCOUNT FILE.vcf|FILE.ics", 3, 3, COMMAND_MIGRATION, cmd_import_dav,
+     "put an exported address book or calendar into the\n"
+     "account's destination (CardDAV/CalDAV); again adds nothing"},
     {"pause", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control,
      "stop starting work; running accounts checkpoint"},
     {"resume", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control,

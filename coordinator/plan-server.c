@@ -34,6 +34,7 @@ static const char *const plan_server_keys[] = {"host",
                                                "account_daily_bytes",
                                                "blackout",
                                                "oauth2",
+                                               "dav",
                                                NULL};
 static const char *const plan_tls_values[] = {"implicit", "starttls", "none", NULL};
 static const char *const plan_auth_values[] = {"login", "plain", "xoauth2", "oauthbearer", NULL};
@@ -258,6 +259,33 @@ static void plan_json_oauth2(struct plan_json *pj, json_t *obj, const char *pref
 	(void)plan_json_string(pj, v, where, "ca_file", false, NULL, &srv->oauth_ca_file);
 }
 
+/* "dav": {"url": "https://dav.example/", "ca_file": "..."}: the profile's
+ * CardDAV/CalDAV server, whose address books and calendars are copied after
+ * the mail of an account whose source and destination both have one. */
+static void plan_json_dav(struct plan_json *pj, json_t *obj, const char *prefix,
+                          struct store_server *srv)
+{
+	static const char *const keys[] = {"url", "ca_file", NULL};
+	json_t *v = json_object_get(obj, "dav");
+	char where[192];
+
+	if (v == NULL || json_is_null(v))
+		return;
+	(void)snprintf(where, sizeof(where), "%sdav.", prefix);
+	if (!json_is_object(v)) {
+		plan_errors_add(pj->errs, 0, "%s: %sdav: must be an object {\"url\": ...}",
+		                pj->path, prefix);
+		return;
+	}
+	plan_json_unknown_keys(pj, v, where, keys);
+	if (plan_json_string(pj, v, where, "url", true, NULL, &srv->dav_url) == 0 &&
+	    srv->dav_url != NULL && strncmp(srv->dav_url, "https://", 8) != 0 &&
+	    strncmp(srv->dav_url, "http://", 7) != 0)
+		plan_errors_add(pj->errs, 0, "%s: %surl: must start with https:// (or http://)",
+		                pj->path, where);
+	(void)plan_json_string(pj, v, where, "ca_file", false, NULL, &srv->dav_ca_file);
+}
+
 void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
                       struct store_server *srv, char **master_password_r)
 {
@@ -316,6 +344,7 @@ void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
 	                     "1 PiB (1125899906842624 bytes) per day", &srv->account_daily_bytes);
 	plan_json_blackouts(pj, obj, prefix, srv);
 	plan_json_oauth2(pj, obj, prefix, srv);
+	plan_json_dav(pj, obj, prefix, srv);
 }
 
 /* "source": {...} or "sources": {"NAME": {...}, ...}. */

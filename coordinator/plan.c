@@ -189,10 +189,20 @@ static void plan_read_servers(struct plan_json *pj, json_t *root, struct plan *p
 	plan->dst.name = strdup("destination");
 	if (plan->dst.name == NULL)
 		pj->errs->oom = true;
+	/* Contacts and calendars go from a source's DAV server to the
+	 * destination's: one without the other would silently copy nothing. */
+	for (size_t i = 0; i < plan->nsrcs && plan->dst.dav_url == NULL; i++)
+		if (plan->srcs[i].dav_url != NULL) {
+			plan_errors_add(pj->errs, 0,
+			                "%s: destination.dav: missing, but a source profile has one"
+			                " (contacts and calendars need both)",
+			                pj->path);
+			break;
+		}
 }
 
-static const char *const plan_text_keys[] = {"name",        "source",       "sources",
-                                             "destination", "accounts_csv", NULL};
+static const char *const plan_text_keys[] = {"name",         "source", "sources", "destination",
+                                             "accounts_csv", "mx",     NULL};
 
 int plan_parse(const char *text, size_t len, struct plan **plan_r, char *err, size_t errlen)
 {
@@ -220,6 +230,7 @@ int plan_parse(const char *text, size_t len, struct plan **plan_r, char *err, si
 	}
 	plan_json_unknown_keys(&pj, root, "", plan_text_keys);
 	plan_read_servers(&pj, root, plan);
+	plan_json_mx(&pj, json_object_get(root, "mx"), plan);
 	csv = json_object_get(root, "accounts_csv");
 	if (!json_is_string(csv))
 		plan_errors_add(&errs, 0, "plan: accounts_csv: required, the accounts CSV as text");

@@ -143,6 +143,7 @@ int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 	                        sizeof(error)) < 0 ||
 	    store_keywords_dropped_each(st, migration_id, account_id, print_keywords_dropped, NULL,
 	                                error, sizeof(error)) < 0 ||
+	    report_dav(st, migration_id, account_id, error, sizeof(error)) < 0 ||
 	    store_migration_cleartext(st, migration_id, warnings, sizeof(warnings), error,
 	                              sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);

@@ -2,6 +2,9 @@
 # Install the Debian packages mailshift builds and tests with. Idempotent; run as root.
 # Debian's postgresql and dovecot packages start system services; tests never use them.
 # dnsmasq-base is the binary alone (no service): the MX test runs its own.
+# libcurl: the GnuTLS flavour, which libetpan-dev also pulls in (the OpenSSL
+# flavour's -dev package conflicts with it).  radicale: the tests' CardDAV/CalDAV
+# servers (tests/infra/radicale.sh runs its own; the system service is unused).
 set -euo pipefail
 
 packages=(
@@ -9,7 +12,7 @@ packages=(
   librdkafka-dev libetpan-dev libssl-dev libpq-dev libc-ares-dev
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev libcurl4-gnutls-dev
   libsasl2-modules libcmocka-dev
-  postgresql dovecot-imapd dovecot-core isync dnsmasq-base
+  postgresql dovecot-imapd dovecot-core isync dnsmasq-base radicale
   python3 python3-yaml openssl ca-certificates procps time curl jq tmux
   clang-format cppcheck git chromium
 )

@@ -109,6 +109,12 @@ static void done_reason(int pass, const struct sync_stats *stats, double secs, c
 	                 pass, stats->messages, stats->bytes, stats->matched, stats->flags_updated,
 	                 stats->errors, secs, stats->throttled, stats->rate_wait_s);
 
+	if (stats->dav_contacts + stats->dav_events + stats->dav_failed > 0 && n > 0 &&
+	    (size_t)n < buflen)
+		n += snprintf(buf + n, buflen - (size_t)n,
+		              "; %" PRIu64 " contacts and %" PRIu64 " events copied, %" PRIu64
+		              " refused",
+		              stats->dav_contacts, stats->dav_events, stats->dav_failed);
 	if (stats->folders_failed > 0 && n > 0 && (size_t)n < buflen)
 		snprintf(buf + n, buflen - (size_t)n,
 		         "; with errors: %" PRIu64 " folders failed: %s", stats->folders_failed,

@@ -347,6 +347,16 @@ void folders_state_free(struct account_run *run);
 int folder_failed(struct folder_ctx *fc, const char *src_name, const char *dst_name,
                   const char *why);
 
+/* dav.c: contacts and calendars, after the mail, inside the lease */
+
+/* Whether both of the account's profiles name a CardDAV/CalDAV server. */
+bool dav_wanted(const struct store_account *acct);
+/* Copies the account's address books and calendars on the account's thread
+ * with its store connection st, counting into run->stats.  0, or RUN_STOP
+ * with the outcome set by run_fail (lease lost, a server unreachable or
+ * refusing the credentials). */
+int dav_copy(struct account_run *run, struct store *st);
+
 /* sync.c */
 
 /* Opens fc's source and destination sessions (the destination guarded by

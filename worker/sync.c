@@ -744,6 +744,9 @@ join:
 		if (i > 0)
 			store_close(&fcs[i].st);
 	}
+	/* Contacts and calendars once the mail is done, still under the lease. */
+	if (run.outcome == SYNC_DONE && !*cfg->stop && dav_wanted(acct))
+		(void)dav_copy(&run, st);
 	run_heartbeat_stop(&run, heartbeat, &heartbeat_started);
 	run_cost_log(&run);
 	if (run.outcome == SYNC_DONE && *cfg->stop)

@@ -72,6 +72,9 @@ struct sync_stats {
 	int64_t phase_ms[8];
 	uint64_t rt_src, rt_dst;
 	int wait_s; /* SYNC_WAITING: seconds, -1 = next UTC midnight */
+	/* Contacts and calendars (worker/dav.c): objects copied, and refused
+	 * objects plus collections that could not be had. */
+	uint64_t dav_contacts, dav_events, dav_failed;
 };
 
 /* Runs the pass of an account whose lease (epoch) the caller holds. st is the

@@ -21,6 +21,8 @@ void store_server_clear(struct store_server *srv)
 	free(srv->exclude);
 	free(srv->folder_rules);
 	free(srv->since);
+	free(srv->dav_url);
+	free(srv->dav_ca_file);
 	free(srv->name);
 	free(srv->oauth_token_url);
 	free(srv->oauth_client_id);
@@ -58,6 +60,8 @@ void store_server_from_row(struct store_server *srv, const PGresult *res, int ro
 	srv->oauth_client_secret_file = store_dup_value(res, row, c + 19);
 	srv->oauth_scope = store_dup_value(res, row, c + 20);
 	srv->oauth_ca_file = store_dup_value(res, row, c + 21);
+	srv->dav_url = store_dup_value(res, row, c + 22);
+	srv->dav_ca_file = store_dup_value(res, row, c + 23);
 }
 
 /* Inserts a server profile with its connection budget (max_connections slots)
@@ -130,6 +134,17 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 		        " oauth_client_secret_file = $4, oauth_scope = $5, oauth_ca_file = $6"
 		        " WHERE id = $1",
 		        oq.count, oq.values, NULL, err, errlen) < 0)
+			return -1;
+	}
+	if (srv->dav_url != NULL) {
+		struct store_params dq;
+		store_params_init(&dq);
+		store_param_str(&dq, id_r);
+		store_param_str(&dq, srv->dav_url);
+		store_param_str(&dq, srv->dav_ca_file);
+		if (store_exec(st,
+		               "UPDATE servers SET dav_url = $2, dav_ca_file = $3 WHERE id = $1",
+		               dq.count, dq.values, NULL, err, errlen) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < srv->nblackouts; i++) {

@@ -296,6 +296,31 @@ static const char *const migrations[] = {
     "  final_at timestamptz, done_at timestamptz, synced int NOT NULL DEFAULT 0,"
     "  accounts int NOT NULL DEFAULT 0,"
     "  UNIQUE (migration_id, domain));",
+    /* 14: contacts and calendars (CardDAV, CalDAV) of a profile with a
+     * "dav" URL: per account, each source collection with the destination
+     * collection it goes to and the sync-token of its last complete
+     * listing; per object, the source ETag copied and the destination's
+     * href and ETag (an update goes with If-Match), or the destination's
+     * refusal.  What a pass copied is counted with the pass. */
+    "ALTER TABLE servers ADD COLUMN dav_url text;"
+    "ALTER TABLE servers ADD COLUMN dav_ca_file text;"
+    "CREATE TABLE dav_collections ("
+    "  id bigserial PRIMARY KEY,"
+    "  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
+    "  kind text NOT NULL CHECK (kind IN ('addressbook', 'calendar')),"
+    "  src_href text NOT NULL, dst_href text NOT NULL,"
+    "  name text NOT NULL DEFAULT '', sync_token text, error text,"
+    "  updated_at timestamptz NOT NULL DEFAULT now(),"
+    "  UNIQUE (account_id, src_href));"
+    "CREATE TABLE dav_objects ("
+    "  collection_id bigint NOT NULL REFERENCES dav_collections ON DELETE CASCADE,"
+    "  src_href text NOT NULL, src_etag text NOT NULL,"
+    "  dst_href text NOT NULL, dst_etag text, error text,"
+    "  at timestamptz NOT NULL DEFAULT now(),"
+    "  PRIMARY KEY (collection_id, src_href));"
+    "ALTER TABLE pass_accounts ADD COLUMN dav_contacts bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE pass_accounts ADD COLUMN dav_events bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE pass_accounts ADD COLUMN dav_failed bigint NOT NULL DEFAULT 0;",
 };
 
 size_t schema_count(void)

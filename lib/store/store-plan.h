@@ -49,6 +49,10 @@ struct store_server {
 	char *oauth_client_secret_file; /* a path, read at each refresh; NULL: none */
 	char *oauth_scope;              /* NULL: none asked */
 	char *oauth_ca_file;            /* the endpoint's CA; NULL: the system's */
+	/* Contacts and calendars: the CardDAV/CalDAV server's URL (NULL: none)
+	 * and its CA file (NULL: system CAs); the account's login is used. */
+	char *dav_url;
+	char *dav_ca_file;
 };
 void store_server_clear(struct store_server *srv);
 

@@ -3,6 +3,7 @@
  * can never be taken for another layer's code.  Ranges (-1 is "failed, see
  * err" everywhere): lib/imap -2..-9, lib/store -20..-29, lib/queue -30..-39,
  * lib/account -40..-49, lib/secret -50..-59, lib/oauth -60..-69, the worker
+ * lib/account -40..-49, lib/secret -50..-59, lib/dav -70..-79, the worker
  * -100..-109. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include "account.h"
+#include "dav.h"
 #include "imap.h"
 #include "oauth.h"
 #include "store-lease.h"
@@ -30,6 +32,10 @@ _Static_assert(IN_RANGE(STORE_LEASE_LOST, -29, -20), "lib/store codes in -20..-2
 _Static_assert(IN_RANGE(ACCOUNT_KEY_FAILED, -49, -40), "lib/account codes in -40..-49");
 _Static_assert(IN_RANGE(OAUTH_EREFUSED, -69, -60), "lib/oauth codes in -60..-69");
 _Static_assert(IN_RANGE(OAUTH_EDOWN, -69, -60), "lib/oauth codes in -60..-69");
+_Static_assert(IN_RANGE(DAV_EFAIL, -79, -70), "lib/dav codes in -70..-79");
+_Static_assert(IN_RANGE(DAV_ENET, -79, -70), "lib/dav codes in -70..-79");
+_Static_assert(IN_RANGE(DAV_EAUTH, -79, -70), "lib/dav codes in -70..-79");
+_Static_assert(IN_RANGE(DAV_ESTATUS, -79, -70), "lib/dav codes in -70..-79");
 _Static_assert(IN_RANGE(FOLDERS_TOO_MANY, -109, -100), "worker codes in -100..-109");
 /* Positive results are not errors: a caller testing ret < 0 sees none. */
 _Static_assert(STORE_TAKEN == 0 && STORE_BUSY > 0, "store_*_take results");
@@ -45,10 +51,13 @@ struct code {
 #c, c                                                                              \
 	}
 static const struct code codes[] = {
-    {"generic failure", -1}, CODE(IMAP_ENET),          CODE(IMAP_EAUTH),       CODE(IMAP_ENO),
-    CODE(IMAP_ETHROTTLED),   CODE(IMAP_ELIMIT),        CODE(IMAP_EPROTO),      CODE(IMAP_EARG),
-    CODE(STORE_LEASE_LOST),  CODE(ACCOUNT_KEY_FAILED), CODE(FOLDERS_TOO_MANY), CODE(OAUTH_EREFUSED),
-    CODE(OAUTH_EDOWN),
+    {"generic failure", -1},  CODE(IMAP_ENET),        CODE(IMAP_EAUTH),
+    CODE(IMAP_ENO),           CODE(IMAP_ETHROTTLED),  CODE(IMAP_ELIMIT),
+    CODE(IMAP_EPROTO),        CODE(IMAP_EARG),        CODE(STORE_LEASE_LOST),
+    CODE(ACCOUNT_KEY_FAILED), CODE(FOLDERS_TOO_MANY), CODE(OAUTH_EREFUSED),
+    CODE(OAUTH_EDOWN),        CODE(STORE_LEASE_LOST), CODE(ACCOUNT_KEY_FAILED),
+    CODE(FOLDERS_TOO_MANY),   CODE(DAV_EFAIL),        CODE(DAV_ENET),
+    CODE(DAV_EAUTH),          CODE(DAV_ESTATUS),
 };
 
 static void test_codes_distinct(void **state)

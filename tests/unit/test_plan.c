@@ -748,6 +748,42 @@ static void test_mx(void **state)
 	assert_false(plan_mx_resolver_ok("dns.example:53"));
 }
 
+/* "dav": a profile's CardDAV/CalDAV server, checked at load. */
+static void test_dav_profiles(void **state)
+{
+	struct plan *plan = NULL;
+	char err[ERRLEN] = "";
+
+	(void)state;
+	assert_int_equal(
+	    plan_load(write_file(0, "p.json",
+	                         "{\"name\":\"n\",\"source\":{\"host\":\"s\",\"dav\":{\"url\":"
+	                         "\"https://dav.old.example/\",\"ca_file\":\"/ca.pem\"}},"
+	                         "\"destination\":{\"host\":\"d\",\"dav\":{\"url\":"
+	                         "\"https://dav.new.example/dav/\"}}}"),
+	              &plan, err, sizeof(err)),
+	    0);
+	assert_string_equal(plan->srcs[0].dav_url, "https://dav.old.example/");
+	assert_string_equal(plan->srcs[0].dav_ca_file, "/ca.pem");
+	assert_string_equal(plan->dst.dav_url, "https://dav.new.example/dav/");
+	assert_null(plan->dst.dav_ca_file);
+	plan_destroy(&plan);
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"dav\":{\"url\":"
+	                 "\"ftp://x/\"}},\"destination\":{\"host\":\"d\",\"dav\":{\"url\":"
+	                 "\"https://y/\"}}}",
+	                 "@/plan.json: source.dav.url: must start with https:// (or http://)");
+	check_plan_error(
+	    "{\"name\":\"n\",\"source\":{\"host\":\"s\",\"dav\":\"https://x/\"}," DST_OK "}",
+	    "@/plan.json: source.dav: must be an object {\"url\": ...}");
+	check_plan_error("{\"name\":\"n\"," SRC_OK ",\"destination\":{\"host\":\"d\",\"dav\":{"
+	                 "\"url\":\"https://x/\",\"user\":\"u\"}}}",
+	                 "@/plan.json: destination.dav.user: unknown key");
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"dav\":{\"url\":"
+	                 "\"https://x/\"}}," DST_OK "}",
+	                 "@/plan.json: destination.dav: missing, but a source profile has one"
+	                 " (contacts and calendars need both)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -764,6 +800,7 @@ int main(void)
 	    cmocka_unit_test(test_plan_text),
 	    cmocka_unit_test(test_server_patch),
 	    cmocka_unit_test(test_mx),
+	    cmocka_unit_test(test_dav_profiles),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
