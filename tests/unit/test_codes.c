@@ -51,13 +51,11 @@ struct code {
 #c, c                                                                              \
 	}
 static const struct code codes[] = {
-    {"generic failure", -1},  CODE(IMAP_ENET),        CODE(IMAP_EAUTH),
-    CODE(IMAP_ENO),           CODE(IMAP_ETHROTTLED),  CODE(IMAP_ELIMIT),
-    CODE(IMAP_EPROTO),        CODE(IMAP_EARG),        CODE(STORE_LEASE_LOST),
-    CODE(ACCOUNT_KEY_FAILED), CODE(FOLDERS_TOO_MANY), CODE(OAUTH_EREFUSED),
-    CODE(OAUTH_EDOWN),        CODE(STORE_LEASE_LOST), CODE(ACCOUNT_KEY_FAILED),
-    CODE(FOLDERS_TOO_MANY),   CODE(DAV_EFAIL),        CODE(DAV_ENET),
-    CODE(DAV_EAUTH),          CODE(DAV_ESTATUS),
+    {"generic failure", -1}, CODE(IMAP_ENET),          CODE(IMAP_EAUTH),       CODE(IMAP_ENO),
+    CODE(IMAP_ETHROTTLED),   CODE(IMAP_ELIMIT),        CODE(IMAP_EPROTO),      CODE(IMAP_EARG),
+    CODE(STORE_LEASE_LOST),  CODE(ACCOUNT_KEY_FAILED), CODE(FOLDERS_TOO_MANY), CODE(OAUTH_EREFUSED),
+    CODE(OAUTH_EDOWN),       CODE(DAV_EFAIL),          CODE(DAV_ENET),         CODE(DAV_EAUTH),
+    CODE(DAV_ESTATUS),
 };
 
 static void test_codes_distinct(void **state)
