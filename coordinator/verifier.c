@@ -5,6 +5,7 @@
 #include "imap.h"
 #include "log.h"
 #include "pace.h"
+#include "pop3.h"
 #include "store-account.h"
 #include "store-lease.h"
 
@@ -52,7 +53,7 @@ static int slot_try(void *context)
 /* Tries one side's login within the server's connection budget (a slot is
  * held for the login, so verification never exceeds max_connections even
  * while workers copy); fills state/reason when it fails. */
-static bool login_ok(struct store *st, int64_t server_id, const struct imap_endpoint *ep,
+static bool login_ok(struct store *st, int64_t server_id, const struct imap_endpoint *ep, bool pop3,
                      const char *side, enum account_state *state_r, char *reason, size_t reasonlen)
 {
 	struct imap_session *s = NULL;
@@ -78,6 +79,13 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 	/* A server that asks to slow down is waited for, not taken as a no. */
 	for (int tries = 1;; tries++) {
 		int backoff = 0, secs;
+		if (pop3) {
+			/* A POP3 source: its own login (no throttling answers). */
+			struct pop3_session *p = NULL;
+			ret = pop3_session_open(ep, &p, err, sizeof(err));
+			pop3_session_close(&p);
+			break;
+		}
 		ret = imap_session_open_backoff(ep, &s, &backoff, err, sizeof(err));
 		imap_session_close(&s);
 		if (ret != IMAP_ETHROTTLED || tries == THROTTLE_TRIES)
@@ -115,8 +123,10 @@ static void verify_one(struct verify_run *run, struct store *st, int64_t id)
 		state = ACCOUNT_STATE_VERIFY_FAILED;
 		snprintf(reason, sizeof(reason), "%s", err);
 	} else {
-		if (login_ok(st, acct.src.id, &creds.src, "source", &state, reason, sizeof(reason)))
-			login_ok(st, acct.dst.id, &creds.dst, "destination", &state, reason,
+		bool pop3 = acct.src.protocol != NULL && strcmp(acct.src.protocol, "pop3") == 0;
+		if (login_ok(st, acct.src.id, &creds.src, pop3, "source", &state, reason,
+		             sizeof(reason)))
+			login_ok(st, acct.dst.id, &creds.dst, false, "destination", &state, reason,
 			         sizeof(reason));
 		account_creds_close(&creds);
 	}

@@ -21,6 +21,7 @@ void store_server_clear(struct store_server *srv)
 	free(srv->exclude);
 	free(srv->folder_rules);
 	free(srv->since);
+	free(srv->protocol);
 	free(srv->name);
 	for (size_t i = 0; i < srv->nblackouts; i++)
 		free(srv->blackouts[i].time_zone);
@@ -48,6 +49,8 @@ void store_server_from_row(struct store_server *srv, const PGresult *res, int ro
 	srv->folder_rules = store_dup_value(res, row, c + 14);
 	srv->since = store_dup_value(res, row, c + 15);
 	srv->max_message_bytes = strtoll(PQgetvalue(res, row, c + 16), NULL, 10);
+	srv->protocol = store_dup_value(res, row, c + 17);
+	srv->pop3_seen = strcmp(PQgetvalue(res, row, c + 18), "t") == 0;
 }
 
 /* Inserts a server profile with its connection budget (max_connections slots)
@@ -91,6 +94,16 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 		return -1;
 	snprintf(id_r, id_len, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (srv->protocol != NULL && strcmp(srv->protocol, "imap") != 0) {
+		struct store_params pq;
+		store_params_init(&pq);
+		store_param_str(&pq, id_r);
+		store_param_str(&pq, srv->protocol);
+		store_param_bool(&pq, srv->pop3_seen);
+		if (store_exec(st, "UPDATE servers SET protocol = $2, pop3_seen = $3 WHERE id = $1",
+		               pq.count, pq.values, NULL, err, errlen) < 0)
+			return -1;
+	}
 	if (srv->since != NULL || srv->max_message_bytes > 0) {
 		/* The filters (their own statement: the insert has all the
 		 * parameters a statement takes). */
