@@ -8,7 +8,7 @@ packages=(
   librdkafka-dev libetpan-dev libssl-dev libpq-dev
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev
   libsasl2-modules libcmocka-dev
-  postgresql dovecot-imapd dovecot-core isync
+  postgresql dovecot-imapd dovecot-pop3d dovecot-core isync
   python3 openssl ca-certificates procps time
   clang-format cppcheck git
 )
