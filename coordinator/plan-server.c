@@ -250,6 +250,11 @@ void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
 	                    pop3 ? (implicit ? 995 : 110) : (implicit ? 993 : 143), &srv->port);
 	(void)plan_json_string(pj, obj, prefix, "ca_file", false, NULL, &srv->ca_file);
 	(void)plan_json_choice(pj, obj, prefix, "auth", plan_auth_values, "plain", &srv->auth);
+	if (pop3 && srv->auth != NULL && strcmp(srv->auth, "xoauth2") == 0)
+		plan_errors_add(pj->errs, 0,
+		                "%s: %sauth: a POP3 source logs in with \"plain\" (AUTH PLAIN, or "
+		                "USER/PASS where not offered) or \"login\" (USER/PASS)",
+		                pj->path, prefix);
 	(void)plan_json_string(pj, obj, prefix, "master_user", false, NULL, &srv->master_user);
 	(void)plan_json_string(pj, obj, prefix, "master_password", false, NULL, master_password_r);
 	if (*master_password_r != NULL && srv->master_user == NULL)
