@@ -274,16 +274,18 @@ static int pop3_read_multi(struct pop3_session *s, struct pop3_sink *k, const ch
 	return sink_put(s, k, out, o, doing, err, errlen);
 }
 
-/* Reads the CAPA list (RFC 2449 5); a server without CAPA has none. */
+/* Reads the CAPA list (RFC 2449 5); a server without CAPA has none.  A -ERR
+ * leaves the list as it was (asked again after the login, RFC 2449 5: the
+ * capabilities may change then). */
 static int pop3_capa(struct pop3_session *s, char *err, size_t errlen)
 {
 	char line[POP3_MAX_LINE];
 	size_t len = 0;
 	int ret = pop3_command(s, "CAPA\r\n", "CAPA", line, sizeof(line), err, errlen);
 
-	s->caps[0] = '\0';
 	if (ret == IMAP_ENO)
 		return 0;
+	s->caps[0] = '\0';
 	for (int n = 0; ret == 0; n++) {
 		ret = pop3_read_line(s, line, sizeof(line), "CAPA", err, errlen);
 		if (ret < 0)
@@ -462,9 +464,12 @@ int pop3_session_open(const struct imap_endpoint *ep, struct pop3_session **sess
 			goto fail;
 		pop3_set_state(s, POP3_GREETED);
 	}
+	s->caps[0] = '\0'; /* what was said before TLS is not to be trusted */
 	ret = pop3_capa(s, err, errlen);
 	if (ret == 0)
 		ret = pop3_login(s, ep, err, errlen);
+	if (ret == 0)
+		ret = pop3_capa(s, err, errlen);
 	if (ret < 0)
 		goto fail;
 	pop3_set_state(s, POP3_AUTHENTICATED);
@@ -525,6 +530,7 @@ struct list_ctx {
 	struct pop3_entry *e;
 	size_t count, cap;
 	bool sizes; /* LIST: sizes into the entries UIDL made */
+	size_t at;  /* LIST: the entry the next line's message number is sought from */
 };
 
 /* A unique-id: 1..70 characters 0x21..0x7E (RFC 1939 7). */
@@ -551,13 +557,13 @@ static int list_add(void *context, uint32_t n, const char *word)
 		size = strtoul(word, &end, 10);
 		if (end == word || errno != 0 || size > UINT32_MAX)
 			return -1;
-		/* Sizes come in message-number order, as UIDL's did. */
-		for (size_t i = 0; i < c->count; i++)
-			if (c->e[i].msgno == n) {
-				c->e[i].size = (uint32_t)size;
-				return 0;
-			}
-		return -1;
+		/* Both listings come in message-number order: one walk. */
+		while (c->at < c->count && c->e[c->at].msgno < n)
+			c->at++;
+		if (c->at == c->count || c->e[c->at].msgno != n)
+			return -1;
+		c->e[c->at++].size = (uint32_t)size;
+		return 0;
 	}
 	if (!uidl_valid(word) || (c->count > 0 && c->e[c->count - 1].msgno >= n))
 		return -1;
@@ -605,9 +611,7 @@ int pop3_list(struct pop3_session *session, struct pop3_entry **entries_r, size_
 		c.sizes = true;
 		ret = pop3_command(session, "LIST\r\n", "LIST", line, sizeof(line), err, errlen);
 	}
-	/* LIST's lines are matched to UIDL's by message number: both in
-	 * ascending order, so a lookup from the last match would do; the
-	 * linear scan is bounded by the listing and kept simple. */
+	/* LIST's lines are matched to UIDL's by message number. */
 	if (ret == 0)
 		ret = pop3_listing(session, "LIST", list_add, &c, err, errlen);
 	for (size_t i = 0; ret == 0 && i < c.count; i++)
