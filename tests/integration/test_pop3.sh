@@ -165,6 +165,50 @@ check "... with the certificate named in the reason" \
   bash -c "psql '$MAILSHIFT_DB' -qAt -c \"SELECT last_error FROM accounts WHERE migration_id = $m_pc\" |
            grep -qi certificate"
 
+# --- pop3_seen, and a message without a Date header ----------------------
+add_user SRC pn pnpw
+add_user DST pn pnpw
+deliver pn 600 2
+python3 - "$SRC_DIR/mail/pn/Maildir/new" <<'PY'
+import os, sys
+st = os.stat(sys.argv[1])
+path = os.path.join(sys.argv[1], "1700000000.M1P1.nodate")
+with open(path, "wb") as f:
+    f.write(b"From: a@example.org\nSubject: no date header\n\nbody\n")
+os.chown(path, st.st_uid, st.st_gid)
+PY
+maildrop pn >"$work/pn.before"
+plan=$(make_plan pn "$(pop3_json "$SRC_POP3S_PORT" implicit | sed 's/"protocol"/"pop3_seen": true, "protocol"/')" \
+  "$(server_json dst "$DST_PORT" none)" "pn,pnpw,pn,pnpw")
+m_pn=$(import_plan "$plan")
+worker_start
+t_start=$(date +%s)
+check "pop3_seen: the account ends synced" run_pass "$m_pn" 1
+t_end=$(date +%s)
+worker_stop
+maildrop pn >"$work/pn.after"
+check "pop3_seen: the source keeps its flags (none)" cmp -s "$work/pn.before" "$work/pn.after"
+check "pop3_seen: every copy is \\Seen; the dateless one dated at its copy, the others by Date" \
+  python3 - "$DST_PORT" "$t_start" "$t_end" <<'PY'
+import imaplib, sys, time, email.utils
+port, t0, t1 = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+c = imaplib.IMAP4("127.0.0.1", port)
+c.login("pn", "pnpw")
+c.select("INBOX", readonly=True)
+typ, data = c.fetch("1:*", "(FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (DATE)])")
+metas = [d[0] for d in data if isinstance(d, tuple)]
+heads = [d[1] for d in data if isinstance(d, tuple)]
+assert len(metas) == 3, metas
+for meta, head in zip(metas, heads):
+    assert b"\\Seen" in meta, meta
+    when = time.mktime(imaplib.Internaldate2tuple(meta))
+    if head.strip():
+        want = email.utils.parsedate_to_datetime(head.decode().split(":", 1)[1].strip()).timestamp()
+        assert abs(when - want) < 1, (meta, head)
+    else:
+        assert t0 - 2 <= when <= t1 + 2, (meta, t0, t1)
+PY
+
 # --- SIGKILL mid-pass: resumed without duplicates or losses ----------------
 add_user SRC pk pkpw
 add_user DST pk pkpw
@@ -268,6 +312,6 @@ check "stalled mid-RETR: the reason names the silent server" \
            grep -Eq 'RETR 4|took no data|sent only|no answer'"
 
 check "no password in any log of the suite" \
-  bash -c "! grep -qE 'papw|pspw|pkpw|fepw|fdpw|fspw' '$work'/*.log '$SRC_DIR/dovecot.log'"
+  bash -c "! grep -qE 'papw|pspw|pnpw|pkpw|fepw|fdpw|fspw' '$work'/*.log '$SRC_DIR/dovecot.log'"
 
 suite_end
