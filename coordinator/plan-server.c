@@ -35,9 +35,12 @@ static const char *const plan_server_keys[] = {"host",
                                                "blackout",
                                                "oauth2",
                                                "dav",
+                                               "protocol",
+                                               "pop3_seen",
                                                NULL};
 static const char *const plan_tls_values[] = {"implicit", "starttls", "none", NULL};
 static const char *const plan_auth_values[] = {"login", "plain", "xoauth2", "oauthbearer", NULL};
+static const char *const plan_protocol_values[] = {"imap", "pop3", NULL};
 
 /* "HH:MM" or "HH:MM:SS", 00:00 .. 24:00, as seconds after midnight. */
 static int plan_parse_clock(const char *s, int *secs_r)
@@ -306,11 +309,38 @@ void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
 
 	(void)plan_json_string(pj, obj, prefix, "host", true, NULL, &srv->host);
 	(void)plan_json_choice(pj, obj, prefix, "tls", plan_tls_values, "implicit", &srv->tls);
+	/* "protocol": how the source is read, IMAP or POP3 (the whole maildrop
+	 * into the destination's INBOX); "pop3_seen": its copies flagged \Seen
+	 * (POP3 has no flags to copy). */
+	bool pop3 = false;
+	if (strcmp(prefix, "destination.") != 0) {
+		(void)plan_json_choice(pj, obj, prefix, "protocol", plan_protocol_values, "imap",
+		                       &srv->protocol);
+		pop3 = srv->protocol != NULL && strcmp(srv->protocol, "pop3") == 0;
+		json_t *seen = json_object_get(obj, "pop3_seen");
+		if (seen != NULL && !json_is_null(seen)) {
+			if (!json_is_boolean(seen))
+				plan_errors_add(pj->errs, 0,
+				                "%s: %spop3_seen: must be true or false", pj->path,
+				                prefix);
+			else if (!pop3)
+				plan_errors_add(pj->errs, 0,
+				                "%s: %spop3_seen: only for \"protocol\": \"pop3\"",
+				                pj->path, prefix);
+			else
+				srv->pop3_seen = json_is_true(seen);
+		}
+	}
+	bool implicit = srv->tls == NULL || strcmp(srv->tls, "implicit") == 0;
 	(void)plan_json_int(pj, obj, prefix, "port", 1, 65535,
-	                    srv->tls != NULL && strcmp(srv->tls, "implicit") != 0 ? 143 : 993,
-	                    &srv->port);
+	                    pop3 ? (implicit ? 995 : 110) : (implicit ? 993 : 143), &srv->port);
 	(void)plan_json_string(pj, obj, prefix, "ca_file", false, NULL, &srv->ca_file);
 	(void)plan_json_choice(pj, obj, prefix, "auth", plan_auth_values, "plain", &srv->auth);
+	if (pop3 && srv->auth != NULL && strcmp(srv->auth, "xoauth2") == 0)
+		plan_errors_add(pj->errs, 0,
+		                "%s: %sauth: a POP3 source logs in with \"plain\" (AUTH PLAIN, or "
+		                "USER/PASS where not offered) or \"login\" (USER/PASS)",
+		                pj->path, prefix);
 	(void)plan_json_string(pj, obj, prefix, "master_user", false, NULL, &srv->master_user);
 	(void)plan_json_string(pj, obj, prefix, "master_password", false, NULL, master_password_r);
 	if (*master_password_r != NULL && srv->master_user == NULL)
@@ -320,8 +350,8 @@ void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
 	(void)plan_json_string(pj, obj, prefix, "prefix", false, "", &srv->prefix);
 	(void)plan_json_exclude(pj, obj, prefix, &srv->exclude);
 	if (strcmp(prefix, "destination.") == 0) {
-		static const char *const source_only[] = {"folder_rules", "since",
-		                                          "max_message_size", NULL};
+		static const char *const source_only[] = {
+		    "folder_rules", "since", "max_message_size", "protocol", "pop3_seen", NULL};
 		for (size_t i = 0; source_only[i] != NULL; i++)
 			if (json_object_get(obj, source_only[i]) != NULL)
 				plan_errors_add(

@@ -5,6 +5,7 @@
 #include "imap.h"
 #include "log.h"
 #include "pace.h"
+#include "pop3.h"
 #include "store-account.h"
 #include "store-lease.h"
 
@@ -53,7 +54,7 @@ static int slot_try(void *context)
 /* Tries one side's login within the server's connection budget (a slot is
  * held for the login, so verification never exceeds max_connections even
  * while workers copy); fills state/reason when it fails. */
-static bool login_ok(struct store *st, int64_t server_id, const struct imap_endpoint *ep,
+static bool login_ok(struct store *st, int64_t server_id, const struct imap_endpoint *ep, bool pop3,
                      const char *side, enum account_state *state_r, char *reason, size_t reasonlen)
 {
 	struct imap_session *s = NULL;
@@ -79,6 +80,13 @@ static bool login_ok(struct store *st, int64_t server_id, const struct imap_endp
 	/* A server that asks to slow down is waited for, not taken as a no. */
 	for (int tries = 1;; tries++) {
 		int backoff = 0, secs;
+		if (pop3) {
+			/* A POP3 source: its own login (no throttling answers). */
+			struct pop3_session *p = NULL;
+			ret = pop3_session_open(ep, &p, err, sizeof(err));
+			pop3_session_close(&p);
+			break;
+		}
 		ret = imap_session_open_backoff(ep, &s, &backoff, err, sizeof(err));
 		imap_session_close(&s);
 		if (ret != IMAP_ETHROTTLED || tries == THROTTLE_TRIES)
@@ -112,8 +120,12 @@ static bool side_ok(struct verify_run *run, struct store *st, const struct store
 	bool ok;
 	int ret;
 
+	/* A POP3 source: its own login. */
+	bool pop3 = k == ACCOUNT_SRC && acct->src.protocol != NULL &&
+	            strcmp(acct->src.protocol, "pop3") == 0;
+
 	if (!(k == ACCOUNT_SRC ? creds->src_oauth : creds->dst_oauth))
-		return login_ok(st, k == ACCOUNT_SRC ? acct->src.id : acct->dst.id, &ep, side,
+		return login_ok(st, k == ACCOUNT_SRC ? acct->src.id : acct->dst.id, &ep, pop3, side,
 		                state_r, reason, reasonlen);
 	ret = account_oauth_token(creds, &rot, NULL, &token, err, sizeof(err));
 	if (ret < 0) {
@@ -123,7 +135,7 @@ static bool side_ok(struct verify_run *run, struct store *st, const struct store
 		return false;
 	}
 	ep.secret = token;
-	ok = login_ok(st, k == ACCOUNT_SRC ? acct->src.id : acct->dst.id, &ep, side, state_r,
+	ok = login_ok(st, k == ACCOUNT_SRC ? acct->src.id : acct->dst.id, &ep, pop3, side, state_r,
 	              reason, reasonlen);
 	secret_free(&token);
 	return ok;

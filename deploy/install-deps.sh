@@ -12,7 +12,7 @@ packages=(
   librdkafka-dev libetpan-dev libssl-dev libpq-dev libc-ares-dev
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev libcurl4-gnutls-dev
   libsasl2-modules libcmocka-dev
-  postgresql dovecot-imapd dovecot-core isync dnsmasq-base radicale
+  postgresql dovecot-imapd dovecot-pop3d dovecot-core isync dnsmasq-base radicale
   python3 python3-yaml openssl ca-certificates procps time curl jq tmux
   clang-format cppcheck git chromium
 )

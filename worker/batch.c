@@ -158,7 +158,7 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 		ret = 0;
 	} else {
 		ret = phase_add(fc, PHASE_FETCH, t0,
-		                fetch_batch(fc, fc->src, uids, count, spool, &bodies, &spool_file));
+		                src_fetch(fc, uids, count, spool, &bodies, &spool_file));
 	}
 	if (ret < 0)
 		return ret;
@@ -415,7 +415,7 @@ static int sessions_reopen(struct folder_ctx *fc, struct store_folder *cp)
 	sessions_close(fc);
 	ret = sessions_open(fc);
 	if (ret == 0)
-		ret = imap_folder_open(fc->src, cp->src_name, true, &st, fc->err, sizeof(fc->err));
+		ret = src_examine(fc, cp->src_name, &st);
 	return ret;
 }
 
@@ -552,11 +552,7 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 			break;
 		}
 		int64_t t0 = monotonic_ms();
-		ret = phase_add(
-		    fc, PHASE_FETCH, t0,
-		    since > 0
-		        ? imap_fetch_sizes_dates(fc->src, lo, hi, &sizes, fc->err, sizeof(fc->err))
-		        : imap_fetch_sizes(fc->src, lo, hi, &sizes, fc->err, sizeof(fc->err)));
+		ret = phase_add(fc, PHASE_FETCH, t0, src_sizes(fc, lo, hi, since > 0, &sizes));
 		if (ret < 0)
 			break;
 		fc_alive(fc);
@@ -570,7 +566,7 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 			imap_batch_free(&sizes);
 			t0 = monotonic_ms();
 			ret = phase_add(fc, PHASE_STATUS, t0,
-			                window_next(fc, fc->src, exists, hi, last, &next));
+			                src_window_next(fc, exists, hi, last, &next));
 			if (ret != 0)
 				break;
 			hi = (uint32_t)(next - 1);
@@ -638,10 +634,9 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 				 * the source session is then that fetch's. */
 				if (can_ahead && !spool && i < sizes.count) {
 					t0 = monotonic_ms();
-					ret =
-					    phase_add(fc, PHASE_FETCH, t0,
-					              imap_fetch_bodies(fc->src, uids, n, &bodies,
-					                                fc->err, sizeof(fc->err)));
+					ret = phase_add(fc, PHASE_FETCH, t0,
+					                src_bodies(fc, uids, n, &bodies, fc->err,
+					                           sizeof(fc->err)));
 					if (ret == IMAP_ELIMIT && !fc->store_failed) {
 						ret = copy_one_by_one(fc, cp, uids, n, idx);
 						continue;

@@ -5,6 +5,7 @@
 #include "sync-private.h"
 
 #include <assert.h>
+#include <libetpan/libetpan.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,4 +115,58 @@ int day_epoch(const char *s, int64_t *epoch_r)
 	tm.tm_mday = d;
 	*epoch_r = (int64_t)timegm(&tm);
 	return 0;
+}
+
+static const char *const month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+int header_date(const char *head, size_t len, char *out, size_t outlen)
+{
+	struct mailimf_fields *fields = NULL;
+	const struct mailimf_date_time *dt = NULL;
+	size_t at = 0, end;
+	int ret = -1;
+
+	/* The header only: up to the first empty line. */
+	for (end = 0; end < len; end++)
+		if (head[end] == '\n' && end + 1 < len &&
+		    (head[end + 1] == '\n' ||
+		     (head[end + 1] == '\r' && end + 2 < len && head[end + 2] == '\n'))) {
+			end++;
+			break;
+		}
+	if (mailimf_envelope_fields_parse(head, end, &at, &fields) != MAILIMF_NO_ERROR)
+		return -1;
+	for (clistiter *it = clist_begin(fields->fld_list); it != NULL; it = clist_next(it)) {
+		const struct mailimf_field *f = clist_content(it);
+		if (f->fld_type == MAILIMF_FIELD_ORIG_DATE && f->fld_data.fld_orig_date != NULL) {
+			dt = f->fld_data.fld_orig_date->dt_date_time;
+			break;
+		}
+	}
+	/* A date a destination would refuse as an INTERNALDATE is no date (a
+	 * zone is any four digits, RFC 5322 3.3, with minutes under 60). */
+	if (dt != NULL && dt->dt_day >= 1 && dt->dt_day <= 31 && dt->dt_month >= 1 &&
+	    dt->dt_month <= 12 && dt->dt_year >= 1900 && dt->dt_year <= 9999 && dt->dt_hour >= 0 &&
+	    dt->dt_hour <= 23 && dt->dt_min >= 0 && dt->dt_min <= 59 && dt->dt_sec >= 0 &&
+	    dt->dt_sec <= 60 && dt->dt_zone >= -9959 && dt->dt_zone <= 9959 &&
+	    abs(dt->dt_zone) % 100 < 60) {
+		snprintf(out, outlen, "%02d-%s-%04d %02d:%02d:%02d %c%04d", dt->dt_day,
+		         month_names[dt->dt_month - 1], dt->dt_year, dt->dt_hour, dt->dt_min,
+		         dt->dt_sec > 59 ? 59 : dt->dt_sec, dt->dt_zone < 0 ? '-' : '+',
+		         abs(dt->dt_zone));
+		ret = 0;
+	}
+	mailimf_fields_free(fields);
+	return ret;
+}
+
+void epoch_internaldate(int64_t epoch, char *out, size_t outlen)
+{
+	time_t t = (time_t)epoch;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(out, outlen, "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday,
+	         month_names[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }

@@ -101,8 +101,7 @@ int folders_prepare(struct folder_ctx *fc)
 			return -1;
 		}
 	}
-	ret = imap_folders_list(fc->src, acct->src.prefix, &run->src_folders, &run->nsrc, fc->err,
-	                        sizeof(fc->err));
+	ret = src_list(fc, &run->src_folders, &run->nsrc);
 	if (ret == 0)
 		ret = imap_folders_list(fc->dst, acct->dst.prefix, &run->dst_folders, &run->ndst,
 		                        fc->err, sizeof(fc->err));
@@ -292,7 +291,7 @@ void folders_triage(struct folder_ctx *fc)
 		reqs[n].name = run->src_folders[i].name;
 		at[n++] = i;
 	}
-	ret = n > 0 ? imap_status_many(fc->src, reqs, n, fc->err, sizeof(fc->err)) : 0;
+	ret = n > 0 ? src_status_many(fc, reqs, n) : 0;
 	if (ret < 0)
 		goto out;
 	fc_alive(fc);

@@ -25,8 +25,7 @@ static void *prefetch_run(void *arg)
 	struct prefetch *pf = arg;
 	int64_t t0 = monotonic_ms();
 
-	pf->ret =
-	    imap_fetch_bodies(pf->fc->src, pf->uids, pf->n, &pf->bodies, pf->err, sizeof(pf->err));
+	pf->ret = src_bodies(pf->fc, pf->uids, pf->n, &pf->bodies, pf->err, sizeof(pf->err));
 	if (pf->ret == 0)
 		fc_alive(pf->fc);
 	phase_add(pf->fc, PHASE_FETCH, t0, 0);
@@ -384,9 +383,9 @@ int copy_piped(struct folder_ctx *fc, struct store_folder *cp, const struct imap
 			if (!q[nsent].fetched) {
 				int64_t t0 = monotonic_ms();
 				ret = phase_add(fc, PHASE_FETCH, t0,
-				                imap_fetch_bodies(fc->src, q[nsent].uids,
-				                                  q[nsent].n, &q[nsent].bodies,
-				                                  fc->err, sizeof(fc->err)));
+				                src_bodies(fc, q[nsent].uids, q[nsent].n,
+				                           &q[nsent].bodies, fc->err,
+				                           sizeof(fc->err)));
 				q[nsent].fetched = ret == 0;
 				if (ret != 0)
 					break;

@@ -8,6 +8,7 @@
  *   identity.c  message identity (hash) and the destination index (re-match)
  *   flags.c     flag sync
  *   keywords.c  a message refused for its keywords, appended without them
+ *   source.c    reading the source: IMAP, or a POP3 maildrop as one folder
  *   core.c      the pure pieces of the above (batch_cut, hash_msg,
  *               flags_normalize), unit tested on their own
  *   pace.c      rate limits, daily caps, throttling, sleeps
@@ -97,6 +98,7 @@ struct account_run {
 	 * at the same time. */
 	struct imap_rules rules;
 	bool merged;
+	bool src_pop3; /* the source is a POP3 maildrop (source.c) */
 	/* Per source folder, from folders_prepare and folders_triage: its
 	 * checkpoint row; the source and destination STATUS when known
 	 * (src_known, dst_known); whether a
@@ -129,6 +131,7 @@ struct folder_ctx {
 	struct store *st;
 	int src_slot, dst_slot; /* connection budget slots held (0: none) */
 	struct imap_session *src, *dst;
+	struct pop3_view *pop3; /* the source session when it speaks POP3 (source.c) */
 	/* The account's endpoints with this thread's cancel flag and I/O clock
 	 * (lib/imap keeps pointers to them for the sessions' lifetime). */
 	struct imap_endpoint src_ep, dst_ep;
@@ -324,6 +327,43 @@ void flags_normalize(const char *in, char *out, size_t outlen);
 int internaldate_epoch(const char *s, int64_t *epoch_r);
 /* "YYYY-MM-DD" as the epoch second its UTC day starts; -1 if not.  (core.c) */
 int day_epoch(const char *s, int64_t *epoch_r);
+
+/* An RFC 5322 Date header found in the header bytes head (len bytes: the
+ * message or its start) as an IMAP INTERNALDATE into out; -1 when there is
+ * none or it is not a valid date.  (core.c) */
+int header_date(const char *head, size_t len, char *out, size_t outlen);
+/* Seconds since the epoch as an INTERNALDATE in UTC.  (core.c) */
+void epoch_internaldate(int64_t epoch, char *out, size_t outlen);
+
+/* source.c: what the batch protocol reads from the source, on fc's source
+ * session, IMAP (lib/imap on fc->src) or POP3 (fc->pop3).  Each stands for
+ * the lib/imap call of its name, with the same returns (reason in fc->err;
+ * src_bodies: in err, for the fetch-ahead thread). */
+
+struct pop3_view;
+/* Opens the source session (the POP3 one also lists the maildrop and gives
+ * its unique-ids their pseudo UIDs); *backoff_s_r: a throttled IMAP login's
+ * suggested wait. */
+int src_open(struct folder_ctx *fc, int *backoff_s_r);
+void src_close(struct folder_ctx *fc);
+bool src_is_open(const struct folder_ctx *fc);
+/* Whether copied messages' flags are followed (sync_flags): not for POP3. */
+bool src_has_flags(const struct folder_ctx *fc);
+int src_list(struct folder_ctx *fc, struct imap_folder **folders_r, size_t *count_r);
+int src_status_many(struct folder_ctx *fc, struct imap_status_req *reqs, size_t n);
+int src_status(struct folder_ctx *fc, const char *name, struct imap_status *st_r);
+int src_examine(struct folder_ctx *fc, const char *name, struct imap_status *st_r);
+/* The UIDs and sizes in [lo, hi] (with INTERNALDATE when dates). */
+int src_sizes(struct folder_ctx *fc, uint32_t lo, uint32_t hi, bool dates,
+              struct imap_batch *batch_r);
+int src_bodies(struct folder_ctx *fc, const uint32_t *uids, size_t n, struct imap_batch *batch_r,
+               char *err, size_t errlen);
+/* fetch_batch on the source. */
+int src_fetch(struct folder_ctx *fc, const uint32_t *uids, size_t n, bool spool,
+              struct imap_batch *batch_r, FILE **spool_r);
+/* window_next on the source. */
+int src_window_next(struct folder_ctx *fc, uint32_t exists, uint32_t hi, uint32_t last,
+                    uint64_t *next_r);
 
 /* folders.c */
 

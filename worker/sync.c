@@ -106,9 +106,7 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	if (known != NULL)
 		st = *known;
 	else
-		ret = phase_add(
-		    fc, PHASE_STATUS, t0,
-		    imap_folder_status(fc->src, folder->name, &st, fc->err, sizeof(fc->err)));
+		ret = phase_add(fc, PHASE_STATUS, t0, src_status(fc, folder->name, &st));
 	if (ret < 0)
 		return ret;
 	fc_alive(fc);
@@ -198,9 +196,7 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		goto out;
 	}
 	t0 = monotonic_ms();
-	ret = phase_add(
-	    fc, PHASE_STATUS, t0,
-	    imap_folder_open(fc->src, folder->name, true, &opened, fc->err, sizeof(fc->err)));
+	ret = phase_add(fc, PHASE_STATUS, t0, src_examine(fc, folder->name, &opened));
 	if (ret < 0)
 		goto out;
 	fc_alive(fc);
@@ -230,7 +226,7 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		if (ret != 0)
 			goto out;
 	}
-	if (copied_before > 0 && !cp.rematch) {
+	if (copied_before > 0 && !cp.rematch && src_has_flags(fc)) {
 		uint64_t since = st.highestmodseq != 0 ? cp.highest_modseq : 0;
 		t0 = monotonic_ms();
 		ret = phase_add(fc, PHASE_FLAGS, t0, sync_flags(fc, &cp, copied_before, since));
@@ -299,8 +295,7 @@ static int sessions_open_once(struct folder_ctx *fc, int *auth_side_r)
 	}
 	/* Both logins at once: over a WAN link each costs a few round trips. */
 	threaded = pthread_create(&thread, NULL, dst_open_thread, &dst) == 0;
-	ret = imap_session_open_backoff(&fc->src_ep, &fc->src, &src_backoff, fc->err,
-	                                sizeof(fc->err));
+	ret = src_open(fc, &src_backoff);
 	if (threaded)
 		pthread_join(thread, NULL);
 	else
@@ -399,7 +394,7 @@ int sessions_open(struct folder_ctx *fc)
 
 void sessions_close(struct folder_ctx *fc)
 {
-	imap_session_close(&fc->src);
+	src_close(fc);
 	imap_session_close(&fc->dst);
 	/* The access tokens were only needed for the logins. */
 	secret_free(&fc->src_token);
@@ -440,7 +435,7 @@ static void *folder_thread(void *arg)
 static bool folder_own_error(const struct folder_ctx *fc, int ret)
 {
 	return ret < 0 && !fc->store_failed && ret != IMAP_ENET && ret != IMAP_ETHROTTLED &&
-	       ret != IMAP_EAUTH && fc->src != NULL && fc->dst != NULL;
+	       ret != IMAP_EAUTH && src_is_open(fc) && fc->dst != NULL;
 }
 
 static void folder_thread_run(struct folder_ctx *fc)
@@ -481,7 +476,7 @@ static void folder_thread_run(struct folder_ctx *fc)
 		for (int attempt = 0; attempt < FOLDER_ATTEMPTS && !run_should_stop(run);) {
 			ret = 0;
 			fc->store_failed = false;
-			if (fc->src == NULL || fc->dst == NULL) {
+			if (!src_is_open(fc) || fc->dst == NULL) {
 				sessions_close(fc);
 				ret = sessions_open(fc);
 				if (ret == IMAP_EAUTH) {
@@ -504,7 +499,7 @@ static void folder_thread_run(struct folder_ctx *fc)
 				continue;
 			}
 			attempt++;
-			if (ret < 0 && (fc->src == NULL || fc->dst == NULL)) {
+			if (ret < 0 && (!src_is_open(fc) || fc->dst == NULL)) {
 				/* Could not connect: the next attempt retries, after
 				 * 1, 2, 4 s (a server restarting, a dropped link). */
 				if (attempt < FOLDER_ATTEMPTS && !fc_sleep(fc, 1 << (attempt - 1)))
@@ -627,6 +622,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	run.acct = acct;
 	run.epoch = epoch;
 	run.outcome = SYNC_DONE;
+	run.src_pop3 = acct->src.protocol != NULL && strcmp(acct->src.protocol, "pop3") == 0;
 	/* The tighter of the two servers' daily caps, with what today moved. */
 	run.cap = (uint64_t)acct->src.account_daily_bytes;
 	if (acct->dst.account_daily_bytes > 0 &&

@@ -23,6 +23,7 @@ void store_server_clear(struct store_server *srv)
 	free(srv->since);
 	free(srv->dav_url);
 	free(srv->dav_ca_file);
+	free(srv->protocol);
 	free(srv->name);
 	free(srv->oauth_token_url);
 	free(srv->oauth_client_id);
@@ -62,6 +63,8 @@ void store_server_from_row(struct store_server *srv, const PGresult *res, int ro
 	srv->oauth_ca_file = store_dup_value(res, row, c + 21);
 	srv->dav_url = store_dup_value(res, row, c + 22);
 	srv->dav_ca_file = store_dup_value(res, row, c + 23);
+	srv->protocol = store_dup_value(res, row, c + 24);
+	srv->pop3_seen = strcmp(PQgetvalue(res, row, c + 25), "t") == 0;
 }
 
 /* Inserts a server profile with its connection budget (max_connections slots)
@@ -105,6 +108,16 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 		return -1;
 	snprintf(id_r, id_len, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (srv->protocol != NULL && strcmp(srv->protocol, "imap") != 0) {
+		struct store_params pq;
+		store_params_init(&pq);
+		store_param_str(&pq, id_r);
+		store_param_str(&pq, srv->protocol);
+		store_param_bool(&pq, srv->pop3_seen);
+		if (store_exec(st, "UPDATE servers SET protocol = $2, pop3_seen = $3 WHERE id = $1",
+		               pq.count, pq.values, NULL, err, errlen) < 0)
+			return -1;
+	}
 	if (srv->since != NULL || srv->max_message_bytes > 0) {
 		/* The filters (their own statement: the insert has all the
 		 * parameters a statement takes). */

@@ -321,6 +321,20 @@ static const char *const migrations[] = {
     "ALTER TABLE pass_accounts ADD COLUMN dav_contacts bigint NOT NULL DEFAULT 0;"
     "ALTER TABLE pass_accounts ADD COLUMN dav_events bigint NOT NULL DEFAULT 0;"
     "ALTER TABLE pass_accounts ADD COLUMN dav_failed bigint NOT NULL DEFAULT 0;",
+    /* 15: POP3 sources.  A source profile speaks IMAP or POP3; a POP3
+     * maildrop has no UIDs, so each message's unique-id (UIDL, RFC 1939 7)
+     * gets a pseudo UID of the account, in the order first seen, never
+     * reused: the folders/uid_map/intent machinery then works on those.
+     * first_seen stands in for a message without a Date header as its
+     * destination INTERNALDATE.  pop3_seen: copies are flagged \Seen. */
+    "ALTER TABLE servers ADD COLUMN protocol text NOT NULL DEFAULT 'imap'"
+    "  CHECK (protocol IN ('imap', 'pop3'));"
+    "ALTER TABLE servers ADD COLUMN pop3_seen boolean NOT NULL DEFAULT false;"
+    "CREATE TABLE pop3_uids ("
+    "  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
+    "  uidl text NOT NULL, uid bigint NOT NULL CHECK (uid BETWEEN 1 AND 4294967294),"
+    "  first_seen timestamptz NOT NULL DEFAULT now(),"
+    "  PRIMARY KEY (account_id, uidl), UNIQUE (account_id, uid));",
 };
 
 size_t schema_count(void)

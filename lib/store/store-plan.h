@@ -36,6 +36,8 @@ struct store_server {
 	char *folder_rules; /* a source's folder renames (lib/imap/rules.h text), "" if none */
 	char *since;        /* a source's date filter "YYYY-MM-DD", NULL if none */
 	int64_t max_message_bytes;   /* a source's size filter, 0 = none */
+	char *protocol;              /* a source's: "imap" (NULL too) or "pop3" */
+	bool pop3_seen;              /* POP3 source: copies flagged \Seen */
 	int rate_messages;           /* messages/s across the whole fleet, 0 = no limit */
 	int64_t rate_bytes;          /* bytes/s across the whole fleet, 0 = no limit */
 	int64_t account_daily_bytes; /* bytes per account per UTC day, 0 = no cap */

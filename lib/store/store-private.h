@@ -73,7 +73,7 @@ int store_hex_decode(const char *hex, unsigned char **out_r, size_t *len_r);
 	" s.prefix, s.exclude, s.name, s.rate_messages, s.rate_bytes, s.account_daily_bytes,"      \
 	" s.folder_rules, s.since, s.max_message_bytes, s.oauth_token_url, s.oauth_client_id,"     \
 	" s.oauth_client_secret_file, s.oauth_scope, s.oauth_ca_file, s.dav_url,"                  \
-	" s.dav_ca_file"
+	" s.dav_ca_file, s.protocol, s.pop3_seen"
 /* Fills srv from the STORE_SERVER_COLUMNS starting at column c (plan.c). */
 void store_server_from_row(struct store_server *srv, const PGresult *res, int row, int c);
 /* Reads an account with its servers and secrets (account.c); the lease

@@ -7,7 +7,9 @@
 #   stack.sh stop DIR     stops what start started; safe to repeat
 #
 # Ports: MAILSHIFT_PORT_BASE (default 14300) + 0 PostgreSQL, +1/+2 src
-# imap/imaps, +3/+4 dst, +5/+6 dst2. MAILSHIFT_NO_BROKER=1 skips the broker.
+# imap/imaps, +3/+4 dst, +5/+6 dst2; with MAILSHIFT_SRC_POP3=1, +7/+8 the
+# src instance's pop3/pop3s (the same maildirs: the POP3 maildrop is the
+# INBOX). MAILSHIFT_NO_BROKER=1 skips the broker.
 # MAILSHIFT_STACK_OAUTH2=URL: every Dovecot also takes OAuth2 access tokens
 # (XOAUTH2, OAUTHBEARER), checked at that RFC 7662 introspection URL
 # (tests/infra/oauth_server.py); passwords keep working beside them.
@@ -222,6 +224,25 @@ passdb {
 
 mail_location = maildir:~/Maildir:LAYOUT=fs
 mail_plugins = \$mail_plugins
+EOF
+  if [[ ${MAILSHIFT_SRC_POP3:-0} == 1 ]]; then
+    # POP3 served as a provider would, with the server's own defaults.
+    sed -i 's/^protocols = imap$/protocols = imap pop3/' "$d/dovecot.conf"
+    cat >>"$d/dovecot.conf" <<EOF
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $((BASE + 7))
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = $((BASE + 8))
+    ssl = yes
+  }
+}
+EOF
+  fi
+  cat >>"$d/dovecot.conf" <<EOF
 namespace inbox {
   inbox = yes
   mailbox Sent {
@@ -419,6 +440,10 @@ write_env() {
       emit "${upper}_DIR" "$DIR/$name"
       emit "${upper}_CONF" "$DIR/$name/dovecot.conf"
     done
+    if [[ ${MAILSHIFT_SRC_POP3:-0} == 1 ]]; then
+      emit SRC_POP3_PORT $((BASE + 7))
+      emit SRC_POP3S_PORT $((BASE + 8))
+    fi
   } >"$DIR/env.tmp"
   mv "$DIR/env.tmp" "$DIR/env"
 }

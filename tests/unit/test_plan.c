@@ -295,6 +295,48 @@ static void check_plan_error(const char *json, const char *expected_fmt)
 	assert_null(strstr(err, "S3cret"));
 }
 
+/* A POP3 source: its default ports, pop3_seen, and what it refuses. */
+static void test_pop3_source(void **state)
+{
+	struct plan *plan = NULL;
+	char err[ERRLEN] = "";
+
+	(void)state;
+	assert_int_equal(
+	    plan_load(
+	        write_file(0, "p.json",
+	                   "{\"name\":\"n\",\"sources\":{\"a\":{\"host\":\"s\","
+	                   "\"protocol\":\"pop3\",\"pop3_seen\":true},\"b\":{\"host\":\"s\","
+	                   "\"protocol\":\"pop3\",\"tls\":\"starttls\"},\"c\":{\"host\":\"s\"}},"
+	                   "\"destination\":{\"host\":\"d\"}}"),
+	        &plan, err, sizeof(err)),
+	    0);
+	assert_int_equal(plan->nsrcs, 3);
+	assert_string_equal(plan->srcs[0].protocol, "pop3");
+	assert_int_equal(plan->srcs[0].port, 995);
+	assert_true(plan->srcs[0].pop3_seen);
+	assert_int_equal(plan->srcs[1].port, 110);
+	assert_false(plan->srcs[1].pop3_seen);
+	assert_string_equal(plan->srcs[2].protocol, "imap");
+	assert_int_equal(plan->srcs[2].port, 993);
+	assert_null(plan->dst.protocol);
+	plan_destroy(&plan);
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"protocol\":\"pop3\","
+	                 "\"auth\":\"xoauth2\"},\"destination\":{\"host\":\"d\"}}",
+	                 "@/plan.json: source.auth: a POP3 source logs in with \"plain\" (AUTH "
+	                 "PLAIN, or USER/PASS where not offered) or \"login\" (USER/PASS)");
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"pop3_seen\":true},"
+	                 "\"destination\":{\"host\":\"d\"}}",
+	                 "@/plan.json: source.pop3_seen: only for \"protocol\": \"pop3\"");
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\",\"protocol\":\"smtp\"},"
+	                 "\"destination\":{\"host\":\"d\"}}",
+	                 "@/plan.json: source.protocol: must be one of imap|pop3");
+	check_plan_error("{\"name\":\"n\",\"source\":{\"host\":\"s\"},"
+	                 "\"destination\":{\"host\":\"d\",\"protocol\":\"pop3\"}}",
+	                 "@/plan.json: destination.protocol: a setting of the source: give it in "
+	                 "the source profile");
+}
+
 #define SRC_OK "\"source\":{\"host\":\"s\"}"
 #define DST_OK "\"destination\":{\"host\":\"d\"}"
 
@@ -790,6 +832,7 @@ int main(void)
 	    cmocka_unit_test(test_good_plan),
 	    cmocka_unit_test(test_plan_oauth2),
 	    cmocka_unit_test(test_port_default_starttls),
+	    cmocka_unit_test(test_pop3_source),
 	    cmocka_unit_test(test_csv_each_error),
 	    cmocka_unit_test(test_csv_all_errors),
 	    cmocka_unit_test(test_csv_error_cap),

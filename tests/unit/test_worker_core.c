@@ -392,6 +392,30 @@ static void test_keywords_strip(void **state)
 	strip_is("\\Seen", "\\Seen", "\\Seen");
 }
 
+/* A POP3 message's INTERNALDATE: its Date header, in the header only. */
+static void test_header_date(void **state)
+{
+	static const char msg[] =
+	    "Subject: x\r\nDate: Wed, 21 Aug 2002 20:31:57 -1600\r\n"
+	    "From: a@b.example\r\n\r\nDate: Thu, 1 Jan 2009 00:00:00 +0000\r\n";
+	static const char lf[] = "Date: 1 Oct 2002 02:00 +0200\n\nbody\n";
+	static const char none[] = "Subject: no date\r\n\r\nDate: 1 Oct 2002 02:00 +0200\r\n";
+	static const char bad[] = "Date: someday\r\n\r\n";
+	char out[40];
+	int64_t t;
+
+	(void)state;
+	assert_int_equal(header_date(msg, strlen(msg), out, sizeof(out)), 0);
+	assert_string_equal(out, "21-Aug-2002 20:31:57 -1600");
+	assert_int_equal(header_date(lf, strlen(lf), out, sizeof(out)), 0);
+	assert_int_equal(internaldate_epoch(out, &t), 0);
+	assert_int_equal(t, 1033430400);
+	assert_int_equal(header_date(none, strlen(none), out, sizeof(out)), -1);
+	assert_int_equal(header_date(bad, strlen(bad), out, sizeof(out)), -1);
+	epoch_internaldate(1033430400, out, sizeof(out));
+	assert_string_equal(out, "01-Oct-2002 00:00:00 +0000");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +436,7 @@ int main(void)
 	    cmocka_unit_test(test_flags_small_output),
 	    cmocka_unit_test(test_dates),
 	    cmocka_unit_test(test_keywords_strip),
+	    cmocka_unit_test(test_header_date),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
