@@ -8,6 +8,7 @@
 #include "store-account.h"
 
 #include <stdbool.h>
+#include <time.h>
 
 /* One side's session of an inspection, holding a slot of its server's
  * connection budget (as verify does), so inspecting never exceeds
@@ -19,11 +20,16 @@ struct inspect_side {
 	bool slot_held;
 	char owner[64];
 	struct imap_session *session;
+	time_t renewed; /* when the slot's lease was last renewed */
 };
 /* Waits up to 2 minutes for a slot, then logs in (waiting for a throttling
  * server as verify does).  0, or <0 with the reason in err (side named). */
 int inspect_side_open(struct inspect_side *side, struct store *st, int64_t server_id,
                       const struct imap_endpoint *ep, const char *what, char *err, size_t errlen);
+/* Renews the slot's lease once a minute at most (a proof of a large
+ * account outlasts the 10 minutes a slot is taken for); call it between
+ * batches. */
+void inspect_side_keep(struct inspect_side *side);
 /* Logs out and gives the slot back; safe on a side never opened. */
 void inspect_side_close(struct inspect_side *side);
 

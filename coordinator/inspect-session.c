@@ -13,8 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-/* How long an inspection waits for a slot of its server's budget. */
+/* How long an inspection waits for a slot of its server's budget, how long
+ * it takes it for, and how often the lease is renewed. */
 #define SLOT_WAIT_S 120
+#define SLOT_TTL_S 600
+#define SLOT_RENEW_S 60
 /* Tries for a login while the server asks to slow down. */
 #define THROTTLE_TRIES 6
 
@@ -28,8 +31,8 @@ static int slot_try(void *context)
 {
 	struct slot_take *t = context;
 
-	return store_slot_take(t->side->st, t->side->server_id, t->side->owner, 600, &t->side->slot,
-	                       t->error, t->errlen);
+	return store_slot_take(t->side->st, t->side->server_id, t->side->owner, SLOT_TTL_S,
+	                       &t->side->slot, t->error, t->errlen);
 }
 
 int inspect_side_open(struct inspect_side *side, struct store *st, int64_t server_id,
@@ -55,6 +58,7 @@ int inspect_side_open(struct inspect_side *side, struct store *st, int64_t serve
 	if (taken < 0)
 		log_warn("%s: connection budget: %s (going on anyway)", what, error);
 	side->slot_held = taken == STORE_TAKEN;
+	side->renewed = time(NULL);
 	for (int tries = 1;; tries++) {
 		int backoff = 0;
 		ret = imap_session_open_backoff(ep, &side->session, &backoff, ierr, sizeof(ierr));
@@ -68,6 +72,18 @@ int inspect_side_open(struct inspect_side *side, struct store *st, int64_t serve
 		return -1;
 	}
 	return 0;
+}
+
+void inspect_side_keep(struct inspect_side *side)
+{
+	char error[STORE_ERRLEN] = "";
+	time_t now = time(NULL);
+
+	if (!side->slot_held || now - side->renewed < SLOT_RENEW_S)
+		return;
+	side->renewed = now;
+	if (store_slots_renew(side->st, side->owner, SLOT_TTL_S, error, sizeof(error)) < 0)
+		log_warn("connection budget: %s", error);
 }
 
 void inspect_side_close(struct inspect_side *side)

@@ -66,9 +66,10 @@ static int fetch_spooled(struct imap_session *s, uint32_t uid, struct proof_msg 
 
 /* Every message of a folder with its identity: sizes first (UID windows),
  * then the bodies in bounded batches. */
-static int side_fetch(struct imap_session *s, const char *name, struct side_msgs *out, char *err,
+static int side_fetch(struct inspect_side *side, const char *name, struct side_msgs *out, char *err,
                       size_t errlen)
 {
+	struct imap_session *s = side->session;
 	struct imap_status st;
 	struct imap_batch sizes = {0};
 	size_t cap = 0;
@@ -122,6 +123,7 @@ static int side_fetch(struct imap_session *s, const char *name, struct side_msgs
 				bytes += sizes.msgs[i].size;
 				uids[n++] = sizes.msgs[i++].uid;
 			}
+			inspect_side_keep(side);
 			ret = imap_fetch_bodies(s, uids, n, &b, err, errlen);
 			if (ret < 0)
 				goto fail;
@@ -180,8 +182,8 @@ static int folder_prove(struct store *st, struct inspect_side *src, struct inspe
 
 	inspect_folder_shown(f->src_name, shown, sizeof(shown));
 	inspect_folder_shown(f->dst_name, dshown, sizeof(dshown));
-	if (side_fetch(src->session, f->src_name, &s, err, errlen) < 0 ||
-	    side_fetch(dst->session, f->dst_name, &d, err, errlen) < 0)
+	if (side_fetch(src, f->src_name, &s, err, errlen) < 0 ||
+	    side_fetch(dst, f->dst_name, &d, err, errlen) < 0)
 		goto out;
 	if (store_uidmap_all(st, f->id, &pairs, &npairs, error, sizeof(error)) < 0 ||
 	    store_folder_notes(st, f->id, false, &errs, &nerrs, error, sizeof(error)) < 0 ||
