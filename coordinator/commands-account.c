@@ -153,6 +153,7 @@ int cmd_add(struct command_ctx *c, int argc, char **argv)
 		                                     .dst_secret = d,
 		                                     .dst_secret_len = rows[i].dst_secret_len,
 		                                     .priority = a->priority,
+		                                     .folder_rules = a->folder_rules,
 		                                     .source = a->source,
 		                                     .line = a->line};
 	}

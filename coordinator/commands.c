@@ -118,6 +118,7 @@ static int cmd_import(struct command_ctx *c, int argc, char **argv)
 		r->src_login = a->src_login;
 		r->dst_login = a->dst_login;
 		r->priority = a->priority;
+		r->folder_rules = a->folder_rules;
 		r->source = a->source;
 		r->line = a->line;
 	}

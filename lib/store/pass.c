@@ -43,7 +43,7 @@ int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_
 	"  THEN a.retry_at END AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"        \
 	" coalesce(l.messages, -1), coalesce(l.bytes, -1),"                                        \
 	" count(f.id) FILTER (WHERE f.error IS NOT NULL),"                                         \
-	" coalesce(sum(f.matched_messages), 0)"                                                    \
+	" coalesce(sum(f.matched_messages), 0), coalesce(sum(f.filtered_messages), 0)"             \
 	" FROM accounts a LEFT JOIN folders f ON f.account_id = a.id"                              \
 	" LEFT JOIN live_totals l ON l.account_id = a.id AND l.pass = a.pass"                      \
 	" WHERE " cond " GROUP BY a.id, l.messages, l.bytes ORDER BY a.id"
@@ -82,6 +82,7 @@ int store_migration_status(struct store *st, int64_t migration_id, int64_t accou
 		    .live_bytes = strtoll(PQgetvalue(res, i, 13), NULL, 10),
 		    .failed_folders = strtoll(PQgetvalue(res, i, 14), NULL, 10),
 		    .matched = strtoll(PQgetvalue(res, i, 15), NULL, 10),
+		    .filtered = strtoll(PQgetvalue(res, i, 16), NULL, 10),
 		};
 		cb(&row, context);
 	}

@@ -48,6 +48,7 @@ struct store_account_status {
 	int64_t live_bytes;
 	int64_t failed_folders; /* folders whose last try failed (store_folder_errors) */
 	int64_t matched;        /* messages found already in the destination, mapped */
+	int64_t filtered;       /* messages the source profile's filters left out */
 };
 typedef void store_status_cb(const struct store_account_status *row, void *context);
 /* Calls cb for each account of the migration (or only account_id if not 0),
