@@ -38,6 +38,18 @@ void inspect_side_close(struct inspect_side *side);
 int inspect_ids(struct store *st, int64_t migration_id, const int64_t *ids, size_t count,
                 int64_t **out_r, size_t *n_r, char *err, size_t errlen);
 
+/* A source profile's filters as the worker applies them (worker/batch.c
+ * filter_window): a message larger than max_bytes, or (a date it can read)
+ * older than since, is left out by the operator's choice: not counted by an
+ * estimate, not missing from a proof. */
+struct inspect_filter {
+	int64_t since;     /* UTC midnight of the profile's day, 0: none */
+	int64_t max_bytes; /* 0: none */
+};
+void inspect_filter_init(struct inspect_filter *f, const struct store_server *src);
+bool inspect_filter_active(const struct inspect_filter *f);
+bool inspect_filtered(const struct inspect_filter *f, uint32_t size, const char *internaldate);
+
 /* The folder name as an operator reads it (modified UTF-7 decoded). */
 void inspect_folder_shown(const char *mutf7, char *out, size_t outlen);
 

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "names.h"
 #include "pace.h"
+#include "proof-compare.h"
 #include "store-lease.h"
 
 #include <pthread.h>
@@ -116,4 +117,38 @@ void inspect_folder_shown(const char *mutf7, char *out, size_t outlen)
 {
 	if (imap_name_decode(mutf7, out, outlen) < 0)
 		snprintf(out, outlen, "%s", mutf7);
+}
+
+void inspect_filter_init(struct inspect_filter *f, const struct store_server *src)
+{
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	int y, m, d;
+	char date[48];
+
+	f->since = 0;
+	f->max_bytes = src->max_message_bytes;
+	/* "YYYY-MM-DD" (checked at import) as an INTERNALDATE at UTC midnight. */
+	if (src->since != NULL && sscanf(src->since, "%4d-%2d-%2d", &y, &m, &d) == 3 && m >= 1 &&
+	    m <= 12) {
+		snprintf(date, sizeof(date), "%02d-%s-%04d 00:00:00 +0000", d, months[m - 1], y);
+		if (!proof_date_parse(date, &f->since))
+			f->since = 0;
+	}
+}
+
+bool inspect_filter_active(const struct inspect_filter *f)
+{
+	return f->since > 0 || f->max_bytes > 0;
+}
+
+bool inspect_filtered(const struct inspect_filter *f, uint32_t size, const char *internaldate)
+{
+	int64_t t;
+
+	if (f->max_bytes > 0 && (int64_t)size > f->max_bytes)
+		return true;
+	/* A date it cannot read is no reason to leave a message out. */
+	return f->since > 0 && internaldate != NULL && proof_date_parse(internaldate, &t) &&
+	       t < f->since;
 }
