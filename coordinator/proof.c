@@ -465,6 +465,8 @@ static json_t *account_prove(struct store *st, const struct secret_key *key, int
 	}
 	json_object_set_new(a, "account", json_string(acct.src_login));
 	json_object_set_new(a, "destination_login", json_string(acct.dst_login));
+	/* A proof of an account being copied shows a copy in progress. */
+	json_object_set_new(a, "state", json_string(acct.state));
 	if (store_proof_folders(st, id, &rows, &nrows, error, sizeof(error)) < 0) {
 		snprintf(err, sizeof(err), "%s", error);
 		goto out;
