@@ -301,7 +301,9 @@ static int folder_prove(struct store *st, struct inspect_side *src, struct inspe
 	json_object_set_new(jf, "extra", json_integer((json_int_t)r.extra));
 	json_object_set_new(jf, "changed", json_integer((json_int_t)r.changed));
 	json_object_set_new(jf, "filtered", json_integer((json_int_t)nfiltered));
-	if (d.absent)
+	if (f->error != NULL)
+		json_object_set_new(jf, "error", json_string(f->error));
+	else if (d.absent)
 		json_object_set_new(jf, "error",
 		                    json_string("the destination folder does not exist"));
 	json_array_append_new(folders, jf);
@@ -356,8 +358,8 @@ static int merged_others(struct inspect_side *src, const struct store_proof_fold
 /* A selectable source folder the worker has no row for (created on the
  * source since the last pass, or never copied): every message is missing. */
 static int folder_uncopied(struct inspect_side *src, const struct inspect_filter *flt,
-                           const char *name, json_t *folders, json_t *diffs, size_t *missing,
-                           char *err, size_t errlen)
+                           const char *name, const char *why, json_t *folders, json_t *diffs,
+                           size_t *missing, char *err, size_t errlen)
 {
 	struct imap_status st;
 	char shown[1024];
@@ -385,8 +387,7 @@ static int folder_uncopied(struct inspect_side *src, const struct inspect_filter
 				continue;
 			count++;
 			snprintf(d.src, sizeof(d.src), "%u bytes", b.msgs[i].size);
-			snprintf(d.detail, sizeof(d.detail),
-			         "the folder was not copied (no pass has seen it yet)");
+			snprintf(d.detail, sizeof(d.detail), "the folder was not copied: %s", why);
 			json_array_append_new(diffs, diff_json(shown, &d));
 		}
 		imap_batch_free(&b);
@@ -401,7 +402,7 @@ static int folder_uncopied(struct inspect_side *src, const struct inspect_filter
 	json_object_set_new(jf, "missing", json_integer((json_int_t)count));
 	json_object_set_new(jf, "extra", json_integer(0));
 	json_object_set_new(jf, "changed", json_integer(0));
-	json_object_set_new(jf, "error", json_string("not copied"));
+	json_object_set_new(jf, "error", json_string(why));
 	json_array_append_new(folders, jf);
 	*missing += count;
 	return 0;
@@ -426,8 +427,8 @@ static int folders_uncopied(struct inspect_side *src, const struct store_account
 		for (size_t k = 0; k < nrows && !known; k++)
 			known = strcmp(rows[k].src_name, list[i].name) == 0;
 		if (!known)
-			ret = folder_uncopied(src, flt, list[i].name, folders, diffs, missing, err,
-			                      errlen);
+			ret = folder_uncopied(src, flt, list[i].name, "no pass has seen it yet",
+			                      folders, diffs, missing, err, errlen);
 	}
 	imap_folders_free(&list, n);
 	return ret;
@@ -481,6 +482,15 @@ static json_t *account_prove(struct store *st, const struct secret_key *key, int
 	inspect_filter_init(&flt, &acct.src);
 	for (size_t i = 0; i < nrows && err[0] == '\0'; i++) {
 		struct side_msgs others = {0};
+		/* A folder the worker could not map or create: nothing of it is
+		 * on the destination, and its error says why. */
+		if (rows[i].dst_name == NULL || rows[i].dst_name[0] == '\0') {
+			folder_uncopied(&src, &flt, rows[i].src_name,
+			                rows[i].error != NULL ? rows[i].error
+			                                      : "it has no destination",
+			                folders, diffs, &missing, err, sizeof(err));
+			continue;
+		}
 		if (merged_others(&src, rows, nrows, i, &others, err, sizeof(err)) == 0)
 			folder_prove(st, &src, &dst, &flt, &rows[i], others.msgs, others.count,
 			             folders, diffs, &missing, &extra, &changed, err, sizeof(err));
