@@ -78,7 +78,10 @@ static int side_fetch(struct inspect_side *side, const char *name, struct side_m
 	memset(out, 0, sizeof(*out));
 	ret = imap_folder_open(s, name, true, &st, err, errlen);
 	if (ret == IMAP_ENO) {
+		/* No such folder on this side: every message of the other is
+		 * missing (or extra), which is the answer, not a failure. */
 		out->absent = true;
+		err[0] = '\0';
 		return 0;
 	}
 	if (ret < 0)
@@ -292,6 +295,11 @@ static int folder_prove(struct store *st, struct inspect_side *src, struct inspe
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	/* The folder failed and has no copy: its error says why each is missing. */
+	for (size_t i = 0; f->error != NULL && d.absent && i < r.count; i++)
+		if (r.diffs[i].kind == PROOF_MISSING)
+			snprintf(r.diffs[i].detail, sizeof(r.diffs[i].detail),
+			         "the folder was not copied: %s", f->error);
 	json_t *jf = json_object();
 	json_object_set_new(jf, "name", json_string(shown));
 	json_object_set_new(jf, "destination_name", json_string(dshown));
