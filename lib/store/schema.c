@@ -379,8 +379,7 @@ int store_schema_apply(struct store *st, char *err, size_t errlen)
 		applied = PQntuples(res) > 0;
 		PQclear(res);
 		res = NULL;
-		/* A number held by another branch: nothing to apply yet. */
-		if (applied || schema_sql(i) == NULL)
+		if (applied)
 			continue;
 		if (store_exec_simple(st, "BEGIN", err, errlen) < 0)
 			goto out;

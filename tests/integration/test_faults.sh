@@ -215,6 +215,20 @@ check "the account's state reason says synced with errors" \
   test "$(sql "SELECT count(*) FROM account_log l JOIN accounts a ON a.id = l.account_id
                WHERE a.migration_id = $m_refuse AND l.to_state = 'synced'
                AND l.reason LIKE '%1 folders failed: Old Projects: CREATE%Invalid mailbox name%'")" = 1
+"$COORD" proof "$m_refuse" --json >"$work/refuse.proof" 2>"$work/refuse.proof.err"
+refuse_proof_rc=$?
+# (The fake destination starts with a few messages of its own: extra.)
+check "proof: not exact (exit $refuse_proof_rc); the refused folder's messages all missing with the CREATE error, none elsewhere" \
+  python3 -c '
+import json, sys
+a = json.load(open(sys.argv[1]))["accounts"][0]
+f = {x["name"]: x for x in a["folders"]}["Old Projects"]
+m = [x for x in a["differences"] if x["kind"] == "missing"]
+sys.exit(0 if int(sys.argv[2]) == 1 and a["error"] is None and f["source"] > 0 and
+         len(m) == a["missing"] == f["source"] and "CREATE" in f["error"] and
+         all(x["folder"] == "Old Projects" and "Invalid mailbox name" in x["detail"] for x in m) and
+         a["changed"] == 0 else 1)' \
+  "$work/refuse.proof" "$refuse_proof_rc"
 
 # --- a destination refusing a whole MULTIAPPEND (RFC 3502: nothing stored) ----
 # 450 messages in INBOX, the 230th with the keyword $Rejected, which the fake
