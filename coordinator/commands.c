@@ -7,6 +7,7 @@
 #include "account.h"
 #include "log.h"
 #include "plan.h"
+#include "queue.h"
 #include "scheduler.h"
 #include "secret.h"
 #include "store-account.h"
@@ -185,11 +186,37 @@ static int cmd_run(struct command_ctx *c, int argc, char **argv)
 	    .stop = &stop_requested,
 	};
 
+	char err[1024];
+
 	(void)argc;
 	(void)argv;
+	/* Before any producer: one would have the broker auto-create the
+	 * topics with its defaults, or fail much later and less clearly. */
+	if (queue_topics_ensure(c->o->brokers, &c->o->topics, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	return scheduler_run(&sc) < 0 ? 1 : 0;
+}
+
+/* topics: the Kafka topics checked, the missing ones created (a deployment's
+ * first step, or a Job before the coordinators start). */
+static int cmd_topics(struct command_ctx *c, int argc, char **argv)
+{
+	char jobs[256], events[256], err[1024];
+
+	(void)argc;
+	(void)argv;
+	if (queue_topic_name(QUEUE_TOPIC_JOBS, jobs, sizeof(jobs), err, sizeof(err)) < 0 ||
+	    queue_topic_name(QUEUE_TOPIC_EVENTS, events, sizeof(events), err, sizeof(err)) < 0 ||
+	    queue_topics_ensure(c->o->brokers, &c->o->topics, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	printf("%s\n%s\n", jobs, events);
+	return 0;
 }
 
 static const struct command commands[] = {
@@ -230,6 +257,9 @@ static const struct command commands[] = {
      "expired and publishes the jobs owed (one active\n"
      "coordinator at a time, the others stand by)"},
     {"step", "", 0, 0, COMMAND_BROKERS | COMMAND_OWN_DB, cmd_step, "one scheduler step, then exit"},
+    {"topics", "", 0, 0, COMMAND_BROKERS | COMMAND_OWN_DB, cmd_topics,
+     "check the Kafka topics, create the missing ones\n"
+     "(unless --no-create-topics); prints their names"},
 };
 
 const struct command *command_find(const char *name)
