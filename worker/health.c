@@ -142,7 +142,10 @@ static int listen_address(const char *spec, struct addrinfo **ai_r, char *err, s
 	if (colon == NULL || colon[1] == '\0' ||
 	    strspn(colon + 1, "0123456789") != strlen(colon + 1) || atoi(colon + 1) < 1 ||
 	    atoi(colon + 1) > 65535) {
-		snprintf(err, errlen, "--listen %s: expected ADDR:PORT (port 1..65535)", spec);
+		snprintf(
+		    err, errlen,
+		    "--listen (MAILSHIFT_WORKER_LISTEN) %s: expected ADDR:PORT (port 1..65535)",
+		    spec);
 		return -1;
 	}
 	hlen = (size_t)(colon - spec);
@@ -151,14 +154,15 @@ static int listen_address(const char *spec, struct addrinfo **ai_r, char *err, s
 		hlen -= 2;
 	}
 	if (hlen >= sizeof(host)) {
-		snprintf(err, errlen, "--listen: address too long");
+		snprintf(err, errlen, "--listen (MAILSHIFT_WORKER_LISTEN): address too long");
 		return -1;
 	}
 	memcpy(host, spec, hlen);
 	host[hlen] = '\0';
 	rc = getaddrinfo(hlen > 0 ? host : NULL, colon + 1, &hints, ai_r);
 	if (rc != 0) {
-		snprintf(err, errlen, "--listen %s: %s", host, gai_strerror(rc));
+		snprintf(err, errlen, "--listen (MAILSHIFT_WORKER_LISTEN) %s: %s", host,
+		         gai_strerror(rc));
 		return -1;
 	}
 	return 0;
@@ -191,7 +195,8 @@ int worker_health_start(struct worker *w, struct queue_consumer *consumer, const
 	freeaddrinfo(ai);
 	if (h->daemon == NULL) {
 		snprintf(err, errlen,
-		         "--listen %s: cannot listen there (in use, or not an address"
+		         "--listen (MAILSHIFT_WORKER_LISTEN) %s: cannot listen there (in use, or "
+		         "not an address"
 		         " of this host)",
 		         spec);
 		free(h);
