@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages mailshift builds and tests with. Idempotent; run as root.
 # Debian's postgresql and dovecot packages start system services; tests never use them.
+# docker-compose (no Docker engine) and python3-yaml let tests/integration/test_deploy.sh
+# validate docker-compose.yml and read the Kubernetes manifests; strace watches what
+# the worker opens for writing.
 set -euo pipefail
 
 packages=(
@@ -8,6 +11,7 @@ packages=(
   librdkafka-dev libetpan-dev libssl-dev libpq-dev
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev
   libsasl2-modules libcmocka-dev
+  docker-compose python3-yaml strace
   postgresql dovecot-imapd dovecot-core isync
   python3 openssl ca-certificates procps time
   clang-format cppcheck git
