@@ -4,6 +4,8 @@
 #include "commands.h"
 #include "commands-private.h"
 
+#include "http.h"
+
 #include "account.h"
 #include "log.h"
 #include "plan.h"
@@ -21,6 +23,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
 
@@ -45,30 +48,22 @@ int command_parse_id(const char *s, const char *what, int64_t *v_r)
 	return 0;
 }
 
-/* Seals one password for its account; the error is logged. */
-int command_seal_secret(const struct secret_key *key, enum account_side side, const char *login,
-                        const char *secret, unsigned char **out_r, size_t *len_r)
+struct ops command_ops(const struct command_ctx *c)
 {
-	char err[256];
-
-	if (account_secret_seal(key, side, login, secret, out_r, len_r, err, sizeof(err)) < 0) {
-		log_error("account %s: %s", login, err);
-		return -1;
-	}
-	return 0;
+	return (struct ops){.st = c->st,
+	                    .db = c->o->db,
+	                    .brokers = c->o->brokers,
+	                    .key_file = c->o->key_file,
+	                    .actor = "command"};
 }
 
 /* import PLAN: the plan and every account in one transaction, after the whole
  * file was validated: a bad line or a database error imports nothing. */
 static int cmd_import(struct command_ctx *c, int argc, char **argv)
 {
-	struct store *st = c->st;
-	const struct command_options *o = c->o;
+	const struct ops o = command_ops(c);
 	const char *path = argv[1];
-	struct store_new_account *rows = NULL;
-	struct secret_key *key = NULL;
 	struct plan *plan = NULL;
-	char error[STORE_ERRLEN] = "";
 	char err[8192];
 	int64_t mid;
 	int ret = 1;
@@ -87,81 +82,37 @@ static int cmd_import(struct command_ctx *c, int argc, char **argv)
 	if (strcmp(plan->dst.tls, "none") == 0)
 		fprintf(stderr,
 		        "warning: the destination uses tls none: passwords travel in clear\n");
-	if (account_key_open(st, o->key_file, true, &key, err, sizeof(err)) < 0) {
+	switch (ops_import(&o, plan, &mid, err, sizeof(err))) {
+	case 0:
+		printf("%" PRId64 "\n", mid);
+		ret = 0;
+		break;
+	case OPS_INVALID:
+		fprintf(stderr, "%s: %s (nothing imported)\n", path, err);
+		break;
+	default:
 		fprintf(stderr, "%s\n", err);
-		goto out;
-	}
-	rows = calloc(plan->naccounts + 1, sizeof(*rows));
-	if (rows == NULL) {
-		fprintf(stderr, "out of memory\n");
-		goto out;
-	}
-	for (size_t i = 0; i < plan->naccounts; i++) {
-		const struct plan_account *a = &plan->accounts[i];
-		struct store_new_account *r = &rows[i];
-		/* With a master user, the secret is the master's password. */
-		const char *src_master = plan->src_master_passwords[a->source];
-		const char *src_pw = src_master != NULL ? src_master : a->src_password;
-		const char *dst_pw = plan->dst_master_password != NULL ? plan->dst_master_password
-		                     : a->dst_password != NULL         ? a->dst_password
-		                                                       : a->src_password;
-		unsigned char *s = NULL, *d = NULL;
-
-		if (command_seal_secret(key, ACCOUNT_SRC, a->src_login, src_pw, &s,
-		                        &r->src_secret_len) < 0 ||
-		    command_seal_secret(key, ACCOUNT_DST, a->dst_login, dst_pw, &d,
-		                        &r->dst_secret_len) < 0) {
-			free(s);
-			goto out;
-		}
-		r->src_secret = s;
-		r->dst_secret = d;
-		r->src_login = a->src_login;
-		r->dst_login = a->dst_login;
-		r->priority = a->priority;
-		r->source = a->source;
-		r->line = a->line;
-	}
-	if (store_migration_import(st, plan->name, plan->srcs, plan->nsrcs, &plan->dst, rows,
-	                           plan->naccounts, &mid, error, sizeof(error)) < 0) {
-		fprintf(stderr, "%s: %s (nothing imported)\n", path, error);
-		goto out;
-	}
-	printf("%" PRId64 "\n", mid);
-	log_info("migration %" PRId64 " (%s): %zu accounts imported", mid, plan->name,
-	         plan->naccounts);
-	ret = 0;
-out:
-	if (rows != NULL) {
-		for (size_t i = 0; i < plan->naccounts; i++) {
-			free((void *)rows[i].src_secret);
-			free((void *)rows[i].dst_secret);
-		}
-		free(rows);
+		break;
 	}
 	plan_destroy(&plan);
-	secret_key_destroy(&key);
 	return ret;
 }
 /* verify MIGRATION */
 static int cmd_verify(struct command_ctx *c, int argc, char **argv)
 {
-	struct secret_key *key = NULL;
+	const struct ops o = command_ops(c);
+	struct verifier_counts counts;
 	char err[512];
 	int64_t mid;
-	int ret;
 
 	(void)argc;
 	if (command_parse_id(argv[1], "migration", &mid) < 0)
 		return 2;
-	if (account_key_open(c->st, c->o->key_file, false, &key, err, sizeof(err)) < 0) {
+	if (ops_verify(&o, mid, NULL, 0, &counts, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	/* Logins at once: within Dovecot's default per-user-and-IP limit. */
-	ret = verifier_run(c->o->db, key, mid, NULL, 0, 8) == 0 ? 0 : 1;
-	secret_key_destroy(&key);
-	return ret;
+	return counts.all_verified ? 0 : 1;
 }
 
 /* step: one scheduler step. */
@@ -175,21 +126,58 @@ static int cmd_step(struct command_ctx *c, int argc, char **argv)
 	return scheduler_once(&sc) < 0 ? 1 : 0;
 }
 
-/* run: the scheduler daemon, until SIGTERM or SIGINT. */
+/* The API options of run and serve, after the command name: --listen
+ * ADDR:PORT, --api-tokens-file PATH, --ui-dir DIR (or their environment
+ * variables).  -1 with the error printed. */
+static int api_options(const struct command_ctx *c, int argc, char **argv, struct http_config *cfg)
+{
+	*cfg = (struct http_config){.listen = getenv("MAILSHIFT_LISTEN"),
+	                            .tokens_file = getenv("MAILSHIFT_API_TOKENS_FILE"),
+	                            .ui_dir = getenv("MAILSHIFT_UI_DIR"),
+	                            .db = c->o->db,
+	                            .brokers = c->o->brokers,
+	                            .key_file = c->o->key_file};
+	for (int i = 1; i < argc; i++) {
+		const char **dst = strcmp(argv[i], "--listen") == 0            ? &cfg->listen
+		                   : strcmp(argv[i], "--api-tokens-file") == 0 ? &cfg->tokens_file
+		                   : strcmp(argv[i], "--ui-dir") == 0          ? &cfg->ui_dir
+		                                                               : NULL;
+		if (dst == NULL || i + 1 >= argc) {
+			fprintf(stderr, "%s: unknown option or missing value: %s\n", argv[0],
+			        argv[i]);
+			return -1;
+		}
+		*dst = argv[++i];
+	}
+	if (cfg->ui_dir == NULL)
+		cfg->ui_dir = MAILSHIFT_UI_DIR;
+	if (cfg->tokens_file != NULL && cfg->tokens_file[0] == '\0')
+		cfg->tokens_file = NULL;
+	return 0;
+}
+
+/* run [--listen ADDR:PORT ...]: the scheduler daemon, with the API when
+ * asked for, until SIGTERM or SIGINT. */
 static int cmd_run(struct command_ctx *c, int argc, char **argv)
 {
+	static volatile sig_atomic_t active;
 	struct scheduler_config sc = {
 	    .db_conninfo = c->o->db,
 	    .brokers = c->o->brokers,
 	    .interval_ms = 500,
 	    .republish_s = REPUBLISH_S,
 	    .stop = &stop_requested,
+	    .active = &active,
 	};
-
+	struct http_server *srv = NULL;
+	struct http_config hc;
+	struct final_proofs *fp;
 	char err[1024];
+	int ret;
 
-	(void)argc;
-	(void)argv;
+	if (api_options(c, argc, argv, &hc) < 0)
+		return 2;
+	hc.scheduler_active = &active;
 	/* Before any producer: one would have the broker auto-create the
 	 * topics with its defaults, or fail much later and less clearly. */
 	if (queue_topics_ensure(c->o->brokers, &c->o->topics, err, sizeof(err)) < 0) {
@@ -198,7 +186,41 @@ static int cmd_run(struct command_ctx *c, int argc, char **argv)
 	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	return scheduler_run(&sc) < 0 ? 1 : 0;
+	if (hc.listen != NULL && hc.listen[0] != '\0' &&
+	    http_server_start(&hc, &srv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	/* A final pass ends with a proof of completeness of each account. */
+	fp = command_final_proofs_start(c->o, &stop_requested);
+	ret = scheduler_run(&sc) < 0 ? 1 : 0;
+	stop_requested = 1;
+	command_final_proofs_stop(&fp);
+	http_server_stop(&srv);
+	return ret;
+}
+
+/* serve [--listen ADDR:PORT ...]: the API alone, until SIGTERM or SIGINT. */
+static int cmd_serve(struct command_ctx *c, int argc, char **argv)
+{
+	struct http_server *srv = NULL;
+	struct http_config hc;
+	char err[1024];
+
+	if (api_options(c, argc, argv, &hc) < 0)
+		return 2;
+	if (hc.listen == NULL || hc.listen[0] == '\0')
+		hc.listen = "127.0.0.1:8080";
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	if (http_server_start(&hc, &srv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	while (!stop_requested)
+		pause();
+	http_server_stop(&srv);
+	return 0;
 }
 
 /* topics: the Kafka topics checked, the missing ones created (a deployment's
@@ -252,10 +274,29 @@ static const struct command commands[] = {
     {"resume", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control,
      "continue paused accounts"},
     {"cancel", "MIGRATION [ACCOUNT]", 1, 2, COMMAND_MIGRATION, cmd_control, "stop for good"},
-    {"run", "", 0, 0, COMMAND_BROKERS | COMMAND_OWN_DB, cmd_run,
+    {"estimate", "MIGRATION [ACCOUNT...] [--json]", 1, -1, COMMAND_MIGRATION, cmd_estimate,
+     "dry run: per account the source's folders, messages\n"
+     "and bytes (excluded folders shown), totals and an ETA"},
+    {"proof", "MIGRATION [ACCOUNT...] [--out DIR] [--json]", 1, -1, COMMAND_MIGRATION, cmd_proof,
+     "proof of completeness: both sides compared message by\n"
+     "message; --out writes the customer's report (.md,\n"
+     ".csv); exit 1 when not exact"},
+    {"empty-destination", "MIGRATION ACCOUNT --confirm DESTINATION_LOGIN [--json]", 3, -1,
+     COMMAND_MIGRATION, cmd_empty_destination,
+     "delete every message on the account's destination\n"
+     "and forget its checkpoints (not while it runs)"},
+    {"run", "[--listen ADDR:PORT] [--api-tokens-file F] [--ui-dir D]", 0, -1,
+     COMMAND_BROKERS | COMMAND_OWN_DB, cmd_run,
      "the scheduler daemon: re-queues accounts whose lease\n"
      "expired and publishes the jobs owed (one active\n"
-     "coordinator at a time, the others stand by)"},
+     "coordinator at a time, the others stand by); with\n"
+     "--listen (env MAILSHIFT_LISTEN) it serves the API too"},
+    {"serve", "[--listen ADDR:PORT] [--api-tokens-file F] [--ui-dir D]", 0, -1, COMMAND_OWN_DB,
+     cmd_serve,
+     "the HTTP API alone (default 127.0.0.1:8080; tokens\n"
+     "from the file, env MAILSHIFT_API_TOKENS_FILE; without\n"
+     "them only a loopback address, no auth); see\n"
+     "docs/openapi.yaml"},
     {"step", "", 0, 0, COMMAND_BROKERS | COMMAND_OWN_DB, cmd_step, "one scheduler step, then exit"},
     {"topics", "", 0, 0, COMMAND_BROKERS | COMMAND_OWN_DB, cmd_topics,
      "check the Kafka topics, create the missing ones\n"

@@ -10,8 +10,9 @@ struct live_account {
 	int64_t account_id; /* 0: empty slot */
 	int pass;
 	int64_t epoch;
-	uint64_t base[3]; /* messages, bytes, errors of earlier runs of the pass */
-	uint64_t run[3];  /* the current run's totals */
+	uint64_t base[3];    /* messages, bytes, errors of earlier runs of the pass */
+	uint64_t run[3];     /* the current run's totals */
+	uint64_t flushed[2]; /* messages, bytes of the pass as last written (throughput) */
 	char worker[64], folder[128];
 	bool dirty;
 };
@@ -94,6 +95,7 @@ void live_fold(struct live *live, const struct queue_event *ev)
 	if (ev->pass > a->pass) {
 		memset(a->base, 0, sizeof(a->base));
 		memset(a->run, 0, sizeof(a->run));
+		memset(a->flushed, 0, sizeof(a->flushed));
 		a->pass = ev->pass;
 		a->epoch = ev->lease_epoch;
 	} else if (ev->lease_epoch > a->epoch) {
@@ -139,7 +141,15 @@ int live_flush(struct live *live, struct store *st, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < live->ndirty; i++) {
 		struct live_account *a = slot_of(live->slots, live->cap, live->dirty[i]);
+		uint64_t total[2] = {a->base[0] + a->run[0], a->base[1] + a->run[1]};
+
+		/* What the pass copied since the last flush goes to this minute's
+		 * throughput.  After a coordinator restart the first flush counts
+		 * a running account's whole pass so far: the totals are all the
+		 * events carry. */
 		rows[i] = (struct store_live){
+		    .new_messages = total[0] > a->flushed[0] ? total[0] - a->flushed[0] : 0,
+		    .new_bytes = total[1] > a->flushed[1] ? total[1] - a->flushed[1] : 0,
 		    .account_id = a->account_id,
 		    .pass = a->pass,
 		    .messages = a->base[0] + a->run[0],
@@ -152,8 +162,13 @@ int live_flush(struct live *live, struct store *st, char *err, size_t errlen)
 	ret = store_live_update(st, rows, live->ndirty, err, errlen);
 	free(rows);
 	if (ret == 0) {
-		for (size_t i = 0; i < live->ndirty; i++)
-			slot_of(live->slots, live->cap, live->dirty[i])->dirty = false;
+		for (size_t i = 0; i < live->ndirty; i++) {
+			struct live_account *a = slot_of(live->slots, live->cap, live->dirty[i]);
+
+			a->flushed[0] = a->base[0] + a->run[0];
+			a->flushed[1] = a->base[1] + a->run[1];
+			a->dirty = false;
+		}
 		live->ndirty = 0;
 	}
 	return ret;

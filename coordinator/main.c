@@ -187,7 +187,8 @@ int main(int argc, char **argv)
 	/* The schema is applied before the command and its arguments are
 	 * checked, an unknown command included: the order it always had. */
 	if (store_open(o.db, &ctx.st, error, sizeof(error)) < 0 ||
-	    store_schema_apply(ctx.st, error, sizeof(error)) < 0) {
+	    store_schema_apply(ctx.st, error, sizeof(error)) < 0 ||
+	    store_actor_set(ctx.st, "command", error, sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
 		ret = 1;
 		goto out;

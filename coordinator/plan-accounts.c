@@ -116,7 +116,9 @@ static int plan_col_lookup(const char *name)
 }
 
 struct plan_csv {
-	const char *path;
+	const char *path; /* the file, or the label of text */
+	const char *text; /* the CSV given in memory (an API body), or NULL */
+	size_t textlen;
 	const struct plan *plan; /* its source profiles */
 	struct csv_reader reader;
 	size_t ncols;
@@ -151,6 +153,25 @@ static int plan_csv_read_file(struct plan_csv *csv)
 	size_t len;
 	int ret = -1;
 
+	if (csv->text != NULL) {
+		/* A copy: the reader's buffer is wiped and freed like a file's. */
+		if (csv->textlen > PLAN_CSV_MAX_BYTES) {
+			plan_errors_add(csv->errs, 0, "%s: larger than %u bytes", csv->path,
+			                PLAN_CSV_MAX_BYTES);
+			return -1;
+		}
+		data = malloc(csv->textlen + 1);
+		if (data == NULL) {
+			plan_errors_add(csv->errs, 0, "%s: out of memory", csv->path);
+			return -1;
+		}
+		memcpy(data, csv->text, csv->textlen);
+		data[csv->textlen] = '\0';
+		csv->reader.data = data;
+		csv->reader.len = csv->textlen;
+		csv->reader.line = 1;
+		return 0;
+	}
 	fp = fopen(csv->path, "rbe");
 	if (fp == NULL) {
 		plan_errors_add(csv->errs, 0, "%s: cannot open: %s", csv->path, strerror(errno));
@@ -470,7 +491,14 @@ static void plan_csv_check_duplicates(struct plan_csv *csv)
 
 int plan_accounts_parse_into(const char *csv_path, struct plan *plan, struct plan_errors *errs)
 {
-	struct plan_csv csv = {.path = csv_path, .plan = plan, .errs = errs};
+	return plan_accounts_parse_data(csv_path, NULL, 0, plan, errs);
+}
+
+int plan_accounts_parse_data(const char *csv_path, const char *text, size_t textlen,
+                             struct plan *plan, struct plan_errors *errs)
+{
+	struct plan_csv csv = {
+	    .path = csv_path, .text = text, .textlen = textlen, .plan = plan, .errs = errs};
 	struct csv_reader *r = &csv.reader;
 	bool header_ok = false, have_header = false;
 	enum csv_result res;
@@ -537,6 +565,18 @@ out:
 		explicit_bzero(r->data, r->len);
 		free(r->data);
 	}
+	return ret;
+}
+
+int plan_accounts_parse_text(const char *label, const char *text, size_t len, struct plan *plan,
+                             char *err, size_t errlen)
+{
+	struct plan_errors errs = {0};
+	int ret;
+
+	ret = plan_accounts_parse_data(label, text, len, plan, &errs);
+	if (ret < 0)
+		plan_errors_flush(&errs, err, errlen);
 	return ret;
 }
 

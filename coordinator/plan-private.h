@@ -96,6 +96,9 @@ enum csv_result csv_read_record(struct csv_reader *r);
 
 /* plan_accounts_parse with the errors added to errs instead of written out. */
 int plan_accounts_parse_into(const char *csv_path, struct plan *plan, struct plan_errors *errs);
+/* The same from text in memory when text is not NULL (csv_path labels it). */
+int plan_accounts_parse_data(const char *csv_path, const char *text, size_t textlen,
+                             struct plan *plan, struct plan_errors *errs);
 
 /* ---- plan JSON (plan-json.c, plan-server.c) ----
  * prefix is the JSON path of obj, ending in "." ("" at the top level); the

@@ -3,6 +3,7 @@
  * the one-or-many source profiles.  Typed values are read by plan-json.c;
  * plan_load in plan.c calls these (plan-private.h lists the files). */
 #include "plan-private.h"
+#include "store-view.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -264,4 +265,113 @@ void plan_json_sources(struct plan_json *pj, json_t *root, struct plan *plan)
 		plan_json_server(pj, value, prefix, srv, &plan->src_master_passwords[plan->nsrcs]);
 		plan->nsrcs++;
 	}
+}
+
+/* ---- a server profile changed through the API ---- */
+
+static const char *const plan_patch_keys[] = {"host",
+                                              "port",
+                                              "tls",
+                                              "ca_file",
+                                              "max_connections",
+                                              "rate_messages",
+                                              "rate_bytes",
+                                              "account_daily_bytes",
+                                              "blackouts",
+                                              NULL};
+
+int plan_server_patch_parse(const char *text, size_t len, struct store_server_patch *patch,
+                            char *err, size_t errlen)
+{
+	struct plan_errors errs = {0};
+	struct plan_json pj = {.path = "server", .errs = &errs};
+	struct store_server srv = {0};
+	json_error_t jerr;
+	json_t *root, *windows = NULL;
+	char *host = NULL, *tls = NULL, *ca_file = NULL;
+	int64_t v;
+
+	*patch = (struct store_server_patch){.port = -1,
+	                                     .max_connections = -1,
+	                                     .rate_messages = -1,
+	                                     .rate_bytes = -1,
+	                                     .account_daily_bytes = -1};
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		plan_errors_add(&errs, 0, "server:%d:%d: %s", jerr.line, jerr.column, jerr.text);
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		plan_errors_add(&errs, 0, "server: must be a JSON object");
+		goto out;
+	}
+	plan_json_unknown_keys(&pj, root, "", plan_patch_keys);
+	if (json_object_get(root, "host") != NULL) {
+		(void)plan_json_string(&pj, root, "", "host", true, NULL, &host);
+		if (host != NULL && host[0] == '\0')
+			plan_errors_add(&errs, 0, "server: host: empty");
+	}
+	if (json_object_get(root, "tls") != NULL)
+		(void)plan_json_choice(&pj, root, "", "tls", plan_tls_values, NULL, &tls);
+	if (json_object_get(root, "port") != NULL)
+		(void)plan_json_int(&pj, root, "", "port", 1, 65535, -1, &patch->port);
+	if (json_object_get(root, "ca_file") != NULL) {
+		patch->set_ca_file = true;
+		(void)plan_json_string(&pj, root, "", "ca_file", false, NULL, &ca_file);
+	}
+	if (json_object_get(root, "max_connections") != NULL)
+		(void)plan_json_int(&pj, root, "", "max_connections", 1, 1000, -1,
+		                    &patch->max_connections);
+	if (json_object_get(root, "rate_messages") != NULL &&
+	    plan_json_size(&pj, root, "", "rate_messages", PLAN_MAX_MESSAGES_RATE,
+	                   "1000000 messages per second", &v) == 0)
+		patch->rate_messages = (int)v;
+	if (json_object_get(root, "rate_bytes") != NULL)
+		(void)plan_json_size(&pj, root, "", "rate_bytes", PLAN_MAX_BYTES,
+		                     "1 PiB (1125899906842624 bytes) per second",
+		                     &patch->rate_bytes);
+	if (json_object_get(root, "account_daily_bytes") != NULL)
+		(void)plan_json_size(&pj, root, "", "account_daily_bytes", PLAN_MAX_BYTES,
+		                     "1 PiB (1125899906842624 bytes) per day",
+		                     &patch->account_daily_bytes);
+	if (json_object_get(root, "blackouts") != NULL) {
+		/* The plan's reader, under the plan's key. */
+		windows = json_pack("{sO}", "blackout", json_object_get(root, "blackouts"));
+		if (windows == NULL) {
+			errs.oom = true;
+		} else {
+			patch->set_blackouts = true;
+			if (json_is_null(json_object_get(root, "blackouts")))
+				plan_errors_add(&errs, 0, "server: blackouts: must be an array");
+			else
+				plan_json_blackouts(&pj, windows, "", &srv);
+		}
+	}
+out:
+	json_decref(root);
+	json_decref(windows);
+	patch->host = host;
+	patch->tls = tls;
+	patch->ca_file = ca_file;
+	patch->blackouts = srv.blackouts;
+	patch->nblackouts = srv.nblackouts;
+	if (plan_errors_any(&errs)) {
+		plan_errors_flush(&errs, err, errlen);
+		plan_server_patch_clear(patch);
+		return -1;
+	}
+	return 0;
+}
+
+void plan_server_patch_clear(struct store_server_patch *patch)
+{
+	struct store_blackout *b = (struct store_blackout *)patch->blackouts;
+
+	free((char *)patch->host);
+	free((char *)patch->tls);
+	free((char *)patch->ca_file);
+	for (size_t i = 0; i < patch->nblackouts; i++)
+		free(b[i].time_zone);
+	free(b);
+	*patch = (struct store_server_patch){0};
 }

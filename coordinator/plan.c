@@ -177,6 +177,66 @@ static char *plan_resolve_path(const char *plan_path, const char *rel)
 	return out;
 }
 
+/* The plan's name, sources and destination (the keys both forms share). */
+static void plan_read_servers(struct plan_json *pj, json_t *root, struct plan *plan)
+{
+	(void)plan_json_string(pj, root, "", "name", true, NULL, &plan->name);
+	plan_json_sources(pj, root, plan);
+	plan_json_server(pj, json_object_get(root, "destination"), "destination.", &plan->dst,
+	                 &plan->dst_master_password);
+	plan->dst.name = strdup("destination");
+	if (plan->dst.name == NULL)
+		pj->errs->oom = true;
+}
+
+static const char *const plan_text_keys[] = {"name",        "source",       "sources",
+                                             "destination", "accounts_csv", NULL};
+
+int plan_parse(const char *text, size_t len, struct plan **plan_r, char *err, size_t errlen)
+{
+	struct plan_errors errs = {0};
+	struct plan_json pj = {.path = "plan", .errs = &errs};
+	struct plan *plan = NULL;
+	json_error_t jerr;
+	json_t *root = NULL, *csv;
+	int ret = -1;
+
+	*plan_r = NULL;
+	plan = calloc(1, sizeof(*plan));
+	if (plan == NULL) {
+		errs.oom = true;
+		goto out;
+	}
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		plan_errors_add(&errs, 0, "plan:%d:%d: %s", jerr.line, jerr.column, jerr.text);
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		plan_errors_add(&errs, 0, "plan: the plan must be a JSON object");
+		goto out;
+	}
+	plan_json_unknown_keys(&pj, root, "", plan_text_keys);
+	plan_read_servers(&pj, root, plan);
+	csv = json_object_get(root, "accounts_csv");
+	if (!json_is_string(csv))
+		plan_errors_add(&errs, 0, "plan: accounts_csv: required, the accounts CSV as text");
+	if (plan_errors_any(&errs))
+		goto out;
+	if (plan_accounts_parse_data("accounts_csv", json_string_value(csv),
+	                             json_string_length(csv), plan, &errs) < 0)
+		goto out;
+	*plan_r = plan;
+	plan = NULL;
+	ret = 0;
+out:
+	if (ret < 0)
+		plan_errors_flush(&errs, err, errlen);
+	json_decref(root);
+	plan_destroy(&plan);
+	return ret;
+}
+
 int plan_load(const char *path, struct plan **plan_r, char *err, size_t errlen)
 {
 	struct plan_errors errs = {0};
@@ -208,13 +268,7 @@ int plan_load(const char *path, struct plan **plan_r, char *err, size_t errlen)
 		goto out;
 	}
 	plan_json_unknown_keys(&pj, root, "", plan_top_keys);
-	(void)plan_json_string(&pj, root, "", "name", true, NULL, &plan->name);
-	plan_json_sources(&pj, root, plan);
-	plan_json_server(&pj, json_object_get(root, "destination"), "destination.", &plan->dst,
-	                 &plan->dst_master_password);
-	plan->dst.name = strdup("destination");
-	if (plan->dst.name == NULL)
-		errs.oom = true;
+	plan_read_servers(&pj, root, plan);
 	if (plan_json_string(&pj, root, "", "accounts", false, NULL, &accounts) == 0 &&
 	    accounts != NULL) {
 		if (accounts[0] == '\0') {

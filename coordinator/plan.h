@@ -99,6 +99,25 @@ int plan_load(const char *path, struct plan **plan_r, char *err, size_t errlen);
  * holds one line per error.  Used by plan_load, and to add accounts to a
  * migration. */
 int plan_accounts_parse(const char *csv_path, struct plan *plan, char *err, size_t errlen);
+/* The same for a CSV given as text (an API body); label names it in errors. */
+int plan_accounts_parse_text(const char *label, const char *text, size_t len, struct plan *plan,
+                             char *err, size_t errlen);
+
+/* A plan given as JSON text (an API body): the keys of a plan file, except
+ * that the accounts come inline as "accounts_csv" (the CSV text, required)
+ * instead of a path.  Errors are labelled "plan: KEY: ..." and
+ * "accounts_csv:LINE: ...".  As plan_load otherwise. */
+int plan_parse(const char *text, size_t len, struct plan **plan_r, char *err, size_t errlen);
+
+/* A change to a server profile given as JSON (an API body): any of host,
+ * port, tls, ca_file, max_connections, rate_messages, rate_bytes,
+ * account_daily_bytes, blackouts (windows as in a plan's "blackout"), checked
+ * as a plan's are.  Errors are labelled "server: KEY: ...".  The patch's
+ * strings and windows belong to it: free with plan_server_patch_clear. */
+struct store_server_patch;
+int plan_server_patch_parse(const char *text, size_t len, struct store_server_patch *patch,
+                            char *err, size_t errlen);
+void plan_server_patch_clear(struct store_server_patch *patch);
 
 /* Wipes the passwords and frees everything; accepts NULL, sets *plan to NULL. */
 void plan_destroy(struct plan **plan);

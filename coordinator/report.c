@@ -1,7 +1,10 @@
 #include "report.h"
 
+#include "ops.h"
+
 #include "account_state.h"
 #include "store-pass.h"
+#include "store-proof.h"
 #include "store-schedule.h"
 
 #include <inttypes.h>
@@ -9,11 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-struct tally {
-	int pass;
-	int total, synced, ended;
-};
 
 /* Per-migration totals, printed after the accounts. */
 struct totals {
@@ -85,24 +83,6 @@ static void print_row(const struct store_account_status *r, void *context)
 	}
 }
 
-static void count_row(const struct store_account_status *r, void *context)
-{
-	struct tally *t = context;
-	enum account_state state = row_state(r);
-
-	if (r->pass < t->pass)
-		return; /* not scheduled for this pass (unverified, refused, cancelled) */
-	t->total++;
-	if (r->pass_done >= t->pass) {
-		t->synced++;
-		t->ended++;
-	} else if ((state == ACCOUNT_STATE_FAILED && r->retry_at[0] == '\0') ||
-	           state == ACCOUNT_STATE_AUTH_FAILED || state == ACCOUNT_STATE_CANCELLED) {
-		/* A failed account with a retry to come is not done yet. */
-		t->ended++;
-	}
-}
-
 /* Prints a string from a server with its control characters escaped: a
  * source can name a folder with CR LF, which must not break the lines. */
 static void print_escaped(const char *s)
@@ -133,6 +113,20 @@ static void print_folder_error(int64_t account_id, const char *src_name, const c
 	putchar('\n');
 }
 
+/* One line per message copied without keywords the destination refused. */
+static void print_keywords_dropped(int64_t account_id, const char *src_name, uint32_t src_uid,
+                                   const char *keywords, const char *error, void *context)
+{
+	(void)context;
+	printf("account %-4" PRId64 " folder \"", account_id);
+	print_escaped(src_name);
+	printf("\" uid %" PRIu32 " copied without the keywords ", src_uid);
+	print_escaped(keywords);
+	fputs(": ", stdout);
+	print_escaped(error);
+	putchar('\n');
+}
+
 int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 {
 	struct totals t = {0};
@@ -144,6 +138,8 @@ int report_status(struct store *st, int64_t migration_id, int64_t account_id)
 	                           sizeof(error)) < 0 ||
 	    store_folder_errors(st, migration_id, account_id, print_folder_error, NULL, error,
 	                        sizeof(error)) < 0 ||
+	    store_keywords_dropped_each(st, migration_id, account_id, print_keywords_dropped, NULL,
+	                                error, sizeof(error)) < 0 ||
 	    store_migration_cleartext(st, migration_id, warnings, sizeof(warnings), error,
 	                              sizeof(error)) < 0) {
 		fprintf(stderr, "%s\n", error);
@@ -213,7 +209,8 @@ int report_passes(struct store *st, int64_t migration_id, int pass)
 int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 {
 	time_t deadline = time(NULL) + seconds;
-	struct tally t;
+	const struct ops o = {.st = st};
+	struct ops_pass_tally t;
 	char error[STORE_ERRLEN] = "";
 	/* Woken by the NOTIFY of every account's lease release (an account's
 	 * pass ends there), not by polling; the status is read again at least
@@ -221,10 +218,7 @@ int report_wait(struct store *st, int64_t migration_id, int pass, int seconds)
 	bool listening = store_listen(st, error, sizeof(error)) == 0;
 
 	for (;;) {
-		memset(&t, 0, sizeof(t));
-		t.pass = pass;
-		if (store_migration_status(st, migration_id, 0, count_row, &t, error,
-		                           sizeof(error)) < 0) {
+		if (ops_pass_tally(&o, migration_id, pass, &t, error, sizeof(error)) < 0) {
 			fprintf(stderr, "%s\n", error);
 			return 1;
 		}

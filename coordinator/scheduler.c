@@ -167,8 +167,12 @@ int scheduler_run(const struct scheduler_config *cfg)
 	}
 	snprintf(client, sizeof(client), "coordinator-%ld", (long)getpid());
 	while (!*cfg->stop) {
+		if (cfg->active != NULL)
+			*cfg->active = active;
 		if (st == NULL) {
-			if (store_open(cfg->db_conninfo, &st, error, sizeof(error)) < 0) {
+			if (store_open(cfg->db_conninfo, &st, error, sizeof(error)) < 0 ||
+			    store_actor_set(st, "scheduler", error, sizeof(error)) < 0) {
+				store_close(&st);
 				log_warn("scheduler: %s; retrying", error);
 				sleep_ms(1000);
 				continue;
@@ -223,6 +227,8 @@ int scheduler_run(const struct scheduler_config *cfg)
 	}
 	live_destroy(&live);
 	store_close(&st);
+	if (cfg->active != NULL)
+		*cfg->active = 0;
 	queue_producer_flush(producer, 5000, err, sizeof(err));
 	queue_producer_destroy(&producer);
 	return 0;

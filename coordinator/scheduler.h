@@ -17,6 +17,8 @@ struct scheduler_config {
 	int interval_ms;             /* pause between steps */
 	int republish_s;             /* a job not taken after this long is published again */
 	volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
+	/* If not NULL: 1 while this scheduler is the active one (/metrics). */
+	volatile sig_atomic_t *active;
 };
 
 /* Publishes up to `limit` jobs owed (of one migration, or all for 0) as far

@@ -17,6 +17,7 @@
 
 struct verify_run {
 	const char *db_conninfo;
+	const char *actor;
 	const struct secret_key *key;
 	int64_t *ids;
 	size_t count;
@@ -143,8 +144,10 @@ static void *verify_thread(void *arg)
 	struct store *st = NULL;
 	char error[STORE_ERRLEN] = "";
 
-	if (store_open(run->db_conninfo, &st, error, sizeof(error)) < 0) {
+	if (store_open(run->db_conninfo, &st, error, sizeof(error)) < 0 ||
+	    (run->actor != NULL && store_actor_set(st, run->actor, error, sizeof(error)) < 0)) {
 		log_error("%s", error);
+		store_close(&st);
 		return NULL;
 	}
 	for (;;) {
@@ -161,7 +164,8 @@ static void *verify_thread(void *arg)
 }
 
 int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t migration_id,
-                 const int64_t *ids, size_t count, int parallel)
+                 const int64_t *ids, size_t count, int parallel, const char *actor,
+                 struct verifier_counts *counts_r)
 {
 	struct verify_run run;
 	struct store *st = NULL;
@@ -171,6 +175,7 @@ int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t 
 
 	memset(&run, 0, sizeof(run));
 	run.db_conninfo = db_conninfo;
+	run.actor = actor;
 	run.key = key;
 	pthread_mutex_init(&run.lock, NULL);
 	if (store_open(db_conninfo, &st, error, sizeof(error)) < 0) {
@@ -201,6 +206,11 @@ int verifier_run(const char *db_conninfo, const struct secret_key *key, int64_t 
 	printf("%zu verified, %zu refused, %zu unreachable\n", run.verified, run.refused,
 	       run.unreachable);
 	ret = run.verified == run.count ? 0 : 1;
+	if (counts_r != NULL)
+		*counts_r = (struct verifier_counts){.verified = run.verified,
+		                                     .refused = run.refused,
+		                                     .unreachable = run.unreachable,
+		                                     .all_verified = run.verified == run.count};
 out:
 	free(threads);
 	free(run.ids);

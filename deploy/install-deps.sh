@@ -11,9 +11,9 @@ packages=(
   librdkafka-dev libetpan-dev libssl-dev libpq-dev
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev
   libsasl2-modules libcmocka-dev
-  docker-compose python3-yaml strace
+  docker-compose strace
   postgresql dovecot-imapd dovecot-core isync
-  python3 openssl ca-certificates procps time
+  python3 python3-yaml openssl ca-certificates procps time curl
   clang-format cppcheck git
 )
 command -v npm >/dev/null 2>&1 || packages+=(npm)

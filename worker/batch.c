@@ -174,7 +174,8 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	struct store_uidpair *pairs = NULL;
 	struct store_msg_error *errors = NULL;
 	uint32_t *append_uids = NULL;
-	size_t nappend = 0, npairs = 0, nerrors = 0, appended = 0, matched = 0;
+	struct store_uid_note *drops = NULL;
+	size_t nappend = 0, npairs = 0, nerrors = 0, appended = 0, matched = 0, ndrops = 0;
 	uint64_t bytes = 0;
 	FILE *spool_file = NULL;
 	char error[STORE_ERRLEN] = "";
@@ -203,8 +204,9 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 	pairs = calloc(bodies.count + 1, sizeof(*pairs));
 	errors = calloc(bodies.count + 1, sizeof(*errors));
 	append_uids = calloc(bodies.count + 1, sizeof(*append_uids));
+	drops = calloc(bodies.count + 1, sizeof(*drops));
 	if (to_append == NULL || results == NULL || pairs == NULL || errors == NULL ||
-	    append_uids == NULL) {
+	    append_uids == NULL || drops == NULL) {
 		snprintf(fc->err, sizeof(fc->err), "out of memory");
 		ret = -1;
 		goto out;
@@ -284,6 +286,25 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 				goto out;
 			}
 		}
+		/* A refused message that carries keywords: again with those the
+		 * destination takes (worker/keywords.c), under the same open
+		 * intent, so a crash here is recovered like any APPEND. */
+		for (size_t i = 0; i < nappend; i++) {
+			if (results[i].error[0] == '\0')
+				continue;
+			ret = keywords_fallback(fc, cp->dst_name, &to_append[i], &results[i],
+			                        &drops[ndrops]);
+			if (ret < 0)
+				goto out;
+			ndrops += drops[ndrops].keywords != NULL;
+		}
+		if (ndrops > 0) {
+			t0 = monotonic_ms();
+			ret = store_keywords_dropped_put(fc->st, run->acct->id, run->epoch, cp->id,
+			                                 drops, ndrops, error, sizeof(error));
+			if (phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, error)) < 0)
+				goto out;
+		}
 		uint32_t top = 0;
 		bool all_known = true;
 		for (size_t i = 0; i < nappend; i++) {
@@ -354,6 +375,7 @@ out:
 	free(pairs);
 	free(errors);
 	free(append_uids);
+	store_uid_notes_free(&drops, ndrops);
 	return ret;
 }
 

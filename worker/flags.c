@@ -83,8 +83,17 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto, ui
 {
 	const struct sync_config *cfg = fc->run->cfg;
 	struct imap_status dst_st;
+	struct store_uid_note *drops = NULL;
+	size_t ndrops = 0, kd = 0;
 	bool dst_open = false;
-	int ret = 0;
+	char error[STORE_ERRLEN] = "";
+	int ret;
+
+	/* Keywords the destination refused at the copy (keywords.c) are not
+	 * asked for again: the source's flags are compared without them. */
+	ret = store_check(
+	    fc, store_folder_notes(fc->st, cp->id, true, &drops, &ndrops, error, sizeof(error)),
+	    error);
 
 	for (uint64_t lo = 1, next; lo <= upto && ret == 0; lo = next) {
 		uint32_t hi = upto - lo >= cfg->window ? (uint32_t)lo + cfg->window - 1 : upto;
@@ -92,7 +101,6 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto, ui
 		uint32_t *src_uids = NULL, *dst_uids = NULL;
 		struct flag_update *ups = NULL;
 		size_t nups = 0;
-		char error[STORE_ERRLEN] = "";
 
 		next = (uint64_t)hi + 1;
 		if (run_should_stop(fc->run)) {
@@ -161,6 +169,11 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto, ui
 		for (size_t i = 0; i < src.count; i++) {
 			if (dst_uids[i] == 0)
 				continue;
+			/* Both ascending by source UID. */
+			while (kd < ndrops && drops[kd].src_uid < src.msgs[i].uid)
+				kd++;
+			if (kd < ndrops && drops[kd].src_uid == src.msgs[i].uid)
+				keywords_strip(src.msgs[i].flags, drops[kd].keywords);
 			if (changedsince == 0) {
 				char a[512], b[512];
 				const struct imap_msg *d = batch_find(&dst, dst_uids[i]);
@@ -188,5 +201,6 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto, ui
 		free(dst_uids);
 		free(ups);
 	}
+	store_uid_notes_free(&drops, ndrops);
 	return ret;
 }

@@ -7,6 +7,7 @@
  *   piped.c     fetching ahead, and two MULTIAPPENDs on the way under one intent
  *   identity.c  message identity (hash) and the destination index (re-match)
  *   flags.c     flag sync
+ *   keywords.c  a message refused for its keywords, appended without them
  *   core.c      the pure pieces of the above (batch_cut, hash_msg,
  *               flags_normalize), unit tested on their own
  *   pace.c      rate limits, daily caps, throttling, sleeps
@@ -33,6 +34,7 @@
 #include "names.h"
 #include "store-checkpoint.h"
 #include "store-lease.h"
+#include "store-proof.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -42,7 +44,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#define HASH_LEN 32
+#define HASH_LEN IMAP_HASH_LEN
 
 /* A destination message known by content, for re-matching. */
 struct dst_entry {
@@ -249,6 +251,20 @@ int recover_intent(struct folder_ctx *fc, struct store_folder *cp);
  * fc->src, holding exists messages), matching by idx when not NULL. */
 int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint32_t exists,
              struct dst_index *idx);
+
+/* keywords.c: m was refused (res->error) while it carries keywords: appended
+ * again with fewer (those PERMANENTFLAGS rule out, then the longest, then
+ * none; system flags kept).  On success res is the new result and note
+ * names the keywords dropped (note->keywords, the server's words in
+ * note->error; caller frees them); else res->error stays set and
+ * note->keywords NULL.  <0 when the session broke or the server throttled
+ * (IMAP_ETHROTTLED, fc->throttled_dst set). */
+int keywords_fallback(struct folder_ctx *fc, const char *dst_name, const struct imap_msg *m,
+                      struct imap_append_result *res, struct store_uid_note *note);
+/* Removes from flags (an imap_msg's, 256 bytes) the keywords named in
+ * dropped: the flag sync never asks the destination again for keywords it
+ * refused. */
+void keywords_strip(char *flags, const char *dropped);
 
 /* Re-sends source UIDs one message per batch on new sessions, after a batch
  * broke a bound of lib/imap: only the offending message gets a message error. */

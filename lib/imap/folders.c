@@ -259,3 +259,32 @@ const char *imap_session_selected(const struct imap_session *s)
 {
 	return s->selected[0] != '\0' ? s->selected : NULL;
 }
+
+bool imap_session_keyword_permitted(const struct imap_session *s, const char *keyword)
+{
+	const struct mailimap_selection_info *sel = s->imap->imap_selection_info;
+	clistiter *it;
+
+	/* No PERMANENTFLAGS (RFC 3501 7.1): the server said nothing against it. */
+	if (s->selected[0] == '\0' || sel == NULL || sel->sel_perm_flags == NULL)
+		return true;
+	for (it = clist_begin(sel->sel_perm_flags); it != NULL; it = clist_next(it)) {
+		const struct mailimap_flag_perm *p = clist_content(it);
+		if (p->fl_type == MAILIMAP_FLAG_PERM_ALL)
+			return true; /* "\*": new keywords may be created */
+		if (p->fl_flag != NULL && p->fl_flag->fl_type == MAILIMAP_FLAG_KEYWORD &&
+		    p->fl_flag->fl_data.fl_keyword != NULL &&
+		    strcasecmp(p->fl_flag->fl_data.fl_keyword, keyword) == 0)
+			return true;
+	}
+	return false;
+}
+
+int imap_folder_expunge(struct imap_session *s, char *err, size_t errlen)
+{
+	int r = mailimap_expunge(s->imap);
+
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_command_failed(s, r, "EXPUNGE", err, errlen);
+	return 0;
+}

@@ -155,6 +155,8 @@ struct imap_status {
 	uint32_t uidnext;
 	uint32_t messages;
 	uint64_t highestmodseq; /* 0 when the server has no CONDSTORE */
+	uint64_t size;          /* STATUS SIZE (RFC 8438): only imap_status_many, when asked */
+	bool has_size;          /* size was answered */
 };
 /* STATUS: does not select, never changes anything.  STATUS, and
  * imap_folder_open, return IMAP_EPROTO when the server leaves out UIDVALIDITY
@@ -164,6 +166,7 @@ int imap_folder_status(struct imap_session *session, const char *name, struct im
 /* One folder of imap_status_many. */
 struct imap_status_req {
 	const char *name;      /* in: as for imap_folder_status */
+	bool want_size;        /* in: ask SIZE too where the server offers STATUS=SIZE */
 	struct imap_status st; /* out, when ret is 0 */
 	/* out: 0, or this folder's own failure, with err: IMAP_ENO (the
 	 * server's words), IMAP_EPROTO (invalid data) or IMAP_EARG (not sent) */
@@ -183,6 +186,14 @@ int imap_status_many(struct imap_session *session, struct imap_status_req *reqs,
 int imap_folder_open(struct imap_session *session, const char *name, bool read_only,
                      struct imap_status *st_r, char *err, size_t errlen);
 
+/* Whether the folder selected read-write lets a message carry keyword: its
+ * PERMANENTFLAGS (RFC 3501 7.1) list it or hold "\*"; true when the server
+ * sent no PERMANENTFLAGS or nothing is selected (nothing said against it). */
+bool imap_session_keyword_permitted(const struct imap_session *session, const char *keyword);
+
+/* EXPUNGE in the selected folder: the messages marked \Deleted are removed. */
+int imap_folder_expunge(struct imap_session *session, char *err, size_t errlen);
+
 /* The folder selected read-write by imap_folder_open, or NULL. */
 const char *imap_session_selected(const struct imap_session *session);
 
@@ -198,6 +209,13 @@ struct imap_msg {
 	bool spooled; /* bytes are in body_fd (from offset 0), not in body */
 	int body_fd;
 };
+
+/* A message's identity (lib/imap/digest.c): SHA-256 of its bytes with every
+ * CR left out, so a destination that adds or drops CRs still matches.  The
+ * worker's re-matching and the proof of completeness both use it.  0, or -1
+ * when a spooled message could not be read back. */
+#define IMAP_HASH_LEN 32
+int imap_msg_hash(const struct imap_msg *m, unsigned char out[IMAP_HASH_LEN]);
 
 /* A set of fetched messages; owns their bytes. */
 struct imap_batch {

@@ -193,6 +193,9 @@ static void status_atts(const char *p, struct imap_status *st, struct status_see
 			st->messages = (uint32_t)v;
 		} else if (strcasecmp(att, "HIGHESTMODSEQ") == 0) {
 			st->highestmodseq = v;
+		} else if (strcasecmp(att, "SIZE") == 0) {
+			st->size = v;
+			st->has_size = true;
 		}
 	}
 }
@@ -208,6 +211,7 @@ static int status_burst(struct imap_session *s, struct imap_status_req *reqs, si
 {
 	bool condstore = imap_session_has_cap(s, "CONDSTORE");
 	bool literal_plus = imap_session_has_cap(s, "LITERAL+");
+	bool size = imap_session_has_cap(s, "STATUS=SIZE");
 	struct status_seen *seen = calloc(n + 1, sizeof(*seen));
 	bool *done = calloc(n + 1, sizeof(*done));
 	MMAPString *line = mmap_string_new("");
@@ -248,8 +252,9 @@ static int status_burst(struct imap_session *s, struct imap_status_req *reqs, si
 		if (ret == 0)
 			ret = imap_raw_write(s, arg.data, arg.len);
 		if (ret == 0)
-			ret = imap_raw_printf(s, " (UIDVALIDITY UIDNEXT MESSAGES%s)\r\n",
-			                      condstore ? " HIGHESTMODSEQ" : "");
+			ret = imap_raw_printf(s, " (UIDVALIDITY UIDNEXT MESSAGES%s%s)\r\n",
+			                      condstore ? " HIGHESTMODSEQ" : "",
+			                      reqs[i].want_size && size ? " SIZE" : "");
 		imap_buf_free(&arg, false);
 		left++;
 	}

@@ -258,7 +258,15 @@ static void notice_ignore(void *arg, const char *message)
 
 int store_open(const char *conninfo, struct store **store_r, char *err, size_t errlen)
 {
-	int connect_s = env_seconds("MAILSHIFT_DB_TIMEOUT", DB_CONNECT_TIMEOUT_S, 3600);
+	return store_open_bounded(conninfo, 0, store_r, err, errlen);
+}
+
+int store_open_bounded(const char *conninfo, int connect_timeout_s, struct store **store_r,
+                       char *err, size_t errlen)
+{
+	int connect_s = connect_timeout_s > 0
+	                    ? connect_timeout_s
+	                    : env_seconds("MAILSHIFT_DB_TIMEOUT", DB_CONNECT_TIMEOUT_S, 3600);
 	int statement_s =
 	    env_seconds("MAILSHIFT_DB_STATEMENT_TIMEOUT", DB_STATEMENT_TIMEOUT_S, 86400);
 	char connect_v[16], user_timeout_v[16], settings[512], where[300];
@@ -308,6 +316,24 @@ int store_open(const char *conninfo, struct store **store_r, char *err, size_t e
 	}
 	*store_r = st;
 	return 0;
+}
+
+bool store_usable(const struct store *st)
+{
+	return st != NULL && !st->dead && PQstatus(st->conn) == CONNECTION_OK;
+}
+
+int store_session_set(struct store *st, const char *name, const char *value, char *err,
+                      size_t errlen)
+{
+	const char *values[2] = {name, value};
+
+	return store_exec(st, "SELECT set_config($1, $2, false)", 2, values, NULL, err, errlen);
+}
+
+int store_actor_set(struct store *st, const char *actor, char *err, size_t errlen)
+{
+	return store_session_set(st, "mailshift.actor", actor, err, errlen);
 }
 
 void store_close(struct store **store)

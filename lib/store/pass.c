@@ -417,6 +417,70 @@ int store_live_update(struct store *st, const struct store_live *rows, size_t co
 			store_rollback(st);
 			return -1;
 		}
+		if (rows[i].new_messages == 0 && rows[i].new_bytes == 0)
+			continue;
+		store_params_init(&q);
+		store_param_i64(&q, rows[i].account_id);
+		store_param_u64(&q, rows[i].new_messages);
+		store_param_u64(&q, rows[i].new_bytes);
+		if (store_exec(st,
+		               "INSERT INTO throughput (migration_id, minute, messages, bytes)"
+		               " SELECT migration_id, date_trunc('minute', now()), $2, $3"
+		               " FROM accounts WHERE id = $1"
+		               " ON CONFLICT (migration_id, minute) DO UPDATE SET"
+		               " messages = throughput.messages + EXCLUDED.messages,"
+		               " bytes = throughput.bytes + EXCLUDED.bytes",
+		               q.count, q.values, NULL, err, errlen) < 0) {
+			store_rollback(st);
+			return -1;
+		}
 	}
 	return store_exec_simple(st, "COMMIT", err, errlen);
+}
+
+int store_pass_failed(struct store *st, int64_t migration_id, int pass, const int64_t *only,
+                      size_t nonly, int64_t **ids_r, bool **refused_r, size_t *count_r, char *err,
+                      size_t errlen)
+{
+	struct store_params q;
+	PGresult *res = NULL;
+	int n, ret = -1;
+
+	*ids_r = NULL;
+	*refused_r = NULL;
+	*count_r = 0;
+	store_params_init(&q);
+	store_param_i64(&q, migration_id);
+	store_param_i64(&q, pass);
+	store_param_ids(&q, only, nonly);
+	if (store_params_check(&q, err, errlen) < 0 ||
+	    store_exec(st,
+	               "SELECT a.id, a.state IN ('auth_failed', 'verify_failed') FROM accounts a"
+	               " JOIN pass_accounts pa ON pa.account_id = a.id AND pa.number = $2"
+	               " WHERE a.migration_id = $1 AND a.pass = $2 AND a.pass_done < $2"
+	               " AND a.state IN ('failed', 'auth_failed', 'verify_failed')"
+	               " AND ($3::bigint[] IS NULL OR a.id = ANY($3::bigint[])) ORDER BY a.id",
+	               q.count, q.values, &res, err, errlen) < 0)
+		goto out;
+	n = PQntuples(res);
+	*ids_r = calloc((size_t)n + 1, sizeof(**ids_r));
+	*refused_r = calloc((size_t)n + 1, sizeof(**refused_r));
+	if (*ids_r == NULL || *refused_r == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(*ids_r);
+		free(*refused_r);
+		*ids_r = NULL;
+		*refused_r = NULL;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		(*ids_r)[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		(*refused_r)[i] = PQgetvalue(res, i, 1)[0] == 't';
+	}
+	*count_r = (size_t)n;
+	ret = 0;
+out:
+	PQclear(res);
+	store_params_free(&q);
+	return ret;
 }

@@ -29,10 +29,28 @@ struct store;
  * store_close does nothing for *store NULL and sets *store to NULL. */
 int store_open(const char *conninfo, struct store **store_r, char *err, size_t errlen);
 void store_close(struct store **store);
+/* store_open with its own connect timeout (seconds; 0: the default or
+ * MAILSHIFT_DB_TIMEOUT): a readiness probe waits less than a command. */
+int store_open_bounded(const char *conninfo, int connect_timeout_s, struct store **store_r,
+                       char *err, size_t errlen);
+/* False once the connection broke or timed out: every call on it fails, the
+ * holder closes it and opens another (a pool of connections checks this). */
+bool store_usable(const struct store *st);
+/* A setting of this session (set_config): "TimeZone" to "UTC", ... */
+int store_session_set(struct store *st, const char *name, const char *value, char *err,
+                      size_t errlen);
+/* Who or what acts through this connection ("api:NAME", "scheduler",
+ * "command"): recorded as account_log.actor of every state change it makes
+ * (a session setting read by the column's default, so every statement that
+ * logs a change records it without being told). */
+int store_actor_set(struct store *st, const char *actor, char *err, size_t errlen);
 
 /* schema.c: applies the numbered schema migrations not applied yet (idempotent; safe with
  * several processes starting at once: serialised by an advisory lock). */
 int store_schema_apply(struct store *st, char *err, size_t errlen);
+/* Whether every schema migration this build knows is applied (a readiness
+ * check: a coordinator serving an older schema answers wrongly). */
+int store_schema_current(struct store *st, bool *current_r, char *err, size_t errlen);
 
 /* store_key_check_get's results besides a negative error. */
 enum store_key_check_result {

@@ -32,6 +32,13 @@ int store_migration_states(struct store *st, int64_t migration_id, char *buf, si
  * passwords travel in clear) into buf, "" if none. */
 int store_migration_cleartext(struct store *st, int64_t migration_id, char *buf, size_t len,
                               char *err, size_t errlen);
+/* The accounts of pass `pass` whose run of it failed (failed, even with a
+ * retry to come) or whose credentials were refused (auth_failed,
+ * verify_failed: (*refused_r)[i]), of those in only[0..nonly) when only is
+ * not NULL; synced ones never.  Caller frees both arrays. */
+int store_pass_failed(struct store *st, int64_t migration_id, int pass, const int64_t *only,
+                      size_t nonly, int64_t **ids_r, bool **refused_r, size_t *count_r, char *err,
+                      size_t errlen);
 /* The highest pass started in the migration (0: none). */
 int store_pass_last(struct store *st, int64_t migration_id, int *pass_r, char *err, size_t errlen);
 
@@ -95,6 +102,9 @@ struct store_live {
 	int pass;
 	uint64_t messages, bytes, errors;
 	const char *worker, *folder;
+	/* Copied since the previous update: added to the migration's
+	 * throughput of the current minute. */
+	uint64_t new_messages, new_bytes;
 };
 int store_live_update(struct store *st, const struct store_live *rows, size_t count, char *err,
                       size_t errlen);

@@ -16,7 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-usage() { echo "usage: stack.sh start|stop|pg-restart DIR (absolute)" >&2; exit 2; }
+usage() { echo "usage: stack.sh start|stop|pg-restart|pg-stop|pg-start DIR (absolute)" >&2; exit 2; }
 die() { echo "stack.sh: $*" >&2; exit 1; }
 
 # Print the tail of a component's log and fail.
@@ -52,6 +52,16 @@ make_tls() {
 }
 
 # --- PostgreSQL ------------------------------------------------------------
+# pg_ctl_start PGDIR: the server of PGDIR on $BASE.
+pg_ctl_start() {
+  local pgdir=$1 durable=off
+  [[ ${MAILSHIFT_PG_FSYNC:-0} == 1 ]] && durable=on
+  runuser -u postgres -- "$(pg_bindir)/pg_ctl" -D "$pgdir/data" -l "$pgdir/postgres.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $BASE -c unix_socket_directories=$pgdir \
+        -c fsync=$durable -c synchronous_commit=$durable -c full_page_writes=$durable" \
+    start >/dev/null 2>&1 || fail_with_log "PostgreSQL" "$pgdir/postgres.log"
+}
+
 start_pg() {
   local bin port=$BASE pgdir
   bin=$(pg_bindir)
@@ -70,12 +80,7 @@ start_pg() {
     runuser -u postgres -- "$bin/initdb" -D "$pgdir/data" -U postgres -A trust -E UTF8 \
       --no-locale >"$pgdir/initdb.log" 2>&1 || fail_with_log "initdb" "$pgdir/initdb.log"
   fi
-  local durable=off
-  [[ ${MAILSHIFT_PG_FSYNC:-0} == 1 ]] && durable=on
-  runuser -u postgres -- "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/postgres.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$pgdir \
-        -c fsync=$durable -c synchronous_commit=$durable -c full_page_writes=$durable" \
-    start >/dev/null 2>&1 || fail_with_log "PostgreSQL" "$pgdir/postgres.log"
+  pg_ctl_start "$pgdir"
   for _ in $(seq 50); do
     "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break
     sleep 0.2
@@ -108,6 +113,14 @@ restart_pg() {
   runuser -u postgres -- "$(pg_bindir)/pg_ctl" -D "$pgdir/data" -m fast -w -t 30 restart \
     >/dev/null 2>&1 || fail_with_log "PostgreSQL restart" "$pgdir/postgres.log"
 }
+
+# pg-stop / pg-start: PostgreSQL down and up again, its data kept (tests of
+# readiness and of what answers while the database is away).
+pause_pg() {
+  runuser -u postgres -- "$(pg_bindir)/pg_ctl" -D "$(cat "$DIR/pg.dir")/data" -m fast -w stop \
+    >/dev/null 2>&1 || die "PostgreSQL did not stop"
+}
+unpause_pg() { pg_ctl_start "$(cat "$DIR/pg.dir")"; }
 
 # --- Dovecot -----------------------------------------------------------------
 # write_dovecot NAME IMAP_PORT IMAPS_PORT: the common part of every instance.
@@ -427,5 +440,7 @@ case $1 in
   start) do_start ;;
   stop) do_stop ;;
   pg-restart) restart_pg ;;
+  pg-stop) pause_pg ;;
+  pg-start) unpause_pg ;;
   *) usage ;;
 esac

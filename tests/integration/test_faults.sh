@@ -248,17 +248,23 @@ m_rejkw=$(import_plan "$plan")
 check "MULTIAPPEND refused whole: the source holds 450 messages, the keyword on one (UID $rej_uid)" \
   test "$rej_uid" = 230
 check "MULTIAPPEND refused whole: the pass ends synced" run_pass "$m_rejkw" 1
+# The refused message is copied without the keyword (worker/keywords.c),
+# the keyword recorded with the server's words: no message error.
 rejkw_errors() {
-  sql "SELECT e.src_uid || ' ' || e.error FROM message_errors e JOIN accounts a
-       ON a.id = e.account_id WHERE a.migration_id = $m_rejkw ORDER BY e.src_uid"
+  sql "SELECT k.src_uid || ' ' || k.keywords || ' ' || k.error FROM keywords_dropped k
+       JOIN folders f ON f.id = k.folder_id JOIN accounts a ON a.id = f.account_id
+       WHERE a.migration_id = $m_rejkw
+       UNION ALL SELECT e.src_uid || ' message error ' || e.error FROM message_errors e
+       JOIN accounts a ON a.id = e.account_id WHERE a.migration_id = $m_rejkw ORDER BY 1"
 }
 rejkw_errors >"$work/rejkw.errors"
-check "MULTIAPPEND refused whole: exactly one message error, UID $rej_uid with the server's words ($(head -3 "$work/rejkw.errors" | tr '\n' ' '))" \
+check "MULTIAPPEND refused whole: UID $rej_uid copied without \$Rejected, with the server's words, no message error ($(head -3 "$work/rejkw.errors" | tr '\n' ' '))" \
   bash -c "test \"\$(wc -l <'$work/rejkw.errors')\" = 1 &&
-           grep -Eq '^$rej_uid .*Too many keywords' '$work/rejkw.errors'"
+           grep -Eq '^$rej_uid [$]Rejected .*Too many keywords' '$work/rejkw.errors'"
 "$COORD" status "$m_rejkw" >"$work/rejkw.status" 2>&1
-check "MULTIAPPEND refused whole: status counts 1 message error" \
-  grep -q "message errors 1\b" "$work/rejkw.status"
+check "MULTIAPPEND refused whole: status counts no message error and shows the keyword dropped" \
+  bash -c "grep -q 'message errors 0\b' '$work/rejkw.status' &&
+           grep -q 'uid $rej_uid copied without the keywords [$]Rejected' '$work/rejkw.status'"
 rejkw_pipelined() {
   grep -E '^conn=[0-9]+ [^ ]+ APPEND ' "$work/fake-rejdst.log" |
     awk '{ n = gsub(/\{[0-9]+\+?\}/, "&"); if (n > 1) multi++; else single++ }
@@ -288,20 +294,20 @@ PY
 message_ids "$fake_port" rejkw rejkwpw | sort >"$work/rejkw.ids"
 rejkw_ids_ok() {
   local want
-  want=$(for n in $(seq 1 450); do [[ $n = 230 ]] || echo "<rejkw-$n@example.org>"; done | sort)
-  [[ $(sort -u "$work/rejkw.ids") == "$want" ]] && [[ $(wc -l <"$work/rejkw.ids") = 449 ]]
+  want=$(for n in $(seq 1 450); do echo "<rejkw-$n@example.org>"; done | sort)
+  [[ $(sort -u "$work/rejkw.ids") == "$want" ]] && [[ $(wc -l <"$work/rejkw.ids") = 450 ]]
 }
-check "MULTIAPPEND refused whole: the other 449 in the destination once each, by Message-ID ($(wc -l <"$work/rejkw.ids") held, $(sort "$work/rejkw.ids" | uniq -d | wc -l) duplicated, $(grep -c '<rejkw-230@' "$work/rejkw.ids") of UID 230)" \
+check "MULTIAPPEND refused whole: all 450 in the destination once each, by Message-ID ($(wc -l <"$work/rejkw.ids") held, $(sort "$work/rejkw.ids" | uniq -d | wc -l) duplicated, $(grep -c '<rejkw-230@' "$work/rejkw.ids") of UID 230)" \
   rejkw_ids_ok
 python3 "$infra/verify.py" --src "127.0.0.1:$SRC_PORT:rejkw:rejkwpw" \
   --dst "127.0.0.1:$fake_port:rejkw:rejkwpw" --account rejkw --strict >"$work/rejkw.verify" 2>&1
-check "MULTIAPPEND refused whole: verify finds only UID $rej_uid missing, flags and dates kept ($(head -1 "$work/rejkw.verify"))" \
-  bash -c "grep -q '450 messages compared: 1 missing, 0 duplicated, 0 changed$' '$work/rejkw.verify' &&
-           grep -q 'missing: src uid $rej_uid ' '$work/rejkw.verify'"
+check "MULTIAPPEND refused whole: verify finds only UID $rej_uid changed (its keyword), flags and dates kept ($(head -1 "$work/rejkw.verify"))" \
+  bash -c "grep -q '450 messages compared: 0 missing, 0 duplicated, 1 changed$' '$work/rejkw.verify' &&
+           grep -q 'changed: src uid $rej_uid ' '$work/rejkw.verify'"
 rejkw_counts=$(sql "SELECT coalesce(sum(copied_messages), 0) || '/' || coalesce(sum(matched_messages), 0)
                    FROM folders f JOIN accounts a ON a.id = f.account_id WHERE a.migration_id = $m_rejkw")
-check "MULTIAPPEND refused whole: copied and matched add up to 449 (copied/matched $rejkw_counts)" \
-  test $((${rejkw_counts%/*} + ${rejkw_counts#*/})) = 449
+check "MULTIAPPEND refused whole: copied and matched add up to 450 (copied/matched $rejkw_counts)" \
+  test $((${rejkw_counts%/*} + ${rejkw_counts#*/})) = 450
 state "$fake_port" rejkw:rejkwpw >"$work/rejkw.state1"
 rejkw_appends=$(grep -c ' APPEND ' "$work/fake-rejdst.log")
 check "MULTIAPPEND refused whole: pass 2 ends synced" run_pass "$m_rejkw" 2
@@ -314,7 +320,7 @@ check "MULTIAPPEND refused whole: pass 2 copies nothing ($rejkw_copied2 copied, 
 check "MULTIAPPEND refused whole: pass 2 changes nothing in the destination (same UIDs, flags, MODSEQs)" \
   cmp -s "$work/rejkw.state1" "$work/rejkw.state2"
 rejkw_errors >"$work/rejkw.errors2"
-check "MULTIAPPEND refused whole: still the one message error after pass 2" \
+check "MULTIAPPEND refused whole: still the one keyword dropped after pass 2" \
   cmp -s "$work/rejkw.errors" "$work/rejkw.errors2"
 
 # --- a connection dropped right after login ----------------------------------

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "plan.h"
+#include "store-view.h"
 
 #define ERRLEN 8192
 
@@ -534,6 +535,95 @@ static void test_csv_utf8(void **state)
 	free(plan.accounts);
 }
 
+/* A plan given as text (the API's import): the accounts inline, errors
+ * labelled by key or CSV line, no file read. */
+static void test_plan_text(void **state)
+{
+	static const char good[] =
+	    "{\"name\": \"t\", \"source\": {\"host\": \"s\", \"tls\": \"none\"},"
+	    " \"destination\": {\"host\": \"d\", \"port\": 1993},"
+	    " \"accounts_csv\": \"source_login,source_password\\nu1,p1\\nu2,p2\\n\"}";
+	struct plan *plan = NULL;
+	char err[ERRLEN];
+
+	(void)state;
+	assert_int_equal(plan_parse(good, strlen(good), &plan, err, sizeof(err)), 0);
+	assert_string_equal(plan->name, "t");
+	assert_int_equal(plan->srcs[0].port, 143);
+	assert_int_equal(plan->dst.port, 1993);
+	assert_int_equal(plan->naccounts, 2);
+	assert_string_equal(plan->accounts[1].src_login, "u2");
+	assert_null(plan->accounts_path);
+	plan_destroy(&plan);
+
+	/* A path is not taken from an API body: "accounts" is unknown there. */
+	static const char with_path[] = "{\"name\": \"t\", \"source\": {\"host\": \"s\"},"
+	                                " \"destination\": {\"host\": \"d\"},"
+	                                " \"accounts\": \"/etc/passwd\", \"accounts_csv\": \"\"}";
+	assert_int_equal(plan_parse(with_path, strlen(with_path), &plan, err, sizeof(err)), -1);
+	assert_null(plan);
+	assert_non_null(strstr(err, "plan: accounts: unknown key"));
+
+	static const char bad_line[] =
+	    "{\"name\": \"t\", \"source\": {\"host\": \"s\"}, \"destination\": {\"host\": \"d\"},"
+	    " \"accounts_csv\": \"source_login,source_password\\nu1,p1\\n,p2\\n\"}";
+	assert_int_equal(plan_parse(bad_line, strlen(bad_line), &plan, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "accounts_csv:3:"));
+	/* The passwords of the other lines are not in the error. */
+	assert_null(strstr(err, "p1"));
+
+	static const char no_csv[] = "{\"name\": \"t\", \"source\": {\"host\": \"s\"},"
+	                             " \"destination\": {\"host\": \"d\"}}";
+	assert_int_equal(plan_parse(no_csv, strlen(no_csv), &plan, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "plan: accounts_csv: required"));
+}
+
+/* A server patch: only what is given changes; values checked as a plan's. */
+static void test_server_patch(void **state)
+{
+	struct store_server_patch p;
+	char err[ERRLEN];
+	const char *body;
+
+	(void)state;
+	body = "{\"port\": 1143, \"max_connections\": 4, \"rate_bytes\": \"2MB\","
+	       " \"ca_file\": null, \"blackouts\": [{\"days\": \"mon-fri\", \"from\": \"22:00\","
+	       " \"to\": \"06:00\", \"time_zone\": \"Europe/Paris\"}]}";
+	assert_int_equal(plan_server_patch_parse(body, strlen(body), &p, err, sizeof(err)), 0);
+	assert_int_equal(p.port, 1143);
+	assert_int_equal(p.max_connections, 4);
+	assert_int_equal(p.rate_bytes, 2000000);
+	assert_int_equal(p.rate_messages, -1); /* not given: unchanged */
+	assert_int_equal(p.account_daily_bytes, -1);
+	assert_null(p.host);
+	assert_true(p.set_ca_file);
+	assert_null(p.ca_file);
+	assert_true(p.set_blackouts);
+	assert_int_equal(p.nblackouts, 1);
+	assert_int_equal(p.blackouts[0].weekdays, 0x1f);
+	assert_int_equal(p.blackouts[0].from_s, 22 * 3600);
+	assert_string_equal(p.blackouts[0].time_zone, "Europe/Paris");
+	plan_server_patch_clear(&p);
+
+	body = "{\"blackouts\": []}";
+	assert_int_equal(plan_server_patch_parse(body, strlen(body), &p, err, sizeof(err)), 0);
+	assert_true(p.set_blackouts);
+	assert_int_equal(p.nblackouts, 0);
+	assert_false(p.set_ca_file);
+	plan_server_patch_clear(&p);
+
+	body = "{\"port\": 0, \"tls\": \"ssl\", \"max_connections\": 5000, \"colour\": 1}";
+	assert_int_equal(plan_server_patch_parse(body, strlen(body), &p, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "server: port:"));
+	assert_non_null(strstr(err, "server: tls:"));
+	assert_non_null(strstr(err, "server: max_connections:"));
+	assert_non_null(strstr(err, "colour"));
+	assert_null(p.tls);
+
+	body = "[1]";
+	assert_int_equal(plan_server_patch_parse(body, strlen(body), &p, err, sizeof(err)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +636,8 @@ int main(void)
 	    cmocka_unit_test(test_profiles_limits_blackouts),
 	    cmocka_unit_test(test_sizes_and_rates),
 	    cmocka_unit_test(test_csv_utf8),
+	    cmocka_unit_test(test_plan_text),
+	    cmocka_unit_test(test_server_patch),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -348,6 +348,30 @@ static void test_flags_small_output(void **state)
 	assert_string_equal(out, "\\Answer");
 }
 
+/* ---- keywords_strip (keywords.c) ---- */
+
+static void strip_is(const char *flags, const char *dropped, const char *want)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s", flags);
+	keywords_strip(buf, dropped);
+	assert_string_equal(buf, want);
+}
+
+static void test_keywords_strip(void **state)
+{
+	(void)state;
+	/* System flags stay, whatever the list; keywords compare without case. */
+	strip_is("\\Seen $Short VeryLongKeyword \\Flagged", "verylongkeyword",
+	         "\\Seen \\Flagged $Short");
+	strip_is("$A $B $C", "$C $A", "$B");
+	strip_is("$A", "", "$A");
+	strip_is("", "$A", "");
+	/* A system flag named in the list is not a keyword: kept. */
+	strip_is("\\Seen", "\\Seen", "\\Seen");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +390,7 @@ int main(void)
 	    cmocka_unit_test(test_flags_equal_lists),
 	    cmocka_unit_test(test_flags_long_and_many),
 	    cmocka_unit_test(test_flags_small_output),
+	    cmocka_unit_test(test_keywords_strip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
