@@ -271,6 +271,29 @@ check "the worker takes its PostgreSQL password from the file too (exit $rc)" \
 # The scheduler, as in production: it re-queues what a stopped worker released.
 "$COORD" run >"$work/scheduler.log" 2>&1 &
 pids+=($!)
+# A second coordinator as the manifests start it (run --listen, tokens from a
+# file): the standby, serving the API; the probes the manifests use.
+if grep -q "^  serve" "$work/help-coordinator"; then
+  api_port=$((MAILSHIFT_PORT_BASE + 21))
+  printf '# probes need no token\nprobe:%s\n' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+    >"$work/tokens"
+  MAILSHIFT_API_TOKENS_FILE=$work/tokens "$COORD" run --listen "0.0.0.0:$api_port" \
+    >"$work/standby.log" 2>&1 &
+  pids+=($!)
+  code=
+  for _ in $(seq 1 100); do
+    code=$(curl -s -o "$work/coord-readyz.out" -w '%{http_code}' "http://127.0.0.1:$api_port/readyz")
+    [[ $code == 200 ]] && break
+    sleep 0.2
+  done
+  check "coordinator run --listen (as in the manifests): /readyz $code" test "$code" = 200
+  curl -s -o "$work/coord-healthz.out" -w '%{http_code}' "http://127.0.0.1:$api_port/healthz" \
+    >"$work/coord-healthz.code"
+  check "coordinator run --listen: /healthz 200" \
+    eval "test \"\$(cat $work/coord-healthz.code)\" = 200"
+else
+  echo "# the coordinator has no HTTP API in this build: its probes are not tried"
+fi
 add_users dp 1 SRC DST2
 fill_corpus dp1 400
 # One message over the batch bound (--batch-mb 1): spooled through --tmpdir.
