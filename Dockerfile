@@ -14,14 +14,15 @@
 
 # --- build: every target of the CMake project ---------------------------------
 FROM debian:12-slim AS build
-# The -dev packages of deploy/install-deps.sh's build list (libetpan-dev
-# brings libcurl4-gnutls-dev, which the CLI builds against).
+# The -dev packages of deploy/install-deps.sh's build list.  libcurl for the
+# CLI is the GnuTLS flavour: libetpan-dev depends on it, and Debian's two
+# flavours of libcurl's -dev package exclude each other.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       librdkafka-dev libetpan-dev libssl-dev libpq-dev \
       libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev \
-      libcmocka-dev \
+      libcurl4-gnutls-dev libcmocka-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
