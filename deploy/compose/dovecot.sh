@@ -5,10 +5,13 @@
 # other special-use names), with the quick start's users; src is filled from
 # the corpus once.  Runs Dovecot in the foreground.
 #   dovecot.sh src|dst
+# MAILSHIFT_DEMO_DIR, MAILSHIFT_DEMO_SRV, MAILSHIFT_INFRA, DEMO_LISTEN and
+# DEMO_PORT move it (tests/integration/test_deploy.sh rehearses the demo).
 set -euo pipefail
 role=${1:?usage: dovecot.sh src|dst}
-demo=/demo
-d=/srv/$role
+demo=${MAILSHIFT_DEMO_DIR:-/demo}
+infra=${MAILSHIFT_INFRA:-/opt/mailshift/tests/infra}
+d=${MAILSHIFT_DEMO_SRV:-/srv}/$role
 mkdir -p "$d/run" "$d/state" "$d/mail"
 chown mail:mail "$d/mail"
 
@@ -37,12 +40,13 @@ chmod 600 "$d/users"
 
 cat >"$d/dovecot.conf" <<CONF
 # Written by deploy/compose/dovecot.sh for the demo's $role server.
+instance_name = mailshift-demo-$role
 base_dir = $d/run
 state_dir = $d/state
 log_path = /dev/stderr
 protocols = imap
 mail_save_crlf = yes
-listen = *
+listen = ${DEMO_LISTEN:-*}
 default_internal_user = root
 default_internal_group = root
 default_login_user = dovenull
@@ -69,11 +73,18 @@ namespace inbox {
   inbox = yes
   $special
 }
+service imap-login {
+  inet_listener imap {
+    port = ${DEMO_PORT:-143}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
 CONF
 
 if [[ $role == src && ! -e $d/mail/.filled ]]; then
   corpus=$(cat "$demo/corpus-path")
-  infra=/opt/mailshift/tests/infra
   python3 "$infra/fill_maildir.py" --corpus "$corpus" --maildir "$d/mail/alice/Maildir" \
     --layout fs
   python3 "$infra/fill_maildir.py" --corpus "$corpus" --maildir "$d/mail/bob/Maildir" \

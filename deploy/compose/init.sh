@@ -7,11 +7,17 @@
 #   /demo/secret    the key file (mode 0600, owned by the mailshift user)
 #   /demo/corpus    the SpamAssassin corpus (tests/infra/corpus.sh)
 #   /demo/plan.json and accounts.csv: alice and bob, the quick start's plan
+#   /demo/state     the demo service's (the migration's id)
 # Idempotent: what exists is kept, so `docker-compose up` runs again.
+# The paths, host names and ports can be moved (tests/integration/test_deploy.sh
+# rehearses the demo on one machine): MAILSHIFT_DEMO_DIR, MAILSHIFT_INFRA,
+# DEMO_SRC_HOST, DEMO_DST_HOST, DEMO_SRC_PORT, DEMO_DST_PORT.
 set -euo pipefail
-demo=/demo
-infra=/opt/mailshift/tests/infra
-mkdir -p "$demo/tls" "$demo/secret"
+demo=${MAILSHIFT_DEMO_DIR:-/demo}
+infra=${MAILSHIFT_INFRA:-/opt/mailshift/tests/infra}
+src_host=${DEMO_SRC_HOST:-src-imap} src_port=${DEMO_SRC_PORT:-143}
+dst_host=${DEMO_DST_HOST:-dst-imap} dst_port=${DEMO_DST_PORT:-143}
+mkdir -p "$demo/tls" "$demo/secret" "$demo/state"
 
 if [[ ! -f $demo/tls/ca.pem ]]; then
   cd "$demo/tls"
@@ -19,7 +25,7 @@ if [[ ! -f $demo/tls/ca.pem ]]; then
     -keyout ca.key -out ca.pem 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=src-imap" -keyout server.key \
     -out server.csr 2>/dev/null
-  printf 'subjectAltName=DNS:src-imap,DNS:dst-imap,DNS:localhost\n' >san.ext
+  printf 'subjectAltName=DNS:src-imap,DNS:dst-imap,DNS:localhost,IP:127.0.0.1\n' >san.ext
   openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
     -extfile san.ext -out server.pem 2>/dev/null
   rm -f server.csr san.ext ca.key ca.srl
@@ -35,15 +41,17 @@ fi
 chown -R 10001:10001 "$demo/secret"
 chmod 700 "$demo/secret"
 chmod 600 "$demo/secret/key"
+# The demo service (uid 10001) keeps the migration's id here.
+chown 10001:10001 "$demo/state"
 
-MAILSHIFT_CACHE=$demo/cache bash "$infra/corpus.sh" >"$demo/corpus-path"
+MAILSHIFT_CACHE=${MAILSHIFT_CACHE:-$demo/cache} bash "$infra/corpus.sh" >"$demo/corpus-path"
 
 cat >"$demo/plan.json" <<JSON
 {
   "name": "compose-demo",
-  "source": {"host": "src-imap", "port": 143, "tls": "starttls",
+  "source": {"host": "$src_host", "port": $src_port, "tls": "starttls",
              "ca_file": "$demo/tls/ca.pem", "auth": "plain", "max_connections": 10},
-  "destination": {"host": "dst-imap", "port": 143, "tls": "starttls",
+  "destination": {"host": "$dst_host", "port": $dst_port, "tls": "starttls",
                   "ca_file": "$demo/tls/ca.pem", "auth": "plain", "max_connections": 10},
   "accounts": "accounts.csv"
 }

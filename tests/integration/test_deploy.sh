@@ -21,7 +21,10 @@
 #     watched by strace: nothing opened for writing outside --tmpdir (a large
 #     message spooled there), the destination exact by verify.py;
 #   - SIGTERM in the middle of a copy: the time to checkpoint and exit, the
-#     account resumed by another worker, exact.
+#     account resumed by another worker, exact;
+#   - the compose demo's scripts (deploy/compose) rehearsed on this machine:
+#     certificates, key, plan, two Dovecot servers filled, the demo migrated
+#     over STARTTLS and checked exact, twice.
 #
 # Prints "N passed, N failed" last; exit status 1 if anything failed.
 set -uo pipefail
@@ -417,6 +420,55 @@ worker_start --id term-2
 check "another worker finishes the pass" test $? -eq 0
 check "the destination is exact after the interrupted pass (verify.py)" \
   verify dt1:dtpw1 "$DST2_PORT" dt1:dtpw1 --account dt1
+worker_stop
+
+# --- the compose demo's scripts, rehearsed on this machine ------------------------
+# No Docker engine here: deploy/compose's init, Dovecot and demo scripts run
+# as docker-compose.yml runs them, with their paths and ports moved, against
+# this stack's PostgreSQL, broker, scheduler and a worker.
+demo_dir=$work/demo
+demo_src_port=$((MAILSHIFT_PORT_BASE + 30))
+demo_dst_port=$((MAILSHIFT_PORT_BASE + 31))
+export MAILSHIFT_DEMO_DIR=$demo_dir MAILSHIFT_DEMO_SRV=$work/demo-srv MAILSHIFT_INFRA=$infra
+export DEMO_SRC_HOST=127.0.0.1 DEMO_DST_HOST=127.0.0.1 DEMO_LISTEN=127.0.0.1
+export DEMO_SRC_PORT=$demo_src_port DEMO_DST_PORT=$demo_dst_port
+# One key per database: the demo's is this suite's (init.sh keeps a key file
+# that exists).
+mkdir -p "$demo_dir/secret"
+install -m 600 "$MAILSHIFT_KEY_FILE" "$demo_dir/secret/key"
+MAILSHIFT_CACHE=${MAILSHIFT_CACHE:-$HOME/.cache/mailshift} \
+  bash "$repo/deploy/compose/init.sh" >"$work/demo-init.out" 2>&1
+check "compose demo-init: TLS, key (0600), corpus and plan (exit $?)" \
+  eval "test -s $demo_dir/tls/server.pem -a -s $demo_dir/plan.json &&
+        test \"\$(stat -c %a $demo_dir/secret/key)\" = 600"
+for role in src dst; do
+  port_var=demo_${role}_port
+  DEMO_PORT=${!port_var} bash "$repo/deploy/compose/dovecot.sh" "$role" \
+    >"$work/demo-$role.out" 2>&1 &
+  pids+=($!)
+done
+demo_up() {
+  python3 -c 'import imaplib, sys; imaplib.IMAP4("127.0.0.1", int(sys.argv[1])).logout()' "$1" \
+    2>/dev/null
+}
+for _ in $(seq 1 300); do
+  demo_up "$demo_src_port" && demo_up "$demo_dst_port" && break
+  sleep 0.2
+done
+check "compose src-imap and dst-imap: Dovecot serves, the source filled" \
+  eval "demo_up $demo_src_port && demo_up $demo_dst_port && test -e $work/demo-srv/src/mail/.filled"
+worker_start --id demo-worker
+MAILSHIFT_KEY_FILE=$demo_dir/secret/key MAILSHIFT_COORDINATOR=$COORD \
+  timeout 600 bash "$repo/deploy/compose/demo.sh" >"$work/demo.out" 2>&1
+demo_rc=$?
+cat "$work/demo.out" | grep '^verify'
+check "compose demo: alice and bob migrated over STARTTLS, exact (exit $demo_rc)" \
+  eval "test $demo_rc -eq 0 && grep -q '^verify alice: 4 folders, 6046 messages compared: 0 missing, 0 duplicated, 0 changed' $work/demo.out &&
+        grep -q '^verify bob: .* 0 missing, 0 duplicated, 0 changed' $work/demo.out"
+MAILSHIFT_KEY_FILE=$demo_dir/secret/key MAILSHIFT_COORDINATOR=$COORD \
+  timeout 600 bash "$repo/deploy/compose/demo.sh" >"$work/demo-again.out" 2>&1
+check "compose demo run again: a delta pass, still exact (exit $?)" \
+  eval "grep -q '^verify alice: .* 0 missing, 0 duplicated, 0 changed' $work/demo-again.out"
 worker_stop
 
 suite_end
