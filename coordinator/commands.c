@@ -9,6 +9,7 @@
 #include "account.h"
 #include "log.h"
 #include "plan.h"
+#include "queue.h"
 #include "scheduler.h"
 #include "secret.h"
 #include "store-account.h"
@@ -177,6 +178,12 @@ static int cmd_run(struct command_ctx *c, int argc, char **argv)
 	if (api_options(c, argc, argv, &hc) < 0)
 		return 2;
 	hc.scheduler_active = &active;
+	/* Before any producer: one would have the broker auto-create the
+	 * topics with its defaults, or fail much later and less clearly. */
+	if (queue_topics_ensure(c->o->brokers, &c->o->topics, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	if (hc.listen != NULL && hc.listen[0] != '\0' &&
@@ -213,6 +220,24 @@ static int cmd_serve(struct command_ctx *c, int argc, char **argv)
 	while (!stop_requested)
 		pause();
 	http_server_stop(&srv);
+	return 0;
+}
+
+/* topics: the Kafka topics checked, the missing ones created (a deployment's
+ * first step, or a Job before the coordinators start). */
+static int cmd_topics(struct command_ctx *c, int argc, char **argv)
+{
+	char jobs[256], events[256], err[1024];
+
+	(void)argc;
+	(void)argv;
+	if (queue_topic_name(QUEUE_TOPIC_JOBS, jobs, sizeof(jobs), err, sizeof(err)) < 0 ||
+	    queue_topic_name(QUEUE_TOPIC_EVENTS, events, sizeof(events), err, sizeof(err)) < 0 ||
+	    queue_topics_ensure(c->o->brokers, &c->o->topics, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	printf("%s\n%s\n", jobs, events);
 	return 0;
 }
 
@@ -282,6 +307,9 @@ static const struct command commands[] = {
      "them only a loopback address, no auth); see\n"
      "docs/openapi.yaml"},
     {"step", "", 0, 0, COMMAND_BROKERS | COMMAND_OWN_DB, cmd_step, "one scheduler step, then exit"},
+    {"topics", "", 0, 0, COMMAND_BROKERS | COMMAND_OWN_DB, cmd_topics,
+     "check the Kafka topics, create the missing ones\n"
+     "(unless --no-create-topics); prints their names"},
 };
 
 const struct command *command_find(const char *name)

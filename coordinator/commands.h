@@ -3,6 +3,7 @@
 #ifndef MAILSHIFT_COMMANDS_H
 #define MAILSHIFT_COMMANDS_H
 
+#include "queue.h"
 #include "store-conn.h"
 
 #include <stdio.h>
@@ -13,6 +14,7 @@ struct command_options {
 	const char *brokers_file;
 	char *brokers;
 	const char *key_file;
+	struct queue_topics_config topics; /* checked or created by run, topics */
 };
 
 /* What a command runs with: the options and the store, open with the schema

@@ -2,11 +2,13 @@
  * global options, opens the store and runs the command from the table in
  * commands.c; the scheduler, verifier and reports live beside it. */
 #include "commands.h"
+#include "config.h"
 #include "log.h"
 #include "queue.h"
 #include "secret.h"
 #include "store-conn.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +27,76 @@ static void usage(void)
 	    "  --brokers-file PATH    file holding the bootstrap list (env "
 	    "MAILSHIFT_BROKERS_FILE)\n"
 	    "  --key-file PATH        secret key file (env MAILSHIFT_KEY_FILE), mode 0600\n"
+	    "  --no-create-topics     refuse to start when a Kafka topic is missing (env\n"
+	    "                         MAILSHIFT_CREATE_TOPICS=0; default: create it)\n"
+	    "  --topic-partitions N   partitions of a created topic (env\n"
+	    "                         MAILSHIFT_TOPIC_PARTITIONS, default 16)\n"
+	    "  --topic-replication N  replication factor of a created topic (env\n"
+	    "                         MAILSHIFT_TOPIC_REPLICATION, default min(3, brokers))\n"
 	    "environment:\n"
 	    "  MAILSHIFT_DB_TIMEOUT=SECS            PostgreSQL connect timeout (default 10)\n"
 	    "  MAILSHIFT_DB_STATEMENT_TIMEOUT=SECS  PostgreSQL statement timeout (default 60;\n"
 	    "                                       the client gives up 10 s later)\n"
-	    "  MAILSHIFT_KEY_FILE_PERMISSIVE=1      only warn about a key file others can read\n");
+	    "  MAILSHIFT_KEY_FILE_PERMISSIVE=1      only warn about a key file others can read\n"
+	    "  MAILSHIFT_DB_PASSWORD_FILE=PATH      PostgreSQL password, read from PATH\n"
+	    "  MAILSHIFT_LOG=LEVEL                  debug, info (default), warn or error\n"
+	    "  MAILSHIFT_TOPIC_PREFIX=P             topics P+jobs, P+events (default mailshift.)\n"
+	    "  MAILSHIFT_TOPIC_JOBS=NAME            the jobs topic's whole name\n"
+	    "  MAILSHIFT_TOPIC_EVENTS=NAME          the events topic's whole name\n"
+	    "  MAILSHIFT_TOPIC_TIMEOUT=SECS         bound on the topics' check and creation (30)\n"
+	    "  MAILSHIFT_KAFKA_PROPERTIES_FILE=PATH librdkafka properties (name=value lines)\n"
+	    "  MAILSHIFT_KAFKA_NAME=VALUE           librdkafka property name (lower case, _ is .)\n"
+	    "  MAILSHIFT_KAFKA_NAME_FILE=PATH       the same, the value read from PATH\n");
+}
+
+/* The environment's topic settings; the flags, parsed later, win. */
+static int topics_env(struct queue_topics_config *t, char *err, size_t errlen)
+{
+	long v;
+
+	if (t->create < 0 &&
+	    config_env_bool("MAILSHIFT_CREATE_TOPICS", 1, &t->create, err, errlen) < 0)
+		return -1;
+	if (t->partitions == 0) {
+		if (config_env_int("MAILSHIFT_TOPIC_PARTITIONS", 1, 10000, 0, &v, err, errlen) < 0)
+			return -1;
+		t->partitions = (int)v;
+	}
+	if (t->timeout_ms == 0) {
+		if (config_env_int("MAILSHIFT_TOPIC_TIMEOUT", 1, 3600, 30, &v, err, errlen) < 0)
+			return -1;
+		t->timeout_ms = (int)v * 1000;
+	}
+	if (t->replication == 0) {
+		if (config_env_int("MAILSHIFT_TOPIC_REPLICATION", 1, 100, 0, &v, err, errlen) < 0)
+			return -1;
+		t->replication = (int)v;
+	}
+	return 0;
+}
+
+static int topics_option(struct queue_topics_config *t, int c, const char *arg)
+{
+	char *end;
+	long v;
+
+	if (c == 'N') {
+		t->create = 0;
+		return 0;
+	}
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || v < 1 || v > (c == 'P' ? 10000 : 100)) {
+		fprintf(stderr, "mailshift-coordinator: %s: must be an integer 1..%d\n",
+		        c == 'P' ? "--topic-partitions" : "--topic-replication",
+		        c == 'P' ? 10000 : 100);
+		return -1;
+	}
+	if (c == 'P')
+		t->partitions = (int)v;
+	else
+		t->replication = (int)v;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -39,6 +106,9 @@ int main(int argc, char **argv)
 	    {"brokers", required_argument, NULL, 'b'},
 	    {"brokers-file", required_argument, NULL, 'B'},
 	    {"key-file", required_argument, NULL, 'k'},
+	    {"no-create-topics", no_argument, NULL, 'N'},
+	    {"topic-partitions", required_argument, NULL, 'P'},
+	    {"topic-replication", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -46,6 +116,7 @@ int main(int argc, char **argv)
 	    .db = getenv("MAILSHIFT_DB"),
 	    .brokers_file = getenv("MAILSHIFT_BROKERS_FILE"),
 	    .key_file = getenv("MAILSHIFT_KEY_FILE"),
+	    .topics = {.create = -1},
 	};
 	struct command_ctx ctx = {.o = &o};
 	const struct command *cmd;
@@ -71,6 +142,14 @@ int main(int argc, char **argv)
 		case 'k':
 			o.key_file = optarg;
 			break;
+		case 'N':
+		case 'P':
+		case 'R':
+			if (topics_option(&o.topics, c, optarg) < 0) {
+				free(o.brokers);
+				return 2;
+			}
+			break;
 		default:
 			usage();
 			free(o.brokers);
@@ -78,6 +157,10 @@ int main(int argc, char **argv)
 		}
 	}
 	log_init("coordinator");
+	if (config_env_check(err, sizeof(err)) < 0 || topics_env(&o.topics, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mailshift-coordinator: %s\n", err);
+		goto out;
+	}
 	/* Keys and passwords pass through this process: no core file. */
 	if (secret_process_protect(err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);

@@ -5,13 +5,17 @@
 # libcurl: the GnuTLS flavour, which libetpan-dev also pulls in (the OpenSSL
 # flavour's -dev package conflicts with it).  radicale: the tests' CardDAV/CalDAV
 # servers (tests/infra/radicale.sh runs its own; the system service is unused).
+# docker-compose (no Docker engine) and python3-yaml let tests/integration/test_deploy.sh
+# validate docker-compose.yml and read the Kubernetes manifests; strace watches what
+# the worker opens for writing.
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
   librdkafka-dev libetpan-dev libssl-dev libpq-dev libc-ares-dev
-  libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev libcurl4-gnutls-dev
+  libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev libcurl4-gnutls-dev libxml2-dev
   libsasl2-modules libcmocka-dev
+  docker-compose strace
   postgresql dovecot-imapd dovecot-pop3d dovecot-core isync dnsmasq-base radicale
   python3 python3-yaml openssl ca-certificates procps time curl jq tmux
   clang-format cppcheck git chromium

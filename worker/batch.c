@@ -9,12 +9,43 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Partial fetch size for messages spooled through a file. */
 #define SPOOL_CHUNK (1024 * 1024)
+
+/* A spool file in the configured temporary directory, the only place the
+ * worker writes to (a read-only root filesystem elsewhere).  Unnamed where
+ * the filesystem can (O_TMPFILE), else created and unlinked at once: no
+ * name is left behind by a crash.  tmpfile() would ignore the setting. */
+static FILE *spool_open(const char *dir)
+{
+	char path[4096];
+	FILE *f;
+	int fd, n;
+
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		n = snprintf(path, sizeof(path), "%s/mailshift-spool.XXXXXX", dir);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			errno = ENAMETOOLONG;
+			return NULL;
+		}
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(path);
+	}
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, "w+");
+	if (f == NULL)
+		close(fd);
+	return f;
+}
 
 /* Fetches the bodies of a batch.  With spool, the batch is one message too
  * large for the batch byte limit: it goes through a temporary file in
@@ -29,11 +60,11 @@ int fetch_batch(struct folder_ctx *fc, struct imap_session *session, const uint3
 	*spool_r = NULL;
 	if (!spool)
 		return imap_fetch_bodies(session, uids, count, batch_r, fc->err, sizeof(fc->err));
-	f = tmpfile();
+	f = spool_open(fc->run->cfg->tmpdir);
 	b.msgs = calloc(1, sizeof(*b.msgs));
 	if (f == NULL || b.msgs == NULL) {
-		snprintf(fc->err, sizeof(fc->err), "cannot create a spool file: %s",
-		         strerror(errno));
+		snprintf(fc->err, sizeof(fc->err), "cannot create a spool file in %s: %s",
+		         fc->run->cfg->tmpdir, strerror(errno));
 		if (f != NULL)
 			fclose(f);
 		free(b.msgs);

@@ -211,6 +211,12 @@ static void *account_thread(void *arg)
 	} else {
 		log_warn("account %" PRId64 ": %s; stopped without writing", aj->acct.id, err);
 	}
+	atomic_fetch_add(&w->counters.runs, 1);
+	if (release && state == ACCOUNT_STATE_FAILED)
+		atomic_fetch_add(&w->counters.runs_failed, 1);
+	atomic_fetch_add(&w->counters.messages, stats.messages);
+	atomic_fetch_add(&w->counters.bytes, stats.bytes);
+	atomic_fetch_add(&w->counters.errors, stats.errors + stats.folders_failed);
 	event_send(w, aj,
 	           outcome == SYNC_DONE ? QUEUE_EVENT_ACCOUNT_DONE : QUEUE_EVENT_ACCOUNT_FAILED,
 	           &stats, release ? account_state_name(state) : NULL);
@@ -340,6 +346,7 @@ static void job_loop_beat(struct worker *w, struct job_loop *l, int running)
 		store_close(&w->beat_st);
 	} else {
 		l->beat_running = running;
+		atomic_store(&w->beat_ok_at, (long)time(NULL));
 	}
 	l->beat_at = time(NULL);
 }

@@ -7,14 +7,17 @@
 #include "worker-private.h"
 
 #include "account.h"
+#include "config.h"
 #include "log.h"
 #include "secret.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,12 +44,27 @@ static int worker_protect(void)
 	return 0;
 }
 
+/* The spool directory is the only place the worker writes: checked at
+ * start, not at the first large message hours later. */
+static int tmpdir_check(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) < 0) {
+		log_error("--tmpdir %s (MAILSHIFT_TMPDIR): not a writable directory: %s", dir,
+		          errno != 0 ? strerror(errno) : "not a directory");
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct worker w;
 	struct worker_options o;
 	struct secret_key *key = NULL;
 	struct queue_consumer *consumer = NULL;
+	struct worker_health *health = NULL;
 	struct store *st = NULL;
 	int flush_ms = 5000;
 	char err[512];
@@ -67,6 +85,16 @@ int main(int argc, char **argv)
 		return ret;
 	}
 	log_init("worker");
+	if (config_env_check(err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		ret = 2;
+		goto out;
+	}
+	errno = 0;
+	if (tmpdir_check(w.sync.tmpdir) < 0) {
+		ret = 2;
+		goto out;
+	}
 	if (o.db == NULL) {
 		log_error("no database: give --db or MAILSHIFT_DB");
 		ret = 2;
@@ -123,6 +151,12 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
+	if (o.listen != NULL &&
+	    worker_health_start(&w, consumer, o.listen, &health, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		ret = 2;
+		goto out;
+	}
 	if (w.sync.folder_threads > 0)
 		log_info("worker %s ready: %d accounts at once, %d folders each", w.id, w.capacity,
 		         w.sync.folder_threads);
@@ -145,6 +179,7 @@ int main(int argc, char **argv)
 	if (w.beat_st != NULL && store_worker_gone(w.beat_st, w.id, error, sizeof(error)) < 0)
 		log_warn("beat: %s", error);
 out:
+	worker_health_stop(&health);
 	store_close(&w.beat_st);
 	queue_consumer_destroy(&consumer);
 	if (w.producer != NULL) {

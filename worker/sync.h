@@ -28,6 +28,7 @@ struct sync_config {
 	uint32_t window;    /* UIDs per metadata window */
 	int lease_ttl_s;
 	const char *ca_file;         /* extra CA file for every server, or NULL */
+	const char *tmpdir;          /* large messages are spooled here, nowhere else */
 	volatile sig_atomic_t *stop; /* set by SIGTERM: checkpoint and return */
 	/* Process-wide: when non-zero every IMAP wait of every session ends at
 	 * once (shutdown past its grace time); NULL = none. */

@@ -3,6 +3,7 @@
  *   options.c  the command line and its usage
  *   jobs.c     the job loop: beat, hand-back, decline, lease take, account
  *              threads, the shutdown wait
+ *   health.c   the health listener: /healthz, /readyz, /metrics
  * The account copy itself is sync.h. */
 #ifndef MAILSHIFT_WORKER_PRIVATE_H
 #define MAILSHIFT_WORKER_PRIVATE_H
@@ -29,15 +30,21 @@ struct worker {
 	pthread_cond_t cond;
 	int running; /* account threads alive */
 	int capacity;
-	bool key_checked;       /* the key decrypted the database's key check at start */
-	atomic_int *cancel_all; /* what sync.cancel points to, set at the shutdown bound */
-	struct store *beat_st;  /* the loop's connection (beats, hand-back); NULL when down */
+	bool key_checked;        /* the key decrypted the database's key check at start */
+	atomic_int *cancel_all;  /* what sync.cancel points to, set at the shutdown bound */
+	struct store *beat_st;   /* the loop's connection (beats, hand-back); NULL when down */
+	_Atomic long beat_ok_at; /* time() of the last beat PostgreSQL took, 0: none */
+	/* Since start, for /metrics: ended runs and what they copied. */
+	struct {
+		atomic_ullong runs, runs_failed, messages, bytes, errors;
+	} counters;
 };
 
 /* The options that are not the worker's configuration; brokers is owned
  * (free it). */
 struct worker_options {
 	const char *db, *brokers_file, *key_file, *id;
+	const char *listen; /* health listener ADDR:PORT, NULL: none */
 	char *brokers;
 	long idle_exit;  /* --exit-when-idle, 0: never */
 	long shutdown_s; /* --shutdown-timeout */
@@ -66,5 +73,13 @@ void worker_jobs_run(struct worker *w, struct queue_consumer *consumer, long idl
  * false when some still run (the caller then exits at once).  *left_ms_r:
  * what is left of the bound. */
 bool worker_shutdown_wait(struct worker *w, long bound_s, int *left_ms_r);
+
+/* The health listener on spec (ADDR:PORT): /healthz, /readyz (the beat
+ * recent, the consumer in its group, not stopping), /metrics.  -1 with err
+ * naming --listen when it cannot listen. */
+struct worker_health;
+int worker_health_start(struct worker *w, struct queue_consumer *consumer, const char *spec,
+                        struct worker_health **h_r, char *err, size_t errlen);
+void worker_health_stop(struct worker_health **h);
 
 #endif

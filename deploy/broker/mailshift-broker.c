@@ -39,8 +39,9 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: mailshift-broker --bootstrap-file PATH [--brokers N (1)] "
-	           "[--partitions N (8)]\n"
-	           "Topics: $MAILSHIFT_TOPIC_PREFIX (mailshift.) + jobs, events.\n"
+	           "[--partitions N (8)] [--no-topics]\n"
+	           "Topics: $MAILSHIFT_TOPIC_PREFIX (mailshift.) + jobs, events, created\n"
+	           "at start unless --no-topics.\n"
 	           "Signals: TERM/INT stop, USR1 all brokers down, USR2 all brokers up.\n");
 }
 
@@ -119,6 +120,7 @@ int main(int argc, char **argv)
 	    {"bootstrap-file", required_argument, NULL, 'f'},
 	    {"brokers", required_argument, NULL, 'b'},
 	    {"partitions", required_argument, NULL, 'p'},
+	    {"no-topics", no_argument, NULL, 'n'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -132,7 +134,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	const char *brokers;
 	char errstr[512], topic[256];
-	bool file_written = false;
+	bool file_written = false, no_topics = false;
 	size_t i;
 
 	log_init("broker");
@@ -148,6 +150,9 @@ int main(int argc, char **argv)
 		case 'p':
 			if (parse_count(optarg, "--partitions", 1024, &partition_cnt) < 0)
 				return 2;
+			break;
+		case 'n':
+			no_topics = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -198,7 +203,9 @@ int main(int argc, char **argv)
 		log_error("cannot start the mock cluster");
 		goto out;
 	}
-	for (i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+	/* --no-topics: a cluster where the coordinator must create them
+	 * (tests/integration/test_deploy.sh). */
+	for (i = 0; !no_topics && i < sizeof(topics) / sizeof(topics[0]); i++) {
 		rd_kafka_resp_err_t rerr;
 
 		if (queue_topic_name(topics[i], topic, sizeof(topic), errstr, sizeof(errstr)) < 0) {

@@ -45,6 +45,7 @@ struct queue_consumer {
 	pthread_mutex_t lock;
 	bool paused;
 	int assigned; /* partitions held since the last rebalance */
+	bool joined;  /* in the group: the last rebalance assigned (maybe nothing) */
 	struct queue_msg *head, *tail;
 };
 
@@ -150,6 +151,7 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			          rd_kafka_err2str(rerr));
 		else
 			c->assigned = parts->cnt;
+		c->joined = rerr == RD_KAFKA_RESP_ERR_NO_ERROR;
 		/* Pause flags are per partition: new partitions start unpaused. */
 		if (rerr == RD_KAFKA_RESP_ERR_NO_ERROR && c->paused)
 			(void)rd_kafka_pause_partitions(rk, parts);
@@ -166,6 +168,7 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		         rd_kafka_err2str(err));
 		consumer_forget_all(c);
 		c->assigned = 0;
+		c->joined = false;
 		(void)rd_kafka_assign(rk, NULL);
 		break;
 	}
@@ -485,6 +488,16 @@ int queue_consumer_assigned(struct queue_consumer *c)
 	n = c->assigned;
 	pthread_mutex_unlock(&c->lock);
 	return n;
+}
+
+bool queue_consumer_joined(struct queue_consumer *c)
+{
+	bool joined;
+
+	pthread_mutex_lock(&c->lock);
+	joined = c->joined;
+	pthread_mutex_unlock(&c->lock);
+	return joined;
 }
 
 void queue_consumer_destroy(struct queue_consumer **cp)

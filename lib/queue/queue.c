@@ -25,23 +25,31 @@ _Static_assert(QUEUE_EVENT_PROGRESS == MAILSHIFT__EVENT__KIND__PROGRESS, "enum")
 
 int queue_topic_name(enum queue_topic topic, char *buf, size_t bufsize, char *err, size_t errlen)
 {
+	/* A whole name (a cluster's naming rules) wins over the prefix. */
+	const char *var =
+	    topic == QUEUE_TOPIC_JOBS ? "MAILSHIFT_TOPIC_JOBS" : "MAILSHIFT_TOPIC_EVENTS";
+	const char *name = getenv(var);
 	const char *prefix = getenv("MAILSHIFT_TOPIC_PREFIX");
 	const char *suffix = topic == QUEUE_TOPIC_JOBS ? "jobs" : "events";
 	int n;
 
-	if (prefix == NULL)
-		prefix = "mailshift.";
+	if (name == NULL) {
+		var = "MAILSHIFT_TOPIC_PREFIX";
+		name = prefix != NULL ? prefix : "mailshift.";
+	} else
+		suffix = "";
 	/* Kafka topic names are limited to [A-Za-z0-9._-]. */
-	if (prefix[strspn(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                          "0123456789._-")] != '\0') {
+	if (name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                      "0123456789._-")] != '\0') {
 		snprintf(err, errlen,
-		         "MAILSHIFT_TOPIC_PREFIX holds a character not allowed in "
-		         "a Kafka topic name (allowed: A-Z a-z 0-9 . _ -)");
+		         "%s holds a character not allowed in "
+		         "a Kafka topic name (allowed: A-Z a-z 0-9 . _ -)",
+		         var);
 		return -1;
 	}
-	n = snprintf(buf, bufsize, "%s%s", prefix, suffix);
-	if (n < 0 || (size_t)n >= bufsize || n >= QUEUE_TOPIC_MAX) {
-		snprintf(err, errlen, "MAILSHIFT_TOPIC_PREFIX is too long");
+	n = snprintf(buf, bufsize, "%s%s", name, suffix);
+	if (n <= 0 || (size_t)n >= bufsize || n >= QUEUE_TOPIC_MAX) {
+		snprintf(err, errlen, "%s is empty or too long", var);
 		return -1;
 	}
 	return 0;
@@ -148,14 +156,11 @@ rd_kafka_conf_t *queue_kafka_conf_new(const char *brokers, const char *const *kv
 			goto fail;
 		}
 	}
-	/* MAILSHIFT_KAFKA_DEBUG: librdkafka debug contexts ("fetch,cgrp"), for
-	 * operators chasing latency or rebalances. */
-	if (getenv("MAILSHIFT_KAFKA_DEBUG") != NULL &&
-	    rd_kafka_conf_set(conf, "debug", getenv("MAILSHIFT_KAFKA_DEBUG"), errstr,
-	                      sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-		snprintf(err, errlen, "MAILSHIFT_KAFKA_DEBUG: %s", errstr);
+	/* A real cluster's settings (security.protocol, sasl.*, ssl.*, and
+	 * MAILSHIFT_KAFKA_DEBUG as "debug") come from the operator, after ours:
+	 * a properties file, then MAILSHIFT_KAFKA_* variables (queue-conf.c). */
+	if (queue_conf_passthrough(conf, err, errlen) < 0)
 		goto fail;
-	}
 	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
 	rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
 	return conf;

@@ -8,6 +8,7 @@
 #ifndef MAILSHIFT_QUEUE_H
 #define MAILSHIFT_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,14 +42,31 @@ struct queue_event {
 
 enum queue_topic { QUEUE_TOPIC_JOBS, QUEUE_TOPIC_EVENTS };
 
-/* Writes the topic name, $MAILSHIFT_TOPIC_PREFIX (default "mailshift.")
- * followed by "jobs" or "events", into buf. */
+/* Writes the topic name into buf: $MAILSHIFT_TOPIC_JOBS or
+ * $MAILSHIFT_TOPIC_EVENTS, else $MAILSHIFT_TOPIC_PREFIX (default
+ * "mailshift.") followed by "jobs" or "events". */
 int queue_topic_name(enum queue_topic topic, char *buf, size_t bufsize, char *err, size_t errlen);
 
 /* Reads a bootstrap list written by mailshift-broker (or any file holding
  * "host:port[,host:port]"), trims whitespace.  *brokers_r is malloc()ed and
  * owned by the caller (free()). */
 int queue_brokers_from_file(const char *path, char **brokers_r, char *err, size_t errlen);
+
+/* The topics on a real cluster.  partitions and replication 0 mean the
+ * defaults: 16 partitions, replication min(3, brokers in the cluster). */
+struct queue_topics_config {
+	int create; /* 0: refuse when a topic is missing */
+	int partitions, replication;
+	int timeout_ms;
+};
+
+/* Checks that the jobs and events topics exist (cluster metadata, never an
+ * automatic creation) and creates the missing ones through the Admin API
+ * (CreateTopics) when cfg->create.  Fails naming the topic when one is
+ * missing and may not or cannot be created; warns when one has fewer
+ * partitions than asked for (no more workers than partitions get jobs). */
+int queue_topics_ensure(const char *brokers, const struct queue_topics_config *cfg, char *err,
+                        size_t errlen);
 
 /* Producer.  Publishing only queues the message; queue_producer_flush reports
  * whether everything queued since the previous flush was delivered.  Safe to
@@ -113,6 +131,11 @@ void queue_consumer_resume(struct queue_consumer *c);
 /* Number of partitions assigned to this member by the last rebalance (0
  * while joining or rebalancing); for readiness checks and tests. */
 int queue_consumer_assigned(struct queue_consumer *c);
+
+/* The member is in its group: the last rebalance assigned its partitions,
+ * none perhaps (more members than partitions).  Any thread may ask (the
+ * worker's /readyz). */
+bool queue_consumer_joined(struct queue_consumer *c);
 
 /* Leaves the group (committing stored offsets) and frees the consumer. */
 void queue_consumer_destroy(struct queue_consumer **c);
