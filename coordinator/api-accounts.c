@@ -5,6 +5,7 @@
 
 #include "plan.h"
 #include "store-pass.h"
+#include "store-proof.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -136,6 +137,16 @@ out:
 	plan_destroy(&plan);
 }
 
+/* A message copied without keywords the destination refused. */
+static void keywords_row(int64_t account_id, const char *src_name, uint32_t src_uid,
+                         const char *keywords, const char *error, void *context)
+{
+	(void)account_id;
+	json_array_append_new(context,
+	                      json_pack("{sssIssss}", "folder", src_name, "uid",
+	                                (json_int_t)src_uid, "keywords", keywords, "error", error));
+}
+
 void api_account_get(struct api_req *r)
 {
 	static const struct {
@@ -147,6 +158,7 @@ void api_account_get(struct api_req *r)
 	             {STORE_VIEW_ACCOUNT_HISTORY, "history"}};
 	struct store_view_args args = {0};
 	struct store_status_filter f = {0};
+	char err[STORE_ERRLEN] = "";
 	json_t *list, *a, *part;
 
 	if (api_migration(r, &args.migration_id) < 0 ||
@@ -168,6 +180,14 @@ void api_account_get(struct api_req *r)
 			return;
 		}
 		json_object_set_new(a, parts[i].key, part);
+	}
+	part = json_array();
+	json_object_set_new(a, "keywords_dropped", part);
+	if (store_keywords_dropped_each(r->st, args.migration_id, args.account_id, keywords_row,
+	                                part, err, sizeof(err)) < 0) {
+		json_decref(a);
+		api_ops_error(r, OPS_FAILED, err);
+		return;
 	}
 	api_reply(r, 200, a);
 }
