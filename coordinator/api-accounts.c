@@ -124,7 +124,7 @@ void api_accounts_add(struct api_req *r)
 		ret = ops_verify_join(&o, mid, ids, plan->naccounts, &counts, &pass, &joined, err,
 		                      sizeof(err));
 	if (ret < 0) {
-		api_ops_error(r, ret == OPS_INVALID ? OPS_INVALID : ret, err);
+		api_ops_error(r, ret, err);
 		goto out;
 	}
 	api_reply(r, 201,
