@@ -33,14 +33,15 @@ static void account_row(const struct store_account_status *a, void *context)
 		              "worker", text_or_null(a->live_worker));
 	json_array_append_new(
 	    context,
-	    json_pack("{sIsssssssisisIsIsIsIsIsIsosssoso}", "id", (json_int_t)a->id, "source_login",
-	              a->src_login, "destination_login", a->dst_login, "state", a->state, "pass",
-	              a->pass, "pass_done", a->pass_done, "folders", (json_int_t)a->folders,
-	              "messages", (json_int_t)a->messages, "bytes", (json_int_t)a->bytes, "matched",
-	              (json_int_t)a->matched, "failed_folders", (json_int_t)a->failed_folders,
-	              "errors", (json_int_t)a->failed_messages, "last_error",
-	              text_or_null(a->last_error), "updated_at", a->updated_at, "retry_at",
-	              text_or_null(a->retry_at), "progress", progress));
+	    json_pack("{sIsssssssisisIsIsIsIsIsIsIsosssoso}", "id", (json_int_t)a->id,
+	              "source_login", a->src_login, "destination_login", a->dst_login, "state",
+	              a->state, "pass", a->pass, "pass_done", a->pass_done, "folders",
+	              (json_int_t)a->folders, "messages", (json_int_t)a->messages, "bytes",
+	              (json_int_t)a->bytes, "matched", (json_int_t)a->matched, "failed_folders",
+	              (json_int_t)a->failed_folders, "filtered", (json_int_t)a->filtered, "errors",
+	              (json_int_t)a->failed_messages, "last_error", text_or_null(a->last_error),
+	              "updated_at", a->updated_at, "retry_at", text_or_null(a->retry_at),
+	              "progress", progress));
 }
 
 /* The accounts as `status` shows them, filtered: NULL with a reply set. */

@@ -18,13 +18,14 @@
 
 /* Messages and bytes of one source folder, where STATUS had no SIZE: EXAMINE (never changes \Recent
  * or \Seen), then RFC822.SIZE of every message in UID windows. */
-static int folder_count(struct imap_session *s, const char *name, uint64_t *messages_r,
-                        uint64_t *bytes_r, char *err, size_t errlen)
+static int folder_count(struct imap_session *s, const char *name, const struct inspect_filter *f,
+                        uint64_t *messages_r, uint64_t *bytes_r, uint64_t *filtered_r, char *err,
+                        size_t errlen)
 {
 	struct imap_status st;
 	int ret;
 
-	*messages_r = *bytes_r = 0;
+	*messages_r = *bytes_r = *filtered_r = 0;
 	ret = imap_folder_open(s, name, true, &st, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -35,12 +36,20 @@ static int folder_count(struct imap_session *s, const char *name, uint64_t *mess
 		uint64_t last = first + SIZE_WINDOW - 1;
 		if (last >= st.uidnext)
 			last = UINT32_MAX; /* and whatever arrived since */
-		ret = imap_fetch_sizes(s, (uint32_t)first, (uint32_t)last, &b, err, errlen);
+		ret = f->since > 0
+		          ? imap_fetch_sizes_dates(s, (uint32_t)first, (uint32_t)last, &b, err,
+		                                   errlen)
+		          : imap_fetch_sizes(s, (uint32_t)first, (uint32_t)last, &b, err, errlen);
 		if (ret < 0)
 			return ret;
-		for (size_t i = 0; i < b.count; i++)
+		for (size_t i = 0; i < b.count; i++) {
+			if (inspect_filtered(f, b.msgs[i].size, b.msgs[i].internaldate)) {
+				(*filtered_r)++;
+				continue;
+			}
 			*bytes_r += b.msgs[i].size;
-		*messages_r += b.count;
+			(*messages_r)++;
+		}
 		imap_batch_free(&b);
 		if (last == UINT32_MAX)
 			break;
@@ -101,6 +110,7 @@ static json_t *account_estimate(struct store *st, const struct secret_key *key, 
 	struct inspect_side src = {0};
 	struct imap_folder *folders = NULL;
 	struct imap_status_req *reqs = NULL;
+	struct inspect_filter filter = {0};
 	size_t nfolders = 0;
 	uint64_t messages = 0, bytes = 0;
 	char error[STORE_ERRLEN] = "", err[768] = "";
@@ -112,6 +122,7 @@ static json_t *account_estimate(struct store *st, const struct secret_key *key, 
 		goto out;
 	}
 	json_object_set_new(a, "account", json_string(acct.src_login));
+	inspect_filter_init(&filter, &acct.src);
 	if (account_creds_open(&acct, key, NULL, &creds, err, sizeof(err)) < 0 ||
 	    inspect_side_open(&src, st, acct.src.id, &creds.src, "source", err, sizeof(err)) < 0 ||
 	    imap_folders_list(src.session, acct.src.prefix, &folders, &nfolders, err, sizeof(err)) <
@@ -146,15 +157,20 @@ static json_t *account_estimate(struct store *st, const struct secret_key *key, 
 		json_object_set_new(jf, "name", json_string(shown));
 		json_object_set_new(jf, "excluded", json_boolean(excluded));
 		int ret = 0;
-		bool by_status = reqs[i].ret == 0 && reqs[i].st.has_size;
+		/* STATUS cannot see the profile's filters: then each message is. */
+		bool by_status =
+		    reqs[i].ret == 0 && reqs[i].st.has_size && !inspect_filter_active(&filter);
+		uint64_t filtered = 0;
 		json_object_set_new(jf, "counted_by",
 		                    json_string(by_status ? "STATUS SIZE" : "FETCH RFC822.SIZE"));
 		if (by_status) {
 			m = reqs[i].st.messages;
 			b = reqs[i].st.size;
 		} else {
-			ret = folder_count(src.session, f->name, &m, &b, ferr, sizeof(ferr));
+			ret = folder_count(src.session, f->name, &filter, &m, &b, &filtered, ferr,
+			                   sizeof(ferr));
 		}
+		json_object_set_new(jf, "filtered", json_integer((json_int_t)filtered));
 		if (ret < 0)
 			json_object_set_new(jf, "error", json_string(ferr));
 		json_object_set_new(jf, "messages", json_integer((json_int_t)m));

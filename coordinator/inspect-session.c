@@ -5,6 +5,7 @@
 #include "log.h"
 #include "names.h"
 #include "pace.h"
+#include "proof-compare.h"
 #include "store-lease.h"
 
 #include <pthread.h>
@@ -13,8 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
-/* How long an inspection waits for a slot of its server's budget. */
+/* How long an inspection waits for a slot of its server's budget, how long
+ * it takes it for, and how often the lease is renewed. */
 #define SLOT_WAIT_S 120
+#define SLOT_TTL_S 600
+#define SLOT_RENEW_S 60
 /* Tries for a login while the server asks to slow down. */
 #define THROTTLE_TRIES 6
 
@@ -28,8 +32,8 @@ static int slot_try(void *context)
 {
 	struct slot_take *t = context;
 
-	return store_slot_take(t->side->st, t->side->server_id, t->side->owner, 600, &t->side->slot,
-	                       t->error, t->errlen);
+	return store_slot_take(t->side->st, t->side->server_id, t->side->owner, SLOT_TTL_S,
+	                       &t->side->slot, t->error, t->errlen);
 }
 
 int inspect_side_open(struct inspect_side *side, struct store *st, int64_t server_id,
@@ -55,6 +59,7 @@ int inspect_side_open(struct inspect_side *side, struct store *st, int64_t serve
 	if (taken < 0)
 		log_warn("%s: connection budget: %s (going on anyway)", what, error);
 	side->slot_held = taken == STORE_TAKEN;
+	side->renewed = time(NULL);
 	for (int tries = 1;; tries++) {
 		int backoff = 0;
 		ret = imap_session_open_backoff(ep, &side->session, &backoff, ierr, sizeof(ierr));
@@ -68,6 +73,18 @@ int inspect_side_open(struct inspect_side *side, struct store *st, int64_t serve
 		return -1;
 	}
 	return 0;
+}
+
+void inspect_side_keep(struct inspect_side *side)
+{
+	char error[STORE_ERRLEN] = "";
+	time_t now = time(NULL);
+
+	if (!side->slot_held || now - side->renewed < SLOT_RENEW_S)
+		return;
+	side->renewed = now;
+	if (store_slots_renew(side->st, side->owner, SLOT_TTL_S, error, sizeof(error)) < 0)
+		log_warn("connection budget: %s", error);
 }
 
 void inspect_side_close(struct inspect_side *side)
@@ -100,4 +117,38 @@ void inspect_folder_shown(const char *mutf7, char *out, size_t outlen)
 {
 	if (imap_name_decode(mutf7, out, outlen) < 0)
 		snprintf(out, outlen, "%s", mutf7);
+}
+
+void inspect_filter_init(struct inspect_filter *f, const struct store_server *src)
+{
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	int y, m, d;
+	char date[48];
+
+	f->since = 0;
+	f->max_bytes = src->max_message_bytes;
+	/* "YYYY-MM-DD" (checked at import) as an INTERNALDATE at UTC midnight. */
+	if (src->since != NULL && sscanf(src->since, "%4d-%2d-%2d", &y, &m, &d) == 3 && m >= 1 &&
+	    m <= 12) {
+		snprintf(date, sizeof(date), "%02d-%s-%04d 00:00:00 +0000", d, months[m - 1], y);
+		if (!proof_date_parse(date, &f->since))
+			f->since = 0;
+	}
+}
+
+bool inspect_filter_active(const struct inspect_filter *f)
+{
+	return f->since > 0 || f->max_bytes > 0;
+}
+
+bool inspect_filtered(const struct inspect_filter *f, uint32_t size, const char *internaldate)
+{
+	int64_t t;
+
+	if (f->max_bytes > 0 && (int64_t)size > f->max_bytes)
+		return true;
+	/* A date it cannot read is no reason to leave a message out. */
+	return f->since > 0 && internaldate != NULL && proof_date_parse(internaldate, &t) &&
+	       t < f->since;
 }

@@ -58,10 +58,12 @@ json_t *inspect_proof(struct store *st, const struct secret_key *key, int64_t mi
                       char *err, size_t errlen, enum inspect_code *code_r);
 
 /* The account's last stored proof:
- *   {"account", "account_id", "at", "trigger", "exact", "folders": [{"name",
+ *   {"account", "account_id", "destination_login", "state", "at", "trigger",
+ *    "exact", "missing", "extra", "changed", "folders": [{"name",
  *    "destination_name", "source", "destination", "missing", "extra",
- *    "changed"}], "differences": [{"folder", "kind", "source_uid",
- *    "destination_uid", "source", "destination", "detail"}], "error"}
+ *    "changed", "filtered", "error"}], "differences": [{"folder", "kind",
+ *    "source_uid", "destination_uid", "source", "destination", "detail"}],
+ *    "error"}
  * or NULL with INSPECT_NOT_FOUND when it has none. */
 json_t *inspect_proof_get(struct store *st, int64_t account_id, char *err, size_t errlen,
                           enum inspect_code *code_r);

@@ -92,6 +92,7 @@ static int seal_rows(const struct ops *o, const struct plan *plan, bool with_mas
 		r->src_login = a->src_login;
 		r->dst_login = a->dst_login;
 		r->priority = a->priority;
+		r->folder_rules = a->folder_rules;
 		r->source = a->source;
 		r->line = a->line;
 	}

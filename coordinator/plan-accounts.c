@@ -90,6 +90,7 @@ enum plan_col {
 	COL_DST_PASSWORD,
 	COL_PRIORITY,
 	COL_SOURCE,
+	COL_FOLDER_MAP,
 	COL_COUNT
 };
 
@@ -100,6 +101,7 @@ static const char *const plan_col_names[COL_COUNT][5] = {
     [COL_DST_PASSWORD] = {"destination_password", "dst_password", NULL},
     [COL_PRIORITY] = {"priority", NULL},
     [COL_SOURCE] = {"source", "source_profile", "source_server", NULL},
+    [COL_FOLDER_MAP] = {"folder_map", "folder_rules", NULL},
 };
 
 static int plan_col_lookup(const char *name)
@@ -305,6 +307,70 @@ static const char *plan_csv_login(struct plan_csv *csv, enum plan_col col, bool 
 	return login;
 }
 
+/* The folder_map column: "FROM=TO;FROM=TO", folder renames of this account
+ * alone (applied before its source profile's folder_rules), as rules text in
+ * *out_r (NULL when empty).  Returns false with the field's error added. */
+static bool plan_csv_folder_map(struct plan_csv *csv, int line, char **out_r)
+{
+	struct csv_field *f = plan_csv_get(csv, COL_FOLDER_MAP);
+	size_t len = f != NULL ? f->len : 0;
+	char *map = f != NULL ? trim(f->value, &len) : NULL;
+	char *out = NULL, *pair, *save = NULL;
+	size_t used = 0;
+	bool ok = true;
+
+	*out_r = NULL;
+	if (len == 0)
+		return true;
+	if (memchr(map, '\0', len) != NULL || plan_has_control(map, len)) {
+		plan_csv_field_error(csv, line, (size_t)csv->col_of[COL_FOLDER_MAP],
+		                     "contains a control character");
+		return false;
+	}
+	map = strndup(map, len);
+	out = malloc(2 * len + 2);
+	if (map == NULL || out == NULL) {
+		csv->errs->oom = true;
+		free(map);
+		free(out);
+		return false;
+	}
+	for (pair = strtok_r(map, ";", &save); pair != NULL && ok;
+	     pair = strtok_r(NULL, ";", &save)) {
+		char *eq = strchr(pair, '=');
+		size_t flen, tlen;
+		char *from, *to;
+
+		if (eq == NULL) {
+			ok = false;
+			break;
+		}
+		*eq = '\0';
+		flen = strlen(pair);
+		tlen = strlen(eq + 1);
+		from = trim(pair, &flen);
+		to = trim(eq + 1, &tlen);
+		if (flen == 0 || tlen == 0) {
+			ok = false;
+			break;
+		}
+		used +=
+		    (size_t)sprintf(out + used, "=%.*s\t%.*s\n", (int)flen, from, (int)tlen, to);
+	}
+	free(map);
+	if (ok && used == 0)
+		ok = false;
+	if (!ok) {
+		plan_csv_field_error(csv, line, (size_t)csv->col_of[COL_FOLDER_MAP],
+		                     "must be FROM=TO pairs separated by ';' (e.g. \"Sent "
+		                     "Items=Sent;Old=Archive/Old\")");
+		free(out);
+		return false;
+	}
+	*out_r = out;
+	return true;
+}
+
 static void plan_csv_row(struct plan_csv *csv)
 {
 	struct csv_reader *r = &csv->reader;
@@ -415,7 +481,7 @@ static void plan_csv_row(struct plan_csv *csv)
 			}
 		}
 	}
-	if (!ok)
+	if (!ok || !plan_csv_folder_map(csv, line, &acct.folder_rules))
 		return;
 
 	acct.line = line;

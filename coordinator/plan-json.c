@@ -4,6 +4,8 @@
  * plan-server.c a server profile (plan-private.h lists the files). */
 #include "plan-private.h"
 
+#include "rules.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -272,4 +274,88 @@ fail:
 	else
 		plan_errors_add(pj->errs, 0, "%s: %s%s: %s", pj->path, prefix, key, why);
 	return -1;
+}
+
+/* Whether s may stand in a rule's text form: no tab, no line end, no other
+ * control character, no NUL inside. */
+static bool plan_rule_text_ok(json_t *item)
+{
+	const char *s = json_string_value(item);
+
+	return s != NULL && s[0] != '\0' && strlen(s) == json_string_length(item) &&
+	       !plan_has_control(s, strlen(s));
+}
+
+int plan_json_folder_rules(struct plan_json *pj, json_t *obj, const char *prefix, char **out_r)
+{
+	json_t *v = json_object_get(obj, "folder_rules"), *rule;
+	size_t i, total = 1;
+	char *out;
+	int ret = 0;
+
+	*out_r = NULL;
+	if (v != NULL && !json_is_null(v) && !json_is_array(v)) {
+		plan_errors_add(pj->errs, 0,
+		                "%s: %sfolder_rules: must be an array of {\"folder\" or \"regex\", "
+		                "\"to\"}",
+		                pj->path, prefix);
+		return -1;
+	}
+	json_array_foreach(v, i, rule)
+	{
+		json_t *folder = json_object_get(rule, "folder"),
+		       *regex = json_object_get(rule, "regex");
+		json_t *to = json_object_get(rule, "to");
+
+		if (!json_is_object(rule) || (folder == NULL) == (regex == NULL) || to == NULL ||
+		    json_object_size(rule) != 2) {
+			plan_errors_add(
+			    pj->errs, 0,
+			    "%s: %sfolder_rules[%zu]: must be {\"folder\": NAME, \"to\": "
+			    "NAME} or {\"regex\": EXPRESSION, \"to\": NAME}",
+			    pj->path, prefix, i);
+			ret = -1;
+			continue;
+		}
+		if (!plan_rule_text_ok(folder != NULL ? folder : regex) || !plan_rule_text_ok(to)) {
+			plan_errors_add(pj->errs, 0,
+			                "%s: %sfolder_rules[%zu]: names must be non-empty strings "
+			                "without control characters",
+			                pj->path, prefix, i);
+			ret = -1;
+			continue;
+		}
+		total += json_string_length(folder != NULL ? folder : regex) +
+		         json_string_length(to) + 3;
+	}
+	if (ret < 0)
+		return -1;
+	out = malloc(total);
+	if (out == NULL) {
+		pj->errs->oom = true;
+		return -1;
+	}
+	out[0] = '\0';
+	json_array_foreach(v, i, rule)
+	{
+		json_t *folder = json_object_get(rule, "folder");
+		size_t len = strlen(out);
+
+		snprintf(
+		    out + len, total - len, "%c%s\t%s\n", folder != NULL ? '=' : '~',
+		    json_string_value(folder != NULL ? folder : json_object_get(rule, "regex")),
+		    json_string_value(json_object_get(rule, "to")));
+	}
+	/* The worker parses them the same way: refuse here what it would. */
+	struct imap_rules rules;
+	char why[PLAN_ERROR_MAX_LEN];
+	if (imap_rules_parse(out, &rules, why, sizeof(why)) < 0) {
+		plan_errors_add(pj->errs, 0, "%s: %sfolder_rules: %s (rules counted from 1)",
+		                pj->path, prefix, why);
+		free(out);
+		return -1;
+	}
+	imap_rules_free(&rules);
+	*out_r = out;
+	return 0;
 }

@@ -124,6 +124,9 @@ int plan_json_int(struct plan_json *pj, json_t *obj, const char *prefix, const c
                   long long min, long long max, int def, int *out_r);
 /* The exclude array, joined with commas (the form store_server.exclude keeps). */
 int plan_json_exclude(struct plan_json *pj, json_t *obj, const char *prefix, char **out_r);
+/* A source profile's "folder_rules" in lib/imap/rules.h's text form ("" when
+ * absent); -1 with the rule named in pj's errors. */
+int plan_json_folder_rules(struct plan_json *pj, json_t *obj, const char *prefix, char **out_r);
 /* A size or a rate, an integer or a string with a unit, at most max (named by
  * max_text in the error). */
 int plan_json_size(struct plan_json *pj, json_t *obj, const char *prefix, const char *key,

@@ -24,6 +24,9 @@ static const char *const plan_server_keys[] = {"host",
                                                "max_connections",
                                                "prefix",
                                                "exclude",
+                                               "folder_rules",
+                                               "since",
+                                               "max_message_size",
                                                "max_messages_per_second",
                                                "max_bytes_per_second",
                                                "account_daily_bytes",
@@ -170,6 +173,34 @@ static void plan_json_blackouts(struct plan_json *pj, json_t *obj, const char *p
 	}
 }
 
+/* "since": "YYYY-MM-DD", a real calendar date: only mail from that day on
+ * (UTC) is copied. */
+static void plan_json_since(struct plan_json *pj, json_t *obj, const char *prefix, char **out_r)
+{
+	json_t *v = json_object_get(obj, "since");
+	unsigned y, m, d;
+	int n = 0;
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	*out_r = NULL;
+	if (v == NULL || json_is_null(v))
+		return;
+	const char *s = json_string_value(v);
+	if (s == NULL || sscanf(s, "%4u-%2u-%2u%n", &y, &m, &d, &n) != 3 || s[n] != '\0' ||
+	    n != 10 || y < 1970 || m < 1 || m > 12 || d < 1 || d > (unsigned)mdays[m - 1] ||
+	    (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))) {
+		plan_errors_add(
+		    pj->errs, 0,
+		    "%s: %ssince: must be a date \"YYYY-MM-DD\" from 1970 on (only mail "
+		    "from that day on is copied)",
+		    pj->path, prefix);
+		return;
+	}
+	*out_r = strdup(s);
+	if (*out_r == NULL)
+		pj->errs->oom = true;
+}
+
 void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
                       struct store_server *srv, char **master_password_r)
 {
@@ -203,6 +234,22 @@ void plan_json_server(struct plan_json *pj, json_t *obj, const char *prefix,
 	(void)plan_json_int(pj, obj, prefix, "max_connections", 1, 1000, 10, &srv->max_connections);
 	(void)plan_json_string(pj, obj, prefix, "prefix", false, "", &srv->prefix);
 	(void)plan_json_exclude(pj, obj, prefix, &srv->exclude);
+	if (strcmp(prefix, "destination.") == 0) {
+		static const char *const source_only[] = {"folder_rules", "since",
+		                                          "max_message_size", NULL};
+		for (size_t i = 0; source_only[i] != NULL; i++)
+			if (json_object_get(obj, source_only[i]) != NULL)
+				plan_errors_add(
+				    pj->errs, 0,
+				    "%s: destination.%s: a setting of the source: give it "
+				    "in the source profile",
+				    pj->path, source_only[i]);
+	} else {
+		(void)plan_json_folder_rules(pj, obj, prefix, &srv->folder_rules);
+		plan_json_since(pj, obj, prefix, &srv->since);
+		(void)plan_json_size(pj, obj, prefix, "max_message_size", PLAN_MAX_BYTES,
+		                     "1 PiB (1125899906842624 bytes)", &srv->max_message_bytes);
+	}
 	if (plan_json_size(pj, obj, prefix, "max_messages_per_second", PLAN_MAX_MESSAGES_RATE,
 	                   "1000000 messages per second", &rate_messages) == 0)
 		srv->rate_messages = (int)rate_messages;

@@ -101,6 +101,7 @@ void plan_account_clear(struct plan_account *acct)
 	plan_wipe_free(acct->src_password);
 	free(acct->dst_login);
 	plan_wipe_free(acct->dst_password);
+	free(acct->folder_rules);
 	memset(acct, 0, sizeof(*acct));
 }
 

@@ -73,6 +73,7 @@ struct plan_account {
 	int priority;       /* 1..9, lower runs first */
 	size_t source;      /* index of its source profile in plan->srcs */
 	int line;           /* CSV line where the record starts, for messages */
+	char *folder_rules; /* its folder_map as rules text, NULL when none */
 };
 
 /* Every string is owned by the plan (strdup) and freed by plan_destroy. */

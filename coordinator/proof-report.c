@@ -84,6 +84,10 @@ static void write_md(FILE *f, const json_t *proof)
 
 		fputs("\n## ", f);
 		md_cell(f, str(a, "account"));
+		if (strcmp(str(a, "state"), "running") == 0)
+			fputs("\n\nThe account was being copied while it was proven: run the proof"
+			      " again once its pass has ended.",
+			      f);
 		fprintf(f, "\n\n%s\n\n",
 		        json_is_true(json_object_get(a, "exact"))
 		            ? "Complete: every message is on the destination, unchanged."

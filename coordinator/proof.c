@@ -66,9 +66,10 @@ static int fetch_spooled(struct imap_session *s, uint32_t uid, struct proof_msg 
 
 /* Every message of a folder with its identity: sizes first (UID windows),
  * then the bodies in bounded batches. */
-static int side_fetch(struct imap_session *s, const char *name, struct side_msgs *out, char *err,
+static int side_fetch(struct inspect_side *side, const char *name, struct side_msgs *out, char *err,
                       size_t errlen)
 {
+	struct imap_session *s = side->session;
 	struct imap_status st;
 	struct imap_batch sizes = {0};
 	size_t cap = 0;
@@ -122,6 +123,7 @@ static int side_fetch(struct imap_session *s, const char *name, struct side_msgs
 				bytes += sizes.msgs[i].size;
 				uids[n++] = sizes.msgs[i++].uid;
 			}
+			inspect_side_keep(side);
 			ret = imap_fetch_bodies(s, uids, n, &b, err, errlen);
 			if (ret < 0)
 				goto fail;
@@ -165,24 +167,104 @@ static json_t *diff_json(const char *folder, const struct proof_diff *d)
 }
 
 /* Compares one mapped folder; appends its row and its differences. */
+/* Takes the messages the profile's filters leave out of s (they are not
+ * copied by choice); *out_r (caller frees) holds them. */
+static int filter_out(const struct inspect_filter *flt, struct side_msgs *s,
+                      struct proof_msg **out_r, size_t *n_r)
+{
+	size_t kept = 0;
+
+	*n_r = 0;
+	*out_r = calloc(s->count + 1, sizeof(**out_r));
+	if (*out_r == NULL)
+		return -1;
+	for (size_t i = 0; i < s->count; i++) {
+		if (inspect_filtered(flt, s->msgs[i].size, s->msgs[i].date))
+			(*out_r)[(*n_r)++] = s->msgs[i];
+		else
+			s->msgs[kept++] = s->msgs[i];
+	}
+	s->count = kept;
+	return 0;
+}
+
+static int hash_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, PROOF_HASH_LEN);
+}
+
+/* The message with this UID in d (ascending by UID), or NULL. */
+static const struct proof_msg *msg_by_uid(const struct side_msgs *d, uint32_t uid)
+{
+	size_t lo = 0, hi = d->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < d->count && d->msgs[lo].uid == uid ? &d->msgs[lo] : NULL;
+}
+
+/* Drops the destination messages that are not this folder's to explain:
+ * "extra" ones that are source messages the filters left out (copied before
+ * the filter was set), or, where folders are merged into one destination
+ * folder, "extra" and "duplicate" ones that are another merged folder's
+ * messages (known: those other messages). */
+static int extras_known(struct proof_result *r, const struct proof_msg *known_msgs, size_t n,
+                        const struct side_msgs *d, bool duplicates)
+{
+	unsigned char(*hashes)[PROOF_HASH_LEN] = calloc(n + 1, sizeof(*hashes));
+	size_t kept = 0;
+
+	if (hashes == NULL)
+		return -1;
+	for (size_t k = 0; k < n; k++)
+		memcpy(hashes[k], known_msgs[k].hash, PROOF_HASH_LEN);
+	qsort(hashes, n, sizeof(*hashes), hash_cmp);
+	for (size_t i = 0; i < r->count; i++) {
+		const struct proof_msg *m = NULL;
+		if (r->diffs[i].kind == PROOF_EXTRA ||
+		    (duplicates && r->diffs[i].kind == PROOF_DUPLICATE))
+			m = msg_by_uid(d, r->diffs[i].dst_uid);
+		if (m != NULL && bsearch(m->hash, hashes, n, sizeof(*hashes), hash_cmp) != NULL) {
+			r->extra--;
+			continue;
+		}
+		r->diffs[kept++] = r->diffs[i];
+	}
+	r->count = kept;
+	free(hashes);
+	return 0;
+}
+
 static int folder_prove(struct store *st, struct inspect_side *src, struct inspect_side *dst,
-                        const struct store_proof_folder *f, json_t *folders, json_t *diffs,
-                        size_t *missing, size_t *extra, size_t *changed, char *err, size_t errlen)
+                        const struct inspect_filter *flt, const struct store_proof_folder *f,
+                        const struct proof_msg *others, size_t nothers, json_t *folders,
+                        json_t *diffs, size_t *missing, size_t *extra, size_t *changed, char *err,
+                        size_t errlen)
 {
 	struct side_msgs s = {0}, d = {0};
 	struct store_uidpair *pairs = NULL;
 	struct store_uid_note *errs = NULL, *drops = NULL;
 	struct proof_note *en = NULL, *dn = NULL;
 	struct proof_result r = {0};
-	size_t npairs = 0, nerrs = 0, ndrops = 0;
+	struct proof_msg *filtered = NULL;
+	size_t npairs = 0, nerrs = 0, ndrops = 0, nfiltered = 0;
 	char shown[1024], dshown[1024], error[STORE_ERRLEN] = "";
 	int ret = -1;
 
 	inspect_folder_shown(f->src_name, shown, sizeof(shown));
 	inspect_folder_shown(f->dst_name, dshown, sizeof(dshown));
-	if (side_fetch(src->session, f->src_name, &s, err, errlen) < 0 ||
-	    side_fetch(dst->session, f->dst_name, &d, err, errlen) < 0)
+	if (side_fetch(src, f->src_name, &s, err, errlen) < 0 ||
+	    side_fetch(dst, f->dst_name, &d, err, errlen) < 0)
 		goto out;
+	if (filter_out(flt, &s, &filtered, &nfiltered) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	if (store_uidmap_all(st, f->id, &pairs, &npairs, error, sizeof(error)) < 0 ||
 	    store_folder_notes(st, f->id, false, &errs, &nerrs, error, sizeof(error)) < 0 ||
 	    store_folder_notes(st, f->id, true, &drops, &ndrops, error, sizeof(error)) < 0) {
@@ -205,6 +287,11 @@ static int folder_prove(struct store *st, struct inspect_side *src, struct inspe
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	if ((nfiltered > 0 && extras_known(&r, filtered, nfiltered, &d, false) < 0) ||
+	    (nothers > 0 && extras_known(&r, others, nothers, &d, true) < 0)) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	json_t *jf = json_object();
 	json_object_set_new(jf, "name", json_string(shown));
 	json_object_set_new(jf, "destination_name", json_string(dshown));
@@ -213,7 +300,10 @@ static int folder_prove(struct store *st, struct inspect_side *src, struct inspe
 	json_object_set_new(jf, "missing", json_integer((json_int_t)r.missing));
 	json_object_set_new(jf, "extra", json_integer((json_int_t)r.extra));
 	json_object_set_new(jf, "changed", json_integer((json_int_t)r.changed));
-	if (d.absent)
+	json_object_set_new(jf, "filtered", json_integer((json_int_t)nfiltered));
+	if (f->error != NULL)
+		json_object_set_new(jf, "error", json_string(f->error));
+	else if (d.absent)
 		json_object_set_new(jf, "error",
 		                    json_string("the destination folder does not exist"));
 	json_array_append_new(folders, jf);
@@ -225,6 +315,7 @@ static int folder_prove(struct store *st, struct inspect_side *src, struct inspe
 	ret = 0;
 out:
 	proof_result_free(&r);
+	free(filtered);
 	free(s.msgs);
 	free(d.msgs);
 	free(pairs);
@@ -235,10 +326,40 @@ out:
 	return ret;
 }
 
+/* Where folder rules merge source folders into one destination folder: the
+ * messages of the other source folders of rows[i]'s destination folder, so
+ * that its comparison does not take them for extra (a message in two merged
+ * folders has a copy from each).  others is empty when none is merged. */
+static int merged_others(struct inspect_side *src, const struct store_proof_folder *rows,
+                         size_t nrows, size_t i, struct side_msgs *others, char *err, size_t errlen)
+{
+	memset(others, 0, sizeof(*others));
+	for (size_t k = 0; k < nrows; k++) {
+		struct side_msgs m = {0};
+		if (k == i || strcmp(rows[k].dst_name, rows[i].dst_name) != 0)
+			continue;
+		if (side_fetch(src, rows[k].src_name, &m, err, errlen) < 0)
+			return -1;
+		struct proof_msg *all =
+		    realloc(others->msgs, (others->count + m.count + 1) * sizeof(*all));
+		if (all == NULL) {
+			free(m.msgs);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		memcpy(all + others->count, m.msgs, m.count * sizeof(*all));
+		others->msgs = all;
+		others->count += m.count;
+		free(m.msgs);
+	}
+	return 0;
+}
+
 /* A selectable source folder the worker has no row for (created on the
  * source since the last pass, or never copied): every message is missing. */
-static int folder_uncopied(struct inspect_side *src, const char *name, json_t *folders,
-                           json_t *diffs, size_t *missing, char *err, size_t errlen)
+static int folder_uncopied(struct inspect_side *src, const struct inspect_filter *flt,
+                           const char *name, const char *why, json_t *folders, json_t *diffs,
+                           size_t *missing, char *err, size_t errlen)
 {
 	struct imap_status st;
 	char shown[1024];
@@ -254,18 +375,21 @@ static int folder_uncopied(struct inspect_side *src, const char *name, json_t *f
 		uint64_t last = first + SIZE_WINDOW - 1;
 		if (last >= st.uidnext)
 			last = UINT32_MAX;
-		ret = imap_fetch_sizes(src->session, (uint32_t)first, (uint32_t)last, &b, err,
-		                       errlen);
+		ret = flt->since > 0 ? imap_fetch_sizes_dates(src->session, (uint32_t)first,
+		                                              (uint32_t)last, &b, err, errlen)
+		                     : imap_fetch_sizes(src->session, (uint32_t)first,
+		                                        (uint32_t)last, &b, err, errlen);
 		if (ret < 0)
 			return ret;
 		for (size_t i = 0; i < b.count; i++) {
 			struct proof_diff d = {.kind = PROOF_MISSING, .src_uid = b.msgs[i].uid};
+			if (inspect_filtered(flt, b.msgs[i].size, b.msgs[i].internaldate))
+				continue;
+			count++;
 			snprintf(d.src, sizeof(d.src), "%u bytes", b.msgs[i].size);
-			snprintf(d.detail, sizeof(d.detail),
-			         "the folder was not copied (no pass has seen it yet)");
+			snprintf(d.detail, sizeof(d.detail), "the folder was not copied: %s", why);
 			json_array_append_new(diffs, diff_json(shown, &d));
 		}
-		count += b.count;
 		imap_batch_free(&b);
 		if (last == UINT32_MAX)
 			break;
@@ -278,7 +402,7 @@ static int folder_uncopied(struct inspect_side *src, const char *name, json_t *f
 	json_object_set_new(jf, "missing", json_integer((json_int_t)count));
 	json_object_set_new(jf, "extra", json_integer(0));
 	json_object_set_new(jf, "changed", json_integer(0));
-	json_object_set_new(jf, "error", json_string("not copied"));
+	json_object_set_new(jf, "error", json_string(why));
 	json_array_append_new(folders, jf);
 	*missing += count;
 	return 0;
@@ -286,8 +410,9 @@ static int folder_uncopied(struct inspect_side *src, const char *name, json_t *f
 
 /* The source folders a pass would copy and the worker has no row for. */
 static int folders_uncopied(struct inspect_side *src, const struct store_account *acct,
-                            const struct store_proof_folder *rows, size_t nrows, json_t *folders,
-                            json_t *diffs, size_t *missing, char *err, size_t errlen)
+                            const struct inspect_filter *flt, const struct store_proof_folder *rows,
+                            size_t nrows, json_t *folders, json_t *diffs, size_t *missing,
+                            char *err, size_t errlen)
 {
 	struct imap_folder *list = NULL;
 	size_t n = 0;
@@ -302,8 +427,8 @@ static int folders_uncopied(struct inspect_side *src, const struct store_account
 		for (size_t k = 0; k < nrows && !known; k++)
 			known = strcmp(rows[k].src_name, list[i].name) == 0;
 		if (!known)
-			ret = folder_uncopied(src, list[i].name, folders, diffs, missing, err,
-			                      errlen);
+			ret = folder_uncopied(src, flt, list[i].name, "no pass has seen it yet",
+			                      folders, diffs, missing, err, errlen);
 	}
 	imap_folders_free(&list, n);
 	return ret;
@@ -327,6 +452,7 @@ static json_t *account_prove(struct store *st, const struct secret_key *key, int
 	struct account_creds creds = {0};
 	struct inspect_side src = {0}, dst = {0};
 	struct store_proof_folder *rows = NULL;
+	struct inspect_filter flt = {0};
 	size_t nrows = 0, missing = 0, extra = 0, changed = 0;
 	char error[STORE_ERRLEN] = "", err[1024] = "", at[32];
 	json_t *a = json_object(), *folders = json_array(), *diffs = json_array();
@@ -340,6 +466,8 @@ static json_t *account_prove(struct store *st, const struct secret_key *key, int
 	}
 	json_object_set_new(a, "account", json_string(acct.src_login));
 	json_object_set_new(a, "destination_login", json_string(acct.dst_login));
+	/* A proof of an account being copied shows a copy in progress. */
+	json_object_set_new(a, "state", json_string(acct.state));
 	if (store_proof_folders(st, id, &rows, &nrows, error, sizeof(error)) < 0) {
 		snprintf(err, sizeof(err), "%s", error);
 		goto out;
@@ -351,11 +479,25 @@ static json_t *account_prove(struct store *st, const struct secret_key *key, int
 		goto out;
 	if (nrows == 0)
 		snprintf(err, sizeof(err), "no folder copied yet: nothing to compare");
-	for (size_t i = 0; i < nrows && err[0] == '\0'; i++)
-		folder_prove(st, &src, &dst, &rows[i], folders, diffs, &missing, &extra, &changed,
-		             err, sizeof(err));
+	inspect_filter_init(&flt, &acct.src);
+	for (size_t i = 0; i < nrows && err[0] == '\0'; i++) {
+		struct side_msgs others = {0};
+		/* A folder the worker could not map or create: nothing of it is
+		 * on the destination, and its error says why. */
+		if (rows[i].dst_name == NULL || rows[i].dst_name[0] == '\0') {
+			folder_uncopied(&src, &flt, rows[i].src_name,
+			                rows[i].error != NULL ? rows[i].error
+			                                      : "it has no destination",
+			                folders, diffs, &missing, err, sizeof(err));
+			continue;
+		}
+		if (merged_others(&src, rows, nrows, i, &others, err, sizeof(err)) == 0)
+			folder_prove(st, &src, &dst, &flt, &rows[i], others.msgs, others.count,
+			             folders, diffs, &missing, &extra, &changed, err, sizeof(err));
+		free(others.msgs);
+	}
 	if (err[0] == '\0')
-		folders_uncopied(&src, &acct, rows, nrows, folders, diffs, &missing, err,
+		folders_uncopied(&src, &acct, &flt, rows, nrows, folders, diffs, &missing, err,
 		                 sizeof(err));
 out:
 	exact = err[0] == '\0' && missing == 0 && extra == 0 && changed == 0;

@@ -42,6 +42,8 @@ static void print_row(const struct store_account_status *r, void *context)
 		       r->live_bytes);
 	if (r->matched > 0)
 		printf("  already in destination %" PRId64, r->matched);
+	if (r->filtered > 0)
+		printf("  left out by the source's filters %" PRId64, r->filtered);
 	if (r->failed_folders > 0)
 		printf("  %" PRId64 " folders failed", r->failed_folders);
 	if (r->retry_at[0] != '\0')

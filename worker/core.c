@@ -5,9 +5,12 @@
 #include "sync-private.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 bool batch_cut(const struct imap_batch *sizes, size_t *i, size_t max_count, size_t max_bytes,
                uint64_t max_message, uint32_t *uids, size_t *n_r, size_t *bytes_r)
@@ -73,4 +76,43 @@ void flags_normalize(const char *in, char *out, size_t outlen)
 		    (size_t)snprintf(out + len, outlen - len, "%s%s", i > 0 ? " " : "", words[i]);
 	free(words);
 	free(copy);
+}
+
+int internaldate_epoch(const char *s, int64_t *epoch_r)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	char mon[4];
+	int day, year, h, m, sec, zone, n = 0;
+	const char *found;
+	struct tm tm = {0};
+
+	if (sscanf(s, " %2d-%3s-%4d %2d:%2d:%2d %5d%n", &day, mon, &year, &h, &m, &sec, &zone,
+	           &n) != 7 ||
+	    s[n] != '\0' || strlen(mon) != 3 || (found = strstr(months, mon)) == NULL ||
+	    (found - months) % 3 != 0 || day < 1 || day > 31 || h > 23 || m > 59 || sec > 60)
+		return -1;
+	tm.tm_mday = day;
+	tm.tm_mon = (int)(found - months) / 3;
+	tm.tm_year = year - 1900;
+	tm.tm_hour = h;
+	tm.tm_min = m;
+	tm.tm_sec = sec;
+	/* +hhmm east of UTC: UTC is the local time minus the offset. */
+	int offset = (zone < 0 ? -1 : 1) * ((abs(zone) / 100) * 3600 + (abs(zone) % 100) * 60);
+	*epoch_r = (int64_t)timegm(&tm) - offset;
+	return 0;
+}
+
+int day_epoch(const char *s, int64_t *epoch_r)
+{
+	struct tm tm = {0};
+	int y, mo, d, n = 0;
+
+	if (s == NULL || sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || s[n] != '\0')
+		return -1;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	*epoch_r = (int64_t)timegm(&tm);
+	return 0;
 }

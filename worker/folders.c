@@ -44,6 +44,26 @@ int folder_failed(struct folder_ctx *fc, const char *src_name, const char *dst_n
 	return 0;
 }
 
+/* The destination name of a source folder renamed by the operator's rules:
+ * 1 renamed (name holds it), 0 no rule matches, -1 the rule gives no valid
+ * name. */
+static int folder_rename(const struct account_run *run, const struct imap_folder *f, char *name,
+                         size_t namelen)
+{
+	char path[1024], renamed[1024];
+	int ret;
+
+	if (run->rules.n == 0 ||
+	    imap_rules_src_path(f->name, &run->src_side, path, sizeof(path)) < 0)
+		return 0;
+	ret = imap_rules_apply(&run->rules, path, renamed, sizeof(renamed));
+	if (ret == 1 && imap_rules_dst_name(renamed, &run->dst_side, name, namelen) < 0)
+		return -1;
+	return ret;
+}
+
+static int folders_map(struct folder_ctx *fc, bool *by_rule);
+
 /* Lists and maps folders, creating missing destination folders; a folder the
  * destination will not create is recorded as failed and left out.  0, 1 when
  * asked to stop, or <0. */
@@ -63,6 +83,24 @@ int folders_prepare(struct folder_ctx *fc)
 	imap_folders_free(&run->src_folders, run->nsrc);
 	imap_folders_free(&run->dst_folders, run->ndst);
 	run->nsrc = run->ndst = 0;
+	imap_rules_free(&run->rules);
+	run->merged = false;
+	{
+		const char *own = acct->folder_rules != NULL ? acct->folder_rules : "";
+		const char *prof = acct->src.folder_rules != NULL ? acct->src.folder_rules : "";
+		size_t n = strlen(own) + strlen(prof) + 2;
+		char *text = malloc(n), why[256];
+		if (text == NULL)
+			return -1;
+		snprintf(text, n, "%s%s%s", own,
+		         own[0] != '\0' && own[strlen(own) - 1] != '\n' ? "\n" : "", prof);
+		ret = imap_rules_parse(text, &run->rules, why, sizeof(why));
+		free(text);
+		if (ret < 0) {
+			snprintf(fc->err, sizeof(fc->err), "the account's folder rules: %s", why);
+			return -1;
+		}
+	}
 	ret = imap_folders_list(fc->src, acct->src.prefix, &run->src_folders, &run->nsrc, fc->err,
 	                        sizeof(fc->err));
 	if (ret == 0)
@@ -93,6 +131,23 @@ int folders_prepare(struct folder_ctx *fc)
 	    run->src_known == NULL || run->dst_st == NULL || run->dst_known == NULL ||
 	    run->todo == NULL)
 		return -1;
+	bool *by_rule = calloc(run->nsrc + 1, sizeof(*by_rule));
+	if (by_rule == NULL)
+		return -1;
+	ret = folders_map(fc, by_rule);
+	free(by_rule);
+	return ret;
+}
+
+/* Maps each source folder to its destination name: the operator's rules
+ * first, then imap_name_map.  by_rule[i]: folder i was renamed by a rule.
+ * 0, RUN_STOP, or <0. */
+static int folders_map(struct folder_ctx *fc, bool *by_rule)
+{
+	struct account_run *run = fc->run;
+	const struct store_account *acct = run->acct;
+	int ret;
+
 	for (size_t i = 0; i < run->nsrc; i++) {
 		const struct imap_folder *f = &run->src_folders[i];
 		char error[STORE_ERRLEN] = "";
@@ -105,8 +160,19 @@ int folders_prepare(struct folder_ctx *fc)
 		if (run_should_stop(run))
 			return RUN_STOP;
 		printable(f->name, shown, sizeof(shown));
-		if (imap_name_map(f, &run->src_side, run->dst_folders, run->ndst, &run->dst_side,
-		                  name, sizeof(name)) < 0) {
+		ret = folder_rename(run, f, name, sizeof(name));
+		if (ret < 0) {
+			char why[600];
+			snprintf(why, sizeof(why),
+			         "the folder rule that matches it gives no valid destination name"
+			         " (empty, an empty level, or too long)");
+			if (folder_failed(fc, f->name, NULL, why) < 0)
+				return -1;
+			continue;
+		}
+		by_rule[i] = ret == 1;
+		if (!by_rule[i] && imap_name_map(f, &run->src_side, run->dst_folders, run->ndst,
+		                                 &run->dst_side, name, sizeof(name)) < 0) {
 			if (folder_failed(
 			        fc, f->name, NULL,
 			        "the name cannot be mapped to the destination (too long)") < 0)
@@ -118,9 +184,22 @@ int folders_prepare(struct folder_ctx *fc)
 		 * second would be matched by content against the first's copies
 		 * and lose its own messages that look alike.  The first keeps it. */
 		const char *twin = NULL;
+		size_t twin_index = 0;
 		for (size_t k = 0; k < i && twin == NULL; k++)
-			if (run->dst_names[k] != NULL && strcmp(run->dst_names[k], name) == 0)
+			if (run->dst_names[k] != NULL && strcmp(run->dst_names[k], name) == 0) {
 				twin = run->src_folders[k].name;
+				twin_index = k;
+			}
+		/* Unless a rule asked for it: a merge. */
+		if (twin != NULL && (by_rule[i] || by_rule[twin_index])) {
+			char twin_shown[256];
+			log_info("account %" PRId64 ": folders %s and %s merged into %s by a folder"
+			         " rule",
+			         acct->id, printable(twin, twin_shown, sizeof(twin_shown)), shown,
+			         name);
+			run->merged = true;
+			twin = NULL;
+		}
 		if (twin != NULL) {
 			char why[600], twin_shown[256];
 			snprintf(why, sizeof(why),

@@ -32,6 +32,7 @@
 #include "account.h"
 #include "imap.h"
 #include "names.h"
+#include "rules.h"
 #include "store-checkpoint.h"
 #include "store-lease.h"
 #include "store-proof.h"
@@ -89,6 +90,13 @@ struct account_run {
 	size_t nsrc, ndst;
 	struct imap_names_side src_side, dst_side;
 	char **dst_names; /* per source folder, NULL when skipped */
+	/* The operator's folder renames: the account's, then its source
+	 * profile's.  merged: two source folders go to one destination folder
+	 * by a rule; they are then copied one after the other (one folder
+	 * thread), so that neither's crash recovery sees the other's appends
+	 * at the same time. */
+	struct imap_rules rules;
+	bool merged;
 	/* Per source folder, from folders_prepare and folders_triage: its
 	 * checkpoint row; the source and destination STATUS when known
 	 * (src_known, dst_known); whether a
@@ -309,6 +317,11 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto,
 /* The flag words of in (space separated), sorted without regard to case and
  * joined by single spaces into out, for comparing two flag lists.  (core.c) */
 void flags_normalize(const char *in, char *out, size_t outlen);
+/* An IMAP INTERNALDATE ("dd-Mon-yyyy hh:mm:ss +zzzz") as seconds since the
+ * epoch; -1 if it is not one.  (core.c) */
+int internaldate_epoch(const char *s, int64_t *epoch_r);
+/* "YYYY-MM-DD" as the epoch second its UTC day starts; -1 if not.  (core.c) */
+int day_epoch(const char *s, int64_t *epoch_r);
 
 /* folders.c */
 

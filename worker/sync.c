@@ -61,6 +61,31 @@ static int dst_wait_quiet(struct folder_ctx *fc, const char *dst_name, uint32_t 
 	return 0;
 }
 
+/* Merged folders: the destination messages another source folder's copies
+ * are not this folder's to match by content (a message in both source
+ * folders gets its own copy from each).  0 or <0. */
+static int dst_index_claimed(struct folder_ctx *fc, const struct store_folder *cp,
+                             struct dst_index *idx)
+{
+	uint32_t *starts, *lens;
+	size_t n;
+	char error[STORE_ERRLEN] = "";
+	int ret = store_check(fc,
+	                      store_uidmap_claimed(fc->st, fc->run->acct->id, cp->id, cp->dst_name,
+	                                           &starts, &lens, &n, error, sizeof(error)),
+	                      error);
+
+	if (ret < 0)
+		return ret;
+	for (size_t e = 0; e < idx->count; e++)
+		for (size_t k = 0; k < n && !idx->entries[e].used; k++)
+			idx->entries[e].used = idx->entries[e].uid >= starts[k] &&
+			                       idx->entries[e].uid - starts[k] < lens[k];
+	free(starts);
+	free(lens);
+	return 0;
+}
+
 /* Brings one folder up to date.  known, known_dst: its source and
  * destination STATUS when folders_triage asked them moments ago (NULL: asked
  * here). */
@@ -195,6 +220,8 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 	}
 	if (cp.rematch) {
 		ret = dst_index_build(fc, cp.dst_name, 1, &idx);
+		if (ret == 0 && run->merged)
+			ret = dst_index_claimed(fc, &cp, &idx);
 		if (ret != 0)
 			goto out;
 	}
@@ -630,7 +657,7 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 	size_t todo = 0;
 	for (size_t i = 0; i < run.nsrc; i++)
 		todo += run.dst_names[i] != NULL && run.todo[i];
-	for (int i = 1; i < nthreads && (size_t)i < todo; i++) {
+	for (int i = 1; i < nthreads && (size_t)i < todo && !run.merged; i++) {
 		if (pthread_create(&threads[i], NULL, folder_thread, &fcs[i]) != 0)
 			break;
 		started = i;
@@ -660,6 +687,7 @@ out:
 			free(run.dst_names[i]);
 	free(run.dst_names);
 	folders_state_free(&run);
+	imap_rules_free(&run.rules);
 	free(fcs);
 	free(threads);
 	run_heartbeat_stop(&run, heartbeat, &heartbeat_started);

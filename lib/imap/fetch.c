@@ -260,8 +260,8 @@ static int uid_fetch(struct imap_session *s, struct mailimap_set *set,
 	return ret;
 }
 
-int imap_fetch_sizes(struct imap_session *s, uint32_t first, uint32_t last,
-                     struct imap_batch *batch_r, char *err, size_t errlen)
+static int fetch_sizes(struct imap_session *s, uint32_t first, uint32_t last, bool dates,
+                       struct imap_batch *batch_r, char *err, size_t errlen)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	clist *result = NULL;
@@ -269,12 +269,27 @@ int imap_fetch_sizes(struct imap_session *s, uint32_t first, uint32_t last,
 
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
+	if (dates)
+		mailimap_fetch_type_new_fetch_att_list_add(ft,
+		                                           mailimap_fetch_att_new_internaldate());
 	struct uid_filter f = {.first = first, .last = last};
 
 	ret = uid_fetch(s, mailimap_set_new_interval(first, last), ft, 0, &result, err, errlen);
 	if (ret < 0)
 		return ret;
 	return batch_from_result(s, result, &f, batch_r, err, errlen);
+}
+
+int imap_fetch_sizes(struct imap_session *s, uint32_t first, uint32_t last,
+                     struct imap_batch *batch_r, char *err, size_t errlen)
+{
+	return fetch_sizes(s, first, last, false, batch_r, err, errlen);
+}
+
+int imap_fetch_sizes_dates(struct imap_session *s, uint32_t first, uint32_t last,
+                           struct imap_batch *batch_r, char *err, size_t errlen)
+{
+	return fetch_sizes(s, first, last, true, batch_r, err, errlen);
 }
 
 int imap_fetch_flags(struct imap_session *s, uint32_t first, uint32_t last, uint64_t changedsince,

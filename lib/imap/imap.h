@@ -233,6 +233,9 @@ void imap_batch_free(struct imap_batch *batch);
  * are left out); an unparsable reply is IMAP_EPROTO and ends the session. */
 int imap_fetch_sizes(struct imap_session *session, uint32_t first, uint32_t last,
                      struct imap_batch *batch_r, char *err, size_t errlen);
+/* The same with INTERNALDATE (for a date filter). */
+int imap_fetch_sizes_dates(struct imap_session *session, uint32_t first, uint32_t last,
+                           struct imap_batch *batch_r, char *err, size_t errlen);
 /* UID FETCH <uids> (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]): never sets \Seen. */
 int imap_fetch_bodies(struct imap_session *session, const uint32_t *uids, size_t count,
                       struct imap_batch *batch_r, char *err, size_t errlen);

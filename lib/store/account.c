@@ -14,6 +14,7 @@ void store_account_clear(struct store_account *acct)
 {
 	free(acct->src_login);
 	free(acct->dst_login);
+	free(acct->folder_rules);
 	if (acct->src_secret != NULL)
 		memset(acct->src_secret, 0, acct->src_secret_len);
 	if (acct->dst_secret != NULL)
@@ -38,7 +39,7 @@ int store_account_load(struct store *st, int64_t account_id, struct store_accoun
 	               "SELECT id, migration_id, src_login, encode(src_secret, 'hex'), dst_login,"
 	               " encode(dst_secret, 'hex'), state, pass,"
 	               " coalesce((SELECT bytes FROM account_days d WHERE d.account_id = a.id"
-	               "  AND d.day = (now() AT TIME ZONE 'UTC')::date), 0)"
+	               "  AND d.day = (now() AT TIME ZONE 'UTC')::date), 0), folder_rules"
 	               " FROM accounts a WHERE id = $1",
 	               1, params, &res, err, errlen) < 0)
 		return -1;
@@ -60,6 +61,7 @@ int store_account_load(struct store *st, int64_t account_id, struct store_accoun
 	acct->state = store_dup_value(res, 0, 6);
 	acct->pass = (int)strtol(PQgetvalue(res, 0, 7), NULL, 10);
 	acct->day_bytes = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+	acct->folder_rules = store_dup_value(res, 0, 9);
 	PQclear(res);
 	res = NULL;
 	if (store_exec(st,

@@ -72,7 +72,7 @@ int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const 
 	    " DO UPDATE SET dst_name = EXCLUDED.dst_name RETURNING *)"
 	    " SELECT id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water,"
 	    " highest_modseq, src_uidnext, src_messages, intent_dst_uidnext,"
-	    " coalesce(intent_uids::text, '{}'), rematch FROM ins",
+	    " coalesce(intent_uids::text, '{}'), rematch, filtered_through FROM ins",
 	    q.count, q.values, &res, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -87,6 +87,7 @@ int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const 
 	f.src_messages = (uint32_t)strtoul(PQgetvalue(res, 0, 8), NULL, 10);
 	f.intent_dst_uidnext = (uint32_t)strtoul(PQgetvalue(res, 0, 9), NULL, 10);
 	f.rematch = PQgetvalue(res, 0, 11)[0] == 't';
+	f.filtered_through = (uint32_t)strtoul(PQgetvalue(res, 0, 12), NULL, 10);
 	if (uid_array_parse(PQgetvalue(res, 0, 10), &f.intent_uids, &f.intent_count) < 0 ||
 	    f.src_name == NULL || f.dst_name == NULL) {
 		PQclear(res);
@@ -120,7 +121,8 @@ int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int6
 	    store_exec(st,
 	               "UPDATE folders SET src_uidvalidity = $2, dst_uidvalidity = $3,"
 	               " high_water = 0, highest_modseq = 0, src_uidnext = 0, src_messages = 0,"
-	               " intent_dst_uidnext = 0, intent_uids = NULL, rematch = $4 WHERE id = $1",
+	               " intent_dst_uidnext = 0, intent_uids = NULL, rematch = $4,"
+	               " filtered_messages = 0, filtered_through = 0 WHERE id = $1",
 	               4, params, NULL, err, errlen) < 0) {
 		store_rollback(st);
 		return -1;
@@ -394,4 +396,90 @@ int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32
 	*uid_r = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return 0;
+}
+
+int store_uidmap_claimed(struct store *st, int64_t account_id, int64_t folder_id,
+                         const char *dst_name, uint32_t **starts_r, uint32_t **lens_r,
+                         size_t *count_r, char *err, size_t errlen)
+{
+	struct store_params q;
+	PGresult *res = NULL;
+	size_t n;
+
+	*starts_r = *lens_r = NULL;
+	*count_r = 0;
+	store_params_init(&q);
+	store_param_i64(&q, account_id);
+	store_param_i64(&q, folder_id);
+	store_param_str(&q, dst_name);
+	if (store_exec(
+	        st,
+	        "SELECT m.dst_start, m.len FROM uid_map m JOIN folders f ON f.id = m.folder_id"
+	        " WHERE f.account_id = $1 AND f.id <> $2 AND f.dst_name = $3",
+	        q.count, q.values, &res, err, errlen) < 0)
+		return -1;
+	n = (size_t)PQntuples(res);
+	*starts_r = calloc(n + 1, sizeof(**starts_r));
+	*lens_r = calloc(n + 1, sizeof(**lens_r));
+	if (*starts_r == NULL || *lens_r == NULL) {
+		PQclear(res);
+		free(*starts_r);
+		free(*lens_r);
+		*starts_r = *lens_r = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		(*starts_r)[i] = (uint32_t)strtoul(PQgetvalue(res, (int)i, 0), NULL, 10);
+		(*lens_r)[i] = (uint32_t)strtoul(PQgetvalue(res, (int)i, 1), NULL, 10);
+	}
+	*count_r = n;
+	PQclear(res);
+	return 0;
+}
+
+int store_folder_filtered(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
+                          uint32_t through, uint32_t count, const struct store_msg_error *skips,
+                          size_t nskips, char *err, size_t errlen)
+{
+	struct store_params q;
+	int ret;
+
+	store_params_init(&q);
+	store_param_i64(&q, folder_id);
+	store_param_u32(&q, through);
+	store_param_u32(&q, count);
+	ret = store_fence_begin(st, account_id, epoch, err, errlen);
+	if (ret < 0)
+		return ret;
+	if (store_exec(
+	        st,
+	        "WITH f AS (UPDATE folders SET filtered_messages = filtered_messages + $3,"
+	        " filtered_through = greatest(filtered_through, $2::bigint) WHERE id = $1"
+	        " RETURNING id, account_id)"
+	        " INSERT INTO pass_folders (folder_id, number, filtered)"
+	        " SELECT f.id, a.lease_pass, $3 FROM f JOIN accounts a ON a.id = f.account_id"
+	        " ON CONFLICT (folder_id, number)"
+	        " DO UPDATE SET filtered = pass_folders.filtered + EXCLUDED.filtered",
+	        q.count, q.values, NULL, err, errlen) < 0)
+		goto rollback;
+	for (size_t i = 0; i < nskips; i++) {
+		struct store_params e;
+
+		store_params_init(&e);
+		store_param_i64(&e, account_id);
+		store_param_i64(&e, folder_id);
+		store_param_u32(&e, skips[i].src_uid);
+		store_param_str(&e, skips[i].error);
+		if (store_exec(
+		        st,
+		        "INSERT INTO message_skips (account_id, folder_id, src_uid, reason)"
+		        " VALUES ($1, $2, $3, $4) ON CONFLICT (folder_id, src_uid) DO NOTHING",
+		        e.count, e.values, NULL, err, errlen) < 0)
+			goto rollback;
+	}
+	return store_fence_commit(st, err, errlen);
+rollback:
+	store_rollback(st);
+	return -1;
 }

@@ -43,7 +43,7 @@ int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_
 	"  THEN a.retry_at END AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"        \
 	" coalesce(l.messages, -1), coalesce(l.bytes, -1),"                                        \
 	" count(f.id) FILTER (WHERE f.error IS NOT NULL),"                                         \
-	" coalesce(sum(f.matched_messages), 0),"                                                   \
+	" coalesce(sum(f.matched_messages), 0), coalesce(sum(f.filtered_messages), 0),"            \
 	" to_char(a.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"             \
 	" coalesce(l.worker, ''), coalesce(l.folder, '')"                                          \
 	" FROM accounts a LEFT JOIN folders f ON f.account_id = a.id"                              \
@@ -106,9 +106,10 @@ int store_migration_status_page(struct store *st, int64_t migration_id,
 		    .live_bytes = strtoll(PQgetvalue(res, i, 13), NULL, 10),
 		    .failed_folders = strtoll(PQgetvalue(res, i, 14), NULL, 10),
 		    .matched = strtoll(PQgetvalue(res, i, 15), NULL, 10),
-		    .updated_at = PQgetvalue(res, i, 16),
-		    .live_worker = PQgetvalue(res, i, 17),
-		    .live_folder = PQgetvalue(res, i, 18),
+		    .filtered = strtoll(PQgetvalue(res, i, 16), NULL, 10),
+		    .updated_at = PQgetvalue(res, i, 17),
+		    .live_worker = PQgetvalue(res, i, 18),
+		    .live_folder = PQgetvalue(res, i, 19),
 		};
 		cb(&row, context);
 	}

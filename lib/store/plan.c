@@ -19,6 +19,8 @@ void store_server_clear(struct store_server *srv)
 	free(srv->master_user);
 	free(srv->prefix);
 	free(srv->exclude);
+	free(srv->folder_rules);
+	free(srv->since);
 	free(srv->name);
 	for (size_t i = 0; i < srv->nblackouts; i++)
 		free(srv->blackouts[i].time_zone);
@@ -43,6 +45,9 @@ void store_server_from_row(struct store_server *srv, const PGresult *res, int ro
 	srv->rate_messages = (int)strtol(PQgetvalue(res, row, c + 11), NULL, 10);
 	srv->rate_bytes = strtoll(PQgetvalue(res, row, c + 12), NULL, 10);
 	srv->account_daily_bytes = strtoll(PQgetvalue(res, row, c + 13), NULL, 10);
+	srv->folder_rules = store_dup_value(res, row, c + 14);
+	srv->since = store_dup_value(res, row, c + 15);
+	srv->max_message_bytes = strtoll(PQgetvalue(res, row, c + 16), NULL, 10);
 }
 
 /* Inserts a server profile with its connection budget (max_connections slots)
@@ -71,19 +76,35 @@ static int server_insert(struct store *st, const char *migration_id, const char 
 	store_param_i64(&q, srv->rate_messages);
 	store_param_i64(&q, srv->rate_bytes);
 	store_param_i64(&q, srv->account_daily_bytes);
+	store_param_str(&q, srv->folder_rules != NULL ? srv->folder_rules : "");
 	if (store_exec(st,
 	               "WITH srv AS (INSERT INTO servers (migration_id, role, host, port, tls,"
 	               " ca_file, auth, master_user, max_connections, prefix, exclude, name,"
-	               " rate_messages, rate_bytes, account_daily_bytes)"
-	               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+	               " rate_messages, rate_bytes, account_daily_bytes, folder_rules)"
+	               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+	               " $16)"
 	               " RETURNING id, max_connections),"
 	               " slots AS (INSERT INTO server_slots (server_id, slot)"
 	               " SELECT id, generate_series(1, max_connections) FROM srv)"
 	               " SELECT id FROM srv",
-	               15, params, &res, err, errlen) < 0)
+	               16, params, &res, err, errlen) < 0)
 		return -1;
 	snprintf(id_r, id_len, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (srv->since != NULL || srv->max_message_bytes > 0) {
+		/* The filters (their own statement: the insert has all the
+		 * parameters a statement takes). */
+		struct store_params fq;
+		store_params_init(&fq);
+		store_param_str(&fq, id_r);
+		store_param_str(&fq, srv->since);
+		store_param_i64(&fq, srv->max_message_bytes);
+		if (store_exec(st,
+		               "UPDATE servers SET since = $2::date, max_message_bytes = $3"
+		               " WHERE id = $1",
+		               fq.count, fq.values, NULL, err, errlen) < 0)
+			return -1;
+	}
 	for (size_t i = 0; i < srv->nblackouts; i++) {
 		const struct store_blackout *b = &srv->blackouts[i];
 		char what[160];
@@ -129,6 +150,7 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 		const char **src_logins = calloc(n, sizeof(*src_logins));
 		const char **dst_logins = calloc(n, sizeof(*dst_logins));
 		const char **sources = calloc(n, sizeof(*sources));
+		const char **rules = calloc(n, sizeof(*rules));
 		const unsigned char **src_secrets = calloc(n, sizeof(*src_secrets));
 		const unsigned char **dst_secrets = calloc(n, sizeof(*dst_secrets));
 		size_t *src_lens = calloc(n, sizeof(*src_lens));
@@ -138,7 +160,7 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 		PGresult *res;
 		int ok = src_logins != NULL && dst_logins != NULL && sources != NULL &&
 		         src_secrets != NULL && dst_secrets != NULL && src_lens != NULL &&
-		         dst_lens != NULL && priorities != NULL;
+		         dst_lens != NULL && priorities != NULL && rules != NULL;
 
 		store_params_init(&q);
 		for (size_t i = 0; i < n && ok; i++) {
@@ -150,6 +172,7 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 			src_lens[i] = a->src_secret_len;
 			dst_lens[i] = a->dst_secret_len;
 			priorities[i] = a->priority;
+			rules[i] = a->folder_rules != NULL ? a->folder_rules : "";
 			sources[i] = src_ids[a->source];
 		}
 		if (ok) {
@@ -161,10 +184,12 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 			store_param_byteas(&q, dst_secrets, dst_lens, n);
 			store_param_ids(&q, priorities, n);
 			store_param_texts(&q, sources, n);
+			store_param_texts(&q, rules, n);
 		}
 		free(src_logins);
 		free(dst_logins);
 		free(sources);
+		free(rules);
 		free(src_secrets);
 		free(dst_secrets);
 		free(src_lens);
@@ -179,10 +204,11 @@ static int accounts_insert(struct store *st, const char *migration_id, const cha
 		res =
 		    store_pq_exec(st,
 		                  "INSERT INTO accounts (migration_id, dst_server_id, src_login,"
-		                  " dst_login, src_secret, dst_secret, priority, src_server_id)"
-		                  " SELECT $1, $2, s, d, ss, ds, p, sv FROM unnest($3::text[],"
-		                  " $4::text[], $5::bytea[], $6::bytea[], $7::int[], $8::bigint[])"
-		                  " AS r(s, d, ss, ds, p, sv)",
+		                  " dst_login, src_secret, dst_secret, priority, src_server_id,"
+		                  " folder_rules)"
+		                  " SELECT $1, $2, s, d, ss, ds, p, sv, fr FROM unnest($3::text[],"
+		                  " $4::text[], $5::bytea[], $6::bytea[], $7::int[], $8::bigint[],"
+		                  " $9::text[]) AS r(s, d, ss, ds, p, sv, fr)",
 		                  q.count, q.values, NULL, NULL);
 		store_params_free(&q);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {

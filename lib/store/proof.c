@@ -26,7 +26,7 @@ int store_proof_folders(struct store *st, int64_t account_id, struct store_proof
 	store_params_init(&q);
 	store_param_i64(&q, account_id);
 	if (store_exec(st,
-	               "SELECT id, src_name, dst_name FROM folders WHERE account_id = $1"
+	               "SELECT id, src_name, dst_name, error FROM folders WHERE account_id = $1"
 	               " ORDER BY src_name",
 	               1, q.values, &res, err, errlen) < 0)
 		return -1;
@@ -41,6 +41,7 @@ int store_proof_folders(struct store *st, int64_t account_id, struct store_proof
 		rows[i].id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		rows[i].src_name = store_dup_value(res, i, 1);
 		rows[i].dst_name = store_dup_value(res, i, 2);
+		rows[i].error = store_dup_value(res, i, 3);
 	}
 	PQclear(res);
 	*rows_r = rows;
@@ -55,6 +56,7 @@ void store_proof_folders_free(struct store_proof_folder **rows, size_t count)
 	for (size_t i = 0; i < count; i++) {
 		free((*rows)[i].src_name);
 		free((*rows)[i].dst_name);
+		free((*rows)[i].error);
 	}
 	free(*rows);
 	*rows = NULL;

@@ -24,7 +24,8 @@ struct store_account {
 	size_t dst_secret_len;
 	char *state;
 	int pass;
-	int64_t day_bytes; /* moved on the current UTC day (daily caps) */
+	int64_t day_bytes;  /* moved on the current UTC day (daily caps) */
+	char *folder_rules; /* its own folder renames, before its source profile's; "" if none */
 	struct store_server src, dst;
 };
 void store_account_clear(struct store_account *acct);

@@ -18,11 +18,12 @@ struct store_folder {
 	char *dst_name;
 	uint32_t src_uidvalidity;
 	uint32_t dst_uidvalidity;
-	uint32_t high_water;     /* highest source UID copied or recorded as failed */
-	uint64_t highest_modseq; /* source HIGHESTMODSEQ at the last completed sync, 0 = none */
-	uint32_t src_uidnext;    /* source UIDNEXT at the last completed sync */
-	uint32_t src_messages;   /* source EXISTS at the last completed sync */
-	bool rematch;            /* UIDVALIDITY changed: match by identity before copying */
+	uint32_t high_water;       /* highest source UID copied or recorded as failed */
+	uint64_t highest_modseq;   /* source HIGHESTMODSEQ at the last completed sync, 0 = none */
+	uint32_t src_uidnext;      /* source UIDNEXT at the last completed sync */
+	uint32_t src_messages;     /* source EXISTS at the last completed sync */
+	bool rematch;              /* UIDVALIDITY changed: match by identity before copying */
+	uint32_t filtered_through; /* the filtered messages up to this UID are counted */
 	/* Open batch intent, if intent_dst_uidnext != 0. */
 	uint32_t intent_dst_uidnext;
 	uint32_t *intent_uids;
@@ -100,5 +101,20 @@ int store_uidmap_lookup(struct store *st, int64_t folder_id, const uint32_t *src
 /* The lowest mapped source UID >= from, or 0 in *uid_r when none. */
 int store_uidmap_next(struct store *st, int64_t folder_id, uint32_t from, uint32_t *uid_r,
                       char *err, size_t errlen);
+/* Messages the source profile's filters leave out (older than its since
+ * date, larger than its max_message_size): count of them above the folder's
+ * filtered_through are added to the folder's and the pass's filtered counts,
+ * and filtered_through moves up to through, so that a window read again after
+ * a crash is not counted twice.  skips: per-message reasons kept (those of
+ * the size filter), once per message. */
+int store_folder_filtered(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
+                          uint32_t through, uint32_t count, const struct store_msg_error *skips,
+                          size_t nskips, char *err, size_t errlen);
+/* Merged folders: the destination UIDs the account's other source folders
+ * mapped into the same destination folder, as runs starts[i] ..
+ * starts[i] + lens[i] - 1 (caller frees both arrays). */
+int store_uidmap_claimed(struct store *st, int64_t account_id, int64_t folder_id,
+                         const char *dst_name, uint32_t **starts_r, uint32_t **lens_r,
+                         size_t *count_r, char *err, size_t errlen);
 
 #endif

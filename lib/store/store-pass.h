@@ -55,6 +55,7 @@ struct store_account_status {
 	int64_t live_bytes;
 	int64_t failed_folders; /* folders whose last try failed (store_folder_errors) */
 	int64_t matched;        /* messages found already in the destination, mapped */
+	int64_t filtered;       /* messages the source profile's filters left out */
 	const char *updated_at; /* the last change of the account's row, RFC 3339 UTC */
 	const char *live_worker, *live_folder; /* of the live totals, "" none */
 };

@@ -33,8 +33,11 @@ struct store_server {
 	int max_connections;
 	char *prefix;       /* IMAP path prefix, "" if none */
 	char *exclude;      /* comma separated folder names excluded from copy, "" if none */
-	int rate_messages;  /* messages/s across the whole fleet, 0 = no limit */
-	int64_t rate_bytes; /* bytes/s across the whole fleet, 0 = no limit */
+	char *folder_rules; /* a source's folder renames (lib/imap/rules.h text), "" if none */
+	char *since;        /* a source's date filter "YYYY-MM-DD", NULL if none */
+	int64_t max_message_bytes;   /* a source's size filter, 0 = none */
+	int rate_messages;           /* messages/s across the whole fleet, 0 = no limit */
+	int64_t rate_bytes;          /* bytes/s across the whole fleet, 0 = no limit */
 	int64_t account_daily_bytes; /* bytes per account per UTC day, 0 = no cap */
 	struct store_blackout *blackouts;
 	size_t nblackouts;
@@ -47,8 +50,9 @@ struct store_new_account {
 	const unsigned char *src_secret, *dst_secret;
 	size_t src_secret_len, dst_secret_len;
 	int priority;
-	size_t source; /* index of its source profile */
-	int line;      /* where it came from, for error texts */
+	const char *folder_rules; /* renames of its own, before its profile's; NULL: none */
+	size_t source;            /* index of its source profile */
+	int line;                 /* where it came from, for error texts */
 };
 
 /* Creates a migration with its source profiles, its destination and all its

@@ -63,7 +63,8 @@ int store_hex_decode(const char *hex, unsigned char **out_r, size_t *len_r);
 /* A server's columns as store_server_from_row reads them (alias s). */
 #define STORE_SERVER_COLUMNS                                                                       \
 	"s.id, s.host, s.port, s.tls, s.ca_file, s.auth, s.master_user, s.max_connections,"        \
-	" s.prefix, s.exclude, s.name, s.rate_messages, s.rate_bytes, s.account_daily_bytes"
+	" s.prefix, s.exclude, s.name, s.rate_messages, s.rate_bytes, s.account_daily_bytes,"      \
+	" s.folder_rules, s.since, s.max_message_bytes"
 /* Fills srv from the STORE_SERVER_COLUMNS starting at column c (plan.c). */
 void store_server_from_row(struct store_server *srv, const PGresult *res, int row, int c);
 /* Reads an account with its servers and secrets (account.c); the lease

@@ -19,7 +19,8 @@
 /* A folder of an account as the worker recorded it (folders table). */
 struct store_proof_folder {
 	int64_t id;
-	char *src_name, *dst_name;
+	char *src_name, *dst_name; /* dst_name "": the folder could not be mapped */
+	char *error;               /* the folder's error in its last try, or NULL */
 };
 /* The account's folder rows by source name; free with store_proof_folders_free. */
 int store_proof_folders(struct store *st, int64_t account_id, struct store_proof_folder **rows_r,

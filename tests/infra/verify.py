@@ -4,6 +4,7 @@
 verify.py --src HOST:PORT:USER:PASS --dst HOST:PORT:USER:PASS
           [--map SRCNAME=DSTNAME ...] [--exclude SRCNAME ...]
           [--account LABEL] [--json] [--strict]
+          [--since YYYY-MM-DD] [--max-size BYTES]
 
 The independent check a user would do, with imaplib only: every selectable
 source folder is mapped to a destination folder (--map first, then the same
@@ -17,10 +18,14 @@ UTC epoch). Counted per destination folder:
   extra       bytes in the destination the source does not have (also in
               destination folders no source folder maps to); an error
               only with --strict
+--since and --max-size apply a source profile's filters: source messages with
+an INTERNALDATE before that UTC day, or larger than that, are not expected in
+the destination (counted as filtered).
 Exit 0 if exact, 1 if not, 2 on a usage or connection error.
 """
 import argparse
 import collections
+import datetime
 import hashlib
 import imaplib
 import json
@@ -32,8 +37,9 @@ SPECIAL_USE = ("\\sent", "\\drafts", "\\trash", "\\junk", "\\archive")
 DETAILS_PER_FOLDER = 5
 
 
-def read_folder(conn, name):
-    """{sha256: [(flags tuple, epoch, uid)]} of a folder's messages."""
+def read_folder(conn, name, keep=None):
+    """{sha256: [(flags tuple, epoch, uid)]} of a folder's messages; keep(epoch,
+    size) False leaves a message out (counted in read_folder.filtered)."""
     messages = collections.defaultdict(list)
     try:
         count = imaptool.examine(conn, name)
@@ -49,10 +55,17 @@ def read_folder(conn, name):
         if body is None or not flags or not date or not uid:
             raise imaplib.IMAP4.error("%s: unexpected FETCH reply %r" % (name, meta[:200]))
         digest = hashlib.sha256(body).hexdigest()
+        epoch = imaptool.internaldate_epoch(date.group(1))
+        if keep is not None and not keep(epoch, len(body)):
+            read_folder.filtered += 1
+            continue
         messages[digest].append((tuple(imaptool.normalize_flags(flags.group(1))),
-                                 imaptool.internaldate_epoch(date.group(1)), int(uid.group(1))))
+                                 epoch, int(uid.group(1))))
     conn.close()
     return messages
+
+
+read_folder.filtered = 0
 
 
 def selectable(folders):
@@ -119,6 +132,14 @@ def run(args):
             raise imaptool.Usage("bad --map %r: want SRCNAME=DSTNAME" % item)
         a, b = item.split("=", 1)
         explicit[a] = b
+    keep = None
+    if args.since or args.max_size:
+        since = 0
+        if args.since:
+            since = datetime.datetime.strptime(args.since, "%Y-%m-%d").replace(
+                tzinfo=datetime.timezone.utc).timestamp()
+        keep = lambda epoch, size: (epoch >= since and
+                                    (not args.max_size or size <= args.max_size))
     src_acc, dst_acc = imaptool.Account(args.src), imaptool.Account(args.dst)
     label = args.account or src_acc.user
 
@@ -137,7 +158,7 @@ def run(args):
     for target in sorted(set(by_target) | (set(dst) - skipped)):
         src_msgs = collections.defaultdict(list)
         for name in by_target.get(target, []):
-            for digest, items in read_folder(src_conn, name).items():
+            for digest, items in read_folder(src_conn, name, keep).items():
                 src_msgs[digest].extend(items)
         dst_msgs = read_folder(dst_conn, target) if target in dst else {}
         if not src_msgs and not dst_msgs:
@@ -156,6 +177,7 @@ def run(args):
     exact = not (totals["missing"] or totals["duplicated"] or totals["changed"]
                  or (args.strict and totals["extra"]))
     result = dict(account=label, folders=len(mapping), messages=compared, exact=exact,
+                  filtered=read_folder.filtered,
                   **totals, details=folders)
     if args.json:
         print(json.dumps(result, indent=1, ensure_ascii=False))
@@ -165,6 +187,8 @@ def run(args):
                    totals["changed"]))
         if totals["extra"]:
             line += ", %d extra in destination" % totals["extra"]
+        if keep is not None:
+            line += ", %d filtered" % read_folder.filtered
         print(line)
     if not exact or totals["extra"]:
         for f in folders:
@@ -187,6 +211,8 @@ def main():
     ap.add_argument("--account", metavar="LABEL")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--strict", action="store_true", help="extra messages are an error")
+    ap.add_argument("--since", metavar="YYYY-MM-DD")
+    ap.add_argument("--max-size", type=int, metavar="BYTES")
     args = ap.parse_args()
     try:
         sys.exit(run(args))

@@ -164,6 +164,89 @@ check "the other folders are exact" verify alice:alicepw "$DST2_PORT" excl:exclp
 excluded_absent() { ! dst_has_folder "$DST2_PORT" excl exclpw Junk && ! dst_has_folder "$DST2_PORT" excl exclpw Archive/2002; }
 check "excluded folders were neither created nor copied" excluded_absent
 
+# --- folder renames and merges by rule --------------------------------------
+# The profile renames by folder and by regular expression; the account's own
+# folder_map (CSV) comes first and merges Old Projects into INBOX.
+add_user DST2 rules rulespw
+plan=$(make_plan rules "{\"host\": \"127.0.0.1\", \"port\": $SRC_PORT, \"tls\": \"none\",
+  \"auth\": \"plain\", \"folder_rules\": [{\"folder\": \"Old Projects\", \"to\": \"Projects/Old\"},
+  {\"regex\": \"Archive/([0-9]+)\", \"to\": \"Archives/Year \\\\1\"}]}" \
+  "$(server_json dst "$DST2_PORT" none)")
+printf 'source_login,source_password,destination_login,destination_password,folder_map\n%s\n' \
+  'alice,alicepw,rules,rulespw,Junk=Spam;Old Projects=INBOX' >"$work/rules/accounts.csv"
+m_rules=$(import_plan "$plan")
+rules_map=(--map "Old Projects=INBOX" --map "Junk=Spam" --map "Archive/2002=Archives/Year 2002")
+check "rules: pass ends synced" run_pass "$m_rules" 1
+check "rules: renamed (Spam, Archives/Year 2002) and merged (Old Projects into INBOX), exact" \
+  verify alice:alicepw "$DST2_PORT" rules:rulespw --account rules "${rules_map[@]}" --strict
+rules_absent() { dst_has_folder "$DST2_PORT" rules rulespw Spam &&
+  dst_has_folder "$DST2_PORT" rules rulespw "Archives/Year 2002" &&
+  ! dst_has_folder "$DST2_PORT" rules rulespw Junk &&
+  ! dst_has_folder "$DST2_PORT" rules rulespw "Old Projects" &&
+  ! dst_has_folder "$DST2_PORT" rules rulespw "Projects/Old"; }
+check "rules: the new names exist, the old ones not; the account's rule beat the profile's" \
+  rules_absent
+# A re-run that has lost its checkpoints matches by content; each merged
+# folder finds only its own copies, not the other's.
+sql "DELETE FROM folders f USING accounts a WHERE a.id = f.account_id AND a.migration_id = $m_rules"
+check "rules: a re-run without checkpoints ends synced" run_pass "$m_rules" 2
+check "rules: after the re-run, still exact, no duplicate in the merged INBOX" \
+  verify alice:alicepw "$DST2_PORT" rules:rulespw --account rules "${rules_map[@]}" --strict
+plan=$(make_plan badrule "{\"host\": \"127.0.0.1\", \"port\": $SRC_PORT, \"tls\": \"none\",
+  \"auth\": \"plain\", \"folder_rules\": [{\"regex\": \"Archive/(\", \"to\": \"x\"}]}" \
+  "$(server_json dst "$DST2_PORT" none)" "alice,alicepw,rules,rulespw")
+out=$("$COORD" import "$plan" 2>&1); rc=$?
+check "rules: a bad regular expression is refused at import, naming it (exit $rc)" \
+  eval '[[ $rc -ne 0 && $out == *"source.folder_rules: folder rule 1: regular expression"* ]]'
+
+# --- date and size filters -------------------------------------------------
+# Only mail from 2002-10-01 on and none over 20000 bytes; the rest is counted
+# as filtered, and what the size filter left out is named with the reason.
+add_user DST2 filt filtpw
+plan=$(make_plan filt "{\"host\": \"127.0.0.1\", \"port\": $SRC_PORT, \"tls\": \"none\",
+  \"auth\": \"plain\", \"since\": \"2002-10-01\", \"max_message_size\": 20000}" \
+  "$(server_json dst "$DST2_PORT" none)" "alice,alicepw,filt,filtpw")
+m_filt=$(import_plan "$plan")
+check "filters: pass ends synced" run_pass "$m_filt" 1
+verify alice:alicepw "$DST2_PORT" filt:filtpw --account filt --since 2002-10-01 --max-size 20000 \
+  --strict >"$work/filt.out" 2>&1
+filt_expected=$(sed -n 's/.*, \([0-9]*\) filtered$/\1/p' "$work/filt.out")
+filt_counted=$(sql "SELECT sum(f.filtered_messages) FROM folders f JOIN accounts a ON a.id = f.account_id
+                    WHERE a.migration_id = $m_filt")
+check "filters: exactly the messages in range copied ($(head -1 "$work/filt.out"))" \
+  eval '[[ $(head -1 "$work/filt.out") == *" 0 missing, 0 duplicated, 0 changed, "[0-9]*" filtered" ]] &&
+        [[ $(head -1 "$work/filt.out") != *" 0 messages compared"* && ${filt_expected:-0} -gt 0 ]]'
+check "filters: the rest counted as filtered once each ($filt_counted of $filt_expected)" \
+  test "$filt_counted" = "$filt_expected"
+big_expected=$(python3 - "$SRC_PORT" <<'PY'
+import imaplib, re, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1])); c.login("alice", "alicepw")
+n = 0
+for _, name in [(0, "INBOX"), (0, "Archive/2002"), (0, "Old Projects"), (0, "Junk")]:
+    c.select('"%s"' % name, readonly=True)
+    typ, data = c.uid("FETCH", "1:*", "(RFC822.SIZE)")
+    n += sum(1 for d in data if d and int(re.search(rb"RFC822.SIZE (\d+)", d).group(1)) > 20000)
+print(n)
+PY
+)
+big_named=$(sql "SELECT count(*) FROM message_skips s JOIN accounts a ON a.id = s.account_id
+                 WHERE a.migration_id = $m_filt AND s.reason LIKE '%larger than the source''s max_message_size of 20000 bytes'")
+check "filters: each message over the size named with the reason ($big_named of $big_expected)" \
+  eval '[[ $big_named == "$big_expected" && $big_expected -gt 0 ]]'
+"$COORD" status "$m_filt" >"$work/filt-status.out" 2>&1
+check "filters: status shows what the filters left out" \
+  grep -q "left out by the source's filters $filt_expected" "$work/filt-status.out"
+check "filters: a second pass copies nothing more and counts nothing twice" \
+  eval 'run_pass "$m_filt" 2 && test "$(sql "SELECT sum(f.filtered_messages) FROM folders f
+    JOIN accounts a ON a.id = f.account_id WHERE a.migration_id = $m_filt")" = "$filt_expected" &&
+    verify alice:alicepw "$DST2_PORT" filt:filtpw --account filt --since 2002-10-01 --max-size 20000 --strict'
+plan=$(make_plan badsince "{\"host\": \"127.0.0.1\", \"port\": $SRC_PORT, \"tls\": \"none\",
+  \"auth\": \"plain\", \"since\": \"2002-02-30\"}" "$(server_json dst "$DST2_PORT" none)" \
+  "alice,alicepw,filt,filtpw")
+out=$("$COORD" import "$plan" 2>&1); rc=$?
+check "filters: an impossible date is refused at import, naming it (exit $rc)" \
+  eval '[[ $rc -ne 0 && $out == *"source.since: must be a date"* ]]'
+
 # --- odd folder names and odd messages, both destinations -------------------
 add_user SRC odd oddpw
 add_user DST odd oddpw

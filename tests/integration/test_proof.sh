@@ -266,6 +266,66 @@ check "... its two messages named missing" bash -c \
 check "pass 3 copies it" run_pass "$m" 3
 check "the proof is exact after pass 3" "$COORD" proof "$m"
 
+# --- folders merged by rule, date and size filters ----------------------------
+# Old Projects is merged into INBOX (the account's folder_map); only mail from
+# 2002-08-01 on and none over 20000 bytes is copied: none of it is a difference.
+add_users rf 1 SRC DST2
+fill_corpus rf1 400
+plan=$(make_plan rules "{\"host\": \"127.0.0.1\", \"port\": $SRC_PORT, \"tls\": \"none\",
+  \"auth\": \"plain\", \"since\": \"2002-08-01\", \"max_message_size\": 20000}" \
+  "$(server_json dst "$DST2_PORT" none)")
+printf 'source_login,source_password,destination_login,destination_password,folder_map\n%s\n' \
+  'rf1,rfpw1,rf1,rfpw1,Old Projects=INBOX' >"$work/rules/accounts.csv"
+m_rf=$(import_plan "$plan")
+"$COORD" estimate "$m_rf" --json >"$work/rf-estimate.json" 2>>"$work/estimate.err"
+check "rules and filters: pass 1 ends synced" run_pass "$m_rf" 1
+"$COORD" proof "$m_rf" --json >"$work/rf-proof.json" 2>"$work/rf-proof.err"
+check "rules and filters: the proof is exact (exit 0)" test $? -eq 0
+check "rules and filters: the merged folders and the filtered messages are accounted for" python3 -c '
+import json, sys
+a = json.load(open(sys.argv[1]))["accounts"][0]
+names = {f["name"]: f for f in a["folders"]}
+ok = names["Old Projects"]["destination_name"] == "INBOX" and names["INBOX"]["destination_name"] == "INBOX" and names["Old Projects"]["source"] > 0
+ok = ok and sum(f.get("filtered", 0) for f in a["folders"]) > 0 and not a["differences"]
+sys.exit(0 if ok else 1)' "$work/rf-proof.json"
+rf_copied=$(sql "SELECT sum(f.copied_messages + f.matched_messages) FROM folders f JOIN accounts a ON a.id = f.account_id WHERE a.migration_id = $m_rf")
+check "rules and filters: the estimate counts what the filters let through ($rf_copied copied)" \
+  test "${rf_copied:-0}" -gt 0 -a "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["messages"])' "$work/rf-estimate.json")" = "$rf_copied"
+
+# --- a destination that replaces an internal date it does not like -----------
+# Dovecot stores a far-future INTERNALDATE given in an APPEND as the time of
+# the copy; the source (a maildir: the file's mtime) keeps 2040.
+add_users dt 1 SRC DST2
+python3 - "$SRC_DIR/mail/dt1/Maildir" <<'PY'
+import calendar, os, sys, time
+root = sys.argv[1]
+for sub in ("cur", "new", "tmp"):
+    os.makedirs(os.path.join(root, sub), exist_ok=True)
+owner = os.stat(os.path.dirname(os.path.dirname(root)))
+for d in (os.path.dirname(root), root, *(os.path.join(root, s) for s in ("cur", "new", "tmp"))):
+    os.chown(d, owner.st_uid, owner.st_gid)
+for n, (subject, year) in enumerate((("dated now", 2020), ("dated 2040", 2040))):
+    p = os.path.join(root, "cur", "%d.dt%d.test:2,S" % (int(time.time()), n))
+    with open(p, "wb") as f:
+        f.write(b"From: dt@example.org\r\nSubject: %s\r\n\r\nbody %d\r\n" % (subject.encode(), n))
+    os.chown(p, owner.st_uid, owner.st_gid)
+    t = calendar.timegm((year, 6, 1, 12, 0, 0))
+    os.utime(p, (t, t))
+PY
+plan=$(make_plan dates "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$DST2_PORT" none)" \
+  "dt1,dtpw1,dt1,dtpw1")
+m_dt=$(import_plan "$plan")
+check "dates: pass 1 ends synced" run_pass "$m_dt" 1
+"$COORD" proof "$m_dt" --json >"$work/dtproof.json" 2>/dev/null
+check "dates: the proof is not exact" test "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["exact"])' "$work/dtproof.json")" = False
+check "dates: exactly one difference, the 2040 message's internal_date_replaced" python3 -c '
+import json, sys
+a = json.load(open(sys.argv[1]))["accounts"][0]
+d = a["differences"]
+sys.exit(0 if len(d) == 1 and d[0]["kind"] == "internal_date_replaced" and
+         d[0]["source"] == "01-Jun-2040 12:00:00 +0000" and "2040" not in d[0]["destination"] and
+         a["folders"][0]["source"] == 2 and a["folders"][0]["destination"] == 2 else 1)' "$work/dtproof.json"
+
 # --- keywords the destination refuses, on both APPEND paths -------------------
 long_kw=ThisKeywordIsFarTooLongForIt
 add_users kw 2 SRC DST DST2

@@ -69,8 +69,7 @@ static void test_check_constraints_match(void **state)
 	(void)state;
 	names_sql(list, sizeof(list));
 	for (size_t i = 0; i < schema_count(); i++)
-		if (schema_sql(i) != NULL &&
-		    strstr(schema_sql(i), "ADD CONSTRAINT accounts_state") != NULL)
+		if (strstr(schema_sql(i), "ADD CONSTRAINT accounts_state") != NULL)
 			sql = schema_sql(i);
 	assert_non_null(sql);
 	for (size_t i = 0; i < sizeof(constraints) / sizeof(constraints[0]); i++) {

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "names.h"
+#include "rules.h"
 
 #include <string.h>
 
@@ -102,12 +103,111 @@ static void test_excluded(void **state)
 	assert_false(imap_name_excluded("Caf&AOk-", '/', "Cafe"));
 }
 
+/* Encoding is decoding's inverse, over ASCII, '&', accents and a code point
+ * beyond the BMP (a surrogate pair in UTF-16). */
+static void test_encode(void **state)
+{
+	static const char *const names[] = {"Sent",
+	                                    "A&B",
+	                                    "Caf\xc3\xa9",
+	                                    "\xc3\x9c"
+	                                    "bersicht/Entw\xc3\xbcrfe",
+	                                    "\xe6\x97\xa5\xe6\x9c\xac",
+	                                    "x\xf0\x9f\x93\xa7y"};
+	char enc[256], dec[256];
+
+	(void)state;
+	assert_int_equal(imap_name_encode("Caf\xc3\xa9", enc, sizeof(enc)), 0);
+	assert_string_equal(enc, "Caf&AOk-");
+	assert_int_equal(imap_name_encode("A&B", enc, sizeof(enc)), 0);
+	assert_string_equal(enc, "A&-B");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		assert_int_equal(imap_name_encode(names[i], enc, sizeof(enc)), 0);
+		assert_int_equal(imap_name_decode(enc, dec, sizeof(dec)), 0);
+		assert_string_equal(dec, names[i]);
+	}
+	assert_int_equal(imap_name_encode("bad\xc3", enc, sizeof(enc)), -1);
+	assert_int_equal(imap_name_encode("Caf\xc3\xa9", enc, 5), -1);
+}
+
+static void rename(const struct imap_rules *r, const char *path, int rc, const char *expected)
+{
+	char out[256];
+
+	assert_int_equal(imap_rules_apply(r, path, out, sizeof(out)), rc);
+	if (rc == 1)
+		assert_string_equal(out, expected);
+}
+
+static void test_rules(void **state)
+{
+	struct imap_rules r;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(imap_rules_parse("=Sent Items\tSent\n"
+	                                  "~Lists/([^/]+)/(.*)\tMail/\\2 (\\1)\n"
+	                                  "=Old\tArchive/Old\n",
+	                                  &r, err, sizeof(err)),
+	                 0);
+	rename(&r, "Sent Items", 1, "Sent");
+	rename(&r, "Sent Items/2019", 1, "Sent/2019");
+	rename(&r, "Sent Itemsx", 0, NULL); /* a prefix of a name is not the folder */
+	rename(&r, "Lists/dev/2020", 1, "Mail/2020 (dev)");
+	rename(&r, "Lists/dev", 0, NULL); /* the whole path must match */
+	rename(&r, "Old", 1, "Archive/Old");
+	rename(&r, "INBOX", 0, NULL);
+	imap_rules_free(&r);
+
+	/* Renamed to nothing, or to an empty level: refused, not created. */
+	assert_int_equal(imap_rules_parse("~x(.*)\t\\1", &r, err, sizeof(err)), 0);
+	rename(&r, "x", -1, NULL);
+	imap_rules_free(&r);
+
+	assert_int_equal(imap_rules_parse("=a\n=b", &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "folder rule 1"));
+	assert_int_equal(imap_rules_parse("~(\tx", &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "regular expression"));
+	assert_int_equal(imap_rules_parse("~a(b)\tx\\2", &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "group \\2"));
+	assert_int_equal(imap_rules_parse("", &r, err, sizeof(err)), 0);
+	assert_int_equal(r.n, 0);
+}
+
+/* Source names to paths and paths to destination names, across delimiters,
+ * prefixes and encodings. */
+static void test_rule_paths(void **state)
+{
+	char out[256];
+
+	(void)state;
+	assert_int_equal(imap_rules_src_path("INBOX.Sent Items.2019", &dot_inbox, out, sizeof(out)),
+	                 0);
+	assert_string_equal(out, "Sent Items/2019");
+	assert_int_equal(imap_rules_src_path("a/b.c", &slash, out, sizeof(out)), 0);
+	assert_string_equal(out, "a/b.c");
+	assert_int_equal(imap_rules_src_path("a.b/c", &dot, out, sizeof(out)), 0);
+	assert_string_equal(out, "a/b_c");
+	assert_int_equal(imap_rules_src_path("Caf&AOk-", &slash, out, sizeof(out)), 0);
+	assert_string_equal(out, "Caf\xc3\xa9");
+	assert_int_equal(imap_rules_dst_name("Archive/Caf\xc3\xa9", &dot_inbox, out, sizeof(out)),
+	                 0);
+	assert_string_equal(out, "INBOX.Archive.Caf&AOk-");
+	assert_int_equal(imap_rules_dst_name("a.b/c", &slash, out, sizeof(out)), 0);
+	assert_string_equal(out, "a.b/c");
+	assert_int_equal(imap_rules_dst_name("a.b/c", &dot, out, sizeof(out)), 0);
+	assert_string_equal(out, "a_b.c");
+	assert_int_equal(imap_rules_dst_name("inbox", &dot_inbox, out, sizeof(out)), 0);
+	assert_string_equal(out, "INBOX");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_map_delimiters), cmocka_unit_test(test_map_special_use),
 	    cmocka_unit_test(test_map_too_long),   cmocka_unit_test(test_decode),
-	    cmocka_unit_test(test_excluded),
+	    cmocka_unit_test(test_excluded),       cmocka_unit_test(test_encode),
+	    cmocka_unit_test(test_rules),          cmocka_unit_test(test_rule_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -372,6 +372,26 @@ static void test_keywords_strip(void **state)
 	strip_is("\\Seen", "\\Seen", "\\Seen");
 }
 
+/* The date filter's clock: INTERNALDATE with its zone, and a plan's day. */
+static void test_dates(void **state)
+{
+	int64_t t;
+
+	(void)state;
+	assert_int_equal(internaldate_epoch("01-Oct-2002 00:00:00 +0000", &t), 0);
+	assert_int_equal(t, 1033430400);
+	assert_int_equal(internaldate_epoch(" 1-Oct-2002 02:00:00 +0200", &t), 0);
+	assert_int_equal(t, 1033430400); /* the same instant, two hours east */
+	assert_int_equal(internaldate_epoch("30-Sep-2002 19:30:00 -0430", &t), 0);
+	assert_int_equal(t, 1033430400);
+	assert_int_equal(internaldate_epoch("01-Okt-2002 00:00:00 +0000", &t), -1);
+	assert_int_equal(internaldate_epoch("01-Oct-2002 00:00:00", &t), -1);
+	assert_int_equal(internaldate_epoch("01-Oct-2002 24:00:00 +0000", &t), -1);
+	assert_int_equal(day_epoch("2002-10-01", &t), 0);
+	assert_int_equal(t, 1033430400);
+	assert_int_equal(day_epoch("2002-10-01x", &t), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +411,7 @@ int main(void)
 	    cmocka_unit_test(test_flags_long_and_many),
 	    cmocka_unit_test(test_flags_small_output),
 	    cmocka_unit_test(test_keywords_strip),
+	    cmocka_unit_test(test_dates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
