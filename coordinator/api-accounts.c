@@ -4,6 +4,8 @@
 #include "api.h"
 
 #include "plan.h"
+#include "store-pass.h"
+#include "store-proof.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,24 +16,78 @@
 /* How long a remove waits for a worker copying the account to stop. */
 #define REMOVE_WAIT_S 60
 
+static json_t *text_or_null(const char *s)
+{
+	return s[0] != '\0' ? json_string(s) : json_null();
+}
+
+/* One row of `status` as the API shows it. */
+static void account_row(const struct store_account_status *a, void *context)
+{
+	json_t *progress = json_null();
+
+	if (strcmp(a->state, "running") == 0 && a->live_messages >= 0)
+		progress =
+		    json_pack("{sIsIsoso}", "messages", (json_int_t)a->live_messages, "bytes",
+		              (json_int_t)a->live_bytes, "folder", text_or_null(a->live_folder),
+		              "worker", text_or_null(a->live_worker));
+	json_array_append_new(
+	    context,
+	    json_pack("{sIsssssssisisIsIsIsIsIsIsIsosssoso}", "id", (json_int_t)a->id,
+	              "source_login", a->src_login, "destination_login", a->dst_login, "state",
+	              a->state, "pass", a->pass, "pass_done", a->pass_done, "folders",
+	              (json_int_t)a->folders, "messages", (json_int_t)a->messages, "bytes",
+	              (json_int_t)a->bytes, "matched", (json_int_t)a->matched, "failed_folders",
+	              (json_int_t)a->failed_folders, "filtered", (json_int_t)a->filtered, "errors",
+	              (json_int_t)a->failed_messages, "last_error", text_or_null(a->last_error),
+	              "updated_at", a->updated_at, "retry_at", text_or_null(a->retry_at),
+	              "progress", progress));
+}
+
+/* The accounts as `status` shows them, filtered: NULL with a reply set. */
+static json_t *accounts_rows(struct api_req *r, int64_t mid, const struct store_status_filter *f)
+{
+	char err[STORE_ERRLEN] = "";
+	json_t *rows = json_array();
+
+	if (api_store(r) == NULL ||
+	    store_migration_status_page(r->st, mid, f, account_row, rows, err, sizeof(err)) < 0) {
+		if (r->status == 0)
+			api_ops_error(r, OPS_FAILED, err);
+		json_decref(rows);
+		return NULL;
+	}
+	return rows;
+}
+
 /* GET ?state=&q=&limit&after */
 void api_accounts_list(struct api_req *r)
 {
-	struct store_view_args args = {0};
-	json_t *page;
+	struct store_status_filter f = {0};
+	json_t *rows, *next = json_null();
+	int64_t mid;
+	int limit;
 
-	if (api_migration(r, &args.migration_id) < 0 ||
-	    api_page_args(r, &args.limit, &args.after) < 0)
+	if (api_migration(r, &mid) < 0 || api_page_args(r, &limit, &f.after) < 0)
 		return;
-	args.state = api_query(r, "state");
-	args.q = api_query(r, "q");
-	if (args.state != NULL && args.state[0] == '\0')
-		args.state = NULL;
-	if (args.q != NULL && args.q[0] == '\0')
-		args.q = NULL;
-	page = api_view_page(r, STORE_VIEW_ACCOUNTS, &args, "id");
-	if (page != NULL)
-		api_reply(r, 200, page);
+	f.state = api_query(r, "state");
+	f.q = api_query(r, "q");
+	if (f.state != NULL && f.state[0] == '\0')
+		f.state = NULL;
+	if (f.q != NULL && f.q[0] == '\0')
+		f.q = NULL;
+	/* One more than asked: there is a next page if it comes. */
+	f.limit = limit + 1;
+	rows = accounts_rows(r, mid, &f);
+	if (rows == NULL)
+		return;
+	if (json_array_size(rows) > (size_t)limit) {
+		json_array_remove(rows, (size_t)limit);
+		next = json_sprintf("%" JSON_INTEGER_FORMAT,
+		                    json_integer_value(json_object_get(
+		                        json_array_get(rows, (size_t)limit - 1), "id")));
+	}
+	api_reply(r, 200, json_pack("{soso}", "items", rows, "next", next));
 }
 
 /* POST text/csv: the plan's CSV columns; the accounts are verified and
@@ -69,7 +125,7 @@ void api_accounts_add(struct api_req *r)
 		ret = ops_verify_join(&o, mid, ids, plan->naccounts, &counts, &pass, &joined, err,
 		                      sizeof(err));
 	if (ret < 0) {
-		api_ops_error(r, ret == OPS_INVALID ? OPS_INVALID : ret, err);
+		api_ops_error(r, ret, err);
 		goto out;
 	}
 	api_reply(r, 201,
@@ -82,6 +138,16 @@ out:
 	plan_destroy(&plan);
 }
 
+/* A message copied without keywords the destination refused. */
+static void keywords_row(int64_t account_id, const char *src_name, uint32_t src_uid,
+                         const char *keywords, const char *error, void *context)
+{
+	(void)account_id;
+	json_array_append_new(context,
+	                      json_pack("{sssIssss}", "folder", src_name, "uid",
+	                                (json_int_t)src_uid, "keywords", keywords, "error", error));
+}
+
 void api_account_get(struct api_req *r)
 {
 	static const struct {
@@ -92,11 +158,15 @@ void api_account_get(struct api_req *r)
 	             {STORE_VIEW_ERRORS, "errors"},
 	             {STORE_VIEW_ACCOUNT_HISTORY, "history"}};
 	struct store_view_args args = {0};
+	struct store_status_filter f = {0};
+	char err[STORE_ERRLEN] = "";
 	json_t *list, *a, *part;
 
 	if (api_migration(r, &args.migration_id) < 0 ||
-	    api_account(r, args.migration_id, r->seg[4], &args.account_id) < 0 ||
-	    (list = api_view(r, STORE_VIEW_ACCOUNTS, &args)) == NULL)
+	    api_account(r, args.migration_id, r->seg[4], &args.account_id) < 0)
+		return;
+	f.account_id = args.account_id;
+	if ((list = accounts_rows(r, args.migration_id, &f)) == NULL)
 		return;
 	a = json_incref(json_array_get(list, 0));
 	json_decref(list);
@@ -111,6 +181,14 @@ void api_account_get(struct api_req *r)
 			return;
 		}
 		json_object_set_new(a, parts[i].key, part);
+	}
+	part = json_array();
+	json_object_set_new(a, "keywords_dropped", part);
+	if (store_keywords_dropped_each(r->st, args.migration_id, args.account_id, keywords_row,
+	                                part, err, sizeof(err)) < 0) {
+		json_decref(a);
+		api_ops_error(r, OPS_FAILED, err);
+		return;
 	}
 	api_reply(r, 200, a);
 }

@@ -43,26 +43,50 @@ int store_folder_errors(struct store *st, int64_t migration_id, int64_t account_
 	"  THEN a.retry_at END AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"        \
 	" coalesce(l.messages, -1), coalesce(l.bytes, -1),"                                        \
 	" count(f.id) FILTER (WHERE f.error IS NOT NULL),"                                         \
-	" coalesce(sum(f.matched_messages), 0), coalesce(sum(f.filtered_messages), 0)"             \
+	" coalesce(sum(f.matched_messages), 0), coalesce(sum(f.filtered_messages), 0),"            \
+	" to_char(a.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"             \
+	" coalesce(l.worker, ''), coalesce(l.folder, '')"                                          \
 	" FROM accounts a LEFT JOIN folders f ON f.account_id = a.id"                              \
 	" LEFT JOIN live_totals l ON l.account_id = a.id AND l.pass = a.pass"                      \
-	" WHERE " cond " GROUP BY a.id, l.messages, l.bytes ORDER BY a.id"
+	" WHERE " cond " GROUP BY a.id, l.messages, l.bytes, l.worker, l.folder ORDER BY a.id"
 
 int store_migration_status(struct store *st, int64_t migration_id, int64_t account_id,
                            store_status_cb *cb, void *context, char *err, size_t errlen)
 {
+	const struct store_status_filter f = {.account_id = account_id};
+
+	return store_migration_status_page(st, migration_id, &f, cb, context, err, errlen);
+}
+
+int store_migration_status_page(struct store *st, int64_t migration_id,
+                                const struct store_status_filter *f, store_status_cb *cb,
+                                void *context, char *err, size_t errlen)
+{
 	struct store_params q;
 	const char *const *params = q.values;
 	PGresult *res = NULL;
+	bool page = f->state != NULL || f->q != NULL || f->after > 0 || f->limit > 0;
 
 	store_params_init(&q);
 	store_param_i64(&q, migration_id);
-	store_param_i64(&q, account_id);
+	store_param_i64(&q, f->account_id);
+	if (page) {
+		store_param_str(&q, f->state);
+		store_param_str(&q, f->q);
+		store_param_i64(&q, f->after);
+		store_param_i64(&q, f->limit > 0 ? f->limit : INT32_MAX);
+	}
 	/* One account: by its key, not a scan of the migration. */
 	if (store_exec(st,
-	               account_id != 0 ? STATUS_SQL("a.migration_id = $1 AND a.id = $2::bigint")
-	                               : STATUS_SQL("a.migration_id = $1 AND $2::bigint = 0"),
-	               2, params, &res, err, errlen) < 0)
+	               page ? STATUS_SQL("a.migration_id = $1 AND ($2::bigint = 0 OR a.id = $2)"
+	                                 " AND ($3::text IS NULL OR a.state = $3)"
+	                                 " AND ($4::text IS NULL OR"
+	                                 "  strpos(lower(a.src_login), lower($4)) > 0)"
+	                                 " AND a.id > $5::bigint") " LIMIT $6::bigint"
+	               : f->account_id != 0
+	                   ? STATUS_SQL("a.migration_id = $1 AND a.id = $2::bigint")
+	                   : STATUS_SQL("a.migration_id = $1 AND $2::bigint = 0"),
+	               q.count, params, &res, err, errlen) < 0)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct store_account_status row = {
@@ -83,6 +107,9 @@ int store_migration_status(struct store *st, int64_t migration_id, int64_t accou
 		    .failed_folders = strtoll(PQgetvalue(res, i, 14), NULL, 10),
 		    .matched = strtoll(PQgetvalue(res, i, 15), NULL, 10),
 		    .filtered = strtoll(PQgetvalue(res, i, 16), NULL, 10),
+		    .updated_at = PQgetvalue(res, i, 17),
+		    .live_worker = PQgetvalue(res, i, 18),
+		    .live_folder = PQgetvalue(res, i, 19),
 		};
 		cb(&row, context);
 	}

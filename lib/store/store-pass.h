@@ -56,12 +56,26 @@ struct store_account_status {
 	int64_t failed_folders; /* folders whose last try failed (store_folder_errors) */
 	int64_t matched;        /* messages found already in the destination, mapped */
 	int64_t filtered;       /* messages the source profile's filters left out */
+	const char *updated_at; /* the last change of the account's row, RFC 3339 UTC */
+	const char *live_worker, *live_folder; /* of the live totals, "" none */
 };
 typedef void store_status_cb(const struct store_account_status *row, void *context);
 /* Calls cb for each account of the migration (or only account_id if not 0),
- * in id order. */
+ * in id order: what `status` prints and the API lists. */
 int store_migration_status(struct store *st, int64_t migration_id, int64_t account_id,
                            store_status_cb *cb, void *context, char *err, size_t errlen);
+/* The same for a page of accounts: only those in state (NULL: any) whose
+ * source login holds q (any case; NULL: any), with ids above after, at most
+ * limit (0: all). */
+struct store_status_filter {
+	int64_t account_id;
+	const char *state, *q;
+	int64_t after;
+	int limit;
+};
+int store_migration_status_page(struct store *st, int64_t migration_id,
+                                const struct store_status_filter *f, store_status_cb *cb,
+                                void *context, char *err, size_t errlen);
 
 /* The folders of a migration (or of account_id if not 0) whose last try
  * failed, by account and name (strings valid during the callback). */

@@ -2,8 +2,9 @@
  * statement that builds its JSON in PostgreSQL, so a list of accounts or a
  * pass with its rows is one round trip, whatever its size.  Times are
  * RFC 3339 in the session's time zone (the API's connections set UTC); ids
- * are numbers; absent values are null.  Passes are not views: the API
- * renders the rows `passes` prints (store_passes, store_pass_accounts).
+ * are numbers; absent values are null.  Passes and accounts are not
+ * views: the API renders the rows `passes` and `status` print
+ * (store_passes, store_pass_accounts, store_migration_status_page).
  * Conventions: store-conn.h. */
 #ifndef MAILSHIFT_STORE_VIEW_H
 #define MAILSHIFT_STORE_VIEW_H

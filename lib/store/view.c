@@ -19,22 +19,6 @@
 	"(SELECT coalesce(json_object_agg(s.state, s.n), '{}') FROM (SELECT state, count(*) AS n"  \
 	" FROM accounts WHERE " cond " GROUP BY state) s)"
 
-/* An account's row in lists and in its detail. */
-#define ACCOUNT_ROW                                                                                \
-	"SELECT a.id, a.src_login AS source_login, a.dst_login AS destination_login, a.state,"     \
-	" a.pass, a.pass_done, coalesce(f.messages, 0) AS messages, coalesce(f.bytes, 0) AS "      \
-	"bytes,"                                                                                   \
-	" coalesce(f.matched, 0) AS matched, coalesce(f.failed_folders, 0) AS failed_folders,"     \
-	" (SELECT count(*) FROM message_errors e WHERE e.account_id = a.id) AS errors,"            \
-	" a.last_error, a.updated_at, a.retry_at,"                                                 \
-	" CASE WHEN a.state = 'running' AND l.pass = a.pass THEN json_build_object('messages',"    \
-	"  l.messages, 'bytes', l.bytes, 'folder', l.folder, 'worker', l.worker) END AS progress"  \
-	" FROM args, accounts a LEFT JOIN LATERAL (SELECT sum(copied_messages) AS messages,"       \
-	"  sum(copied_bytes) AS bytes, sum(matched_messages) AS matched,"                          \
-	"  count(*) FILTER (WHERE error IS NOT NULL) AS failed_folders"                            \
-	"  FROM folders WHERE account_id = a.id) f ON true"                                        \
-	" LEFT JOIN live_totals l ON l.account_id = a.id"
-
 static const char *const views[] = {
     [STORE_VIEW_MIGRATIONS] = ARGS
     "SELECT coalesce(json_agg(x ORDER BY x.id), '[]') FROM (SELECT m.id, m.name,"
@@ -76,12 +60,6 @@ static const char *const views[] = {
              "  FROM blackouts b WHERE b.server_id = s.id) AS blackouts"
              " FROM args, servers s WHERE s.migration_id = args.mid"
              " AND (args.sid IS NULL OR s.id = args.sid)) x",
-    [STORE_VIEW_ACCOUNTS] =
-        ARGS "SELECT coalesce(json_agg(x ORDER BY x.id), '[]') FROM (" ACCOUNT_ROW
-             " WHERE a.migration_id = args.mid AND (args.aid IS NULL OR a.id = args.aid)"
-             " AND (args.state IS NULL OR a.state = args.state)"
-             " AND (args.q IS NULL OR strpos(lower(a.src_login), lower(args.q)) > 0)"
-             " AND a.id > args.after ORDER BY a.id LIMIT $6::int) x",
     [STORE_VIEW_ACCOUNT_FOLDERS] =
         ARGS "SELECT coalesce(json_agg(x ORDER BY x.source_name), '[]') FROM (SELECT"
              " f.src_name AS source_name, f.dst_name AS destination_name,"
