@@ -14,15 +14,16 @@
 
 # --- build: every target of the CMake project ---------------------------------
 FROM debian:12-slim AS build
-# The -dev packages of deploy/install-deps.sh's build list.  libcurl for the
-# CLI is the GnuTLS flavour: libetpan-dev depends on it, and Debian's two
+# The -dev packages of deploy/install-deps.sh's build list.  libcurl (OAuth2
+# token endpoints, CardDAV/CalDAV, the CLI) is the GnuTLS flavour:
+# libetpan-dev depends on it, and Debian's two
 # flavours of libcurl's -dev package exclude each other.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
-      librdkafka-dev libetpan-dev libssl-dev libpq-dev \
+      librdkafka-dev libetpan-dev libssl-dev libpq-dev libc-ares-dev \
       libprotobuf-c-dev protobuf-c-compiler libjansson-dev libmicrohttpd-dev \
-      libcurl4-gnutls-dev libcmocka-dev \
+      libcurl4-gnutls-dev libxml2-dev libcmocka-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -42,8 +43,8 @@ FROM debian:12-slim AS runtime
 # (tests/integration/test_deploy.sh compares these lists with readelf and
 # ldd of the built binaries, mapped to packages by dpkg -S), and the CA
 # certificates for IMAP servers' TLS.
-ARG RUNTIME_LIBS="libetpan20 libjansson4 libmicrohttpd12 libpq5 libprotobuf-c1 librdkafka1 libssl3"
-ARG CLI_LIBS="libcurl3-gnutls"
+ARG RUNTIME_LIBS="libc-ares2 libcurl3-gnutls libetpan20 libjansson4 libmicrohttpd12 libpq5 libprotobuf-c1 librdkafka1 libssl3 libxml2"
+ARG CLI_LIBS=""
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ${RUNTIME_LIBS} ${CLI_LIBS} ca-certificates \
