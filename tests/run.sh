@@ -43,8 +43,9 @@ unit_failed=${unit_failed:-1}
 [[ $unit_rc -ne 0 && $unit_failed -eq 0 ]] && unit_failed=1
 
 # Integration suites, each on its own stack (own ports, own work directory).
-# Two lanes run side by side to keep the suite's wall time down on a 2-core
-# machine; suites within a lane run one after the other.  Each suite's output
+# Three lanes run side by side to keep the suite's wall time down on a 2-core
+# machine (the suites mostly wait on their servers); suites within a lane run
+# one after the other.  Each suite's output
 # goes to its log and is printed whole when its lane is done.
 lanes=("test_migration test_proof test_cli test_pop3" "test_fleet test_faults test_operator test_mx" "test_api test_deploy test_oauth test_ui test_dav")
 run_lane() {
