@@ -6,7 +6,7 @@
 #   3. unit tests (ctest) under the sanitizers;
 #   4. integration tests against real servers it starts itself (PostgreSQL,
 #      three Dovecot instances, the Kafka-protocol broker), with the sanitized
-#      worker and coordinator, each suite on its own stack, in two lanes run
+#      worker and coordinator, each suite on its own stack, in three lanes run
 #      side by side (see lanes below); artefacts a suite keeps (the browser
 #      test's screenshots) go to the log directory, under the suite's name.
 # Ends with one line "N passed, N failed"; exit status 0 only if all passed.
