@@ -9,6 +9,7 @@
  *   flags.c     flag sync
  *   keywords.c  a message refused for its keywords, appended without them
  *   source.c    reading the source: IMAP, or a POP3 maildrop as one folder
+ *   filters.c   the source profile's date and size filters
  *   core.c      the pure pieces of the above (batch_cut, hash_msg,
  *               flags_normalize), unit tested on their own
  *   pace.c      rate limits, daily caps, throttling, sleeps
@@ -322,6 +323,12 @@ int sync_flags(struct folder_ctx *fc, struct store_folder *cp, uint32_t upto,
 /* The flag words of in (space separated), sorted without regard to case and
  * joined by single spaces into out, for comparing two flag lists.  (core.c) */
 void flags_normalize(const char *in, char *out, size_t outlen);
+/* The source profile's filters over a window's sizes (and dates): messages
+ * older than since (epoch seconds, 0 = none) or larger than its
+ * max_message_size are taken out of sizes, counted once each, and those left
+ * out for their size recorded with the reason.  0 or <0.  (filters.c) */
+int filter_window(struct folder_ctx *fc, struct store_folder *cp, struct imap_batch *sizes,
+                  int64_t since);
 /* An IMAP INTERNALDATE ("dd-Mon-yyyy hh:mm:ss +zzzz") as seconds since the
  * epoch; -1 if it is not one.  (core.c) */
 int internaldate_epoch(const char *s, int64_t *epoch_r);
