@@ -210,3 +210,27 @@ int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct dst_in
 	dst_index_free(&more);
 	return 0;
 }
+
+/* Merged folders: the destination messages another source folder's copies
+ * are not this folder's to match by content (a message in both source
+ * folders gets its own copy from each).  0 or <0. */
+int dst_index_claimed(struct folder_ctx *fc, const struct store_folder *cp, struct dst_index *idx)
+{
+	uint32_t *starts, *lens;
+	size_t n;
+	char error[STORE_ERRLEN] = "";
+	int ret = store_check(fc,
+	                      store_uidmap_claimed(fc->st, fc->run->acct->id, cp->id, cp->dst_name,
+	                                           &starts, &lens, &n, error, sizeof(error)),
+	                      error);
+
+	if (ret < 0)
+		return ret;
+	for (size_t e = 0; e < idx->count; e++)
+		for (size_t k = 0; k < n && !idx->entries[e].used; k++)
+			idx->entries[e].used = idx->entries[e].uid >= starts[k] &&
+			                       idx->entries[e].uid - starts[k] < lens[k];
+	free(starts);
+	free(lens);
+	return 0;
+}

@@ -10,6 +10,7 @@
  *   keywords.c  a message refused for its keywords, appended without them
  *   source.c    reading the source: IMAP, or a POP3 maildrop as one folder
  *   filters.c   the source profile's date and size filters
+ *   sessions.c  an account's two sessions: logins, bounds, OAuth2 tokens
  *   core.c      the pure pieces of the above (batch_cut, hash_msg,
  *               flags_normalize), unit tested on their own
  *   pace.c      rate limits, daily caps, throttling, sleeps
@@ -230,6 +231,10 @@ int hash_msg(const struct imap_msg *m, unsigned char out[HASH_LEN]);
  * dst_index_free; nothing to free on failure. */
 int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t from,
                     struct dst_index *idx_r);
+/* Merged folders: marks used the destination messages another source
+ * folder of the account has mapped (they are not this folder's to match by
+ * content).  0 or <0.  (identity.c) */
+int dst_index_claimed(struct folder_ctx *fc, const struct store_folder *cp, struct dst_index *idx);
 /* Indexes what arrived in the destination folder since idx was built or last
  * refreshed (another writer), before a batch is matched. */
 int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct dst_index *idx);
