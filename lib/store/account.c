@@ -251,10 +251,11 @@ int store_account_find(struct store *st, int64_t migration_id, const char *which
 	return 0;
 }
 
-int store_account_secret(struct store *st, int64_t account_id, const char *side,
-                         const unsigned char *secret, size_t len, char *err, size_t errlen)
+/* One statement writing an account's secret for a side: $1 the account, $2
+ * the secret's bytes (binary, as they are), $3 "source" or "destination". */
+static int secret_write(struct store *st, const char *sql, int64_t account_id, const char *side,
+                        const unsigned char *secret, size_t len, char *err, size_t errlen)
 {
-	/* $2 is binary: the secret's bytes as they are. */
 	struct store_params q;
 	int lengths[3] = {0, (int)len, 0}, formats[3] = {0, 1, 0};
 	PGresult *res;
@@ -264,10 +265,21 @@ int store_account_secret(struct store *st, int64_t account_id, const char *side,
 	store_param_i64(&q, account_id);
 	store_param_str(&q, (const char *)secret);
 	store_param_str(&q, side);
+	st->error[0] = '\0';
+	res = store_pq_exec(st, sql, 3, q.values, lengths, formats);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		store_fail(st, err, errlen, "postgresql", res);
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+int store_account_secret(struct store *st, int64_t account_id, const char *side,
+                         const unsigned char *secret, size_t len, char *err, size_t errlen)
+{
 	/* A refused account needs its credentials checked again before it is
 	 * scheduled; other states carry on (the next lease reads the secret). */
-	st->error[0] = '\0';
-	res = store_pq_exec(
+	return secret_write(
 	    st,
 	    "WITH old AS (SELECT id, state FROM accounts WHERE id = $1 FOR UPDATE),"
 	    " upd AS (UPDATE accounts a SET"
@@ -278,40 +290,20 @@ int store_account_secret(struct store *st, int64_t account_id, const char *side,
 	    "  FROM old WHERE a.id = old.id RETURNING a.id, a.state, old.state AS was)"
 	    " INSERT INTO account_log (account_id, from_state, to_state, reason)"
 	    " SELECT id, was, state, 'operator: ' || $3 || ' password updated' FROM upd",
-	    3, q.values, lengths, formats);
-	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	if (!ok)
-		store_fail(st, err, errlen, "postgresql", res);
-	PQclear(res);
-	return ok ? 0 : -1;
+	    account_id, side, secret, len, err, errlen);
 }
 
 int store_account_token_rotated(struct store *st, int64_t account_id, const char *side,
                                 const unsigned char *secret, size_t len, char *err, size_t errlen)
 {
-	struct store_params q;
-	int lengths[3] = {0, (int)len, 0}, formats[3] = {0, 1, 0};
-	PGresult *res;
-	int ok;
-
-	store_params_init(&q);
-	store_param_i64(&q, account_id);
-	store_param_str(&q, (const char *)secret);
-	store_param_str(&q, side);
 	/* Not fenced by the lease: the endpoint has already replaced the old
 	 * token, so the new one is the only one worth keeping, whoever got it. */
-	st->error[0] = '\0';
-	res = store_pq_exec(st,
+	return secret_write(st,
 	                    "UPDATE accounts SET"
 	                    " src_secret = CASE WHEN $3 = 'source' THEN $2 ELSE src_secret END,"
 	                    " dst_secret = CASE WHEN $3 = 'destination' THEN $2 ELSE dst_secret END"
 	                    " WHERE id = $1",
-	                    3, q.values, lengths, formats);
-	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	if (!ok)
-		store_fail(st, err, errlen, "postgresql", res);
-	PQclear(res);
-	return ok ? 0 : -1;
+	                    account_id, side, secret, len, err, errlen);
 }
 
 int store_account_remove(struct store *st, int64_t account_id, char *err, size_t errlen)
