@@ -16,6 +16,7 @@ void store_folder_clear(struct store_folder *f)
 	free(f->src_name);
 	free(f->dst_name);
 	free(f->intent_uids);
+	free(f->lane_intent_uids);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -72,7 +73,9 @@ int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const 
 	    " DO UPDATE SET dst_name = EXCLUDED.dst_name RETURNING *)"
 	    " SELECT id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water,"
 	    " highest_modseq, src_uidnext, src_messages, intent_dst_uidnext,"
-	    " coalesce(intent_uids::text, '{}'), rematch, filtered_through FROM ins",
+	    " coalesce(intent_uids::text, '{}'), rematch, filtered_through, lane_lo, lane_hi,"
+	    " lane_high_water, lane_intent_dst_uidnext, coalesce(lane_intent_uids::text, '{}')"
+	    " FROM ins",
 	    q.count, q.values, &res, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -88,7 +91,13 @@ int store_folder_get(struct store *st, int64_t account_id, int64_t epoch, const 
 	f.intent_dst_uidnext = (uint32_t)strtoul(PQgetvalue(res, 0, 9), NULL, 10);
 	f.rematch = PQgetvalue(res, 0, 11)[0] == 't';
 	f.filtered_through = (uint32_t)strtoul(PQgetvalue(res, 0, 12), NULL, 10);
+	f.lane_lo = (uint32_t)strtoul(PQgetvalue(res, 0, 13), NULL, 10);
+	f.lane_hi = (uint32_t)strtoul(PQgetvalue(res, 0, 14), NULL, 10);
+	f.lane_high_water = (uint32_t)strtoul(PQgetvalue(res, 0, 15), NULL, 10);
+	f.lane_intent_dst_uidnext = (uint32_t)strtoul(PQgetvalue(res, 0, 16), NULL, 10);
 	if (uid_array_parse(PQgetvalue(res, 0, 10), &f.intent_uids, &f.intent_count) < 0 ||
+	    uid_array_parse(PQgetvalue(res, 0, 17), &f.lane_intent_uids, &f.lane_intent_count) <
+	        0 ||
 	    f.src_name == NULL || f.dst_name == NULL) {
 		PQclear(res);
 		store_folder_clear(&f);
@@ -122,7 +131,9 @@ int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int6
 	               "UPDATE folders SET src_uidvalidity = $2, dst_uidvalidity = $3,"
 	               " high_water = 0, highest_modseq = 0, src_uidnext = 0, src_messages = 0,"
 	               " intent_dst_uidnext = 0, intent_uids = NULL, rematch = $4,"
-	               " filtered_messages = 0, filtered_through = 0 WHERE id = $1",
+	               " filtered_messages = 0, filtered_through = 0, lane_lo = 0, lane_hi = 0,"
+	               " lane_high_water = 0, lane_intent_dst_uidnext = 0,"
+	               " lane_intent_uids = NULL WHERE id = $1",
 	               4, params, NULL, err, errlen) < 0) {
 		store_rollback(st);
 		return -1;
@@ -131,8 +142,8 @@ int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int6
 }
 
 int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-                       uint32_t dst_uidnext, const uint32_t *uids, size_t count, char *err,
-                       size_t errlen)
+                       bool lane, uint32_t dst_uidnext, const uint32_t *uids, size_t count,
+                       char *err, size_t errlen)
 {
 	struct store_params q;
 	int ret = -1;
@@ -143,18 +154,19 @@ int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int6
 	store_param_uids(&q, uids, count);
 	if (store_params_check(&q, err, errlen) < 0)
 		goto out;
-	ret = store_fenced_exec(
-	    st, account_id, epoch,
-	    "UPDATE folders SET intent_dst_uidnext = $2, intent_uids = $3::bigint[]"
-	    " WHERE id = $1",
-	    q.count, q.values, NULL, err, errlen);
+	ret = store_fenced_exec(st, account_id, epoch,
+	                        lane ? "UPDATE folders SET lane_intent_dst_uidnext = $2,"
+	                               " lane_intent_uids = $3::bigint[] WHERE id = $1"
+	                             : "UPDATE folders SET intent_dst_uidnext = $2,"
+	                               " intent_uids = $3::bigint[] WHERE id = $1",
+	                        q.count, q.values, NULL, err, errlen);
 out:
 	store_params_free(&q);
 	return ret;
 }
 
 int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-                       const struct store_uidpair *pairs, size_t npairs,
+                       bool lane, const struct store_uidpair *pairs, size_t npairs,
                        const struct store_msg_error *errors, size_t nerrors, uint32_t high_water,
                        size_t appended, uint64_t bytes, size_t matched,
                        const struct store_intent *next, char *err, size_t errlen)
@@ -244,17 +256,19 @@ int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int6
 			goto rollback;
 	}
 	{
-		/* The intent is cleared, or is the next batch's ($8 NULL: none). */
-		if (store_exec(
-		        st,
-		        "UPDATE folders SET high_water = greatest(high_water, $2::bigint),"
-		        " copied_bytes = copied_bytes + $3, copied_messages = copied_messages"
-		        " + $4, failed_messages = failed_messages + $5,"
-		        " matched_messages = matched_messages + $6,"
-		        " intent_dst_uidnext = CASE WHEN $8::bigint[] IS NULL THEN 0 ELSE $7 END,"
-		        " intent_uids = $8::bigint[] WHERE id = $1",
-		        folder_q.count, folder_q.values, NULL, err, errlen) < 0)
+		/* The intent is cleared, or is the next batch's ($8 NULL: none);
+		 * the folder's own cursor or its lane's. */
+#define CURSOR_SET(prefix)                                                                         \
+	"UPDATE folders SET " prefix "high_water = greatest(" prefix "high_water, $2::bigint),"    \
+	" copied_bytes = copied_bytes + $3, copied_messages = copied_messages + $4,"               \
+	" failed_messages = failed_messages + $5, matched_messages = matched_messages + "          \
+	"$6, " prefix                                                                              \
+	"intent_dst_uidnext = CASE WHEN $8::bigint[] IS NULL THEN 0 ELSE $7 END, " prefix          \
+	"intent_uids = $8::bigint[] WHERE id = $1"
+		if (store_exec(st, lane ? CURSOR_SET("lane_") : CURSOR_SET(""), folder_q.count,
+		               folder_q.values, NULL, err, errlen) < 0)
 			goto rollback;
+#undef CURSOR_SET
 	}
 	if (appended > 0 || nerrors > 0 || matched > 0) {
 		const char *const *params = counts_q.values;
@@ -290,6 +304,45 @@ out:
 	store_params_free(&runs_q);
 	store_params_free(&folder_q);
 	store_params_free(&counts_q);
+	return ret;
+}
+
+int store_lane_open(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
+                    uint32_t lo, uint32_t hi, char *err, size_t errlen)
+{
+	struct store_params q;
+	int ret = -1;
+
+	store_params_init(&q);
+	store_param_i64(&q, folder_id);
+	store_param_u32(&q, lo);
+	store_param_u32(&q, hi);
+	if (store_params_check(&q, err, errlen) == 0)
+		ret = store_fenced_exec(st, account_id, epoch,
+		                        "UPDATE folders SET lane_lo = $2, lane_hi = $3,"
+		                        " lane_high_water = 0, lane_intent_dst_uidnext = 0,"
+		                        " lane_intent_uids = NULL WHERE id = $1",
+		                        q.count, q.values, NULL, err, errlen);
+	store_params_free(&q);
+	return ret;
+}
+
+int store_lane_close(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
+                     char *err, size_t errlen)
+{
+	struct store_params q;
+	int ret = -1;
+
+	store_params_init(&q);
+	store_param_i64(&q, folder_id);
+	if (store_params_check(&q, err, errlen) == 0)
+		ret = store_fenced_exec(st, account_id, epoch,
+		                        "UPDATE folders SET high_water = greatest(high_water,"
+		                        " lane_hi), lane_lo = 0, lane_hi = 0, lane_high_water = 0,"
+		                        " lane_intent_dst_uidnext = 0, lane_intent_uids = NULL"
+		                        " WHERE id = $1 AND lane_lo <> 0",
+		                        q.count, q.values, NULL, err, errlen);
+	store_params_free(&q);
 	return ret;
 }
 

@@ -335,6 +335,18 @@ static const char *const migrations[] = {
     "  uidl text NOT NULL, uid bigint NOT NULL CHECK (uid BETWEEN 1 AND 4294967294),"
     "  first_seen timestamptz NOT NULL DEFAULT now(),"
     "  PRIMARY KEY (account_id, uidl), UNIQUE (account_id, uid));",
+    /* 16: a large folder's first copy split in two streams (worker/lanes.c):
+     * the lane copies source UIDs lane_lo..lane_hi on connections of its
+     * own, with its own high water and batch intent, while the folder's
+     * own cursor copies what is below lane_lo.  lane_lo 0: no lane.  When
+     * both are through, one commit moves high_water to lane_hi and clears
+     * the lane; until then a resumed copy continues both where they
+     * stopped. */
+    "ALTER TABLE folders ADD COLUMN lane_lo bigint NOT NULL DEFAULT 0,"
+    "  ADD COLUMN lane_hi bigint NOT NULL DEFAULT 0,"
+    "  ADD COLUMN lane_high_water bigint NOT NULL DEFAULT 0,"
+    "  ADD COLUMN lane_intent_dst_uidnext bigint NOT NULL DEFAULT 0,"
+    "  ADD COLUMN lane_intent_uids bigint[];",
 };
 
 size_t schema_count(void)

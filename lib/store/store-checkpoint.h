@@ -28,6 +28,17 @@ struct store_folder {
 	uint32_t intent_dst_uidnext;
 	uint32_t *intent_uids;
 	size_t intent_count;
+	/* The folder's lane (schema 16; lane_lo 0: none): source UIDs
+	 * lane_lo..lane_hi copied by a second stream, through lane_high_water,
+	 * with its own open intent.  A struct with `lane` set is the lane's
+	 * cursor: high_water and intent_* above are the lane's, and the batch
+	 * protocol's writes (store_intent_begin, store_batch_commit) go to the
+	 * lane's columns. */
+	uint32_t lane_lo, lane_hi, lane_high_water;
+	uint32_t lane_intent_dst_uidnext;
+	uint32_t *lane_intent_uids;
+	size_t lane_intent_count;
+	bool lane;
 };
 void store_folder_clear(struct store_folder *f);
 
@@ -46,8 +57,8 @@ int store_folder_reset(struct store *st, int64_t account_id, int64_t epoch, int6
  * batch protocol"): records the batch's source UIDs and the destination
  * UIDNEXT before it. */
 int store_intent_begin(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-                       uint32_t dst_uidnext, const uint32_t *uids, size_t count, char *err,
-                       size_t errlen);
+                       bool lane, uint32_t dst_uidnext, const uint32_t *uids, size_t count,
+                       char *err, size_t errlen);
 
 /* One source -> destination UID pair. */
 struct store_uidpair {
@@ -74,12 +85,24 @@ struct store_intent {
  * counters (pairs found by re-matching are not copies: `matched` counts those
  * the destination already held), and clears the intent -- or, with next,
  * writes the next batch's intent in its place (its step (a), one commit
- * instead of two).  pairs sorted by src. */
+ * instead of two).  pairs sorted by src.  lane: the high water and intent
+ * written are the folder's lane's (the pairs, errors and counts are the
+ * folder's either way). */
 int store_batch_commit(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
-                       const struct store_uidpair *pairs, size_t npairs,
+                       bool lane, const struct store_uidpair *pairs, size_t npairs,
                        const struct store_msg_error *errors, size_t nerrors, uint32_t high_water,
                        size_t appended, uint64_t bytes, size_t matched,
                        const struct store_intent *next, char *err, size_t errlen);
+
+/* Opens the folder's lane over source UIDs lo..hi (lo > the folder's high
+ * water): nothing of it copied yet.  Fenced. */
+int store_lane_open(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
+                    uint32_t lo, uint32_t hi, char *err, size_t errlen);
+/* Closes the folder's lane once both cursors are through (the caller knows:
+ * the folder's high water at lane_lo - 1 or above, the lane's at lane_hi):
+ * high_water moves to lane_hi and the lane is cleared.  Fenced. */
+int store_lane_close(struct store *st, int64_t account_id, int64_t epoch, int64_t folder_id,
+                     char *err, size_t errlen);
 
 /* Records that a folder failed in this pass (fenced): the command and the
  * server's words in `error` (no secret in it).  Creates the folder row if the
@@ -111,7 +134,8 @@ int store_folder_filtered(struct store *st, int64_t account_id, int64_t epoch, i
                           uint32_t through, uint32_t count, const struct store_msg_error *skips,
                           size_t nskips, char *err, size_t errlen);
 /* Merged folders: the destination UIDs the account's other source folders
- * mapped into the same destination folder, as runs starts[i] ..
+ * (folder_id 0: every folder of the account) mapped into the same
+ * destination folder, as runs starts[i] ..
  * starts[i] + lens[i] - 1 (caller frees both arrays). */
 int store_uidmap_claimed(struct store *st, int64_t account_id, int64_t folder_id,
                          const char *dst_name, uint32_t **starts_r, uint32_t **lens_r,

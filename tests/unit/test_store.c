@@ -197,8 +197,8 @@ static void test_checkpoint_protocol(void **state)
 	    store_folder_reset(st, aid, epoch, f.id, 100, 200, false, err, sizeof(err)), 0);
 
 	/* (a): the intent is recorded as given */
-	assert_int_equal(store_intent_begin(st, aid, epoch, f.id, 50, intent, 6, err, sizeof(err)),
-	                 0);
+	assert_int_equal(
+	    store_intent_begin(st, aid, epoch, f.id, false, 50, intent, 6, err, sizeof(err)), 0);
 	folder_get(aid, epoch, &again);
 	assert_int_equal(again.src_uidvalidity, 100);
 	assert_int_equal(again.dst_uidvalidity, 200);
@@ -210,8 +210,8 @@ static void test_checkpoint_protocol(void **state)
 
 	/* (c): five pairs stored as two runs, the refused message recorded,
 	 * the intent cleared, the high water past all six */
-	assert_int_equal(store_batch_commit(st, aid, epoch, f.id, pairs, 5, errors, 1, 6, 5, 5000,
-	                                    0, NULL, err, sizeof(err)),
+	assert_int_equal(store_batch_commit(st, aid, epoch, f.id, false, pairs, 5, errors, 1, 6, 5,
+	                                    5000, 0, NULL, err, sizeof(err)),
 	                 0);
 	snprintf(sql, sizeof(sql),
 	         "SELECT string_agg(src_start || ':' || dst_start || ':' || len, ' '"
@@ -234,8 +234,8 @@ static void test_checkpoint_protocol(void **state)
 	store_folder_clear(&again);
 
 	/* (c) with the next batch's (a): that intent stays open */
-	assert_int_equal(store_batch_commit(st, aid, epoch, f.id, pairs2, 1, NULL, 0, 7, 1, 100, 0,
-	                                    &next, err, sizeof(err)),
+	assert_int_equal(store_batch_commit(st, aid, epoch, f.id, false, pairs2, 1, NULL, 0, 7, 1,
+	                                    100, 0, &next, err, sizeof(err)),
 	                 0);
 	folder_get(aid, epoch, &again);
 	assert_int_equal(again.high_water, 7);
@@ -255,6 +255,43 @@ static void test_checkpoint_protocol(void **state)
 	assert_false(again.rematch);
 	store_folder_clear(&again);
 
+	/* a lane over source UIDs 20..30: its intent and high water are its
+	 * own, its pairs the folder's; closing it moves the high water */
+	static const struct store_uidpair lane_pairs[] = {{20, 70}, {21, 71}};
+	static const uint32_t lane_uids[] = {22, 23};
+	const struct store_intent lane_next = {.dst_uidnext = 72, .uids = lane_uids, .count = 2};
+	assert_int_equal(store_lane_open(st, aid, epoch, f.id, 20, 30, err, sizeof(err)), 0);
+	assert_int_equal(store_intent_begin(st, aid, epoch, f.id, true, 70,
+	                                    (const uint32_t[]){20, 21}, 2, err, sizeof(err)),
+	                 0);
+	folder_get(aid, epoch, &again);
+	assert_int_equal(again.lane_lo, 20);
+	assert_int_equal(again.lane_hi, 30);
+	assert_int_equal(again.lane_intent_dst_uidnext, 70);
+	assert_int_equal(again.lane_intent_count, 2);
+	assert_int_equal(again.intent_dst_uidnext, 63); /* the folder's own, untouched */
+	store_folder_clear(&again);
+	assert_int_equal(store_batch_commit(st, aid, epoch, f.id, true, lane_pairs, 2, NULL, 0, 21,
+	                                    2, 200, 0, &lane_next, err, sizeof(err)),
+	                 0);
+	folder_get(aid, epoch, &again);
+	assert_int_equal(again.high_water, 7);
+	assert_int_equal(again.lane_high_water, 21);
+	assert_int_equal(again.lane_intent_dst_uidnext, 72);
+	assert_int_equal(again.lane_intent_uids[1], 23);
+	assert_int_equal(again.intent_count, 2);
+	store_folder_clear(&again);
+	lookup(f.id, (const uint32_t[]){20, 21}, 2, (const uint32_t[]){70, 71});
+	assert_int_equal(store_lane_close(st, aid, epoch, f.id, err, sizeof(err)), 0);
+	folder_get(aid, epoch, &again);
+	assert_int_equal(again.high_water, 30);
+	assert_int_equal(again.lane_lo, 0);
+	assert_int_equal(again.lane_intent_dst_uidnext, 0);
+	assert_int_equal(again.lane_intent_count, 0);
+	store_folder_clear(&again);
+	/* a lane left open is cleared by a reset too */
+	assert_int_equal(store_lane_open(st, aid, epoch, f.id, 40, 50, err, sizeof(err)), 0);
+
 	/* a new UIDVALIDITY: rematch, map and high water cleared */
 	assert_int_equal(store_folder_reset(st, aid, epoch, f.id, 101, 200, true, err, sizeof(err)),
 	                 0);
@@ -263,6 +300,7 @@ static void test_checkpoint_protocol(void **state)
 	assert_int_equal(again.src_uidvalidity, 101);
 	assert_int_equal(again.high_water, 0);
 	assert_int_equal(again.highest_modseq, 0);
+	assert_int_equal(again.lane_lo, 0);
 	store_folder_clear(&again);
 	lookup(f.id, ask, 8, (const uint32_t[]){0, 0, 0, 0, 0, 0, 0, 0});
 	assert_int_equal(store_uidmap_next(st, f.id, 1, &uid, err, sizeof(err)), 0);
