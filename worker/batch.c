@@ -261,8 +261,8 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 				goto out;
 			t0 = monotonic_ms();
 			ret = store_intent_begin(fc->st, run->acct->id, run->epoch, cp->id,
-			                         dst_st.uidnext, append_uids, nappend, error,
-			                         sizeof(error));
+			                         cp->lane, dst_st.uidnext, append_uids, nappend,
+			                         error, sizeof(error));
 			if (phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, error)) < 0)
 				goto out;
 		}
@@ -348,8 +348,8 @@ static int copy_batch(struct folder_ctx *fc, struct store_folder *cp, const uint
 		next_intent.dst_uidnext = fc->dst_uid_floor;
 	}
 	t0 = monotonic_ms();
-	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
-	                         nerrors, uids[count - 1], appended, bytes, matched,
+	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, cp->lane, pairs, npairs,
+	                         errors, nerrors, uids[count - 1], appended, bytes, matched,
 	                         with_next ? &next_intent : NULL, error, sizeof(error));
 	if (phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, error)) < 0)
 		goto out;
@@ -387,9 +387,14 @@ int recover_intent(struct folder_ctx *fc, struct store_folder *cp)
 	int ret;
 
 	log_info("account %" PRId64 " folder %s: re-matching an interrupted batch of %zu"
-	         " messages from destination UID %" PRIu32,
-	         fc->run->acct->id, cp->src_name, cp->intent_count, cp->intent_dst_uidnext);
+	         " messages from destination UID %" PRIu32 "%s",
+	         fc->run->acct->id, cp->src_name, cp->intent_count, cp->intent_dst_uidnext,
+	         cp->lane ? " (the folder's second stream)" : "");
 	ret = dst_index_build(fc, cp->dst_name, cp->intent_dst_uidnext, &idx);
+	/* With a lane open the folder's other stream appended above the bound
+	 * too: what the folder mapped already is not this intent's. */
+	if (ret == 0 && cp->lane_lo != 0)
+		ret = dst_index_claimed(fc, cp, true, &idx);
 	if (ret == 0)
 		/* A batch of one may be a message too large to hold: spool it. */
 		ret = copy_batch(fc, cp, cp->intent_uids, cp->intent_count, cp->intent_count == 1,
@@ -411,8 +416,9 @@ static int msg_error_commit(struct folder_ctx *fc, struct store_folder *cp, uint
 	log_warn("account %" PRId64 " folder %s uid %" PRIu32 ": %s", run->acct->id, cp->src_name,
 	         uid, why);
 	ret = store_check(fc,
-	                  store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, NULL, 0, &e,
-	                                     1, uid, 0, 0, 0, NULL, error, sizeof(error)),
+	                  store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, cp->lane,
+	                                     NULL, 0, &e, 1, uid, 0, 0, 0, NULL, error,
+	                                     sizeof(error)),
 	                  error);
 	if (ret < 0)
 		return ret;
@@ -664,12 +670,12 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 		/* An empty window (expunged UIDs) still moves the high water. */
 		if (ret == 0 && cp->high_water < hi) {
 			char error[STORE_ERRLEN] = "";
-			ret =
-			    store_check(fc,
-			                store_batch_commit(fc->st, fc->run->acct->id,
-			                                   fc->run->epoch, cp->id, NULL, 0, NULL, 0,
-			                                   hi, 0, 0, 0, NULL, error, sizeof(error)),
-			                error);
+			ret = store_check(fc,
+			                  store_batch_commit(fc->st, fc->run->acct->id,
+			                                     fc->run->epoch, cp->id, cp->lane, NULL,
+			                                     0, NULL, 0, hi, 0, 0, 0, NULL, error,
+			                                     sizeof(error)),
+			                  error);
 			if (ret == 0)
 				cp->high_water = hi;
 		}

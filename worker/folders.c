@@ -254,6 +254,9 @@ void folders_state_free(struct account_run *run)
 	free(run->dst_st);
 	free(run->dst_known);
 	free(run->todo);
+	free(run->order);
+	run->order = NULL;
+	run->lane_folder = NULL;
 	run->rows = NULL;
 	run->src_st = NULL;
 	run->src_known = NULL;
@@ -262,16 +265,55 @@ void folders_state_free(struct account_run *run)
 	run->todo = NULL;
 }
 
+/* qsort context of folders_order (qsort has none). */
+static _Thread_local const struct account_run *order_run;
+
+/* Messages of folder i as the triage saw them (0: unknown). */
+static uint32_t order_size(const struct account_run *run, size_t i)
+{
+	return run->src_known != NULL && run->src_known[i] ? run->src_st[i].messages : 0;
+}
+
+static int order_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	uint32_t sx = order_size(order_run, x), sy = order_size(order_run, y);
+
+	if (sx != sy)
+		return sx > sy ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+void folders_order(struct account_run *run)
+{
+	run->order = calloc(run->nsrc + 1, sizeof(*run->order));
+	if (run->order == NULL)
+		return; /* the listing's order then */
+	for (size_t i = 0; i < run->nsrc; i++)
+		run->order[i] = i;
+	/* Merged folders go one after the other in the listing's order. */
+	if (!run->merged) {
+		order_run = run;
+		qsort(run->order, run->nsrc, sizeof(*run->order), order_cmp);
+		order_run = NULL;
+	}
+	for (size_t k = 0; k < run->nsrc && run->lane_folder == NULL; k++) {
+		size_t i = run->order[k];
+		if (run->dst_names[i] != NULL && (run->todo == NULL || run->todo[i]))
+			run->lane_folder = run->src_folders[i].name;
+	}
+}
+
 /* Whether a folder is unchanged since its checkpoint: the same test
  * sync_folder makes (nothing to copy, no flag changed, no intent open, the
  * destination folder the same), on STATUS alone.  Without CONDSTORE a flag
  * change cannot be seen this way, so such a folder is never unchanged. */
 static bool folder_unchanged(const struct store_folder *cp, const struct imap_status *src)
 {
-	return !cp->rematch && cp->intent_dst_uidnext == 0 && cp->src_uidvalidity != 0 &&
-	       cp->src_uidvalidity == src->uidvalidity && cp->src_uidnext == src->uidnext &&
-	       cp->src_messages == src->messages && src->highestmodseq != 0 &&
-	       cp->highest_modseq == src->highestmodseq;
+	return !cp->rematch && cp->intent_dst_uidnext == 0 && cp->lane_lo == 0 &&
+	       cp->src_uidvalidity != 0 && cp->src_uidvalidity == src->uidvalidity &&
+	       cp->src_uidnext == src->uidnext && cp->src_messages == src->messages &&
+	       src->highestmodseq != 0 && cp->highest_modseq == src->highestmodseq;
 }
 
 void folders_triage(struct folder_ctx *fc)

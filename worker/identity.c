@@ -214,14 +214,16 @@ int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct dst_in
 /* Merged folders: the destination messages another source folder's copies
  * are not this folder's to match by content (a message in both source
  * folders gets its own copy from each).  0 or <0. */
-int dst_index_claimed(struct folder_ctx *fc, const struct store_folder *cp, struct dst_index *idx)
+int dst_index_claimed(struct folder_ctx *fc, const struct store_folder *cp, bool own,
+                      struct dst_index *idx)
 {
 	uint32_t *starts, *lens;
 	size_t n;
 	char error[STORE_ERRLEN] = "";
 	int ret = store_check(fc,
-	                      store_uidmap_claimed(fc->st, fc->run->acct->id, cp->id, cp->dst_name,
-	                                           &starts, &lens, &n, error, sizeof(error)),
+	                      store_uidmap_claimed(fc->st, fc->run->acct->id, own ? 0 : cp->id,
+	                                           cp->dst_name, &starts, &lens, &n, error,
+	                                           sizeof(error)),
 	                      error);
 
 	if (ret < 0)

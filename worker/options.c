@@ -26,6 +26,9 @@ static void usage(void)
 	    "                         at most 4, and 8 shared by the accounts at once)\n"
 	    "  --batch-count N        messages per append batch (default 100)\n"
 	    "  --batch-mb N           megabytes per batch (default 8)\n"
+	    "  --split-min N          a folder's first copy with N messages or more goes in\n"
+	    "                         two streams on a connection pair more (default 1000;\n"
+	    "                         0: never, the destination's UIDs keep source order)\n"
 	    "  --exit-when-idle SECS  exit after SECS without work (default: run forever)\n"
 	    "  --lease-ttl SECS       account lease lifetime, renewed while copying (default 60)\n"
 	    "  --io-timeout SECS      IMAP connect and read timeout (default 60)\n"
@@ -154,6 +157,11 @@ static int option_apply(struct worker *w, struct worker_options *o, int c, const
 			return -1;
 		w->sync.batch_bytes = (size_t)v << 20;
 		break;
+	case 's':
+		if (parse_int(arg, what, 0, 100000000, &v) < 0)
+			return -1;
+		w->sync.split_min = (uint32_t)v;
+		break;
 	case 'x':
 		return parse_int(arg, what, 1, 86400, &o->idle_exit);
 	case 'i':
@@ -201,6 +209,7 @@ int worker_options_parse(int argc, char **argv, struct worker *w, struct worker_
 	    {"folders", required_argument, NULL, 'f'},
 	    {"batch-count", required_argument, NULL, 'n'},
 	    {"batch-mb", required_argument, NULL, 'm'},
+	    {"split-min", required_argument, NULL, 's'},
 	    {"exit-when-idle", required_argument, NULL, 'x'},
 	    {"id", required_argument, NULL, 'i'},
 	    {"lease-ttl", required_argument, NULL, 'l'},
@@ -232,6 +241,7 @@ int worker_options_parse(int argc, char **argv, struct worker *w, struct worker_
 	w->sync.batch_count = 100;
 	w->sync.batch_bytes = 8u << 20;
 	w->sync.window = 5000;
+	w->sync.split_min = 1000;
 	w->sync.lease_ttl_s = 60;
 	w->sync.stall_timeout_s = 120;
 	w->sync.max_folders = 10000;

@@ -199,8 +199,8 @@ static int piped_commit(struct folder_ctx *fc, struct store_folder *cp, struct p
 	intent.dst_uidnext = fc->dst_uid_floor != 0 ? fc->dst_uid_floor : *bound;
 	bool with_next = intent.count > 0;
 	t0 = monotonic_ms();
-	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, pairs, npairs, errors,
-	                         nerrors, q->uids[q->n - 1], appended, bytes, 0,
+	ret = store_batch_commit(fc->st, run->acct->id, run->epoch, cp->id, cp->lane, pairs, npairs,
+	                         errors, nerrors, q->uids[q->n - 1], appended, bytes, 0,
 	                         with_next ? &intent : NULL, error, sizeof(error));
 	ret = phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, error));
 	if (ret == 0 && with_next)
@@ -370,8 +370,8 @@ int copy_piped(struct folder_ctx *fc, struct store_folder *cp, const struct imap
 			}
 			bound = fc->dst_uid_floor;
 			t0 = monotonic_ms();
-			ret = store_intent_begin(fc->st, run->acct->id, run->epoch, cp->id, bound,
-			                         all, nall, error, sizeof(error));
+			ret = store_intent_begin(fc->st, run->acct->id, run->epoch, cp->id,
+			                         cp->lane, bound, all, nall, error, sizeof(error));
 			free(all);
 			ret = phase_add(fc, PHASE_STORE, t0, store_check(fc, ret, error));
 			if (ret != 0)

@@ -125,6 +125,19 @@ struct account_run {
 	int wait_s;             /* SYNC_WAITING: when to run again */
 	struct folder_ctx *fcs; /* the folder threads, for the watchdog */
 	int nfcs;
+	/* A large folder's second stream (lanes.c): the helper thread and its
+	 * connections (the last of fcs), the lane posted to it (under lock,
+	 * lane_cv signalled), closing asked of it, gone once it ended. */
+	struct folder_ctx *lane_fc;
+	pthread_t lane_thread;
+	pthread_cond_t lane_cv;
+	bool lane_started, lane_closing, lane_gone;
+	struct lane_job *lane_job;
+	/* The order the folder threads take the folders in (indexes of
+	 * src_folders, largest first; NULL: the listing's), and the folder a
+	 * new split may go to: the largest with work (folders_order). */
+	size_t *order;
+	const char *lane_folder;
 };
 
 /* One folder thread's connections. */
@@ -233,8 +246,10 @@ int dst_index_build(struct folder_ctx *fc, const char *dst_name, uint32_t from,
                     struct dst_index *idx_r);
 /* Merged folders: marks used the destination messages another source
  * folder of the account has mapped (they are not this folder's to match by
- * content).  0 or <0.  (identity.c) */
-int dst_index_claimed(struct folder_ctx *fc, const struct store_folder *cp, struct dst_index *idx);
+ * content); with own, those of cp's folder too (its lane's recovery).  0 or
+ * <0.  (identity.c) */
+int dst_index_claimed(struct folder_ctx *fc, const struct store_folder *cp, bool own,
+                      struct dst_index *idx);
 /* Indexes what arrived in the destination folder since idx was built or last
  * refreshed (another writer), before a batch is matched. */
 int dst_index_refresh(struct folder_ctx *fc, const char *dst_name, struct dst_index *idx);
@@ -270,6 +285,23 @@ int recover_intent(struct folder_ctx *fc, struct store_folder *cp);
  * fc->src, holding exists messages), matching by idx when not NULL. */
 int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint32_t exists,
              struct dst_index *idx);
+
+/* lanes.c: a large folder's first copy in two streams */
+
+struct lane_job;
+/* After folders_order, before the folder threads: starts the lane helper
+ * when a folder may be split (its connections open while that folder is
+ * examined).  lanes_stop ends and joins it, after the folder threads. */
+void lanes_start(struct account_run *run);
+void lanes_stop(struct account_run *run);
+
+/* Re-matches the open intent of cp's lane, if any (cp->lane_high_water
+ * follows). */
+int recover_lane_intent(struct folder_ctx *fc, struct store_folder *cp);
+/* copy_new of (cp->high_water, last] without a match index, in two streams
+ * where the folder is large and copied for the first time, or where an
+ * interrupted attempt left its lane open. */
+int copy_folder_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint32_t exists);
 
 /* keywords.c: m was refused (res->error) while it carries keywords: appended
  * again with fewer (those PERMANENTFLAGS rule out, then the longest, then
@@ -391,7 +423,10 @@ int folders_prepare(struct folder_ctx *fc);
  * folder thread opens them.  Never fails: a folder it cannot judge is left
  * to its thread. */
 void folders_triage(struct folder_ctx *fc);
-/* Frees what folders_prepare and folders_triage keep in run. */
+/* After folders_triage: the folders largest first (a large folder started
+ * last would set the account's end alone), and the one a split may go to. */
+void folders_order(struct account_run *run);
+/* Frees what folders_prepare, folders_triage and folders_order keep in run. */
 void folders_state_free(struct account_run *run);
 /* Records that a folder failed (why: the command and the server's words) and
  * lets the account go on.  0, or <0 when the store could not record it (the

@@ -164,9 +164,9 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		cp.intent_dst_uidnext = 0;
 		cp.rematch = rematch;
 	}
-	if (!cp.rematch && cp.intent_dst_uidnext == 0 && cp.src_uidnext == st.uidnext &&
-	    cp.src_messages == st.messages && st.highestmodseq != 0 &&
-	    cp.highest_modseq == st.highestmodseq) {
+	if (!cp.rematch && cp.intent_dst_uidnext == 0 && cp.lane_lo == 0 &&
+	    cp.src_uidnext == st.uidnext && cp.src_messages == st.messages &&
+	    st.highestmodseq != 0 && cp.highest_modseq == st.highestmodseq) {
 		log_debug("account %" PRId64 " folder %s unchanged", run->acct->id, folder->name);
 		goto out;
 	}
@@ -189,15 +189,19 @@ static int sync_folder(struct folder_ctx *fc, const struct imap_folder *folder,
 		if (ret != 0)
 			goto out;
 	}
+	ret = recover_lane_intent(fc, &cp);
+	if (ret != 0)
+		goto out;
 	if (cp.rematch) {
 		ret = dst_index_build(fc, cp.dst_name, 1, &idx);
 		if (ret == 0 && run->merged)
-			ret = dst_index_claimed(fc, &cp, &idx);
+			ret = dst_index_claimed(fc, &cp, false, &idx);
 		if (ret != 0)
 			goto out;
 	}
 	if (st.uidnext > 1) {
-		ret = copy_new(fc, &cp, st.uidnext - 1, opened.messages, cp.rematch ? &idx : NULL);
+		ret = cp.rematch ? copy_new(fc, &cp, st.uidnext - 1, opened.messages, &idx)
+		                 : copy_folder_new(fc, &cp, st.uidnext - 1, opened.messages);
 		if (ret != 0)
 			goto out;
 	}
@@ -284,6 +288,8 @@ static void folder_thread_run(struct folder_ctx *fc)
 		pthread_mutex_unlock(&run->lock);
 		if (i >= run->nsrc || run_should_stop(run))
 			break;
+		if (run->order != NULL)
+			i = run->order[i];
 		if (run->dst_names[i] == NULL || (run->todo != NULL && !run->todo[i]))
 			continue;
 		fc_alive(fc);
@@ -484,18 +490,20 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 		nthreads = acct->dst.max_connections;
 	if (nthreads < 1)
 		nthreads = 1;
-	fcs = calloc((size_t)nthreads, sizeof(*fcs));
+	/* One more for a large folder's second stream (lanes.c). */
+	fcs = calloc((size_t)nthreads + 1, sizeof(*fcs));
 	threads = calloc((size_t)nthreads, sizeof(*threads));
 	if (fcs == NULL || threads == NULL) {
 		snprintf(err, errlen, "out of memory");
 		run.outcome = SYNC_FAILED;
 		goto out;
 	}
-	for (int i = 0; i < nthreads; i++)
+	for (int i = 0; i <= nthreads; i++)
 		fcs[i].run = &run;
 	fcs[0].st = st;
 	run.fcs = fcs;
-	run.nfcs = nthreads;
+	run.nfcs = nthreads + 1;
+	run.lane_fc = &fcs[nthreads];
 	if (run_heartbeat_start(&run, &heartbeat) < 0) {
 		snprintf(err, errlen, "cannot start the lease heartbeat");
 		run.outcome = SYNC_FAILED;
@@ -544,6 +552,8 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 		goto join;
 	}
 	folders_triage(&fcs[0]);
+	folders_order(&run);
+	lanes_start(&run);
 	/* As many folder threads as folders with work, up to the budget. */
 	size_t todo = 0;
 	for (size_t i = 0; i < run.nsrc; i++)
@@ -557,7 +567,8 @@ enum sync_outcome sync_account(const struct sync_config *cfg, struct store *st,
 join:
 	for (int i = 1; i <= started; i++)
 		pthread_join(threads[i], NULL);
-	for (int i = 0; i < nthreads; i++) {
+	lanes_stop(&run);
+	for (int i = 0; i <= nthreads; i++) {
 		sessions_close(&fcs[i]);
 		slots_release(&fcs[i]);
 		if (i > 0)

@@ -26,6 +26,10 @@ struct sync_config {
 	size_t batch_count; /* messages per APPEND batch */
 	size_t batch_bytes; /* bytes per batch (bounds the memory of a folder thread) */
 	uint32_t window;    /* UIDs per metadata window */
+	/* A folder's first copy with at least this many messages goes in two
+	 * streams (lanes.c); 0: never (the destination's UIDs then keep the
+	 * source's order). */
+	uint32_t split_min;
 	int lease_ttl_s;
 	const char *ca_file;         /* extra CA file for every server, or NULL */
 	const char *tmpdir;          /* large messages are spooled here, nowhere else */
