@@ -47,7 +47,7 @@ unit_failed=${unit_failed:-1}
 # machine (the suites mostly wait on their servers); suites within a lane run
 # one after the other.  Each suite's output
 # goes to its log and is printed whole when its lane is done.
-lanes=("test_migration test_proof test_cli test_pop3" "test_fleet test_faults test_operator test_mx" "test_api test_deploy test_oauth test_ui test_dav")
+lanes=("test_migration test_proof test_cli test_pop3" "test_fleet test_faults test_operator test_mx" "test_api test_deploy test_oauth test_ui test_dav test_lanes")
 run_lane() {
   local suite
   for suite in $1; do
