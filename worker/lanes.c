@@ -142,8 +142,9 @@ static void lane_run(struct folder_ctx *fc, struct lane_job *job)
 	snprintf(job->err, sizeof(job->err), "%s", fc->err);
 	job->store_failed = fc->store_failed;
 	job->throttled_dst = fc->throttled_dst;
-	/* A session that failed is not used for the next lane. */
-	if (ret != 0)
+	/* A session that failed is not used for the next lane (one that saw a
+	 * whole refusal is sound). */
+	if (ret != 0 && ret != FOLDER_AGAIN)
 		sessions_close(fc);
 	atomic_store(&fc->busy, false);
 }
@@ -261,8 +262,10 @@ static bool lane_wait(struct folder_ctx *fc, struct lane_job *job)
 	taken = job->state == JOB_DONE;
 	run->lane_job = NULL;
 	/* One split per account: the helper's connections go back once the
-	 * largest folder's lane is through. */
-	if (run->lane_folder != NULL && strcmp(run->lane_folder, job->lv->src_name) == 0) {
+	 * largest folder's lane is through (a failed one is resumed by the
+	 * folder's next attempt). */
+	if (taken && job->ret == 0 && run->lane_folder != NULL &&
+	    strcmp(run->lane_folder, job->lv->src_name) == 0) {
 		run->lane_closing = true;
 		pthread_cond_broadcast(&run->lane_cv);
 	}

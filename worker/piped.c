@@ -419,12 +419,26 @@ int copy_piped(struct folder_ctx *fc, struct store_folder *cp, const struct imap
 		if (ret == IMAP_ENO && !fc->store_failed) {
 			/* Refused whole: read what else is on the way, then the
 			 * recovery path completes every batch cut. */
-			log_info("account %" PRId64 " folder %s: %s; appending one by one",
-			         run->acct->id, cp->src_name, fc->err);
 			for (size_t j = 1; j < nsent; j++) {
 				char ignored[384];
 				(void)piped_finish(fc, q, j, nsent, ignored, sizeof(ignored));
 			}
+			if (cp->lane_lo != 0) {
+				/* The folder's other stream is appending: its copies,
+				 * not yet committed, could be taken for this
+				 * intent's.  The intent stays open for the next
+				 * attempt, which re-matches it once both stopped. */
+				log_info("account %" PRId64 " folder %s: %s; copied in two streams:"
+				         " matched again once both have stopped",
+				         run->acct->id, cp->src_name, fc->err);
+				while (nq > 0)
+					piped_pop(q, &nq, &nsent);
+				nsent = 0;
+				ret = FOLDER_AGAIN;
+				break;
+			}
+			log_info("account %" PRId64 " folder %s: %s; appending one by one",
+			         run->acct->id, cp->src_name, fc->err);
 			ret = piped_recover(fc, cp, q, nq, bound);
 			while (nq > 0)
 				piped_pop(q, &nq, &nsent);

@@ -413,6 +413,10 @@ int src_window_next(struct folder_ctx *fc, uint32_t exists, uint32_t hi, uint32_
 
 /* folders_prepare: the source has more folders than the worker accepts. */
 #define FOLDERS_TOO_MANY (-100) /* the worker's own codes: -100..-109 */
+/* A folder's attempt ends to be made again at once, on the same sessions: a
+ * MULTIAPPEND refused whole while the folder is copied in two streams is
+ * matched again only once both have stopped (lanes.c). */
+#define FOLDER_AGAIN (-101)
 
 /* Lists and maps the account's folders into run (src_folders, dst_names),
  * creating missing destination folders; a folder that cannot be had is

@@ -335,6 +335,8 @@ static void folder_thread_run(struct folder_ctx *fc)
 					break;
 				continue;
 			}
+			if (ret == FOLDER_AGAIN && !fc->store_failed && attempt < FOLDER_ATTEMPTS)
+				continue;
 			/* The store failure flag, not the value, tells a failure of
 			 * PostgreSQL (-1 like many others) from the servers'. */
 			if (fc->store_failed || ret != IMAP_ENET || run_should_stop(run))

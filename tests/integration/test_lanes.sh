@@ -172,6 +172,60 @@ check "twins: each source message mapped to a destination message of its own ($(
   test "$(map_twice "$m_twin")" = 0
 worker_stop
 
+# --- a MULTIAPPEND refused whole while the folder is split -------------------
+# 450 messages; the 300th (in the second stream's half) carries $Rejected,
+# which the fake destination (tests/infra/fake_imap.py) refuses with the whole
+# MULTIAPPEND holding it.  The stream stops, the intent stays open, and once
+# both streams stopped the next attempt re-matches it: the message goes
+# again without the keyword (worker/keywords.c), nothing is lost or doubled.
+add_user SRC rejs rejspw
+python3 - "$SRC_PORT" <<'PY'
+import imaplib, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+c.login("rejs", "rejspw")
+for n in range(1, 451):
+    msg = ("From: s%d@example.org\r\nTo: rejs@example.com\r\nSubject: split refusal %d\r\n"
+           "Message-ID: <rejs-%d@example.org>\r\n\r\nbody %d\r\n" % (n, n, n, n)).encode()
+    typ, data = c.append("INBOX", "($Rejected)" if n == 300 else None,
+                         '"01-Feb-2020 10:00:00 +0000"', msg)
+    if typ != "OK":
+        sys.exit("source refused: %r" % data)
+PY
+mkdir -p "$work/rejs-empty"
+serve fake-rejs python3 "$infra/fake_imap.py" --port 0 --log "$work/fake-rejs.log" \
+  --user rejs --password rejspw --messages-dir "$work/rejs-empty" --refuse-append-flag "\$Rejected"
+rejs_port=$served_port
+plan=$(make_plan rejs "$(server_json src "$SRC_PORT" none)" "$(server_json dst "$rejs_port" none)" \
+  "rejs,rejspw,rejs,rejspw")
+m_rejs=$(import_plan "$plan")
+worker_start --split-min 100 --batch-count 20
+check "refused while split: pass 1 ends synced" run_pass "$m_rejs" 1
+check "refused while split: the folder went in two streams" \
+  grep -q "folder INBOX: 450 messages, copied in two streams" "$worker_log"
+check "refused while split: the refused batch waited for both streams, then was matched again" \
+  grep -q "Too many keywords; copied in two streams: matched again once both have stopped" \
+  "$worker_log"
+python3 - "$rejs_port" >"$work/rejs.ids" <<'PY'
+import imaplib, re, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+c.login("rejs", "rejspw")
+typ, data = c.select("INBOX", readonly=True)
+typ, data = c.uid("FETCH", "1:*", "(BODY.PEEK[])")
+for item in data:
+    if isinstance(item, tuple):
+        m = re.search(rb"^Message-ID: (<[^>]*>)", item[1], re.M | re.I)
+        print(m.group(1).decode() if m else "(none)")
+PY
+check "refused while split: all 450 in the destination once each, by Message-ID ($(wc -l <"$work/rejs.ids") held, $(sort "$work/rejs.ids" | uniq -d | wc -l) duplicated)" \
+  test "$(sort -u "$work/rejs.ids" | grep -c '^<rejs-')" = 450 -a "$(wc -l <"$work/rejs.ids")" = 450
+check "refused while split: no message error, the keyword dropped recorded for UID 300" \
+  test "$(sql "SELECT (SELECT count(*) FROM message_errors e JOIN accounts a ON a.id = e.account_id
+                       WHERE a.migration_id = $m_rejs) || ' ' || string_agg(k.src_uid::text, ',')
+               FROM keywords_dropped k JOIN folders f ON f.id = k.folder_id
+               JOIN accounts a ON a.id = f.account_id WHERE a.migration_id = $m_rejs")" = "0 300"
+check "refused while split: no lane left open" test "$(lanes_open "$m_rejs")" = 0
+worker_stop
+
 # --- a budget of one connection per server: no room for the lane ------------
 # The folder is still split (its cursors recorded), and the folder's thread
 # copies the lane's range itself after its own half.
