@@ -494,9 +494,7 @@ int copy_new(struct folder_ctx *fc, struct store_folder *cp, uint32_t last, uint
 	bool ahead = false;
 	/* Fetching ahead: not under a rate limit or a daily cap (they must see
 	 * each batch before it moves), nor while matching by content. */
-	bool can_ahead = idx == NULL && fc->run->cap == 0 && acct->src.rate_messages == 0 &&
-	                 acct->src.rate_bytes == 0 && acct->dst.rate_messages == 0 &&
-	                 acct->dst.rate_bytes == 0;
+	bool can_ahead = idx == NULL && run_unpaced(fc->run);
 	/* The source profile's filters: the date one reads each message's
 	 * INTERNALDATE with its size. */
 	int64_t since = 0;

@@ -101,10 +101,8 @@ static bool lane_wanted(struct folder_ctx *fc, const struct store_folder *cp, ui
 	       run->lane_folder != NULL && strcmp(run->lane_folder, cp->src_name) == 0 &&
 	       cp->high_water == 0 && !cp->rematch && cp->intent_dst_uidnext == 0 &&
 	       run->lane_fc != NULL && !run->merged && !run->src_pop3 && run->cfg->sharing <= 1 &&
-	       run->cap == 0 && acct->src.rate_messages == 0 && acct->src.rate_bytes == 0 &&
-	       acct->dst.rate_messages == 0 && acct->dst.rate_bytes == 0 &&
-	       acct->src.max_message_bytes <= 0 && acct->src.since == NULL && fc->dst != NULL &&
-	       imap_append_can_pipeline(fc->dst);
+	       run_unpaced(run) && acct->src.max_message_bytes <= 0 && acct->src.since == NULL &&
+	       fc->dst != NULL && imap_append_can_pipeline(fc->dst);
 }
 
 /* --- the lane helper ----------------------------------------------------------
@@ -218,14 +216,20 @@ void lanes_start(struct account_run *run)
 	}
 }
 
-void lanes_stop(struct account_run *run)
+/* Asks the helper to end once it is idle (a lane it runs is finished). */
+static void lane_close(struct account_run *run)
 {
-	if (!run->lane_started)
-		return;
 	pthread_mutex_lock(&run->lock);
 	run->lane_closing = true;
 	pthread_cond_broadcast(&run->lane_cv);
 	pthread_mutex_unlock(&run->lock);
+}
+
+void lanes_stop(struct account_run *run)
+{
+	if (!run->lane_started)
+		return;
+	lane_close(run);
 	pthread_join(run->lane_thread, NULL);
 	pthread_cond_destroy(&run->lane_cv);
 	run->lane_started = false;
@@ -264,12 +268,11 @@ static bool lane_wait(struct folder_ctx *fc, struct lane_job *job)
 	/* One split per account: the helper's connections go back once the
 	 * largest folder's lane is through (a failed one is resumed by the
 	 * folder's next attempt). */
-	if (taken && job->ret == 0 && run->lane_folder != NULL &&
-	    strcmp(run->lane_folder, job->lv->src_name) == 0) {
-		run->lane_closing = true;
-		pthread_cond_broadcast(&run->lane_cv);
-	}
+	bool done = taken && job->ret == 0 && run->lane_folder != NULL &&
+	            strcmp(run->lane_folder, job->lv->src_name) == 0;
 	pthread_mutex_unlock(&run->lock);
+	if (done)
+		lane_close(run);
 	atomic_store(&fc->busy, true);
 	fc_alive(fc);
 	return taken;
@@ -283,12 +286,8 @@ static void lane_decline(struct account_run *run)
 
 	for (size_t i = 0; i < run->nsrc; i++)
 		open_elsewhere = open_elsewhere || run->rows[i].lane_lo != 0;
-	if (open_elsewhere || !run->lane_started)
-		return;
-	pthread_mutex_lock(&run->lock);
-	run->lane_closing = true;
-	pthread_cond_broadcast(&run->lane_cv);
-	pthread_mutex_unlock(&run->lock);
+	if (!open_elsewhere && run->lane_started)
+		lane_close(run);
 }
 
 /* Copies source UIDs (cp->high_water, last] where the folder's first copy

@@ -20,6 +20,14 @@ static bool run_sleep(struct account_run *run, double secs)
 	return pace_sleep(secs, run_go, run) == PACE_SLEPT;
 }
 
+bool run_unpaced(const struct account_run *run)
+{
+	const struct store_account *acct = run->acct;
+
+	return run->cap == 0 && acct->src.rate_messages == 0 && acct->src.rate_bytes == 0 &&
+	       acct->dst.rate_messages == 0 && acct->dst.rate_bytes == 0;
+}
+
 /* run_sleep for a folder thread: a legitimate wait, which the watchdog does
  * not count as a stall. */
 bool fc_sleep(struct folder_ctx *fc, double secs)

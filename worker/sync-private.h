@@ -220,6 +220,9 @@ void slots_release(struct folder_ctx *fc);
 /* Sleeps up to secs in short steps, a legitimate wait for the watchdog;
  * false when the run is to stop. */
 bool fc_sleep(struct folder_ctx *fc, double secs);
+/* No rate limit of either server and no daily cap: nothing has to see each
+ * batch before it moves (fetching ahead, pipelining, a split are allowed). */
+bool run_unpaced(const struct account_run *run);
 /* Before a batch of n messages and bytes bytes: the servers' fleet-wide rate
  * limits.  0 go on, RUN_STOP, <0 store failure. */
 int rate_gate(struct folder_ctx *fc, size_t n, uint64_t bytes);
