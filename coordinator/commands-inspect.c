@@ -91,6 +91,16 @@ static int inspect_setup(struct command_ctx *c, int argc, char **argv, struct in
 	return 0;
 }
 
+/* What inspect_setup and the command left to free. */
+static void inspect_teardown(struct inspect_args *a, int64_t *ids, struct secret_key **key,
+                             json_t *r)
+{
+	json_decref(r);
+	free(ids);
+	free(a->names);
+	secret_key_destroy(key);
+}
+
 static void human_bytes(long long b, char *out, size_t outlen)
 {
 	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -161,10 +171,7 @@ int cmd_estimate(struct command_ctx *c, int argc, char **argv)
 		if (jstr(json_array_get(json_object_get(r, "accounts"), i), "error")[0] != '\0')
 			ret = 1;
 out:
-	json_decref(r);
-	free(ids);
-	free(a.names);
-	secret_key_destroy(&key);
+	inspect_teardown(&a, ids, &key, r);
 	return ret;
 }
 
@@ -215,10 +222,7 @@ int cmd_proof(struct command_ctx *c, int argc, char **argv)
 	}
 	ret = json_is_true(json_object_get(r, "exact")) ? 0 : 1;
 out:
-	json_decref(r);
-	free(ids);
-	free(a.names);
-	secret_key_destroy(&key);
+	inspect_teardown(&a, ids, &key, r);
 	return ret;
 }
 
@@ -253,10 +257,7 @@ int cmd_empty_destination(struct command_ctx *c, int argc, char **argv)
 		printf("%s: %lld messages deleted from %s; the next pass copies everything again\n",
 		       jstr(r, "account"), jnum(r, "deleted"), jstr(r, "destination_login"));
 out:
-	json_decref(r);
-	free(ids);
-	free(a.names);
-	secret_key_destroy(&key);
+	inspect_teardown(&a, ids, &key, r);
 	return ret;
 }
 
