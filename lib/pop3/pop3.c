@@ -1,6 +1,6 @@
 /* POP3 sessions over the bounded transport; see pop3.h for what is sent,
  * what never is, and the bounds. */
-#include "pop3.h"
+#include "pop3-private.h"
 
 #include "arg.h"
 #include "log.h"
@@ -64,11 +64,7 @@ static int pop3_lost(struct pop3_session *s, const char *doing, char *err, size_
 	return code;
 }
 
-/* Breaks the session for an answer that broke a bound or is not POP3. */
-static int pop3_bad(struct pop3_session *s, int code, char *err, size_t errlen, const char *fmt,
-                    ...) __attribute__((format(printf, 5, 6)));
-static int pop3_bad(struct pop3_session *s, int code, char *err, size_t errlen, const char *fmt,
-                    ...)
+int pop3_bad(struct pop3_session *s, int code, char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	size_t n;
@@ -116,10 +112,8 @@ static int pop3_write(struct pop3_session *s, const char *buf, size_t len, const
 	return 0;
 }
 
-/* One line without its CRLF (a bare LF is taken too) into line (max bytes,
- * NUL-terminated): 0, or IMAP_ELIMIT past max, or the stream's loss. */
-static int pop3_read_line(struct pop3_session *s, char *line, size_t max, const char *doing,
-                          char *err, size_t errlen)
+int pop3_read_line(struct pop3_session *s, char *line, size_t max, const char *doing, char *err,
+                   size_t errlen)
 {
 	size_t len = 0;
 
@@ -143,8 +137,7 @@ static int pop3_read_line(struct pop3_session *s, char *line, size_t max, const 
 	return 0;
 }
 
-/* The server's line as shown in errors: control bytes as '?', cut. */
-static void shown(const char *line, char *out, size_t outlen)
+void pop3_shown(const char *line, char *out, size_t outlen)
 {
 	size_t i;
 
@@ -165,7 +158,7 @@ static int pop3_status(struct pop3_session *s, const char *what, char *line, siz
 		return ret;
 	if (strncmp(line, "+OK", 3) == 0 && (line[3] == '\0' || line[3] == ' '))
 		return 0;
-	shown(line, text, sizeof(text));
+	pop3_shown(line, text, sizeof(text));
 	if (strncmp(line, "-ERR", 4) == 0) {
 		snprintf(err, errlen, "%s: %s", what, text);
 		return IMAP_ENO;
@@ -174,10 +167,8 @@ static int pop3_status(struct pop3_session *s, const char *what, char *line, siz
 	                what, text);
 }
 
-/* Sends one command (cmd with its CRLF; shown as what in errors) and reads
- * its status line. */
-static int pop3_command(struct pop3_session *s, const char *cmd, const char *what, char *line,
-                        size_t max, char *err, size_t errlen)
+int pop3_command(struct pop3_session *s, const char *cmd, const char *what, char *line, size_t max,
+                 char *err, size_t errlen)
 {
 	int ret = pop3_write(s, cmd, strlen(cmd), what, err, errlen);
 
@@ -495,150 +486,6 @@ void pop3_session_close(struct pop3_session **session)
 	*session = NULL;
 }
 
-/* Reads the lines of a listing ("n word") after its +OK up to ".": each
- * calls per(ctx, n, word).  Bounded by POP3_MAX_LISTING lines. */
-static int pop3_listing(struct pop3_session *s, const char *what,
-                        int (*per)(void *ctx, uint32_t n, const char *word), void *ctx, char *err,
-                        size_t errlen)
-{
-	char line[POP3_MAX_LINE], text[320];
-
-	for (size_t count = 0;; count++) {
-		int ret = pop3_read_line(s, line, sizeof(line), what, err, errlen);
-		char *end;
-		unsigned long n;
-
-		if (ret < 0)
-			return ret;
-		if (strcmp(line, ".") == 0)
-			return 0;
-		if (count >= POP3_MAX_LISTING)
-			return pop3_bad(s, IMAP_ELIMIT, err, errlen, "listed more than %d messages",
-			                POP3_MAX_LISTING);
-		errno = 0;
-		n = strtoul(line, &end, 10);
-		if (end == line || *end != ' ' || errno != 0 || n == 0 || n > UINT32_MAX ||
-		    per(ctx, (uint32_t)n, end + 1) < 0) {
-			shown(line, text, sizeof(text));
-			return pop3_bad(s, IMAP_EPROTO, err, errlen,
-			                "sent an invalid %s line: \"%s\"", what, text);
-		}
-	}
-}
-
-struct list_ctx {
-	struct pop3_entry *e;
-	size_t count, cap;
-	bool sizes; /* LIST: sizes into the entries UIDL made */
-	size_t at;  /* LIST: the entry the next line's message number is sought from */
-};
-
-/* A unique-id: 1..70 characters 0x21..0x7E (RFC 1939 7). */
-static bool uidl_valid(const char *u)
-{
-	size_t n = strlen(u);
-
-	if (n == 0 || n > POP3_UIDL_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)u[i] < 0x21 || (unsigned char)u[i] > 0x7e)
-			return false;
-	return true;
-}
-
-static int list_add(void *context, uint32_t n, const char *word)
-{
-	struct list_ctx *c = context;
-
-	if (c->sizes) {
-		char *end;
-		unsigned long size;
-		errno = 0;
-		size = strtoul(word, &end, 10);
-		if (end == word || errno != 0 || size > UINT32_MAX)
-			return -1;
-		/* Both listings come in message-number order: one walk. */
-		while (c->at < c->count && c->e[c->at].msgno < n)
-			c->at++;
-		if (c->at == c->count || c->e[c->at].msgno != n)
-			return -1;
-		c->e[c->at++].size = (uint32_t)size;
-		return 0;
-	}
-	if (!uidl_valid(word) || (c->count > 0 && c->e[c->count - 1].msgno >= n))
-		return -1;
-	if (c->count == c->cap) {
-		size_t cap = c->cap > 0 ? c->cap * 2 : 256;
-		struct pop3_entry *e = realloc(c->e, cap * sizeof(*e));
-		if (e == NULL)
-			return -1;
-		c->e = e;
-		c->cap = cap;
-	}
-	c->e[c->count].msgno = n;
-	c->e[c->count].size = UINT32_MAX; /* until LIST says */
-	snprintf(c->e[c->count].uidl, sizeof(c->e[c->count].uidl), "%s", word);
-	c->count++;
-	return 0;
-}
-
-static int uidl_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct pop3_entry *)a)->uidl, ((const struct pop3_entry *)b)->uidl);
-}
-
-static int msgno_cmp(const void *a, const void *b)
-{
-	uint32_t x = ((const struct pop3_entry *)a)->msgno;
-	uint32_t y = ((const struct pop3_entry *)b)->msgno;
-
-	return x < y ? -1 : x > y;
-}
-
-int pop3_list(struct pop3_session *session, struct pop3_entry **entries_r, size_t *count_r,
-              char *err, size_t errlen)
-{
-	struct list_ctx c = {0};
-	char line[POP3_MAX_LINE];
-	int ret;
-
-	*entries_r = NULL;
-	*count_r = 0;
-	ret = pop3_command(session, "UIDL\r\n", "UIDL", line, sizeof(line), err, errlen);
-	if (ret == 0)
-		ret = pop3_listing(session, "UIDL", list_add, &c, err, errlen);
-	if (ret == 0) {
-		c.sizes = true;
-		ret = pop3_command(session, "LIST\r\n", "LIST", line, sizeof(line), err, errlen);
-	}
-	/* LIST's lines are matched to UIDL's by message number. */
-	if (ret == 0)
-		ret = pop3_listing(session, "LIST", list_add, &c, err, errlen);
-	for (size_t i = 0; ret == 0 && i < c.count; i++)
-		if (c.e[i].size == UINT32_MAX)
-			ret = pop3_bad(session, IMAP_EPROTO, err, errlen,
-			               "listed message %" PRIu32 " in UIDL but not in LIST",
-			               c.e[i].msgno);
-	if (ret == 0 && c.count > 1) {
-		/* Two messages with one unique-id would share a pseudo UID. */
-		qsort(c.e, c.count, sizeof(*c.e), uidl_cmp);
-		for (size_t i = 1; ret == 0 && i < c.count; i++)
-			if (strcmp(c.e[i - 1].uidl, c.e[i].uidl) == 0)
-				ret = pop3_bad(session, IMAP_EPROTO, err, errlen,
-				               "gave the unique-id \"%s\" to two messages",
-				               c.e[i].uidl);
-		qsort(c.e, c.count, sizeof(*c.e), msgno_cmp);
-	}
-	if (ret < 0) {
-		free(c.e);
-		return ret;
-	}
-	*entries_r = c.e;
-	*count_r = c.count;
-	return 0;
-}
-
-/* The bound of a message's bytes: what LIST said and a margin. */
 static uint64_t size_bound(uint32_t size)
 {
 	uint64_t margin = size / 100;
