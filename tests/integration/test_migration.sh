@@ -636,8 +636,13 @@ workers_used=$(sql "SELECT count(DISTINCT substring(reason from 'lease taken by 
                     FROM account_log l JOIN accounts a ON a.id = l.account_id
                     WHERE a.migration_id = $m_fleet AND reason LIKE 'lease taken by fleet-%'")
 check "fleet: the accounts were spread over the 3 workers ($workers_used used)" test "$workers_used" = 3
-seq 1 "$fleet" | xargs -P 4 -I{} python3 "$infra/verify.py" --src "127.0.0.1:$SRC_PORT:f{}:fpw{}" \
-  --dst "127.0.0.1:$DST2_PORT:f{}:fpw{}" --account "f{}" >"$work/fleet.verify" 2>&1
+# Each check writes a file of its own: four processes sharing one output file
+# interleave their writes (a line and its newline go separately).
+mkdir -p "$work/fleet-verify"
+seq 1 "$fleet" | xargs -P 4 -I{} sh -c 'python3 "$1/verify.py" --src "127.0.0.1:$2:f{}:fpw{}" \
+  --dst "127.0.0.1:$3:f{}:fpw{}" --account "f{}" >"$4/f{}.out" 2>&1' sh "$infra" "$SRC_PORT" \
+  "$DST2_PORT" "$work/fleet-verify"
+cat "$work"/fleet-verify/*.out >"$work/fleet.verify"
 exact=$(grep -c "0 missing, 0 duplicated, 0 changed" "$work/fleet.verify")
 check "fleet: every account exact by the independent check ($exact of $fleet)" test "$exact" = "$fleet"
 
